@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs a command against a throwaway moto server (DynamoDB, Secrets Manager, ...):
+#   scripts/with-moto.sh cargo test -p space-store
+# Installs moto[server] into .venv at the repo root on first use, starts it on a free
+# loopback port, points the AWS SDKs at it through the environment, and always stops it.
+# Exits with the command's status.
+set -euo pipefail
+
+if [ "$#" -eq 0 ]; then
+    echo "usage: $0 <command...>" >&2
+    exit 2
+fi
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+
+if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "with-moto: installing moto[server] into $venv" >&2
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+fi
+
+port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+log="$(mktemp "${TMPDIR:-/tmp}/moto.XXXXXX.log")"
+moto_pid=""
+
+cleanup() {
+    if [ -n "$moto_pid" ]; then
+        kill "$moto_pid" 2>/dev/null || true
+        wait "$moto_pid" 2>/dev/null || true
+    fi
+    rm -f "$log"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto_pid=$!
+
+url="http://127.0.0.1:$port"
+ready=""
+for _ in $(seq 1 150); do
+    if ! kill -0 "$moto_pid" 2>/dev/null; then
+        break
+    fi
+    if "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$url/moto-api/" 2>/dev/null; then
+        ready=1
+        break
+    fi
+    sleep 0.2
+done
+if [ -z "$ready" ]; then
+    echo "with-moto: moto_server did not become ready on $url; its log:" >&2
+    cat "$log" >&2
+    exit 1
+fi
+
+export AWS_ENDPOINT_URL="$url"
+export AWS_ACCESS_KEY_ID=test
+export AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_SESSION_TOKEN AWS_PROFILE
+
+set +e
+"$@"
+status=$?
+set -e
+exit "$status"

@@ -1,0 +1,157 @@
+//! Who is calling: the stored record of a key, and the principal it yields once checked.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::rate_limit::DEFAULT_RATE_LIMIT_PER_MINUTE;
+use crate::scope::{Scope, ScopeSet};
+use crate::token::TokenKind;
+
+/// What the key lookup item holds (stored under the token's hash, never the token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub kind: PrincipalKind,
+    pub account_id: String,
+    /// Present for space keys: the one Space the key can reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_id: Option<String>,
+    #[serde(default)]
+    pub scopes: ScopeSet,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The kind of key a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    Space,
+    Account,
+}
+
+impl From<TokenKind> for PrincipalKind {
+    fn from(kind: TokenKind) -> PrincipalKind {
+        match kind {
+            TokenKind::Space => PrincipalKind::Space,
+            TokenKind::Account => PrincipalKind::Account,
+        }
+    }
+}
+
+/// Why a key that exists may not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyStatus {
+    #[error("the API key has expired")]
+    Expired,
+    #[error("the API key has been revoked")]
+    Revoked,
+    #[error("this endpoint needs a different kind of API key")]
+    WrongKind,
+}
+
+impl KeyRecord {
+    /// The per-minute request limit, the default when the key has none of its own.
+    pub fn rate_limit(&self) -> u32 {
+        self.rate_limit_per_minute.unwrap_or(DEFAULT_RATE_LIMIT_PER_MINUTE)
+    }
+
+    /// Checks revocation, expiry and kind; `now` is passed in so tests control time.
+    pub fn authenticate(&self, expected: PrincipalKind, now: DateTime<Utc>) -> Result<Principal, KeyStatus> {
+        if self.revoked_at.is_some() {
+            return Err(KeyStatus::Revoked);
+        }
+        if self.expires_at.is_some_and(|at| at <= now) {
+            return Err(KeyStatus::Expired);
+        }
+        if self.kind != expected {
+            return Err(KeyStatus::WrongKind);
+        }
+        let space_id = match (self.kind, &self.space_id) {
+            (PrincipalKind::Space, Some(space)) => Some(space.clone()),
+            (PrincipalKind::Space, None) => return Err(KeyStatus::WrongKind),
+            (PrincipalKind::Account, _) => None,
+        };
+        Ok(Principal {
+            key_id: self.key_id.clone(),
+            account_id: self.account_id.clone(),
+            space_id,
+            scopes: self.scopes,
+            rate_limit: self.rate_limit(),
+        })
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub key_id: String,
+    pub account_id: String,
+    /// The Space a space key is locked to; `None` for an account key.
+    pub space_id: Option<String>,
+    pub scopes: ScopeSet,
+    pub rate_limit: u32,
+}
+
+/// The scope a call needed and the key did not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this API key lacks the `{0}` scope")]
+pub struct MissingScope(pub Scope);
+
+impl Principal {
+    /// Authorizes one operation.
+    pub fn require(&self, scope: Scope) -> Result<(), MissingScope> {
+        if self.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(MissingScope(scope))
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::{Action, Domain};
+    use chrono::Duration;
+
+    fn record() -> KeyRecord {
+        KeyRecord {
+            key_id: "key_1".into(),
+            kind: PrincipalKind::Space,
+            account_id: "acc_1".into(),
+            space_id: Some("spc_1".into()),
+            scopes: [Scope::new(Domain::Contacts, Action::Read)].into_iter().collect(),
+            rate_limit_per_minute: None,
+            expires_at: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn expiry_revocation_and_kind_are_checked() {
+        let now = Utc::now();
+        let mut key = record();
+        assert!(key.authenticate(PrincipalKind::Space, now).is_ok());
+        assert_eq!(key.authenticate(PrincipalKind::Account, now), Err(KeyStatus::WrongKind));
+        key.expires_at = Some(now - Duration::seconds(1));
+        assert_eq!(key.authenticate(PrincipalKind::Space, now), Err(KeyStatus::Expired));
+        key.expires_at = None;
+        key.revoked_at = Some(now);
+        assert_eq!(key.authenticate(PrincipalKind::Space, now), Err(KeyStatus::Revoked));
+    }
+
+    #[test]
+    fn require_names_the_missing_scope() {
+        let principal = record().authenticate(PrincipalKind::Space, Utc::now()).unwrap();
+        assert_eq!(principal.rate_limit, 100);
+        assert!(principal.require(Scope::new(Domain::Contacts, Action::Read)).is_ok());
+        let missing = principal.require(Scope::new(Domain::Contacts, Action::Write)).unwrap_err();
+        assert_eq!(missing.to_string(), "this API key lacks the `contacts:write` scope");
+    }
+}

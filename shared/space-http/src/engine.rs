@@ -1,0 +1,109 @@
+//! The state every handler receives: the store, the clock, the cursor key and limits.
+//! Built once per process (per Lambda cold start) and cloned cheaply per request.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use space_store::secrets::SecretVault;
+use space_store::{Clock, Store, SystemClock};
+
+use crate::cursor::CursorKey;
+
+/// Request bodies above this size are refused with 413 unless a route says otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Shared state of the API. Cloning it clones an `Arc`.
+#[derive(Clone)]
+pub struct Engine(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cursor_key: CursorKey,
+    vault: Option<Arc<dyn SecretVault>>,
+    max_body_bytes: usize,
+}
+
+impl Engine {
+    pub fn builder(store: Arc<dyn Store>) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            clock: Arc::new(SystemClock),
+            cursor_key: None,
+            vault: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.0.store.as_ref()
+    }
+
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.0.store)
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0.clock.now()
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.0.clock)
+    }
+
+    pub fn cursor_key(&self) -> &CursorKey {
+        &self.0.cursor_key
+    }
+
+    /// The secret vault; only the account API is built with one.
+    pub fn vault(&self) -> Option<&dyn SecretVault> {
+        self.0.vault.as_deref()
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.0.max_body_bytes
+    }
+}
+
+/// Builds an [`Engine`].
+pub struct EngineBuilder {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cursor_key: Option<CursorKey>,
+    vault: Option<Arc<dyn SecretVault>>,
+    max_body_bytes: usize,
+}
+
+impl EngineBuilder {
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The key that seals cursors. Instances of one deployment must share it; without
+    /// one, a random key is used and cursors die with the process.
+    pub fn cursor_key(mut self, key: CursorKey) -> Self {
+        self.cursor_key = Some(key);
+        self
+    }
+
+    pub fn vault(mut self, vault: Arc<dyn SecretVault>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    pub fn build(self) -> Engine {
+        Engine(Arc::new(Inner {
+            store: self.store,
+            clock: self.clock,
+            cursor_key: self.cursor_key.unwrap_or_else(CursorKey::random),
+            vault: self.vault,
+            max_body_bytes: self.max_body_bytes,
+        }))
+    }
+}

@@ -1,0 +1,141 @@
+//! `Idempotency-Key` on POST: the first request's status and body are kept for 24 hours
+//! and replayed to every retry; a retry with a different body is refused, a concurrent
+//! duplicate gets 409. A record whose request died mid-way unlocks after a minute, so no
+//! key stays "in progress" for good.
+
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use space_store::{Condition, Item, StoreError};
+
+use crate::error::ApiError;
+use crate::keys;
+use crate::operation::{Call, Operation, Reply};
+
+/// How long a completed response is replayed.
+pub const RETENTION_SECONDS: i64 = 24 * 3600;
+/// How long an in-progress claim holds before another attempt may take over.
+pub const LOCK_SECONDS: i64 = 60;
+const MAX_KEY_LENGTH: usize = 255;
+
+/// Runs `call` at most once per idempotency key.
+pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Reply, ApiError> {
+    if idempotency_key.is_empty()
+        || idempotency_key.len() > MAX_KEY_LENGTH
+        || !idempotency_key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "The Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters."
+        )));
+    }
+    let engine = call.engine.clone();
+    let store = engine.store();
+    let owner = match &call.principal.space_id {
+        Some(space) => keys::space_partition(space),
+        None => keys::account_partition(&call.principal.account_id),
+    };
+    let key = keys::idempotency(&owner, &call.principal.key_id, idempotency_key);
+    let fingerprint = fingerprint(op, &call);
+    let now = engine.now().timestamp();
+
+    let claim = Item::new(
+        key.pk.clone(),
+        key.sk.clone(),
+        record("in_progress", &fingerprint, now + LOCK_SECONDS),
+    )
+    .expiring_at(now + RETENTION_SECONDS);
+    let claimed_version = match store.put(claim.clone(), Condition::NotExists).await {
+        Ok(()) => 1,
+        Err(StoreError::ConditionFailed) => {
+            let Some(existing) = store.get(&key.pk, &key.sk).await? else {
+                // It expired between the two calls; a retry will claim it.
+                return Err(ApiError::Conflict("The idempotent request is being retried; retry again.".into()));
+            };
+            if existing.body.get("fingerprint").and_then(Value::as_str) != Some(fingerprint.as_str()) {
+                return Err(ApiError::invalid_field(
+                    "Idempotency-Key",
+                    "was already used with a different request; use a new key for a new request",
+                ));
+            }
+            match existing.body.get("state").and_then(Value::as_str) {
+                Some("completed") => return replay(&existing.body),
+                _ => {
+                    let locked_until = existing.body.get("locked_until").and_then(Value::as_i64).unwrap_or(0);
+                    if locked_until > now {
+                        return Err(ApiError::Conflict(
+                            "A request with this Idempotency-Key is still in progress; retry after it finishes.".into(),
+                        ));
+                    }
+                    // The earlier attempt died; take over its claim.
+                    let next = existing.version + 1;
+                    let takeover = claim.clone().with_version(next);
+                    match store.put(takeover, Condition::Version(existing.version)).await {
+                        Ok(()) => next,
+                        Err(StoreError::ConditionFailed) => {
+                            return Err(ApiError::Conflict(
+                                "A request with this Idempotency-Key is still in progress; retry after it finishes.".into(),
+                            ));
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            }
+        }
+        Err(error) => return Err(error.into()),
+    };
+
+    let outcome = (op.handler)(call).await;
+    match &outcome {
+        Ok(reply) => {
+            let mut body = record("completed", &fingerprint, 0);
+            body.insert("status".into(), json!(reply.status.as_u16()));
+            body.insert("body".into(), reply.body.clone().unwrap_or(Value::Null));
+            body.insert("etag".into(), json!(reply.etag));
+            let done = Item::new(key.pk.clone(), key.sk.clone(), body)
+                .with_version(claimed_version + 1)
+                .expiring_at(now + RETENTION_SECONDS);
+            if let Err(error) = store.put(done, Condition::Version(claimed_version)).await {
+                // The change happened; only the replay record is missing. Its claim unlocks
+                // after LOCK_SECONDS.
+                tracing::warn!(%error, "could not record an idempotent response");
+            }
+        }
+        Err(_) => {
+            // Nothing was done: release the key so that a corrected retry can run.
+            if let Err(error) = store.delete(&key.pk, &key.sk, Condition::Version(claimed_version)).await {
+                tracing::warn!(%error, "could not release an idempotency claim");
+            }
+        }
+    }
+    outcome
+}
+
+fn record(state: &str, fingerprint: &str, locked_until: i64) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("state".into(), json!(state));
+    body.insert("fingerprint".into(), json!(fingerprint));
+    body.insert("locked_until".into(), json!(locked_until));
+    body
+}
+
+fn replay(record: &Map<String, Value>) -> Result<Reply, ApiError> {
+    let status = record
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|code| StatusCode::from_u16(u16::try_from(code).ok()?).ok())
+        .ok_or_else(|| ApiError::Internal("idempotency record without a status".into()))?;
+    let body = record.get("body").filter(|b| !b.is_null()).cloned();
+    let etag = record.get("etag").and_then(Value::as_str).map(str::to_owned);
+    Ok(Reply { status, body, etag })
+}
+
+/// What makes two requests "the same": operation, parameters and body.
+fn fingerprint(op: &Operation, call: &Call) -> String {
+    let mut path: Vec<_> = call.path.iter().collect();
+    path.sort();
+    let mut query: Vec<_> = call.query.iter().collect();
+    query.sort();
+    let canonical = json!([op.name, path, query, call.body]);
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

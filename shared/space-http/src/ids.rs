@@ -1,0 +1,25 @@
+//! Type-prefixed, time-ordered ids (`con_01jd…`): sorting ids sorts by creation time,
+//! which is what the store's sort keys and the events feed rely on.
+
+use std::sync::Mutex;
+
+use ulid::Generator;
+
+static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
+
+/// A new id with the given type prefix, strictly after every id minted before it in
+/// this process.
+pub fn new_id(prefix: &str) -> String {
+    let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let generator = guard.get_or_insert_with(Generator::new);
+    // The monotonic generator only fails after 2^80 ids in one millisecond.
+    let ulid = generator.generate().unwrap_or_else(|_| ulid::Ulid::new());
+    format!("{prefix}_{}", ulid.to_string().to_lowercase())
+}
+
+/// Whether `id` could have been minted with `prefix` (cheap shape check before a read).
+pub fn has_shape(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|rest| rest.len() == 26 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}

@@ -1,0 +1,108 @@
+//! Every store key the API uses, built in one place (DESIGN.md, "Item keys"). Nothing
+//! else formats a partition or sort key.
+
+use space_auth::TokenHash;
+
+/// Where an item lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl ItemKey {
+    fn new(pk: String, sk: impl Into<String>) -> ItemKey {
+        ItemKey { pk, sk: sk.into() }
+    }
+}
+
+/// The key lookup item, read on every request with a consistent read.
+pub fn key_lookup(hash: &TokenHash) -> ItemKey {
+    ItemKey::new(format!("KEY#{}", hash.as_str()), "KEY")
+}
+
+/// A Space's entry for one of its keys (what `GET /spaces/{space}/keys` lists).
+pub fn space_key(space: &str, key_id: &str) -> ItemKey {
+    ItemKey::new(space_partition(space), format!("{API_KEY_PREFIX}{key_id}"))
+}
+
+/// Sort-key prefix of a Space's key entries.
+pub const API_KEY_PREFIX: &str = "APIKEY#";
+
+/// An account's keys, for listing and revoking account keys.
+pub fn account_key(account: &str, key_id: &str) -> ItemKey {
+    ItemKey::new(account_partition(account), format!("{API_KEY_PREFIX}{key_id}"))
+}
+
+pub fn space_partition(space: &str) -> String {
+    format!("SPACE#{space}")
+}
+
+pub fn account_partition(account: &str) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+/// The account record itself.
+pub fn account_meta(account: &str) -> ItemKey {
+    ItemKey::new(account_partition(account), "META")
+}
+
+/// A Space as its account lists it.
+pub fn account_space(account: &str, space: &str) -> ItemKey {
+    ItemKey::new(account_partition(account), format!("{SPACE_PREFIX}{space}"))
+}
+
+/// Sort-key prefix of an account's spaces.
+pub const SPACE_PREFIX: &str = "SPACE#";
+
+/// A Space read by id.
+pub fn space_meta(space: &str) -> ItemKey {
+    ItemKey::new(space_partition(space), "META")
+}
+
+/// The partition of a top-level collection (`contacts`, `tasks`, …) of a Space.
+pub fn collection_partition(space: &str, collection: &str) -> String {
+    format!("SPACE#{space}#{collection}")
+}
+
+/// The partition of a child collection (notes of one contact, records of one table, …).
+pub fn child_partition(space: &str, collection: &str, parent_id: &str) -> String {
+    format!("SPACE#{space}#{collection}#{parent_id}")
+}
+
+pub fn resource(partition: &str, id: &str) -> ItemKey {
+    ItemKey::new(partition.to_owned(), id)
+}
+
+/// A uniqueness claim (page slugs, booked slots), written with a conditional put.
+pub fn unique(space: &str, what: &str, value: &str) -> ItemKey {
+    ItemKey::new(format!("SPACE#{space}#UNIQUE#{what}"), value)
+}
+
+pub fn events_partition(space: &str) -> String {
+    format!("SPACE#{space}#EVENTS")
+}
+
+pub fn event(space: &str, id: &str) -> ItemKey {
+    ItemKey::new(events_partition(space), id)
+}
+
+/// A key's request counter for one rate window, keyed by the token hash so that it can
+/// be counted in parallel with the key lookup.
+pub fn rate_counter(hash: &TokenHash, window_start: i64) -> ItemKey {
+    ItemKey::new(format!("RL#{}", hash.as_str()), window_start.to_string())
+}
+
+/// An idempotency record of one key (the owner is a Space or an account partition).
+pub fn idempotency(owner_partition: &str, key_id: &str, idempotency_key: &str) -> ItemKey {
+    ItemKey::new(format!("{owner_partition}#IDEM"), format!("{key_id}#{idempotency_key}"))
+}
+
+/// Metadata of a secret (never its value) in a Space.
+pub fn secret(space: &str, name: &str) -> ItemKey {
+    ItemKey::new(secrets_partition(space), name)
+}
+
+pub fn secrets_partition(space: &str) -> String {
+    collection_partition(space, "SECRETS")
+}

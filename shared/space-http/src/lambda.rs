@@ -1,0 +1,66 @@
+//! Running a family: on Lambda when `AWS_LAMBDA_RUNTIME_API` is set, otherwise as a plain
+//! local HTTP server. Everything expensive (SDK clients, the table connection) happens
+//! once here, before the first request.
+
+use std::sync::Arc;
+
+use axum::Router;
+use space_store::dynamodb::DynamoStore;
+use space_store::secrets::SecretsManagerVault;
+
+use crate::cursor::CursorKey;
+use crate::engine::Engine;
+use crate::rest::finish;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Logs as JSON lines on Lambda (CloudWatch), human-readable locally.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        builder.json().with_current_span(true).without_time().try_init()
+    } else {
+        builder.compact().try_init()
+    };
+    // A second init (tests) keeps the first subscriber.
+    drop(result);
+}
+
+/// The engine of a deployed function, configured from the environment:
+/// `TABLE_NAME`, `CURSOR_SECRET`, and for the account API `SECRETS_PREFIX`.
+pub async fn engine_from_env() -> Result<Engine, BoxError> {
+    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+    let config = aws_config_load().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+    space_store::Store::warm_up(&store).await?;
+    let mut builder = Engine::builder(Arc::new(store));
+    if let Ok(secret) = std::env::var("CURSOR_SECRET") {
+        builder = builder.cursor_key(CursorKey::from_secret(&secret));
+    }
+    if let Ok(prefix) = std::env::var("SECRETS_PREFIX") {
+        let vault = SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(&config), prefix);
+        builder = builder.vault(Arc::new(vault));
+    }
+    Ok(builder.build())
+}
+
+async fn aws_config_load() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The whole `main` of a family's Lambda binary.
+pub async fn run(routes: Router<Engine>) -> Result<(), BoxError> {
+    init_tracing();
+    let engine = engine_from_env().await?;
+    let app = finish(routes, engine);
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        lambda_http::run(app).await
+    } else {
+        let address = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:8787".into());
+        let listener = tokio::net::TcpListener::bind(&address).await?;
+        tracing::info!(%address, "serving without Lambda");
+        axum::serve(listener, app).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,30 @@
+//! The engine every Space API function runs on.
+//!
+//! A family declares [`Operation`]s (usually through a [`Resource`]); this crate turns
+//! them into authenticated, rate-limited, idempotent REST routes ([`rest`]), an OpenAPI
+//! document ([`openapi`]) and, through the MCP server, tools — all running the same
+//! handler through [`execute`].
+
+pub mod auth;
+pub mod cursor;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod execute;
+pub mod fields;
+pub mod idempotency;
+pub mod ids;
+pub mod keys;
+pub mod lambda;
+pub mod openapi;
+pub mod operation;
+pub mod request_id;
+pub mod resource;
+pub mod rest;
+
+pub use engine::Engine;
+pub use error::{ApiError, FieldErrors};
+pub use execute::execute;
+pub use fields::{Field, FieldKind};
+pub use operation::{Access, Call, Effect, Operation, Param, Reply, handler};
+pub use resource::{Filter, Parent, Resource};

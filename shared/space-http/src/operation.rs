@@ -1,0 +1,297 @@
+//! The operation catalogue. Every route of every family is an [`Operation`]: its name,
+//! method, path, the scope it needs, its parameters and schemas, and its handler. REST
+//! routes, OpenAPI and MCP tools are all generated from these values, and a call runs
+//! the same handler whichever way it arrives.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use space_auth::{Domain, Principal, PrincipalKind, Scope};
+
+use crate::engine::Engine;
+use crate::error::ApiError;
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A space key holding this scope.
+    Space(Scope),
+    /// An account (owner) key.
+    Account,
+}
+
+impl Access {
+    pub fn principal_kind(self) -> PrincipalKind {
+        match self {
+            Access::Space(_) => PrincipalKind::Space,
+            Access::Account => PrincipalKind::Account,
+        }
+    }
+
+    /// The URL prefix the operation's path is mounted under.
+    pub fn base_path(self) -> &'static str {
+        match self {
+            Access::Space(_) => SPACE_API_BASE,
+            Access::Account => ACCOUNT_API_BASE,
+        }
+    }
+}
+
+pub const SPACE_API_BASE: &str = "/functions/v1/space-api";
+pub const ACCOUNT_API_BASE: &str = "/functions/v1/account-api";
+
+/// What an operation does, for MCP annotations and docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Lists or inspects; changes nothing.
+    Read,
+    /// Creates something new.
+    Create,
+    /// Changes part of an existing item.
+    Update,
+    /// Overwrites an existing item.
+    Replace,
+    Delete,
+    /// A live action (publish, send, run): visible outside the Space.
+    Live,
+}
+
+impl Effect {
+    pub fn is_read_only(self) -> bool {
+        self == Effect::Read
+    }
+
+    pub fn is_destructive(self) -> bool {
+        matches!(self, Effect::Delete | Effect::Replace)
+    }
+
+    pub fn is_idempotent(self) -> bool {
+        matches!(self, Effect::Read | Effect::Replace | Effect::Delete | Effect::Update)
+    }
+}
+
+/// Where a parameter is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    Path,
+    Query,
+}
+
+/// A path or query parameter.
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: &'static str,
+    pub location: ParamIn,
+    pub required: bool,
+    pub schema: Value,
+    pub description: String,
+}
+
+impl Param {
+    pub fn path(name: &'static str, description: impl Into<String>) -> Param {
+        Param {
+            name,
+            location: ParamIn::Path,
+            required: true,
+            schema: json!({"type": "string"}),
+            description: description.into(),
+        }
+    }
+
+    pub fn query(name: &'static str, schema: Value, description: impl Into<String>) -> Param {
+        Param {
+            name,
+            location: ParamIn::Query,
+            required: false,
+            schema,
+            description: description.into(),
+        }
+    }
+}
+
+/// The input of one call, the same whether it came over REST or MCP.
+#[derive(Clone)]
+pub struct Call {
+    pub engine: Engine,
+    pub principal: Principal,
+    pub path: HashMap<String, String>,
+    pub query: HashMap<String, String>,
+    /// The JSON body (`Null` when there is none).
+    pub body: Value,
+    /// The version an `If-Match` header (or MCP argument) insists on.
+    pub if_match: Option<IfMatch>,
+}
+
+/// A parsed `If-Match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Version(u64),
+}
+
+impl IfMatch {
+    /// Parses `"3"`, `W/"3"` or `*`; `None` for anything else.
+    pub fn parse(text: &str) -> Option<IfMatch> {
+        let text = text.trim();
+        if text == "*" {
+            return Some(IfMatch::Any);
+        }
+        let quoted = text.strip_prefix("W/").unwrap_or(text);
+        quoted.strip_prefix('"')?.strip_suffix('"')?.parse().ok().map(IfMatch::Version)
+    }
+
+    pub fn matches(self, version: u64) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Version(expected) => expected == version,
+        }
+    }
+}
+
+/// The ETag of an item version.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+impl Call {
+    /// The Space the calling key is locked to.
+    pub fn space_id(&self) -> Result<&str, ApiError> {
+        self.principal
+            .space_id
+            .as_deref()
+            .ok_or_else(|| ApiError::Internal("space operation reached without a space principal".into()))
+    }
+
+    /// A path parameter the route guarantees.
+    pub fn path_param(&self, name: &str) -> Result<&str, ApiError> {
+        self.path
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| ApiError::BadRequest(format!("Missing path parameter `{name}`.")))
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    /// Refuses the call if the item moved past the version the caller saw.
+    pub fn check_if_match(&self, current_version: u64) -> Result<(), ApiError> {
+        match self.if_match {
+            Some(expected) if !expected.matches(current_version) => Err(ApiError::PreconditionFailed(format!(
+                "The item is at version {current_version}; the If-Match precondition no longer holds. Read it again."
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a handler answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub etag: Option<String>,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body: Some(body),
+            etag: None,
+        }
+    }
+
+    pub fn created(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            body: Some(body),
+            etag: None,
+        }
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            etag: None,
+        }
+    }
+
+    pub fn with_etag(mut self, version: u64) -> Reply {
+        self.etag = Some(etag(version));
+        self
+    }
+}
+
+pub type Handler = Arc<dyn Fn(Call) -> BoxFuture<'static, Result<Reply, ApiError>> + Send + Sync>;
+
+/// Wraps an async function as a [`Handler`].
+pub fn handler<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Call) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, ApiError>> + Send + 'static,
+{
+    Arc::new(move |call| Box::pin(f(call)))
+}
+
+/// One operation of the API.
+#[derive(Clone)]
+pub struct Operation {
+    /// `<domain>_<verb>`, e.g. `contacts_create`: the MCP tool name and OpenAPI operationId.
+    pub name: String,
+    pub method: Method,
+    /// Relative to the API's base path, axum syntax: `/contacts/{id}`.
+    pub path: String,
+    pub access: Access,
+    pub effect: Effect,
+    pub summary: String,
+    pub params: Vec<Param>,
+    /// JSON Schema of the body, for operations that take one.
+    pub body: Option<Value>,
+    /// JSON Schema of the success body (`None` for 204).
+    pub response: Option<Value>,
+    pub success: StatusCode,
+    pub handler: Handler,
+}
+
+impl Operation {
+    /// The full path the router serves.
+    pub fn full_path(&self) -> String {
+        format!("{}{}", self.access.base_path(), self.path)
+    }
+
+    /// The OpenAPI tag and MCP toolset: the domain, or `account`.
+    pub fn group(&self) -> &'static str {
+        match self.access {
+            Access::Space(scope) => scope.domain.as_str(),
+            Access::Account => "account",
+        }
+    }
+
+    pub fn domain(&self) -> Option<Domain> {
+        match self.access {
+            Access::Space(scope) => Some(scope.domain),
+            Access::Account => None,
+        }
+    }
+
+    /// Whether the operation takes a JSON body.
+    pub fn takes_body(&self) -> bool {
+        self.body.is_some()
+    }
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operation")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}

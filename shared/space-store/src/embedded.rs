@@ -1,0 +1,295 @@
+//! The embedded backend: one redb database, in a file (crash-safe, every commit durable)
+//! or in memory (tests). Rate counters live in process memory: they are bookkeeping for
+//! the current minute and the store contract lets a backend keep them off disk.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::StoreError;
+use crate::item::{Condition, Item, Page, Query, SortRange, Write};
+use crate::store::{validate_transaction, Store};
+
+/// Items keyed by `pk \0 sk`, so a partition is one contiguous, ordered range.
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+const SEPARATOR: char = '\0';
+/// Above every character a key can hold; closes a prefix range.
+const KEY_CEILING: char = char::MAX;
+/// Prune expired counters once the map holds this many.
+const COUNTER_PRUNE_AT: usize = 4096;
+
+#[derive(Serialize, Deserialize)]
+struct StoredItem {
+    #[serde(rename = "v")]
+    version: u64,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(rename = "b")]
+    body: Map<String, Value>,
+}
+
+/// The embedded store. Cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    counters: Arc<Mutex<HashMap<(String, String), (u64, i64)>>>,
+    clock: Arc<dyn Clock>,
+    /// File-backed commits fsync; they run on the blocking pool to keep the runtime free.
+    durable: bool,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
+        let db = Database::create(path).map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        Self::from_database(db, true)
+    }
+
+    /// A store that lives and dies with the process.
+    pub fn in_memory() -> EmbeddedStore {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("an in-memory redb database always opens");
+        Self::from_database(db, false).expect("an in-memory redb database always takes a table")
+    }
+
+    /// Replaces the clock (tests move time by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> EmbeddedStore {
+        self.clock = clock;
+        self
+    }
+
+    fn from_database(db: Database, durable: bool) -> Result<EmbeddedStore, StoreError> {
+        let txn = db.begin_write().map_err(internal)?;
+        txn.open_table(ITEMS).map_err(internal)?;
+        txn.commit().map_err(internal)?;
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            counters: Arc::default(),
+            clock: Arc::new(SystemClock),
+            durable,
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    /// Runs a write transaction, on the blocking pool when commits hit the disk.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database, i64) -> Result<T, StoreError> + Send + 'static,
+    {
+        let now = self.now();
+        if self.durable {
+            let db = Arc::clone(&self.db);
+            tokio::task::spawn_blocking(move || work(&db, now))
+                .await
+                .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
+        } else {
+            work(&self.db, now)
+        }
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(error.to_string())
+}
+
+fn composite(pk: &str, sk: &str) -> Result<String, StoreError> {
+    if pk.contains(SEPARATOR) || sk.contains(SEPARATOR) {
+        return Err(StoreError::Rejected("keys may not contain NUL characters".into()));
+    }
+    let mut key = String::with_capacity(pk.len() + sk.len() + 1);
+    key.push_str(pk);
+    key.push(SEPARATOR);
+    key.push_str(sk);
+    Ok(key)
+}
+
+fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StoreError> {
+    let stored: StoredItem = serde_json::from_slice(bytes).map_err(|e| StoreError::Internal(format!("corrupt item {pk}/{sk}: {e}")))?;
+    Ok(Item {
+        pk: pk.to_owned(),
+        sk: sk.to_owned(),
+        version: stored.version,
+        expires_at: stored.expires_at,
+        body: stored.body,
+    })
+}
+
+fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&StoredItem {
+        version: item.version,
+        expires_at: item.expires_at,
+        body: item.body.clone(),
+    })
+    .map_err(internal)
+}
+
+/// Reads the live (unexpired) item at a key inside any table handle.
+fn read_live<T: ReadableTable<&'static str, &'static [u8]>>(table: &T, pk: &str, sk: &str, now: i64) -> Result<Option<Item>, StoreError> {
+    let key = composite(pk, sk)?;
+    let Some(guard) = table.get(key.as_str()).map_err(internal)? else {
+        return Ok(None);
+    };
+    let item = decode(pk, sk, guard.value())?;
+    Ok((!item.is_expired(now)).then_some(item))
+}
+
+fn apply(table: &mut redb::Table<&'static str, &'static [u8]>, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::Put { item, .. } => {
+            let key = composite(&item.pk, &item.sk)?;
+            table.insert(key.as_str(), encode(item)?.as_slice()).map_err(internal)?;
+        }
+        Write::Delete { pk, sk, .. } => {
+            let key = composite(pk, sk)?;
+            table.remove(key.as_str()).map_err(internal)?;
+        }
+        Write::Check { .. } => {}
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(ITEMS).map_err(internal)?;
+        read_live(&table, pk, sk, self.now())
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.write(move |db, now| {
+            let txn = db.begin_write().map_err(internal)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(internal)?;
+                if condition != Condition::None && !condition.holds(read_live(&table, &item.pk, &item.sk, now)?.as_ref()) {
+                    return Err(StoreError::ConditionFailed);
+                }
+                apply(&mut table, &Write::Put { item, condition })?;
+            }
+            txn.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        let write = Write::delete(pk, sk, condition);
+        self.write(move |db, now| {
+            let txn = db.begin_write().map_err(internal)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(internal)?;
+                let (pk, sk) = write.key();
+                if condition != Condition::None && !condition.holds(read_live(&table, pk, sk, now)?.as_ref()) {
+                    return Err(StoreError::ConditionFailed);
+                }
+                apply(&mut table, &write)?;
+            }
+            txn.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        let now = self.now();
+        let partition_start = composite(&query.pk, "")?;
+        let (mut lower, mut upper) = match &query.range {
+            SortRange::All => (
+                Bound::Included(partition_start.clone()),
+                Bound::Included(format!("{partition_start}{KEY_CEILING}")),
+            ),
+            SortRange::BeginsWith(prefix) => (
+                Bound::Included(composite(&query.pk, prefix)?),
+                Bound::Included(format!("{}{KEY_CEILING}", composite(&query.pk, prefix)?)),
+            ),
+            SortRange::Between(low, high) => (Bound::Included(composite(&query.pk, low)?), Bound::Included(composite(&query.pk, high)?)),
+        };
+        if let Some(after) = &query.after {
+            let resume = composite(&query.pk, after)?;
+            if query.descending {
+                upper = Bound::Excluded(resume);
+            } else {
+                lower = Bound::Excluded(resume);
+            }
+        }
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(ITEMS).map_err(internal)?;
+        let bounds = (
+            lower.as_ref().map(String::as_str),
+            upper.as_ref().map(String::as_str),
+        );
+        let range = table.range::<&str>(bounds).map_err(internal)?;
+        let entries: Box<dyn Iterator<Item = _>> = if query.descending { Box::new(range.rev()) } else { Box::new(range) };
+        let limit = query.limit.max(1);
+        let mut page = Page::default();
+        let mut scanned = 0usize;
+        let mut last_sk = None;
+        for entry in entries {
+            let (key, value) = entry.map_err(internal)?;
+            let sk = &key.value()[partition_start.len()..];
+            if !query.range.contains(sk) {
+                continue;
+            }
+            if scanned == limit {
+                // There is at least one more item: the caller may continue.
+                page.last_sk = last_sk;
+                return Ok(page);
+            }
+            scanned += 1;
+            last_sk = Some(sk.to_owned());
+            let item = decode(&query.pk, sk, value.value())?;
+            if !item.is_expired(now) {
+                page.items.push(item);
+            }
+        }
+        Ok(page)
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        validate_transaction(&writes)?;
+        self.write(move |db, now| {
+            let txn = db.begin_write().map_err(internal)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(internal)?;
+                for (index, write) in writes.iter().enumerate() {
+                    let (pk, sk) = write.key();
+                    let condition = write.condition();
+                    if condition != Condition::None && !condition.holds(read_live(&table, pk, sk, now)?.as_ref()) {
+                        // Dropping the transaction uncommitted discards nothing written yet.
+                        return Err(StoreError::TransactionConflict { index });
+                    }
+                }
+                for write in &writes {
+                    apply(&mut table, write)?;
+                }
+            }
+            txn.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
+        let now = self.now();
+        let mut counters = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if counters.len() >= COUNTER_PRUNE_AT {
+            counters.retain(|_, (_, expiry)| *expiry > now);
+        }
+        let entry = counters.entry((pk.to_owned(), sk.to_owned())).or_insert((0, expires_at));
+        if entry.1 <= now {
+            *entry = (0, expires_at);
+        }
+        entry.0 += by;
+        entry.1 = entry.1.max(expires_at);
+        Ok(entry.0)
+    }
+}

@@ -1,0 +1,178 @@
+use serde_json::{Map, Value};
+
+/// One stored item. `version` starts at 1 and is what `If-Match` compares against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    pub version: u64,
+    /// Unix seconds after which the item no longer exists for any reader.
+    pub expires_at: Option<i64>,
+    pub body: Map<String, Value>,
+}
+
+impl Item {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, body: Map<String, Value>) -> Item {
+        Item {
+            pk: pk.into(),
+            sk: sk.into(),
+            version: 1,
+            expires_at: None,
+            body,
+        }
+    }
+
+    pub fn with_version(mut self, version: u64) -> Item {
+        self.version = version;
+        self
+    }
+
+    pub fn expiring_at(mut self, unix_seconds: i64) -> Item {
+        self.expires_at = Some(unix_seconds);
+        self
+    }
+
+    /// Whether a reader at `now` (unix seconds) must treat the item as gone.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A precondition on the item a write touches. Expired items count as absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Condition {
+    #[default]
+    None,
+    NotExists,
+    Exists,
+    /// The item exists and has exactly this version.
+    Version(u64),
+}
+
+impl Condition {
+    /// Evaluates the condition against what is stored now.
+    pub fn holds(self, current: Option<&Item>) -> bool {
+        match (self, current) {
+            (Condition::None, _) => true,
+            (Condition::NotExists, current) => current.is_none(),
+            (Condition::Exists, current) => current.is_some(),
+            (Condition::Version(expected), Some(item)) => item.version == expected,
+            (Condition::Version(_), None) => false,
+        }
+    }
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put { item: Item, condition: Condition },
+    Delete { pk: String, sk: String, condition: Condition },
+    /// Writes nothing; fails the transaction unless the condition holds.
+    Check { pk: String, sk: String, condition: Condition },
+}
+
+impl Write {
+    pub fn put(item: Item, condition: Condition) -> Write {
+        Write::Put { item, condition }
+    }
+
+    pub fn delete(pk: impl Into<String>, sk: impl Into<String>, condition: Condition) -> Write {
+        Write::Delete {
+            pk: pk.into(),
+            sk: sk.into(),
+            condition,
+        }
+    }
+
+    pub fn check(pk: impl Into<String>, sk: impl Into<String>, condition: Condition) -> Write {
+        Write::Check {
+            pk: pk.into(),
+            sk: sk.into(),
+            condition,
+        }
+    }
+
+    pub fn key(&self) -> (&str, &str) {
+        match self {
+            Write::Put { item, .. } => (&item.pk, &item.sk),
+            Write::Delete { pk, sk, .. } | Write::Check { pk, sk, .. } => (pk, sk),
+        }
+    }
+
+    pub fn condition(&self) -> Condition {
+        match self {
+            Write::Put { condition, .. } | Write::Delete { condition, .. } | Write::Check { condition, .. } => *condition,
+        }
+    }
+}
+
+/// Which sort keys of a partition a query visits.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SortRange {
+    #[default]
+    All,
+    BeginsWith(String),
+    /// Both ends inclusive.
+    Between(String, String),
+}
+
+impl SortRange {
+    pub fn contains(&self, sk: &str) -> bool {
+        match self {
+            SortRange::All => true,
+            SortRange::BeginsWith(prefix) => sk.starts_with(prefix.as_str()),
+            SortRange::Between(low, high) => low.as_str() <= sk && sk <= high.as_str(),
+        }
+    }
+}
+
+/// A page of one partition, in sort-key order or its reverse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub pk: String,
+    pub range: SortRange,
+    /// Resume strictly after this sort key (in the direction of the scan).
+    pub after: Option<String>,
+    pub limit: usize,
+    pub descending: bool,
+}
+
+impl Query {
+    pub fn partition(pk: impl Into<String>) -> Query {
+        Query {
+            pk: pk.into(),
+            range: SortRange::All,
+            after: None,
+            limit: 100,
+            descending: false,
+        }
+    }
+
+    pub fn range(mut self, range: SortRange) -> Query {
+        self.range = range;
+        self
+    }
+
+    pub fn after(mut self, sk: Option<String>) -> Query {
+        self.after = sk;
+        self
+    }
+
+    pub fn limit(mut self, limit: usize) -> Query {
+        self.limit = limit;
+        self
+    }
+
+    pub fn descending(mut self, descending: bool) -> Query {
+        self.descending = descending;
+        self
+    }
+}
+
+/// What a query returns. `last_sk` is set when the scan stopped before the partition's
+/// end, so a caller can continue with `after(last_sk)`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub last_sk: Option<String>,
+}

@@ -1,0 +1,217 @@
+//! Secret values. The trait can write and delete but never read a value back: nothing
+//! serving the space API can leak what it cannot read. Names and metadata live in the
+//! main store, next to the Space's other data.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::dynamodb::{service_error, unexpected_service_error};
+use crate::error::StoreError;
+
+/// Where secret values go. Write-only by design.
+#[async_trait]
+pub trait SecretVault: Send + Sync + 'static {
+    /// Creates or replaces the value of `name` in `space`.
+    async fn put_value(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError>;
+    /// Removes the value; removing a missing secret is not an error.
+    async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError>;
+}
+
+/// Space and secret names become path parts (files, Secrets Manager names), so both are
+/// limited to characters that are safe in either.
+fn check_names(space: &str, name: &str) -> Result<(), StoreError> {
+    let safe = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !safe(space) || !safe(name) {
+        return Err(StoreError::Rejected("secret and space names are limited to letters, digits, _ and -".into()));
+    }
+    Ok(())
+}
+
+/// Secret values in files under a folder (mode 0600), one per secret.
+#[derive(Debug, Clone)]
+pub struct FileVault {
+    root: Arc<PathBuf>,
+}
+
+impl FileVault {
+    pub fn new(root: impl AsRef<Path>) -> FileVault {
+        FileVault {
+            root: Arc::new(root.as_ref().to_path_buf()),
+        }
+    }
+
+    fn path(&self, space: &str, name: &str) -> Result<PathBuf, StoreError> {
+        check_names(space, name)?;
+        Ok(self.root.join(space).join(name))
+    }
+}
+
+#[async_trait]
+impl SecretVault for FileVault {
+    async fn put_value(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError> {
+        let path = self.path(space, name)?;
+        let value = value.to_owned();
+        tokio::task::spawn_blocking(move || write_private(&path, value.as_bytes()))
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+
+    async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError> {
+        let path = self.path(space, name)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Internal(e.to_string())),
+        }
+    }
+}
+
+/// Writes through a temporary file and a rename, so a crash leaves the old or the new
+/// value, never half of one.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let io = |e: std::io::Error| StoreError::Internal(format!("{}: {e}", path.display()));
+    let folder = path.parent().ok_or_else(|| StoreError::Internal("secret path has no folder".into()))?;
+    std::fs::create_dir_all(folder).map_err(io)?;
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&temporary).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)
+}
+
+/// Values kept in memory, for tests; exposes them to the test that owns it, never to a
+/// route.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryVault {
+    values: Arc<std::sync::Mutex<std::collections::BTreeMap<(String, String), String>>>,
+}
+
+impl MemoryVault {
+    /// For tests that prove a value arrived.
+    pub fn peek(&self, space: &str, name: &str) -> Option<String> {
+        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        values.get(&(space.to_owned(), name.to_owned())).cloned()
+    }
+}
+
+#[async_trait]
+impl SecretVault for MemoryVault {
+    async fn put_value(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError> {
+        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        values.insert((space.to_owned(), name.to_owned()), value.to_owned());
+        Ok(())
+    }
+
+    async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError> {
+        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        values.remove(&(space.to_owned(), name.to_owned()));
+        Ok(())
+    }
+}
+
+/// Secret values in AWS Secrets Manager, one secret per value, named
+/// `{prefix}/{space}/{name}`. The IAM policy of whatever serves the API should allow
+/// create, put and delete on `{prefix}/*` but never GetSecretValue.
+#[derive(Debug, Clone)]
+pub struct SecretsManagerVault {
+    client: aws_sdk_secretsmanager::Client,
+    prefix: Arc<str>,
+}
+
+/// Rounds of create-or-replace before giving up; a lost round means the secret was
+/// deleted or created concurrently.
+const SECRET_PUT_ROUNDS: usize = 3;
+
+impl SecretsManagerVault {
+    /// A vault through a client the caller configured; `prefix` is e.g. `space-api/dev`.
+    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> SecretsManagerVault {
+        let prefix = prefix.into();
+        SecretsManagerVault {
+            client,
+            prefix: Arc::from(prefix.trim_end_matches('/')),
+        }
+    }
+
+    /// A vault with the SDK's standard configuration (environment, profile, role;
+    /// `AWS_ENDPOINT_URL` for local servers).
+    pub async fn from_env(prefix: impl Into<String>) -> SecretsManagerVault {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(&config), prefix)
+    }
+
+    /// The Secrets Manager name of a secret, for infrastructure and tests.
+    pub fn secret_name(&self, space: &str, name: &str) -> Result<String, StoreError> {
+        check_names(space, name)?;
+        Ok(format!("{}/{space}/{name}", self.prefix))
+    }
+}
+
+#[async_trait]
+impl SecretVault for SecretsManagerVault {
+    async fn put_value(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError> {
+        use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
+
+        let id = self.secret_name(space, name)?;
+        for _ in 0..SECRET_PUT_ROUNDS {
+            let created = self.client.create_secret().name(&id).secret_string(value).send().await;
+            match created {
+                Ok(_) => return Ok(()),
+                Err(error) => match service_error("CreateSecret", error)? {
+                    CreateSecretError::ResourceExistsException(_) => {}
+                    // Most often: a secret of that name is still being deleted.
+                    CreateSecretError::InvalidRequestException(refused) => {
+                        return Err(StoreError::unavailable(format!(
+                            "CreateSecret: {}",
+                            aws_sdk_secretsmanager::error::DisplayErrorContext(&refused)
+                        )));
+                    }
+                    other => return Err(unexpected_service_error("CreateSecret", &other)),
+                },
+            }
+            let replaced = self.client.put_secret_value().secret_id(&id).secret_string(value).send().await;
+            match replaced {
+                Ok(_) => return Ok(()),
+                Err(error) => {
+                    let error = service_error("PutSecretValue", error)?;
+                    // Deleted since CreateSecret saw it: create it again.
+                    if !error.is_resource_not_found_exception() {
+                        return Err(unexpected_service_error("PutSecretValue", &error));
+                    }
+                }
+            }
+        }
+        Err(StoreError::unavailable(format!("secret {id} kept changing while being written")))
+    }
+
+    async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError> {
+        let id = self.secret_name(space, name)?;
+        let deleted = self
+            .client
+            .delete_secret()
+            .secret_id(&id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = service_error("DeleteSecret", error)?;
+                if error.is_resource_not_found_exception() {
+                    Ok(())
+                } else {
+                    Err(unexpected_service_error("DeleteSecret", &error))
+                }
+            }
+        }
+    }
+}

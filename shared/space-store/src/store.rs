@@ -1,0 +1,57 @@
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::item::{Condition, Item, Page, Query, Write};
+
+/// DynamoDB's limit, honoured by every backend so that code tested locally runs in AWS.
+pub const MAX_TRANSACTION_WRITES: usize = 100;
+
+/// A DynamoDB-shaped key-value store. Every read is strongly consistent and skips
+/// expired items.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reads one item.
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+
+    /// Writes an item whole if `condition` holds.
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+
+    /// Removes an item if `condition` holds. Removing nothing is not an error.
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError>;
+
+    /// Reads a page of one partition.
+    async fn query(&self, query: Query) -> Result<Page, StoreError>;
+
+    /// Applies every write or none (at most [`MAX_TRANSACTION_WRITES`], each item once).
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// Adds `by` to a counter and returns the new value, atomically under any
+    /// concurrency. Counters are bookkeeping (rate windows): a backend may keep them out
+    /// of durable storage, and they vanish at `expires_at`.
+    async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError>;
+
+    /// Makes sure the backend is reachable (opens connections) before the first request.
+    async fn warm_up(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Checks what every backend must refuse before touching data.
+pub(crate) fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Err(StoreError::Rejected("a transaction needs at least one write".into()));
+    }
+    if writes.len() > MAX_TRANSACTION_WRITES {
+        return Err(StoreError::Rejected(format!(
+            "a transaction takes at most {MAX_TRANSACTION_WRITES} writes, got {}",
+            writes.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(writes.len());
+    for write in writes {
+        if !seen.insert(write.key()) {
+            return Err(StoreError::Rejected("a transaction touches one item at most once".into()));
+        }
+    }
+    Ok(())
+}
