@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
-use space_store::{Condition, Item, Query, StoreError, Write};
+use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
 
 use crate::cursor::{self, Position};
 use crate::error::{ApiError, FieldErrors};
@@ -372,7 +372,7 @@ impl Resource {
         let partition = self.partition(call)?;
         self.ensure_parent(call).await?;
         let now = call.engine.now();
-        let listed = list_partition(call, &partition, page?, |item| filters.iter().all(|(f, v)| f.matches(&item.body, v, now))).await?;
+        let listed = list_partition(call, &partition, SortRange::All, page?, |item| filters.iter().all(|(f, v)| f.matches(&item.body, v, now))).await?;
         Ok(Reply::ok(listed))
     }
 
@@ -567,6 +567,7 @@ pub fn list_schema(item: Value) -> Value {
 pub async fn list_partition(
     call: &Call,
     partition: &str,
+    range: SortRange,
     page: PageRequest,
     keep: impl Fn(&Item) -> bool,
 ) -> Result<Value, ApiError> {
@@ -586,7 +587,11 @@ pub async fn list_partition(
     let mut last_returned: Option<String> = None;
     loop {
         let chunk = (page.limit - data.len()).max(page.limit.min(100)).min(MAX_LIMIT);
-        let query = Query::partition(partition).after(after.clone()).limit(chunk).descending(page.descending);
+        let query = Query::partition(partition)
+            .range(range.clone())
+            .after(after.clone())
+            .limit(chunk)
+            .descending(page.descending);
         let result = call.engine.store().query(query).await?;
         let mut stopped_early = false;
         for item in &result.items {

@@ -14,11 +14,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::Duration;
 use serde_json::{Map, Value, json};
 
-use crate::{Condition, Item, ManualClock, MAX_TRANSACTION_WRITES, Query, SortRange, Store, StoreError, Write};
+use crate::{
+    Condition, Item, MAX_TRANSACTION_WRITES, ManualClock, Query, SortRange, Store, StoreError,
+    Write,
+};
 
 /// Runs every check in order.
 pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
-    store.warm_up().await.expect("warm_up must succeed on a reachable store");
+    store
+        .warm_up()
+        .await
+        .expect("warm_up must succeed on a reachable store");
     items_round_trip(&store, &clock).await;
     put_conditions(&store, &clock).await;
     delete_conditions(&store, &clock).await;
@@ -32,7 +38,10 @@ pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
 /// A fresh, practically unique token (hex) for keys and table names.
 pub fn unique_suffix() -> String {
     static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u128(nanos);
     hasher.write_u32(std::process::id());
@@ -82,7 +91,11 @@ async fn sort_keys(store: &Arc<dyn Store>, query: Query) -> Vec<String> {
 /// whole item.
 pub async fn items_round_trip(store: &Arc<dyn Store>, clock: &ManualClock) {
     let pk = partition("items");
-    assert_eq!(get(store, &pk, "a").await, None, "a key never written reads as absent");
+    assert_eq!(
+        get(store, &pk, "a").await,
+        None,
+        "a key never written reads as absent"
+    );
 
     let everything = body(json!({
         "text": "hello",
@@ -104,9 +117,15 @@ pub async fn items_round_trip(store: &Arc<dyn Store>, clock: &ManualClock) {
         "nested": {"deep": {"deeper": [null, true, 2.25, "x"]}},
     }));
     let expires = now(clock) + 3600;
-    let item = Item::new(&pk, "a", everything).with_version(7).expiring_at(expires);
+    let item = Item::new(&pk, "a", everything)
+        .with_version(7)
+        .expiring_at(expires);
     put_ok(store, item.clone(), Condition::None, "round trip").await;
-    assert_eq!(get(store, &pk, "a").await, Some(item), "an item reads back exactly as written");
+    assert_eq!(
+        get(store, &pk, "a").await,
+        Some(item),
+        "an item reads back exactly as written"
+    );
 
     let replacement = Item::new(&pk, "a", body(json!({"only": 1})));
     put_ok(store, replacement.clone(), Condition::None, "replace").await;
@@ -116,11 +135,31 @@ pub async fn items_round_trip(store: &Arc<dyn Store>, clock: &ManualClock) {
         "an unconditional put replaces the whole item (body, version and expiry)"
     );
 
-    put_ok(store, Item::new(&pk, "A", body(json!({"case": "upper"}))), Condition::None, "keys").await;
-    put_ok(store, Item::new(&pk, "a ", body(json!({"case": "space"}))), Condition::None, "keys").await;
+    put_ok(
+        store,
+        Item::new(&pk, "A", body(json!({"case": "upper"}))),
+        Condition::None,
+        "keys",
+    )
+    .await;
+    put_ok(
+        store,
+        Item::new(&pk, "a ", body(json!({"case": "space"}))),
+        Condition::None,
+        "keys",
+    )
+    .await;
     let lower = get(store, &pk, "a").await.map(|item| item.body);
-    assert_eq!(lower, Some(body(json!({"only": 1}))), "sort keys are exact: `a`, `A` and `a ` are distinct");
-    assert_eq!(get(store, &format!("{pk}x"), "a").await, None, "partition keys are exact");
+    assert_eq!(
+        lower,
+        Some(body(json!({"only": 1}))),
+        "sort keys are exact: `a`, `A` and `a ` are distinct"
+    );
+    assert_eq!(
+        get(store, &format!("{pk}x"), "a").await,
+        None,
+        "partition keys are exact"
+    );
 }
 
 /// NotExists, Exists and Version on put, including 32 racing creators.
@@ -137,23 +176,59 @@ pub async fn put_conditions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         Err(StoreError::ConditionFailed),
         "Version on an absent item fails"
     );
-    put_ok(store, v1.clone(), Condition::NotExists, "NotExists on an absent item").await;
+    put_ok(
+        store,
+        v1.clone(),
+        Condition::NotExists,
+        "NotExists on an absent item",
+    )
+    .await;
     assert_eq!(
-        store.put(Item::new(&pk, "k", body(json!({"n": 99}))), Condition::NotExists).await,
+        store
+            .put(
+                Item::new(&pk, "k", body(json!({"n": 99}))),
+                Condition::NotExists
+            )
+            .await,
         Err(StoreError::ConditionFailed),
         "NotExists on a present item fails"
     );
-    assert_eq!(get(store, &pk, "k").await, Some(v1.clone()), "a failed put changes nothing");
-
-    put_ok(store, v1.clone(), Condition::Exists, "Exists on a present item").await;
-    let v2 = Item::new(&pk, "k", body(json!({"n": 2}))).with_version(2);
-    put_ok(store, v2.clone(), Condition::Version(1), "Version(1) on version 1").await;
     assert_eq!(
-        store.put(Item::new(&pk, "k", body(json!({"n": 3}))).with_version(2), Condition::Version(1)).await,
+        get(store, &pk, "k").await,
+        Some(v1.clone()),
+        "a failed put changes nothing"
+    );
+
+    put_ok(
+        store,
+        v1.clone(),
+        Condition::Exists,
+        "Exists on a present item",
+    )
+    .await;
+    let v2 = Item::new(&pk, "k", body(json!({"n": 2}))).with_version(2);
+    put_ok(
+        store,
+        v2.clone(),
+        Condition::Version(1),
+        "Version(1) on version 1",
+    )
+    .await;
+    assert_eq!(
+        store
+            .put(
+                Item::new(&pk, "k", body(json!({"n": 3}))).with_version(2),
+                Condition::Version(1)
+            )
+            .await,
         Err(StoreError::ConditionFailed),
         "Version(1) on version 2 fails"
     );
-    assert_eq!(get(store, &pk, "k").await, Some(v2), "a stale version changes nothing");
+    assert_eq!(
+        get(store, &pk, "k").await,
+        Some(v2),
+        "a stale version changes nothing"
+    );
 
     // Exactly one of many concurrent creators wins.
     let mut racers = tokio::task::JoinSet::new();
@@ -168,12 +243,22 @@ pub async fn put_conditions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         match result {
             Ok(()) => winners.push(racer),
             Err(StoreError::ConditionFailed) => {}
-            Err(other) => panic!("a racing NotExists put failed with {other} instead of ConditionFailed"),
+            Err(other) => {
+                panic!("a racing NotExists put failed with {other} instead of ConditionFailed")
+            }
         }
     }
-    assert_eq!(winners.len(), 1, "exactly one of 32 concurrent NotExists puts wins, got {winners:?}");
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one of 32 concurrent NotExists puts wins, got {winners:?}"
+    );
     let stored = get(store, &pk, "race").await.map(|item| item.body);
-    assert_eq!(stored, Some(body(json!({"racer": winners[0]}))), "the winner's body is stored");
+    assert_eq!(
+        stored,
+        Some(body(json!({"racer": winners[0]}))),
+        "the winner's body is stored"
+    );
 }
 
 /// Conditions on delete; deleting nothing is fine.
@@ -210,16 +295,41 @@ pub async fn delete_conditions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         Err(StoreError::ConditionFailed),
         "a wrong version fails"
     );
-    assert_eq!(get(store, &pk, "k").await, Some(item), "a failed delete changes nothing");
-    store.delete(&pk, "k", Condition::Version(3)).await.expect("the right version deletes");
+    assert_eq!(
+        get(store, &pk, "k").await,
+        Some(item),
+        "a failed delete changes nothing"
+    );
+    store
+        .delete(&pk, "k", Condition::Version(3))
+        .await
+        .expect("the right version deletes");
     assert_eq!(get(store, &pk, "k").await, None, "deleted");
 
-    put_ok(store, Item::new(&pk, "e", body(json!({}))), Condition::None, "delete setup").await;
-    store.delete(&pk, "e", Condition::Exists).await.expect("Exists deletes a present item");
+    put_ok(
+        store,
+        Item::new(&pk, "e", body(json!({}))),
+        Condition::None,
+        "delete setup",
+    )
+    .await;
+    store
+        .delete(&pk, "e", Condition::Exists)
+        .await
+        .expect("Exists deletes a present item");
     assert_eq!(get(store, &pk, "e").await, None, "deleted");
 
-    put_ok(store, Item::new(&pk, "n", body(json!({}))), Condition::None, "delete setup").await;
-    store.delete(&pk, "n", Condition::None).await.expect("an unconditional delete succeeds");
+    put_ok(
+        store,
+        Item::new(&pk, "n", body(json!({}))),
+        Condition::None,
+        "delete setup",
+    )
+    .await;
+    store
+        .delete(&pk, "n", Condition::None)
+        .await
+        .expect("an unconditional delete succeeds");
     assert_eq!(get(store, &pk, "n").await, None, "deleted");
 }
 
@@ -228,14 +338,49 @@ pub async fn delete_conditions(store: &Arc<dyn Store>, _clock: &ManualClock) {
 pub async fn expired_items_are_absent(store: &Arc<dyn Store>, clock: &ManualClock) {
     let pk = partition("expiry");
     let start = now(clock);
-    put_ok(store, Item::new(&pk, "soon", body(json!({}))).expiring_at(start + 60), Condition::None, "expiry").await;
-    put_ok(store, Item::new(&pk, "never", body(json!({}))), Condition::None, "expiry").await;
-    put_ok(store, Item::new(&pk, "now", body(json!({}))).expiring_at(start), Condition::None, "expiry").await;
-    put_ok(store, Item::new(&pk, "past", body(json!({}))).expiring_at(start - 3600), Condition::None, "expiry").await;
+    put_ok(
+        store,
+        Item::new(&pk, "soon", body(json!({}))).expiring_at(start + 60),
+        Condition::None,
+        "expiry",
+    )
+    .await;
+    put_ok(
+        store,
+        Item::new(&pk, "never", body(json!({}))),
+        Condition::None,
+        "expiry",
+    )
+    .await;
+    put_ok(
+        store,
+        Item::new(&pk, "now", body(json!({}))).expiring_at(start),
+        Condition::None,
+        "expiry",
+    )
+    .await;
+    put_ok(
+        store,
+        Item::new(&pk, "past", body(json!({}))).expiring_at(start - 3600),
+        Condition::None,
+        "expiry",
+    )
+    .await;
 
-    assert_eq!(get(store, &pk, "now").await, None, "an item expiring exactly now is gone");
-    assert_eq!(get(store, &pk, "past").await, None, "an item that expired earlier is gone");
-    assert!(get(store, &pk, "soon").await.is_some(), "an item expiring later is there");
+    assert_eq!(
+        get(store, &pk, "now").await,
+        None,
+        "an item expiring exactly now is gone"
+    );
+    assert_eq!(
+        get(store, &pk, "past").await,
+        None,
+        "an item that expired earlier is gone"
+    );
+    assert!(
+        get(store, &pk, "soon").await.is_some(),
+        "an item expiring later is there"
+    );
     assert_eq!(
         sort_keys(store, Query::partition(&pk)).await,
         ["never", "soon"],
@@ -243,8 +388,16 @@ pub async fn expired_items_are_absent(store: &Arc<dyn Store>, clock: &ManualCloc
     );
 
     clock.advance(Duration::seconds(60));
-    assert_eq!(get(store, &pk, "soon").await, None, "an item is gone once its expiry is reached");
-    assert_eq!(sort_keys(store, Query::partition(&pk)).await, ["never"], "query skips newly expired items");
+    assert_eq!(
+        get(store, &pk, "soon").await,
+        None,
+        "an item is gone once its expiry is reached"
+    );
+    assert_eq!(
+        sort_keys(store, Query::partition(&pk)).await,
+        ["never"],
+        "query skips newly expired items"
+    );
     assert_eq!(
         sort_keys(store, Query::partition(&pk).descending(true)).await,
         ["never"],
@@ -254,7 +407,9 @@ pub async fn expired_items_are_absent(store: &Arc<dyn Store>, clock: &ManualCloc
     for sk in ["soon", "now", "past"] {
         for condition in [Condition::Exists, Condition::Version(1)] {
             assert_eq!(
-                store.put(Item::new(&pk, sk, body(json!({}))), condition).await,
+                store
+                    .put(Item::new(&pk, sk, body(json!({}))), condition)
+                    .await,
                 Err(StoreError::ConditionFailed),
                 "put with {condition:?} on expired `{sk}` fails: expired counts as absent"
             );
@@ -265,7 +420,9 @@ pub async fn expired_items_are_absent(store: &Arc<dyn Store>, clock: &ManualCloc
             );
         }
         assert_eq!(
-            store.transact(vec![Write::check(&pk, sk, Condition::Exists)]).await,
+            store
+                .transact(vec![Write::check(&pk, sk, Condition::Exists)])
+                .await,
             Err(StoreError::TransactionConflict { index: 0 }),
             "a transaction's Exists check on expired `{sk}` fails"
         );
@@ -280,8 +437,18 @@ pub async fn expired_items_are_absent(store: &Arc<dyn Store>, clock: &ManualCloc
         .expect("a transaction's NotExists check on an expired item holds");
 
     let reborn = Item::new(&pk, "soon", body(json!({"reborn": true})));
-    put_ok(store, reborn.clone(), Condition::NotExists, "NotExists over an expired item").await;
-    assert_eq!(get(store, &pk, "soon").await, Some(reborn), "the new item replaced the expired one, without its expiry");
+    put_ok(
+        store,
+        reborn.clone(),
+        Condition::NotExists,
+        "NotExists over an expired item",
+    )
+    .await;
+    assert_eq!(
+        get(store, &pk, "soon").await,
+        Some(reborn),
+        "the new item replaced the expired one, without its expiry"
+    );
     store
         .transact(vec![Write::put(
             Item::new(&pk, "now", body(json!({"reborn": true}))),
@@ -289,7 +456,10 @@ pub async fn expired_items_are_absent(store: &Arc<dyn Store>, clock: &ManualCloc
         )])
         .await
         .expect("a transaction's NotExists put over an expired item succeeds");
-    assert!(get(store, &pk, "now").await.is_some(), "the transaction's put is visible");
+    assert!(
+        get(store, &pk, "now").await.is_some(),
+        "the transaction's put is visible"
+    );
 }
 
 /// All, BeginsWith and Between, both directions, resuming inside and outside the range,
@@ -298,55 +468,204 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
     let pk = partition("ranges");
     let keys = ["a#1", "a#2", "a#3", "b#1", "b#2", "c"];
     for sk in keys {
-        put_ok(store, Item::new(&pk, sk, body(json!({"sk": sk}))), Condition::None, "ranges").await;
+        put_ok(
+            store,
+            Item::new(&pk, sk, body(json!({"sk": sk}))),
+            Condition::None,
+            "ranges",
+        )
+        .await;
     }
     // Neighbours whose partition keys extend this one must never show up.
-    put_ok(store, Item::new(format!("{pk}x"), "a#1", body(json!({}))), Condition::None, "ranges").await;
-    put_ok(store, Item::new(format!("{pk}#"), "b#0", body(json!({}))), Condition::None, "ranges").await;
+    put_ok(
+        store,
+        Item::new(format!("{pk}x"), "a#1", body(json!({}))),
+        Condition::None,
+        "ranges",
+    )
+    .await;
+    put_ok(
+        store,
+        Item::new(format!("{pk}#"), "b#0", body(json!({}))),
+        Condition::None,
+        "ranges",
+    )
+    .await;
 
     let all = Query::partition(&pk);
     let page = store.query(all.clone()).await.expect("query all");
-    assert!(page.items.iter().all(|item| item.pk == pk), "query returns only its partition");
+    assert!(
+        page.items.iter().all(|item| item.pk == pk),
+        "query returns only its partition"
+    );
     assert_eq!(
-        page.items.iter().map(|item| item.body.clone()).collect::<Vec<_>>(),
-        keys.iter().map(|sk| body(json!({"sk": sk}))).collect::<Vec<_>>(),
+        page.items
+            .iter()
+            .map(|item| item.body.clone())
+            .collect::<Vec<_>>(),
+        keys.iter()
+            .map(|sk| body(json!({"sk": sk})))
+            .collect::<Vec<_>>(),
         "query returns whole items in sort-key order"
     );
-    assert_eq!(page.last_sk, None, "a page that holds the whole partition has no last_sk");
+    assert_eq!(
+        page.last_sk, None,
+        "a page that holds the whole partition has no last_sk"
+    );
 
     let cases: Vec<(SortRange, Option<&str>, bool, Vec<&str>)> = vec![
-        (SortRange::All, None, true, vec!["c", "b#2", "b#1", "a#3", "a#2", "a#1"]),
-        (SortRange::BeginsWith("a#".into()), None, false, vec!["a#1", "a#2", "a#3"]),
-        (SortRange::BeginsWith("a#".into()), None, true, vec!["a#3", "a#2", "a#1"]),
-        (SortRange::BeginsWith("a#2".into()), None, false, vec!["a#2"]),
+        (
+            SortRange::All,
+            None,
+            true,
+            vec!["c", "b#2", "b#1", "a#3", "a#2", "a#1"],
+        ),
+        (
+            SortRange::BeginsWith("a#".into()),
+            None,
+            false,
+            vec!["a#1", "a#2", "a#3"],
+        ),
+        (
+            SortRange::BeginsWith("a#".into()),
+            None,
+            true,
+            vec!["a#3", "a#2", "a#1"],
+        ),
+        (
+            SortRange::BeginsWith("a#2".into()),
+            None,
+            false,
+            vec!["a#2"],
+        ),
         (SortRange::BeginsWith("d".into()), None, false, vec![]),
-        (SortRange::BeginsWith(String::new()), None, false, keys.to_vec()),
-        (SortRange::Between("a#2".into(), "b#1".into()), None, false, vec!["a#2", "a#3", "b#1"]),
-        (SortRange::Between("a#2".into(), "b#1".into()), None, true, vec!["b#1", "a#3", "a#2"]),
-        (SortRange::Between("a#25".into(), "b".into()), None, false, vec!["a#3"]),
-        (SortRange::Between("c".into(), "c".into()), None, false, vec!["c"]),
-        (SortRange::Between("d".into(), "e".into()), None, false, vec![]),
-        (SortRange::Between("b".into(), "a".into()), None, false, vec![]),
-        (SortRange::Between(String::new(), "a#2".into()), None, false, vec!["a#1", "a#2"]),
+        (
+            SortRange::BeginsWith(String::new()),
+            None,
+            false,
+            keys.to_vec(),
+        ),
+        (
+            SortRange::Between("a#2".into(), "b#1".into()),
+            None,
+            false,
+            vec!["a#2", "a#3", "b#1"],
+        ),
+        (
+            SortRange::Between("a#2".into(), "b#1".into()),
+            None,
+            true,
+            vec!["b#1", "a#3", "a#2"],
+        ),
+        (
+            SortRange::Between("a#25".into(), "b".into()),
+            None,
+            false,
+            vec!["a#3"],
+        ),
+        (
+            SortRange::Between("c".into(), "c".into()),
+            None,
+            false,
+            vec!["c"],
+        ),
+        (
+            SortRange::Between("d".into(), "e".into()),
+            None,
+            false,
+            vec![],
+        ),
+        (
+            SortRange::Between("b".into(), "a".into()),
+            None,
+            false,
+            vec![],
+        ),
+        (
+            SortRange::Between(String::new(), "a#2".into()),
+            None,
+            false,
+            vec!["a#1", "a#2"],
+        ),
         // Resuming inside the range.
-        (SortRange::All, Some("a#2"), false, vec!["a#3", "b#1", "b#2", "c"]),
+        (
+            SortRange::All,
+            Some("a#2"),
+            false,
+            vec!["a#3", "b#1", "b#2", "c"],
+        ),
         (SortRange::All, Some("b#1"), true, vec!["a#3", "a#2", "a#1"]),
-        (SortRange::All, Some("a#25"), false, vec!["a#3", "b#1", "b#2", "c"]),
+        (
+            SortRange::All,
+            Some("a#25"),
+            false,
+            vec!["a#3", "b#1", "b#2", "c"],
+        ),
         (SortRange::All, Some("a#25"), true, vec!["a#2", "a#1"]),
         (SortRange::All, Some("c"), false, vec![]),
         (SortRange::All, Some("a#1"), true, vec![]),
-        (SortRange::BeginsWith("b#".into()), Some("b#1"), false, vec!["b#2"]),
-        (SortRange::BeginsWith("b#".into()), Some("b#2"), true, vec!["b#1"]),
-        (SortRange::Between("a#2".into(), "b#2".into()), Some("a#3"), false, vec!["b#1", "b#2"]),
-        (SortRange::Between("a#2".into(), "b#2".into()), Some("b#2"), true, vec!["b#1", "a#3", "a#2"]),
+        (
+            SortRange::BeginsWith("b#".into()),
+            Some("b#1"),
+            false,
+            vec!["b#2"],
+        ),
+        (
+            SortRange::BeginsWith("b#".into()),
+            Some("b#2"),
+            true,
+            vec!["b#1"],
+        ),
+        (
+            SortRange::Between("a#2".into(), "b#2".into()),
+            Some("a#3"),
+            false,
+            vec!["b#1", "b#2"],
+        ),
+        (
+            SortRange::Between("a#2".into(), "b#2".into()),
+            Some("b#2"),
+            true,
+            vec!["b#1", "a#3", "a#2"],
+        ),
         // Resuming outside the range: before its start keeps all of it, past its end none.
-        (SortRange::Between("b#1".into(), "b#2".into()), Some("a"), false, vec!["b#1", "b#2"]),
-        (SortRange::Between("b#1".into(), "b#2".into()), Some("z"), false, vec![]),
-        (SortRange::Between("b#1".into(), "b#2".into()), Some("z"), true, vec!["b#2", "b#1"]),
-        (SortRange::Between("b#1".into(), "b#2".into()), Some("a"), true, vec![]),
-        (SortRange::BeginsWith("b#".into()), Some("a#9"), false, vec!["b#1", "b#2"]),
+        (
+            SortRange::Between("b#1".into(), "b#2".into()),
+            Some("a"),
+            false,
+            vec!["b#1", "b#2"],
+        ),
+        (
+            SortRange::Between("b#1".into(), "b#2".into()),
+            Some("z"),
+            false,
+            vec![],
+        ),
+        (
+            SortRange::Between("b#1".into(), "b#2".into()),
+            Some("z"),
+            true,
+            vec!["b#2", "b#1"],
+        ),
+        (
+            SortRange::Between("b#1".into(), "b#2".into()),
+            Some("a"),
+            true,
+            vec![],
+        ),
+        (
+            SortRange::BeginsWith("b#".into()),
+            Some("a#9"),
+            false,
+            vec!["b#1", "b#2"],
+        ),
         (SortRange::BeginsWith("b#".into()), Some("c"), false, vec![]),
-        (SortRange::BeginsWith("b#".into()), Some("c"), true, vec!["b#2", "b#1"]),
+        (
+            SortRange::BeginsWith("b#".into()),
+            Some("c"),
+            true,
+            vec!["b#2", "b#1"],
+        ),
         (SortRange::BeginsWith("b#".into()), Some("a"), true, vec![]),
     ];
     for (range, after, descending, expected) in cases {
@@ -361,24 +680,47 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
         );
     }
 
-    let first = store.query(all.clone().limit(2)).await.expect("query with limit");
+    let first = store
+        .query(all.clone().limit(2))
+        .await
+        .expect("query with limit");
     assert_eq!(first.items.len(), 2, "limit caps a page");
-    assert_eq!(first.last_sk.as_deref(), Some("a#2"), "a page cut short names its last sort key");
+    assert_eq!(
+        first.last_sk.as_deref(),
+        Some("a#2"),
+        "a page cut short names its last sort key"
+    );
 
     // A page that ends exactly at the range's end may or may not say so (DynamoDB may
     // hand out a last key then); if it does, the next page is empty and final.
     let exact = store
-        .query(all.clone().range(SortRange::BeginsWith("a#".into())).limit(3))
+        .query(
+            all.clone()
+                .range(SortRange::BeginsWith("a#".into()))
+                .limit(3),
+        )
         .await
         .expect("query with an exact limit");
-    assert_eq!(exact.items.len(), 3, "limit equal to the range's size returns it all");
+    assert_eq!(
+        exact.items.len(),
+        3,
+        "limit equal to the range's size returns it all"
+    );
     if let Some(last) = exact.last_sk {
         assert_eq!(last, "a#3", "last_sk of an exact page is its last key");
         let rest = store
-            .query(all.clone().range(SortRange::BeginsWith("a#".into())).limit(3).after(Some(last)))
+            .query(
+                all.clone()
+                    .range(SortRange::BeginsWith("a#".into()))
+                    .limit(3)
+                    .after(Some(last)),
+            )
             .await
             .expect("query after an exact page");
-        assert!(rest.items.is_empty() && rest.last_sk.is_none(), "the page after an exact one is empty and final, got {rest:?}");
+        assert!(
+            rest.items.is_empty() && rest.last_sk.is_none(),
+            "the page after an exact one is empty and final, got {rest:?}"
+        );
     }
 }
 
@@ -413,12 +755,30 @@ pub async fn pagination(store: &Arc<dyn Store>, clock: &ManualClock) {
         (SortRange::All, false, 7, &live),
         (SortRange::All, true, 50, &descending_live),
         (SortRange::BeginsWith("item#01".into()), false, 40, &ranged),
-        (SortRange::BeginsWith("item#01".into()), true, 40, &ranged_descending),
-        (SortRange::Between("item#0100".into(), "item#0199".into()), false, 33, &ranged),
-        (SortRange::Between("item#0100".into(), "item#0199".into()), true, 33, &ranged_descending),
+        (
+            SortRange::BeginsWith("item#01".into()),
+            true,
+            40,
+            &ranged_descending,
+        ),
+        (
+            SortRange::Between("item#0100".into(), "item#0199".into()),
+            false,
+            33,
+            &ranged,
+        ),
+        (
+            SortRange::Between("item#0100".into(), "item#0199".into()),
+            true,
+            33,
+            &ranged_descending,
+        ),
     ];
     for (range, descending, limit, expected) in cases {
-        let query = Query::partition(&pk).range(range.clone()).descending(descending).limit(limit);
+        let query = Query::partition(&pk)
+            .range(range.clone())
+            .descending(descending)
+            .limit(limit);
         let walked = walk(store, query).await;
         assert_eq!(
             &walked, expected,
@@ -438,14 +798,26 @@ async fn walk(store: &Arc<dyn Store>, query: Query) -> Vec<String> {
             .query(query.clone().after(after.clone()))
             .await
             .unwrap_or_else(|error| panic!("query {query:?} after {after:?} failed: {error}"));
-        assert!(page.items.len() <= limit, "a page holds at most `limit` items, got {}", page.items.len());
+        assert!(
+            page.items.len() <= limit,
+            "a page holds at most `limit` items, got {}",
+            page.items.len()
+        );
         seen.extend(page.items.into_iter().map(|item| item.sk));
         match page.last_sk {
             None => return seen,
             Some(last) => {
                 if let Some(previous) = &after {
-                    let forward = if query.descending { last < *previous } else { last > *previous };
-                    assert!(forward, "last_sk must move on: {previous} then {last} (descending={})", query.descending);
+                    let forward = if query.descending {
+                        last < *previous
+                    } else {
+                        last > *previous
+                    };
+                    assert!(
+                        forward,
+                        "last_sk must move on: {previous} then {last} (descending={})",
+                        query.descending
+                    );
                 }
                 after = Some(last);
             }
@@ -458,7 +830,13 @@ async fn walk(store: &Arc<dyn Store>, query: Query) -> Vec<String> {
 pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
     let pk = partition("transactions");
     let existing = Item::new(&pk, "existing", body(json!({"v": 1})));
-    put_ok(store, existing.clone(), Condition::None, "transaction setup").await;
+    put_ok(
+        store,
+        existing.clone(),
+        Condition::None,
+        "transaction setup",
+    )
+    .await;
 
     let failing = vec![
         Write::put(Item::new(&pk, "new", body(json!({}))), Condition::NotExists),
@@ -471,25 +849,50 @@ pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         Err(StoreError::TransactionConflict { index: 2 }),
         "the failing condition's index is reported"
     );
-    assert_eq!(get(store, &pk, "new").await, None, "write 0 of a failed transaction is not applied");
-    assert_eq!(get(store, &pk, "existing").await, Some(existing.clone()), "write 1 of a failed transaction is not applied");
-    assert_eq!(get(store, &pk, "later").await, None, "write 3 of a failed transaction is not applied");
+    assert_eq!(
+        get(store, &pk, "new").await,
+        None,
+        "write 0 of a failed transaction is not applied"
+    );
+    assert_eq!(
+        get(store, &pk, "existing").await,
+        Some(existing.clone()),
+        "write 1 of a failed transaction is not applied"
+    );
+    assert_eq!(
+        get(store, &pk, "later").await,
+        None,
+        "write 3 of a failed transaction is not applied"
+    );
 
     assert_eq!(
         store
             .transact(vec![
-                Write::put(Item::new(&pk, "existing", body(json!({}))).with_version(2), Condition::Version(5)),
+                Write::put(
+                    Item::new(&pk, "existing", body(json!({}))).with_version(2),
+                    Condition::Version(5)
+                ),
                 Write::put(Item::new(&pk, "other", body(json!({}))), Condition::None),
             ])
             .await,
         Err(StoreError::TransactionConflict { index: 0 }),
         "a version mismatch at index 0 is reported as index 0"
     );
-    assert_eq!(get(store, &pk, "other").await, None, "nothing of it is applied");
+    assert_eq!(
+        get(store, &pk, "other").await,
+        None,
+        "nothing of it is applied"
+    );
 
     let updated = Item::new(&pk, "existing", body(json!({"v": 2}))).with_version(2);
     let created = Item::new(&pk, "created", body(json!({"made": true})));
-    put_ok(store, Item::new(&pk, "doomed", body(json!({}))), Condition::None, "transaction setup").await;
+    put_ok(
+        store,
+        Item::new(&pk, "doomed", body(json!({}))),
+        Condition::None,
+        "transaction setup",
+    )
+    .await;
     store
         .transact(vec![
             Write::put(updated.clone(), Condition::Version(1)),
@@ -501,31 +904,69 @@ pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         ])
         .await
         .expect("a transaction whose conditions all hold succeeds");
-    assert_eq!(get(store, &pk, "existing").await, Some(updated), "its update is applied");
-    assert_eq!(get(store, &pk, "created").await, Some(created), "its create is applied");
-    assert_eq!(get(store, &pk, "doomed").await, None, "its delete is applied");
-    assert_eq!(get(store, &pk, "anything").await, None, "a check writes nothing");
+    assert_eq!(
+        get(store, &pk, "existing").await,
+        Some(updated),
+        "its update is applied"
+    );
+    assert_eq!(
+        get(store, &pk, "created").await,
+        Some(created),
+        "its create is applied"
+    );
+    assert_eq!(
+        get(store, &pk, "doomed").await,
+        None,
+        "its delete is applied"
+    );
+    assert_eq!(
+        get(store, &pk, "anything").await,
+        None,
+        "a check writes nothing"
+    );
 
     let writes = |count: usize, prefix: &str| -> Vec<Write> {
         (0..count)
-            .map(|index| Write::put(Item::new(&pk, format!("{prefix}#{index:03}"), body(json!({}))), Condition::NotExists))
+            .map(|index| {
+                Write::put(
+                    Item::new(&pk, format!("{prefix}#{index:03}"), body(json!({}))),
+                    Condition::NotExists,
+                )
+            })
             .collect()
     };
     assert!(
-        matches!(store.transact(writes(MAX_TRANSACTION_WRITES + 1, "over")).await, Err(StoreError::Rejected(_))),
+        matches!(
+            store
+                .transact(writes(MAX_TRANSACTION_WRITES + 1, "over"))
+                .await,
+            Err(StoreError::Rejected(_))
+        ),
         "more than {MAX_TRANSACTION_WRITES} writes are rejected"
     );
     let over = Query::partition(&pk).range(SortRange::BeginsWith("over#".into()));
-    assert!(sort_keys(store, over).await.is_empty(), "nothing of a rejected transaction is applied");
+    assert!(
+        sort_keys(store, over).await.is_empty(),
+        "nothing of a rejected transaction is applied"
+    );
     store
         .transact(writes(MAX_TRANSACTION_WRITES, "full"))
         .await
         .expect("exactly the maximum number of writes is accepted");
-    let full = Query::partition(&pk).range(SortRange::BeginsWith("full#".into())).limit(1000);
-    assert_eq!(sort_keys(store, full).await.len(), MAX_TRANSACTION_WRITES, "all of them are applied");
+    let full = Query::partition(&pk)
+        .range(SortRange::BeginsWith("full#".into()))
+        .limit(1000);
+    assert_eq!(
+        sort_keys(store, full).await.len(),
+        MAX_TRANSACTION_WRITES,
+        "all of them are applied"
+    );
 
     assert!(
-        matches!(store.transact(Vec::new()).await, Err(StoreError::Rejected(_))),
+        matches!(
+            store.transact(Vec::new()).await,
+            Err(StoreError::Rejected(_))
+        ),
         "an empty transaction is rejected"
     );
     assert!(
@@ -540,7 +981,11 @@ pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         ),
         "a transaction touching one item twice is rejected"
     );
-    assert_eq!(get(store, &pk, "twice").await, None, "nothing of it is applied");
+    assert_eq!(
+        get(store, &pk, "twice").await,
+        None,
+        "nothing of it is applied"
+    );
 }
 
 /// Counters: exact under concurrency, restarting after expiry, keeping the later expiry.
@@ -558,10 +1003,18 @@ pub async fn increments(store: &Arc<dyn Store>, clock: &ManualClock) {
         }
     };
     let start = now(clock);
-    assert_eq!(increment("a", 1, start + 60).await, 1, "a new counter starts at `by`");
+    assert_eq!(
+        increment("a", 1, start + 60).await,
+        1,
+        "a new counter starts at `by`"
+    );
     assert_eq!(increment("a", 1, start + 60).await, 2, "then counts up");
     assert_eq!(increment("a", 5, start + 60).await, 7, "by `by`");
-    assert_eq!(increment("b", 1, start + 60).await, 1, "counters are independent");
+    assert_eq!(
+        increment("b", 1, start + 60).await,
+        1,
+        "counters are independent"
+    );
 
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENT {
@@ -580,11 +1033,19 @@ pub async fn increments(store: &Arc<dyn Store>, clock: &ManualClock) {
 
     clock.advance(Duration::seconds(60));
     let restarted = now(clock);
-    assert_eq!(increment("a", 3, restarted + 60).await, 3, "an expired counter restarts from `by`");
+    assert_eq!(
+        increment("a", 3, restarted + 60).await,
+        3,
+        "an expired counter restarts from `by`"
+    );
     assert_eq!(increment("a", 1, restarted + 60).await, 4, "and counts on");
 
     // Many callers racing on one expired counter restart it once.
-    assert_eq!(increment("rollover", 5, restarted + 10).await, 5, "rollover setup");
+    assert_eq!(
+        increment("rollover", 5, restarted + 10).await,
+        5,
+        "rollover setup"
+    );
     clock.advance(Duration::seconds(10));
     let expired_at = now(clock);
     let mut tasks = tokio::task::JoinSet::new();
@@ -596,16 +1057,36 @@ pub async fn increments(store: &Arc<dyn Store>, clock: &ManualClock) {
         values.push(joined.expect("an increment task panicked"));
     }
     values.sort_unstable();
-    assert_eq!(values, (1..=50).collect::<Vec<_>>(), "50 increments racing on an expired counter see exactly 1..=50");
+    assert_eq!(
+        values,
+        (1..=50).collect::<Vec<_>>(),
+        "50 increments racing on an expired counter see exactly 1..=50"
+    );
 
     // A counter lives until the latest expiry it was given.
     let base = now(clock);
     assert_eq!(increment("longest", 1, base + 100).await, 1, "expiry setup");
-    assert_eq!(increment("longest", 1, base + 10).await, 2, "a shorter expiry does not shorten the counter");
+    assert_eq!(
+        increment("longest", 1, base + 10).await,
+        2,
+        "a shorter expiry does not shorten the counter"
+    );
     clock.advance(Duration::seconds(50));
-    assert_eq!(increment("longest", 1, base + 60).await, 3, "still alive before its longest expiry");
+    assert_eq!(
+        increment("longest", 1, base + 60).await,
+        3,
+        "still alive before its longest expiry"
+    );
     clock.advance(Duration::seconds(20));
-    assert_eq!(increment("longest", 1, base + 120).await, 4, "still alive after the shorter expiries passed");
+    assert_eq!(
+        increment("longest", 1, base + 120).await,
+        4,
+        "still alive after the shorter expiries passed"
+    );
     clock.advance(Duration::seconds(60));
-    assert_eq!(increment("longest", 1, base + 200).await, 1, "gone once the latest expiry passed");
+    assert_eq!(
+        increment("longest", 1, base + 200).await,
+        1,
+        "gone once the latest expiry passed"
+    );
 }

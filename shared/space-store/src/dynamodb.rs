@@ -20,9 +20,9 @@ use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetad
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
-    TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
+    KeyType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
 };
 use serde_json::{Map, Number, Value};
 
@@ -63,7 +63,9 @@ pub struct DynamoStore {
 
 impl std::fmt::Debug for DynamoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoStore").field("table", &self.table).finish_non_exhaustive()
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
     }
 }
 
@@ -107,7 +109,13 @@ impl DynamoStore {
                 .build()
                 .map_err(build_error)
         };
-        let key = |name: &str, key_type: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(build_error);
+        let key = |name: &str, key_type: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(build_error)
+        };
         let created = self
             .client
             .create_table()
@@ -158,7 +166,12 @@ impl DynamoStore {
     async fn wait_until_active(&self) -> Result<(), StoreError> {
         let deadline = tokio::time::Instant::now() + TABLE_ACTIVE_TIMEOUT;
         loop {
-            let described = self.client.describe_table().table_name(self.table.as_ref()).send().await;
+            let described = self
+                .client
+                .describe_table()
+                .table_name(self.table.as_ref())
+                .send()
+                .await;
             let status = match described {
                 Ok(output) => output.table.and_then(|table| table.table_status),
                 Err(error) => {
@@ -181,10 +194,17 @@ impl DynamoStore {
     }
 
     async fn ttl_enabled(&self) -> Result<bool, StoreError> {
-        let described = self.client.describe_time_to_live().table_name(self.table.as_ref()).send().await;
+        let described = self
+            .client
+            .describe_time_to_live()
+            .table_name(self.table.as_ref())
+            .send()
+            .await;
         match described {
             Ok(output) => Ok(matches!(
-                output.time_to_live_description.and_then(|d| d.time_to_live_status),
+                output
+                    .time_to_live_description
+                    .and_then(|d| d.time_to_live_status),
                 Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
             )),
             Err(error) => {
@@ -215,7 +235,11 @@ impl DynamoStore {
     }
 
     /// GetItem with a consistent read, expired or not.
-    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    async fn get_raw(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let got = self
             .client
             .get_item()
@@ -233,14 +257,13 @@ impl DynamoStore {
         }
     }
 
-    /// One conditional UpdateItem of the increment protocol. `Ok(Err(old))` means the
-    /// condition failed; `old` is the item as it stood when DynamoDB returned it.
+    /// One conditional UpdateItem of the increment protocol.
     async fn update_counter(
         &self,
         pk: &str,
         sk: &str,
         expression: Expression,
-    ) -> Result<Result<u64, Option<HashMap<String, AttributeValue>>>, StoreError> {
+    ) -> Result<CounterUpdate, StoreError> {
         let updated = self
             .client
             .update_item()
@@ -256,17 +279,28 @@ impl DynamoStore {
             .await;
         match updated {
             Ok(output) => {
-                let value = output.attributes.as_ref().and_then(|attributes| attributes.get(COUNTER));
+                let value = output
+                    .attributes
+                    .as_ref()
+                    .and_then(|attributes| attributes.get(COUNTER));
                 match value {
                     Some(AttributeValue::N(text)) => text
                         .parse::<u64>()
-                        .map(Ok)
-                        .map_err(|_| StoreError::Internal(format!("counter {pk}/{sk} holds `{text}`, not a count"))),
-                    _ => Err(StoreError::Internal(format!("UpdateItem returned no counter for {pk}/{sk}"))),
+                        .map(CounterUpdate::Counted)
+                        .map_err(|_| {
+                            StoreError::Internal(format!(
+                                "counter {pk}/{sk} holds `{text}`, not a count"
+                            ))
+                        }),
+                    _ => Err(StoreError::Internal(format!(
+                        "UpdateItem returned no counter for {pk}/{sk}"
+                    ))),
                 }
             }
             Err(error) => match service_error("UpdateItem", error)? {
-                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(Err(failed.item)),
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Ok(CounterUpdate::Refused(failed.item))
+                }
                 other => Err(self.unexpected("UpdateItem", &other)),
             },
         }
@@ -274,19 +308,27 @@ impl DynamoStore {
 
     /// Replaces an expired counter with a fresh one holding `by`, unless another writer
     /// got there first (then `Ok(false)`).
-    async fn restart_counter(&self, pk: &str, sk: &str, by: u64, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+    async fn restart_counter(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: u64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut item = key(pk, sk);
         item.insert(COUNTER.to_owned(), AttributeValue::N(by.to_string()));
-        item.insert(TTL.to_owned(), AttributeValue::N(expires_at.to_string()));
+        item.insert(TTL.to_owned(), number(expires_at));
+        // Exactly NotExists: absent or expired.
+        let expression = Expression::condition(Condition::NotExists, now);
         let put = self
             .client
             .put_item()
             .table_name(self.table.as_ref())
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_values(":now", number(now))
+            .set_condition_expression(expression.condition)
+            .set_expression_attribute_names(non_empty(expression.names))
+            .set_expression_attribute_values(non_empty(expression.values))
             .send()
             .await;
         match put {
@@ -400,10 +442,18 @@ impl Store for DynamoStore {
                 page.items.push(item);
             }
         }
-        page.last_sk = match output.last_evaluated_key.as_ref().and_then(|key| key.get(SK)) {
+        page.last_sk = match output
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| key.get(SK))
+        {
             None => None,
             Some(AttributeValue::S(sk)) => Some(sk.clone()),
-            Some(other) => return Err(StoreError::Internal(format!("LastEvaluatedKey has a non-string sk: {other:?}"))),
+            Some(other) => {
+                return Err(StoreError::Internal(format!(
+                    "LastEvaluatedKey has a non-string sk: {other:?}"
+                )));
+            }
         };
         Ok(page)
     }
@@ -415,7 +465,12 @@ impl Store for DynamoStore {
             .iter()
             .map(|write| self.transact_item(write, now))
             .collect::<Result<Vec<_>, _>>()?;
-        let written = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let written = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         let error = match written {
             Ok(_) => return Ok(()),
             Err(error) => service_error("TransactWriteItems", error)?,
@@ -423,24 +478,46 @@ impl Store for DynamoStore {
         match error {
             TransactWriteItemsError::TransactionCanceledException(cancelled) => {
                 let reasons = cancelled.cancellation_reasons();
-                let code_at = |wanted: &[&str]| reasons.iter().position(|reason| reason.code().is_some_and(|code| wanted.contains(&code)));
+                let code_at = |wanted: &[&str]| {
+                    reasons
+                        .iter()
+                        .position(|reason| reason.code().is_some_and(|code| wanted.contains(&code)))
+                };
                 if let Some(index) = code_at(&["ConditionalCheckFailed"]) {
                     Err(StoreError::TransactionConflict { index })
                 } else if code_at(&["TransactionConflict"]).is_some() {
                     Err(StoreError::Contention)
-                } else if code_at(&["ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"]).is_some() {
-                    Err(StoreError::unavailable(format!("TransactWriteItems: {}", DisplayErrorContext(&cancelled))))
-                } else if code_at(&["ValidationError", "ItemCollectionSizeLimitExceeded"]).is_some() {
-                    Err(StoreError::Rejected(format!("TransactWriteItems: {}", DisplayErrorContext(&cancelled))))
+                } else if code_at(&[
+                    "ThrottlingError",
+                    "ProvisionedThroughputExceeded",
+                    "RequestLimitExceeded",
+                ])
+                .is_some()
+                {
+                    Err(StoreError::unavailable(format!(
+                        "TransactWriteItems: {}",
+                        DisplayErrorContext(&cancelled)
+                    )))
+                } else if code_at(&["ValidationError", "ItemCollectionSizeLimitExceeded"]).is_some()
+                {
+                    Err(StoreError::Rejected(format!(
+                        "TransactWriteItems: {}",
+                        DisplayErrorContext(&cancelled)
+                    )))
                 } else {
-                    let codes: Vec<&str> = reasons.iter().map(|reason| reason.code().unwrap_or("?")).collect();
+                    let codes: Vec<&str> = reasons
+                        .iter()
+                        .map(|reason| reason.code().unwrap_or("?"))
+                        .collect();
                     Err(StoreError::Internal(format!(
                         "TransactWriteItems cancelled with reasons {codes:?}: {}",
                         DisplayErrorContext(&cancelled)
                     )))
                 }
             }
-            TransactWriteItemsError::TransactionInProgressException(_) => Err(StoreError::Contention),
+            TransactWriteItemsError::TransactionInProgressException(_) => {
+                Err(StoreError::Contention)
+            }
             other => Err(self.unexpected("TransactWriteItems", &other)),
         }
     }
@@ -448,24 +525,22 @@ impl Store for DynamoStore {
     /// DynamoDB's ADD is atomic, but it cannot restart an expired counter nor keep the
     /// later of two expiries, so those cases take a conditional second step; every step
     /// is conditional, so concurrent callers each see a distinct value.
-    async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
+    async fn increment(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: u64,
+        expires_at: i64,
+    ) -> Result<u64, StoreError> {
         for _ in 0..INCREMENT_ROUNDS {
             let now = self.now();
-            // The common case: a live counter (or none) whose expiry is not past ours.
-            let first = Expression {
-                update: Some("ADD #n :by SET #ttl = :ttl".to_owned()),
-                condition: Some("attribute_not_exists(#pk) OR (#ttl > :now AND #ttl <= :ttl)".to_owned()),
-                names: names(&[("#n", COUNTER), ("#ttl", TTL), ("#pk", PK)]),
-                values: HashMap::from([
-                    (":by".to_owned(), AttributeValue::N(by.to_string())),
-                    (":ttl".to_owned(), number(expires_at)),
-                    (":now".to_owned(), number(now)),
-                ]),
-            };
-            let old = match self.update_counter(pk, sk, first).await? {
-                Ok(value) => return Ok(value),
-                Err(Some(old)) => old,
-                Err(None) => match self.get_raw(pk, sk).await? {
+            let old = match self
+                .update_counter(pk, sk, Expression::add_moving_expiry(by, expires_at, now))
+                .await?
+            {
+                CounterUpdate::Counted(value) => return Ok(value),
+                CounterUpdate::Refused(Some(old)) => old,
+                CounterUpdate::Refused(None) => match self.get_raw(pk, sk).await? {
                     Some(old) => old,
                     // Gone in between: start the round again.
                     None => continue,
@@ -473,11 +548,14 @@ impl Store for DynamoStore {
             };
             let old_expiry = match old.get(TTL) {
                 None => None,
-                Some(AttributeValue::N(text)) => Some(
-                    text.parse::<i64>()
-                        .map_err(|_| StoreError::Internal(format!("counter {pk}/{sk} has a malformed ttl `{text}`")))?,
-                ),
-                Some(other) => return Err(StoreError::Internal(format!("counter {pk}/{sk} has a non-numeric ttl: {other:?}"))),
+                Some(AttributeValue::N(text)) => Some(text.parse::<i64>().map_err(|_| {
+                    StoreError::Internal(format!("counter {pk}/{sk} has a malformed ttl `{text}`"))
+                })?),
+                Some(other) => {
+                    return Err(StoreError::Internal(format!(
+                        "counter {pk}/{sk} has a non-numeric ttl: {other:?}"
+                    )));
+                }
             };
             match old_expiry {
                 Some(expiry) if expiry <= now => {
@@ -487,13 +565,10 @@ impl Store for DynamoStore {
                 }
                 _ => {
                     // Live, expiring later than asked: add and keep the later expiry.
-                    let keep_expiry = Expression {
-                        update: Some("ADD #n :by".to_owned()),
-                        condition: Some("attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)".to_owned()),
-                        names: names(&[("#n", COUNTER), ("#ttl", TTL), ("#pk", PK)]),
-                        values: HashMap::from([(":by".to_owned(), AttributeValue::N(by.to_string())), (":now".to_owned(), number(now))]),
-                    };
-                    if let Ok(value) = self.update_counter(pk, sk, keep_expiry).await? {
+                    if let CounterUpdate::Counted(value) = self
+                        .update_counter(pk, sk, Expression::add_keeping_expiry(by, now))
+                        .await?
+                    {
                         return Ok(value);
                     }
                 }
@@ -503,7 +578,13 @@ impl Store for DynamoStore {
     }
 
     async fn warm_up(&self) -> Result<(), StoreError> {
-        match self.client.describe_table().table_name(self.table.as_ref()).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(self.table.as_ref())
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(error) => {
                 let error = service_error("DescribeTable", error)?;
@@ -544,7 +625,8 @@ impl DynamoStore {
                 // A ConditionCheck needs an expression; `Condition::None` always holds.
                 let mut expression = Expression::condition(*condition, now);
                 if expression.condition.is_none() {
-                    expression.condition = Some("attribute_exists(#pk) OR attribute_not_exists(#pk)".to_owned());
+                    expression.condition =
+                        Some("attribute_exists(#pk) OR attribute_not_exists(#pk)".to_owned());
                     expression.names = names(&[("#pk", PK)]);
                 }
                 let check = ConditionCheck::builder()
@@ -562,6 +644,13 @@ impl DynamoStore {
     }
 }
 
+/// What one conditional counter update did.
+enum CounterUpdate {
+    Counted(u64),
+    /// The condition failed; the item as it stood, when DynamoDB returned it.
+    Refused(Option<HashMap<String, AttributeValue>>),
+}
+
 /// Parts of a DynamoDB request's expressions.
 #[derive(Default)]
 struct Expression {
@@ -577,7 +666,7 @@ impl Expression {
         const LIVE: &str = "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)";
         let text = match condition {
             Condition::None => return Expression::default(),
-            Condition::NotExists => "attribute_not_exists(#pk) OR #ttl < :now".to_owned(),
+            Condition::NotExists => "attribute_not_exists(#pk) OR #ttl <= :now".to_owned(),
             Condition::Exists => LIVE.to_owned(),
             Condition::Version(_) => format!("{LIVE} AND #v = :v"),
         };
@@ -589,8 +678,38 @@ impl Expression {
         };
         if let Condition::Version(version) = condition {
             expression.names.insert("#v".to_owned(), VERSION.to_owned());
-            expression.values.insert(":v".to_owned(), AttributeValue::N(version.to_string()));
+            expression
+                .values
+                .insert(":v".to_owned(), AttributeValue::N(version.to_string()));
         }
+        expression
+    }
+
+    /// The common increment: a live counter (or none) whose expiry is not past ours
+    /// gains `by` and takes our expiry.
+    fn add_moving_expiry(by: u64, expires_at: i64, now: i64) -> Expression {
+        Expression {
+            update: Some("ADD #n :by SET #ttl = :ttl".to_owned()),
+            condition: Some(
+                "attribute_not_exists(#pk) OR (#ttl > :now AND #ttl <= :ttl)".to_owned(),
+            ),
+            names: names(&[("#n", COUNTER), ("#ttl", TTL), ("#pk", PK)]),
+            values: HashMap::from([
+                (":by".to_owned(), AttributeValue::N(by.to_string())),
+                (":ttl".to_owned(), number(expires_at)),
+                (":now".to_owned(), number(now)),
+            ]),
+        }
+    }
+
+    /// A live counter that expires later than asked gains `by` and keeps its expiry.
+    fn add_keeping_expiry(by: u64, now: i64) -> Expression {
+        let mut expression = Expression::condition(Condition::Exists, now);
+        expression.update = Some("ADD #n :by".to_owned());
+        expression.names.insert("#n".to_owned(), COUNTER.to_owned());
+        expression
+            .values
+            .insert(":by".to_owned(), AttributeValue::N(by.to_string()));
         expression
     }
 }
@@ -619,11 +738,18 @@ impl QueryPlan {
         let condition = match &query.range {
             SortRange::All => "#pk = :pk".to_owned(),
             SortRange::BeginsWith(prefix) if prefix.is_empty() => "#pk = :pk".to_owned(),
-            SortRange::BeginsWith(prefix) => sort_condition("begins_with(#sk, :prefix)", &[(":prefix", prefix)]),
+            SortRange::BeginsWith(prefix) => {
+                sort_condition("begins_with(#sk, :prefix)", &[(":prefix", prefix)])
+            }
             // Sort keys are never empty in DynamoDB, so `high == ""` matches nothing.
             SortRange::Between(low, high) if high.is_empty() || low > high => return None,
-            SortRange::Between(low, high) if low.is_empty() => sort_condition("#sk <= :high", &[(":high", high)]),
-            SortRange::Between(low, high) => sort_condition("#sk BETWEEN :low AND :high", &[(":low", low), (":high", high)]),
+            SortRange::Between(low, high) if low.is_empty() => {
+                sort_condition("#sk <= :high", &[(":high", high)])
+            }
+            SortRange::Between(low, high) => sort_condition(
+                "#sk BETWEEN :low AND :high",
+                &[(":low", low), (":high", high)],
+            ),
         };
 
         enum Position {
@@ -635,7 +761,9 @@ impl QueryPlan {
         if let Some(resume) = &after {
             let position = match &query.range {
                 SortRange::All => Position::Inside,
-                SortRange::BeginsWith(prefix) if resume.starts_with(prefix.as_str()) => Position::Inside,
+                SortRange::BeginsWith(prefix) if resume.starts_with(prefix.as_str()) => {
+                    Position::Inside
+                }
                 SortRange::BeginsWith(prefix) if resume < prefix => Position::Below,
                 // Not a prefix and greater: above every key that starts with the prefix.
                 SortRange::BeginsWith(_) => Position::Above,
@@ -664,7 +792,10 @@ impl QueryPlan {
 }
 
 fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(name, attribute)| ((*name).to_owned(), (*attribute).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(name, attribute)| ((*name).to_owned(), (*attribute).to_owned()))
+        .collect()
 }
 
 /// DynamoDB rejects empty expression maps, so absent ones are not sent.
@@ -685,16 +816,25 @@ fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
 
 fn item_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     let mut attributes = key(&item.pk, &item.sk);
-    attributes.insert(VERSION.to_owned(), AttributeValue::N(item.version.to_string()));
+    attributes.insert(
+        VERSION.to_owned(),
+        AttributeValue::N(item.version.to_string()),
+    );
     if let Some(expires_at) = item.expires_at {
         attributes.insert(TTL.to_owned(), number(expires_at));
     }
-    attributes.insert(BODY.to_owned(), AttributeValue::M(object_attributes(&item.body)));
+    attributes.insert(
+        BODY.to_owned(),
+        AttributeValue::M(object_attributes(&item.body)),
+    );
     attributes
 }
 
 fn object_attributes(object: &Map<String, Value>) -> HashMap<String, AttributeValue> {
-    object.iter().map(|(name, value)| (name.clone(), json_to_attribute(value))).collect()
+    object
+        .iter()
+        .map(|(name, value)| (name.clone(), json_to_attribute(value)))
+        .collect()
 }
 
 /// JSON to DynamoDB: object→M, array→L, string→S, number→N, bool→BOOL, null→NULL.
@@ -717,7 +857,12 @@ fn attribute_to_json(value: AttributeValue) -> Result<Value, StoreError> {
         AttributeValue::Bool(flag) => Value::Bool(flag),
         AttributeValue::N(text) => Value::Number(json_number(&text)?),
         AttributeValue::S(text) => Value::String(text),
-        AttributeValue::L(values) => Value::Array(values.into_iter().map(attribute_to_json).collect::<Result<_, _>>()?),
+        AttributeValue::L(values) => Value::Array(
+            values
+                .into_iter()
+                .map(attribute_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
         AttributeValue::M(map) => Value::Object(attributes_to_object(map)?),
         AttributeValue::Ss(texts) => Value::Array(texts.into_iter().map(Value::String).collect()),
         AttributeValue::Ns(numbers) => Value::Array(
@@ -726,12 +871,20 @@ fn attribute_to_json(value: AttributeValue) -> Result<Value, StoreError> {
                 .map(|text| json_number(text).map(Value::Number))
                 .collect::<Result<_, _>>()?,
         ),
-        other => return Err(StoreError::Internal(format!("a stored body holds a value JSON cannot: {other:?}"))),
+        other => {
+            return Err(StoreError::Internal(format!(
+                "a stored body holds a value JSON cannot: {other:?}"
+            )));
+        }
     })
 }
 
-fn attributes_to_object(map: HashMap<String, AttributeValue>) -> Result<Map<String, Value>, StoreError> {
-    map.into_iter().map(|(name, value)| Ok((name, attribute_to_json(value)?))).collect()
+fn attributes_to_object(
+    map: HashMap<String, AttributeValue>,
+) -> Result<Map<String, Value>, StoreError> {
+    map.into_iter()
+        .map(|(name, value)| Ok((name, attribute_to_json(value)?)))
+        .collect()
 }
 
 /// Keeps integers integers (i64, then u64) and everything else f64.
@@ -748,21 +901,33 @@ fn json_number(text: &str) -> Result<Number, StoreError> {
         .ok_or_else(|| StoreError::Internal(format!("stored number `{text}` is not a JSON number")))
 }
 
-fn item_from_attributes(mut attributes: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
+fn item_from_attributes(
+    mut attributes: HashMap<String, AttributeValue>,
+) -> Result<Item, StoreError> {
     let mut string = |name: &str| match attributes.remove(name) {
         Some(AttributeValue::S(text)) => Ok(text),
-        other => Err(StoreError::Internal(format!("stored item has no string `{name}`: {other:?}"))),
+        other => Err(StoreError::Internal(format!(
+            "stored item has no string `{name}`: {other:?}"
+        ))),
     };
     let pk = string(PK)?;
     let sk = string(SK)?;
-    let corrupt = |what: &str, value: &dyn std::fmt::Debug| StoreError::Internal(format!("stored item {pk}/{sk} has a malformed {what}: {value:?}"));
+    let corrupt = |what: &str, value: &dyn std::fmt::Debug| {
+        StoreError::Internal(format!(
+            "stored item {pk}/{sk} has a malformed {what}: {value:?}"
+        ))
+    };
     let version = match attributes.remove(VERSION) {
-        Some(AttributeValue::N(text)) => text.parse::<u64>().map_err(|_| corrupt("version", &text))?,
+        Some(AttributeValue::N(text)) => {
+            text.parse::<u64>().map_err(|_| corrupt("version", &text))?
+        }
         other => return Err(corrupt("version", &other)),
     };
     let expires_at = match attributes.remove(TTL) {
         None => None,
-        Some(AttributeValue::N(text)) => Some(text.parse::<i64>().map_err(|_| corrupt("ttl", &text))?),
+        Some(AttributeValue::N(text)) => {
+            Some(text.parse::<i64>().map_err(|_| corrupt("ttl", &text))?)
+        }
         Some(other) => return Err(corrupt("ttl", &other)),
     };
     let body = match attributes.remove(BODY) {
@@ -782,7 +947,10 @@ fn item_from_attributes(mut attributes: HashMap<String, AttributeValue>) -> Resu
 /// Sorts an SDK failure: transport trouble, throttling and 5xx become
 /// [`StoreError::Unavailable`] (the API answers 503); a service error the caller may
 /// recognise comes back as `Ok`.
-pub(crate) fn service_error<E>(operation: &str, error: SdkError<E, HttpResponse>) -> Result<E, StoreError>
+pub(crate) fn service_error<E>(
+    operation: &str,
+    error: SdkError<E, HttpResponse>,
+) -> Result<E, StoreError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -790,8 +958,15 @@ where
         SdkError::ServiceError(context) => {
             let server_side = context.raw().status().is_server_error();
             let error = context.into_err();
-            if server_side || error.code().is_some_and(|code| THROTTLING_CODES.contains(&code)) {
-                Err(StoreError::unavailable(format!("{operation}: {}", DisplayErrorContext(&error))))
+            if server_side
+                || error
+                    .code()
+                    .is_some_and(|code| THROTTLING_CODES.contains(&code))
+            {
+                Err(StoreError::unavailable(format!(
+                    "{operation}: {}",
+                    DisplayErrorContext(&error)
+                )))
             } else {
                 Ok(error)
             }
@@ -799,7 +974,9 @@ where
         other => {
             let transient = matches!(
                 other,
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+                SdkError::TimeoutError(_)
+                    | SdkError::DispatchFailure(_)
+                    | SdkError::ResponseError(_)
             );
             let message = format!("{operation}: {}", DisplayErrorContext(&other));
             if transient {
@@ -826,4 +1003,213 @@ where
 
 fn build_error(error: BuildError) -> StoreError {
     StoreError::Internal(format!("cannot build a DynamoDB request: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Request-shape rules that DynamoDB enforces but moto does not (unused or undefined
+    //! placeholders, empty maps, start keys outside the key condition), and decoding.
+
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// `#name` or `:value` tokens in an expression.
+    fn placeholders(text: &str, sigil: char) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((start, c)) = chars.next() {
+            if c != sigil {
+                continue;
+            }
+            let mut end = start + c.len_utf8();
+            while let Some(&(index, next)) = chars.peek() {
+                if !(next.is_ascii_alphanumeric() || next == '_') {
+                    break;
+                }
+                end = index + next.len_utf8();
+                chars.next();
+            }
+            found.insert(text[start..end].to_owned());
+        }
+        found
+    }
+
+    fn assert_placeholders_match(
+        texts: &[&str],
+        names: &HashMap<String, String>,
+        values: &HashMap<String, AttributeValue>,
+    ) {
+        let text = texts.join(" ");
+        let used_names = placeholders(&text, '#');
+        let used_values = placeholders(&text, ':');
+        assert_eq!(
+            used_names,
+            names.keys().cloned().collect(),
+            "names defined = names used in `{text}`"
+        );
+        assert_eq!(
+            used_values,
+            values.keys().cloned().collect(),
+            "values defined = values used in `{text}`"
+        );
+    }
+
+    fn assert_expression_well_formed(expression: &Expression) {
+        let texts: Vec<&str> = [&expression.update, &expression.condition]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        assert_placeholders_match(&texts, &expression.names, &expression.values);
+    }
+
+    #[test]
+    fn conditions_define_exactly_the_placeholders_they_use() {
+        for condition in [
+            Condition::None,
+            Condition::NotExists,
+            Condition::Exists,
+            Condition::Version(3),
+        ] {
+            let expression = Expression::condition(condition, 1_700_000_000);
+            assert_expression_well_formed(&expression);
+            assert_eq!(expression.condition.is_none(), condition == Condition::None);
+        }
+        assert_expression_well_formed(&Expression::add_moving_expiry(
+            2,
+            1_700_000_060,
+            1_700_000_000,
+        ));
+        assert_expression_well_formed(&Expression::add_keeping_expiry(2, 1_700_000_000));
+        assert_eq!(
+            non_empty(Expression::condition(Condition::None, 0).names),
+            None,
+            "no empty maps are sent"
+        );
+    }
+
+    fn plan(range: SortRange, after: Option<&str>, descending: bool) -> Option<QueryPlan> {
+        QueryPlan::new(
+            &Query::partition("p")
+                .range(range)
+                .after(after.map(str::to_owned))
+                .descending(descending),
+        )
+    }
+
+    #[test]
+    fn query_plans_define_exactly_the_placeholders_they_use() {
+        for range in [
+            SortRange::All,
+            SortRange::BeginsWith(String::new()),
+            SortRange::BeginsWith("a".into()),
+            SortRange::Between(String::new(), "b".into()),
+            SortRange::Between("a".into(), "b".into()),
+        ] {
+            let plan =
+                plan(range.clone(), None, false).unwrap_or_else(|| panic!("{range:?} can match"));
+            assert_placeholders_match(&[&plan.condition], &plan.names, &plan.values);
+        }
+    }
+
+    #[test]
+    fn query_plans_keep_start_keys_inside_the_key_condition() {
+        let between = || SortRange::Between("b".into(), "d".into());
+        let begins = || SortRange::BeginsWith("b#".into());
+        let after = |range: SortRange, after: &str, descending: bool| {
+            plan(range, Some(after), descending).map(|plan| plan.after)
+        };
+        assert_eq!(after(between(), "c", false), Some(Some("c".into())));
+        assert_eq!(
+            after(between(), "a", false),
+            Some(None),
+            "before the range: start at its beginning"
+        );
+        assert_eq!(
+            after(between(), "e", false),
+            None,
+            "past the range: nothing"
+        );
+        assert_eq!(after(between(), "e", true), Some(None));
+        assert_eq!(after(between(), "a", true), None);
+        assert_eq!(after(begins(), "b#1", false), Some(Some("b#1".into())));
+        assert_eq!(after(begins(), "a", false), Some(None));
+        assert_eq!(
+            after(begins(), "b", false),
+            Some(None),
+            "a proper prefix of the prefix sorts before it"
+        );
+        assert_eq!(after(begins(), "c", false), None);
+        assert_eq!(after(begins(), "c", true), Some(None));
+        assert_eq!(
+            after(SortRange::All, "", false),
+            Some(None),
+            "an empty start key is never sent"
+        );
+        assert_eq!(after(SortRange::All, "", true), None);
+        assert!(
+            plan(SortRange::Between("d".into(), "b".into()), None, false).is_none(),
+            "inverted BETWEEN matches nothing"
+        );
+        assert!(plan(SortRange::Between("a".into(), String::new()), None, false).is_none());
+    }
+
+    #[test]
+    fn bodies_round_trip_keeping_integers_integers() {
+        let body = json!({
+            "i": -3, "u": u64::MAX, "f": 0.5, "s": "", "b": true, "n": null,
+            "l": [1, [2.5], {"x": []}], "m": {}
+        });
+        let attribute = json_to_attribute(&body);
+        assert_eq!(attribute_to_json(attribute).ok(), Some(body));
+        assert_eq!(json_number("1.50").ok(), Number::from_f64(1.5));
+        assert_eq!(json_number("7").ok(), Some(Number::from(7)));
+        assert!(json_number("not a number").is_err());
+    }
+
+    #[test]
+    fn malformed_items_are_errors_not_panics() {
+        let base = || {
+            let mut attributes = key("p", "s");
+            attributes.insert(VERSION.to_owned(), AttributeValue::N("1".into()));
+            attributes
+        };
+        assert!(
+            item_from_attributes(base()).is_ok(),
+            "a body-less item decodes with an empty body"
+        );
+        for (name, value) in [
+            (VERSION, AttributeValue::S("1".into())),
+            (VERSION, AttributeValue::N("-1".into())),
+            (TTL, AttributeValue::S("soon".into())),
+            (BODY, AttributeValue::L(Vec::new())),
+            (
+                BODY,
+                AttributeValue::M(HashMap::from([(
+                    "x".to_owned(),
+                    AttributeValue::B(vec![1].into()),
+                )])),
+            ),
+            (PK, AttributeValue::N("1".into())),
+        ] {
+            let mut attributes = base();
+            attributes.insert(name.to_owned(), value.clone());
+            assert!(
+                matches!(
+                    item_from_attributes(attributes),
+                    Err(StoreError::Internal(_))
+                ),
+                "{name} = {value:?} is refused"
+            );
+        }
+        let mut attributes = base();
+        attributes.remove(VERSION);
+        assert!(
+            item_from_attributes(attributes).is_err(),
+            "an item without a version is refused"
+        );
+    }
 }

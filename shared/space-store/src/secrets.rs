@@ -22,9 +22,16 @@ pub trait SecretVault: Send + Sync + 'static {
 /// Space and secret names become path parts (files, Secrets Manager names), so both are
 /// limited to characters that are safe in either.
 fn check_names(space: &str, name: &str) -> Result<(), StoreError> {
-    let safe = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let safe = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
     if !safe(space) || !safe(name) {
-        return Err(StoreError::Rejected("secret and space names are limited to letters, digits, _ and -".into()));
+        return Err(StoreError::Rejected(
+            "secret and space names are limited to letters, digits, _ and -".into(),
+        ));
     }
     Ok(())
 }
@@ -76,7 +83,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt as _;
 
     let io = |e: std::io::Error| StoreError::Internal(format!("{}: {e}", path.display()));
-    let folder = path.parent().ok_or_else(|| StoreError::Internal("secret path has no folder".into()))?;
+    let folder = path
+        .parent()
+        .ok_or_else(|| StoreError::Internal("secret path has no folder".into()))?;
     std::fs::create_dir_all(folder).map_err(io)?;
     let temporary = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -134,7 +143,10 @@ const SECRET_PUT_ROUNDS: usize = 3;
 
 impl SecretsManagerVault {
     /// A vault through a client the caller configured; `prefix` is e.g. `space-api/dev`.
-    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> SecretsManagerVault {
+    pub fn new(
+        client: aws_sdk_secretsmanager::Client,
+        prefix: impl Into<String>,
+    ) -> SecretsManagerVault {
         let prefix = prefix.into();
         SecretsManagerVault {
             client,
@@ -163,7 +175,13 @@ impl SecretVault for SecretsManagerVault {
 
         let id = self.secret_name(space, name)?;
         for _ in 0..SECRET_PUT_ROUNDS {
-            let created = self.client.create_secret().name(&id).secret_string(value).send().await;
+            let created = self
+                .client
+                .create_secret()
+                .name(&id)
+                .secret_string(value)
+                .send()
+                .await;
             match created {
                 Ok(_) => return Ok(()),
                 Err(error) => match service_error("CreateSecret", error)? {
@@ -178,7 +196,13 @@ impl SecretVault for SecretsManagerVault {
                     other => return Err(unexpected_service_error("CreateSecret", &other)),
                 },
             }
-            let replaced = self.client.put_secret_value().secret_id(&id).secret_string(value).send().await;
+            let replaced = self
+                .client
+                .put_secret_value()
+                .secret_id(&id)
+                .secret_string(value)
+                .send()
+                .await;
             match replaced {
                 Ok(_) => return Ok(()),
                 Err(error) => {
@@ -190,7 +214,9 @@ impl SecretVault for SecretsManagerVault {
                 }
             }
         }
-        Err(StoreError::unavailable(format!("secret {id} kept changing while being written")))
+        Err(StoreError::unavailable(format!(
+            "secret {id} kept changing while being written"
+        )))
     }
 
     async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError> {

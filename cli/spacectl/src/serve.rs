@@ -1,0 +1,135 @@
+//! `spacectl serve`: picks the store, bootstraps, and serves until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
+use space_http::Engine;
+use space_http::cursor::CursorKey;
+use space_store::Store;
+use space_store::dynamodb::DynamoStore;
+use space_store::embedded::EmbeddedStore;
+use space_store::secrets::{FileVault, MemoryVault, SecretVault, SecretsManagerVault};
+
+use crate::bootstrap::{bootstrap_if_empty, write_file};
+
+/// Which store backs the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// A crash-safe redb file in the data folder.
+    Embedded,
+    /// Everything in memory; gone on exit.
+    Memory,
+    /// DynamoDB and Secrets Manager, configured the AWS SDK's usual way.
+    Dynamodb,
+}
+
+/// Options of `spacectl serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeOptions {
+    /// Where the embedded store, secret values and bootstrap.json live.
+    #[arg(long, default_value = ".space")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    /// The DynamoDB table (with `--store dynamodb`).
+    #[arg(long, env = "TABLE_NAME", default_value = "space-api")]
+    pub table: String,
+    /// Create the DynamoDB table if it does not exist.
+    #[arg(long)]
+    pub create_table: bool,
+}
+
+/// Builds the engine for the chosen store.
+pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
+    let (store, vault): (Arc<dyn Store>, Arc<dyn SecretVault>) = match options.store {
+        StoreKind::Embedded => {
+            std::fs::create_dir_all(&options.data).with_context(|| format!("cannot create {}", options.data.display()))?;
+            let store = EmbeddedStore::open(&options.data.join("space.redb"))?;
+            (Arc::new(store), Arc::new(FileVault::new(options.data.join("secrets"))))
+        }
+        StoreKind::Memory => (Arc::new(EmbeddedStore::in_memory()), Arc::new(MemoryVault::default())),
+        StoreKind::Dynamodb => {
+            let store = DynamoStore::from_env(options.table.clone()).await;
+            if options.create_table {
+                store.create_table().await?;
+            }
+            store.warm_up().await.context("DynamoDB is not reachable")?;
+            let prefix = std::env::var("SECRETS_PREFIX").unwrap_or_else(|_| "space-api/local".into());
+            (Arc::new(store), Arc::new(SecretsManagerVault::from_env(prefix).await))
+        }
+    };
+    let cursor_key = match (options.store, std::env::var("CURSOR_SECRET")) {
+        (_, Ok(secret)) => CursorKey::from_secret(&secret),
+        (StoreKind::Memory, Err(_)) => CursorKey::random(),
+        (_, Err(_)) => persistent_cursor_key(&options.data)?,
+    };
+    Ok(Engine::builder(store).vault(vault).cursor_key(cursor_key).build())
+}
+
+/// A cursor key kept in the data folder, so cursors survive restarts.
+fn persistent_cursor_key(data: &Path) -> anyhow::Result<CursorKey> {
+    let path = data.join("cursor.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(CursorKey::from_secret(text.trim()));
+    }
+    let secret = space_auth::Token::generate(space_auth::TokenKind::Account).expose().to_owned();
+    std::fs::create_dir_all(data)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, secret.as_bytes())?;
+    Ok(CursorKey::from_secret(&secret))
+}
+
+/// Serves until a shutdown signal; in-flight requests finish first.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let engine = engine(&options).await?;
+    if let Some(created) = bootstrap_if_empty(&engine).await.map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))? {
+        let path = options.data.join("bootstrap.json");
+        write_file(&path, &created)?;
+        println!("Created a Demo space. These keys are shown once (also in {}):", path.display());
+        println!("  account key: {}", created.account_key);
+        println!("  space id:    {}", created.space_id);
+        println!("  space key:   {}", created.space_key);
+    }
+    let address: SocketAddr = format!("{}:{}", options.host, options.port).parse().context("bad --host/--port")?;
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener.local_addr()?;
+    println!("Space API listening on http://{local}/functions/v1/space-api");
+    let listener = listener.tap_io(|tcp| {
+        // Small JSON answers must not wait for Nagle.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, crate::app(engine)).with_graceful_shutdown(shutdown_signal()).await?;
+    println!("Stopped cleanly.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,298 @@
+//! Minting, listing and revoking keys. The token is generated here, returned once, and
+//! only its SHA-256 is stored: in the lookup item (read on every request) and in the
+//! Space's key list, written together in one transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use space_auth::{KeyRecord, Principal, PrincipalKind, ScopeSet, Token, TokenHash, TokenKind};
+use space_http::events::event_write;
+use space_http::fields::{format_datetime, parse_datetime};
+use space_http::ids::new_id;
+use space_http::operation::{Call, Handler, Reply, handler};
+use space_http::resource::{PageRequest, list_partition};
+use space_http::{ApiError, Engine, FieldErrors, keys};
+use space_store::{Condition, Item, Query, SortRange, Write};
+
+use crate::spaces;
+
+/// The highest per-key limit an owner can set.
+pub const MAX_RATE_LIMIT: u64 = 100_000;
+
+/// What a new key may do.
+#[derive(Debug, Clone)]
+pub struct KeyRequest {
+    pub name: String,
+    pub scopes: ScopeSet,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+/// A freshly minted key: its public view and the token, which exists nowhere else.
+pub struct MintedKey {
+    pub view: Value,
+    pub token: Token,
+}
+
+pub fn request_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "scopes"],
+        "additionalProperties": false,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "scopes": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "enum": ScopeSet::all().iter().map(|s| s.to_string()).collect::<Vec<_>>()}
+            },
+            "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "rate_limit_per_minute": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_RATE_LIMIT}
+        }
+    })
+}
+
+/// The key as lists show it; `with_token` for the mint response.
+pub fn schema(with_token: bool) -> Value {
+    let mut schema = json!({
+        "type": "object",
+        "required": ["id", "name", "scopes", "prefix", "expires_at", "rate_limit_per_minute", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "scopes": {"type": "array", "items": {"type": "string"}},
+            "prefix": {"type": "string", "description": "The start of the token, to tell keys apart."},
+            "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "rate_limit_per_minute": {"type": ["integer", "null"]},
+            "created_at": {"type": "string", "format": "date-time"}
+        }
+    });
+    if with_token {
+        schema["properties"]["token"] = json!({"type": "string", "description": "The secret. Shown once; store it now."});
+        if let Some(required) = schema["required"].as_array_mut() {
+            required.push(json!("token"));
+        }
+    }
+    schema
+}
+
+/// Checks a mint request, reporting every bad field (unknown scopes by name).
+pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, ApiError> {
+    let mut errors = FieldErrors::new();
+    let Some(object) = body.as_object() else {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    };
+    for extra in object.keys().filter(|k| !["name", "scopes", "expires_at", "rate_limit_per_minute"].contains(&k.as_str())) {
+        errors.insert(extra.clone(), vec!["is not a field of a key".into()]);
+    }
+    let name = object.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        errors.insert("name".into(), vec!["The name field is required: 1 to 100 printable characters.".into()]);
+    }
+    let scopes = match object.get("scopes").and_then(Value::as_array) {
+        Some(list) if !list.is_empty() => {
+            let texts: Vec<&str> = list.iter().map(|v| v.as_str().unwrap_or("")).collect();
+            match ScopeSet::parse_all(texts) {
+                Ok(set) => set,
+                Err(problems) => {
+                    errors.insert("scopes".into(), problems.iter().map(ToString::to_string).collect());
+                    ScopeSet::default()
+                }
+            }
+        }
+        _ => {
+            errors.insert("scopes".into(), vec!["The scopes field is required: a non-empty list like [\"contacts:read\"].".into()]);
+            ScopeSet::default()
+        }
+    };
+    let expires_at = match object.get("expires_at") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_str().and_then(parse_datetime) {
+            Some(at) if at > now => Some(at),
+            Some(_) => {
+                errors.insert("expires_at".into(), vec!["must be in the future".into()]);
+                None
+            }
+            None => {
+                errors.insert("expires_at".into(), vec!["must be an RFC 3339 date-time or null".into()]);
+                None
+            }
+        },
+    };
+    let rate_limit_per_minute = match object.get("rate_limit_per_minute") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_u64().filter(|n| (1..=MAX_RATE_LIMIT).contains(n)) {
+            Some(limit) => u32::try_from(limit).ok(),
+            None => {
+                errors.insert("rate_limit_per_minute".into(), vec![format!("must be a whole number from 1 to {MAX_RATE_LIMIT}, or null")]);
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    Ok(KeyRequest {
+        name: name.to_owned(),
+        scopes,
+        expires_at,
+        rate_limit_per_minute,
+    })
+}
+
+fn view(id: &str, request: &KeyRequest, prefix: &str, created_at: &str) -> Map<String, Value> {
+    let mut view = Map::new();
+    view.insert("id".into(), json!(id));
+    view.insert("name".into(), json!(request.name));
+    view.insert("scopes".into(), json!(request.scopes));
+    view.insert("prefix".into(), json!(prefix));
+    view.insert("expires_at".into(), json!(request.expires_at.map(format_datetime)));
+    view.insert("rate_limit_per_minute".into(), json!(request.rate_limit_per_minute));
+    view.insert("created_at".into(), json!(created_at));
+    view
+}
+
+/// Mints a key for `space` (checked to exist in the same transaction), or an account
+/// key when `space` is `None`.
+pub async fn mint(engine: &Engine, actor: &Principal, space: Option<&str>, request: KeyRequest) -> Result<MintedKey, ApiError> {
+    let kind = if space.is_some() { TokenKind::Space } else { TokenKind::Account };
+    let token = Token::generate(kind);
+    let id = new_id("key");
+    let created_at = format_datetime(engine.now());
+    let record = KeyRecord {
+        key_id: id.clone(),
+        kind: PrincipalKind::from(kind),
+        account_id: actor.account_id.clone(),
+        space_id: space.map(str::to_owned),
+        scopes: request.scopes,
+        rate_limit_per_minute: request.rate_limit_per_minute,
+        expires_at: request.expires_at,
+        revoked_at: None,
+    };
+    let public = view(&id, &request, &token.display_prefix(), &created_at);
+    let mut listed_body = public.clone();
+    listed_body.insert("token_hash".into(), json!(token.hash().as_str()));
+    let lookup = keys::key_lookup(&token.hash());
+    let record_body = match serde_json::to_value(&record) {
+        Ok(Value::Object(body)) => body,
+        _ => return Err(ApiError::Internal("key record did not serialize to an object".into())),
+    };
+    let mut writes = vec![Write::put(Item::new(lookup.pk, lookup.sk, record_body), Condition::NotExists)];
+    match space {
+        Some(space) => {
+            let meta = keys::space_meta(space);
+            let listed = keys::space_key(space, &id);
+            writes.push(Write::check(meta.pk, meta.sk, Condition::Exists));
+            writes.push(Write::put(Item::new(listed.pk, listed.sk, listed_body), Condition::NotExists));
+            writes.push(event_write(space, "key.created", &id, Value::Object(public.clone()), actor, engine.now()));
+        }
+        None => {
+            let listed = keys::account_key(&actor.account_id, &id);
+            writes.push(Write::put(Item::new(listed.pk, listed.sk, listed_body), Condition::NotExists));
+        }
+    }
+    engine.store().transact(writes).await.map_err(|error| match error {
+        space_store::StoreError::TransactionConflict { index: 1 } => ApiError::not_found("space", space.unwrap_or("")),
+        other => other.into(),
+    })?;
+    let mut view = public;
+    view.insert("token".into(), json!(token.expose()));
+    Ok(MintedKey {
+        view: Value::Object(view),
+        token,
+    })
+}
+
+/// Marks the lookup item revoked and drops the key from its Space's list, together.
+fn revoke_writes(listed: &Item, now: DateTime<Utc>) -> Result<Vec<Write>, ApiError> {
+    let hash = listed
+        .body
+        .get("token_hash")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::Internal("key list item without a token hash".into()))?;
+    let lookup = keys::key_lookup(&TokenHash::from_stored(hash.to_owned()));
+    Ok(vec![
+        Write::delete(listed.pk.clone(), listed.sk.clone(), Condition::None),
+        Write::put(
+            Item::new(lookup.pk, lookup.sk, revoked_record(listed, now)),
+            Condition::Exists,
+        ),
+    ])
+}
+
+/// The lookup item of a revoked key: enough to answer "revoked" and nothing to use.
+fn revoked_record(listed: &Item, now: DateTime<Utc>) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("key_id".into(), listed.body.get("id").cloned().unwrap_or(Value::Null));
+    body.insert("kind".into(), json!("space"));
+    body.insert("account_id".into(), json!(""));
+    body.insert("revoked_at".into(), json!(format_datetime(now)));
+    body
+}
+
+/// Revokes every key of a Space, in transactions of up to 45 keys.
+pub async fn revoke_all(engine: &Engine, space: &str) -> Result<(), ApiError> {
+    loop {
+        let page = engine
+            .store()
+            .query(Query::partition(keys::space_partition(space)).range(SortRange::BeginsWith(keys::API_KEY_PREFIX.into())).limit(45))
+            .await?;
+        if page.items.is_empty() {
+            return Ok(());
+        }
+        let mut writes = Vec::with_capacity(page.items.len() * 2);
+        for listed in &page.items {
+            writes.extend(revoke_writes(listed, engine.now())?);
+        }
+        engine.store().transact(writes).await?;
+    }
+}
+
+pub fn list_handler() -> Handler {
+    handler(|call: Call| async move {
+        let space = call.path_param("space")?;
+        spaces::load(&call.engine, &call.principal.account_id, space).await?;
+        let mut errors = FieldErrors::new();
+        let page = PageRequest::from_call(&call, &mut errors)?;
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        let partition = keys::space_partition(space);
+        let mut listed = list_partition(&call, &partition, SortRange::BeginsWith(keys::API_KEY_PREFIX.into()), page, |_| true).await?;
+        if let Some(data) = listed.get_mut("data").and_then(Value::as_array_mut) {
+            for key in data.iter_mut().filter_map(Value::as_object_mut) {
+                key.remove("token_hash");
+                key.remove("version");
+            }
+        }
+        Ok(Reply::ok(listed))
+    })
+}
+
+pub fn create_handler() -> Handler {
+    handler(|call: Call| async move {
+        let space = call.path_param("space")?;
+        spaces::load(&call.engine, &call.principal.account_id, space).await?;
+        let request = parse_request(&call.body, call.engine.now())?;
+        let minted = mint(&call.engine, &call.principal, Some(space), request).await?;
+        Ok(Reply::created(minted.view))
+    })
+}
+
+pub fn revoke_handler() -> Handler {
+    handler(|call: Call| async move {
+        let space = call.path_param("space")?;
+        let key_id = call.path_param("key")?;
+        spaces::load(&call.engine, &call.principal.account_id, space).await?;
+        let listed_key = keys::space_key(space, key_id);
+        let listed = call
+            .engine
+            .store()
+            .get(&listed_key.pk, &listed_key.sk)
+            .await?
+            .ok_or_else(|| ApiError::not_found("key", key_id))?;
+        let mut writes = revoke_writes(&listed, call.engine.now())?;
+        writes.push(event_write(space, "key.revoked", key_id, json!({"id": key_id}), &call.principal, call.engine.now()));
+        call.engine.store().transact(writes).await?;
+        Ok(Reply::no_content())
+    })
+}

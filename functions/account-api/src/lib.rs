@@ -1,0 +1,185 @@
+//! The account API: what only an owner may do. Spaces, space keys (minted here, the token
+//! shown once), and secret values (written to the vault, never read back).
+//!
+//! The functions in [`spaces`], [`keys`] and [`secrets`] hold the rules and take plain
+//! arguments, so `spacectl` and the tests use them without HTTP; [`operations`] wraps
+//! them as routes.
+
+pub mod keys;
+pub mod secrets;
+pub mod spaces;
+
+use axum::Router;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use space_http::operation::{Access, Effect, Handler, Param};
+use space_http::resource::list_schema;
+use space_http::{Engine, Operation};
+
+fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &str, handler: Handler) -> Operation {
+    let params = path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| match name {
+            "space" => Param::path("space", "The Space's id."),
+            "key" => Param::path("key", "The key's id."),
+            _ => Param::path("name", "The secret's name."),
+        })
+        .collect();
+    Operation {
+        name: name.into(),
+        method,
+        path: path.into(),
+        access: Access::Account,
+        effect,
+        summary: summary.into(),
+        params,
+        body: None,
+        response: None,
+        success: StatusCode::OK,
+        handler,
+    }
+}
+
+fn with_body(mut operation: Operation, body: Value) -> Operation {
+    operation.body = Some(body);
+    operation
+}
+
+fn answers(mut operation: Operation, success: StatusCode, response: Option<Value>) -> Operation {
+    operation.success = success;
+    operation.response = response;
+    operation
+}
+
+/// Every operation of the account API.
+pub fn operations() -> Vec<Operation> {
+    use space_http::resource::page_params;
+    let space_name_body = json!({
+        "type": "object",
+        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}},
+        "required": ["name"],
+        "additionalProperties": false
+    });
+    let mut list_spaces = operation("spaces_list", Method::GET, "/spaces", Effect::Read, "List the account's spaces", spaces::list_handler());
+    list_spaces.params = page_params();
+    let mut list_keys = operation(
+        "keys_list",
+        Method::GET,
+        "/spaces/{space}/keys",
+        Effect::Read,
+        "List a Space's keys (never their tokens)",
+        keys::list_handler(),
+    );
+    list_keys.params.extend(page_params());
+    let mut list_secrets = operation(
+        "secret_values_list",
+        Method::GET,
+        "/spaces/{space}/secrets",
+        Effect::Read,
+        "List a Space's secret names",
+        secrets::list_handler(),
+    );
+    list_secrets.params.extend(page_params());
+    vec![
+        answers(list_spaces, StatusCode::OK, Some(list_schema(spaces::schema()))),
+        answers(
+            with_body(
+                operation("spaces_create", Method::POST, "/spaces", Effect::Create, "Create a Space", spaces::create_handler()),
+                space_name_body.clone(),
+            ),
+            StatusCode::CREATED,
+            Some(spaces::schema()),
+        ),
+        answers(
+            operation("spaces_get", Method::GET, "/spaces/{space}", Effect::Read, "Get a Space", spaces::get_handler()),
+            StatusCode::OK,
+            Some(spaces::schema()),
+        ),
+        answers(
+            with_body(
+                operation("spaces_replace", Method::PUT, "/spaces/{space}", Effect::Replace, "Rename a Space", spaces::replace_handler()),
+                space_name_body,
+            ),
+            StatusCode::OK,
+            Some(spaces::schema()),
+        ),
+        answers(
+            operation(
+                "spaces_delete",
+                Method::DELETE,
+                "/spaces/{space}",
+                Effect::Delete,
+                "Delete a Space; every key of it stops working at once",
+                spaces::delete_handler(),
+            ),
+            StatusCode::NO_CONTENT,
+            None,
+        ),
+        answers(list_keys, StatusCode::OK, Some(list_schema(keys::schema(false)))),
+        answers(
+            with_body(
+                operation(
+                    "keys_create",
+                    Method::POST,
+                    "/spaces/{space}/keys",
+                    Effect::Create,
+                    "Mint a space key; the token is in this response only",
+                    keys::create_handler(),
+                ),
+                keys::request_schema(),
+            ),
+            StatusCode::CREATED,
+            Some(keys::schema(true)),
+        ),
+        answers(
+            operation(
+                "keys_delete",
+                Method::DELETE,
+                "/spaces/{space}/keys/{key}",
+                Effect::Delete,
+                "Revoke a space key (effective on the next request)",
+                keys::revoke_handler(),
+            ),
+            StatusCode::NO_CONTENT,
+            None,
+        ),
+        answers(list_secrets, StatusCode::OK, Some(list_schema(secrets::schema()))),
+        answers(
+            with_body(
+                operation(
+                    "secret_values_put",
+                    Method::PUT,
+                    "/spaces/{space}/secrets/{name}",
+                    Effect::Replace,
+                    "Set a secret's value (write-only: no API returns it)",
+                    secrets::put_handler(),
+                ),
+                json!({
+                    "type": "object",
+                    "properties": {"value": {"type": "string", "minLength": 1, "maxLength": secrets::MAX_VALUE_BYTES}},
+                    "required": ["value"],
+                    "additionalProperties": false
+                }),
+            ),
+            StatusCode::NO_CONTENT,
+            None,
+        ),
+        answers(
+            operation(
+                "secret_values_delete",
+                Method::DELETE,
+                "/spaces/{space}/secrets/{name}",
+                Effect::Delete,
+                "Delete a secret and its value",
+                secrets::delete_handler(),
+            ),
+            StatusCode::NO_CONTENT,
+            None,
+        ),
+    ]
+}
+
+pub fn router() -> Router<Engine> {
+    space_http::rest::routes(operations())
+}

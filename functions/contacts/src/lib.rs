@@ -1,0 +1,97 @@
+//! Contacts: CRUD with search, tags, notes, and a batch import that reports every bad
+//! row and never half-writes a good one.
+
+mod import;
+mod tags;
+
+use axum::Router;
+use serde_json::{Map, Value};
+use space_auth::Domain;
+use space_http::fields::{Field, FieldKind};
+use space_http::resource::{Filter, Parent, Resource};
+use space_http::{Engine, FieldErrors, Operation};
+
+/// The contact resource.
+pub fn contacts() -> Resource {
+    Resource {
+        domain: Domain::Contacts,
+        name: "contacts",
+        collection: "contacts",
+        path: "/contacts",
+        item_param: "id",
+        singular: "contact",
+        plural: "contacts",
+        event_prefix: "contact",
+        id_prefix: "con",
+        parent: None,
+        fields: vec![
+            Field::new("name", FieldKind::Text { max: 200 }, "Full name."),
+            Field::new("email", FieldKind::Email, "Email address; stored lowercase."),
+            Field::new("phone", FieldKind::Phone, "Phone number in international format; stored as E.164."),
+            Field::new("company", FieldKind::Text { max: 200 }, "Company or organization."),
+            Field::new("job_title", FieldKind::Text { max: 200 }, "Role at the company."),
+            Field::new("tags", FieldKind::Tags, "Labels, e.g. `vip`.").default(|| Value::Array(Vec::new())),
+        ],
+        filters: vec![
+            Filter::Search {
+                param: "q",
+                fields: &["name", "email", "phone", "company"],
+            },
+            Filter::Equals {
+                param: "email",
+                field: "email",
+                kind: FieldKind::Email,
+            },
+            Filter::HasTag { param: "tag", field: "tags" },
+        ],
+        rules: Some(needs_a_handle),
+    }
+}
+
+/// A contact nobody can reach or name is a mistake, not a contact.
+fn needs_a_handle(contact: &Map<String, Value>) -> Result<(), FieldErrors> {
+    if ["name", "email", "phone"].iter().any(|field| contact.contains_key(*field)) {
+        Ok(())
+    } else {
+        Err(FieldErrors::from([(
+            "name".to_owned(),
+            vec!["A contact needs at least one of name, email or phone.".to_owned()],
+        )]))
+    }
+}
+
+/// Notes on one contact.
+pub fn notes() -> Resource {
+    Resource {
+        domain: Domain::Contacts,
+        name: "contacts_notes",
+        collection: "notes",
+        path: "/contacts/{id}/notes",
+        item_param: "note_id",
+        singular: "note",
+        plural: "notes",
+        event_prefix: "contact.note",
+        id_prefix: "note",
+        parent: Some(Parent {
+            collection: "contacts",
+            singular: "contact",
+        }),
+        fields: vec![Field::new("body", FieldKind::LongText { max: 20_000 }, "The note, in markdown.").required()],
+        filters: vec![Filter::Search { param: "q", fields: &["body"] }],
+        rules: None,
+    }
+}
+
+/// Every operation of the family.
+pub fn operations() -> Vec<Operation> {
+    let mut operations = contacts().operations();
+    operations.push(import::operation());
+    operations.extend(tags::operations());
+    operations.extend(notes().operations());
+    operations
+}
+
+/// The family's routes; the Lambda binary and `spacectl serve` both mount them.
+pub fn router() -> Router<Engine> {
+    space_http::rest::routes(operations())
+}
