@@ -35,11 +35,14 @@ struct StoredItem {
     body: Map<String, Value>,
 }
 
+/// Counter values and expiry (unix seconds), by partition and sort key.
+type Counters = HashMap<(String, String), (u64, i64)>;
+
 /// The embedded store. Cheap to clone.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
-    counters: Arc<Mutex<HashMap<(String, String), (u64, i64)>>>,
+    counters: Arc<Mutex<Counters>>,
     clock: Arc<dyn Clock>,
     /// File-backed commits fsync; they run on the blocking pool to keep the runtime free.
     durable: bool,
