@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Load-tests `spacectl serve` against a bare axum handler in the same run, and runs the
+# in-process criterion bench:
+#   scripts/bench.sh
+#
+# 1. builds release binaries (spacectl, and space-bench's `bare` and `seed`) and the bench;
+# 2. installs wrk if missing (Debian package);
+# 3. seeds a temporary data folder with a high-limit space key (`seed`; the REST key
+#    endpoint caps limits at 100 000/min, which wrk exceeds in seconds), starts
+#    `spacectl serve --store embedded` on it and creates one contact;
+# 4. starts `bare` (constant JSON on GET /), then runs `wrk -t2 -c32 -d10s --latency`
+#    against bare `/` and the authenticated `GET /contacts/{id}`, each after a short
+#    unmeasured warm-up;
+# 5. stops both servers and runs `cargo bench -p space-bench`;
+# 6. prints a markdown table (requests/s, p99, the ratio, criterion means), and writes it
+#    into README.md between `<!-- bench:start -->` and `<!-- bench:end -->` when both
+#    markers exist.
+# Raw wrk and criterion output go to target/bench/. Servers are stopped on any exit.
+#
+# Knobs (environment): WRK_THREADS (2), WRK_CONNECTIONS (32), WRK_DURATION (10s),
+# WRK_WARMUP (2s), SKIP_CRITERION=1, RUST_LOG for spacectl (its default: info, one log
+# line per request, written to a file in the temporary folder).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+threads="${WRK_THREADS:-2}"
+connections="${WRK_CONNECTIONS:-32}"
+duration="${WRK_DURATION:-10s}"
+warmup="${WRK_WARMUP:-2s}"
+out="$root/target/bench"
+release="$root/target/release"
+base="/functions/v1/space-api"
+
+say() { echo "bench: $*" >&2; }
+
+# --- build -----------------------------------------------------------------------------
+say "building release binaries (fat LTO: this takes a while)"
+cargo build --release -p spacectl -p space-bench
+if [ "${SKIP_CRITERION:-0}" != 1 ]; then
+    say "building the criterion bench"
+    cargo bench -p space-bench --no-run
+fi
+
+# --- tools -----------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+    say "installing wrk"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get install -y wrk || { $sudo apt-get update && $sudo apt-get install -y wrk; }
+fi
+for tool in jq curl python3; do
+    command -v "$tool" >/dev/null 2>&1 || { say "$tool is required"; exit 1; }
+done
+
+# --- servers ---------------------------------------------------------------------------
+mkdir -p "$out"
+work="$(mktemp -d "${TMPDIR:-/tmp}/space-bench.XXXXXX")"
+data="$work/data"
+pids=()
+
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    pids=()
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Waits for "... listening on http://HOST:PORT..." in a log; prints HOST:PORT.
+listening_address() {
+    local log="$1" pid="$2" address=""
+    for _ in $(seq 1 200); do
+        address="$(grep -m1 -oE 'listening on http://[0-9.]+:[0-9]+' "$log" 2>/dev/null | sed 's|.*http://||' || true)"
+        if [ -n "$address" ]; then
+            echo "$address"
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            say "server exited early:"; cat "$log" >&2; return 1
+        fi
+        sleep 0.05
+    done
+    say "server did not start:"; cat "$log" >&2; return 1
+}
+
+say "seeding $data"
+"$release/seed" "$data" >"$work/seed.json"
+space_key="$(jq -r .space_key "$work/seed.json")"
+
+# Port 0: the kernel picks a free port; the server prints the one it got.
+"$release/spacectl" serve --data "$data" --store embedded --host 127.0.0.1 --port 0 >"$work/spacectl.log" 2>&1 &
+pids+=("$!")
+api="$(listening_address "$work/spacectl.log" "$!")"
+say "spacectl serve on $api"
+
+"$release/bare" 0 >"$work/bare.log" 2>&1 &
+pids+=("$!")
+bare="$(listening_address "$work/bare.log" "$!")"
+say "bare on $bare"
+
+contact="$(curl -fsS -X POST "http://$api$base/contacts" \
+    -H "Authorization: Bearer $space_key" -H 'Content-Type: application/json' \
+    -d '{"name":"Ada","email":"ada@example.com"}')"
+contact_id="$(jq -r .id <<<"$contact")"
+contact_url="http://$api$base/contacts/$contact_id"
+status="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $space_key" "$contact_url")"
+[ "$status" = 200 ] || { say "GET $contact_url answered $status"; exit 1; }
+status="$(curl -s -o /dev/null -w '%{http_code}' "http://$bare/")"
+[ "$status" = 200 ] || { say "bare GET / answered $status"; exit 1; }
+
+# --- load ------------------------------------------------------------------------------
+# run_wrk NAME URL [wrk args...]: unmeasured warm-up, then the measured run to target/bench/.
+run_wrk() {
+    local name="$1" url="$2"
+    shift 2
+    wrk -t"$threads" -c"$connections" -d"$warmup" "$@" "$url" >/dev/null
+    say "wrk $name: -t$threads -c$connections -d$duration $url"
+    wrk -t"$threads" -c"$connections" -d"$duration" --latency "$@" "$url" | tee "$out/wrk-$name.txt" >&2
+}
+
+run_wrk bare "http://$bare/"
+run_wrk authenticated-get "$contact_url" -H "Authorization: Bearer $space_key"
+
+cleanup
+trap - EXIT
+
+# --- criterion -------------------------------------------------------------------------
+if [ "${SKIP_CRITERION:-0}" != 1 ]; then
+    say "cargo bench -p space-bench"
+    cargo bench -p space-bench 2>&1 | tee "$out/criterion.txt" >&2
+fi
+
+# --- report ----------------------------------------------------------------------------
+cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//' || true)"
+report="$(python3 - "$out" "$root/target/criterion" "$(nproc)" "${cpu:-unknown CPU}" "$threads" "$connections" "$duration" <<'PY'
+import json, os, re, sys
+
+out, criterion, nproc, cpu, threads, connections, duration = sys.argv[1:]
+
+def seconds(value, unit):
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+def duration_text(s):
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+def parse(name):
+    text = open(os.path.join(out, f"wrk-{name}.txt")).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p99 = re.search(r"^\s+99(?:\.000)?%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    socket = re.search(r"Socket errors:.*", text)
+    return rps, seconds(*p99.groups()), int(errors.group(1)) if errors else 0, socket.group(0) if socket else None
+
+rows = [
+    ("bare axum `GET /` (constant JSON)", "bare"),
+    ("`spacectl serve` authenticated `GET /contacts/{id}` (embedded redb file)", "authenticated-get"),
+]
+results = {name: parse(name) for _, name in rows}
+lines = [
+    f"wrk -t{threads} -c{connections} -d{duration}, both servers up in the same run, loopback.",
+    "",
+    f"| path — {cpu}, nproc {nproc} | requests/s | p99 |",
+    "|---|---:|---:|",
+]
+for label, name in rows:
+    rps, p99, _, _ = results[name]
+    lines.append(f"| {label} | {rps:,.0f} | {duration_text(p99)} |")
+(bare_rps, bare_p99, _, _), (auth_rps, auth_p99, _, _) = results["bare"], results["authenticated-get"]
+lines += ["", f"Authenticated GET / bare: **{auth_rps / bare_rps:.2f}×** the requests/s, {auth_p99 / bare_p99:.1f}× the p99."]
+for label, name in rows:
+    _, _, errors, socket = results[name]
+    if errors:
+        lines.append(f"**Warning:** {label}: {errors} non-2xx answers.")
+    if socket:
+        lines.append(f"**Warning:** {label}: {socket}.")
+
+group = os.path.join(criterion, "authenticated_get")
+benches = ["embedded_in_memory", "embedded_redb_file", "unauthenticated_404"]
+found = [(b, os.path.join(group, b, "new", "estimates.json")) for b in benches]
+found = [(b, p) for b, p in found if os.path.exists(p)]
+if found:
+    lines += ["", "| criterion, in process (`oneshot`, no socket) | mean | ±95% CI |", "|---|---:|---:|"]
+    for bench, path in found:
+        mean = json.load(open(path))["mean"]
+        ci = mean["confidence_interval"]
+        half = (ci["upper_bound"] - ci["lower_bound"]) / 2
+        lines.append(f"| `authenticated_get/{bench}` | {duration_text(mean['point_estimate'] / 1e9)} | {duration_text(half / 1e9)} |")
+print("\n".join(lines))
+PY
+)"
+
+echo
+echo "$report"
+echo "$report" >"$out/table.md"
+
+readme="$root/README.md"
+if [ -f "$readme" ] && grep -q '<!-- bench:start -->' "$readme" && grep -q '<!-- bench:end -->' "$readme"; then
+    python3 - "$readme" "$out/table.md" <<'PY'
+import re, sys
+readme, table = sys.argv[1], open(sys.argv[2]).read().strip()
+text = open(readme).read()
+start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+i, j = text.index(start) + len(start), text.index(end)
+if i > j:
+    sys.exit("README.md: bench:end comes before bench:start")
+open(readme, "w").write(text[:i] + "\n" + table + "\n" + text[j:])
+PY
+    say "table written into README.md"
+else
+    say "no README.md with bench markers: table printed only (also in target/bench/table.md)"
+fi
