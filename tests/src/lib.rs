@@ -3,6 +3,7 @@
 //! if any response ever contains a secret value set anywhere in the suite.
 
 pub mod counting;
+pub mod faults;
 
 use std::sync::{Arc, Mutex};
 

@@ -174,8 +174,20 @@ async fn spaces_and_keys_through_the_account_api(app: TestApp) {
     let keys = app.account(Method::GET, &format!("/spaces/{space}/keys")).send().await.expect(200);
     assert!(!keys.text.contains(token), "a key list never shows a token");
     assert!(keys.body["data"][0].get("token_hash").is_none());
+    assert_eq!(keys.body["data"][0]["last_used_at"], Value::Null);
     let limited = app.request(Method::GET, &format!("{SPACE_API}/contacts")).key(token).send().await.expect(200);
     assert_eq!(limited.header("ratelimit-policy"), Some("\"per-key\";q=30;w=60"));
+    // last_used_at is recorded off the request path.
+    let mut recorded = Value::Null;
+    for _ in 0..50 {
+        let keys = app.account(Method::GET, &format!("/spaces/{space}/keys")).send().await.expect(200);
+        recorded = keys.body["data"][0]["last_used_at"].clone();
+        if recorded.is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(recorded.is_string(), "last_used_at was never recorded");
 
     let refused = app
         .account(Method::POST, &format!("/spaces/{space}/keys"))
@@ -214,6 +226,8 @@ async fn an_authenticated_get_takes_two_sequential_store_round_trips() {
     let app = TestApp::serve(store.clone(), clock, tempfile::tempdir().unwrap(), Backend::Embedded).await;
     let contact = app.contact(json!({"name": "Ada"})).await;
     let id = contact["id"].as_str().unwrap();
+    // Let the background last_used_at write of the first request settle.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     store.reset();
     app.space(Method::GET, &format!("/contacts/{id}")).send().await.expect(200);
     assert_eq!(store.calls(), 3, "lookup, counter, item");
@@ -234,4 +248,48 @@ async fn the_openapi_document_covers_every_operation() {
     let names: std::collections::HashSet<&str> = operations.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names.len(), operations.len(), "operation names are unique");
     assert_eq!(spec["paths"]["/functions/v1/space-api/contacts/{id}"]["patch"]["x-required-scope"], "contacts:write");
+}
+
+/// A store that is down answers 503 with `Retry-After` in the envelope, never 500, and
+/// a write that failed left nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_store_is_503_and_loses_nothing() {
+    let store = Arc::new(space_tests::faults::FaultyStore::new(Arc::new(space_store::embedded::EmbeddedStore::in_memory())));
+    let clock = Arc::new(space_store::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::serve(store.clone(), clock, tempfile::tempdir().unwrap(), Backend::Embedded).await;
+    let events_before = app.event_types().await.len();
+
+    store.fail_writes(true);
+    let response = app.space(Method::POST, "/contacts").json(json!({"name": "Ada"})).send().await.expect(503);
+    assert_eq!(response.error_code(), "UNAVAILABLE");
+    assert!(response.header("retry-after").is_some());
+
+    store.fail_writes(false);
+    store.fail_reads(true);
+    app.space(Method::GET, "/contacts").send().await.expect(503);
+    store.fail_reads(false);
+
+    let listed = app.space(Method::GET, "/contacts").send().await.expect(200);
+    assert_eq!(listed.body["data"], json!([]), "no item from the failed write");
+    assert_eq!(app.event_types().await.len(), events_before, "and no event");
+}
+
+/// With store calls that take time, a duplicate arriving while the first request runs
+/// is told to wait (409) instead of creating a second task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_concurrent_duplicate_idempotency_key_is_409() {
+    let store = Arc::new(CountingStore::new(Arc::new(space_store::embedded::EmbeddedStore::in_memory())));
+    let clock = Arc::new(space_store::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::serve(store, clock, tempfile::tempdir().unwrap(), Backend::Embedded).await;
+    let attempts = futures::future::join_all(
+        (0..6).map(|_| app.space(Method::POST, "/tasks").header("idempotency-key", "slow").json(json!({"title": "Once"})).send()),
+    )
+    .await;
+    let conflicts = attempts.iter().filter(|r| r.status == 409).count();
+    assert!(conflicts >= 1, "{:?}", attempts.iter().map(|r| r.status).collect::<Vec<_>>());
+    for conflict in attempts.iter().filter(|r| r.status == 409) {
+        assert_eq!(conflict.error_code(), "CONFLICT");
+    }
+    let listed = app.space(Method::GET, "/tasks").send().await.expect(200);
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
 }

@@ -66,6 +66,12 @@ pub fn schema(with_token: bool) -> Value {
             "created_at": {"type": "string", "format": "date-time"}
         }
     });
+    if !with_token {
+        schema["properties"]["last_used_at"] = json!({"type": ["string", "null"], "format": "date-time"});
+        if let Some(required) = schema["required"].as_array_mut() {
+            required.push(json!("last_used_at"));
+        }
+    }
     if with_token {
         schema["properties"]["token"] = json!({"type": "string", "description": "The secret. Shown once; store it now."});
         if let Some(required) = schema["required"].as_array_mut() {
@@ -262,6 +268,7 @@ pub fn list_handler() -> Handler {
             for key in data.iter_mut().filter_map(Value::as_object_mut) {
                 key.remove("token_hash");
                 key.remove("version");
+                key.entry("last_used_at").or_insert(Value::Null);
             }
         }
         Ok(Reply::ok(listed))

@@ -3,7 +3,10 @@
 
 use space_auth::{KeyRecord, Principal, PrincipalKind, RateDecision, RateWindow, Token, TokenKind};
 
+use space_store::Condition;
+
 use crate::engine::Engine;
+use crate::fields::format_datetime;
 use crate::error::ApiError;
 use crate::keys;
 
@@ -63,7 +66,33 @@ pub async fn authenticate(engine: &Engine, authorization: Option<&str>, kind: Pr
         }),
         (principal, _) => principal,
     };
+    if let Ok(principal) = &principal {
+        record_last_use(engine, principal);
+    }
     Authenticated { principal, rate }
+}
+
+/// Updates the key's `last_used_at` in its list entry, off the request path.
+fn record_last_use(engine: &Engine, principal: &Principal) {
+    let now = engine.now();
+    if !engine.claim_key_touch(&principal.key_id, now.timestamp()) {
+        return;
+    }
+    let key = match &principal.space_id {
+        Some(space) => keys::space_key(space, &principal.key_id),
+        None => keys::account_key(&principal.account_id, &principal.key_id),
+    };
+    let store = engine.store_arc();
+    tokio::spawn(async move {
+        let Ok(Some(mut item)) = store.get(&key.pk, &key.sk).await else { return };
+        let seen = item.version;
+        item.version += 1;
+        item.body.insert("last_used_at".into(), serde_json::json!(format_datetime(now)));
+        // A revoked key's entry is gone: the condition keeps it from coming back.
+        if let Err(error) = store.put(item, Condition::Version(seen)).await {
+            tracing::debug!(%error, "last_used_at not recorded");
+        }
+    });
 }
 
 fn parse_bearer(authorization: Option<&str>, kind: PrincipalKind) -> Result<Token, ApiError> {

@@ -1,7 +1,8 @@
 //! The state every handler receives: the store, the clock, the cursor key and limits.
 //! Built once per process (per Lambda cold start) and cloned cheaply per request.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use space_store::secrets::SecretVault;
@@ -22,9 +23,30 @@ struct Inner {
     cursor_key: CursorKey,
     vault: Option<Arc<dyn SecretVault>>,
     max_body_bytes: usize,
+    /// When this process last recorded each key's `last_used_at` (unix seconds).
+    key_touches: Mutex<HashMap<String, i64>>,
 }
 
+/// `last_used_at` is written at most this often per key and process.
+const TOUCH_INTERVAL_SECONDS: i64 = 60;
+
 impl Engine {
+    /// Whether this request should record `last_used_at` for `key_id` (at most once a
+    /// minute per key, so the bookkeeping never becomes a write per request).
+    pub fn claim_key_touch(&self, key_id: &str, now: i64) -> bool {
+        let mut touches = self.0.key_touches.lock().unwrap_or_else(|p| p.into_inner());
+        match touches.get(key_id) {
+            Some(last) if now - last < TOUCH_INTERVAL_SECONDS => false,
+            _ => {
+                if touches.len() > 10_000 {
+                    touches.clear();
+                }
+                touches.insert(key_id.to_owned(), now);
+                true
+            }
+        }
+    }
+
     pub fn builder(store: Arc<dyn Store>) -> EngineBuilder {
         EngineBuilder {
             store,
@@ -104,6 +126,7 @@ impl EngineBuilder {
             cursor_key: self.cursor_key.unwrap_or_else(CursorKey::random),
             vault: self.vault,
             max_body_bytes: self.max_body_bytes,
+            key_touches: Mutex::default(),
         }))
     }
 }

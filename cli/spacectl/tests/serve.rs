@@ -1,0 +1,99 @@
+//! `spacectl serve` as a user runs it: first start bootstraps once, a SIGTERM stops it
+//! cleanly, and a restart finds everything where it was.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    base: String,
+    output: Vec<String>,
+}
+
+fn start(data: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spacectl"))
+        .args(["serve", "--port", "0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spacectl starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut output = Vec::new();
+    let base = loop {
+        let line = lines.next().expect("spacectl prints until it listens").expect("utf-8 output");
+        output.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Space API listening on ") {
+            break rest.trim_end_matches("/functions/v1/space-api").to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base, output }
+}
+
+fn terminate(mut server: Server) {
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let exit = server.child.wait().expect("spacectl exits");
+    assert!(exit.success(), "a clean shutdown exits 0, got {exit:?}");
+}
+
+#[tokio::test]
+async fn bootstraps_once_and_survives_a_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path());
+    assert!(server.output.iter().any(|l| l.contains("space key:")), "first start prints the keys once");
+    let bootstrap_path = data.path().join("bootstrap.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&bootstrap_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "bootstrap.json is private");
+    }
+    let bootstrap: Value = serde_json::from_str(&std::fs::read_to_string(&bootstrap_path).unwrap()).unwrap();
+    let key = bootstrap["space_key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("wks_live_"));
+    assert!(bootstrap["account_key"].as_str().unwrap().starts_with("wka_live_"));
+
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/functions/v1/space-api/contacts", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"name": "Survives restarts"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    terminate(server);
+
+    let server = start(data.path());
+    assert!(!server.output.iter().any(|l| l.contains("space key:")), "a restart does not bootstrap again");
+    let again: Value = serde_json::from_str(&std::fs::read_to_string(&bootstrap_path).unwrap()).unwrap();
+    assert_eq!(again, bootstrap);
+    let response = client
+        .get(format!("{}/functions/v1/space-api/contacts/{id}", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let contact: Value = response.json().await.unwrap();
+    assert_eq!(contact["name"], "Survives restarts");
+    terminate(server);
+}
+
+#[test]
+fn prints_the_openapi_document() {
+    let output = Command::new(env!("CARGO_BIN_EXE_spacectl")).arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let spec: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/functions/v1/space-api/contacts"]["get"].is_object());
+}
