@@ -212,94 +212,83 @@ impl Resource {
     /// The six CRUD operations.
     pub fn operations(self) -> Vec<Operation> {
         let this = Arc::new(self);
-        let list_params = {
-            let mut params = this.path_params(false);
-            params.extend(page_params());
-            params.extend(this.filters.iter().map(Filter::doc));
-            params
-        };
-        let op = |verb: &str, method: Method, path: String, action: Action, effect: Effect| Operation {
-            name: format!("{}_{verb}", this.name),
+        let collection = this.path.to_owned();
+        let item = this.item_path();
+        let mut list_params = this.path_params(false);
+        list_params.extend(page_params());
+        list_params.extend(this.filters.iter().map(Filter::doc));
+        vec![
+            Operation {
+                params: list_params,
+                response: Some(this.list_schema()),
+                ..this.operation("list", Method::GET, collection.clone(), Action::Read, Effect::Read, format!("List {}", this.plural))
+            },
+            Operation {
+                body: Some(body_schema(&this.fields, WriteMode::Create)),
+                success: StatusCode::CREATED,
+                ..this.operation("create", Method::POST, collection, Action::Write, Effect::Create, format!("Create a {}", this.singular))
+            },
+            this.operation("get", Method::GET, item.clone(), Action::Read, Effect::Read, format!("Get a {}", this.singular)),
+            Operation {
+                body: Some(body_schema(&this.fields, WriteMode::Patch)),
+                ..this.operation(
+                    "update",
+                    Method::PATCH,
+                    item.clone(),
+                    Action::Write,
+                    Effect::Update,
+                    format!("Update some fields of a {}", this.singular),
+                )
+            },
+            Operation {
+                body: Some(body_schema(&this.fields, WriteMode::Replace)),
+                ..this.operation("replace", Method::PUT, item.clone(), Action::Write, Effect::Replace, format!("Replace a {}", this.singular))
+            },
+            Operation {
+                response: None,
+                success: StatusCode::NO_CONTENT,
+                ..this.operation("delete", Method::DELETE, item, Action::Write, Effect::Delete, format!("Delete a {}", this.singular))
+            },
+        ]
+    }
+
+    /// One operation answering with an item; `verb` picks the handler.
+    fn operation(
+        self: &Arc<Self>,
+        verb: &'static str,
+        method: Method,
+        path: String,
+        action: Action,
+        effect: Effect,
+        summary: String,
+    ) -> Operation {
+        let resource = Arc::clone(self);
+        let run = handler(move |call| {
+            let resource = Arc::clone(&resource);
+            async move {
+                match verb {
+                    "list" => resource.list(&call).await,
+                    "create" => resource.create(&call).await,
+                    "get" => resource.get(&call).await,
+                    "update" => resource.write(&call, WriteMode::Patch).await,
+                    "replace" => resource.write(&call, WriteMode::Replace).await,
+                    _ => resource.delete(&call).await,
+                }
+            }
+        });
+        Operation {
+            name: format!("{}_{verb}", self.name),
             method,
+            params: self.path_params(!matches!(verb, "list" | "create")),
             path,
-            access: this.scope(action),
+            access: self.scope(action),
             effect,
-            summary: String::new(),
-            params: Vec::new(),
+            summary,
             body: None,
-            response: Some(this.item_schema()),
+            response: Some(self.item_schema()),
             success: StatusCode::OK,
-            handler: crate::operation::handler(|_| async { Err(ApiError::Internal("unset handler".into())) }),
-        };
-        let item_path = this.item_path();
-        let r = Arc::clone(&this);
-        let list = Operation {
-            summary: format!("List {}", this.plural),
-            params: list_params,
-            response: Some(this.list_schema()),
-            handler: handler(move |call| {
-                let r = Arc::clone(&r);
-                async move { r.list(&call).await }
-            }),
-            ..op("list", Method::GET, this.path.to_owned(), Action::Read, Effect::Read)
-        };
-        let r = Arc::clone(&this);
-        let create = Operation {
-            summary: format!("Create a {}", this.singular),
-            params: this.path_params(false),
-            body: Some(body_schema(&this.fields, WriteMode::Create)),
-            success: StatusCode::CREATED,
-            handler: handler(move |call| {
-                let r = Arc::clone(&r);
-                async move { r.create(&call).await }
-            }),
-            ..op("create", Method::POST, this.path.to_owned(), Action::Write, Effect::Create)
-        };
-        let r = Arc::clone(&this);
-        let get = Operation {
-            summary: format!("Get a {}", this.singular),
-            params: this.path_params(true),
-            handler: handler(move |call| {
-                let r = Arc::clone(&r);
-                async move { r.get(&call).await }
-            }),
-            ..op("get", Method::GET, item_path.clone(), Action::Read, Effect::Read)
-        };
-        let r = Arc::clone(&this);
-        let update = Operation {
-            summary: format!("Update some fields of a {}", this.singular),
-            params: this.path_params(true),
-            body: Some(body_schema(&this.fields, WriteMode::Patch)),
-            handler: handler(move |call| {
-                let r = Arc::clone(&r);
-                async move { r.write(&call, WriteMode::Patch).await }
-            }),
-            ..op("update", Method::PATCH, item_path.clone(), Action::Write, Effect::Update)
-        };
-        let r = Arc::clone(&this);
-        let replace = Operation {
-            summary: format!("Replace a {}", this.singular),
-            params: this.path_params(true),
-            body: Some(body_schema(&this.fields, WriteMode::Replace)),
-            handler: handler(move |call| {
-                let r = Arc::clone(&r);
-                async move { r.write(&call, WriteMode::Replace).await }
-            }),
-            ..op("replace", Method::PUT, item_path.clone(), Action::Write, Effect::Replace)
-        };
-        let r = Arc::clone(&this);
-        let delete = Operation {
-            summary: format!("Delete a {}", this.singular),
-            params: this.path_params(true),
-            response: None,
-            success: StatusCode::NO_CONTENT,
-            handler: handler(move |call| {
-                let r = Arc::clone(&r);
-                async move { r.delete(&call).await }
-            }),
-            ..op("delete", Method::DELETE, item_path, Action::Write, Effect::Delete)
-        };
-        vec![list, create, get, update, replace, delete]
+            handler: run,
+        }
     }
 
     /// The partition this call's items live in.
@@ -320,10 +309,10 @@ impl Resource {
     }
 
     async fn ensure_parent(&self, call: &Call) -> Result<(), ApiError> {
-        if let (Some(parent), Some(key)) = (self.parent, self.parent_key(call)?) {
-            if call.engine.store().get(&key.pk, &key.sk).await?.is_none() {
-                return Err(ApiError::not_found(parent.singular, &key.sk));
-            }
+        if let (Some(parent), Some(key)) = (self.parent, self.parent_key(call)?)
+            && call.engine.store().get(&key.pk, &key.sk).await?.is_none()
+        {
+            return Err(ApiError::not_found(parent.singular, &key.sk));
         }
         Ok(())
     }
