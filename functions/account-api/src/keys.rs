@@ -257,11 +257,7 @@ pub fn list_handler() -> Handler {
     handler(|call: Call| async move {
         let space = call.path_param("space")?;
         spaces::load(&call.engine, &call.principal.account_id, space).await?;
-        let mut errors = FieldErrors::new();
-        let page = PageRequest::from_call(&call, &mut errors)?;
-        if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
-        }
+        let page = PageRequest::parse(&call)?;
         let partition = keys::space_partition(space);
         let mut listed = list_partition(&call, &partition, SortRange::BeginsWith(keys::API_KEY_PREFIX.into()), page, |_| true).await?;
         if let Some(data) = listed.get_mut("data").and_then(Value::as_array_mut) {

@@ -14,17 +14,9 @@ use crate::spaces;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 const MAX_NAME_CHARS: usize = 128;
 
+/// A secret's metadata, the same shape the space API's `GET /secrets` shows.
 pub fn schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["name", "created_at", "updated_at", "version"],
-        "properties": {
-            "name": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"},
-            "version": {"type": "integer"}
-        }
-    })
+    secrets::secret_schema()
 }
 
 /// Names are what environment variables accept: letters, digits, `_` and `-`.
@@ -114,11 +106,7 @@ pub fn list_handler() -> Handler {
     handler(|call: Call| async move {
         let space = call.path_param("space")?;
         spaces::load(&call.engine, &call.principal.account_id, space).await?;
-        let mut errors = FieldErrors::new();
-        let page = PageRequest::from_call(&call, &mut errors)?;
-        if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
-        }
+        let page = PageRequest::parse(&call)?;
         let partition = keys::secrets_partition(space);
         Ok(Reply::ok(list_partition(&call, &partition, SortRange::All, page, |_| true).await?))
     })

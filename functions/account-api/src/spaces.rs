@@ -98,11 +98,7 @@ pub async fn load(engine: &Engine, account: &str, space: &str) -> Result<Item, A
 
 pub fn list_handler() -> Handler {
     handler(|call: Call| async move {
-        let mut errors = FieldErrors::new();
-        let page = PageRequest::from_call(&call, &mut errors)?;
-        if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
-        }
+        let page = PageRequest::parse(&call)?;
         let partition = keys::account_partition(&call.principal.account_id);
         let mut listed = list_partition(&call, &partition, SortRange::BeginsWith(keys::SPACE_PREFIX.into()), page, |_| true).await?;
         if let Some(data) = listed.get_mut("data").and_then(Value::as_array_mut) {

@@ -8,7 +8,7 @@ use space_auth::{Action, Domain, Scope};
 use space_http::keys;
 use space_http::operation::{Access, Effect, Param, Reply, handler};
 use space_http::resource::{PageRequest, Resource, list_partition, list_schema, page_params};
-use space_http::{ApiError, Engine, FieldErrors, Operation};
+use space_http::{ApiError, Engine, Operation};
 use space_store::SortRange;
 
 /// What a secret looks like to a space key.
@@ -40,11 +40,7 @@ pub fn operations() -> Vec<Operation> {
             response: Some(list_schema(secret_schema())),
             success: StatusCode::OK,
             handler: handler(|call| async move {
-                let mut errors = FieldErrors::new();
-                let page = PageRequest::from_call(&call, &mut errors)?;
-                if !errors.is_empty() {
-                    return Err(ApiError::validation(errors));
-                }
+                let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
                 Ok(Reply::ok(list_partition(&call, &partition, SortRange::All, page, |_| true).await?))
             }),

@@ -361,7 +361,7 @@ impl Resource {
         let partition = self.partition(call)?;
         self.ensure_parent(call).await?;
         let now = call.engine.now();
-        let listed = list_partition(call, &partition, SortRange::All, page?, |item| filters.iter().all(|(f, v)| f.matches(&item.body, v, now))).await?;
+        let listed = list_partition(call, &partition, SortRange::All, page, |item| filters.iter().all(|(f, v)| f.matches(&item.body, v, now))).await?;
         Ok(Reply::ok(listed))
     }
 
@@ -495,8 +495,16 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// Reads the paging parameters, adding any problem to `errors`.
-    pub fn from_call(call: &Call, errors: &mut FieldErrors) -> Result<PageRequest, ApiError> {
+    /// Reads the paging parameters of a list that has no filters.
+    pub fn parse(call: &Call) -> Result<PageRequest, ApiError> {
+        let mut errors = FieldErrors::new();
+        let page = PageRequest::from_call(call, &mut errors);
+        if errors.is_empty() { Ok(page) } else { Err(ApiError::validation(errors)) }
+    }
+
+    /// Reads the paging parameters, adding any problem to `errors` (for lists that also
+    /// check filters, so one 422 names every bad parameter).
+    pub fn from_call(call: &Call, errors: &mut FieldErrors) -> PageRequest {
         let limit = match call.query_param("limit") {
             None => DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<usize>() {
@@ -515,11 +523,11 @@ impl PageRequest {
                 true
             }
         };
-        Ok(PageRequest {
+        PageRequest {
             limit,
             cursor: call.query_param("cursor").map(str::to_owned),
             descending,
-        })
+        }
     }
 }
 
