@@ -165,6 +165,8 @@ impl TestApp {
                 scopes: ScopeSet::all(),
                 expires_at: None,
                 rate_limit_per_minute: Some(100_000),
+                toolsets: None,
+                read_only: false,
             }),
         )
         .await

@@ -167,7 +167,10 @@ async fn spaces_and_keys_through_the_account_api(app: TestApp) {
         .expect(201);
     let mut fields: Vec<&str> = minted.body.as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort_unstable();
-    assert_eq!(fields, ["created_at", "expires_at", "id", "name", "prefix", "rate_limit_per_minute", "scopes", "token"]);
+    assert_eq!(
+        fields,
+        ["created_at", "expires_at", "id", "name", "prefix", "rate_limit_per_minute", "read_only", "scopes", "token", "toolsets"]
+    );
     let token = minted.body["token"].as_str().unwrap();
     assert!(token.starts_with("wks_live_"));
     assert!(token.starts_with(minted.body["prefix"].as_str().unwrap().trim_end_matches('…')));

@@ -44,6 +44,8 @@ pub async fn create_demo(engine: &Engine, space_name: &str, space_key: Option<Ke
         space_id: None,
         scopes: ScopeSet::default(),
         rate_limit: 0,
+        toolsets: None,
+        read_only: false,
     };
     let account_key = mint(
         engine,
@@ -54,6 +56,8 @@ pub async fn create_demo(engine: &Engine, space_name: &str, space_key: Option<Ke
             scopes: ScopeSet::default(),
             expires_at: None,
             rate_limit_per_minute: None,
+            toolsets: None,
+            read_only: false,
         },
     )
     .await?;
@@ -63,6 +67,8 @@ pub async fn create_demo(engine: &Engine, space_name: &str, space_key: Option<Ke
         scopes: ScopeSet::all(),
         expires_at: None,
         rate_limit_per_minute: None,
+        toolsets: None,
+        read_only: false,
     });
     let space_key = mint(engine, &owner, Some(&space.sk_id()), request).await?;
     Ok(Bootstrap {

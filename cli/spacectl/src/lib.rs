@@ -2,24 +2,17 @@
 //! serve are merged on one port, over the embedded store (or DynamoDB).
 
 pub mod bootstrap;
+pub mod manifest;
 pub mod serve;
 
 use axum::Router;
-use axum::routing::get;
 use space_http::Engine;
 
 pub use space_catalogue::{openapi, operations};
 
-/// The routes of every family and the generated documents.
+/// The routes of every family, the MCP server and the generated documents.
 pub fn routes() -> Router<Engine> {
-    let spec = std::sync::Arc::new(openapi());
-    let serve_spec = move || {
-        let spec = std::sync::Arc::clone(&spec);
-        async move { axum::Json((*spec).clone()) }
-    };
-    space_catalogue::routes()
-        .route("/openapi.json", get(serve_spec.clone()))
-        .route("/functions/v1/space-api/openapi.json", get(serve_spec))
+    space_catalogue::routes().merge(space_mcp::router())
 }
 
 /// The finished application over `engine`.

@@ -15,6 +15,8 @@ enum Command {
     Serve(ServeOptions),
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the deployment manifest (committed as infra/manifest.json).
+    Manifest,
 }
 
 #[tokio::main]
@@ -26,6 +28,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&spacectl::openapi())?);
+            Ok(())
+        }
+        Command::Manifest => {
+            print!("{}", spacectl::manifest::to_json(&spacectl::manifest::manifest()));
             Ok(())
         }
     }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use space_auth::{KeyRecord, Principal, PrincipalKind, ScopeSet, Token, TokenHash, TokenKind};
+use space_auth::{Domain, KeyRecord, Principal, PrincipalKind, ScopeSet, Token, TokenHash, TokenKind};
 use space_http::events::event_write;
 use space_http::fields::{format_datetime, parse_datetime};
 use space_http::ids::new_id;
@@ -25,6 +25,10 @@ pub struct KeyRequest {
     pub scopes: ScopeSet,
     pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit_per_minute: Option<u32>,
+    /// Domains the key is pinned to (what MCP lists); `None` for every domain in scope.
+    pub toolsets: Option<Vec<Domain>>,
+    /// Refuse every operation that is not a read.
+    pub read_only: bool,
 }
 
 /// A freshly minted key: its public view and the token, which exists nowhere else.
@@ -46,7 +50,13 @@ pub fn request_schema() -> Value {
                 "items": {"type": "string", "enum": ScopeSet::all().iter().map(|s| s.to_string()).collect::<Vec<_>>()}
             },
             "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "rate_limit_per_minute": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_RATE_LIMIT}
+            "rate_limit_per_minute": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_RATE_LIMIT},
+            "toolsets": {
+                "type": ["array", "null"],
+                "description": "Pin the key to these domains: MCP lists only their tools and every call outside them is refused.",
+                "items": {"type": "string", "enum": Domain::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>()}
+            },
+            "read_only": {"type": "boolean", "default": false, "description": "Refuse every operation that is not a read."}
         }
     })
 }
@@ -55,7 +65,7 @@ pub fn request_schema() -> Value {
 pub fn schema(with_token: bool) -> Value {
     let mut schema = json!({
         "type": "object",
-        "required": ["id", "name", "scopes", "prefix", "expires_at", "rate_limit_per_minute", "created_at"],
+        "required": ["id", "name", "scopes", "prefix", "expires_at", "rate_limit_per_minute", "toolsets", "read_only", "created_at"],
         "properties": {
             "id": {"type": "string"},
             "name": {"type": "string"},
@@ -63,6 +73,8 @@ pub fn schema(with_token: bool) -> Value {
             "prefix": {"type": "string", "description": "The start of the token, to tell keys apart."},
             "expires_at": {"type": ["string", "null"], "format": "date-time"},
             "rate_limit_per_minute": {"type": ["integer", "null"]},
+            "toolsets": {"type": ["array", "null"], "items": {"type": "string"}},
+            "read_only": {"type": "boolean"},
             "created_at": {"type": "string", "format": "date-time"}
         }
     });
@@ -87,7 +99,7 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
     let Some(object) = body.as_object() else {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     };
-    for extra in object.keys().filter(|k| !["name", "scopes", "expires_at", "rate_limit_per_minute"].contains(&k.as_str())) {
+    for extra in object.keys().filter(|k| !["name", "scopes", "expires_at", "rate_limit_per_minute", "toolsets", "read_only"].contains(&k.as_str())) {
         errors.insert(extra.clone(), vec!["is not a field of a key".into()]);
     }
     let name = object.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
@@ -134,6 +146,37 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
             }
         },
     };
+    let toolsets = match object.get("toolsets") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(names)) => {
+            let parsed: Vec<Result<Domain, String>> = names
+                .iter()
+                .map(|name| {
+                    let text = name.as_str().unwrap_or_default();
+                    text.parse::<Domain>().map_err(|_| format!("`{text}` is not a domain"))
+                })
+                .collect();
+            let problems: Vec<String> = parsed.iter().filter_map(|p| p.as_ref().err().cloned()).collect();
+            if problems.is_empty() {
+                Some(parsed.into_iter().filter_map(Result::ok).collect())
+            } else {
+                errors.insert("toolsets".into(), problems);
+                None
+            }
+        }
+        Some(_) => {
+            errors.insert("toolsets".into(), vec!["must be a list of domains, like [\"contacts\"], or null".into()]);
+            None
+        }
+    };
+    let read_only = match object.get("read_only") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => {
+            errors.insert("read_only".into(), vec!["must be true or false".into()]);
+            false
+        }
+    };
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -142,6 +185,8 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
         scopes,
         expires_at,
         rate_limit_per_minute,
+        toolsets,
+        read_only,
     })
 }
 
@@ -153,6 +198,9 @@ fn view(id: &str, request: &KeyRequest, prefix: &str, created_at: &str) -> Map<S
     view.insert("prefix".into(), json!(prefix));
     view.insert("expires_at".into(), json!(request.expires_at.map(format_datetime)));
     view.insert("rate_limit_per_minute".into(), json!(request.rate_limit_per_minute));
+    let toolsets: Option<Vec<&str>> = request.toolsets.as_ref().map(|sets| sets.iter().map(|d| d.as_str()).collect());
+    view.insert("toolsets".into(), json!(toolsets));
+    view.insert("read_only".into(), json!(request.read_only));
     view.insert("created_at".into(), json!(created_at));
     view
 }
@@ -173,6 +221,8 @@ pub async fn mint(engine: &Engine, actor: &Principal, space: Option<&str>, reque
         rate_limit_per_minute: request.rate_limit_per_minute,
         expires_at: request.expires_at,
         revoked_at: None,
+        toolsets: request.toolsets.as_ref().map(|sets| sets.iter().map(|d| d.as_str().to_owned()).collect()),
+        read_only: request.read_only,
     };
     let public = view(&id, &request, &token.display_prefix(), &created_at);
     let mut listed_body = public.clone();

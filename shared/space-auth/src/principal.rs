@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::rate_limit::DEFAULT_RATE_LIMIT_PER_MINUTE;
-use crate::scope::{Scope, ScopeSet};
+use crate::scope::{Domain, Scope, ScopeSet};
 use crate::token::TokenKind;
 
 /// What the key lookup item holds (stored under the token's hash, never the token).
@@ -24,6 +24,12 @@ pub struct KeyRecord {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Domains the key is pinned to (MCP toolsets); `None` means every domain its scopes allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolsets: Option<Vec<String>>,
+    /// A read-only key may only read, whatever its scopes say.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// The kind of key a record belongs to.
@@ -82,6 +88,11 @@ impl KeyRecord {
             space_id,
             scopes: self.scopes,
             rate_limit: self.rate_limit(),
+            toolsets: self
+                .toolsets
+                .as_ref()
+                .map(|names| names.iter().filter_map(|name| name.parse().ok()).collect()),
+            read_only: self.read_only,
         })
     }
 }
@@ -95,6 +106,9 @@ pub struct Principal {
     pub space_id: Option<String>,
     pub scopes: ScopeSet,
     pub rate_limit: u32,
+    /// The domains the key is pinned to, if any.
+    pub toolsets: Option<Vec<Domain>>,
+    pub read_only: bool,
 }
 
 /// The scope a call needed and the key did not have.
@@ -103,13 +117,18 @@ pub struct Principal {
 pub struct MissingScope(pub Scope);
 
 impl Principal {
-    /// Authorizes one operation.
+    /// Authorizes one operation by its scope alone.
     pub fn require(&self, scope: Scope) -> Result<(), MissingScope> {
         if self.scopes.contains(scope) {
             Ok(())
         } else {
             Err(MissingScope(scope))
         }
+    }
+
+    /// Whether the key's pinned toolsets include `domain`.
+    pub fn reaches(&self, domain: Domain) -> bool {
+        self.toolsets.as_ref().is_none_or(|sets| sets.contains(&domain))
     }
 }
 
@@ -130,6 +149,8 @@ mod tests {
             rate_limit_per_minute: None,
             expires_at: None,
             revoked_at: None,
+            toolsets: None,
+            read_only: false,
         }
     }
 

@@ -109,6 +109,18 @@ impl Domain {
     }
 }
 
+impl FromStr for Domain {
+    type Err = ScopeError;
+
+    fn from_str(text: &str) -> Result<Domain, ScopeError> {
+        Domain::ALL
+            .iter()
+            .copied()
+            .find(|d| d.as_str() == text)
+            .ok_or_else(|| ScopeError::UnknownDomain(text.to_owned()))
+    }
+}
+
 impl fmt::Display for Domain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -164,11 +176,7 @@ impl FromStr for Scope {
         let (domain_text, action_text) = text
             .split_once(':')
             .ok_or_else(|| ScopeError::Malformed(text.to_owned()))?;
-        let domain = Domain::ALL
-            .iter()
-            .copied()
-            .find(|d| d.as_str() == domain_text)
-            .ok_or_else(|| ScopeError::UnknownDomain(domain_text.to_owned()))?;
+        let domain: Domain = domain_text.parse()?;
         let action = Action::ALL
             .into_iter()
             .find(|a| a.as_str() == action_text)

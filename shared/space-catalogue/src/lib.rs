@@ -56,6 +56,86 @@ pub fn families() -> Vec<Family> {
     ]
 }
 
+/// The path of the MCP server (streamable HTTP, every method).
+pub const MCP_PATH: &str = "/functions/v1/space-mcp";
+
+/// The function that serves MCP and the documents generated from this catalogue: it links
+/// every family that a space key reaches.
+pub const MCP_FUNCTION: &str = "space-mcp";
+
+/// Documents generated from the catalogue, served with `GET` by [`MCP_FUNCTION`] in AWS
+/// (and by `spacectl serve` locally).
+pub const GENERATED_DOCUMENTS: &[&str] = &["/functions/v1/space-api/openapi.json"];
+
+/// A method (`GET`, …, or `ANY` for every method) and a full path, axum syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+}
+
+/// One deployed Lambda function: a crate under `functions/` with a binary of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub name: &'static str,
+    /// Every route the function answers; API Gateway sends each one to this function only.
+    pub routes: Vec<Route>,
+    pub aws: Vec<AwsAccess>,
+    /// Environment variables the function reads beyond those its AWS access implies.
+    pub env: &'static [&'static str],
+}
+
+/// Every function to deploy: one per family, then the MCP server.
+pub fn functions() -> Vec<Function> {
+    let families = families();
+    let mut functions: Vec<Function> = families
+        .iter()
+        .map(|family| Function {
+            name: family.name,
+            routes: (family.operations)()
+                .iter()
+                .map(|operation| Route {
+                    method: operation.method.as_str().to_owned(),
+                    path: operation.full_path(),
+                })
+                .collect(),
+            aws: family.aws.to_vec(),
+            env: &[],
+        })
+        .collect();
+    // The MCP server runs the space-key operations of every family in-process, so it needs
+    // what they need — except writing secret values, which no space key may do.
+    let mut mcp_aws = Vec::new();
+    for family in &families {
+        let serves_space_keys = (family.operations)()
+            .iter()
+            .any(|operation| matches!(operation.access, space_http::Access::Space(_)));
+        if serves_space_keys {
+            for access in family.aws {
+                if *access != AwsAccess::SecretValuesWrite && !mcp_aws.contains(access) {
+                    mcp_aws.push(*access);
+                }
+            }
+        }
+    }
+    let mut mcp_routes = vec![Route {
+        method: "ANY".into(),
+        path: MCP_PATH.into(),
+    }];
+    mcp_routes.extend(GENERATED_DOCUMENTS.iter().map(|path| Route {
+        method: "GET".into(),
+        path: (*path).into(),
+    }));
+    functions.push(Function {
+        name: MCP_FUNCTION,
+        routes: mcp_routes,
+        aws: mcp_aws,
+        // rmcp checks the Host header; in AWS that is the API's own host name.
+        env: &["MCP_ALLOWED_HOSTS"],
+    });
+    functions
+}
+
 /// Every operation of every family, in family order.
 pub fn operations() -> Vec<Operation> {
     families().iter().flat_map(|family| (family.operations)()).collect()
@@ -63,7 +143,9 @@ pub fn operations() -> Vec<Operation> {
 
 /// The routes of every family, merged.
 pub fn routes() -> Router<Engine> {
-    families().iter().fold(Router::new(), |router, family| router.merge((family.router)()))
+    families()
+        .iter()
+        .fold(Router::new(), |router, family| router.merge((family.router)()))
 }
 
 /// The OpenAPI document of every operation.

@@ -5,12 +5,29 @@ use http::Method;
 
 use crate::error::ApiError;
 use crate::idempotency;
-use crate::operation::{Access, Call, Operation, Reply};
+use crate::operation::{Access, Call, Effect, Operation, Reply};
+use space_auth::{Principal, Scope};
+
+/// Scope, pinned toolsets and read-only mode: everything a space key's record says about
+/// what it may call. MCP filters its tool list with the same function.
+pub fn authorize(principal: &Principal, scope: Scope, effect: Effect) -> Result<(), ApiError> {
+    principal.require(scope)?;
+    if !principal.reaches(scope.domain) {
+        return Err(ApiError::Forbidden(format!(
+            "This API key is pinned to other toolsets and cannot reach `{}`.",
+            scope.domain
+        )));
+    }
+    if principal.read_only && !effect.is_read_only() {
+        return Err(ApiError::Forbidden("This API key is read-only.".into()));
+    }
+    Ok(())
+}
 
 /// Authorizes and runs `op`.
 pub async fn execute(op: &Operation, call: Call, idempotency_key: Option<&str>) -> Result<Reply, ApiError> {
     if let Access::Space(scope) = op.access {
-        call.principal.require(scope)?;
+        authorize(&call.principal, scope, op.effect)?;
     }
     match idempotency_key {
         Some(key) if op.method == Method::POST => idempotency::run(op, call, key).await,

@@ -1,0 +1,188 @@
+//! `spacectl manifest`: every function to deploy, the API Gateway routes it owns, the
+//! environment it reads and the IAM actions it needs, as JSON. Terraform reads the
+//! committed copy, `infra/manifest.json`; a test keeps that copy equal to this output, so
+//! a new family reaches the deployment through the catalogue alone.
+
+use axum::Router;
+use serde::Serialize;
+use space_catalogue::{AwsAccess, Function, Route};
+use space_http::Engine;
+
+/// Where the committed manifest lives, relative to the repository root.
+pub const COMMITTED_PATH: &str = "infra/manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    pub functions: Vec<FunctionEntry>,
+}
+
+/// One Lambda function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FunctionEntry {
+    pub name: String,
+    /// The crate under `functions/`.
+    #[serde(rename = "crate")]
+    pub crate_name: String,
+    /// The binary `cargo lambda build` packages as `target/lambda/<binary>/bootstrap.zip`.
+    pub binary: String,
+    /// API Gateway route keys: `GET /functions/v1/space-api/contacts/{id}`.
+    pub routes: Vec<String>,
+    /// Environment variables Terraform must set; it knows each one's value.
+    pub env: Vec<String>,
+    /// What the function's role may do; Terraform maps each resource to its ARNs.
+    pub permissions: Vec<Permission>,
+}
+
+/// IAM actions on one resource of the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Permission {
+    /// `table`, `secret_values` (`space-api/<stage>/*`), `media_bucket` or `media_objects`.
+    pub resource: &'static str,
+    pub actions: Vec<&'static str>,
+}
+
+/// Every DynamoDB call `space-store` makes: `DescribeTable` at start, item reads and
+/// writes, queries; `TransactWriteItems` is authorized per item (put, delete, check).
+const TABLE_ACTIONS: &[&str] = &[
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+];
+
+/// What the Secrets Manager vault calls. Writing only: no function may read a value.
+const SECRET_WRITE_ACTIONS: &[&str] =
+    &["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:PutSecretValue"];
+
+const BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
+const OBJECT_ACTIONS: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
+
+/// The manifest of every function in the catalogue.
+pub fn manifest() -> Manifest {
+    Manifest {
+        functions: space_catalogue::functions().iter().map(entry).collect(),
+    }
+}
+
+/// The manifest as `spacectl manifest` prints it and `infra/manifest.json` holds it.
+pub fn to_json(manifest: &Manifest) -> String {
+    let mut text = serde_json::to_string_pretty(manifest).expect("the manifest is plain data");
+    text.push('\n');
+    text
+}
+
+fn entry(function: &Function) -> FunctionEntry {
+    let mut env = Vec::new();
+    let mut permissions = Vec::new();
+    for access in &function.aws {
+        match access {
+            AwsAccess::Table => {
+                env.extend(["TABLE_NAME", "CURSOR_SECRET"]);
+                permissions.push(Permission {
+                    resource: "table",
+                    actions: TABLE_ACTIONS.to_vec(),
+                });
+            }
+            AwsAccess::SecretValuesWrite => {
+                env.push("SECRETS_PREFIX");
+                permissions.push(Permission {
+                    resource: "secret_values",
+                    actions: SECRET_WRITE_ACTIONS.to_vec(),
+                });
+            }
+            AwsAccess::MediaBucket => {
+                env.push("MEDIA_BUCKET");
+                permissions.push(Permission {
+                    resource: "media_bucket",
+                    actions: BUCKET_ACTIONS.to_vec(),
+                });
+                permissions.push(Permission {
+                    resource: "media_objects",
+                    actions: OBJECT_ACTIONS.to_vec(),
+                });
+            }
+        }
+    }
+    env.extend(function.env);
+    FunctionEntry {
+        name: function.name.to_owned(),
+        crate_name: function.name.to_owned(),
+        binary: function.name.to_owned(),
+        routes: function.routes.iter().map(route_key).collect(),
+        env: env.into_iter().map(str::to_owned).collect(),
+        permissions,
+    }
+}
+
+/// An API Gateway route key. Both use `{param}`; a catch-all `{*rest}` becomes `{rest+}`.
+pub fn route_key(route: &Route) -> String {
+    let path: Vec<String> = route
+        .path
+        .split('/')
+        .map(|segment| match segment.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
+            Some(name) => format!("{{{name}+}}"),
+            None => segment.to_owned(),
+        })
+        .collect();
+    format!("{} {}", route.method, path.join("/"))
+}
+
+/// The router a function's binary serves, to check that a route sent to it is one it
+/// answers.
+pub fn router(function: &str) -> Option<Router<Engine>> {
+    if function == space_catalogue::MCP_FUNCTION {
+        return Some(space_mcp::router());
+    }
+    space_catalogue::families()
+        .into_iter()
+        .find(|family| family.name == function)
+        .map(|family| (family.router)())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str) -> Route {
+        Route {
+            method: method.into(),
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn route_keys_keep_params_and_turn_catch_alls_greedy() {
+        assert_eq!(
+            route_key(&route("GET", "/functions/v1/space-api/contacts/{id}")),
+            "GET /functions/v1/space-api/contacts/{id}"
+        );
+        assert_eq!(route_key(&route("ANY", "/b/{page}/{*rest}")), "ANY /b/{page}/{rest+}");
+    }
+
+    #[test]
+    fn no_function_may_read_a_secret_value() {
+        for function in manifest().functions {
+            for permission in &function.permissions {
+                assert!(
+                    permission.actions.iter().all(|action| !action.starts_with("secretsmanager:Get")),
+                    "{} may read secret values",
+                    function.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_account_api_writes_secret_values() {
+        let writers: Vec<String> = manifest()
+            .functions
+            .into_iter()
+            .filter(|f| f.permissions.iter().any(|p| p.resource == "secret_values"))
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(writers, ["account-api"]);
+    }
+}

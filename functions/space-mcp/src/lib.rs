@@ -1,0 +1,128 @@
+//! The MCP server at `/functions/v1/space-mcp`: streamable HTTP, stateless, JSON
+//! responses (it runs in Lambda). The same space key as REST; `tools/list` shows the
+//! operations its scopes allow, and `tools/call` runs the REST handler in-process through
+//! the same engine: validation, events, rate limit and idempotency included.
+//!
+//! This function also serves the generated documents (`openapi.json`), since it is the
+//! one that links every family.
+
+mod server;
+pub mod tools;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use http::{HeaderValue, header};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use space_auth::{Domain, PrincipalKind};
+use space_http::auth::authenticate;
+use space_http::rest::rate_limit_headers;
+use space_http::{ApiError, Engine, request_id};
+use tower::ServiceExt as _;
+
+pub use server::{CALL_TOOL, Caller, Catalogue, SEARCH_TOOL, SpaceMcp, catalogue};
+
+pub const PATH: &str = "/functions/v1/space-mcp";
+/// MCP bodies carry base64 uploads, so they may be larger than REST's JSON.
+const MAX_MCP_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+type McpService = StreamableHttpService<SpaceMcp, NeverSessionManager>;
+
+/// Hosts the server answers for: `MCP_ALLOWED_HOSTS` (comma-separated, `*` for any, for
+/// a gateway that checks hosts itself), loopback by default.
+fn service() -> &'static McpService {
+    static SERVICE: OnceLock<McpService> = OnceLock::new();
+    SERVICE.get_or_init(|| {
+        let mut config = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true)
+            .with_sse_keep_alive(None)
+            .with_max_request_body_bytes(MAX_MCP_BODY_BYTES);
+        match std::env::var("MCP_ALLOWED_HOSTS") {
+            Ok(hosts) if hosts.trim() == "*" => config = config.disable_allowed_hosts(),
+            Ok(hosts) => config = config.with_allowed_hosts(hosts.split(',').map(|h| h.trim().to_owned())),
+            Err(_) => {}
+        }
+        StreamableHttpService::new(|| Ok(SpaceMcp), Arc::new(NeverSessionManager::default()), config)
+    })
+}
+
+/// The MCP endpoint and the generated documents.
+pub fn router() -> Router<Engine> {
+    let spec = Arc::new(space_catalogue::openapi());
+    let serve_spec = move || {
+        let spec = Arc::clone(&spec);
+        async move { axum::Json((*spec).clone()) }
+    };
+    Router::new()
+        .route(PATH, any(serve))
+        .route("/openapi.json", get(serve_spec.clone()))
+        .route("/functions/v1/space-api/openapi.json", get(serve_spec))
+}
+
+/// `?toolsets=a,b` and `?mode=compact`.
+fn view(query: Option<&str>) -> Result<(Option<Vec<Domain>>, bool), ApiError> {
+    let mut toolsets = None;
+    let mut compact = false;
+    for (name, value) in query.unwrap_or("").split('&').filter_map(|pair| pair.split_once('=')) {
+        match name {
+            "toolsets" => {
+                let mut domains = Vec::new();
+                for text in value.split(',').filter(|t| !t.is_empty()) {
+                    let domain = text
+                        .parse::<Domain>()
+                        .map_err(|_| ApiError::invalid_field("toolsets", format!("`{text}` is not a toolset; use domain names like contacts,tasks")))?;
+                    domains.push(domain);
+                }
+                toolsets = Some(domains);
+            }
+            "mode" => match value {
+                "compact" => compact = true,
+                "full" => compact = false,
+                other => return Err(ApiError::invalid_field("mode", format!("`{other}` is not a mode; use compact or full"))),
+            },
+            _ => {}
+        }
+    }
+    Ok((toolsets, compact))
+}
+
+async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authenticated = authenticate(&engine, authorization, PrincipalKind::Space).await;
+    let mut response = match (authenticated.principal, view(request.uri().query())) {
+        (Err(error), _) => {
+            let unauthenticated = matches!(error, ApiError::Unauthenticated(_));
+            let mut response = error.into_response();
+            if unauthenticated {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"space-mcp\""));
+            }
+            response
+        }
+        (Ok(_), Err(error)) => error.into_response(),
+        (Ok(principal), Ok((toolsets, compact))) => {
+            request.extensions_mut().insert(Caller {
+                engine,
+                principal,
+                toolsets,
+                compact,
+                request_id: request_id::current(),
+            });
+            match service().clone().oneshot(request).await {
+                Ok(response) => response.map(Body::new),
+                Err(never) => match never {},
+            }
+        }
+    };
+    if let Some(decision) = authenticated.rate {
+        rate_limit_headers(response.headers_mut(), &decision);
+    }
+    response
+}
