@@ -12,9 +12,11 @@ LAMBDA_FAMILIES := account-api contacts secrets tasks
 run:
 	$(CARGO) run --release -p spacectl -- serve --data $(DATA) --port $(PORT)
 
-## Every test: unit, store conformance (embedded + DynamoDB on moto), HTTP end to end.
+## Every test: unit, store conformance (embedded + DynamoDB on moto), HTTP end to end,
+## and the MCP server against the official Python and TypeScript SDKs and MCP Inspector.
 test:
 	scripts/with-moto.sh $(CARGO) test --workspace --all-features
+	scripts/test-mcp.sh
 
 ## Formatting and clippy, warnings as errors.
 lint:

@@ -39,6 +39,8 @@ async fn fixture(store: Arc<dyn Store>) -> (Router, String, String) {
             // The bench issues far more than the REST maximum (100 000) per minute; the
             // library does not cap it, and a 429 would measure the wrong path.
             rate_limit_per_minute: Some(u32::MAX),
+            toolsets: None,
+            read_only: false,
         }),
     )
     .await
@@ -51,7 +53,9 @@ async fn fixture(store: Arc<dyn Store>) -> (Router, String, String) {
         .expect("request");
     let response = app.clone().oneshot(create).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::CREATED, "creating the bench contact");
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
     let contact: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     let id = contact["id"].as_str().expect("contact id").to_owned();
     (app, created.space_key, format!("{BASE}/contacts/{id}"))
@@ -63,15 +67,24 @@ async fn call(app: &Router, path: &str, key: Option<&str>, expected: StatusCode)
     if let Some(key) = key {
         request = request.header(header::AUTHORIZATION, key);
     }
-    let response = app.clone().oneshot(request.body(Body::empty()).expect("request")).await.expect("infallible");
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
     let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
     assert_eq!(status, expected, "{}", String::from_utf8_lossy(&body));
     std::hint::black_box(body);
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 fn bench(c: &mut Criterion) {
@@ -88,16 +101,22 @@ fn bench(c: &mut Criterion) {
     rt.block_on(call(&memory_app, &memory_path, None, StatusCode::UNAUTHORIZED));
 
     let mut group = c.benchmark_group("authenticated_get");
-    group.sample_size(50).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     group.bench_function("embedded_in_memory", |b| {
-        b.to_async(&rt).iter(|| call(&memory_app, &memory_path, Some(&memory_auth), StatusCode::OK));
+        b.to_async(&rt)
+            .iter(|| call(&memory_app, &memory_path, Some(&memory_auth), StatusCode::OK));
     });
     group.bench_function("embedded_redb_file", |b| {
-        b.to_async(&rt).iter(|| call(&file_app, &file_path, Some(&file_auth), StatusCode::OK));
+        b.to_async(&rt)
+            .iter(|| call(&file_app, &file_path, Some(&file_auth), StatusCode::OK));
     });
     // Named for the floor it measures; with no key the answer is 401, before any lookup.
     group.bench_function("unauthenticated_404", |b| {
-        b.to_async(&rt).iter(|| call(&memory_app, &memory_path, None, StatusCode::UNAUTHORIZED));
+        b.to_async(&rt)
+            .iter(|| call(&memory_app, &memory_path, None, StatusCode::UNAUTHORIZED));
     });
     group.finish();
 }

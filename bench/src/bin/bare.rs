@@ -16,10 +16,15 @@ const BODY: &str = r#"{"id":"con_01jbench00000000000000000000","name":"Ada","ema
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port: u16 = match std::env::args().nth(1).or_else(|| std::env::var("BARE_PORT").ok()) {
-        Some(text) => text.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port {text:?}: {e}")))?,
+        Some(text) => text
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port {text:?}: {e}")))?,
         None => 0,
     };
-    let app = Router::new().route("/", get(|| async { ([(header::CONTENT_TYPE, "application/json")], BODY) }));
+    let app = Router::new().route(
+        "/",
+        get(|| async { ([(header::CONTENT_TYPE, "application/json")], BODY) }),
+    );
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     println!("bare listening on http://{}", listener.local_addr()?);
     let listener = listener.tap_io(|tcp| {

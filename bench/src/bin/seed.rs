@@ -31,6 +31,8 @@ async fn main() -> anyhow::Result<()> {
             scopes: ScopeSet::all(),
             expires_at: None,
             rate_limit_per_minute: Some(u32::MAX),
+            toolsets: None,
+            read_only: false,
         }),
     )
     .await

@@ -5,7 +5,8 @@
 
 use axum::Router;
 use serde::Serialize;
-use space_catalogue::{AwsAccess, Function, Route};
+pub use space_catalogue::Route;
+use space_catalogue::{AwsAccess, Function};
 use space_http::Engine;
 
 /// Where the committed manifest lives, relative to the repository root.
@@ -54,8 +55,11 @@ const TABLE_ACTIONS: &[&str] = &[
 ];
 
 /// What the Secrets Manager vault calls. Writing only: no function may read a value.
-const SECRET_WRITE_ACTIONS: &[&str] =
-    &["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:PutSecretValue"];
+const SECRET_WRITE_ACTIONS: &[&str] = &[
+    "secretsmanager:CreateSecret",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:PutSecretValue",
+];
 
 const BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
 const OBJECT_ACTIONS: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
@@ -122,10 +126,12 @@ pub fn route_key(route: &Route) -> String {
     let path: Vec<String> = route
         .path
         .split('/')
-        .map(|segment| match segment.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
-            Some(name) => format!("{{{name}+}}"),
-            None => segment.to_owned(),
-        })
+        .map(
+            |segment| match segment.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!("{{{name}+}}"),
+                None => segment.to_owned(),
+            },
+        )
         .collect();
     format!("{} {}", route.method, path.join("/"))
 }
@@ -167,7 +173,10 @@ mod tests {
         for function in manifest().functions {
             for permission in &function.permissions {
                 assert!(
-                    permission.actions.iter().all(|action| !action.starts_with("secretsmanager:Get")),
+                    permission
+                        .actions
+                        .iter()
+                        .all(|action| !action.starts_with("secretsmanager:Get")),
                     "{} may read secret values",
                     function.name
                 );

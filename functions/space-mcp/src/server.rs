@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject, ListToolsResult,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
@@ -196,8 +196,10 @@ impl SpaceMcp {
 }
 
 /// The REST error envelope as a tool error, so an agent sees the same field messages.
+/// It travels as text: `structuredContent` must match the tool's output schema, which
+/// describes success.
 fn error_result(error: &ApiError) -> CallToolResult {
-    CallToolResult::structured_error(error.body())
+    CallToolResult::error(vec![ContentBlock::text(error.body().to_string())])
 }
 
 impl ServerHandler for SpaceMcp {

@@ -1,0 +1,54 @@
+# The Space API for one stage: one Lambda function per entry of manifest.json (generated
+# by `spacectl manifest` from the catalogue, kept current by a test), behind one HTTP API,
+# over one DynamoDB table, one media bucket and Secrets Manager under space-api/<stage>/.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  name           = "space-api-${var.stage}"
+  account_id     = data.aws_caller_identity.current.account_id
+  partition      = data.aws_partition.current.partition
+  secrets_prefix = "space-api/${var.stage}"
+
+  manifest  = jsondecode(file("${path.module}/manifest.json"))
+  functions = { for function in local.manifest.functions : function.name => function }
+  # Route key => function name. The manifest test guarantees each key appears once.
+  routes = merge([for function in local.manifest.functions : { for route in function.routes : route => function.name }]...)
+
+  # The ARNs behind each resource name a manifest permission uses.
+  resource_arns = {
+    table         = [aws_dynamodb_table.main.arn]
+    secret_values = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.secrets_prefix}/*"]
+    media_bucket  = [aws_s3_bucket.media.arn]
+    media_objects = ["${aws_s3_bucket.media.arn}/*"]
+  }
+
+  # Resources encrypted with the stage key, and the service that uses it on a caller's behalf.
+  kms_services = {
+    table         = "dynamodb"
+    media_bucket  = "s3"
+    media_objects = "s3"
+  }
+
+  # The value of every environment variable a manifest entry may ask for.
+  env_values = {
+    TABLE_NAME        = aws_dynamodb_table.main.name
+    CURSOR_SECRET     = random_password.cursor.result
+    SECRETS_PREFIX    = local.secrets_prefix
+    MEDIA_BUCKET      = aws_s3_bucket.media.bucket
+    MCP_ALLOWED_HOSTS = replace(aws_apigatewayv2_api.main.api_endpoint, "https://", "")
+  }
+}
+
+# The HMAC key that seals pagination cursors. Generated here, so it is in no file and no
+# shell history; it lives in the Terraform state (keep that private) and in the functions'
+# environment, encrypted with the stage key.
+resource "random_password" "cursor" {
+  length  = 48
+  special = false
+
+  keepers = {
+    generation = var.cursor_secret_generation
+  }
+}

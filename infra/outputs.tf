@@ -1,0 +1,37 @@
+output "base_url" {
+  description = "The API's base URL; the APIs live under /functions/v1/."
+  value       = aws_apigatewayv2_stage.main.invoke_url
+}
+
+output "space_api_url" {
+  value = "${trimsuffix(aws_apigatewayv2_stage.main.invoke_url, "/")}/functions/v1/space-api"
+}
+
+output "account_api_url" {
+  value = "${trimsuffix(aws_apigatewayv2_stage.main.invoke_url, "/")}/functions/v1/account-api"
+}
+
+output "mcp_url" {
+  value = "${trimsuffix(aws_apigatewayv2_stage.main.invoke_url, "/")}/functions/v1/space-mcp"
+}
+
+output "functions" {
+  description = "Function name per manifest entry."
+  value       = { for name, function in aws_lambda_function.function : name => function.function_name }
+}
+
+output "table_name" {
+  value = aws_dynamodb_table.main.name
+}
+
+output "media_bucket" {
+  value = aws_s3_bucket.media.bucket
+}
+
+output "secrets_prefix" {
+  value = local.secrets_prefix
+}
+
+output "alarm_topic_arn" {
+  value = aws_sns_topic.alarms.arn
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The MCP server against the official client SDKs: Python (both protocol eras), TypeScript,
+# and MCP Inspector's CLI, all talking to a real `spacectl serve`.
+# Installs what it needs: `mcp` into .venv, the npm packages into tests/mcp/js/node_modules.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="$root/.venv"
+js="$root/tests/mcp/js"
+
+if ! "$venv/bin/python" -c 'import mcp' 2>/dev/null; then
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check mcp
+fi
+if [ ! -d "$js/node_modules/@modelcontextprotocol/sdk" ] || [ "$js/package.json" -nt "$js/node_modules" ]; then
+    (cd "$js" && npm install --silent --no-package-lock && touch node_modules)
+fi
+
+cargo build --quiet -p spacectl
+data="$(mktemp -d)"
+log="$data/serve.log"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$data"
+}
+trap cleanup EXIT
+
+"$root/target/debug/spacectl" serve --store memory --port 0 --data "$data" >"$log" 2>&1 &
+server_pid=$!
+base=""
+for _ in $(seq 1 100); do
+    base="$(sed -n 's#^Space API listening on \(http://[^/]*\)/.*#\1#p' "$log")"
+    [ -n "$base" ] && break
+    sleep 0.1
+done
+if [ -z "$base" ]; then
+    echo "spacectl serve did not start:" >&2
+    cat "$log" >&2
+    exit 1
+fi
+
+field() { "$venv/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$data/bootstrap.json" "$1"; }
+export BASE_URL="$base"
+export ACCOUNT_KEY="$(field account_key)"
+export SPACE_ID="$(field space_id)"
+export SPACE_KEY="$(field space_key)"
+
+"$venv/bin/python" tests/mcp/python_sdk.py
+(cd "$js" && node typescript_sdk.mjs)
+
+inspector() {
+    (cd "$js" && PATH="$js/node_modules/.bin:$PATH" mcp-inspector --cli "$base/functions/v1/space-mcp" \
+        --transport http --header "Authorization: Bearer $SPACE_KEY" "$@")
+}
+listed="$(inspector --method tools/list)"
+echo "$listed" | "$venv/bin/python" -c '
+import json, sys
+tools = [t["name"] for t in json.load(sys.stdin)["tools"]]
+assert "contacts_create" in tools and "tasks_list" in tools, tools
+print(f"inspector: tools/list gave {len(tools)} tools")'
+called="$(inspector --method tools/call --tool-name contacts_create --tool-arg name=Inspector --tool-arg email=inspector@example.com)"
+echo "$called" | "$venv/bin/python" -c '
+import json, sys
+result = json.load(sys.stdin)
+assert not result.get("isError"), result
+assert result["structuredContent"]["email"] == "inspector@example.com", result
+print("inspector: tools/call created", result["structuredContent"]["id"])'

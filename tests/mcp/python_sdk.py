@@ -1,0 +1,164 @@
+"""The MCP server, driven by the official Python SDK in both protocol eras.
+
+Run by scripts/test-mcp.sh against `spacectl serve`: BASE_URL, ACCOUNT_KEY and SPACE_ID
+come from the environment. Exits non-zero on the first failed expectation.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+BASE = os.environ["BASE_URL"]
+ACCOUNT_KEY = os.environ["ACCOUNT_KEY"]
+SPACE_ID = os.environ["SPACE_ID"]
+MCP = f"{BASE}/functions/v1/space-mcp"
+CHECKS = 0
+
+
+def check(condition, message):
+    global CHECKS
+    CHECKS += 1
+    if not condition:
+        print(f"FAIL: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def http(method, path, key, body=None, headers=None):
+    request = urllib.request.Request(
+        f"{BASE}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def mint(scopes, **extra):
+    status, body = http(
+        "POST",
+        f"/functions/v1/account-api/spaces/{SPACE_ID}/keys",
+        ACCOUNT_KEY,
+        {"name": "mcp test", "scopes": scopes, "rate_limit_per_minute": 100000, **extra},
+    )
+    check(status == 201, f"minting a key: {status} {body}")
+    return body["token"]
+
+
+def envelope(result):
+    """The REST error envelope an error result carries as text."""
+    return json.loads(result.content[0].text)["error"]
+
+
+def client(key, mode="auto", query=""):
+    transport = streamable_http_client(
+        f"{MCP}{query}", http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    )
+    return Client(transport, mode=mode, cache=None)
+
+
+async def tool_names(key, mode="auto", query=""):
+    async with client(key, mode, query) as session:
+        return [tool.name for tool in (await session.list_tools()).tools]
+
+
+async def scenario(mode):
+    everything = mint(["contacts:read", "contacts:write", "tasks:read", "tasks:write", "secrets:read"])
+    reader = mint(["contacts:read"])
+
+    async with client(everything, mode) as session:
+        check(session.protocol_version in ("2026-07-28", "2025-11-25"), f"{mode}: negotiated {session.protocol_version}")
+        if mode == "legacy":
+            check(session.protocol_version == "2025-11-25", "legacy mode uses the initialize handshake")
+        tools = (await session.list_tools()).tools
+        names = [tool.name for tool in tools]
+        for expected in ["contacts_list", "contacts_create", "contacts_import", "tasks_update", "secrets_list"]:
+            check(expected in names, f"{mode}: {expected} is listed")
+        check(not any(name.startswith("account") or name.startswith("spaces") for name in names), "no account tools")
+        by_name = {tool.name: tool for tool in tools}
+        check(by_name["contacts_list"].annotations.read_only_hint is True, "reads are read-only")
+        check(by_name["contacts_delete"].annotations.destructive_hint is True, "deletes are destructive")
+        check(by_name["contacts_create"].output_schema is not None, "tools carry an output schema")
+
+        created = await session.call_tool("contacts_create", {"name": "Ada via MCP", "email": "ADA@example.com"})
+        check(not created.is_error, f"{mode}: create succeeds: {created}")
+        contact = created.structured_content
+        check(contact["email"] == "ada@example.com", "the same validation and normalization as REST")
+        status, fetched = http("GET", f"/functions/v1/space-api/contacts/{contact['id']}", everything)
+        check(status == 200 and fetched == contact, "REST sees exactly what MCP created")
+
+        bad = await session.call_tool("contacts_create", {"email": "not-an-email"})
+        check(bad.is_error, "validation failures are tool errors")
+        check("email" in envelope(bad)["fields"], f"with the REST field errors: {bad.content}")
+
+        first = await session.call_tool("tasks_create", {"title": f"Once {mode}", "idempotency_key": f"mcp-{mode}"})
+        again = await session.call_tool("tasks_create", {"title": f"Once {mode}", "idempotency_key": f"mcp-{mode}"})
+        check(first.structured_content["id"] == again.structured_content["id"], "idempotency_key replays")
+        status, replayed = http(
+            "POST", "/functions/v1/space-api/tasks", everything, {"title": f"Once {mode}"}, {"Idempotency-Key": f"mcp-{mode}"}
+        )
+        check(status == 201 and replayed["id"] == first.structured_content["id"], "and shares the REST Idempotency-Key store")
+
+        stale = await session.call_tool("contacts_update", {"id": contact["id"], "name": "Stale", "if_match": 7})
+        check(stale.is_error and envelope(stale)["code"] == "PRECONDITION_FAILED", "if_match is honoured")
+
+    async with client(reader, mode) as session:
+        names = [tool.name for tool in (await session.list_tools()).tools]
+        check(
+            names == ["contacts_list", "contacts_get", "contacts_tags_list", "contacts_notes_list", "contacts_notes_get"],
+            f"{mode}: a contacts:read key lists exactly its tools: {names}",
+        )
+        before = http("GET", "/functions/v1/space-api/contacts?limit=200", everything)[1]["data"]
+        refused = None
+        try:
+            result = await session.call_tool("contacts_create", {"name": "Should not exist"})
+            refused = result.is_error
+        except MCPError as error:
+            refused = "not available" in str(error)
+        check(refused, "a tool outside the scopes is an error")
+        after = http("GET", "/functions/v1/space-api/contacts?limit=200", everything)[1]["data"]
+        check(before == after, "and changes nothing")
+        listed = await session.call_tool("contacts_list", {"limit": 5})
+        check(not listed.is_error and "data" in listed.structured_content, "the reader can list")
+
+    check(await tool_names(everything, mode, "?toolsets=tasks") == [
+        "tasks_list", "tasks_create", "tasks_get", "tasks_update", "tasks_replace", "tasks_delete"
+    ], "?toolsets narrows the list")
+    pinned = mint(["contacts:read", "contacts:write", "tasks:read"], toolsets=["tasks"], read_only=True)
+    check(await tool_names(pinned, mode) == ["tasks_list", "tasks_get"], "a key's pinned toolsets and read-only mode")
+    status, _ = http("POST", "/functions/v1/space-api/contacts", pinned, {"name": "x"})
+    check(status == 403, "the pins hold on REST too")
+
+    async with client(everything, mode, "?mode=compact") as session:
+        names = [tool.name for tool in (await session.list_tools()).tools]
+        check(names == ["search_operations", "call_operation"], f"compact mode offers two tools: {names}")
+        found = await session.call_tool("search_operations", {"query": "create task"})
+        operations = [op["name"] for op in found.structured_content["operations"]]
+        check("tasks_create" in operations, f"search finds operations: {operations}")
+        made = await session.call_tool("call_operation", {"name": "tasks_create", "arguments": {"title": "Via compact"}})
+        check(not made.is_error and made.structured_content["title"] == "Via compact", "call runs any allowed operation")
+
+
+async def main():
+    async with httpx2.AsyncClient() as raw:
+        response = await raw.post(MCP, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        check(response.status_code == 401, "no key is HTTP 401")
+        check(response.headers.get("www-authenticate", "").startswith("Bearer"), "with WWW-Authenticate")
+    await scenario("auto")
+    await scenario("legacy")
+    print(f"python sdk: {CHECKS} checks passed")
+
+
+asyncio.run(main())
