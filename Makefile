@@ -4,9 +4,14 @@
 CARGO ?= cargo
 DATA ?= .space
 PORT ?= 8787
-LAMBDA_FAMILIES := account-api contacts secrets tasks
+# Every deployed function, read from the committed manifest (`spacectl manifest`; a test
+# keeps it current). ARCH is arm64 or x86_64; STAGE is dev or prod.
+LAMBDA_FUNCTIONS = $(shell python3 -c 'import json; print(" ".join(f["binary"] for f in json.load(open("infra/manifest.json"))["functions"]))')
+ARCH ?= arm64
+STAGE ?= dev
+REGION ?=
 
-.PHONY: run test lint fmt build bench clean
+.PHONY: run test lint fmt build deploy bench clean
 
 ## Build and start `spacectl serve` on 127.0.0.1:$(PORT) with the embedded store in $(DATA)/.
 run:
@@ -15,6 +20,7 @@ run:
 ## Every test: unit, store conformance (embedded + DynamoDB on moto), HTTP end to end,
 ## and the MCP server against the official Python and TypeScript SDKs and MCP Inspector.
 test:
+	scripts/check-infra.sh
 	scripts/with-moto.sh $(CARGO) test --workspace --all-features
 	scripts/test-mcp.sh
 
@@ -26,11 +32,18 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Every function as an arm64 Lambda zip (cargo-lambda from PyPI into .venv).
+## Every function of infra/manifest.json as a Lambda zip, target/lambda/<binary>/bootstrap.zip
+## (ARCH=arm64 by default; cargo-lambda from PyPI into .venv; adds the rustup target if missing).
 build:
 	test -x .venv/bin/cargo-lambda || (python3 -m venv .venv && .venv/bin/pip install --quiet cargo-lambda)
-	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip $(addprefix --bin ,$(LAMBDA_FAMILIES))
+	if [ "$(ARCH)" = arm64 ]; then rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu; fi
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) --output-format zip $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+
+## Build, then `terraform init` and `apply` infra/ for STAGE (a Terraform workspace per stage).
+deploy: build
+	cd infra && terraform init -input=false
+	cd infra && terraform workspace select -or-create $(STAGE)
+	cd infra && terraform apply -var stage=$(STAGE) -var architecture=$(ARCH) $(if $(REGION),-var region=$(REGION))
 
 ## Criterion in-process benchmarks and a wrk load run against `spacectl serve`; figures go into README.md.
 bench:

@@ -108,7 +108,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         // Small JSON answers must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, crate::app(engine)).with_graceful_shutdown(shutdown_signal()).await?;
+    // Public routes limit visitors by the peer address.
+    let app = crate::app(engine).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     println!("Stopped cleanly.");
     Ok(())
 }

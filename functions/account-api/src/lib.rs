@@ -37,6 +37,8 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
         body: None,
         response: None,
         success: StatusCode::OK,
+        raw_body: false,
+        max_body_bytes: None,
         handler,
     }
 }

@@ -1,7 +1,6 @@
 //! Accounts and their Spaces. A Space is stored twice in one transaction: under its
 //! account (for listing) and under itself (for reads by id).
 
-use http::StatusCode;
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
 use space_http::events::event_write;
@@ -165,10 +164,6 @@ pub fn delete_handler() -> Handler {
                 Write::delete(listed.pk, listed.sk, Condition::None),
             ])
             .await?;
-        Ok(Reply {
-            status: StatusCode::NO_CONTENT,
-            body: None,
-            etag: None,
-        })
+        Ok(Reply::no_content())
     })
 }

@@ -52,6 +52,8 @@ pub fn operation() -> Operation {
             }
         })),
         success: StatusCode::OK,
+        raw_body: false,
+        max_body_bytes: None,
         handler: handler(|call| async move { import(&call).await }),
     }
 }

@@ -39,6 +39,8 @@ pub fn operations() -> Vec<Operation> {
             body: None,
             response: Some(tag_list_schema()),
             success: StatusCode::OK,
+            raw_body: false,
+            max_body_bytes: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&list_resource);
                 async move {
@@ -63,6 +65,8 @@ pub fn operations() -> Vec<Operation> {
             })),
             response: Some(tag_list_schema()),
             success: StatusCode::OK,
+            raw_body: false,
+            max_body_bytes: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&add_resource);
                 async move {
@@ -98,6 +102,8 @@ pub fn operations() -> Vec<Operation> {
             body: None,
             response: None,
             success: StatusCode::NO_CONTENT,
+            raw_body: false,
+            max_body_bytes: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&remove_resource);
                 async move {

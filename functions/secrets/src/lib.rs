@@ -39,6 +39,8 @@ pub fn operations() -> Vec<Operation> {
             body: None,
             response: Some(list_schema(secret_schema())),
             success: StatusCode::OK,
+            raw_body: false,
+            max_body_bytes: None,
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
@@ -56,6 +58,8 @@ pub fn operations() -> Vec<Operation> {
             body: None,
             response: Some(secret_schema()),
             success: StatusCode::OK,
+            raw_body: false,
+            max_body_bytes: None,
             handler: handler(|call| async move {
                 let key = keys::secret(call.space_id()?, call.path_param("name")?);
                 let item = call

@@ -177,6 +177,8 @@ impl SpaceMcp {
             query: parts.query,
             body: parts.body,
             if_match: parts.if_match,
+            raw: None,
+            client: None,
         };
         let outcome = request_id::scope(
             caller.request_id.clone(),

@@ -117,6 +117,25 @@ pub struct Principal {
 pub struct MissingScope(pub Scope);
 
 impl Principal {
+    /// The caller of a public route: no key, no scopes, no Space until the route names one.
+    pub fn visitor() -> Principal {
+        Principal {
+            key_id: "visitor".into(),
+            account_id: String::new(),
+            space_id: None,
+            scopes: ScopeSet::default(),
+            rate_limit: 0,
+            toolsets: Some(Vec::new()),
+            read_only: true,
+        }
+    }
+
+    /// This principal acting inside `space` (a public route that found its Space).
+    pub fn in_space(mut self, space: &str) -> Principal {
+        self.space_id = Some(space.to_owned());
+        self
+    }
+
     /// Authorizes one operation by its scope alone.
     pub fn require(&self, scope: Scope) -> Result<(), MissingScope> {
         if self.scopes.contains(scope) {

@@ -17,6 +17,33 @@ pub struct Authenticated {
     pub rate: Option<RateDecision>,
 }
 
+/// A visitor of a public route, limited to `per_minute` requests per client address.
+pub async fn admit_visitor(engine: &Engine, client: &str, per_minute: u32) -> Authenticated {
+    let window = RateWindow::at(engine.now());
+    let counter = keys::visitor_counter(client, window.start);
+    match engine.store().increment(&counter.pk, &counter.sk, 1, window.expires_at()).await {
+        Ok(count) => {
+            let decision = window.decide(count, per_minute);
+            let principal = if decision.allowed {
+                Ok(Principal::visitor())
+            } else {
+                Err(ApiError::RateLimited {
+                    message: format!("Too many requests from your address; retry in {} s.", decision.resets_in),
+                    retry_after: decision.resets_in.max(1) as u64,
+                })
+            };
+            Authenticated {
+                principal,
+                rate: Some(decision),
+            }
+        }
+        Err(error) => Authenticated {
+            principal: Err(error.into()),
+            rate: None,
+        },
+    }
+}
+
 /// Parses `Authorization: Bearer …` and checks the key for an endpoint that takes `kind`.
 pub async fn authenticate(engine: &Engine, authorization: Option<&str>, kind: PrincipalKind) -> Authenticated {
     let token = match parse_bearer(authorization, kind) {

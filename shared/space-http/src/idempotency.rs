@@ -126,7 +126,14 @@ fn replay(record: &Map<String, Value>) -> Result<Reply, ApiError> {
         .ok_or_else(|| ApiError::Internal("idempotency record without a status".into()))?;
     let body = record.get("body").filter(|b| !b.is_null()).cloned();
     let etag = record.get("etag").and_then(Value::as_str).map(str::to_owned);
-    Ok(Reply { status, body, etag })
+    Ok(Reply {
+        etag,
+        ..match body {
+            Some(body) => Reply::ok(body),
+            None => Reply::no_content(),
+        }
+    }
+    .with_status(status))
 }
 
 /// What makes two requests "the same": operation, parameters and body.

@@ -93,6 +93,11 @@ pub fn rate_counter(hash: &TokenHash, window_start: i64) -> ItemKey {
     ItemKey::new(format!("RL#{}", hash.as_str()), window_start.to_string())
 }
 
+/// A client address's request counter on the public routes.
+pub fn visitor_counter(client: &str, window_start: i64) -> ItemKey {
+    ItemKey::new(format!("RL#visitor#{client}"), window_start.to_string())
+}
+
 /// An idempotency record of one key (the owner is a Space or an account partition).
 pub fn idempotency(owner_partition: &str, key_id: &str, idempotency_key: &str) -> ItemKey {
     ItemKey::new(format!("{owner_partition}#IDEM"), format!("{key_id}#{idempotency_key}"))

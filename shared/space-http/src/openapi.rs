@@ -74,6 +74,7 @@ pub fn spec(operations: &[&Operation], title: &str, version: &str) -> Value {
         let security = match operation.access {
             Access::Space(_) => json!([{"spaceKey": []}]),
             Access::Account => json!([{"accountKey": []}]),
+            Access::Public { .. } => json!([]),
         };
         let mut entry = json!({
             "operationId": operation.name,

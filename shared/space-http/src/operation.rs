@@ -21,13 +21,18 @@ pub enum Access {
     Space(Scope),
     /// An account (owner) key.
     Account,
+    /// No key: a visitor of a published page, form or booking page. Limited per client
+    /// address; the handler finds the Space from the route and can reach nothing else.
+    Public { per_minute: u32 },
 }
 
 impl Access {
-    pub fn principal_kind(self) -> PrincipalKind {
+    /// The kind of key the operation takes; `None` for public routes.
+    pub fn principal_kind(self) -> Option<PrincipalKind> {
         match self {
-            Access::Space(_) => PrincipalKind::Space,
-            Access::Account => PrincipalKind::Account,
+            Access::Space(_) => Some(PrincipalKind::Space),
+            Access::Account => Some(PrincipalKind::Account),
+            Access::Public { .. } => None,
         }
     }
 
@@ -36,6 +41,7 @@ impl Access {
         match self {
             Access::Space(_) => SPACE_API_BASE,
             Access::Account => ACCOUNT_API_BASE,
+            Access::Public { .. } => "",
         }
     }
 }
@@ -123,6 +129,17 @@ pub struct Call {
     pub body: Value,
     /// The version an `If-Match` header (or MCP argument) insists on.
     pub if_match: Option<IfMatch>,
+    /// The undecoded body, for operations that read it themselves (uploads, forms).
+    pub raw: Option<RawBody>,
+    /// The client's address, for public routes' limits and records.
+    pub client: Option<String>,
+}
+
+/// Bytes with their content type: an upload in, or HTML, iCal or a file out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawBody {
+    pub content_type: String,
+    pub bytes: bytes::Bytes,
 }
 
 /// A parsed `If-Match`.
@@ -157,6 +174,20 @@ pub fn etag(version: u64) -> String {
 }
 
 impl Call {
+    /// A call with only the essentials; REST and MCP fill in the rest.
+    pub fn new(engine: Engine, principal: Principal) -> Call {
+        Call {
+            engine,
+            principal,
+            path: HashMap::new(),
+            query: HashMap::new(),
+            body: Value::Null,
+            if_match: None,
+            raw: None,
+            client: None,
+        }
+    }
+
     /// The Space the calling key is locked to.
     pub fn space_id(&self) -> Result<&str, ApiError> {
         self.principal
@@ -188,37 +219,59 @@ impl Call {
     }
 }
 
-/// What a handler answers.
+/// What a handler answers: JSON (the usual), or raw bytes (a public page, a feed, a file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: StatusCode,
     pub body: Option<Value>,
     pub etag: Option<String>,
+    pub raw: Option<RawBody>,
+    /// Extra response headers (e.g. a Content-Security-Policy on public HTML).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
-    pub fn ok(body: Value) -> Reply {
+    fn json(status: StatusCode, body: Option<Value>) -> Reply {
         Reply {
-            status: StatusCode::OK,
-            body: Some(body),
+            status,
+            body,
             etag: None,
+            raw: None,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn ok(body: Value) -> Reply {
+        Reply::json(StatusCode::OK, Some(body))
     }
 
     pub fn created(body: Value) -> Reply {
-        Reply {
-            status: StatusCode::CREATED,
-            body: Some(body),
-            etag: None,
-        }
+        Reply::json(StatusCode::CREATED, Some(body))
     }
 
     pub fn no_content() -> Reply {
+        Reply::json(StatusCode::NO_CONTENT, None)
+    }
+
+    /// Bytes of any content type.
+    pub fn raw(status: StatusCode, content_type: impl Into<String>, bytes: impl Into<bytes::Bytes>) -> Reply {
         Reply {
-            status: StatusCode::NO_CONTENT,
-            body: None,
-            etag: None,
+            raw: Some(RawBody {
+                content_type: content_type.into(),
+                bytes: bytes.into(),
+            }),
+            ..Reply::json(status, None)
         }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Reply {
+        self.status = status;
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn with_etag(mut self, version: u64) -> Reply {
@@ -255,10 +308,67 @@ pub struct Operation {
     /// JSON Schema of the success body (`None` for 204).
     pub response: Option<Value>,
     pub success: StatusCode,
+    /// The handler reads the body itself from [`Call::raw`] (uploads, form posts).
+    pub raw_body: bool,
+    /// A body limit other than the engine's default.
+    pub max_body_bytes: Option<usize>,
     pub handler: Handler,
 }
 
 impl Operation {
+    /// An operation with no parameters, no body and a 200 answer; the `with_*` methods
+    /// fill in the rest.
+    pub fn new(
+        name: impl Into<String>,
+        method: Method,
+        path: impl Into<String>,
+        access: Access,
+        effect: Effect,
+        summary: impl Into<String>,
+        handler: Handler,
+    ) -> Operation {
+        Operation {
+            name: name.into(),
+            method,
+            path: path.into(),
+            access,
+            effect,
+            summary: summary.into(),
+            params: Vec::new(),
+            body: None,
+            response: None,
+            success: StatusCode::OK,
+            raw_body: false,
+            max_body_bytes: None,
+            handler,
+        }
+    }
+
+    pub fn with_params(mut self, params: Vec<Param>) -> Operation {
+        self.params = params;
+        self
+    }
+
+    /// The JSON Schema of the body.
+    pub fn with_body(mut self, schema: Value) -> Operation {
+        self.body = Some(schema);
+        self
+    }
+
+    /// The success status and the JSON Schema of its body (`None` for no body).
+    pub fn answers(mut self, success: StatusCode, response: Option<Value>) -> Operation {
+        self.success = success;
+        self.response = response;
+        self
+    }
+
+    /// Hands the handler the undecoded body, up to `max_bytes` if given.
+    pub fn with_raw_body(mut self, max_bytes: Option<usize>) -> Operation {
+        self.raw_body = true;
+        self.max_body_bytes = max_bytes;
+        self
+    }
+
     /// The full path the router serves.
     pub fn full_path(&self) -> String {
         format!("{}{}", self.access.base_path(), self.path)
@@ -269,19 +379,20 @@ impl Operation {
         match self.access {
             Access::Space(scope) => scope.domain.as_str(),
             Access::Account => "account",
+            Access::Public { .. } => "public",
         }
     }
 
     pub fn domain(&self) -> Option<Domain> {
         match self.access {
             Access::Space(scope) => Some(scope.domain),
-            Access::Account => None,
+            Access::Account | Access::Public { .. } => None,
         }
     }
 
-    /// Whether the operation takes a JSON body.
+    /// Whether the operation takes a body.
     pub fn takes_body(&self) -> bool {
-        self.body.is_some()
+        self.body.is_some() || self.raw_body
     }
 }
 

@@ -287,6 +287,8 @@ impl Resource {
             body: None,
             response: Some(self.item_schema()),
             success: StatusCode::OK,
+            raw_body: false,
+            max_body_bytes: None,
             handler: run,
         }
     }

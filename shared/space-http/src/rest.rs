@@ -16,11 +16,16 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 use space_auth::RateDecision;
 
-use crate::auth::authenticate;
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use space_auth::PrincipalKind;
+
+use crate::auth::{admit_visitor, authenticate};
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::execute::execute;
-use crate::operation::{Call, IfMatch, Operation, Reply};
+use crate::operation::{Access, Call, IfMatch, Operation, RawBody, Reply};
 use crate::request_id;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -65,10 +70,30 @@ pub fn finish(router: Router<Engine>, engine: Engine) -> Router {
         .with_state(engine)
 }
 
+/// The address a request came from: the socket's peer when we serve directly, else the
+/// last `X-Forwarded-For` entry (the one API Gateway appends; earlier ones are the
+/// client's own claims).
+fn client_address(parts: &http::request::Parts) -> Option<String> {
+    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        return Some(peer.ip().to_string());
+    }
+    let forwarded = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
+    let last = forwarded.rsplit(',').next()?.trim();
+    (!last.is_empty() && last.len() <= 64).then(|| last.to_owned())
+}
+
 async fn serve(engine: Engine, operation: &Operation, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let authenticated = authenticate(&engine, authorization, operation.access.principal_kind()).await;
+    let client = client_address(&parts);
+    let authenticated = match (operation.access, operation.access.principal_kind()) {
+        (Access::Public { per_minute }, _) => {
+            admit_visitor(&engine, client.as_deref().unwrap_or("unknown"), per_minute).await
+        }
+        (_, kind) => {
+            let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            authenticate(&engine, authorization, kind.unwrap_or(PrincipalKind::Space)).await
+        }
+    };
     let rate = authenticated.rate;
     let outcome = async {
         let principal = authenticated.principal?;
@@ -81,10 +106,13 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
         let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
             .map_err(|rejection| ApiError::BadRequest(format!("Invalid query string: {}.", rejection.body_text())))?
             .0;
-        let body = if operation.takes_body() {
-            read_json(&parts.headers, body, engine.max_body_bytes()).await?
+        let limit = operation.max_body_bytes.unwrap_or(engine.max_body_bytes());
+        let (body, raw) = if operation.raw_body {
+            (Value::Null, Some(read_raw(&parts.headers, body, limit).await?))
+        } else if operation.takes_body() {
+            (read_json(&parts.headers, body, limit).await?, None)
         } else {
-            Value::Null
+            (Value::Null, None)
         };
         let if_match = match parts.headers.get(header::IF_MATCH) {
             None => None,
@@ -100,6 +128,8 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
             query,
             body,
             if_match,
+            raw,
+            client,
         };
         execute(operation, call, idempotency_key.as_deref()).await
     }
@@ -114,8 +144,8 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
     response
 }
 
-/// Reads a JSON body: 415 for another content type, 413 over the limit, 400 when malformed.
-pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+/// Reads a body whole with its content type; 413 over the limit.
+pub async fn read_raw(headers: &HeaderMap, body: Body, limit: usize) -> Result<RawBody, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -124,18 +154,37 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         return Err(too_large(limit));
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
-    if bytes.is_empty() {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    Ok(RawBody { content_type, bytes })
+}
+
+/// Reads a JSON body: 415 for another content type, 413 over the limit, 400 when malformed.
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+    parse_json(&read_raw(headers, body, limit).await?)
+}
+
+/// `application/json` (or `…+json`) bytes to a value; empty is `Null`.
+pub fn parse_json(raw: &RawBody) -> Result<Value, ApiError> {
+    if raw.bytes.is_empty() {
         return Ok(Value::Null);
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence != "application/json" && !(essence.starts_with("application/") && essence.ends_with("+json")) {
+    if !is_json(&raw.content_type) {
         return Err(ApiError::UnsupportedMediaType(format!(
             "Send the body as JSON with `Content-Type: application/json` (got `{}`).",
-            if content_type.is_empty() { "nothing" } else { content_type }
+            if raw.content_type.is_empty() { "nothing" } else { raw.content_type.as_str() }
         )));
     }
-    serde_json::from_slice(&bytes).map_err(|error| ApiError::BadRequest(format!("The body is not valid JSON: {error}.")))
+    serde_json::from_slice(&raw.bytes).map_err(|error| ApiError::BadRequest(format!("The body is not valid JSON: {error}.")))
+}
+
+/// The media type without parameters, lowercased.
+pub fn essence(content_type: &str) -> String {
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+pub fn is_json(content_type: &str) -> bool {
+    let essence = essence(content_type);
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -143,10 +192,22 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 fn reply_response(reply: Reply) -> Response {
-    let mut response = match reply.body {
-        Some(body) => (reply.status, axum::Json(body)).into_response(),
-        None => reply.status.into_response(),
+    let mut response = match (reply.raw, reply.body) {
+        (Some(raw), _) => {
+            let mut response = (reply.status, raw.bytes).into_response();
+            if let Ok(value) = HeaderValue::from_str(&raw.content_type) {
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+            }
+            response
+        }
+        (None, Some(body)) => (reply.status, axum::Json(body)).into_response(),
+        (None, None) => reply.status.into_response(),
     };
+    for (name, value) in reply.headers {
+        if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(name), HeaderValue::from_str(&value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
     if let Some(etag) = reply.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
         response.headers_mut().insert(header::ETAG, etag);
     }
