@@ -74,6 +74,12 @@ pub fn resource(partition: &str, id: &str) -> ItemKey {
     ItemKey::new(partition.to_owned(), id)
 }
 
+/// Where a public route finds its Space: `/f/{form_id}` knows only the form's id, so the
+/// form's creation also writes this pointer (in the same transaction).
+pub fn public_pointer(kind: &str, id: &str) -> ItemKey {
+    ItemKey::new(format!("PUBLIC#{kind}#{id}"), "POINTER")
+}
+
 /// A uniqueness claim (page slugs, booked slots), written with a conditional put.
 pub fn unique(space: &str, what: &str, value: &str) -> ItemKey {
     ItemKey::new(format!("SPACE#{space}#UNIQUE#{what}"), value)
