@@ -51,17 +51,20 @@ fi
 export PATH="$venv/bin:$PATH"
 bins=()
 for function in "${functions[@]}"; do bins+=(--bin "$function"); done
-hello=(--manifest-path tools/lambda-hello/Cargo.toml --target-dir "$root/target/lambda-hello")
+hello=(--manifest-path tools/lambda-hello/Cargo.toml)
+# Its own workspace, its own target dir (cargo-lambda passes --target-dir on to `cargo
+# metadata`, which refuses it: use the environment).
+hello_target="$root/target/lambda-hello"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "release builds, x86_64 (fat LTO: this takes a while)"
     cargo lambda build --release --x86-64 --lambda-dir "$lambda/x86_64" "${bins[@]}"
-    cargo lambda build --release --x86-64 --lambda-dir "$lambda/x86_64" "${hello[@]}"
+    CARGO_TARGET_DIR="$hello_target" cargo lambda build --release --x86-64 --lambda-dir "$lambda/x86_64" "${hello[@]}"
     if [ "${SKIP_ARM64:-0}" != 1 ]; then
         rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
         say "release builds, arm64 zips"
         cargo lambda build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${bins[@]}"
-        cargo lambda build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${hello[@]}"
+        CARGO_TARGET_DIR="$hello_target" cargo lambda build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${hello[@]}"
     fi
 fi
 cargo build -q -p spacectl
@@ -80,15 +83,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The values Terraform would give; each function gets the ones its manifest entry lists.
 export TABLE_NAME="space-coldstart-$$"
 export CURSOR_SECRET="bench-cursor-secret"
 export SECRETS_PREFIX="space-api/bench"
-host="abc123def4.execute-api.us-east-1.amazonaws.com" # the fixture's Host header
-export MCP_ALLOWED_HOSTS="$host"
-export RUST_LOG=warn
+export MEDIA_BUCKET="space-coldstart-media-$$"
+export MCP_ALLOWED_HOSTS="abc123def4.execute-api.us-east-1.amazonaws.com" # the fixture's Host
 
 say "seeding table $TABLE_NAME"
-"$root/target/debug/spacectl" serve --store dynamodb --create-table --data "$work/data" --host 127.0.0.1 --port 0 >"$work/spacectl.log" 2>&1 &
+RUST_LOG=warn "$root/target/debug/spacectl" serve --store dynamodb --create-table --data "$work/data" --host 127.0.0.1 --port 0 >"$work/spacectl.log" 2>&1 &
 spacectl_pid=$!
 api=""
 for _ in $(seq 1 300); do
@@ -159,6 +162,16 @@ memory_args() {
     esac
 }
 
+# --env arguments for a function: its manifest env (RUST_LOG=info, as deployed).
+function_env() {
+    python3 - "$1" <<'PY'
+import json, os, sys
+entries = {f["name"]: f for f in json.load(open("infra/manifest.json"))["functions"]}
+names = entries[sys.argv[1]]["env"] if sys.argv[1] in entries else []
+print("|".join([f"--env|{name}={os.environ[name]}" for name in names] + ["--env|RUST_LOG=info"]))
+PY
+}
+
 results="$work/results.jsonl"
 : >"$results"
 measure() {
@@ -167,18 +180,19 @@ measure() {
     local request
     if [ "$name" = lambda-hello ]; then request="GET /hello"; else request="$(anonymous_request "$name")"; fi
     say "$name: cold start x$runs ($request)"
-    local extra=()
+    local extra=() env=()
     [ "$name" = space-mcp ] && extra=("${mcp_headers[@]}")
+    IFS='|' read -r -a env <<<"$(function_env "$name")"
     local cold keyed="null" memory
-    cold="$("${bench[@]}" coldstart --binary "$binary" --runs "$runs" --request "$request" "${extra[@]}")"
+    cold="$("${bench[@]}" coldstart --binary "$binary" --runs "$runs" --request "$request" "${extra[@]}" "${env[@]}")"
     if [ "$name" = contacts ]; then
         say "$name: authenticated cold start x$runs"
-        keyed="$("${bench[@]}" coldstart --binary "$binary" --runs "$runs" --request "GET $space/contacts?limit=10" --header "authorization=Bearer $space_key")"
+        keyed="$("${bench[@]}" coldstart --binary "$binary" --runs "$runs" --request "GET $space/contacts?limit=10" --header "authorization=Bearer $space_key" "${env[@]}")"
     fi
     local args
     IFS='|' read -r -a args <<<"$(memory_args "$name")"
     say "$name: $requests invocations in one process"
-    memory="$("${bench[@]}" serve --binary "$binary" --requests "$requests" "${args[@]}")"
+    memory="$("${bench[@]}" serve --binary "$binary" --requests "$requests" "${args[@]}" "${env[@]}")"
     local zip_bytes="null" binary_bytes
     [ -f "$zip" ] && zip_bytes="$(stat -c %s "$zip")"
     binary_bytes="$(stat -c %s "$binary")"

@@ -3,7 +3,8 @@
 # in-process criterion bench:
 #   scripts/bench.sh
 #
-# 1. builds release binaries (spacectl, and space-bench's `bare` and `seed`) and the bench;
+# 1. builds, in one release build, spacectl, space-bench's `bare` and `seed`, and the
+#    criterion bench;
 # 2. installs wrk if missing (Debian package);
 # 3. seeds a temporary data folder with a high-limit space key (`seed`; the REST key
 #    endpoint caps limits at 100 000/min, which wrk exceeds in seconds), starts
@@ -11,7 +12,8 @@
 # 4. starts `bare` (constant JSON on GET /), then runs `wrk -t2 -c32 -d10s --latency`
 #    against bare `/` and the authenticated `GET /contacts/{id}`, each after a short
 #    unmeasured warm-up;
-# 5. stops both servers and runs `cargo bench -p space-bench`;
+# 5. stops both servers and runs the criterion bench (what `cargo bench -p space-bench`
+#    runs, from the build of step 1);
 # 6. prints a markdown table (requests/s, p99, the ratio, criterion means), and writes it
 #    into README.md between `<!-- bench:start -->` and `<!-- bench:end -->` when both
 #    markers exist.
@@ -29,19 +31,34 @@ threads="${WRK_THREADS:-2}"
 connections="${WRK_CONNECTIONS:-32}"
 duration="${WRK_DURATION:-10s}"
 warmup="${WRK_WARMUP:-2s}"
-out="$root/target/bench"
-release="$root/target/release"
+out="${CARGO_TARGET_DIR:-$root/target}/bench"
 base="/functions/v1/space-api"
 
 say() { echo "bench: $*" >&2; }
 
 # --- build -----------------------------------------------------------------------------
-say "building release binaries (fat LTO: this takes a while)"
-cargo build --release -p spacectl -p space-bench
-if [ "${SKIP_CRITERION:-0}" != 1 ]; then
-    say "building the criterion bench"
-    cargo bench -p space-bench --no-run
-fi
+# One release build of everything (the servers and the criterion bench): one fat-LTO pass
+# instead of two (`cargo bench` alone would build the `bench` profile, which differs from
+# release only in keeping symbols). The artifacts are then run directly, so edits made to
+# the tree while the run goes on cannot trigger a rebuild in the middle of it.
+for tool in jq curl python3; do
+    command -v "$tool" >/dev/null 2>&1 || { say "$tool is required"; exit 1; }
+done
+mkdir -p "$out"
+say "building release binaries and the criterion bench (fat LTO: this takes a while)"
+cargo build --release -p spacectl -p space-bench --bins --benches --message-format=json-render-diagnostics >"$out/build.jsonl"
+artifact() { # artifact KIND NAME: the executable cargo built for that target
+    jq -r --arg kind "$1" --arg name "$2" \
+        'select(.reason == "compiler-artifact" and .target.name == $name and (.target.kind | any(. == $kind)) and .executable != null) | .executable' \
+        "$out/build.jsonl" | tail -n1
+}
+spacectl="$(artifact bin spacectl)"
+bare_bin="$(artifact bin bare)"
+seed_bin="$(artifact bin seed)"
+criterion_bin="$(artifact bench authenticated_get)"
+for binary in "$spacectl" "$bare_bin" "$seed_bin" "$criterion_bin"; do
+    [ -x "$binary" ] || { say "missing build artifact (see $out/build.jsonl)"; exit 1; }
+done
 
 # --- tools -----------------------------------------------------------------------------
 if ! command -v wrk >/dev/null 2>&1; then
@@ -50,12 +67,8 @@ if ! command -v wrk >/dev/null 2>&1; then
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     $sudo apt-get install -y wrk || { $sudo apt-get update && $sudo apt-get install -y wrk; }
 fi
-for tool in jq curl python3; do
-    command -v "$tool" >/dev/null 2>&1 || { say "$tool is required"; exit 1; }
-done
 
 # --- servers ---------------------------------------------------------------------------
-mkdir -p "$out"
 work="$(mktemp -d "${TMPDIR:-/tmp}/space-bench.XXXXXX")"
 data="$work/data"
 pids=()
@@ -93,16 +106,16 @@ listening_address() {
 }
 
 say "seeding $data"
-"$release/seed" "$data" >"$work/seed.json"
+"$seed_bin" "$data" >"$work/seed.json"
 space_key="$(jq -r .space_key "$work/seed.json")"
 
 # Port 0: the kernel picks a free port; the server prints the one it got.
-"$release/spacectl" serve --data "$data" --store embedded --host 127.0.0.1 --port 0 >"$work/spacectl.log" 2>&1 &
+"$spacectl" serve --data "$data" --store embedded --host 127.0.0.1 --port 0 >"$work/spacectl.log" 2>&1 &
 pids+=("$!")
 api="$(listening_address "$work/spacectl.log" "$!")"
 say "spacectl serve on $api"
 
-"$release/bare" 0 >"$work/bare.log" 2>&1 &
+"$bare_bin" 0 >"$work/bare.log" 2>&1 &
 pids+=("$!")
 bare="$(listening_address "$work/bare.log" "$!")"
 say "bare on $bare"
@@ -134,14 +147,17 @@ cleanup
 trap - EXIT
 
 # --- criterion -------------------------------------------------------------------------
+# What `cargo bench -p space-bench` runs, from the build above. Run from the workspace
+# root, criterion keeps its data in target/criterion (or $CARGO_TARGET_DIR/criterion).
+target_dir="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
-    say "cargo bench -p space-bench"
-    cargo bench -p space-bench 2>&1 | tee "$out/criterion.txt" >&2
+    say "criterion: authenticated_get (as cargo bench -p space-bench)"
+    CARGO_TARGET_DIR="$target_dir" "$criterion_bin" --bench 2>&1 | tee "$out/criterion.txt" >&2
 fi
 
 # --- report ----------------------------------------------------------------------------
 cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//' || true)"
-report="$(python3 - "$out" "$root/target/criterion" "$(nproc)" "${cpu:-unknown CPU}" "$threads" "$connections" "$duration" <<'PY'
+report="$(python3 - "$out" "$target_dir/criterion" "$(nproc)" "${cpu:-unknown CPU}" "$threads" "$connections" "$duration" <<'PY'
 import json, os, re, sys
 
 out, criterion, nproc, cpu, threads, connections, duration = sys.argv[1:]

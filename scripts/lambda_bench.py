@@ -10,8 +10,9 @@ scripts/bench-coldstart.sh. Standard library only.
       Exec B once and feed it N invocations, one at a time as Lambda does, cycling through
       the requests; then read B's peak resident memory (VmHWM) from /proc.
 
-Both print one JSON object on stdout. B inherits the environment (TABLE_NAME,
-AWS_ENDPOINT_URL, ...) plus the variables Lambda sets (--env K=V adds more).
+Both print one JSON object on stdout. B gets a Lambda-like environment: the variables
+Lambda sets, the AWS_* ones of this shell (endpoint, credentials, region), and --env K=V
+(TABLE_NAME, CURSOR_SECRET, ...).
 """
 
 import argparse
@@ -45,6 +46,9 @@ class Emulator:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per answer, sent at once: no Nagle wait in the measured path.
+            disable_nagle_algorithm = True
+            wbufsize = 1 << 16
 
             def log_message(self, *args):
                 pass
@@ -56,6 +60,7 @@ class Emulator:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                self.wfile.flush()
 
             def do_GET(self):
                 if self.path != f"{PREFIX}/invocation/next":
@@ -160,9 +165,17 @@ def event_for(request, headers):
 
 
 def lambda_env(emulator, extra):
-    env = dict(os.environ)
+    """What Lambda gives a provided.al2023 function: its runtime variables, the AWS_*
+    credentials and region (here: moto's, from scripts/with-moto.sh), PATH, LANG and TZ —
+    nothing else of this shell (no SSL_CERT_DIR, say) — plus the function's own (--env)."""
+    env = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
     env.update(
         {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": "/var/task",
+            "_HANDLER": "bootstrap",
             "AWS_LAMBDA_RUNTIME_API": emulator.address,
             "AWS_LAMBDA_FUNCTION_NAME": "bench",
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

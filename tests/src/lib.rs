@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use space_auth::ScopeSet;
 use space_http::Engine;
+use space_store::blobs::{BlobStore, FileBlobStore, S3BlobStore};
 use space_store::dynamodb::DynamoStore;
 use space_store::embedded::EmbeddedStore;
 use space_store::secrets::MemoryVault;
@@ -26,7 +27,10 @@ static SECRET_VALUES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Registers a secret value the client must never see again.
 pub fn forbid_in_responses(value: &str) {
-    SECRET_VALUES.lock().unwrap_or_else(|p| p.into_inner()).push(value.to_owned());
+    SECRET_VALUES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(value.to_owned());
 }
 
 /// Which store a test runs on.
@@ -43,6 +47,9 @@ pub struct TestApp {
     pub engine: Engine,
     pub clock: Arc<ManualClock>,
     pub vault: MemoryVault,
+    /// Media bytes: files in the test's folder on the embedded backend, a fresh S3 bucket
+    /// on moto on the DynamoDB one.
+    pub blobs: Arc<dyn BlobStore>,
     pub demo: Bootstrap,
     pub backend: Backend,
     _data: tempfile::TempDir,
@@ -73,9 +80,19 @@ impl Response {
     pub fn error_code(&self) -> &str {
         let error = &self.body["error"];
         assert!(error["message"].is_string(), "no error message in {}", self.text);
-        assert!(error["request_id"].as_str().is_some_and(|id| id.starts_with("req_")), "no request id in {}", self.text);
-        assert_eq!(self.header("x-request-id"), error["request_id"].as_str(), "request id header and body differ");
-        error["code"].as_str().unwrap_or_else(|| panic!("no error code in {}", self.text))
+        assert!(
+            error["request_id"].as_str().is_some_and(|id| id.starts_with("req_")),
+            "no request id in {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("x-request-id"),
+            error["request_id"].as_str(),
+            "request id header and body differ"
+        );
+        error["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.text))
     }
 
     #[track_caller]
@@ -118,9 +135,18 @@ impl Request<'_> {
         let headers = response.headers().clone();
         let text = response.text().await.expect("a readable body");
         self.app.check_no_secret(&text);
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
         assert!(status < 500 || status == 503, "server error {status}: {text}");
-        Response { status, headers, body, text }
+        Response {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 }
 
@@ -136,7 +162,9 @@ impl TestApp {
     pub async fn embedded() -> TestApp {
         let data = tempfile::tempdir().expect("a temp dir");
         let clock = test_clock();
-        let store = EmbeddedStore::open(&data.path().join("space.redb")).expect("redb opens").with_clock(clock.clone());
+        let store = EmbeddedStore::open(&data.path().join("space.redb"))
+            .expect("redb opens")
+            .with_clock(clock.clone());
         TestApp::serve(Arc::new(store), clock, data, Backend::Embedded).await
     }
 
@@ -150,13 +178,40 @@ impl TestApp {
         let table = format!("space-test-{}", space_http::ids::new_id("t").replace('_', "-"));
         let store = DynamoStore::from_env(table).await.with_clock(clock.clone());
         store.create_table().await.expect("moto creates the table");
-        TestApp::serve(Arc::new(store), clock, tempfile::tempdir().expect("a temp dir"), Backend::Dynamodb).await
+        TestApp::serve(
+            Arc::new(store),
+            clock,
+            tempfile::tempdir().expect("a temp dir"),
+            Backend::Dynamodb,
+        )
+        .await
     }
 
     /// Serves any store (tests wrap stores to count or break calls).
-    pub async fn serve(store: Arc<dyn Store>, clock: Arc<ManualClock>, data: tempfile::TempDir, backend: Backend) -> TestApp {
+    pub async fn serve(
+        store: Arc<dyn Store>,
+        clock: Arc<ManualClock>,
+        data: tempfile::TempDir,
+        backend: Backend,
+    ) -> TestApp {
         let vault = MemoryVault::default();
-        let engine = Engine::builder(store).clock(clock.clone()).vault(Arc::new(vault.clone())).build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let base = format!("http://{}", listener.local_addr().expect("bound"));
+        let blobs: Arc<dyn BlobStore> = match backend {
+            Backend::Embedded => Arc::new(FileBlobStore::new(data.path().join("media"))),
+            Backend::Dynamodb => {
+                let bucket = format!("space-test-{}", space_http::ids::new_id("b").replace('_', "-"));
+                let bucket = S3BlobStore::from_env(bucket).await;
+                bucket.create_bucket().await.expect("moto creates the bucket");
+                Arc::new(bucket)
+            }
+        };
+        let engine = Engine::builder(store)
+            .clock(clock.clone())
+            .vault(Arc::new(vault.clone()))
+            .blobs(Arc::clone(&blobs))
+            .public_url(base.clone())
+            .build();
         let demo = create_demo(
             &engine,
             "Test space",
@@ -171,8 +226,6 @@ impl TestApp {
         )
         .await
         .expect("bootstrap");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let base = format!("http://{}", listener.local_addr().expect("bound"));
         let app = spacectl::app(engine.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -183,6 +236,7 @@ impl TestApp {
             engine,
             clock,
             vault,
+            blobs,
             demo,
             backend,
             _data: data,
@@ -208,12 +262,14 @@ impl TestApp {
 
     /// A request to the space API with the full-scope key.
     pub fn space(&self, method: Method, path: &str) -> Request<'_> {
-        self.request(method, &format!("{SPACE_API}{path}")).key(&self.demo.space_key)
+        self.request(method, &format!("{SPACE_API}{path}"))
+            .key(&self.demo.space_key)
     }
 
     /// A request to the account API with the owner's key.
     pub fn account(&self, method: Method, path: &str) -> Request<'_> {
-        self.request(method, &format!("{ACCOUNT_API}{path}")).key(&self.demo.account_key)
+        self.request(method, &format!("{ACCOUNT_API}{path}"))
+            .key(&self.demo.account_key)
     }
 
     /// Mints a key on the demo Space through the account API.
@@ -233,7 +289,12 @@ impl TestApp {
 
     /// A second Space of the same account, with a full-scope key.
     pub async fn other_space(&self) -> (String, String) {
-        let space = self.account(Method::POST, "/spaces").json(json!({"name": "Other"})).send().await.expect(201);
+        let space = self
+            .account(Method::POST, "/spaces")
+            .json(json!({"name": "Other"}))
+            .send()
+            .await
+            .expect(201);
         let id = space.body["id"].as_str().expect("an id").to_owned();
         let scopes: Vec<String> = ScopeSet::all().iter().map(|s| s.to_string()).collect();
         let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -243,7 +304,12 @@ impl TestApp {
 
     /// Creates a contact with the full-scope key and returns its body.
     pub async fn contact(&self, body: Value) -> Value {
-        self.space(Method::POST, "/contacts").json(body).send().await.expect(201).body
+        self.space(Method::POST, "/contacts")
+            .json(body)
+            .send()
+            .await
+            .expect(201)
+            .body
     }
 
     /// The Space's events feed, read straight from the store.
@@ -258,7 +324,11 @@ impl TestApp {
                 .query(space_store::Query::partition(partition.clone()).after(after).limit(100))
                 .await
                 .expect("events read");
-            types.extend(page.items.iter().filter_map(|i| i.body.get("type").and_then(Value::as_str).map(str::to_owned)));
+            types.extend(
+                page.items
+                    .iter()
+                    .filter_map(|i| i.body.get("type").and_then(Value::as_str).map(str::to_owned)),
+            );
             match page.last_sk {
                 Some(last) => after = Some(last),
                 None => return types,
@@ -269,7 +339,10 @@ impl TestApp {
     fn check_no_secret(&self, text: &str) {
         let values = SECRET_VALUES.lock().unwrap_or_else(|p| p.into_inner());
         for value in values.iter() {
-            assert!(!text.contains(value.as_str()), "a secret value leaked into a response: {text}");
+            assert!(
+                !text.contains(value.as_str()),
+                "a secret value leaked into a response: {text}"
+            );
         }
     }
 }
@@ -277,7 +350,9 @@ impl TestApp {
 /// A clock at the start of a minute (plus one second), so a test's requests share one
 /// rate window unless the test moves time itself.
 fn test_clock() -> Arc<ManualClock> {
-    let minute = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap_or_else(|_| Utc::now());
+    let minute = Utc::now()
+        .duration_trunc(TimeDelta::minutes(1))
+        .unwrap_or_else(|_| Utc::now());
     Arc::new(ManualClock::new(minute + TimeDelta::seconds(1)))
 }
 

@@ -27,13 +27,19 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `UPDATE_MANIFEST=1 cargo test -p space-tests --test deploy` rewrites the file instead.
 #[test]
 fn the_committed_manifest_is_current() {
     let path = repo_root().join(COMMITTED_PATH);
+    let fresh = to_json(&manifest());
+    if std::env::var_os("UPDATE_MANIFEST").is_some() {
+        std::fs::write(&path, &fresh).expect("the manifest is written");
+    }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
-        committed == to_json(&manifest()),
-        "{} is stale: run `cargo run -q -p spacectl -- manifest > {COMMITTED_PATH}` and commit it",
+        committed == fresh,
+        "{} is stale: run `UPDATE_MANIFEST=1 cargo test -p space-tests --test deploy` \
+         (or `cargo run -q -p spacectl -- manifest > {COMMITTED_PATH}`) and commit it",
         path.display()
     );
 }

@@ -18,28 +18,59 @@ on_both_backends!(
 );
 
 async fn contacts_search_tags_and_notes(app: TestApp) {
-    let ada = app.contact(json!({"name": "Ada Lovelace", "email": "ADA@example.com", "company": "Engines"})).await;
-    app.contact(json!({"name": "Grace Hopper", "phone": "+1 (555) 010-9999"})).await;
+    let ada = app
+        .contact(json!({"name": "Ada Lovelace", "email": "ADA@example.com", "company": "Engines"}))
+        .await;
+    app.contact(json!({"name": "Grace Hopper", "phone": "+1 (555) 010-9999"}))
+        .await;
     assert_eq!(ada["email"], "ada@example.com");
     let id = ada["id"].as_str().unwrap();
     assert!(id.starts_with("con_"));
 
     let found = app.space(Method::GET, "/contacts?q=lovel").send().await.expect(200);
     assert_eq!(found.body["data"].as_array().unwrap().len(), 1);
-    let by_phone = app.space(Method::GET, "/contacts?q=5550109999").send().await.expect(200);
+    let by_phone = app
+        .space(Method::GET, "/contacts?q=5550109999")
+        .send()
+        .await
+        .expect(200);
     assert_eq!(by_phone.body["data"][0]["name"], "Grace Hopper");
-    app.space(Method::POST, "/contacts").json(json!({"company": "Nameless"})).send().await.expect(422);
+    app.space(Method::POST, "/contacts")
+        .json(json!({"company": "Nameless"}))
+        .send()
+        .await
+        .expect(422);
 
-    let tags = app.space(Method::POST, &format!("/contacts/{id}/tags")).json(json!({"tags": ["vip", " vip ", "investor"]})).send().await.expect(200);
+    let tags = app
+        .space(Method::POST, &format!("/contacts/{id}/tags"))
+        .json(json!({"tags": ["vip", " vip ", "investor"]}))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(tags.body["data"], json!(["vip", "investor"]));
     let vips = app.space(Method::GET, "/contacts?tag=vip").send().await.expect(200);
     assert_eq!(vips.body["data"].as_array().unwrap().len(), 1);
-    app.space(Method::DELETE, &format!("/contacts/{id}/tags/vip")).send().await.expect(204);
-    app.space(Method::DELETE, &format!("/contacts/{id}/tags/vip")).send().await.expect(404);
-    let listed = app.space(Method::GET, &format!("/contacts/{id}/tags")).send().await.expect(200);
+    app.space(Method::DELETE, &format!("/contacts/{id}/tags/vip"))
+        .send()
+        .await
+        .expect(204);
+    app.space(Method::DELETE, &format!("/contacts/{id}/tags/vip"))
+        .send()
+        .await
+        .expect(404);
+    let listed = app
+        .space(Method::GET, &format!("/contacts/{id}/tags"))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(listed.body["data"], json!(["investor"]));
 
-    let note = app.space(Method::POST, &format!("/contacts/{id}/notes")).json(json!({"body": "Prefers email"})).send().await.expect(201);
+    let note = app
+        .space(Method::POST, &format!("/contacts/{id}/notes"))
+        .json(json!({"body": "Prefers email"}))
+        .send()
+        .await
+        .expect(201);
     let note_id = note.body["id"].as_str().unwrap();
     let edited = app
         .space(Method::PATCH, &format!("/contacts/{id}/notes/{note_id}"))
@@ -48,10 +79,21 @@ async fn contacts_search_tags_and_notes(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(edited.body["version"], 2);
-    let notes = app.space(Method::GET, &format!("/contacts/{id}/notes")).send().await.expect(200);
+    let notes = app
+        .space(Method::GET, &format!("/contacts/{id}/notes"))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(notes.body["data"].as_array().unwrap().len(), 1);
-    app.space(Method::DELETE, &format!("/contacts/{id}/notes/{note_id}")).send().await.expect(204);
-    app.space(Method::POST, "/contacts/con_01jdxxxxxxxxxxxxxxxxxxxxxx/notes").json(json!({"body": "x"})).send().await.expect(404);
+    app.space(Method::DELETE, &format!("/contacts/{id}/notes/{note_id}"))
+        .send()
+        .await
+        .expect(204);
+    app.space(Method::POST, "/contacts/con_01jdxxxxxxxxxxxxxxxxxxxxxx/notes")
+        .json(json!({"body": "x"}))
+        .send()
+        .await
+        .expect(404);
 }
 
 async fn import_reports_bad_rows_and_writes_good_ones_whole(app: TestApp) {
@@ -62,7 +104,12 @@ async fn import_reports_bad_rows_and_writes_good_ones_whole(app: TestApp) {
         {"name": "Good Two", "tags": ["lead"]},
         {"name": "Unknown field", "favourite_colour": "blue"}
     ]});
-    let response = app.space(Method::POST, "/contacts/import").json(rows).send().await.expect(200);
+    let response = app
+        .space(Method::POST, "/contacts/import")
+        .json(rows)
+        .send()
+        .await
+        .expect(200);
     assert_eq!(response.body["created"], 2);
     assert_eq!(response.body["failed"], 3);
     let results = response.body["results"].as_array().unwrap();
@@ -71,13 +118,29 @@ async fn import_reports_bad_rows_and_writes_good_ones_whole(app: TestApp) {
     assert!(results[1]["errors"]["email"][0].is_string());
     assert!(results[4]["errors"]["favourite_colour"][0].is_string());
     let listed = app.space(Method::GET, "/contacts?order=asc").send().await.expect(200);
-    let names: Vec<&str> = listed.body["data"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["Good One", "Good Two"]);
     // Every created row has its event.
-    assert_eq!(app.event_types().await.iter().filter(|t| *t == "contact.created").count(), 2);
+    assert_eq!(
+        app.event_types()
+            .await
+            .iter()
+            .filter(|t| *t == "contact.created")
+            .count(),
+        2
+    );
     // Over the limit is refused whole.
     let too_many: Vec<Value> = (0..1001).map(|i| json!({"name": format!("P{i}")})).collect();
-    app.space(Method::POST, "/contacts/import").json(json!({"contacts": too_many})).send().await.expect(422);
+    app.space(Method::POST, "/contacts/import")
+        .json(json!({"contacts": too_many}))
+        .send()
+        .await
+        .expect(422);
 }
 
 async fn overdue_open_tasks_take_one_list_and_one_patch_each(app: TestApp) {
@@ -89,30 +152,64 @@ async fn overdue_open_tasks_take_one_list_and_one_patch_each(app: TestApp) {
         ("Done already", at(-5), "done"),
         ("Next week", at(24 * 7), "open"),
     ] {
-        let task = app.space(Method::POST, "/tasks").json(json!({"title": title, "due_at": due, "status": status})).send().await.expect(201);
+        let task = app
+            .space(Method::POST, "/tasks")
+            .json(json!({"title": title, "due_at": due, "status": status}))
+            .send()
+            .await
+            .expect(201);
         assert_eq!(task.body["priority"], "normal");
     }
-    app.space(Method::POST, "/tasks").json(json!({"title": "No due date"})).send().await.expect(201);
+    app.space(Method::POST, "/tasks")
+        .json(json!({"title": "No due date"}))
+        .send()
+        .await
+        .expect(201);
 
     let overdue = app.space(Method::GET, "/tasks?overdue=true").send().await.expect(200);
-    let titles: Vec<&str> = overdue.body["data"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = overdue.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles.len(), 2, "{titles:?}");
     for task in overdue.body["data"].as_array().unwrap() {
         let id = task["id"].as_str().unwrap();
-        let patched = app.space(Method::PATCH, &format!("/tasks/{id}")).json(json!({"priority": "high"})).send().await.expect(200);
+        let patched = app
+            .space(Method::PATCH, &format!("/tasks/{id}"))
+            .json(json!({"priority": "high"}))
+            .send()
+            .await
+            .expect(200);
         assert_eq!(patched.body["priority"], "high");
     }
-    let open_overdue = app.space(Method::GET, "/tasks?status=open&overdue=true").send().await.expect(200);
+    let open_overdue = app
+        .space(Method::GET, "/tasks?status=open&overdue=true")
+        .send()
+        .await
+        .expect(200);
     assert_eq!(open_overdue.body["data"][0]["title"], "Late invoice");
     let high = app.space(Method::GET, "/tasks?priority=high").send().await.expect(200);
     assert_eq!(high.body["data"].as_array().unwrap().len(), 2);
     let window = app
-        .space(Method::GET, &format!("/tasks?due_after={}&due_before={}", at(-6), at(1)))
+        .space(
+            Method::GET,
+            &format!("/tasks?due_after={}&due_before={}", at(-6), at(1)),
+        )
         .send()
         .await
         .expect(200);
-    assert_eq!(window.body["data"].as_array().unwrap().len(), 2, "Late reply and Done already");
-    let response = app.space(Method::GET, "/tasks?status=someday&due_before=tomorrow").send().await.expect(422);
+    assert_eq!(
+        window.body["data"].as_array().unwrap().len(),
+        2,
+        "Late reply and Done already"
+    );
+    let response = app
+        .space(Method::GET, "/tasks?status=someday&due_before=tomorrow")
+        .send()
+        .await
+        .expect(422);
     assert!(response.body["error"]["fields"]["status"].is_array());
     assert!(response.body["error"]["fields"]["due_before"].is_array());
 }
@@ -121,18 +218,42 @@ async fn secret_values_go_in_and_never_come_out(app: TestApp) {
     let value = format!("sk_test_{}", space_http::ids::new_id("v"));
     forbid_in_responses(&value);
     let space = app.demo.space_id.clone();
-    app.account(Method::PUT, &format!("/spaces/{space}/secrets/STRIPE_KEY")).json(json!({"value": value})).send().await.expect(204);
-    assert_eq!(app.vault.peek(&space, "STRIPE_KEY").as_deref(), Some(value.as_str()), "the value reached the vault");
+    app.account(Method::PUT, &format!("/spaces/{space}/secrets/STRIPE_KEY"))
+        .json(json!({"value": value}))
+        .send()
+        .await
+        .expect(204);
+    assert_eq!(
+        app.vault.peek(&space, "STRIPE_KEY").as_deref(),
+        Some(value.as_str()),
+        "the value reached the vault"
+    );
     let listed = app.space(Method::GET, "/secrets").send().await.expect(200);
     assert_eq!(listed.body["data"][0]["name"], "STRIPE_KEY");
     let meta = app.space(Method::GET, "/secrets/STRIPE_KEY").send().await.expect(200);
     assert!(meta.body.get("value").is_none());
-    let names = app.account(Method::GET, &format!("/spaces/{space}/secrets")).send().await.expect(200);
+    let names = app
+        .account(Method::GET, &format!("/spaces/{space}/secrets"))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(names.body["data"].as_array().unwrap().len(), 1);
     // Overwrite, bad names, and delete.
-    app.account(Method::PUT, &format!("/spaces/{space}/secrets/STRIPE_KEY")).json(json!({"value": format!("{value}-2")})).send().await.expect(204);
-    app.account(Method::PUT, &format!("/spaces/{space}/secrets/bad%20name")).json(json!({"value": "x"})).send().await.expect(422);
-    app.account(Method::PUT, &format!("/spaces/{space}/secrets/EMPTY")).json(json!({"value": ""})).send().await.expect(422);
+    app.account(Method::PUT, &format!("/spaces/{space}/secrets/STRIPE_KEY"))
+        .json(json!({"value": format!("{value}-2")}))
+        .send()
+        .await
+        .expect(204);
+    app.account(Method::PUT, &format!("/spaces/{space}/secrets/bad%20name"))
+        .json(json!({"value": "x"}))
+        .send()
+        .await
+        .expect(422);
+    app.account(Method::PUT, &format!("/spaces/{space}/secrets/EMPTY"))
+        .json(json!({"value": ""}))
+        .send()
+        .await
+        .expect(422);
     // The space key cannot reach the account API's secret routes.
     app.request(Method::PUT, &format!("{ACCOUNT_API}/spaces/{space}/secrets/STRIPE_KEY"))
         .key(app.key())
@@ -140,7 +261,10 @@ async fn secret_values_go_in_and_never_come_out(app: TestApp) {
         .send()
         .await
         .expect(401);
-    app.account(Method::DELETE, &format!("/spaces/{space}/secrets/STRIPE_KEY")).send().await.expect(204);
+    app.account(Method::DELETE, &format!("/spaces/{space}/secrets/STRIPE_KEY"))
+        .send()
+        .await
+        .expect(204);
     assert_eq!(app.vault.peek(&space, "STRIPE_KEY"), None);
     app.space(Method::GET, "/secrets/STRIPE_KEY").send().await.expect(404);
     // Events name the secret, never the value (checked by the client on every response,
@@ -151,10 +275,20 @@ async fn secret_values_go_in_and_never_come_out(app: TestApp) {
 }
 
 async fn spaces_and_keys_through_the_account_api(app: TestApp) {
-    let created = app.account(Method::POST, "/spaces").json(json!({"name": "Bakery"})).send().await.expect(201);
+    let created = app
+        .account(Method::POST, "/spaces")
+        .json(json!({"name": "Bakery"}))
+        .send()
+        .await
+        .expect(201);
     let space = created.body["id"].as_str().unwrap().to_owned();
     assert!(space.starts_with("spc_"));
-    let renamed = app.account(Method::PUT, &format!("/spaces/{space}")).json(json!({"name": "Bakery & Co"})).send().await.expect(200);
+    let renamed = app
+        .account(Method::PUT, &format!("/spaces/{space}"))
+        .json(json!({"name": "Bakery & Co"}))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(renamed.body["name"], "Bakery & Co");
     let spaces = app.account(Method::GET, "/spaces").send().await.expect(200);
     assert_eq!(spaces.body["data"].as_array().unwrap().len(), 2);
@@ -169,21 +303,45 @@ async fn spaces_and_keys_through_the_account_api(app: TestApp) {
     fields.sort_unstable();
     assert_eq!(
         fields,
-        ["created_at", "expires_at", "id", "name", "prefix", "rate_limit_per_minute", "read_only", "scopes", "token", "toolsets"]
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "name",
+            "prefix",
+            "rate_limit_per_minute",
+            "read_only",
+            "scopes",
+            "token",
+            "toolsets"
+        ]
     );
     let token = minted.body["token"].as_str().unwrap();
     assert!(token.starts_with("wks_live_"));
     assert!(token.starts_with(minted.body["prefix"].as_str().unwrap().trim_end_matches('…')));
-    let keys = app.account(Method::GET, &format!("/spaces/{space}/keys")).send().await.expect(200);
+    let keys = app
+        .account(Method::GET, &format!("/spaces/{space}/keys"))
+        .send()
+        .await
+        .expect(200);
     assert!(!keys.text.contains(token), "a key list never shows a token");
     assert!(keys.body["data"][0].get("token_hash").is_none());
     assert_eq!(keys.body["data"][0]["last_used_at"], Value::Null);
-    let limited = app.request(Method::GET, &format!("{SPACE_API}/contacts")).key(token).send().await.expect(200);
+    let limited = app
+        .request(Method::GET, &format!("{SPACE_API}/contacts"))
+        .key(token)
+        .send()
+        .await
+        .expect(200);
     assert_eq!(limited.header("ratelimit-policy"), Some("\"per-key\";q=30;w=60"));
     // last_used_at is recorded off the request path.
     let mut recorded = Value::Null;
     for _ in 0..50 {
-        let keys = app.account(Method::GET, &format!("/spaces/{space}/keys")).send().await.expect(200);
+        let keys = app
+            .account(Method::GET, &format!("/spaces/{space}/keys"))
+            .send()
+            .await
+            .expect(200);
         recorded = keys.body["data"][0]["last_used_at"].clone();
         if recorded.is_string() {
             break;
@@ -199,7 +357,11 @@ async fn spaces_and_keys_through_the_account_api(app: TestApp) {
         .await
         .expect(422);
     assert_eq!(refused.body["error"]["fields"]["scopes"].as_array().unwrap().len(), 3);
-    app.account(Method::POST, &format!("/spaces/{space}/keys")).json(json!({"name": "x", "scopes": []})).send().await.expect(422);
+    app.account(Method::POST, &format!("/spaces/{space}/keys"))
+        .json(json!({"name": "x", "scopes": []}))
+        .send()
+        .await
+        .expect(422);
     app.account(Method::POST, "/spaces/spc_01jdxxxxxxxxxxxxxxxxxxxxxx/keys")
         .json(json!({"name": "x", "scopes": ["contacts:read"]}))
         .send()
@@ -210,12 +372,26 @@ async fn spaces_and_keys_through_the_account_api(app: TestApp) {
 async fn deleting_a_space_stops_its_keys(app: TestApp) {
     let (space, key) = app.other_space().await;
     let reader = app.mint_on(&space, &["contacts:read"], None).await;
-    app.request(Method::GET, &format!("{SPACE_API}/contacts")).key(&key).send().await.expect(200);
-    app.account(Method::DELETE, &format!("/spaces/{space}")).send().await.expect(204);
+    app.request(Method::GET, &format!("{SPACE_API}/contacts"))
+        .key(&key)
+        .send()
+        .await
+        .expect(200);
+    app.account(Method::DELETE, &format!("/spaces/{space}"))
+        .send()
+        .await
+        .expect(204);
     for token in [&key, &reader] {
-        app.request(Method::GET, &format!("{SPACE_API}/contacts")).key(token).send().await.expect(401);
+        app.request(Method::GET, &format!("{SPACE_API}/contacts"))
+            .key(token)
+            .send()
+            .await
+            .expect(401);
     }
-    app.account(Method::GET, &format!("/spaces/{space}")).send().await.expect(404);
+    app.account(Method::GET, &format!("/spaces/{space}"))
+        .send()
+        .await
+        .expect(404);
     // The demo Space is untouched.
     app.space(Method::GET, "/contacts").send().await.expect(200);
 }
@@ -224,7 +400,9 @@ async fn deleting_a_space_stops_its_keys(app: TestApp) {
 /// rate counter together, then the item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authenticated_get_takes_two_sequential_store_round_trips() {
-    let store = Arc::new(CountingStore::new(Arc::new(space_store::embedded::EmbeddedStore::in_memory())));
+    let store = Arc::new(CountingStore::new(Arc::new(
+        space_store::embedded::EmbeddedStore::in_memory(),
+    )));
     let clock = Arc::new(space_store::ManualClock::new(chrono::Utc::now()));
     let app = TestApp::serve(store.clone(), clock, tempfile::tempdir().unwrap(), Backend::Embedded).await;
     let contact = app.contact(json!({"name": "Ada"})).await;
@@ -232,11 +410,18 @@ async fn an_authenticated_get_takes_two_sequential_store_round_trips() {
     // Let the background last_used_at write of the first request settle.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     store.reset();
-    app.space(Method::GET, &format!("/contacts/{id}")).send().await.expect(200);
+    app.space(Method::GET, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(store.calls(), 3, "lookup, counter, item");
     assert_eq!(store.waves(), 2, "lookup and counter in parallel, then the item");
     store.reset();
-    app.request(Method::GET, &format!("{SPACE_API}/contacts/{id}")).key("wks_live_typo").send().await.expect(401);
+    app.request(Method::GET, &format!("{SPACE_API}/contacts/{id}"))
+        .key("wks_live_typo")
+        .send()
+        .await
+        .expect(401);
     assert_eq!(store.calls(), 0, "a malformed key costs no store call");
 }
 
@@ -250,20 +435,30 @@ async fn the_openapi_document_covers_every_operation() {
     }
     let names: std::collections::HashSet<&str> = operations.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names.len(), operations.len(), "operation names are unique");
-    assert_eq!(spec["paths"]["/functions/v1/space-api/contacts/{id}"]["patch"]["x-required-scope"], "contacts:write");
+    assert_eq!(
+        spec["paths"]["/functions/v1/space-api/contacts/{id}"]["patch"]["x-required-scope"],
+        "contacts:write"
+    );
 }
 
 /// A store that is down answers 503 with `Retry-After` in the envelope, never 500, and
 /// a write that failed left nothing behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unavailable_store_is_503_and_loses_nothing() {
-    let store = Arc::new(space_tests::faults::FaultyStore::new(Arc::new(space_store::embedded::EmbeddedStore::in_memory())));
+    let store = Arc::new(space_tests::faults::FaultyStore::new(Arc::new(
+        space_store::embedded::EmbeddedStore::in_memory(),
+    )));
     let clock = Arc::new(space_store::ManualClock::new(chrono::Utc::now()));
     let app = TestApp::serve(store.clone(), clock, tempfile::tempdir().unwrap(), Backend::Embedded).await;
     let events_before = app.event_types().await.len();
 
     store.fail_writes(true);
-    let response = app.space(Method::POST, "/contacts").json(json!({"name": "Ada"})).send().await.expect(503);
+    let response = app
+        .space(Method::POST, "/contacts")
+        .json(json!({"name": "Ada"}))
+        .send()
+        .await
+        .expect(503);
     assert_eq!(response.error_code(), "UNAVAILABLE");
     assert!(response.header("retry-after").is_some());
 
@@ -281,15 +476,24 @@ async fn an_unavailable_store_is_503_and_loses_nothing() {
 /// is told to wait (409) instead of creating a second task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_concurrent_duplicate_idempotency_key_is_409() {
-    let store = Arc::new(CountingStore::new(Arc::new(space_store::embedded::EmbeddedStore::in_memory())));
+    let store = Arc::new(CountingStore::new(Arc::new(
+        space_store::embedded::EmbeddedStore::in_memory(),
+    )));
     let clock = Arc::new(space_store::ManualClock::new(chrono::Utc::now()));
     let app = TestApp::serve(store, clock, tempfile::tempdir().unwrap(), Backend::Embedded).await;
-    let attempts = futures::future::join_all(
-        (0..6).map(|_| app.space(Method::POST, "/tasks").header("idempotency-key", "slow").json(json!({"title": "Once"})).send()),
-    )
+    let attempts = futures::future::join_all((0..6).map(|_| {
+        app.space(Method::POST, "/tasks")
+            .header("idempotency-key", "slow")
+            .json(json!({"title": "Once"}))
+            .send()
+    }))
     .await;
     let conflicts = attempts.iter().filter(|r| r.status == 409).count();
-    assert!(conflicts >= 1, "{:?}", attempts.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(
+        conflicts >= 1,
+        "{:?}",
+        attempts.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     for conflict in attempts.iter().filter(|r| r.status == 409) {
         assert_eq!(conflict.error_code(), "CONFLICT");
     }

@@ -21,22 +21,46 @@ on_both_backends!(
 
 async fn every_error_leaves_in_the_envelope(app: TestApp) {
     // 400: malformed JSON.
-    let response = app.space(Method::POST, "/contacts").raw("application/json", "{\"name\": ").send().await.expect(400);
+    let response = app
+        .space(Method::POST, "/contacts")
+        .raw("application/json", "{\"name\": ")
+        .send()
+        .await
+        .expect(400);
     assert_eq!(response.error_code(), "BAD_REQUEST");
     // 415: not JSON.
-    let response = app.space(Method::POST, "/contacts").raw("text/plain", "name=Ada").send().await.expect(415);
+    let response = app
+        .space(Method::POST, "/contacts")
+        .raw("text/plain", "name=Ada")
+        .send()
+        .await
+        .expect(415);
     assert_eq!(response.error_code(), "UNSUPPORTED_MEDIA_TYPE");
     // 404: unknown route, and an unknown item.
     let response = app.space(Method::GET, "/nothing-here").send().await.expect(404);
     assert_eq!(response.error_code(), "NOT_FOUND");
-    let response = app.space(Method::GET, "/contacts/con_01jdxxxxxxxxxxxxxxxxxxxxxx").send().await.expect(404);
+    let response = app
+        .space(Method::GET, "/contacts/con_01jdxxxxxxxxxxxxxxxxxxxxxx")
+        .send()
+        .await
+        .expect(404);
     assert_eq!(response.error_code(), "NOT_FOUND");
     // 405: a route that exists, with a method it does not take.
-    let response = app.space(Method::PATCH, "/contacts").json(json!({})).send().await.expect(405);
+    let response = app
+        .space(Method::PATCH, "/contacts")
+        .json(json!({}))
+        .send()
+        .await
+        .expect(405);
     assert_eq!(response.error_code(), "METHOD_NOT_ALLOWED");
     // 413: a body over the limit.
     let huge = format!("{{\"name\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
-    let response = app.space(Method::POST, "/contacts").raw("application/json", huge).send().await.expect(413);
+    let response = app
+        .space(Method::POST, "/contacts")
+        .raw("application/json", huge)
+        .send()
+        .await
+        .expect(413);
     assert_eq!(response.error_code(), "PAYLOAD_TOO_LARGE");
     // 422: per-field messages.
     let response = app
@@ -48,10 +72,22 @@ async fn every_error_leaves_in_the_envelope(app: TestApp) {
     assert_eq!(response.error_code(), "VALIDATION_FAILED");
     let fields = &response.body["error"]["fields"];
     for field in ["email", "phone", "colour"] {
-        assert!(fields[field][0].is_string(), "no message for {field}: {}", response.text);
+        assert!(
+            fields[field][0].is_string(),
+            "no message for {field}: {}",
+            response.text
+        );
     }
-    let response = app.space(Method::POST, "/tasks").json(json!({})).send().await.expect(422);
-    assert_eq!(response.body["error"]["fields"]["title"][0], "The title field is required.");
+    let response = app
+        .space(Method::POST, "/tasks")
+        .json(json!({}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(
+        response.body["error"]["fields"]["title"][0],
+        "The title field is required."
+    );
     // 400: a bad query parameter value type is a validation error, not a crash.
     let response = app.space(Method::GET, "/tasks?limit=0").send().await.expect(422);
     assert!(response.body["error"]["fields"]["limit"].is_array());
@@ -64,26 +100,58 @@ async fn keys_that_are_missing_malformed_expired_or_revoked_get_401(app: TestApp
     let path = format!("{SPACE_API}/contacts");
     let response = app.request(Method::GET, &path).send().await.expect(401);
     assert_eq!(response.error_code(), "UNAUTHENTICATED");
-    assert!(response.body["error"]["message"].as_str().unwrap().contains("Missing API key"));
+    assert!(
+        response.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Missing API key")
+    );
 
     // Mistyped: one character changed breaks the checksum.
     let mut typo = app.key().to_owned();
     let last = typo.pop().unwrap();
     typo.push(if last == 'a' { 'b' } else { 'a' });
     let response = app.request(Method::GET, &path).key(&typo).send().await.expect(401);
-    assert!(response.body["error"]["message"].as_str().unwrap().contains("checksum"), "{}", response.text);
-    app.request(Method::GET, &path).key("wks_live_short").send().await.expect(401);
-    app.request(Method::GET, &path).header("authorization", "Basic abc").send().await.expect(401);
+    assert!(
+        response.body["error"]["message"].as_str().unwrap().contains("checksum"),
+        "{}",
+        response.text
+    );
+    app.request(Method::GET, &path)
+        .key("wks_live_short")
+        .send()
+        .await
+        .expect(401);
+    app.request(Method::GET, &path)
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .expect(401);
     // A well-formed key that was never minted.
     let unknown = space_auth::Token::generate(space_auth::TokenKind::Space);
-    app.request(Method::GET, &path).key(unknown.expose()).send().await.expect(401);
+    app.request(Method::GET, &path)
+        .key(unknown.expose())
+        .send()
+        .await
+        .expect(401);
     // An account key on the space API, and a space key on the account API.
-    app.request(Method::GET, &path).key(app.account_key()).send().await.expect(401);
-    let response = app.request(Method::GET, "/functions/v1/account-api/spaces").key(app.key()).send().await.expect(401);
+    app.request(Method::GET, &path)
+        .key(app.account_key())
+        .send()
+        .await
+        .expect(401);
+    let response = app
+        .request(Method::GET, "/functions/v1/account-api/spaces")
+        .key(app.key())
+        .send()
+        .await
+        .expect(401);
     assert_eq!(response.error_code(), "UNAUTHENTICATED");
 
     // Expired: valid until the clock passes expires_at.
-    let expires_at = space_http::fields::format_datetime(space_store::Clock::now(app.clock.as_ref()) + chrono::TimeDelta::minutes(5));
+    let expires_at = space_http::fields::format_datetime(
+        space_store::Clock::now(app.clock.as_ref()) + chrono::TimeDelta::minutes(5),
+    );
     let minted = app
         .account(Method::POST, &format!("/spaces/{}/keys", app.demo.space_id))
         .json(json!({"name": "short-lived", "scopes": ["contacts:read"], "expires_at": expires_at}))
@@ -91,9 +159,18 @@ async fn keys_that_are_missing_malformed_expired_or_revoked_get_401(app: TestApp
         .await
         .expect(201);
     let short_lived = minted.body["token"].as_str().unwrap().to_owned();
-    app.request(Method::GET, &path).key(&short_lived).send().await.expect(200);
+    app.request(Method::GET, &path)
+        .key(&short_lived)
+        .send()
+        .await
+        .expect(200);
     app.clock.advance(chrono::TimeDelta::minutes(6));
-    let response = app.request(Method::GET, &path).key(&short_lived).send().await.expect(401);
+    let response = app
+        .request(Method::GET, &path)
+        .key(&short_lived)
+        .send()
+        .await
+        .expect(401);
     assert!(response.body["error"]["message"].as_str().unwrap().contains("expired"));
 
     // Revoked: the very next request fails.
@@ -106,7 +183,10 @@ async fn keys_that_are_missing_malformed_expired_or_revoked_get_401(app: TestApp
     let token = minted.body["token"].as_str().unwrap().to_owned();
     let key_id = minted.body["id"].as_str().unwrap().to_owned();
     app.request(Method::GET, &path).key(&token).send().await.expect(200);
-    app.account(Method::DELETE, &format!("/spaces/{}/keys/{key_id}", app.demo.space_id)).send().await.expect(204);
+    app.account(Method::DELETE, &format!("/spaces/{}/keys/{key_id}", app.demo.space_id))
+        .send()
+        .await
+        .expect(204);
     let response = app.request(Method::GET, &path).key(&token).send().await.expect(401);
     assert!(response.body["error"]["message"].as_str().unwrap().contains("revoked"));
 }
@@ -122,7 +202,12 @@ async fn a_missing_scope_is_403_naming_it_and_changes_nothing(app: TestApp) {
         .await
         .expect(403);
     assert_eq!(response.error_code(), "FORBIDDEN");
-    assert!(response.body["error"]["message"].as_str().unwrap().contains("contacts:write"));
+    assert!(
+        response.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("contacts:write")
+    );
     let contact = app.contact(json!({"name": "Grace"})).await;
     let id = contact["id"].as_str().unwrap();
     for (method, path) in [
@@ -139,15 +224,26 @@ async fn a_missing_scope_is_403_naming_it_and_changes_nothing(app: TestApp) {
             .send()
             .await
             .expect(403);
-        assert!(response.body["error"]["message"].as_str().unwrap().contains(':'), "{method} {path}: no scope named");
+        assert!(
+            response.body["error"]["message"].as_str().unwrap().contains(':'),
+            "{method} {path}: no scope named"
+        );
     }
-    let unchanged = app.space(Method::GET, &format!("/contacts/{id}")).send().await.expect(200);
+    let unchanged = app
+        .space(Method::GET, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(unchanged.body["name"], "Grace");
     assert_eq!(unchanged.body["version"], 1);
     // Only the allowed create left an event.
     assert_eq!(app.event_types().await.len(), events_before + 1);
     // The reader can read.
-    app.request(Method::GET, &format!("{SPACE_API}/contacts/{id}")).key(&reader).send().await.expect(200);
+    app.request(Method::GET, &format!("{SPACE_API}/contacts/{id}"))
+        .key(&reader)
+        .send()
+        .await
+        .expect(200);
 }
 
 async fn another_spaces_ids_are_not_found(app: TestApp) {
@@ -170,9 +266,18 @@ async fn another_spaces_ids_are_not_found(app: TestApp) {
         .send()
         .await
         .expect(404);
-    let listed = app.request(Method::GET, &format!("{SPACE_API}/contacts")).key(&other_key).send().await.expect(200);
+    let listed = app
+        .request(Method::GET, &format!("{SPACE_API}/contacts"))
+        .key(&other_key)
+        .send()
+        .await
+        .expect(200);
     assert_eq!(listed.body["data"], json!([]));
-    let mine = app.space(Method::GET, &format!("/contacts/{id}")).send().await.expect(200);
+    let mine = app
+        .space(Method::GET, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(mine.body["name"], "Mine");
 }
 
@@ -196,11 +301,27 @@ async fn exactly_the_limit_gets_through_under_concurrency(app: TestApp) {
 
 async fn idempotency_keys_replay_and_refuse_duplicates(app: TestApp) {
     let body = json!({"title": "Call Ada back"});
-    let first = app.space(Method::POST, "/tasks").header("idempotency-key", "retry-1").json(body.clone()).send().await.expect(201);
-    let second = app.space(Method::POST, "/tasks").header("idempotency-key", "retry-1").json(body.clone()).send().await.expect(201);
+    let first = app
+        .space(Method::POST, "/tasks")
+        .header("idempotency-key", "retry-1")
+        .json(body.clone())
+        .send()
+        .await
+        .expect(201);
+    let second = app
+        .space(Method::POST, "/tasks")
+        .header("idempotency-key", "retry-1")
+        .json(body.clone())
+        .send()
+        .await
+        .expect(201);
     assert_eq!(first.body, second.body, "the retry replays the first response");
     let listed = app.space(Method::GET, "/tasks").send().await.expect(200);
-    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1, "no duplicate was created");
+    assert_eq!(
+        listed.body["data"].as_array().unwrap().len(),
+        1,
+        "no duplicate was created"
+    );
     // Same key, different body.
     let response = app
         .space(Method::POST, "/tasks")
@@ -211,27 +332,44 @@ async fn idempotency_keys_replay_and_refuse_duplicates(app: TestApp) {
         .expect(422);
     assert_eq!(response.error_code(), "VALIDATION_FAILED");
     // Concurrent duplicates: exactly one creates, the others replay it or get 409.
-    let attempts = join_all(
-        (0..8).map(|_| app.space(Method::POST, "/tasks").header("idempotency-key", "burst").json(json!({"title": "Once"})).send()),
-    )
+    let attempts = join_all((0..8).map(|_| {
+        app.space(Method::POST, "/tasks")
+            .header("idempotency-key", "burst")
+            .json(json!({"title": "Once"}))
+            .send()
+    }))
     .await;
     let statuses: Vec<u16> = attempts.iter().map(|r| r.status).collect();
     assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
     assert!(statuses.contains(&201));
-    let ids: std::collections::HashSet<_> = attempts.iter().filter(|r| r.status == 201).map(|r| r.body["id"].clone()).collect();
+    let ids: std::collections::HashSet<_> = attempts
+        .iter()
+        .filter(|r| r.status == 201)
+        .map(|r| r.body["id"].clone())
+        .collect();
     assert_eq!(ids.len(), 1, "every success is the same task");
     let listed = app.space(Method::GET, "/tasks?q=once").send().await.expect(200);
     assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
     // Records expire after 24 hours: the key can then be used again.
     app.clock.advance(chrono::TimeDelta::hours(25));
-    let fresh = app.space(Method::POST, "/tasks").header("idempotency-key", "retry-1").json(json!({"title": "New day"})).send().await.expect(201);
+    let fresh = app
+        .space(Method::POST, "/tasks")
+        .header("idempotency-key", "retry-1")
+        .json(json!({"title": "New day"}))
+        .send()
+        .await
+        .expect(201);
     assert_ne!(fresh.body["id"], first.body["id"]);
 }
 
 async fn stale_if_match_is_412(app: TestApp) {
     let contact = app.contact(json!({"name": "Ada"})).await;
     let id = contact["id"].as_str().unwrap();
-    let read = app.space(Method::GET, &format!("/contacts/{id}")).send().await.expect(200);
+    let read = app
+        .space(Method::GET, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect(200);
     let etag = read.header("etag").unwrap().to_owned();
     assert_eq!(etag, "\"1\"");
     let updated = app
@@ -252,7 +390,11 @@ async fn stale_if_match_is_412(app: TestApp) {
             .expect(412);
         assert_eq!(response.error_code(), "PRECONDITION_FAILED", "{method}");
     }
-    let current = app.space(Method::GET, &format!("/contacts/{id}")).send().await.expect(200);
+    let current = app
+        .space(Method::GET, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(current.body["name"], "Ada");
     assert_eq!(current.body["company"], "Analytical Engines");
     // PUT replaces: fields left out are cleared.
@@ -264,13 +406,25 @@ async fn stale_if_match_is_412(app: TestApp) {
         .await
         .expect(200);
     assert!(replaced.body.get("company").is_none());
-    app.space(Method::DELETE, &format!("/contacts/{id}")).header("if-match", "\"3\"").send().await.expect(204);
-    app.space(Method::GET, &format!("/contacts/{id}")).send().await.expect(404);
+    app.space(Method::DELETE, &format!("/contacts/{id}"))
+        .header("if-match", "\"3\"")
+        .send()
+        .await
+        .expect(204);
+    app.space(Method::GET, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect(404);
 }
 
 async fn pagination_walks_every_page_and_refuses_tampered_cursors(app: TestApp) {
     let rows: Vec<_> = (0..130).map(|i| json!({"name": format!("Person {i:03}")})).collect();
-    let imported = app.space(Method::POST, "/contacts/import").json(json!({"contacts": rows})).send().await.expect(200);
+    let imported = app
+        .space(Method::POST, "/contacts/import")
+        .json(json!({"contacts": rows}))
+        .send()
+        .await
+        .expect(200);
     assert_eq!(imported.body["created"], 130);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -300,10 +454,17 @@ async fn pagination_walks_every_page_and_refuses_tampered_cursors(app: TestApp) 
     let middle = tampered.len() / 2;
     tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let response = app.space(Method::GET, &format!("/contacts?limit=5&cursor={tampered}")).send().await.expect(400);
+    let response = app
+        .space(Method::GET, &format!("/contacts?limit=5&cursor={tampered}"))
+        .send()
+        .await
+        .expect(400);
     assert_eq!(response.error_code(), "BAD_REQUEST");
     // A cursor of another list (tasks) or another Space is refused too.
-    app.space(Method::GET, &format!("/tasks?limit=5&cursor={cursor}")).send().await.expect(400);
+    app.space(Method::GET, &format!("/tasks?limit=5&cursor={cursor}"))
+        .send()
+        .await
+        .expect(400);
     let (_, other_key) = app.other_space().await;
     app.request(Method::GET, &format!("{SPACE_API}/contacts?limit=5&cursor={cursor}"))
         .key(&other_key)
@@ -316,12 +477,31 @@ async fn pagination_walks_every_page_and_refuses_tampered_cursors(app: TestApp) 
 async fn mutations_append_events(app: TestApp) {
     let contact = app.contact(json!({"name": "Ada"})).await;
     let id = contact["id"].as_str().unwrap();
-    app.space(Method::PATCH, &format!("/contacts/{id}")).json(json!({"name": "Ada L."})).send().await.expect(200);
-    app.space(Method::POST, &format!("/contacts/{id}/notes")).json(json!({"body": "Met at the fair"})).send().await.expect(201);
-    app.space(Method::DELETE, &format!("/contacts/{id}")).send().await.expect(204);
+    app.space(Method::PATCH, &format!("/contacts/{id}"))
+        .json(json!({"name": "Ada L."}))
+        .send()
+        .await
+        .expect(200);
+    app.space(Method::POST, &format!("/contacts/{id}/notes"))
+        .json(json!({"body": "Met at the fair"}))
+        .send()
+        .await
+        .expect(201);
+    app.space(Method::DELETE, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect(204);
     let types = app.event_types().await;
     let tail: Vec<&str> = types.iter().rev().take(4).rev().map(String::as_str).collect();
-    assert_eq!(tail, ["contact.created", "contact.updated", "contact.note.created", "contact.deleted"]);
+    assert_eq!(
+        tail,
+        [
+            "contact.created",
+            "contact.updated",
+            "contact.note.created",
+            "contact.deleted"
+        ]
+    );
 }
 
 async fn rate_limit_headers_are_on_every_response(app: TestApp) {
@@ -329,7 +509,12 @@ async fn rate_limit_headers_are_on_every_response(app: TestApp) {
     assert_eq!(ok.header("ratelimit-policy"), Some("\"per-key\";q=100000;w=60"));
     let state = ok.header("ratelimit").unwrap();
     assert!(state.starts_with("\"per-key\";r=") && state.contains(";t="), "{state}");
-    let error = app.space(Method::POST, "/contacts").json(json!({"email": "bad"})).send().await.expect(422);
+    let error = app
+        .space(Method::POST, "/contacts")
+        .json(json!({"email": "bad"}))
+        .send()
+        .await
+        .expect(422);
     assert!(error.header("ratelimit").is_some());
     assert!(ok.header("server").is_none(), "no server header");
 }

@@ -31,12 +31,19 @@ pub async fn bootstrap_if_empty(engine: &Engine) -> Result<Option<Bootstrap>, Ap
     }
     let created = create_demo(engine, "Demo", None).await?;
     let marker = Map::from_iter([("space_id".to_owned(), json!(created.space_id))]);
-    engine.store().put(Item::new(MARKER_PK, MARKER_SK, marker), Condition::NotExists).await?;
+    engine
+        .store()
+        .put(Item::new(MARKER_PK, MARKER_SK, marker), Condition::NotExists)
+        .await?;
     Ok(Some(created))
 }
 
 /// An account with a key, one Space and one space key with `scopes` (all by default).
-pub async fn create_demo(engine: &Engine, space_name: &str, space_key: Option<KeyRequest>) -> Result<Bootstrap, ApiError> {
+pub async fn create_demo(
+    engine: &Engine,
+    space_name: &str,
+    space_key: Option<KeyRequest>,
+) -> Result<Bootstrap, ApiError> {
     let account_id = create_account(engine, "Owner").await?;
     let owner = Principal {
         key_id: "bootstrap".into(),
@@ -86,7 +93,11 @@ trait SpaceId {
 impl SpaceId for Item {
     /// A Space's META item keeps its id in the body.
     fn sk_id(&self) -> String {
-        self.body.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_owned()
+        self.body
+            .get("id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 

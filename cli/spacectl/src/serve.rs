@@ -9,6 +9,7 @@ use axum::serve::ListenerExt as _;
 use space_http::Engine;
 use space_http::cursor::CursorKey;
 use space_store::Store;
+use space_store::blobs::{BlobStore, FileBlobStore, MemoryBlobStore, S3BlobStore};
 use space_store::dynamodb::DynamoStore;
 use space_store::embedded::EmbeddedStore;
 use space_store::secrets::{FileVault, MemoryVault, SecretVault, SecretsManagerVault};
@@ -41,20 +42,34 @@ pub struct ServeOptions {
     /// The DynamoDB table (with `--store dynamodb`).
     #[arg(long, env = "TABLE_NAME", default_value = "space-api")]
     pub table: String,
-    /// Create the DynamoDB table if it does not exist.
+    /// Create the DynamoDB table (and the `MEDIA_BUCKET` bucket) if it does not exist.
     #[arg(long)]
     pub create_table: bool,
+    /// The origin clients reach this server at, for the links it hands out (media
+    /// uploads and downloads); `http://HOST:PORT` by default.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// Builds the engine for the chosen store.
 pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
-    let (store, vault): (Arc<dyn Store>, Arc<dyn SecretVault>) = match options.store {
+    let files = || Arc::new(FileBlobStore::new(options.data.join("media")));
+    let (store, vault, blobs): (Arc<dyn Store>, Arc<dyn SecretVault>, Arc<dyn BlobStore>) = match options.store {
         StoreKind::Embedded => {
-            std::fs::create_dir_all(&options.data).with_context(|| format!("cannot create {}", options.data.display()))?;
+            std::fs::create_dir_all(&options.data)
+                .with_context(|| format!("cannot create {}", options.data.display()))?;
             let store = EmbeddedStore::open(&options.data.join("space.redb"))?;
-            (Arc::new(store), Arc::new(FileVault::new(options.data.join("secrets"))))
+            (
+                Arc::new(store),
+                Arc::new(FileVault::new(options.data.join("secrets"))),
+                files(),
+            )
         }
-        StoreKind::Memory => (Arc::new(EmbeddedStore::in_memory()), Arc::new(MemoryVault::default())),
+        StoreKind::Memory => (
+            Arc::new(EmbeddedStore::in_memory()),
+            Arc::new(MemoryVault::default()),
+            Arc::new(MemoryBlobStore::default()),
+        ),
         StoreKind::Dynamodb => {
             let store = DynamoStore::from_env(options.table.clone()).await;
             if options.create_table {
@@ -62,15 +77,42 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
             }
             store.warm_up().await.context("DynamoDB is not reachable")?;
             let prefix = std::env::var("SECRETS_PREFIX").unwrap_or_else(|_| "space-api/local".into());
-            (Arc::new(store), Arc::new(SecretsManagerVault::from_env(prefix).await))
+            // Media in S3 when a bucket is named, else in files beside the other local data.
+            let blobs: Arc<dyn BlobStore> = match std::env::var("MEDIA_BUCKET") {
+                Ok(bucket) => {
+                    let bucket = S3BlobStore::from_env(bucket).await;
+                    if options.create_table {
+                        bucket.create_bucket().await?;
+                    }
+                    Arc::new(bucket)
+                }
+                Err(_) => files(),
+            };
+            (
+                Arc::new(store),
+                Arc::new(SecretsManagerVault::from_env(prefix).await),
+                blobs,
+            )
         }
     };
+    let public_url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| match options.host.contains(':') {
+            true => format!("http://[{}]:{}", options.host, options.port),
+            false => format!("http://{}:{}", options.host, options.port),
+        });
     let cursor_key = match (options.store, std::env::var("CURSOR_SECRET")) {
         (_, Ok(secret)) => CursorKey::from_secret(&secret),
         (StoreKind::Memory, Err(_)) => CursorKey::random(),
         (_, Err(_)) => persistent_cursor_key(&options.data)?,
     };
-    Ok(Engine::builder(store).vault(vault).cursor_key(cursor_key).build())
+    Ok(Engine::builder(store)
+        .vault(vault)
+        .blobs(blobs)
+        .public_url(public_url)
+        .cursor_key(cursor_key)
+        .build())
 }
 
 /// A cursor key kept in the data folder, so cursors survive restarts.
@@ -79,7 +121,9 @@ fn persistent_cursor_key(data: &Path) -> anyhow::Result<CursorKey> {
     if let Ok(text) = std::fs::read_to_string(&path) {
         return Ok(CursorKey::from_secret(text.trim()));
     }
-    let secret = space_auth::Token::generate(space_auth::TokenKind::Account).expose().to_owned();
+    let secret = space_auth::Token::generate(space_auth::TokenKind::Account)
+        .expose()
+        .to_owned();
     std::fs::create_dir_all(data)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -92,16 +136,26 @@ fn persistent_cursor_key(data: &Path) -> anyhow::Result<CursorKey> {
 /// Serves until a shutdown signal; in-flight requests finish first.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let engine = engine(&options).await?;
-    if let Some(created) = bootstrap_if_empty(&engine).await.map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))? {
+    if let Some(created) = bootstrap_if_empty(&engine)
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?
+    {
         let path = options.data.join("bootstrap.json");
         write_file(&path, &created)?;
-        println!("Created a Demo space. These keys are shown once (also in {}):", path.display());
+        println!(
+            "Created a Demo space. These keys are shown once (also in {}):",
+            path.display()
+        );
         println!("  account key: {}", created.account_key);
         println!("  space id:    {}", created.space_id);
         println!("  space key:   {}", created.space_key);
     }
-    let address: SocketAddr = format!("{}:{}", options.host, options.port).parse().context("bad --host/--port")?;
-    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let address: SocketAddr = format!("{}:{}", options.host, options.port)
+        .parse()
+        .context("bad --host/--port")?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;
     println!("Space API listening on http://{local}/functions/v1/space-api");
     let listener = listener.tap_io(|tcp| {
@@ -110,7 +164,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     });
     // Public routes limit visitors by the peer address.
     let app = crate::app(engine).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     println!("Stopped cleanly.");
     Ok(())
 }

@@ -24,7 +24,10 @@ fn start(data: &std::path::Path) -> Server {
     let mut lines = BufReader::new(stdout).lines();
     let mut output = Vec::new();
     let base = loop {
-        let line = lines.next().expect("spacectl prints until it listens").expect("utf-8 output");
+        let line = lines
+            .next()
+            .expect("spacectl prints until it listens")
+            .expect("utf-8 output");
         output.push(line.clone());
         if let Some(rest) = line.strip_prefix("Space API listening on ") {
             break rest.trim_end_matches("/functions/v1/space-api").to_owned();
@@ -36,7 +39,10 @@ fn start(data: &std::path::Path) -> Server {
 }
 
 fn terminate(mut server: Server) {
-    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill runs");
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
     let exit = server.child.wait().expect("spacectl exits");
     assert!(exit.success(), "a clean shutdown exits 0, got {exit:?}");
@@ -46,7 +52,10 @@ fn terminate(mut server: Server) {
 async fn bootstraps_once_and_survives_a_sigterm() {
     let data = tempfile::tempdir().unwrap();
     let server = start(data.path());
-    assert!(server.output.iter().any(|l| l.contains("space key:")), "first start prints the keys once");
+    assert!(
+        server.output.iter().any(|l| l.contains("space key:")),
+        "first start prints the keys once"
+    );
     let bootstrap_path = data.path().join("bootstrap.json");
     #[cfg(unix)]
     {
@@ -74,7 +83,10 @@ async fn bootstraps_once_and_survives_a_sigterm() {
     terminate(server);
 
     let server = start(data.path());
-    assert!(!server.output.iter().any(|l| l.contains("space key:")), "a restart does not bootstrap again");
+    assert!(
+        !server.output.iter().any(|l| l.contains("space key:")),
+        "a restart does not bootstrap again"
+    );
     let again: Value = serde_json::from_str(&std::fs::read_to_string(&bootstrap_path).unwrap()).unwrap();
     assert_eq!(again, bootstrap);
     let response = client
@@ -91,7 +103,10 @@ async fn bootstraps_once_and_survives_a_sigterm() {
 
 #[test]
 fn prints_the_openapi_document() {
-    let output = Command::new(env!("CARGO_BIN_EXE_spacectl")).arg("openapi").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_spacectl"))
+        .arg("openapi")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let spec: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(spec["openapi"], "3.1.0");

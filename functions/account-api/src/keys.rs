@@ -85,7 +85,8 @@ pub fn schema(with_token: bool) -> Value {
         }
     }
     if with_token {
-        schema["properties"]["token"] = json!({"type": "string", "description": "The secret. Shown once; store it now."});
+        schema["properties"]["token"] =
+            json!({"type": "string", "description": "The secret. Shown once; store it now."});
         if let Some(required) = schema["required"].as_array_mut() {
             required.push(json!("token"));
         }
@@ -99,12 +100,25 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
     let Some(object) = body.as_object() else {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     };
-    for extra in object.keys().filter(|k| !["name", "scopes", "expires_at", "rate_limit_per_minute", "toolsets", "read_only"].contains(&k.as_str())) {
+    for extra in object.keys().filter(|k| {
+        ![
+            "name",
+            "scopes",
+            "expires_at",
+            "rate_limit_per_minute",
+            "toolsets",
+            "read_only",
+        ]
+        .contains(&k.as_str())
+    }) {
         errors.insert(extra.clone(), vec!["is not a field of a key".into()]);
     }
     let name = object.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        errors.insert("name".into(), vec!["The name field is required: 1 to 100 printable characters.".into()]);
+        errors.insert(
+            "name".into(),
+            vec!["The name field is required: 1 to 100 printable characters.".into()],
+        );
     }
     let scopes = match object.get("scopes").and_then(Value::as_array) {
         Some(list) if !list.is_empty() => {
@@ -118,7 +132,10 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
             }
         }
         _ => {
-            errors.insert("scopes".into(), vec!["The scopes field is required: a non-empty list like [\"contacts:read\"].".into()]);
+            errors.insert(
+                "scopes".into(),
+                vec!["The scopes field is required: a non-empty list like [\"contacts:read\"].".into()],
+            );
             ScopeSet::default()
         }
     };
@@ -131,7 +148,10 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
                 None
             }
             None => {
-                errors.insert("expires_at".into(), vec!["must be an RFC 3339 date-time or null".into()]);
+                errors.insert(
+                    "expires_at".into(),
+                    vec!["must be an RFC 3339 date-time or null".into()],
+                );
                 None
             }
         },
@@ -141,7 +161,10 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
         Some(value) => match value.as_u64().filter(|n| (1..=MAX_RATE_LIMIT).contains(n)) {
             Some(limit) => u32::try_from(limit).ok(),
             None => {
-                errors.insert("rate_limit_per_minute".into(), vec![format!("must be a whole number from 1 to {MAX_RATE_LIMIT}, or null")]);
+                errors.insert(
+                    "rate_limit_per_minute".into(),
+                    vec![format!("must be a whole number from 1 to {MAX_RATE_LIMIT}, or null")],
+                );
                 None
             }
         },
@@ -165,7 +188,10 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
             }
         }
         Some(_) => {
-            errors.insert("toolsets".into(), vec!["must be a list of domains, like [\"contacts\"], or null".into()]);
+            errors.insert(
+                "toolsets".into(),
+                vec!["must be a list of domains, like [\"contacts\"], or null".into()],
+            );
             None
         }
     };
@@ -198,7 +224,10 @@ fn view(id: &str, request: &KeyRequest, prefix: &str, created_at: &str) -> Map<S
     view.insert("prefix".into(), json!(prefix));
     view.insert("expires_at".into(), json!(request.expires_at.map(format_datetime)));
     view.insert("rate_limit_per_minute".into(), json!(request.rate_limit_per_minute));
-    let toolsets: Option<Vec<&str>> = request.toolsets.as_ref().map(|sets| sets.iter().map(|d| d.as_str()).collect());
+    let toolsets: Option<Vec<&str>> = request
+        .toolsets
+        .as_ref()
+        .map(|sets| sets.iter().map(|d| d.as_str()).collect());
     view.insert("toolsets".into(), json!(toolsets));
     view.insert("read_only".into(), json!(request.read_only));
     view.insert("created_at".into(), json!(created_at));
@@ -207,8 +236,17 @@ fn view(id: &str, request: &KeyRequest, prefix: &str, created_at: &str) -> Map<S
 
 /// Mints a key for `space` (checked to exist in the same transaction), or an account
 /// key when `space` is `None`.
-pub async fn mint(engine: &Engine, actor: &Principal, space: Option<&str>, request: KeyRequest) -> Result<MintedKey, ApiError> {
-    let kind = if space.is_some() { TokenKind::Space } else { TokenKind::Account };
+pub async fn mint(
+    engine: &Engine,
+    actor: &Principal,
+    space: Option<&str>,
+    request: KeyRequest,
+) -> Result<MintedKey, ApiError> {
+    let kind = if space.is_some() {
+        TokenKind::Space
+    } else {
+        TokenKind::Account
+    };
     let token = Token::generate(kind);
     let id = new_id("key");
     let created_at = format_datetime(engine.now());
@@ -221,7 +259,10 @@ pub async fn mint(engine: &Engine, actor: &Principal, space: Option<&str>, reque
         rate_limit_per_minute: request.rate_limit_per_minute,
         expires_at: request.expires_at,
         revoked_at: None,
-        toolsets: request.toolsets.as_ref().map(|sets| sets.iter().map(|d| d.as_str().to_owned()).collect()),
+        toolsets: request
+            .toolsets
+            .as_ref()
+            .map(|sets| sets.iter().map(|d| d.as_str().to_owned()).collect()),
         read_only: request.read_only,
     };
     let public = view(&id, &request, &token.display_prefix(), &created_at);
@@ -232,18 +273,34 @@ pub async fn mint(engine: &Engine, actor: &Principal, space: Option<&str>, reque
         Ok(Value::Object(body)) => body,
         _ => return Err(ApiError::Internal("key record did not serialize to an object".into())),
     };
-    let mut writes = vec![Write::put(Item::new(lookup.pk, lookup.sk, record_body), Condition::NotExists)];
+    let mut writes = vec![Write::put(
+        Item::new(lookup.pk, lookup.sk, record_body),
+        Condition::NotExists,
+    )];
     match space {
         Some(space) => {
             let meta = keys::space_meta(space);
             let listed = keys::space_key(space, &id);
             writes.push(Write::check(meta.pk, meta.sk, Condition::Exists));
-            writes.push(Write::put(Item::new(listed.pk, listed.sk, listed_body), Condition::NotExists));
-            writes.push(event_write(space, "key.created", &id, Value::Object(public.clone()), actor, engine.now()));
+            writes.push(Write::put(
+                Item::new(listed.pk, listed.sk, listed_body),
+                Condition::NotExists,
+            ));
+            writes.push(event_write(
+                space,
+                "key.created",
+                &id,
+                Value::Object(public.clone()),
+                actor,
+                engine.now(),
+            ));
         }
         None => {
             let listed = keys::account_key(&actor.account_id, &id);
-            writes.push(Write::put(Item::new(listed.pk, listed.sk, listed_body), Condition::NotExists));
+            writes.push(Write::put(
+                Item::new(listed.pk, listed.sk, listed_body),
+                Condition::NotExists,
+            ));
         }
     }
     engine.store().transact(writes).await.map_err(|error| match error {
@@ -290,7 +347,11 @@ pub async fn revoke_all(engine: &Engine, space: &str) -> Result<(), ApiError> {
     loop {
         let page = engine
             .store()
-            .query(Query::partition(keys::space_partition(space)).range(SortRange::BeginsWith(keys::API_KEY_PREFIX.into())).limit(45))
+            .query(
+                Query::partition(keys::space_partition(space))
+                    .range(SortRange::BeginsWith(keys::API_KEY_PREFIX.into()))
+                    .limit(45),
+            )
             .await?;
         if page.items.is_empty() {
             return Ok(());
@@ -309,7 +370,14 @@ pub fn list_handler() -> Handler {
         spaces::load(&call.engine, &call.principal.account_id, space).await?;
         let page = PageRequest::parse(&call)?;
         let partition = keys::space_partition(space);
-        let mut listed = list_partition(&call, &partition, SortRange::BeginsWith(keys::API_KEY_PREFIX.into()), page, |_| true).await?;
+        let mut listed = list_partition(
+            &call,
+            &partition,
+            SortRange::BeginsWith(keys::API_KEY_PREFIX.into()),
+            page,
+            |_| true,
+        )
+        .await?;
         if let Some(data) = listed.get_mut("data").and_then(Value::as_array_mut) {
             for key in data.iter_mut().filter_map(Value::as_object_mut) {
                 key.remove("token_hash");
@@ -344,7 +412,14 @@ pub fn revoke_handler() -> Handler {
             .await?
             .ok_or_else(|| ApiError::not_found("key", key_id))?;
         let mut writes = revoke_writes(&listed, call.engine.now())?;
-        writes.push(event_write(space, "key.revoked", key_id, json!({"id": key_id}), &call.principal, call.engine.now()));
+        writes.push(event_write(
+            space,
+            "key.revoked",
+            key_id,
+            json!({"id": key_id}),
+            &call.principal,
+            call.engine.now(),
+        ));
         call.engine.store().transact(writes).await?;
         Ok(Reply::no_content())
     })

@@ -63,7 +63,14 @@ pub fn operations() -> Vec<Operation> {
         "required": ["name"],
         "additionalProperties": false
     });
-    let mut list_spaces = operation("spaces_list", Method::GET, "/spaces", Effect::Read, "List the account's spaces", spaces::list_handler());
+    let mut list_spaces = operation(
+        "spaces_list",
+        Method::GET,
+        "/spaces",
+        Effect::Read,
+        "List the account's spaces",
+        spaces::list_handler(),
+    );
     list_spaces.params = page_params();
     let mut list_keys = operation(
         "keys_list",
@@ -87,20 +94,41 @@ pub fn operations() -> Vec<Operation> {
         answers(list_spaces, StatusCode::OK, Some(list_schema(spaces::schema()))),
         answers(
             with_body(
-                operation("spaces_create", Method::POST, "/spaces", Effect::Create, "Create a Space", spaces::create_handler()),
+                operation(
+                    "spaces_create",
+                    Method::POST,
+                    "/spaces",
+                    Effect::Create,
+                    "Create a Space",
+                    spaces::create_handler(),
+                ),
                 space_name_body.clone(),
             ),
             StatusCode::CREATED,
             Some(spaces::schema()),
         ),
         answers(
-            operation("spaces_get", Method::GET, "/spaces/{space}", Effect::Read, "Get a Space", spaces::get_handler()),
+            operation(
+                "spaces_get",
+                Method::GET,
+                "/spaces/{space}",
+                Effect::Read,
+                "Get a Space",
+                spaces::get_handler(),
+            ),
             StatusCode::OK,
             Some(spaces::schema()),
         ),
         answers(
             with_body(
-                operation("spaces_replace", Method::PUT, "/spaces/{space}", Effect::Replace, "Rename a Space", spaces::replace_handler()),
+                operation(
+                    "spaces_replace",
+                    Method::PUT,
+                    "/spaces/{space}",
+                    Effect::Replace,
+                    "Rename a Space",
+                    spaces::replace_handler(),
+                ),
                 space_name_body,
             ),
             StatusCode::OK,

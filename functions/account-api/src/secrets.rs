@@ -23,7 +23,9 @@ pub fn schema() -> Value {
 pub fn check_name(name: &str) -> Result<(), ApiError> {
     let valid = !name.is_empty()
         && name.len() <= MAX_NAME_CHARS
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         && !name.starts_with('-');
     if valid {
         Ok(())
@@ -44,9 +46,18 @@ fn parse_value(body: &Value) -> Result<String, ApiError> {
     }
     let value = body.get("value").and_then(Value::as_str).unwrap_or("");
     if value.is_empty() || value.len() > MAX_VALUE_BYTES {
-        errors.insert("value".into(), vec![format!("The value field is required: a string of 1 to {MAX_VALUE_BYTES} bytes.")]);
+        errors.insert(
+            "value".into(),
+            vec![format!(
+                "The value field is required: a string of 1 to {MAX_VALUE_BYTES} bytes."
+            )],
+        );
     }
-    if errors.is_empty() { Ok(value.to_owned()) } else { Err(ApiError::validation(errors)) }
+    if errors.is_empty() {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }
 
 pub fn put_handler() -> Handler {
@@ -66,7 +77,11 @@ pub fn put_handler() -> Handler {
         let now = format_datetime(call.engine.now());
         let existing = call.engine.store().get(&key.pk, &key.sk).await?;
         let (version, created_at, condition) = match &existing {
-            Some(item) => (item.version + 1, item.body.get("created_at").cloned().unwrap_or(json!(now)), Condition::Version(item.version)),
+            Some(item) => (
+                item.version + 1,
+                item.body.get("created_at").cloned().unwrap_or(json!(now)),
+                Condition::Version(item.version),
+            ),
             None => (1, json!(now), Condition::NotExists),
         };
         let mut body = Map::new();
@@ -74,8 +89,18 @@ pub fn put_handler() -> Handler {
         body.insert("created_at".into(), created_at);
         body.insert("updated_at".into(), json!(now));
         let item = Item::new(key.pk, key.sk, body).with_version(version);
-        let event = event_write(&space, "secret.updated", &name, json!({"name": name}), &call.principal, call.engine.now());
-        call.engine.store().transact(vec![Write::put(item, condition), event]).await?;
+        let event = event_write(
+            &space,
+            "secret.updated",
+            &name,
+            json!({"name": name}),
+            &call.principal,
+            call.engine.now(),
+        );
+        call.engine
+            .store()
+            .transact(vec![Write::put(item, condition), event])
+            .await?;
         Ok(Reply::no_content())
     })
 }
@@ -90,7 +115,14 @@ pub fn delete_handler() -> Handler {
         if call.engine.store().get(&key.pk, &key.sk).await?.is_none() {
             return Err(ApiError::NotFound(format!("No secret named `{name}` in this Space.")));
         }
-        let event = event_write(&space, "secret.deleted", &name, json!({"name": name}), &call.principal, call.engine.now());
+        let event = event_write(
+            &space,
+            "secret.deleted",
+            &name,
+            json!({"name": name}),
+            &call.principal,
+            call.engine.now(),
+        );
         call.engine
             .store()
             .transact(vec![Write::delete(key.pk, key.sk, Condition::None), event])
@@ -108,6 +140,8 @@ pub fn list_handler() -> Handler {
         spaces::load(&call.engine, &call.principal.account_id, space).await?;
         let page = PageRequest::parse(&call)?;
         let partition = keys::secrets_partition(space);
-        Ok(Reply::ok(list_partition(&call, &partition, SortRange::All, page, |_| true).await?))
+        Ok(Reply::ok(
+            list_partition(&call, &partition, SortRange::All, page, |_| true).await?,
+        ))
     })
 }

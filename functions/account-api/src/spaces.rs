@@ -31,7 +31,10 @@ pub async fn create_account(engine: &Engine, name: &str) -> Result<String, ApiEr
     let key = keys::account_meta(&id);
     let now = format_datetime(engine.now());
     let body = object([("id", json!(id)), ("name", json!(name)), ("created_at", json!(now))]);
-    engine.store().put(Item::new(key.pk, key.sk, body), Condition::NotExists).await?;
+    engine
+        .store()
+        .put(Item::new(key.pk, key.sk, body), Condition::NotExists)
+        .await?;
     Ok(id)
 }
 
@@ -43,14 +46,24 @@ fn parse_name(body: &Value) -> Result<String, ApiError> {
     let mut errors = FieldErrors::new();
     if let Some(object) = body.as_object() {
         for extra in object.keys().filter(|k| *k != "name") {
-            errors.insert(extra.clone(), vec!["is not a field of a Space; send only `name`".into()]);
+            errors.insert(
+                extra.clone(),
+                vec!["is not a field of a Space; send only `name`".into()],
+            );
         }
     }
     let name = body.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        errors.insert("name".into(), vec!["The name field is required: 1 to 200 printable characters.".into()]);
+        errors.insert(
+            "name".into(),
+            vec!["The name field is required: 1 to 200 printable characters.".into()],
+        );
     }
-    if errors.is_empty() { Ok(name.to_owned()) } else { Err(ApiError::validation(errors)) }
+    if errors.is_empty() {
+        Ok(name.to_owned())
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }
 
 /// Creates a Space under `account`, recording `space.created` in its feed.
@@ -99,7 +112,14 @@ pub fn list_handler() -> Handler {
     handler(|call: Call| async move {
         let page = PageRequest::parse(&call)?;
         let partition = keys::account_partition(&call.principal.account_id);
-        let mut listed = list_partition(&call, &partition, SortRange::BeginsWith(keys::SPACE_PREFIX.into()), page, |_| true).await?;
+        let mut listed = list_partition(
+            &call,
+            &partition,
+            SortRange::BeginsWith(keys::SPACE_PREFIX.into()),
+            page,
+            |_| true,
+        )
+        .await?;
         if let Some(data) = listed.get_mut("data").and_then(Value::as_array_mut) {
             for space in data.iter_mut().filter_map(Value::as_object_mut) {
                 space.remove("account_id");
@@ -133,16 +153,29 @@ pub fn replace_handler() -> Handler {
         let mut next = current.clone();
         next.version += 1;
         next.body.insert("name".into(), json!(name));
-        next.body.insert("updated_at".into(), json!(format_datetime(call.engine.now())));
+        next.body
+            .insert("updated_at".into(), json!(format_datetime(call.engine.now())));
         let listed = keys::account_space(&call.principal.account_id, space);
         let writes = vec![
             Write::put(next.clone(), Condition::Version(current.version)),
-            Write::put(Item::new(listed.pk, listed.sk, next.body.clone()).with_version(next.version), Condition::Exists),
-            event_write(space, "space.updated", space, render(&next), &call.principal, call.engine.now()),
+            Write::put(
+                Item::new(listed.pk, listed.sk, next.body.clone()).with_version(next.version),
+                Condition::Exists,
+            ),
+            event_write(
+                space,
+                "space.updated",
+                space,
+                render(&next),
+                &call.principal,
+                call.engine.now(),
+            ),
         ];
         match call.engine.store().transact(writes).await {
             Ok(()) => Ok(Reply::ok(render(&next)).with_etag(next.version)),
-            Err(StoreError::TransactionConflict { .. }) => Err(ApiError::PreconditionFailed("The Space changed meanwhile; read it again.".into())),
+            Err(StoreError::TransactionConflict { .. }) => Err(ApiError::PreconditionFailed(
+                "The Space changed meanwhile; read it again.".into(),
+            )),
             Err(error) => Err(error.into()),
         }
     })

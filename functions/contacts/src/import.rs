@@ -64,12 +64,20 @@ async fn import(call: &Call) -> Result<Reply, ApiError> {
         Value::Array(rows) => rows,
         Value::Object(object) => match object.get("contacts") {
             Some(Value::Array(rows)) if object.len() == 1 => rows,
-            _ => return Err(ApiError::invalid_field("contacts", "send {\"contacts\": [ … ]} with only that field")),
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "contacts",
+                    "send {\"contacts\": [ … ]} with only that field",
+                ));
+            }
         },
         _ => return Err(ApiError::invalid_field("contacts", "send {\"contacts\": [ … ]}")),
     };
     if rows.is_empty() || rows.len() > MAX_ROWS {
-        return Err(ApiError::invalid_field("contacts", format!("must hold 1 to {MAX_ROWS} contacts")));
+        return Err(ApiError::invalid_field(
+            "contacts",
+            format!("must hold 1 to {MAX_ROWS} contacts"),
+        ));
     }
     let resource = contacts();
     let mut results: BTreeMap<usize, Value> = BTreeMap::new();
@@ -88,7 +96,9 @@ async fn import(call: &Call) -> Result<Reply, ApiError> {
         for (index, id, _) in chunk {
             let result = match &outcome {
                 Ok(()) => json!({"index": index, "status": "created", "id": id}),
-                Err(error) => json!({"index": index, "status": "not_written", "errors": {"store": [error.to_string()]}}),
+                Err(error) => {
+                    json!({"index": index, "status": "not_written", "errors": {"store": [error.to_string()]}})
+                }
             };
             results.insert(*index, result);
         }

@@ -27,7 +27,11 @@ pub fn contacts() -> Resource {
         fields: vec![
             Field::new("name", FieldKind::Text { max: 200 }, "Full name."),
             Field::new("email", FieldKind::Email, "Email address; stored lowercase."),
-            Field::new("phone", FieldKind::Phone, "Phone number in international format; stored as E.164."),
+            Field::new(
+                "phone",
+                FieldKind::Phone,
+                "Phone number in international format; stored as E.164.",
+            ),
             Field::new("company", FieldKind::Text { max: 200 }, "Company or organization."),
             Field::new("job_title", FieldKind::Text { max: 200 }, "Role at the company."),
             Field::new("tags", FieldKind::Tags, "Labels, e.g. `vip`.").default(|| Value::Array(Vec::new())),
@@ -42,7 +46,10 @@ pub fn contacts() -> Resource {
                 field: "email",
                 kind: FieldKind::Email,
             },
-            Filter::HasTag { param: "tag", field: "tags" },
+            Filter::HasTag {
+                param: "tag",
+                field: "tags",
+            },
         ],
         rules: Some(needs_a_handle),
     }
@@ -50,7 +57,10 @@ pub fn contacts() -> Resource {
 
 /// A contact nobody can reach or name is a mistake, not a contact.
 fn needs_a_handle(contact: &Map<String, Value>) -> Result<(), FieldErrors> {
-    if ["name", "email", "phone"].iter().any(|field| contact.contains_key(*field)) {
+    if ["name", "email", "phone"]
+        .iter()
+        .any(|field| contact.contains_key(*field))
+    {
         Ok(())
     } else {
         Err(FieldErrors::from([(
@@ -77,7 +87,10 @@ pub fn notes() -> Resource {
             singular: "contact",
         }),
         fields: vec![Field::new("body", FieldKind::LongText { max: 20_000 }, "The note, in markdown.").required()],
-        filters: vec![Filter::Search { param: "q", fields: &["body"] }],
+        filters: vec![Filter::Search {
+            param: "q",
+            fields: &["body"],
+        }],
         rules: None,
     }
 }

@@ -12,7 +12,11 @@ use space_http::{ApiError, Operation};
 use crate::contacts;
 
 fn tags_of(contact: &serde_json::Map<String, Value>) -> Vec<Value> {
-    contact.get("tags").and_then(Value::as_array).cloned().unwrap_or_default()
+    contact
+        .get("tags")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn tag_list_schema() -> Value {
@@ -81,7 +85,10 @@ pub fn operations() -> Vec<Operation> {
                                 }
                             }
                             if tags.len() > MAX_TAGS {
-                                return Err(ApiError::invalid_field("tags", format!("a contact has at most {MAX_TAGS} tags")));
+                                return Err(ApiError::invalid_field(
+                                    "tags",
+                                    format!("a contact has at most {MAX_TAGS} tags"),
+                                ));
                             }
                             body.insert("tags".into(), Value::Array(tags));
                             Ok(())
@@ -137,6 +144,10 @@ fn parse_tags(body: &Value) -> Result<Vec<Value>, ApiError> {
         return Err(ApiError::invalid_field(extra, "is not accepted here; send only `tags`"));
     }
     list.iter()
-        .map(|tag| normalize_tag(tag).map(Value::String).map_err(|message| ApiError::invalid_field("tags", message)))
+        .map(|tag| {
+            normalize_tag(tag)
+                .map(Value::String)
+                .map_err(|message| ApiError::invalid_field("tags", message))
+        })
         .collect()
 }

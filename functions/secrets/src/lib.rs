@@ -44,7 +44,9 @@ pub fn operations() -> Vec<Operation> {
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
-                Ok(Reply::ok(list_partition(&call, &partition, SortRange::All, page, |_| true).await?))
+                Ok(Reply::ok(
+                    list_partition(&call, &partition, SortRange::All, page, |_| true).await?,
+                ))
             }),
         },
         Operation {

@@ -74,9 +74,12 @@ fn view(query: Option<&str>) -> Result<(Option<Vec<Domain>>, bool), ApiError> {
             "toolsets" => {
                 let mut domains = Vec::new();
                 for text in value.split(',').filter(|t| !t.is_empty()) {
-                    let domain = text
-                        .parse::<Domain>()
-                        .map_err(|_| ApiError::invalid_field("toolsets", format!("`{text}` is not a toolset; use domain names like contacts,tasks")))?;
+                    let domain = text.parse::<Domain>().map_err(|_| {
+                        ApiError::invalid_field(
+                            "toolsets",
+                            format!("`{text}` is not a toolset; use domain names like contacts,tasks"),
+                        )
+                    })?;
                     domains.push(domain);
                 }
                 toolsets = Some(domains);
@@ -84,7 +87,12 @@ fn view(query: Option<&str>) -> Result<(Option<Vec<Domain>>, bool), ApiError> {
             "mode" => match value {
                 "compact" => compact = true,
                 "full" => compact = false,
-                other => return Err(ApiError::invalid_field("mode", format!("`{other}` is not a mode; use compact or full"))),
+                other => {
+                    return Err(ApiError::invalid_field(
+                        "mode",
+                        format!("`{other}` is not a mode; use compact or full"),
+                    ));
+                }
             },
             _ => {}
         }
@@ -93,16 +101,20 @@ fn view(query: Option<&str>) -> Result<(Option<Vec<Domain>>, bool), ApiError> {
 }
 
 async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let authenticated = authenticate(&engine, authorization, PrincipalKind::Space).await;
     let mut response = match (authenticated.principal, view(request.uri().query())) {
         (Err(error), _) => {
             let unauthenticated = matches!(error, ApiError::Unauthenticated(_));
             let mut response = error.into_response();
             if unauthenticated {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"space-mcp\""));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"space-mcp\""),
+                );
             }
             response
         }

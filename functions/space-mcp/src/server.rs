@@ -43,8 +43,15 @@ pub struct Catalogue {
 pub fn catalogue() -> &'static Catalogue {
     static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
     CATALOGUE.get_or_init(|| {
-        let entries: Vec<ToolEntry> = space_catalogue::operations().into_iter().filter_map(ToolEntry::new).collect();
-        let by_name = entries.iter().enumerate().map(|(i, e)| (e.operation.name.clone(), i)).collect();
+        let entries: Vec<ToolEntry> = space_catalogue::operations()
+            .into_iter()
+            .filter_map(ToolEntry::new)
+            .collect();
+        let by_name = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.operation.name.clone(), i))
+            .collect();
         Catalogue { entries, by_name }
     })
 }
@@ -77,7 +84,10 @@ impl Caller {
     }
 
     fn visible(&self) -> impl Iterator<Item = &'static ToolEntry> + '_ {
-        catalogue().entries().iter().filter(|entry| self.refusal(entry).is_none())
+        catalogue()
+            .entries()
+            .iter()
+            .filter(|entry| self.refusal(entry).is_none())
     }
 }
 
@@ -118,13 +128,21 @@ fn compact_tools() -> Vec<Tool> {
             "Find the operations this API key may run: name, description and input schema.",
             Arc::new(object(search)),
         )
-        .with_annotations(ToolAnnotations::with_title("Search operations").read_only(true).open_world(false)),
+        .with_annotations(
+            ToolAnnotations::with_title("Search operations")
+                .read_only(true)
+                .open_world(false),
+        ),
         Tool::new(
             CALL_TOOL,
             "Run one operation by name with its arguments; the result is the operation's JSON.",
             Arc::new(object(call)),
         )
-        .with_annotations(ToolAnnotations::with_title("Call an operation").read_only(false).open_world(true)),
+        .with_annotations(
+            ToolAnnotations::with_title("Call an operation")
+                .read_only(false)
+                .open_world(true),
+        ),
     ]
 }
 
@@ -137,14 +155,29 @@ fn object(value: Value) -> JsonObject {
 
 impl SpaceMcp {
     fn search(caller: &Caller, arguments: &JsonObject) -> CallToolResult {
-        let query = arguments.get("query").and_then(Value::as_str).unwrap_or("").to_lowercase();
-        let limit = arguments.get("limit").and_then(Value::as_u64).unwrap_or(20).clamp(1, 100) as usize;
+        let query = arguments
+            .get("query")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_lowercase();
+        let limit = arguments
+            .get("limit")
+            .and_then(Value::as_u64)
+            .unwrap_or(20)
+            .clamp(1, 100) as usize;
         let words: Vec<&str> = query.split_whitespace().collect();
         let found: Vec<Value> = caller
             .visible()
             .filter(|entry| {
-                let haystack = format!("{} {}", entry.operation.name, entry.tool.description.as_deref().unwrap_or("")).to_lowercase();
-                words.iter().all(|word| haystack.contains(word) || haystack.contains(word.trim_end_matches('s')))
+                let haystack = format!(
+                    "{} {}",
+                    entry.operation.name,
+                    entry.tool.description.as_deref().unwrap_or("")
+                )
+                .to_lowercase();
+                words
+                    .iter()
+                    .all(|word| haystack.contains(word) || haystack.contains(word.trim_end_matches('s')))
             })
             .take(limit)
             .map(|entry| {
@@ -164,7 +197,10 @@ impl SpaceMcp {
         };
         if let Some(reason) = caller.refusal(entry) {
             // Not listed for this key, so not callable: nothing runs.
-            return Err(ErrorData::invalid_params(format!("Tool `{name}` is not available to this API key: {reason}"), None));
+            return Err(ErrorData::invalid_params(
+                format!("Tool `{name}` is not available to this API key: {reason}"),
+                None,
+            ));
         }
         let parts = match entry.split(arguments) {
             Ok(parts) => parts,
@@ -238,7 +274,11 @@ impl ServerHandler for SpaceMcp {
         let result = match (caller.compact, request.name.as_ref()) {
             (true, SEARCH_TOOL) => Self::search(&caller, &arguments),
             (true, CALL_TOOL) => {
-                let name = arguments.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let name = arguments
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 let inner = match arguments.get("arguments") {
                     None | Some(Value::Null) => JsonObject::new(),
                     Some(Value::Object(map)) => map.clone(),

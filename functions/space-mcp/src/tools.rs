@@ -35,7 +35,9 @@ pub struct CallParts {
 impl ToolEntry {
     /// Builds the tool for a space operation (account operations are not tools).
     pub fn new(operation: Operation) -> Option<ToolEntry> {
-        let Access::Space(scope) = operation.access else { return None };
+        let Access::Space(scope) = operation.access else {
+            return None;
+        };
         let mut properties = Map::new();
         let mut required: Vec<Value> = Vec::new();
         for param in &operation.params {
@@ -133,10 +135,21 @@ impl ToolEntry {
                     ParamIn::Query => parts.query.insert(name, text),
                 };
             } else if name == IDEMPOTENCY_KEY && self.operation.method == Method::POST {
-                let key = value.as_str().ok_or_else(|| ApiError::invalid_field(IDEMPOTENCY_KEY, "must be a string"))?;
+                let key = value
+                    .as_str()
+                    .ok_or_else(|| ApiError::invalid_field(IDEMPOTENCY_KEY, "must be a string"))?;
                 parts.idempotency_key = Some(key.to_owned());
-            } else if name == IF_MATCH && self.tool.input_schema.get("properties").and_then(|p| p.get(IF_MATCH)).is_some() {
-                let version = value.as_u64().ok_or_else(|| ApiError::invalid_field(IF_MATCH, "must be a version number"))?;
+            } else if name == IF_MATCH
+                && self
+                    .tool
+                    .input_schema
+                    .get("properties")
+                    .and_then(|p| p.get(IF_MATCH))
+                    .is_some()
+            {
+                let version = value
+                    .as_u64()
+                    .ok_or_else(|| ApiError::invalid_field(IF_MATCH, "must be a version number"))?;
                 parts.if_match = Some(IfMatch::Version(version));
             } else if self.operation.takes_body() {
                 if !self.body_fields.contains(&name) {
@@ -154,12 +167,24 @@ impl ToolEntry {
             }
             return Err(ApiError::validation(fields));
         }
-        for param in self.operation.params.iter().filter(|p| p.required && p.location == ParamIn::Path) {
+        for param in self
+            .operation
+            .params
+            .iter()
+            .filter(|p| p.required && p.location == ParamIn::Path)
+        {
             if !parts.path.contains_key(param.name) {
-                return Err(ApiError::invalid_field(param.name, format!("The {} argument is required.", param.name)));
+                return Err(ApiError::invalid_field(
+                    param.name,
+                    format!("The {} argument is required.", param.name),
+                ));
             }
         }
-        parts.body = if self.operation.takes_body() { Value::Object(body) } else { Value::Null };
+        parts.body = if self.operation.takes_body() {
+            Value::Object(body)
+        } else {
+            Value::Null
+        };
         Ok(parts)
     }
 }

@@ -9,13 +9,20 @@ use space_mcp::tools::{IDEMPOTENCY_KEY, IF_MATCH};
 #[test]
 fn every_space_operation_is_exactly_one_tool() {
     let operations = space_catalogue::operations();
-    let space_operations: Vec<_> = operations.iter().filter(|o| matches!(o.access, Access::Space(_))).collect();
+    let space_operations: Vec<_> = operations
+        .iter()
+        .filter(|o| matches!(o.access, Access::Space(_)))
+        .collect();
     let tools = catalogue().entries();
     assert_eq!(tools.len(), space_operations.len());
     for (tool, operation) in tools.iter().zip(&space_operations) {
         assert_eq!(tool.tool.name, operation.name, "tools keep the catalogue's order");
         let domain = operation.domain().map(|d| d.as_str()).unwrap_or_default();
-        assert!(operation.name.starts_with(domain), "{} is named <domain>_<operation>", operation.name);
+        assert!(
+            operation.name.starts_with(domain),
+            "{} is named <domain>_<operation>",
+            operation.name
+        );
     }
 }
 
@@ -25,7 +32,12 @@ fn input_schemas_are_parameters_and_body_side_by_side() {
         let schema = entry.input_schema();
         let properties = schema["properties"].as_object().expect("an object schema");
         for param in &entry.operation.params {
-            assert!(properties.contains_key(param.name), "{}: {} missing", entry.operation.name, param.name);
+            assert!(
+                properties.contains_key(param.name),
+                "{}: {} missing",
+                entry.operation.name,
+                param.name
+            );
         }
         if let Some(body) = &entry.operation.body {
             for (field, field_schema) in body["properties"].as_object().into_iter().flatten() {
@@ -34,31 +46,55 @@ fn input_schemas_are_parameters_and_body_side_by_side() {
                     "{}: body field {field} collides with a parameter",
                     entry.operation.name
                 );
-                assert_eq!(&properties[field], field_schema, "{}: {field} is the REST body's schema", entry.operation.name);
+                assert_eq!(
+                    &properties[field], field_schema,
+                    "{}: {field} is the REST body's schema",
+                    entry.operation.name
+                );
             }
         }
-        assert_eq!(properties.contains_key(IDEMPOTENCY_KEY), entry.operation.method == Method::POST);
-        let changes = matches!(entry.operation.effect, Effect::Update | Effect::Replace | Effect::Delete);
+        assert_eq!(
+            properties.contains_key(IDEMPOTENCY_KEY),
+            entry.operation.method == Method::POST
+        );
+        let changes = matches!(
+            entry.operation.effect,
+            Effect::Update | Effect::Replace | Effect::Delete
+        );
         assert_eq!(properties.contains_key(IF_MATCH), changes, "{}", entry.operation.name);
     }
 }
 
 #[test]
 fn annotations_follow_the_effect() {
-    let tool = |name: &str| catalogue().get(name).unwrap_or_else(|| panic!("{name} exists")).tool.clone();
+    let tool = |name: &str| {
+        catalogue()
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} exists"))
+            .tool
+            .clone()
+    };
     let list = tool("contacts_list").annotations.unwrap();
     assert_eq!(list.read_only_hint, Some(true));
     let delete = tool("contacts_delete").annotations.unwrap();
-    assert_eq!((delete.destructive_hint, delete.idempotent_hint), (Some(true), Some(true)));
+    assert_eq!(
+        (delete.destructive_hint, delete.idempotent_hint),
+        (Some(true), Some(true))
+    );
     let create = tool("tasks_create").annotations.unwrap();
-    assert_eq!((create.read_only_hint, create.destructive_hint, create.open_world_hint), (Some(false), Some(false), Some(false)));
+    assert_eq!(
+        (create.read_only_hint, create.destructive_hint, create.open_world_hint),
+        (Some(false), Some(false), Some(false))
+    );
 }
 
 #[test]
 fn arguments_split_back_into_the_rest_request() {
     let entry = catalogue().get("contacts_notes_update").expect("notes update");
     let arguments = json!({"id": "con_1", "note_id": "note_2", "body": "Hello", "if_match": 3});
-    let Value::Object(arguments) = arguments else { unreachable!() };
+    let Value::Object(arguments) = arguments else {
+        unreachable!()
+    };
     let parts = entry.split(arguments).expect("valid arguments");
     assert_eq!(parts.path["id"], "con_1");
     assert_eq!(parts.path["note_id"], "note_2");
@@ -66,7 +102,9 @@ fn arguments_split_back_into_the_rest_request() {
     assert_eq!(parts.if_match, Some(space_http::operation::IfMatch::Version(3)));
 
     let list = catalogue().get("tasks_list").expect("tasks list");
-    let Value::Object(arguments) = json!({"status": "open", "limit": 5, "surprise": true}) else { unreachable!() };
+    let Value::Object(arguments) = json!({"status": "open", "limit": 5, "surprise": true}) else {
+        unreachable!()
+    };
     let error = list.split(arguments).expect_err("unknown arguments are refused");
     assert!(error.fields().is_some_and(|f| f.contains_key("surprise")));
 }

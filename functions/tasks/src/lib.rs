@@ -27,7 +27,11 @@ pub fn tasks() -> Resource {
         parent: None,
         fields: vec![
             Field::new("title", FieldKind::Text { max: 500 }, "What needs doing.").required(),
-            Field::new("description", FieldKind::LongText { max: 20_000 }, "Details, in markdown."),
+            Field::new(
+                "description",
+                FieldKind::LongText { max: 20_000 },
+                "Details, in markdown.",
+            ),
             Field::new("status", FieldKind::Enum(STATUSES), "Where the task stands.").default(|| json!("open")),
             Field::new("priority", FieldKind::Enum(PRIORITIES), "How urgent it is.").default(|| json!("normal")),
             Field::new("due_at", FieldKind::DateTime, "When it is due (RFC 3339)."),
@@ -64,7 +68,10 @@ pub fn tasks() -> Resource {
                 param: "q",
                 fields: &["title", "description"],
             },
-            Filter::HasTag { param: "tag", field: "tags" },
+            Filter::HasTag {
+                param: "tag",
+                field: "tags",
+            },
         ],
         rules: None,
     }

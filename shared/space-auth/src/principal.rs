@@ -151,7 +151,6 @@ impl Principal {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,7 +190,9 @@ mod tests {
         let principal = record().authenticate(PrincipalKind::Space, Utc::now()).unwrap();
         assert_eq!(principal.rate_limit, 100);
         assert!(principal.require(Scope::new(Domain::Contacts, Action::Read)).is_ok());
-        let missing = principal.require(Scope::new(Domain::Contacts, Action::Write)).unwrap_err();
+        let missing = principal
+            .require(Scope::new(Domain::Contacts, Action::Write))
+            .unwrap_err();
         assert_eq!(missing.to_string(), "this API key lacks the `contacts:write` scope");
     }
 }

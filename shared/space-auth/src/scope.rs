@@ -299,11 +299,23 @@ mod tests {
     #[test]
     fn live_actions_and_read_only_domains_follow_the_design() {
         assert!("pages:run".parse::<Scope>().is_ok());
-        assert!(matches!("wallet:write".parse::<Scope>(), Err(ScopeError::NotOffered { .. })));
+        assert!(matches!(
+            "wallet:write".parse::<Scope>(),
+            Err(ScopeError::NotOffered { .. })
+        ));
         assert!(matches!("ads:run".parse::<Scope>(), Err(ScopeError::NotOffered { .. })));
-        assert!(matches!("mail:read".parse::<Scope>(), Err(ScopeError::NotOffered { .. })));
-        assert!(matches!("money:read".parse::<Scope>(), Err(ScopeError::UnknownDomain(_))));
-        assert!(matches!("contacts:admin".parse::<Scope>(), Err(ScopeError::UnknownAction(_))));
+        assert!(matches!(
+            "mail:read".parse::<Scope>(),
+            Err(ScopeError::NotOffered { .. })
+        ));
+        assert!(matches!(
+            "money:read".parse::<Scope>(),
+            Err(ScopeError::UnknownDomain(_))
+        ));
+        assert!(matches!(
+            "contacts:admin".parse::<Scope>(),
+            Err(ScopeError::UnknownAction(_))
+        ));
         assert!(matches!("contacts".parse::<Scope>(), Err(ScopeError::Malformed(_))));
     }
 

@@ -42,6 +42,72 @@ pub fn families() -> Vec<Family> {
             aws: &[AwsAccess::Table],
         },
         Family {
+            name: "booking",
+            operations: booking::operations,
+            router: booking::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "calendar",
+            operations: calendar::operations,
+            router: calendar::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "forms",
+            operations: forms::operations,
+            router: forms::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "pages",
+            operations: pages::operations,
+            router: pages::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "tables",
+            operations: tables::operations,
+            router: tables::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "documents",
+            operations: documents::operations,
+            router: documents::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "whiteboards",
+            operations: whiteboards::operations,
+            router: whiteboards::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "meet",
+            operations: meet::operations,
+            router: meet::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "agents",
+            operations: agents::operations,
+            router: agents::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
+            name: "assets",
+            operations: assets::operations,
+            router: assets::router,
+            aws: &[AwsAccess::Table, AwsAccess::MediaBucket],
+        },
+        Family {
+            name: "apps",
+            operations: apps::operations,
+            router: apps::router,
+            aws: &[AwsAccess::Table],
+        },
+        Family {
             name: "secrets",
             operations: secrets::operations,
             router: secrets::router,
@@ -153,4 +219,26 @@ pub fn openapi() -> serde_json::Value {
     let operations = operations();
     let refs: Vec<&Operation> = operations.iter().collect();
     space_http::openapi::spec(&refs, "Space API", env!("CARGO_PKG_VERSION"))
+}
+
+/// Where the committed list of space operation names lives, relative to the repository
+/// root. The agents family validates an agent's `operations` against it: it cannot depend
+/// on this crate (this crate depends on it), so it reads the file, and a test here keeps
+/// the file equal to [`operation_names`].
+pub const OPERATIONS_PATH: &str = "shared/space-catalogue/operations.txt";
+
+/// The names of every operation a space key can call (the MCP tools), one per line, in
+/// catalogue order, after a header saying how to regenerate the file.
+pub fn operation_names() -> String {
+    let mut text = String::from(
+        "# Every operation a space key can call. Generated from space-catalogue; do not edit.\n\
+         # Regenerate: UPDATE_OPERATIONS=1 cargo test -p space-catalogue --test operations\n",
+    );
+    for operation in operations() {
+        if matches!(operation.access, space_http::Access::Space(_)) {
+            text.push_str(&operation.name);
+            text.push('\n');
+        }
+    }
+    text
 }

@@ -6,8 +6,8 @@ use space_auth::{KeyRecord, Principal, PrincipalKind, RateDecision, RateWindow, 
 use space_store::Condition;
 
 use crate::engine::Engine;
-use crate::fields::format_datetime;
 use crate::error::ApiError;
+use crate::fields::format_datetime;
 use crate::keys;
 
 /// The outcome of authenticating one request. The decision is known whenever the
@@ -21,14 +21,21 @@ pub struct Authenticated {
 pub async fn admit_visitor(engine: &Engine, client: &str, per_minute: u32) -> Authenticated {
     let window = RateWindow::at(engine.now());
     let counter = keys::visitor_counter(client, window.start);
-    match engine.store().increment(&counter.pk, &counter.sk, 1, window.expires_at()).await {
+    match engine
+        .store()
+        .increment(&counter.pk, &counter.sk, 1, window.expires_at())
+        .await
+    {
         Ok(count) => {
             let decision = window.decide(count, per_minute);
             let principal = if decision.allowed {
                 Ok(Principal::visitor())
             } else {
                 Err(ApiError::RateLimited {
-                    message: format!("Too many requests from your address; retry in {} s.", decision.resets_in),
+                    message: format!(
+                        "Too many requests from your address; retry in {} s.",
+                        decision.resets_in
+                    ),
                     retry_after: decision.resets_in.max(1) as u64,
                 })
             };
@@ -73,7 +80,10 @@ pub async fn authenticate(engine: &Engine, authorization: Option<&str>, kind: Pr
         Err(error) => Err(error.into()),
     };
     let principal = record.and_then(|record| record.authenticate(kind, now).map_err(ApiError::from));
-    let limit = principal.as_ref().map(|p| p.rate_limit).unwrap_or(space_auth::DEFAULT_RATE_LIMIT_PER_MINUTE);
+    let limit = principal
+        .as_ref()
+        .map(|p| p.rate_limit)
+        .unwrap_or(space_auth::DEFAULT_RATE_LIMIT_PER_MINUTE);
     let rate = match count {
         Ok(count) => Some(window.decide(count, limit)),
         Err(error) => {
@@ -111,10 +121,13 @@ fn record_last_use(engine: &Engine, principal: &Principal) {
     };
     let store = engine.store_arc();
     tokio::spawn(async move {
-        let Ok(Some(mut item)) = store.get(&key.pk, &key.sk).await else { return };
+        let Ok(Some(mut item)) = store.get(&key.pk, &key.sk).await else {
+            return;
+        };
         let seen = item.version;
         item.version += 1;
-        item.body.insert("last_used_at".into(), serde_json::json!(format_datetime(now)));
+        item.body
+            .insert("last_used_at".into(), serde_json::json!(format_datetime(now)));
         // A revoked key's entry is gone: the condition keeps it from coming back.
         if let Err(error) = store.put(item, Condition::Version(seen)).await {
             tracing::debug!(%error, "last_used_at not recorded");

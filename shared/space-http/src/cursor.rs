@@ -45,6 +45,17 @@ impl CursorKey {
         HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
     }
 
+    /// An HMAC of `message` for another purpose than cursors (signed local URLs), kept
+    /// apart from the cursor MACs by `purpose`.
+    pub fn sign(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac();
+        mac.update(b"sign:");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
     fn keystream(&self, nonce: &[u8], length: usize) -> Vec<u8> {
         let mut stream = Vec::with_capacity(length + 32);
         let mut counter = 0u32;
@@ -162,8 +173,14 @@ mod tests {
         let key = CursorKey::random();
         let cursor = seal(&key, "SPACE#a#contacts", &position());
         assert_eq!(open(&key, "SPACE#b#contacts", &cursor), Err(CursorError::ForeignList));
-        assert_eq!(open(&CursorKey::random(), "SPACE#a#contacts", &cursor), Err(CursorError::Invalid));
-        assert_eq!(open(&key, "SPACE#a#contacts", "not a cursor"), Err(CursorError::Invalid));
+        assert_eq!(
+            open(&CursorKey::random(), "SPACE#a#contacts", &cursor),
+            Err(CursorError::Invalid)
+        );
+        assert_eq!(
+            open(&key, "SPACE#a#contacts", "not a cursor"),
+            Err(CursorError::Invalid)
+        );
     }
 
     proptest! {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use space_store::blobs::BlobStore;
 use space_store::secrets::SecretVault;
 use space_store::{Clock, Store, SystemClock};
 
@@ -22,6 +23,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cursor_key: CursorKey,
     vault: Option<Arc<dyn SecretVault>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    public_url: Option<String>,
     max_body_bytes: usize,
     /// When this process last recorded each key's `last_used_at` (unix seconds).
     key_touches: Mutex<HashMap<String, i64>>,
@@ -53,6 +56,8 @@ impl Engine {
             clock: Arc::new(SystemClock),
             cursor_key: None,
             vault: None,
+            blobs: None,
+            public_url: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
@@ -82,6 +87,17 @@ impl Engine {
         self.0.vault.as_deref()
     }
 
+    /// Where media bytes go; deployments without a bucket have none.
+    pub fn blobs(&self) -> Option<&dyn BlobStore> {
+        self.0.blobs.as_deref()
+    }
+
+    /// The origin clients reach this server at (`http://127.0.0.1:8787`), for absolute
+    /// links the API hands out; `None` when unknown, and links are then origin-relative.
+    pub fn public_url(&self) -> Option<&str> {
+        self.0.public_url.as_deref()
+    }
+
     pub fn max_body_bytes(&self) -> usize {
         self.0.max_body_bytes
     }
@@ -93,6 +109,8 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     cursor_key: Option<CursorKey>,
     vault: Option<Arc<dyn SecretVault>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    public_url: Option<String>,
     max_body_bytes: usize,
 }
 
@@ -114,6 +132,16 @@ impl EngineBuilder {
         self
     }
 
+    pub fn blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
         self
@@ -125,6 +153,8 @@ impl EngineBuilder {
             clock: self.clock,
             cursor_key: self.cursor_key.unwrap_or_else(CursorKey::random),
             vault: self.vault,
+            blobs: self.blobs,
+            public_url: self.public_url,
             max_body_bytes: self.max_body_bytes,
             key_touches: Mutex::default(),
         }))

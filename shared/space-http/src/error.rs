@@ -143,7 +143,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut response = (status, axum::Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after() {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -159,11 +161,15 @@ impl From<StoreError> for ApiError {
                     retry_after: retry_after.max(Duration::from_secs(1)).as_secs(),
                 }
             }
-            StoreError::Contention => ApiError::Conflict("Another request changed this item at the same moment; retry.".into()),
+            StoreError::Contention => {
+                ApiError::Conflict("Another request changed this item at the same moment; retry.".into())
+            }
             StoreError::ConditionFailed | StoreError::TransactionConflict { .. } => {
                 ApiError::Conflict("The item changed or already exists; read it again and retry.".into())
             }
-            StoreError::Rejected(reason) => ApiError::BadRequest(format!("The request is too large for one write: {reason}.")),
+            StoreError::Rejected(reason) => {
+                ApiError::BadRequest(format!("The request is too large for one write: {reason}."))
+            }
             StoreError::Internal(cause) => ApiError::Internal(cause),
         }
     }

@@ -14,7 +14,14 @@ use crate::keys;
 pub const EVENT_RETENTION_DAYS: i64 = 30;
 
 /// The write that records `kind` (e.g. `contact.created`) about `subject`.
-pub fn event_write(space: &str, kind: &str, subject_id: &str, data: Value, principal: &Principal, now: DateTime<Utc>) -> Write {
+pub fn event_write(
+    space: &str,
+    kind: &str,
+    subject_id: &str,
+    data: Value,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> Write {
     let id = new_id("evt");
     let key = keys::event(space, &id);
     let mut body = Map::new();
@@ -25,5 +32,8 @@ pub fn event_write(space: &str, kind: &str, subject_id: &str, data: Value, princ
     body.insert("key_id".into(), json!(principal.key_id));
     body.insert("created_at".into(), json!(format_datetime(now)));
     let expires = now.timestamp() + EVENT_RETENTION_DAYS * 24 * 3600;
-    Write::put(Item::new(key.pk, key.sk, body).expiring_at(expires), Condition::NotExists)
+    Write::put(
+        Item::new(key.pk, key.sk, body).expiring_at(expires),
+        Condition::NotExists,
+    )
 }

@@ -29,8 +29,11 @@ pub async fn execute(op: &Operation, call: Call, idempotency_key: Option<&str>) 
     if let Access::Space(scope) = op.access {
         authorize(&call.principal, scope, op.effect)?;
     }
+    // Visitors share one principal: a replay store keyed by it would hand one visitor's
+    // response (a form submission) to another, so public routes take no Idempotency-Key.
+    let replayable = !matches!(op.access, Access::Public { .. });
     match idempotency_key {
-        Some(key) if op.method == Method::POST => idempotency::run(op, call, key).await,
+        Some(key) if op.method == Method::POST && replayable => idempotency::run(op, call, key).await,
         _ => (op.handler)(call).await,
     }
 }

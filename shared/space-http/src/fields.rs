@@ -11,9 +11,13 @@ use crate::error::FieldErrors;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
     /// A single line of text up to `max` characters.
-    Text { max: usize },
+    Text {
+        max: usize,
+    },
     /// Free text (markdown, notes) up to `max` characters.
-    LongText { max: usize },
+    LongText {
+        max: usize,
+    },
     Email,
     /// A phone number, normalized to E.164 (`+15551234567`).
     Phone,
@@ -22,12 +26,35 @@ pub enum FieldKind {
     DateTime,
     Enum(&'static [&'static str]),
     Boolean,
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// A list of short labels, deduplicated, order kept.
     Tags,
     /// Any JSON object, up to `max_bytes` serialized.
-    Object { max_bytes: usize },
+    Object {
+        max_bytes: usize,
+    },
+    /// A value a family checks itself (a form's list of fields, a page slug).
+    Custom(CustomKind),
 }
+
+/// A field kind defined by a family: how a value is checked and normalized, and its
+/// JSON Schema. Like [`crate::resource::CustomFilter`], plain functions so kinds stay `Copy`.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomKind {
+    pub schema: fn() -> Value,
+    pub check: fn(&Value) -> Result<Value, String>,
+}
+
+impl PartialEq for CustomKind {
+    fn eq(&self, other: &CustomKind) -> bool {
+        std::ptr::fn_addr_eq(self.schema, other.schema) && std::ptr::fn_addr_eq(self.check, other.check)
+    }
+}
+
+impl Eq for CustomKind {}
 
 /// Maximum number of tags on one item.
 pub const MAX_TAGS: usize = 50;
@@ -88,7 +115,11 @@ impl FieldKind {
         match self {
             FieldKind::Text { max } | FieldKind::LongText { max } => {
                 let text = value.as_str().ok_or("must be a string")?;
-                let text = if matches!(self, FieldKind::Text { .. }) { text.trim() } else { text };
+                let text = if matches!(self, FieldKind::Text { .. }) {
+                    text.trim()
+                } else {
+                    text
+                };
                 if text.chars().count() > max {
                     return Err(format!("must be at most {max} characters"));
                 }
@@ -135,7 +166,10 @@ impl FieldKind {
                     Err(format!("must be one of {}", options.join(", ")))
                 }
             }
-            FieldKind::Boolean => value.as_bool().map(Value::Bool).ok_or_else(|| "must be true or false".into()),
+            FieldKind::Boolean => value
+                .as_bool()
+                .map(Value::Bool)
+                .ok_or_else(|| "must be true or false".into()),
             FieldKind::Integer { min, max } => {
                 let number = value.as_i64().ok_or("must be a whole number")?;
                 if number < min || number > max {
@@ -166,6 +200,7 @@ impl FieldKind {
                 }
                 Ok(value.clone())
             }
+            FieldKind::Custom(custom) => (custom.check)(value),
         }
     }
 
@@ -173,7 +208,9 @@ impl FieldKind {
         match self {
             FieldKind::Text { max } | FieldKind::LongText { max } => json!({"type": "string", "maxLength": max}),
             FieldKind::Email => json!({"type": "string", "format": "email", "maxLength": 254}),
-            FieldKind::Phone => json!({"type": "string", "pattern": "^\\+?[0-9 ()./-]{7,24}$", "examples": ["+15551234567"]}),
+            FieldKind::Phone => {
+                json!({"type": "string", "pattern": "^\\+?[0-9 ()./-]{7,24}$", "examples": ["+15551234567"]})
+            }
             FieldKind::Url => json!({"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048}),
             FieldKind::DateTime => json!({"type": "string", "format": "date-time"}),
             FieldKind::Enum(options) => json!({"type": "string", "enum": options}),
@@ -185,6 +222,7 @@ impl FieldKind {
                 "maxItems": MAX_TAGS
             }),
             FieldKind::Object { .. } => json!({"type": "object"}),
+            FieldKind::Custom(custom) => (custom.schema)(),
         }
     }
 }
@@ -218,7 +256,9 @@ pub fn normalize_phone(text: &str) -> Option<String> {
 }
 
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text.trim()).ok().map(|at| at.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
 }
 
 /// The one way timestamps are written: RFC 3339, UTC, milliseconds.
@@ -257,12 +297,21 @@ pub fn validate(fields: &[Field], body: &Value, mode: WriteMode) -> Result<Valid
         }
         let Some(field) = fields.iter().find(|f| f.name == name) else {
             let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
-            errors.insert(name.clone(), vec![format!("is not a field of this resource; known fields: {}", known.join(", "))]);
+            errors.insert(
+                name.clone(),
+                vec![format!(
+                    "is not a field of this resource; known fields: {}",
+                    known.join(", ")
+                )],
+            );
             continue;
         };
         if value.is_null() {
             if field.required {
-                errors.insert(name.clone(), vec![format!("The {name} field is required and cannot be null.")]);
+                errors.insert(
+                    name.clone(),
+                    vec![format!("The {name} field is required and cannot be null.")],
+                );
             } else {
                 clear.push(field.name);
             }
@@ -285,11 +334,18 @@ pub fn validate(fields: &[Field], body: &Value, mode: WriteMode) -> Result<Valid
             if let (WriteMode::Create | WriteMode::Replace, Some(default)) = (mode, field.default) {
                 set.insert(field.name.into(), default());
             } else if field.required {
-                errors.insert(field.name.into(), vec![format!("The {} field is required.", field.name)]);
+                errors.insert(
+                    field.name.into(),
+                    vec![format!("The {} field is required.", field.name)],
+                );
             }
         }
     }
-    if errors.is_empty() { Ok(Validated { set, clear }) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(Validated { set, clear })
+    } else {
+        Err(errors)
+    }
 }
 
 /// A checked write.
@@ -312,7 +368,11 @@ pub fn body_schema(fields: &[Field], mode: WriteMode) -> Value {
     let required: Vec<&str> = if mode == WriteMode::Patch {
         Vec::new()
     } else {
-        fields.iter().filter(|f| f.required && f.default.is_none()).map(|f| f.name).collect()
+        fields
+            .iter()
+            .filter(|f| f.required && f.default.is_none())
+            .map(|f| f.name)
+            .collect()
     };
     let mut schema = json!({"type": "object", "properties": properties, "additionalProperties": false});
     if !required.is_empty() {
@@ -333,14 +393,24 @@ mod tests {
 
     #[test]
     fn create_reports_every_problem_at_once() {
-        let errors = validate(FIELDS, &json!({"email": "nope", "phone": "555", "color": "red"}), WriteMode::Create).unwrap_err();
+        let errors = validate(
+            FIELDS,
+            &json!({"email": "nope", "phone": "555", "color": "red"}),
+            WriteMode::Create,
+        )
+        .unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert_eq!(errors["title"], vec!["The title field is required."]);
     }
 
     #[test]
     fn values_are_normalized() {
-        let ok = validate(FIELDS, &json!({"title": " Hi ", "email": "Ada@Example.COM", "phone": "+1 (555) 123-4567"}), WriteMode::Create).unwrap();
+        let ok = validate(
+            FIELDS,
+            &json!({"title": " Hi ", "email": "Ada@Example.COM", "phone": "+1 (555) 123-4567"}),
+            WriteMode::Create,
+        )
+        .unwrap();
         assert_eq!(ok.set["title"], "Hi");
         assert_eq!(ok.set["email"], "ada@example.com");
         assert_eq!(ok.set["phone"], "+15551234567");
@@ -355,6 +425,10 @@ mod tests {
 
     #[test]
     fn non_objects_are_refused() {
-        assert!(validate(FIELDS, &json!([1, 2]), WriteMode::Create).unwrap_err().contains_key("body"));
+        assert!(
+            validate(FIELDS, &json!([1, 2]), WriteMode::Create)
+                .unwrap_err()
+                .contains_key("body")
+        );
     }
 }

@@ -49,7 +49,9 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
         Err(StoreError::ConditionFailed) => {
             let Some(existing) = store.get(&key.pk, &key.sk).await? else {
                 // It expired between the two calls; a retry will claim it.
-                return Err(ApiError::Conflict("The idempotent request is being retried; retry again.".into()));
+                return Err(ApiError::Conflict(
+                    "The idempotent request is being retried; retry again.".into(),
+                ));
             };
             if existing.body.get("fingerprint").and_then(Value::as_str) != Some(fingerprint.as_str()) {
                 return Err(ApiError::invalid_field(
@@ -73,7 +75,8 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
                         Ok(()) => next,
                         Err(StoreError::ConditionFailed) => {
                             return Err(ApiError::Conflict(
-                                "A request with this Idempotency-Key is still in progress; retry after it finishes.".into(),
+                                "A request with this Idempotency-Key is still in progress; retry after it finishes."
+                                    .into(),
                             ));
                         }
                         Err(error) => return Err(error.into()),
@@ -102,7 +105,10 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
         }
         Err(_) => {
             // Nothing was done: release the key so that a corrected retry can run.
-            if let Err(error) = store.delete(&key.pk, &key.sk, Condition::Version(claimed_version)).await {
+            if let Err(error) = store
+                .delete(&key.pk, &key.sk, Condition::Version(claimed_version))
+                .await
+            {
                 tracing::warn!(%error, "could not release an idempotency claim");
             }
         }
@@ -142,7 +148,15 @@ fn fingerprint(op: &Operation, call: &Call) -> String {
     path.sort();
     let mut query: Vec<_> = call.query.iter().collect();
     query.sort();
-    let canonical = json!([op.name, path, query, call.body]);
+    let mut canonical = json!([op.name, path, query, call.body]);
+    // An upload's bytes are part of the request too.
+    if let (Some(raw), Some(parts)) = (&call.raw, canonical.as_array_mut()) {
+        let digest = Sha256::digest(&raw.bytes);
+        parts.push(json!([
+            raw.content_type,
+            digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ]));
+    }
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -82,7 +82,18 @@ pub fn public_pointer(kind: &str, id: &str) -> ItemKey {
 
 /// A uniqueness claim (page slugs, booked slots), written with a conditional put.
 pub fn unique(space: &str, what: &str, value: &str) -> ItemKey {
-    ItemKey::new(format!("SPACE#{space}#UNIQUE#{what}"), value)
+    ItemKey::new(unique_partition(space, what), value)
+}
+
+/// All claims of one kind, in value order (booked slots are listed by time this way).
+pub fn unique_partition(space: &str, what: &str) -> String {
+    format!("SPACE#{space}#UNIQUE#{what}")
+}
+
+/// A Space's iCal feed settings: the current feed token. The public feed route finds the
+/// Space through `public_pointer("calendar-feed", <sha256 of the token>)`.
+pub fn calendar_feed(space: &str) -> ItemKey {
+    ItemKey::new(collection_partition(space, "calendar_feed"), "FEED")
 }
 
 pub fn events_partition(space: &str) -> String {
@@ -116,4 +127,48 @@ pub fn secret(space: &str, name: &str) -> ItemKey {
 
 pub fn secrets_partition(space: &str) -> String {
     collection_partition(space, "SECRETS")
+}
+
+/// The saved versions of one document; sort keys are the zero-padded version numbers, so
+/// the partition lists in version order.
+pub fn document_versions_partition(space: &str, document_id: &str) -> String {
+    child_partition(space, "document_versions", document_id)
+}
+
+/// Version `version` of a document, as it was when that version was written.
+pub fn document_version(space: &str, document_id: &str, version: u64) -> ItemKey {
+    ItemKey::new(
+        document_versions_partition(space, document_id),
+        format!("{version:012}"),
+    )
+}
+
+/// The records of one user-defined table.
+pub fn table_records_partition(space: &str, table_id: &str) -> String {
+    child_partition(space, "records", table_id)
+}
+
+/// Where a media item's bytes live in the blob store.
+pub fn media_blob(space: &str, media_id: &str) -> String {
+    format!("{space}/media/{media_id}")
+}
+
+/// An app's draft code or schema (`part` is `code` or `schema`).
+pub fn app_draft(space: &str, app_id: &str, part: &str) -> ItemKey {
+    ItemKey::new(child_partition(space, "app_drafts", app_id), part)
+}
+
+/// The published versions of an app, numbered from 1.
+pub fn app_versions_partition(space: &str, app_id: &str) -> String {
+    child_partition(space, "app_versions", app_id)
+}
+
+/// One published version; zero-padded so that sort order is numeric order.
+pub fn app_version(space: &str, app_id: &str, number: u64) -> ItemKey {
+    ItemKey::new(app_versions_partition(space, app_id), format!("{number:010}"))
+}
+
+/// The live snapshot of a published page, one per page (what `/p/{space}/{slug}` serves).
+pub fn page_snapshot(space: &str, page_id: &str) -> ItemKey {
+    ItemKey::new(collection_partition(space, "page_snapshots"), page_id)
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use space_store::blobs::S3BlobStore;
 use space_store::dynamodb::DynamoStore;
 use space_store::secrets::SecretsManagerVault;
 
@@ -16,19 +17,24 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Logs as JSON lines on Lambda (CloudWatch), human-readable locally.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         builder.json().with_current_span(true).without_time().try_init()
     } else {
-        builder.compact().try_init()
+        builder
+            .compact()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init()
     };
     // A second init (tests) keeps the first subscriber.
     drop(result);
 }
 
 /// The engine of a deployed function, configured from the environment:
-/// `TABLE_NAME`, `CURSOR_SECRET`, and for the account API `SECRETS_PREFIX`.
+/// `TABLE_NAME`, `CURSOR_SECRET`, for the account API `SECRETS_PREFIX`, and for media
+/// `MEDIA_BUCKET` (S3).
 pub async fn engine_from_env() -> Result<Engine, BoxError> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let config = aws_config_load().await;
@@ -41,6 +47,9 @@ pub async fn engine_from_env() -> Result<Engine, BoxError> {
     if let Ok(prefix) = std::env::var("SECRETS_PREFIX") {
         let vault = SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(&config), prefix);
         builder = builder.vault(Arc::new(vault));
+    }
+    if let Ok(bucket) = std::env::var("MEDIA_BUCKET") {
+        builder = builder.blobs(Arc::new(S3BlobStore::new(&config, bucket)));
     }
     Ok(builder.build())
 }

@@ -157,7 +157,12 @@ impl IfMatch {
             return Some(IfMatch::Any);
         }
         let quoted = text.strip_prefix("W/").unwrap_or(text);
-        quoted.strip_prefix('"')?.strip_suffix('"')?.parse().ok().map(IfMatch::Version)
+        quoted
+            .strip_prefix('"')?
+            .strip_suffix('"')?
+            .parse()
+            .ok()
+            .map(IfMatch::Version)
     }
 
     pub fn matches(self, version: u64) -> bool {

@@ -30,15 +30,21 @@ pub fn mint() -> String {
 
 fn accept(header: Option<&HeaderValue>) -> Option<String> {
     let text = header?.to_str().ok()?;
-    let fits = !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    let fits = !text.is_empty()
+        && text.len() <= 128
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     fits.then(|| text.to_owned())
 }
 
 /// Axum middleware: sets the id for the request's task and span, and on the response.
 pub async fn layer(request: Request, next: Next) -> Response {
     let id = accept(request.headers().get(HEADER)).unwrap_or_else(mint);
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).instrument(span.clone()).await;
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = REQUEST_ID
+        .scope(id.clone(), next.run(request))
+        .instrument(span.clone())
+        .await;
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "served"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);

@@ -39,9 +39,16 @@ pub struct Parent {
 #[derive(Clone)]
 pub enum Filter {
     /// `?status=open`: the field equals the value (checked against the field's kind).
-    Equals { param: &'static str, field: &'static str, kind: FieldKind },
+    Equals {
+        param: &'static str,
+        field: &'static str,
+        kind: FieldKind,
+    },
     /// `?q=ada`: case-insensitive substring in any of the fields.
-    Search { param: &'static str, fields: &'static [&'static str] },
+    Search {
+        param: &'static str,
+        fields: &'static [&'static str],
+    },
     /// `?due_before=…`: a date-time field strictly before the value.
     Before { param: &'static str, field: &'static str },
     /// `?due_after=…`: a date-time field strictly after the value.
@@ -81,9 +88,18 @@ impl Filter {
                 json!({"type": "string", "maxLength": 200}),
                 format!("Case-insensitive text search in {}.", fields.join(", ")),
             ),
-            Filter::Before { field, .. } => (json!({"type": "string", "format": "date-time"}), format!("Only items whose {field} is before this time.")),
-            Filter::After { field, .. } => (json!({"type": "string", "format": "date-time"}), format!("Only items whose {field} is after this time.")),
-            Filter::HasTag { field, .. } => (json!({"type": "string"}), format!("Only items whose {field} include this tag.")),
+            Filter::Before { field, .. } => (
+                json!({"type": "string", "format": "date-time"}),
+                format!("Only items whose {field} is before this time."),
+            ),
+            Filter::After { field, .. } => (
+                json!({"type": "string", "format": "date-time"}),
+                format!("Only items whose {field} is after this time."),
+            ),
+            Filter::HasTag { field, .. } => (
+                json!({"type": "string"}),
+                format!("Only items whose {field} include this tag."),
+            ),
             Filter::Custom(custom) => ((custom.schema)(), custom.description.to_owned()),
         };
         Param::query(self.param(), schema, description)
@@ -109,7 +125,12 @@ impl Filter {
     }
 
     fn matches(&self, item: &Map<String, Value>, wanted: &Value, now: DateTime<Utc>) -> bool {
-        let millis = |field: &str| item.get(field).and_then(Value::as_str).and_then(parse_datetime).map(|at| at.timestamp_millis());
+        let millis = |field: &str| {
+            item.get(field)
+                .and_then(Value::as_str)
+                .and_then(parse_datetime)
+                .map(|at| at.timestamp_millis())
+        };
         match self {
             Filter::Equals { field, .. } => item.get(*field) == Some(wanted),
             Filter::Search { fields, .. } => {
@@ -192,15 +213,26 @@ impl Resource {
     /// The JSON Schema of one item as the API returns it.
     pub fn item_schema(&self) -> Value {
         let mut properties = Map::new();
-        properties.insert("id".into(), json!({"type": "string", "description": format!("Starts with `{}_`.", self.id_prefix)}));
+        properties.insert(
+            "id".into(),
+            json!({"type": "string", "description": format!("Starts with `{}_`.", self.id_prefix)}),
+        );
         properties.insert("created_at".into(), json!({"type": "string", "format": "date-time"}));
         properties.insert("updated_at".into(), json!({"type": "string", "format": "date-time"}));
-        properties.insert("version".into(), json!({"type": "integer", "minimum": 1, "description": "Increases on every change; the ETag."}));
+        properties.insert(
+            "version".into(),
+            json!({"type": "integer", "minimum": 1, "description": "Increases on every change; the ETag."}),
+        );
         for field in &self.fields {
             properties.insert(field.name.into(), field.schema());
         }
         let mut required: Vec<&str> = BASE_FIELDS.to_vec();
-        required.extend(self.fields.iter().filter(|f| f.required || f.default.is_some()).map(|f| f.name));
+        required.extend(
+            self.fields
+                .iter()
+                .filter(|f| f.required || f.default.is_some())
+                .map(|f| f.name),
+        );
         json!({"type": "object", "properties": properties, "required": required})
     }
 
@@ -221,14 +253,35 @@ impl Resource {
             Operation {
                 params: list_params,
                 response: Some(this.list_schema()),
-                ..this.operation("list", Method::GET, collection.clone(), Action::Read, Effect::Read, format!("List {}", this.plural))
+                ..this.operation(
+                    "list",
+                    Method::GET,
+                    collection.clone(),
+                    Action::Read,
+                    Effect::Read,
+                    format!("List {}", this.plural),
+                )
             },
             Operation {
                 body: Some(body_schema(&this.fields, WriteMode::Create)),
                 success: StatusCode::CREATED,
-                ..this.operation("create", Method::POST, collection, Action::Write, Effect::Create, format!("Create a {}", this.singular))
+                ..this.operation(
+                    "create",
+                    Method::POST,
+                    collection,
+                    Action::Write,
+                    Effect::Create,
+                    format!("Create a {}", this.singular),
+                )
             },
-            this.operation("get", Method::GET, item.clone(), Action::Read, Effect::Read, format!("Get a {}", this.singular)),
+            this.operation(
+                "get",
+                Method::GET,
+                item.clone(),
+                Action::Read,
+                Effect::Read,
+                format!("Get a {}", this.singular),
+            ),
             Operation {
                 body: Some(body_schema(&this.fields, WriteMode::Patch)),
                 ..this.operation(
@@ -242,12 +295,26 @@ impl Resource {
             },
             Operation {
                 body: Some(body_schema(&this.fields, WriteMode::Replace)),
-                ..this.operation("replace", Method::PUT, item.clone(), Action::Write, Effect::Replace, format!("Replace a {}", this.singular))
+                ..this.operation(
+                    "replace",
+                    Method::PUT,
+                    item.clone(),
+                    Action::Write,
+                    Effect::Replace,
+                    format!("Replace a {}", this.singular),
+                )
             },
             Operation {
                 response: None,
                 success: StatusCode::NO_CONTENT,
-                ..this.operation("delete", Method::DELETE, item, Action::Write, Effect::Delete, format!("Delete a {}", this.singular))
+                ..this.operation(
+                    "delete",
+                    Method::DELETE,
+                    item,
+                    Action::Write,
+                    Effect::Delete,
+                    format!("Delete a {}", this.singular),
+                )
             },
         ]
     }
@@ -363,7 +430,10 @@ impl Resource {
         let partition = self.partition(call)?;
         self.ensure_parent(call).await?;
         let now = call.engine.now();
-        let listed = list_partition(call, &partition, SortRange::All, page, |item| filters.iter().all(|(f, v)| f.matches(&item.body, v, now))).await?;
+        let listed = list_partition(call, &partition, SortRange::All, page, |item| {
+            filters.iter().all(|(f, v)| f.matches(&item.body, v, now))
+        })
+        .await?;
         Ok(Reply::ok(listed))
     }
 
@@ -437,9 +507,19 @@ impl Resource {
 
     /// Read-modify-write of one item with its `updated` event: honours `If-Match`, and
     /// without it retries a few times when another writer got there first.
-    pub async fn modify<F>(&self, call: &Call, id: &str, mut change: F) -> Result<Item, ApiError>
+    pub async fn modify<F>(&self, call: &Call, id: &str, change: F) -> Result<Item, ApiError>
     where
         F: FnMut(&mut Map<String, Value>) -> Result<(), ApiError>,
+    {
+        self.modify_with(call, id, change, |_| Ok(Vec::new())).await
+    }
+
+    /// [`Resource::modify`] that also commits `extra(next)` in the same transaction, after
+    /// the item and its event (a version-history entry, a related item's update).
+    pub async fn modify_with<F, E>(&self, call: &Call, id: &str, mut change: F, extra: E) -> Result<Item, ApiError>
+    where
+        F: FnMut(&mut Map<String, Value>) -> Result<(), ApiError>,
+        E: Fn(&Item) -> Result<Vec<Write>, ApiError>,
     {
         for _ in 0..WRITE_RETRIES {
             let current = self.load(call, id).await?;
@@ -450,11 +530,13 @@ impl Resource {
                 rules(&next.body).map_err(ApiError::validation)?;
             }
             next.version = current.version + 1;
-            next.body.insert("updated_at".into(), json!(format_datetime(call.engine.now())));
-            let writes = vec![
+            next.body
+                .insert("updated_at".into(), json!(format_datetime(call.engine.now())));
+            let mut writes = vec![
                 Write::put(next.clone(), Condition::Version(current.version)),
                 self.event(call, "updated", &next)?,
             ];
+            writes.extend(extra(&next)?);
             match call.engine.store().transact(writes).await {
                 Ok(()) => return Ok(next),
                 Err(StoreError::TransactionConflict { index: 0 }) => {
@@ -467,7 +549,10 @@ impl Resource {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ApiError::Conflict(format!("The {} kept changing while we wrote it; retry.", self.singular)))
+        Err(ApiError::Conflict(format!(
+            "The {} kept changing while we wrote it; retry.",
+            self.singular
+        )))
     }
 
     async fn delete(&self, call: &Call) -> Result<Reply, ApiError> {
@@ -475,7 +560,11 @@ impl Resource {
         let current = self.load(call, id).await?;
         call.check_if_match(current.version)?;
         let writes = vec![
-            Write::delete(current.pk.clone(), current.sk.clone(), Condition::Version(current.version)),
+            Write::delete(
+                current.pk.clone(),
+                current.sk.clone(),
+                Condition::Version(current.version),
+            ),
             self.event(call, "deleted", &current)?,
         ];
         match call.engine.store().transact(writes).await {
@@ -501,7 +590,11 @@ impl PageRequest {
     pub fn parse(call: &Call) -> Result<PageRequest, ApiError> {
         let mut errors = FieldErrors::new();
         let page = PageRequest::from_call(call, &mut errors);
-        if errors.is_empty() { Ok(page) } else { Err(ApiError::validation(errors)) }
+        if errors.is_empty() {
+            Ok(page)
+        } else {
+            Err(ApiError::validation(errors))
+        }
     }
 
     /// Reads the paging parameters, adding any problem to `errors` (for lists that also
@@ -512,7 +605,10 @@ impl PageRequest {
             Some(raw) => match raw.parse::<usize>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
                 _ => {
-                    errors.insert("limit".into(), vec![format!("must be a whole number from 1 to {MAX_LIMIT}")]);
+                    errors.insert(
+                        "limit".into(),
+                        vec![format!("must be a whole number from 1 to {MAX_LIMIT}")],
+                    );
                     DEFAULT_LIMIT
                 }
             },
@@ -541,7 +637,11 @@ pub fn page_params() -> Vec<Param> {
             json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
             "How many items to return.",
         ),
-        Param::query("cursor", json!({"type": "string"}), "The `next_cursor` of the previous page."),
+        Param::query(
+            "cursor",
+            json!({"type": "string"}),
+            "The `next_cursor` of the previous page.",
+        ),
         Param::query(
             "order",
             json!({"type": "string", "enum": ["desc", "asc"], "default": "desc"}),
@@ -574,9 +674,12 @@ pub async fn list_partition(
     let mut after = match &page.cursor {
         None => None,
         Some(text) => {
-            let position = cursor::open(key, partition, text).map_err(|e| ApiError::BadRequest(format!("Invalid cursor: {e}.")))?;
+            let position = cursor::open(key, partition, text)
+                .map_err(|e| ApiError::BadRequest(format!("Invalid cursor: {e}.")))?;
             if position.descending != page.descending {
-                return Err(ApiError::BadRequest("Invalid cursor: it was issued for the other `order`.".into()));
+                return Err(ApiError::BadRequest(
+                    "Invalid cursor: it was issued for the other `order`.".into(),
+                ));
             }
             Some(position.last_sk)
         }
@@ -607,7 +710,9 @@ pub async fn list_partition(
         let more_in_store = result.last_sk.is_some();
         if stopped_early {
             let exhausted = !more_in_store && last_returned.as_deref() == result.items.last().map(|i| i.sk.as_str());
-            let next = (!exhausted).then(|| seal(key, partition, last_returned.clone(), page.descending)).flatten();
+            let next = (!exhausted)
+                .then(|| seal(key, partition, last_returned.clone(), page.descending))
+                .flatten();
             return Ok(json!({"data": data, "next_cursor": next}));
         }
         match result.last_sk {

@@ -64,8 +64,12 @@ fn method_filter(method: &http::Method) -> MethodFilter {
 /// and the engine as state.
 pub fn finish(router: Router<Engine>, engine: Engine) -> Router {
     router
-        .fallback(|| async { ApiError::NotFound("No such route. The API lives under /functions/v1/space-api/.".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("This route does not take that method.".into()) })
+        .fallback(|| async {
+            ApiError::NotFound("No such route. The API lives under /functions/v1/space-api/.".into())
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("This route does not take that method.".into())
+        })
         .layer(middleware::from_fn(request_id::layer))
         .with_state(engine)
 }
@@ -120,7 +124,10 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
                 ApiError::BadRequest("If-Match must be an ETag from a previous response, like \"3\", or *.".into())
             })?),
         };
-        let idempotency_key = parts.headers.get(IDEMPOTENCY_KEY).map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+        let idempotency_key = parts
+            .headers
+            .get(IDEMPOTENCY_KEY)
+            .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
         let call = Call {
             engine: engine.clone(),
             principal,
@@ -154,7 +161,11 @@ pub async fn read_raw(headers: &HeaderMap, body: Body, limit: usize) -> Result<R
         return Err(too_large(limit));
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     Ok(RawBody { content_type, bytes })
 }
 
@@ -171,10 +182,15 @@ pub fn parse_json(raw: &RawBody) -> Result<Value, ApiError> {
     if !is_json(&raw.content_type) {
         return Err(ApiError::UnsupportedMediaType(format!(
             "Send the body as JSON with `Content-Type: application/json` (got `{}`).",
-            if raw.content_type.is_empty() { "nothing" } else { raw.content_type.as_str() }
+            if raw.content_type.is_empty() {
+                "nothing"
+            } else {
+                raw.content_type.as_str()
+            }
         )));
     }
-    serde_json::from_slice(&raw.bytes).map_err(|error| ApiError::BadRequest(format!("The body is not valid JSON: {error}.")))
+    serde_json::from_slice(&raw.bytes)
+        .map_err(|error| ApiError::BadRequest(format!("The body is not valid JSON: {error}.")))
 }
 
 /// The media type without parameters, lowercased.
@@ -219,7 +235,11 @@ fn reply_response(reply: Reply) -> Response {
 
 /// `RateLimit-Policy` and `RateLimit` (IETF httpapi draft, structured fields).
 pub fn rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
-    let policy = format!("\"per-key\";q={};w={}", decision.limit, space_auth::rate_limit::WINDOW_SECONDS);
+    let policy = format!(
+        "\"per-key\";q={};w={}",
+        decision.limit,
+        space_auth::rate_limit::WINDOW_SECONDS
+    );
     let state = format!("\"per-key\";r={};t={}", decision.remaining, decision.resets_in);
     if let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state)) {
         headers.insert("ratelimit-policy", policy);

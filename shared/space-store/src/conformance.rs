@@ -14,10 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::Duration;
 use serde_json::{Map, Value, json};
 
-use crate::{
-    Condition, Item, MAX_TRANSACTION_WRITES, ManualClock, Query, SortRange, Store, StoreError,
-    Write,
-};
+use crate::{Condition, Item, MAX_TRANSACTION_WRITES, ManualClock, Query, SortRange, Store, StoreError, Write};
 
 /// Runs every check in order.
 pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
@@ -91,11 +88,7 @@ async fn sort_keys(store: &Arc<dyn Store>, query: Query) -> Vec<String> {
 /// whole item.
 pub async fn items_round_trip(store: &Arc<dyn Store>, clock: &ManualClock) {
     let pk = partition("items");
-    assert_eq!(
-        get(store, &pk, "a").await,
-        None,
-        "a key never written reads as absent"
-    );
+    assert_eq!(get(store, &pk, "a").await, None, "a key never written reads as absent");
 
     let everything = body(json!({
         "text": "hello",
@@ -117,9 +110,7 @@ pub async fn items_round_trip(store: &Arc<dyn Store>, clock: &ManualClock) {
         "nested": {"deep": {"deeper": [null, true, 2.25, "x"]}},
     }));
     let expires = now(clock) + 3600;
-    let item = Item::new(&pk, "a", everything)
-        .with_version(7)
-        .expiring_at(expires);
+    let item = Item::new(&pk, "a", everything).with_version(7).expiring_at(expires);
     put_ok(store, item.clone(), Condition::None, "round trip").await;
     assert_eq!(
         get(store, &pk, "a").await,
@@ -176,19 +167,10 @@ pub async fn put_conditions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         Err(StoreError::ConditionFailed),
         "Version on an absent item fails"
     );
-    put_ok(
-        store,
-        v1.clone(),
-        Condition::NotExists,
-        "NotExists on an absent item",
-    )
-    .await;
+    put_ok(store, v1.clone(), Condition::NotExists, "NotExists on an absent item").await;
     assert_eq!(
         store
-            .put(
-                Item::new(&pk, "k", body(json!({"n": 99}))),
-                Condition::NotExists
-            )
+            .put(Item::new(&pk, "k", body(json!({"n": 99}))), Condition::NotExists)
             .await,
         Err(StoreError::ConditionFailed),
         "NotExists on a present item fails"
@@ -199,21 +181,9 @@ pub async fn put_conditions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         "a failed put changes nothing"
     );
 
-    put_ok(
-        store,
-        v1.clone(),
-        Condition::Exists,
-        "Exists on a present item",
-    )
-    .await;
+    put_ok(store, v1.clone(), Condition::Exists, "Exists on a present item").await;
     let v2 = Item::new(&pk, "k", body(json!({"n": 2}))).with_version(2);
-    put_ok(
-        store,
-        v2.clone(),
-        Condition::Version(1),
-        "Version(1) on version 1",
-    )
-    .await;
+    put_ok(store, v2.clone(), Condition::Version(1), "Version(1) on version 1").await;
     assert_eq!(
         store
             .put(
@@ -224,11 +194,7 @@ pub async fn put_conditions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         Err(StoreError::ConditionFailed),
         "Version(1) on version 2 fails"
     );
-    assert_eq!(
-        get(store, &pk, "k").await,
-        Some(v2),
-        "a stale version changes nothing"
-    );
+    assert_eq!(get(store, &pk, "k").await, Some(v2), "a stale version changes nothing");
 
     // Exactly one of many concurrent creators wins.
     let mut racers = tokio::task::JoinSet::new();
@@ -407,9 +373,7 @@ pub async fn expired_items_are_absent(store: &Arc<dyn Store>, clock: &ManualCloc
     for sk in ["soon", "now", "past"] {
         for condition in [Condition::Exists, Condition::Version(1)] {
             assert_eq!(
-                store
-                    .put(Item::new(&pk, sk, body(json!({}))), condition)
-                    .await,
+                store.put(Item::new(&pk, sk, body(json!({}))), condition).await,
                 Err(StoreError::ConditionFailed),
                 "put with {condition:?} on expired `{sk}` fails: expired counts as absent"
             );
@@ -420,9 +384,7 @@ pub async fn expired_items_are_absent(store: &Arc<dyn Store>, clock: &ManualCloc
             );
         }
         assert_eq!(
-            store
-                .transact(vec![Write::check(&pk, sk, Condition::Exists)])
-                .await,
+            store.transact(vec![Write::check(&pk, sk, Condition::Exists)]).await,
             Err(StoreError::TransactionConflict { index: 0 }),
             "a transaction's Exists check on expired `{sk}` fails"
         );
@@ -499,13 +461,8 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
         "query returns only its partition"
     );
     assert_eq!(
-        page.items
-            .iter()
-            .map(|item| item.body.clone())
-            .collect::<Vec<_>>(),
-        keys.iter()
-            .map(|sk| body(json!({"sk": sk})))
-            .collect::<Vec<_>>(),
+        page.items.iter().map(|item| item.body.clone()).collect::<Vec<_>>(),
+        keys.iter().map(|sk| body(json!({"sk": sk}))).collect::<Vec<_>>(),
         "query returns whole items in sort-key order"
     );
     assert_eq!(
@@ -514,12 +471,7 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
     );
 
     let cases: Vec<(SortRange, Option<&str>, bool, Vec<&str>)> = vec![
-        (
-            SortRange::All,
-            None,
-            true,
-            vec!["c", "b#2", "b#1", "a#3", "a#2", "a#1"],
-        ),
+        (SortRange::All, None, true, vec!["c", "b#2", "b#1", "a#3", "a#2", "a#1"]),
         (
             SortRange::BeginsWith("a#".into()),
             None,
@@ -532,19 +484,9 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
             true,
             vec!["a#3", "a#2", "a#1"],
         ),
-        (
-            SortRange::BeginsWith("a#2".into()),
-            None,
-            false,
-            vec!["a#2"],
-        ),
+        (SortRange::BeginsWith("a#2".into()), None, false, vec!["a#2"]),
         (SortRange::BeginsWith("d".into()), None, false, vec![]),
-        (
-            SortRange::BeginsWith(String::new()),
-            None,
-            false,
-            keys.to_vec(),
-        ),
+        (SortRange::BeginsWith(String::new()), None, false, keys.to_vec()),
         (
             SortRange::Between("a#2".into(), "b#1".into()),
             None,
@@ -557,30 +499,10 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
             true,
             vec!["b#1", "a#3", "a#2"],
         ),
-        (
-            SortRange::Between("a#25".into(), "b".into()),
-            None,
-            false,
-            vec!["a#3"],
-        ),
-        (
-            SortRange::Between("c".into(), "c".into()),
-            None,
-            false,
-            vec!["c"],
-        ),
-        (
-            SortRange::Between("d".into(), "e".into()),
-            None,
-            false,
-            vec![],
-        ),
-        (
-            SortRange::Between("b".into(), "a".into()),
-            None,
-            false,
-            vec![],
-        ),
+        (SortRange::Between("a#25".into(), "b".into()), None, false, vec!["a#3"]),
+        (SortRange::Between("c".into(), "c".into()), None, false, vec!["c"]),
+        (SortRange::Between("d".into(), "e".into()), None, false, vec![]),
+        (SortRange::Between("b".into(), "a".into()), None, false, vec![]),
         (
             SortRange::Between(String::new(), "a#2".into()),
             None,
@@ -588,34 +510,14 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
             vec!["a#1", "a#2"],
         ),
         // Resuming inside the range.
-        (
-            SortRange::All,
-            Some("a#2"),
-            false,
-            vec!["a#3", "b#1", "b#2", "c"],
-        ),
+        (SortRange::All, Some("a#2"), false, vec!["a#3", "b#1", "b#2", "c"]),
         (SortRange::All, Some("b#1"), true, vec!["a#3", "a#2", "a#1"]),
-        (
-            SortRange::All,
-            Some("a#25"),
-            false,
-            vec!["a#3", "b#1", "b#2", "c"],
-        ),
+        (SortRange::All, Some("a#25"), false, vec!["a#3", "b#1", "b#2", "c"]),
         (SortRange::All, Some("a#25"), true, vec!["a#2", "a#1"]),
         (SortRange::All, Some("c"), false, vec![]),
         (SortRange::All, Some("a#1"), true, vec![]),
-        (
-            SortRange::BeginsWith("b#".into()),
-            Some("b#1"),
-            false,
-            vec!["b#2"],
-        ),
-        (
-            SortRange::BeginsWith("b#".into()),
-            Some("b#2"),
-            true,
-            vec!["b#1"],
-        ),
+        (SortRange::BeginsWith("b#".into()), Some("b#1"), false, vec!["b#2"]),
+        (SortRange::BeginsWith("b#".into()), Some("b#2"), true, vec!["b#1"]),
         (
             SortRange::Between("a#2".into(), "b#2".into()),
             Some("a#3"),
@@ -635,24 +537,14 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
             false,
             vec!["b#1", "b#2"],
         ),
-        (
-            SortRange::Between("b#1".into(), "b#2".into()),
-            Some("z"),
-            false,
-            vec![],
-        ),
+        (SortRange::Between("b#1".into(), "b#2".into()), Some("z"), false, vec![]),
         (
             SortRange::Between("b#1".into(), "b#2".into()),
             Some("z"),
             true,
             vec!["b#2", "b#1"],
         ),
-        (
-            SortRange::Between("b#1".into(), "b#2".into()),
-            Some("a"),
-            true,
-            vec![],
-        ),
+        (SortRange::Between("b#1".into(), "b#2".into()), Some("a"), true, vec![]),
         (
             SortRange::BeginsWith("b#".into()),
             Some("a#9"),
@@ -660,12 +552,7 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
             vec!["b#1", "b#2"],
         ),
         (SortRange::BeginsWith("b#".into()), Some("c"), false, vec![]),
-        (
-            SortRange::BeginsWith("b#".into()),
-            Some("c"),
-            true,
-            vec!["b#2", "b#1"],
-        ),
+        (SortRange::BeginsWith("b#".into()), Some("c"), true, vec!["b#2", "b#1"]),
         (SortRange::BeginsWith("b#".into()), Some("a"), true, vec![]),
     ];
     for (range, after, descending, expected) in cases {
@@ -680,10 +567,7 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
         );
     }
 
-    let first = store
-        .query(all.clone().limit(2))
-        .await
-        .expect("query with limit");
+    let first = store.query(all.clone().limit(2)).await.expect("query with limit");
     assert_eq!(first.items.len(), 2, "limit caps a page");
     assert_eq!(
         first.last_sk.as_deref(),
@@ -694,18 +578,10 @@ pub async fn query_ranges(store: &Arc<dyn Store>, _clock: &ManualClock) {
     // A page that ends exactly at the range's end may or may not say so (DynamoDB may
     // hand out a last key then); if it does, the next page is empty and final.
     let exact = store
-        .query(
-            all.clone()
-                .range(SortRange::BeginsWith("a#".into()))
-                .limit(3),
-        )
+        .query(all.clone().range(SortRange::BeginsWith("a#".into())).limit(3))
         .await
         .expect("query with an exact limit");
-    assert_eq!(
-        exact.items.len(),
-        3,
-        "limit equal to the range's size returns it all"
-    );
+    assert_eq!(exact.items.len(), 3, "limit equal to the range's size returns it all");
     if let Some(last) = exact.last_sk {
         assert_eq!(last, "a#3", "last_sk of an exact page is its last key");
         let rest = store
@@ -755,12 +631,7 @@ pub async fn pagination(store: &Arc<dyn Store>, clock: &ManualClock) {
         (SortRange::All, false, 7, &live),
         (SortRange::All, true, 50, &descending_live),
         (SortRange::BeginsWith("item#01".into()), false, 40, &ranged),
-        (
-            SortRange::BeginsWith("item#01".into()),
-            true,
-            40,
-            &ranged_descending,
-        ),
+        (SortRange::BeginsWith("item#01".into()), true, 40, &ranged_descending),
         (
             SortRange::Between("item#0100".into(), "item#0199".into()),
             false,
@@ -830,13 +701,7 @@ async fn walk(store: &Arc<dyn Store>, query: Query) -> Vec<String> {
 pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
     let pk = partition("transactions");
     let existing = Item::new(&pk, "existing", body(json!({"v": 1})));
-    put_ok(
-        store,
-        existing.clone(),
-        Condition::None,
-        "transaction setup",
-    )
-    .await;
+    put_ok(store, existing.clone(), Condition::None, "transaction setup").await;
 
     let failing = vec![
         Write::put(Item::new(&pk, "new", body(json!({}))), Condition::NotExists),
@@ -878,11 +743,7 @@ pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         Err(StoreError::TransactionConflict { index: 0 }),
         "a version mismatch at index 0 is reported as index 0"
     );
-    assert_eq!(
-        get(store, &pk, "other").await,
-        None,
-        "nothing of it is applied"
-    );
+    assert_eq!(get(store, &pk, "other").await, None, "nothing of it is applied");
 
     let updated = Item::new(&pk, "existing", body(json!({"v": 2}))).with_version(2);
     let created = Item::new(&pk, "created", body(json!({"made": true})));
@@ -909,21 +770,9 @@ pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         Some(updated),
         "its update is applied"
     );
-    assert_eq!(
-        get(store, &pk, "created").await,
-        Some(created),
-        "its create is applied"
-    );
-    assert_eq!(
-        get(store, &pk, "doomed").await,
-        None,
-        "its delete is applied"
-    );
-    assert_eq!(
-        get(store, &pk, "anything").await,
-        None,
-        "a check writes nothing"
-    );
+    assert_eq!(get(store, &pk, "created").await, Some(created), "its create is applied");
+    assert_eq!(get(store, &pk, "doomed").await, None, "its delete is applied");
+    assert_eq!(get(store, &pk, "anything").await, None, "a check writes nothing");
 
     let writes = |count: usize, prefix: &str| -> Vec<Write> {
         (0..count)
@@ -937,9 +786,7 @@ pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
     };
     assert!(
         matches!(
-            store
-                .transact(writes(MAX_TRANSACTION_WRITES + 1, "over"))
-                .await,
+            store.transact(writes(MAX_TRANSACTION_WRITES + 1, "over")).await,
             Err(StoreError::Rejected(_))
         ),
         "more than {MAX_TRANSACTION_WRITES} writes are rejected"
@@ -963,10 +810,7 @@ pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
     );
 
     assert!(
-        matches!(
-            store.transact(Vec::new()).await,
-            Err(StoreError::Rejected(_))
-        ),
+        matches!(store.transact(Vec::new()).await, Err(StoreError::Rejected(_))),
         "an empty transaction is rejected"
     );
     assert!(
@@ -981,11 +825,7 @@ pub async fn transactions(store: &Arc<dyn Store>, _clock: &ManualClock) {
         ),
         "a transaction touching one item twice is rejected"
     );
-    assert_eq!(
-        get(store, &pk, "twice").await,
-        None,
-        "nothing of it is applied"
-    );
+    assert_eq!(get(store, &pk, "twice").await, None, "nothing of it is applied");
 }
 
 /// Counters: exact under concurrency, restarting after expiry, keeping the later expiry.
@@ -1003,18 +843,10 @@ pub async fn increments(store: &Arc<dyn Store>, clock: &ManualClock) {
         }
     };
     let start = now(clock);
-    assert_eq!(
-        increment("a", 1, start + 60).await,
-        1,
-        "a new counter starts at `by`"
-    );
+    assert_eq!(increment("a", 1, start + 60).await, 1, "a new counter starts at `by`");
     assert_eq!(increment("a", 1, start + 60).await, 2, "then counts up");
     assert_eq!(increment("a", 5, start + 60).await, 7, "by `by`");
-    assert_eq!(
-        increment("b", 1, start + 60).await,
-        1,
-        "counters are independent"
-    );
+    assert_eq!(increment("b", 1, start + 60).await, 1, "counters are independent");
 
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENT {
@@ -1041,11 +873,7 @@ pub async fn increments(store: &Arc<dyn Store>, clock: &ManualClock) {
     assert_eq!(increment("a", 1, restarted + 60).await, 4, "and counts on");
 
     // Many callers racing on one expired counter restart it once.
-    assert_eq!(
-        increment("rollover", 5, restarted + 10).await,
-        5,
-        "rollover setup"
-    );
+    assert_eq!(increment("rollover", 5, restarted + 10).await, 5, "rollover setup");
     clock.advance(Duration::seconds(10));
     let expired_at = now(clock);
     let mut tasks = tokio::task::JoinSet::new();

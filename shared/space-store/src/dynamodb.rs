@@ -20,9 +20,9 @@ use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetad
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
-    KeyType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus, TransactWriteItem,
 };
 use serde_json::{Map, Number, Value};
 
@@ -202,9 +202,7 @@ impl DynamoStore {
             .await;
         match described {
             Ok(output) => Ok(matches!(
-                output
-                    .time_to_live_description
-                    .and_then(|d| d.time_to_live_status),
+                output.time_to_live_description.and_then(|d| d.time_to_live_status),
                 Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
             )),
             Err(error) => {
@@ -235,11 +233,7 @@ impl DynamoStore {
     }
 
     /// GetItem with a consistent read, expired or not.
-    async fn get_raw(
-        &self,
-        pk: &str,
-        sk: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let got = self
             .client
             .get_item()
@@ -258,12 +252,7 @@ impl DynamoStore {
     }
 
     /// One conditional UpdateItem of the increment protocol.
-    async fn update_counter(
-        &self,
-        pk: &str,
-        sk: &str,
-        expression: Expression,
-    ) -> Result<CounterUpdate, StoreError> {
+    async fn update_counter(&self, pk: &str, sk: &str, expression: Expression) -> Result<CounterUpdate, StoreError> {
         let updated = self
             .client
             .update_item()
@@ -287,20 +276,14 @@ impl DynamoStore {
                     Some(AttributeValue::N(text)) => text
                         .parse::<u64>()
                         .map(CounterUpdate::Counted)
-                        .map_err(|_| {
-                            StoreError::Internal(format!(
-                                "counter {pk}/{sk} holds `{text}`, not a count"
-                            ))
-                        }),
+                        .map_err(|_| StoreError::Internal(format!("counter {pk}/{sk} holds `{text}`, not a count"))),
                     _ => Err(StoreError::Internal(format!(
                         "UpdateItem returned no counter for {pk}/{sk}"
                     ))),
                 }
             }
             Err(error) => match service_error("UpdateItem", error)? {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    Ok(CounterUpdate::Refused(failed.item))
-                }
+                UpdateItemError::ConditionalCheckFailedException(failed) => Ok(CounterUpdate::Refused(failed.item)),
                 other => Err(self.unexpected("UpdateItem", &other)),
             },
         }
@@ -442,11 +425,7 @@ impl Store for DynamoStore {
                 page.items.push(item);
             }
         }
-        page.last_sk = match output
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|key| key.get(SK))
-        {
+        page.last_sk = match output.last_evaluated_key.as_ref().and_then(|key| key.get(SK)) {
             None => None,
             Some(AttributeValue::S(sk)) => Some(sk.clone()),
             Some(other) => {
@@ -498,26 +477,20 @@ impl Store for DynamoStore {
                         "TransactWriteItems: {}",
                         DisplayErrorContext(&cancelled)
                     )))
-                } else if code_at(&["ValidationError", "ItemCollectionSizeLimitExceeded"]).is_some()
-                {
+                } else if code_at(&["ValidationError", "ItemCollectionSizeLimitExceeded"]).is_some() {
                     Err(StoreError::Rejected(format!(
                         "TransactWriteItems: {}",
                         DisplayErrorContext(&cancelled)
                     )))
                 } else {
-                    let codes: Vec<&str> = reasons
-                        .iter()
-                        .map(|reason| reason.code().unwrap_or("?"))
-                        .collect();
+                    let codes: Vec<&str> = reasons.iter().map(|reason| reason.code().unwrap_or("?")).collect();
                     Err(StoreError::Internal(format!(
                         "TransactWriteItems cancelled with reasons {codes:?}: {}",
                         DisplayErrorContext(&cancelled)
                     )))
                 }
             }
-            TransactWriteItemsError::TransactionInProgressException(_) => {
-                Err(StoreError::Contention)
-            }
+            TransactWriteItemsError::TransactionInProgressException(_) => Err(StoreError::Contention),
             other => Err(self.unexpected("TransactWriteItems", &other)),
         }
     }
@@ -525,13 +498,7 @@ impl Store for DynamoStore {
     /// DynamoDB's ADD is atomic, but it cannot restart an expired counter nor keep the
     /// later of two expiries, so those cases take a conditional second step; every step
     /// is conditional, so concurrent callers each see a distinct value.
-    async fn increment(
-        &self,
-        pk: &str,
-        sk: &str,
-        by: u64,
-        expires_at: i64,
-    ) -> Result<u64, StoreError> {
+    async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
         for _ in 0..INCREMENT_ROUNDS {
             let now = self.now();
             let old = match self
@@ -548,9 +515,10 @@ impl Store for DynamoStore {
             };
             let old_expiry = match old.get(TTL) {
                 None => None,
-                Some(AttributeValue::N(text)) => Some(text.parse::<i64>().map_err(|_| {
-                    StoreError::Internal(format!("counter {pk}/{sk} has a malformed ttl `{text}`"))
-                })?),
+                Some(AttributeValue::N(text)) => Some(
+                    text.parse::<i64>()
+                        .map_err(|_| StoreError::Internal(format!("counter {pk}/{sk} has a malformed ttl `{text}`")))?,
+                ),
                 Some(other) => {
                     return Err(StoreError::Internal(format!(
                         "counter {pk}/{sk} has a non-numeric ttl: {other:?}"
@@ -625,8 +593,7 @@ impl DynamoStore {
                 // A ConditionCheck needs an expression; `Condition::None` always holds.
                 let mut expression = Expression::condition(*condition, now);
                 if expression.condition.is_none() {
-                    expression.condition =
-                        Some("attribute_exists(#pk) OR attribute_not_exists(#pk)".to_owned());
+                    expression.condition = Some("attribute_exists(#pk) OR attribute_not_exists(#pk)".to_owned());
                     expression.names = names(&[("#pk", PK)]);
                 }
                 let check = ConditionCheck::builder()
@@ -690,9 +657,7 @@ impl Expression {
     fn add_moving_expiry(by: u64, expires_at: i64, now: i64) -> Expression {
         Expression {
             update: Some("ADD #n :by SET #ttl = :ttl".to_owned()),
-            condition: Some(
-                "attribute_not_exists(#pk) OR (#ttl > :now AND #ttl <= :ttl)".to_owned(),
-            ),
+            condition: Some("attribute_not_exists(#pk) OR (#ttl > :now AND #ttl <= :ttl)".to_owned()),
             names: names(&[("#n", COUNTER), ("#ttl", TTL), ("#pk", PK)]),
             values: HashMap::from([
                 (":by".to_owned(), AttributeValue::N(by.to_string())),
@@ -738,18 +703,13 @@ impl QueryPlan {
         let condition = match &query.range {
             SortRange::All => "#pk = :pk".to_owned(),
             SortRange::BeginsWith(prefix) if prefix.is_empty() => "#pk = :pk".to_owned(),
-            SortRange::BeginsWith(prefix) => {
-                sort_condition("begins_with(#sk, :prefix)", &[(":prefix", prefix)])
-            }
+            SortRange::BeginsWith(prefix) => sort_condition("begins_with(#sk, :prefix)", &[(":prefix", prefix)]),
             // Sort keys are never empty in DynamoDB, so `high == ""` matches nothing.
             SortRange::Between(low, high) if high.is_empty() || low > high => return None,
-            SortRange::Between(low, high) if low.is_empty() => {
-                sort_condition("#sk <= :high", &[(":high", high)])
+            SortRange::Between(low, high) if low.is_empty() => sort_condition("#sk <= :high", &[(":high", high)]),
+            SortRange::Between(low, high) => {
+                sort_condition("#sk BETWEEN :low AND :high", &[(":low", low), (":high", high)])
             }
-            SortRange::Between(low, high) => sort_condition(
-                "#sk BETWEEN :low AND :high",
-                &[(":low", low), (":high", high)],
-            ),
         };
 
         enum Position {
@@ -761,9 +721,7 @@ impl QueryPlan {
         if let Some(resume) = &after {
             let position = match &query.range {
                 SortRange::All => Position::Inside,
-                SortRange::BeginsWith(prefix) if resume.starts_with(prefix.as_str()) => {
-                    Position::Inside
-                }
+                SortRange::BeginsWith(prefix) if resume.starts_with(prefix.as_str()) => Position::Inside,
                 SortRange::BeginsWith(prefix) if resume < prefix => Position::Below,
                 // Not a prefix and greater: above every key that starts with the prefix.
                 SortRange::BeginsWith(_) => Position::Above,
@@ -816,17 +774,11 @@ fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
 
 fn item_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     let mut attributes = key(&item.pk, &item.sk);
-    attributes.insert(
-        VERSION.to_owned(),
-        AttributeValue::N(item.version.to_string()),
-    );
+    attributes.insert(VERSION.to_owned(), AttributeValue::N(item.version.to_string()));
     if let Some(expires_at) = item.expires_at {
         attributes.insert(TTL.to_owned(), number(expires_at));
     }
-    attributes.insert(
-        BODY.to_owned(),
-        AttributeValue::M(object_attributes(&item.body)),
-    );
+    attributes.insert(BODY.to_owned(), AttributeValue::M(object_attributes(&item.body)));
     attributes
 }
 
@@ -857,12 +809,7 @@ fn attribute_to_json(value: AttributeValue) -> Result<Value, StoreError> {
         AttributeValue::Bool(flag) => Value::Bool(flag),
         AttributeValue::N(text) => Value::Number(json_number(&text)?),
         AttributeValue::S(text) => Value::String(text),
-        AttributeValue::L(values) => Value::Array(
-            values
-                .into_iter()
-                .map(attribute_to_json)
-                .collect::<Result<_, _>>()?,
-        ),
+        AttributeValue::L(values) => Value::Array(values.into_iter().map(attribute_to_json).collect::<Result<_, _>>()?),
         AttributeValue::M(map) => Value::Object(attributes_to_object(map)?),
         AttributeValue::Ss(texts) => Value::Array(texts.into_iter().map(Value::String).collect()),
         AttributeValue::Ns(numbers) => Value::Array(
@@ -879,9 +826,7 @@ fn attribute_to_json(value: AttributeValue) -> Result<Value, StoreError> {
     })
 }
 
-fn attributes_to_object(
-    map: HashMap<String, AttributeValue>,
-) -> Result<Map<String, Value>, StoreError> {
+fn attributes_to_object(map: HashMap<String, AttributeValue>) -> Result<Map<String, Value>, StoreError> {
     map.into_iter()
         .map(|(name, value)| Ok((name, attribute_to_json(value)?)))
         .collect()
@@ -901,9 +846,7 @@ fn json_number(text: &str) -> Result<Number, StoreError> {
         .ok_or_else(|| StoreError::Internal(format!("stored number `{text}` is not a JSON number")))
 }
 
-fn item_from_attributes(
-    mut attributes: HashMap<String, AttributeValue>,
-) -> Result<Item, StoreError> {
+fn item_from_attributes(mut attributes: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     let mut string = |name: &str| match attributes.remove(name) {
         Some(AttributeValue::S(text)) => Ok(text),
         other => Err(StoreError::Internal(format!(
@@ -913,21 +856,15 @@ fn item_from_attributes(
     let pk = string(PK)?;
     let sk = string(SK)?;
     let corrupt = |what: &str, value: &dyn std::fmt::Debug| {
-        StoreError::Internal(format!(
-            "stored item {pk}/{sk} has a malformed {what}: {value:?}"
-        ))
+        StoreError::Internal(format!("stored item {pk}/{sk} has a malformed {what}: {value:?}"))
     };
     let version = match attributes.remove(VERSION) {
-        Some(AttributeValue::N(text)) => {
-            text.parse::<u64>().map_err(|_| corrupt("version", &text))?
-        }
+        Some(AttributeValue::N(text)) => text.parse::<u64>().map_err(|_| corrupt("version", &text))?,
         other => return Err(corrupt("version", &other)),
     };
     let expires_at = match attributes.remove(TTL) {
         None => None,
-        Some(AttributeValue::N(text)) => {
-            Some(text.parse::<i64>().map_err(|_| corrupt("ttl", &text))?)
-        }
+        Some(AttributeValue::N(text)) => Some(text.parse::<i64>().map_err(|_| corrupt("ttl", &text))?),
         Some(other) => return Err(corrupt("ttl", &other)),
     };
     let body = match attributes.remove(BODY) {
@@ -947,10 +884,7 @@ fn item_from_attributes(
 /// Sorts an SDK failure: transport trouble, throttling and 5xx become
 /// [`StoreError::Unavailable`] (the API answers 503); a service error the caller may
 /// recognise comes back as `Ok`.
-pub(crate) fn service_error<E>(
-    operation: &str,
-    error: SdkError<E, HttpResponse>,
-) -> Result<E, StoreError>
+pub(crate) fn service_error<E>(operation: &str, error: SdkError<E, HttpResponse>) -> Result<E, StoreError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -958,11 +892,7 @@ where
         SdkError::ServiceError(context) => {
             let server_side = context.raw().status().is_server_error();
             let error = context.into_err();
-            if server_side
-                || error
-                    .code()
-                    .is_some_and(|code| THROTTLING_CODES.contains(&code))
-            {
+            if server_side || error.code().is_some_and(|code| THROTTLING_CODES.contains(&code)) {
                 Err(StoreError::unavailable(format!(
                     "{operation}: {}",
                     DisplayErrorContext(&error)
@@ -974,9 +904,7 @@ where
         other => {
             let transient = matches!(
                 other,
-                SdkError::TimeoutError(_)
-                    | SdkError::DispatchFailure(_)
-                    | SdkError::ResponseError(_)
+                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
             );
             let message = format!("{operation}: {}", DisplayErrorContext(&other));
             if transient {
@@ -1078,11 +1006,7 @@ mod tests {
             assert_expression_well_formed(&expression);
             assert_eq!(expression.condition.is_none(), condition == Condition::None);
         }
-        assert_expression_well_formed(&Expression::add_moving_expiry(
-            2,
-            1_700_000_060,
-            1_700_000_000,
-        ));
+        assert_expression_well_formed(&Expression::add_moving_expiry(2, 1_700_000_060, 1_700_000_000));
         assert_expression_well_formed(&Expression::add_keeping_expiry(2, 1_700_000_000));
         assert_eq!(
             non_empty(Expression::condition(Condition::None, 0).names),
@@ -1109,8 +1033,7 @@ mod tests {
             SortRange::Between(String::new(), "b".into()),
             SortRange::Between("a".into(), "b".into()),
         ] {
-            let plan =
-                plan(range.clone(), None, false).unwrap_or_else(|| panic!("{range:?} can match"));
+            let plan = plan(range.clone(), None, false).unwrap_or_else(|| panic!("{range:?} can match"));
             assert_placeholders_match(&[&plan.condition], &plan.names, &plan.values);
         }
     }
@@ -1128,11 +1051,7 @@ mod tests {
             Some(None),
             "before the range: start at its beginning"
         );
-        assert_eq!(
-            after(between(), "e", false),
-            None,
-            "past the range: nothing"
-        );
+        assert_eq!(after(between(), "e", false), None, "past the range: nothing");
         assert_eq!(after(between(), "e", true), Some(None));
         assert_eq!(after(between(), "a", true), None);
         assert_eq!(after(begins(), "b#1", false), Some(Some("b#1".into())));
@@ -1188,20 +1107,14 @@ mod tests {
             (BODY, AttributeValue::L(Vec::new())),
             (
                 BODY,
-                AttributeValue::M(HashMap::from([(
-                    "x".to_owned(),
-                    AttributeValue::B(vec![1].into()),
-                )])),
+                AttributeValue::M(HashMap::from([("x".to_owned(), AttributeValue::B(vec![1].into()))])),
             ),
             (PK, AttributeValue::N("1".into())),
         ] {
             let mut attributes = base();
             attributes.insert(name.to_owned(), value.clone());
             assert!(
-                matches!(
-                    item_from_attributes(attributes),
-                    Err(StoreError::Internal(_))
-                ),
+                matches!(item_from_attributes(attributes), Err(StoreError::Internal(_))),
                 "{name} = {value:?} is refused"
             );
         }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::item::{Condition, Item, Page, Query, SortRange, Write};
-use crate::store::{validate_transaction, Store};
+use crate::store::{Store, validate_transaction};
 
 /// Items keyed by `pk \0 sk`, so a partition is one contiguous, ordered range.
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -51,7 +51,8 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        let db =
+            Database::create(path).map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
         Self::from_database(db, true)
     }
 
@@ -119,7 +120,8 @@ fn composite(pk: &str, sk: &str) -> Result<String, StoreError> {
 }
 
 fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StoreError> {
-    let stored: StoredItem = serde_json::from_slice(bytes).map_err(|e| StoreError::Internal(format!("corrupt item {pk}/{sk}: {e}")))?;
+    let stored: StoredItem =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Internal(format!("corrupt item {pk}/{sk}: {e}")))?;
     Ok(Item {
         pk: pk.to_owned(),
         sk: sk.to_owned(),
@@ -139,7 +141,12 @@ fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Reads the live (unexpired) item at a key inside any table handle.
-fn read_live<T: ReadableTable<&'static str, &'static [u8]>>(table: &T, pk: &str, sk: &str, now: i64) -> Result<Option<Item>, StoreError> {
+fn read_live<T: ReadableTable<&'static str, &'static [u8]>>(
+    table: &T,
+    pk: &str,
+    sk: &str,
+    now: i64,
+) -> Result<Option<Item>, StoreError> {
     let key = composite(pk, sk)?;
     let Some(guard) = table.get(key.as_str()).map_err(internal)? else {
         return Ok(None);
@@ -176,7 +183,9 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write().map_err(internal)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(internal)?;
-                if condition != Condition::None && !condition.holds(read_live(&table, &item.pk, &item.sk, now)?.as_ref()) {
+                if condition != Condition::None
+                    && !condition.holds(read_live(&table, &item.pk, &item.sk, now)?.as_ref())
+                {
                     return Err(StoreError::ConditionFailed);
                 }
                 apply(&mut table, &Write::Put { item, condition })?;
@@ -215,7 +224,10 @@ impl Store for EmbeddedStore {
                 Bound::Included(composite(&query.pk, prefix)?),
                 Bound::Included(format!("{}{KEY_CEILING}", composite(&query.pk, prefix)?)),
             ),
-            SortRange::Between(low, high) => (Bound::Included(composite(&query.pk, low)?), Bound::Included(composite(&query.pk, high)?)),
+            SortRange::Between(low, high) => (
+                Bound::Included(composite(&query.pk, low)?),
+                Bound::Included(composite(&query.pk, high)?),
+            ),
         };
         if let Some(after) = &query.after {
             let resume = composite(&query.pk, after)?;
@@ -227,12 +239,13 @@ impl Store for EmbeddedStore {
         }
         let txn = self.db.begin_read().map_err(internal)?;
         let table = txn.open_table(ITEMS).map_err(internal)?;
-        let bounds = (
-            lower.as_ref().map(String::as_str),
-            upper.as_ref().map(String::as_str),
-        );
+        let bounds = (lower.as_ref().map(String::as_str), upper.as_ref().map(String::as_str));
         let range = table.range::<&str>(bounds).map_err(internal)?;
-        let entries: Box<dyn Iterator<Item = _>> = if query.descending { Box::new(range.rev()) } else { Box::new(range) };
+        let entries: Box<dyn Iterator<Item = _>> = if query.descending {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
         let limit = query.limit.max(1);
         let mut page = Page::default();
         let mut scanned = 0usize;
@@ -287,7 +300,9 @@ impl Store for EmbeddedStore {
         if counters.len() >= COUNTER_PRUNE_AT {
             counters.retain(|_, (_, expiry)| *expiry > now);
         }
-        let entry = counters.entry((pk.to_owned(), sk.to_owned())).or_insert((0, expires_at));
+        let entry = counters
+            .entry((pk.to_owned(), sk.to_owned()))
+            .or_insert((0, expires_at));
         if entry.1 <= now {
             *entry = (0, expires_at);
         }

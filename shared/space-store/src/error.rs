@@ -33,6 +33,9 @@ impl StoreError {
 
     /// True for a failed condition, in a single write or in a transaction.
     pub fn is_condition_failure(&self) -> bool {
-        matches!(self, StoreError::ConditionFailed | StoreError::TransactionConflict { .. })
+        matches!(
+            self,
+            StoreError::ConditionFailed | StoreError::TransactionConflict { .. }
+        )
     }
 }

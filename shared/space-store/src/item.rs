@@ -65,10 +65,21 @@ impl Condition {
 /// One write of a transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    Put { item: Item, condition: Condition },
-    Delete { pk: String, sk: String, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
     /// Writes nothing; fails the transaction unless the condition holds.
-    Check { pk: String, sk: String, condition: Condition },
+    Check {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
 }
 
 impl Write {
@@ -101,7 +112,9 @@ impl Write {
 
     pub fn condition(&self) -> Condition {
         match self {
-            Write::Put { condition, .. } | Write::Delete { condition, .. } | Write::Check { condition, .. } => *condition,
+            Write::Put { condition, .. } | Write::Delete { condition, .. } | Write::Check { condition, .. } => {
+                *condition
+            }
         }
     }
 }

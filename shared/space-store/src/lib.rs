@@ -10,6 +10,7 @@ mod error;
 mod item;
 mod store;
 
+pub mod blobs;
 pub mod dynamodb;
 pub mod embedded;
 pub mod secrets;
@@ -20,4 +21,4 @@ pub mod conformance;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use item::{Condition, Item, Page, Query, SortRange, Write};
-pub use store::{Store, MAX_TRANSACTION_WRITES};
+pub use store::{MAX_TRANSACTION_WRITES, Store};

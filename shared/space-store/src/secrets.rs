@@ -143,10 +143,7 @@ const SECRET_PUT_ROUNDS: usize = 3;
 
 impl SecretsManagerVault {
     /// A vault through a client the caller configured; `prefix` is e.g. `space-api/dev`.
-    pub fn new(
-        client: aws_sdk_secretsmanager::Client,
-        prefix: impl Into<String>,
-    ) -> SecretsManagerVault {
+    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> SecretsManagerVault {
         let prefix = prefix.into();
         SecretsManagerVault {
             client,
@@ -175,13 +172,7 @@ impl SecretVault for SecretsManagerVault {
 
         let id = self.secret_name(space, name)?;
         for _ in 0..SECRET_PUT_ROUNDS {
-            let created = self
-                .client
-                .create_secret()
-                .name(&id)
-                .secret_string(value)
-                .send()
-                .await;
+            let created = self.client.create_secret().name(&id).secret_string(value).send().await;
             match created {
                 Ok(_) => return Ok(()),
                 Err(error) => match service_error("CreateSecret", error)? {

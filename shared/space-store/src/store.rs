@@ -50,7 +50,9 @@ pub(crate) fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
     let mut seen = std::collections::HashSet::with_capacity(writes.len());
     for write in writes {
         if !seen.insert(write.key()) {
-            return Err(StoreError::Rejected("a transaction touches one item at most once".into()));
+            return Err(StoreError::Rejected(
+                "a transaction touches one item at most once".into(),
+            ));
         }
     }
     Ok(())

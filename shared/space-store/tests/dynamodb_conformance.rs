@@ -24,14 +24,8 @@ async fn dynamodb_store_conforms() {
     let table = format!("space-store-conformance-{}", conformance::unique_suffix());
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let store = DynamoStore::new(client.clone(), &table).with_clock(clock.clone());
-    store
-        .create_table()
-        .await
-        .expect("create_table creates the table");
-    store
-        .create_table()
-        .await
-        .expect("create_table is idempotent");
+    store.create_table().await.expect("create_table creates the table");
+    store.create_table().await.expect("create_table is idempotent");
 
     conformance::run_all(Arc::new(store), clock).await;
 
@@ -48,16 +42,10 @@ async fn a_missing_table_is_an_internal_error_that_names_it() {
     let config = local_config().await;
     let table = format!("no-such-table-{}", conformance::unique_suffix());
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &table);
-    for result in [
-        store.get("pk", "sk").await.map(|_| ()),
-        store.warm_up().await,
-    ] {
+    for result in [store.get("pk", "sk").await.map(|_| ()), store.warm_up().await] {
         match result {
             Err(StoreError::Internal(message)) => {
-                assert!(
-                    message.contains(&table),
-                    "the message names the table: {message}"
-                )
+                assert!(message.contains(&table), "the message names the table: {message}")
             }
             other => panic!("a missing table must be an Internal error, got {other:?}"),
         }

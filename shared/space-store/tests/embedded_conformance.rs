@@ -17,8 +17,7 @@ async fn in_memory_store_conforms() {
 async fn file_store_conforms() {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let store =
-        EmbeddedStore::open(&folder.path().join("store.redb")).expect("the store file opens");
+    let store = EmbeddedStore::open(&folder.path().join("store.redb")).expect("the store file opens");
     let store: Arc<dyn Store> = Arc::new(store.with_clock(clock.clone()));
     conformance::run_all(store, clock).await;
 }

@@ -33,9 +33,7 @@ async fn secrets_manager_vault_writes_replaces_and_deletes() {
     let client = aws_sdk_secretsmanager::Client::new(&config);
     let prefix = format!("space-api/test-{}", conformance::unique_suffix());
     let vault = SecretsManagerVault::new(client.clone(), format!("{prefix}/"));
-    let id = vault
-        .secret_name("space_1", "api-key")
-        .expect("valid names");
+    let id = vault.secret_name("space_1", "api-key").expect("valid names");
     assert_eq!(
         id,
         format!("{prefix}/space_1/api-key"),
@@ -46,21 +44,13 @@ async fn secrets_manager_vault_writes_replaces_and_deletes() {
         .put_value("space_1", "api-key", "first")
         .await
         .expect("put creates");
-    assert_eq!(
-        read(&client, &id).await.as_deref(),
-        Some("first"),
-        "the value arrived"
-    );
+    assert_eq!(read(&client, &id).await.as_deref(), Some("first"), "the value arrived");
 
     vault
         .put_value("space_1", "api-key", "second")
         .await
         .expect("put replaces");
-    assert_eq!(
-        read(&client, &id).await.as_deref(),
-        Some("second"),
-        "the value changed"
-    );
+    assert_eq!(read(&client, &id).await.as_deref(), Some("second"), "the value changed");
 
     vault
         .put_value("space_2", "api-key", "other")
@@ -72,10 +62,7 @@ async fn secrets_manager_vault_writes_replaces_and_deletes() {
         "spaces keep their own values"
     );
 
-    vault
-        .delete_value("space_1", "api-key")
-        .await
-        .expect("delete");
+    vault.delete_value("space_1", "api-key").await.expect("delete");
     assert_eq!(read(&client, &id).await, None, "the value was removed");
     vault
         .delete_value("space_1", "api-key")
@@ -86,23 +73,11 @@ async fn secrets_manager_vault_writes_replaces_and_deletes() {
         .put_value("space_1", "api-key", "third")
         .await
         .expect("put after delete creates again");
-    assert_eq!(
-        read(&client, &id).await.as_deref(),
-        Some("third"),
-        "the value is back"
-    );
+    assert_eq!(read(&client, &id).await.as_deref(), Some("third"), "the value is back");
 
-    for (space, name) in [
-        ("space_1", "a/b"),
-        ("", "x"),
-        ("space 1", "x"),
-        ("space_1", ""),
-    ] {
+    for (space, name) in [("space_1", "a/b"), ("", "x"), ("space 1", "x"), ("space_1", "")] {
         assert!(
-            matches!(
-                vault.put_value(space, name, "v").await,
-                Err(StoreError::Rejected(_))
-            ),
+            matches!(vault.put_value(space, name, "v").await, Err(StoreError::Rejected(_))),
             "names outside letters, digits, _ and - are rejected: {space:?}/{name:?}"
         );
     }

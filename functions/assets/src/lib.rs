@@ -1,0 +1,29 @@
+//! Assets: media files and the characters they show.
+//!
+//! Media bytes live in the engine's blob store (S3 in AWS, files under `spacectl serve`);
+//! items, their metadata and events live in the store like every other resource.
+
+mod characters;
+mod links;
+mod media;
+mod sniff;
+mod upload;
+
+use axum::Router;
+use space_http::{Engine, Operation};
+
+pub use characters::{MAX_REFERENCES, characters};
+pub use links::{Grant, Link};
+pub use media::{LINK_SECONDS, MAX_DIRECT_BYTES, MAX_UPLOAD_BYTES, content_disposition, media, media_schema};
+
+/// Every operation of the family.
+pub fn operations() -> Vec<Operation> {
+    let mut operations = media::operations();
+    operations.extend(characters::operations());
+    operations
+}
+
+/// The family's routes; the Lambda binary and `spacectl serve` both mount them.
+pub fn router() -> Router<Engine> {
+    space_http::rest::routes(operations())
+}

@@ -1,0 +1,337 @@
+//! `POST /f/{form_id}`: a visitor submits a form without a key. The pointer written with
+//! the form names its Space; the values are checked against the form's fields; the
+//! submission, its event and the contact it creates or updates are one transaction.
+//!
+//! A browser (form-encoded post) gets small HTML pages back; an API client (JSON) gets the
+//! usual JSON and error envelope.
+
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+use space_auth::Principal;
+use space_http::fields::format_datetime;
+use space_http::ids::{has_shape, new_id};
+use space_http::keys;
+use space_http::operation::{Access, Call, Effect, Param, RawBody, Reply, handler};
+use space_http::rest::{essence, is_json, parse_json};
+use space_http::{ApiError, Operation, Resource};
+use space_store::{Condition, Item, Query, StoreError, Write};
+
+use crate::definition::{Source, check_submission, form_fields};
+use crate::html::{html_reply, missing_page, problems_page, thanks_page};
+use crate::{POINTER_KIND, forms, submissions};
+
+/// Requests per minute and client address on the public routes (page views and posts
+/// share the engine's visitor counter, so this is also what a page allows).
+pub const PUBLIC_PER_MINUTE: u32 = 60;
+/// A submission's body, whole.
+const MAX_SUBMISSION_BYTES: usize = 64 * 1024;
+/// Attempts when a concurrent submission claims the same new contact first.
+const ATTEMPTS: usize = 4;
+/// Contact fields a form can fill, by the form field that feeds them.
+const CONTACT_FIELDS_BY_NAME: &[(&str, &str)] = &[
+    ("name", "name"),
+    ("full_name", "name"),
+    ("company", "company"),
+    ("job_title", "job_title"),
+];
+/// What marks a uniqueness claim of a contact's email (one contact per email for forms).
+const CONTACT_EMAIL: &str = "contact-email";
+
+pub fn operation() -> Operation {
+    Operation::new(
+        "forms_submit",
+        Method::POST,
+        "/f/{form_id}",
+        Access::Public { per_minute: PUBLIC_PER_MINUTE },
+        Effect::Create,
+        "Submit a form without a key (JSON or form-encoded); creates or updates the contact with the submitted email",
+        handler(|call| async move { submit(call).await }),
+    )
+    .with_params(vec![Param::path("form_id", "The form's id.")])
+    .with_body(json!({
+        "type": "object",
+        "description": "The values by field name. `application/x-www-form-urlencoded` (what a browser sends) is accepted too and answered with HTML.",
+        "additionalProperties": true
+    }))
+    .answers(StatusCode::CREATED, Some(crate::submission_schema()))
+    .with_raw_body(Some(MAX_SUBMISSION_BYTES))
+}
+
+async fn submit(call: Call) -> Result<Reply, ApiError> {
+    let raw = call.raw.clone().unwrap_or(RawBody {
+        content_type: String::new(),
+        bytes: Default::default(),
+    });
+    let browser = essence(&raw.content_type) == "application/x-www-form-urlencoded";
+    let form_id = call.path_param("form_id")?.to_owned();
+    let (call, form) = match find(&call, &form_id).await {
+        Ok(found) => found,
+        Err(ApiError::NotFound(_)) if browser => return Ok(html_reply(StatusCode::NOT_FOUND, missing_page())),
+        Err(error) => return Err(error),
+    };
+    let (values, source) = if browser {
+        (parse_form_encoded(&raw.bytes), Source::Browser)
+    } else if raw.bytes.is_empty() || is_json(&raw.content_type) {
+        match parse_json(&raw)? {
+            Value::Object(values) => (values, Source::Json),
+            Value::Null => (Map::new(), Source::Json),
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "body",
+                    "must be a JSON object of values by field name",
+                ));
+            }
+        }
+    } else {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Send the values as JSON (`application/json`) or as a browser form (`application/x-www-form-urlencoded`); got `{}`.",
+            raw.content_type
+        )));
+    };
+    let data = match check_submission(&form_fields(&form.body), &values, source) {
+        Ok(data) => data,
+        Err(errors) if browser => {
+            return Ok(html_reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                problems_page(&form.body, &errors),
+            ));
+        }
+        Err(errors) => return Err(ApiError::validation(errors)),
+    };
+    let submission = record(&call, &form, data).await?;
+    if browser {
+        Ok(html_reply(StatusCode::OK, thanks_page(&form.body)))
+    } else {
+        Ok(Reply::created(Resource::render(&submission)))
+    }
+}
+
+/// The form behind a public id, and a call acting in its Space.
+async fn find(call: &Call, form_id: &str) -> Result<(Call, Item), ApiError> {
+    let missing = || ApiError::NotFound(format!("No form with id `{form_id}`."));
+    if !has_shape(form_id, "form") {
+        return Err(missing());
+    }
+    let key = keys::public_pointer(POINTER_KIND, form_id);
+    let pointer = call.engine.store().get(&key.pk, &key.sk).await?.ok_or_else(missing)?;
+    let space = pointer
+        .body
+        .get("space_id")
+        .and_then(Value::as_str)
+        .ok_or_else(missing)?;
+    let call = Call {
+        principal: Principal::visitor().in_space(space),
+        ..call.clone()
+    };
+    let form = call
+        .engine
+        .store()
+        .get(&forms().partition(&call)?, form_id)
+        .await?
+        .ok_or_else(missing)?;
+    Ok((call, form))
+}
+
+/// `a=1&b=2` to a map; a repeated name keeps its last value.
+fn parse_form_encoded(bytes: &[u8]) -> Map<String, Value> {
+    form_urlencoded::parse(bytes)
+        .map(|(name, value)| (name.into_owned(), Value::String(value.into_owned())))
+        .collect()
+}
+
+/// Writes the submission with its event and the contact change, retrying when another
+/// submission for the same new email got there first.
+async fn record(call: &Call, form: &Item, data: Map<String, Value>) -> Result<Item, ApiError> {
+    let space = call.space_id()?;
+    let contact = contact_values(form, &data);
+    let mut last_error = None;
+    for _ in 0..ATTEMPTS {
+        let plan = match &contact {
+            Some(values) => Some(plan_contact(call, values.clone()).await?),
+            None => None,
+        };
+        let id = new_id("sub");
+        let now = format_datetime(call.engine.now());
+        let mut body = Map::new();
+        body.insert("id".into(), json!(id));
+        body.insert("form_id".into(), json!(form.sk));
+        body.insert("data".into(), Value::Object(data.clone()));
+        body.insert(
+            "contact_id".into(),
+            plan.as_ref().map(|p| json!(p.contact_id)).unwrap_or(Value::Null),
+        );
+        body.insert("created_at".into(), json!(now));
+        body.insert("updated_at".into(), json!(now));
+        let submission = Item::new(
+            keys::child_partition(space, submissions().collection, &form.sk),
+            id,
+            body,
+        );
+        let mut writes = vec![
+            Write::put(submission.clone(), Condition::NotExists),
+            submissions().event(call, "created", &submission)?,
+        ];
+        if let Some(plan) = plan {
+            writes.extend(plan.writes);
+        }
+        match call.engine.store().transact(writes).await {
+            Ok(()) => return Ok(submission),
+            Err(error @ (StoreError::TransactionConflict { .. } | StoreError::Contention)) => last_error = Some(error),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(last_error
+        .map(ApiError::from)
+        .unwrap_or_else(|| ApiError::Conflict("Retry the submission.".into())))
+}
+
+/// The contact fields a submission carries: the first email field's value, the first
+/// phone field's, and fields named like contact fields. `None` without an email.
+fn contact_values(form: &Item, data: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let fields = form_fields(&form.body);
+    let first_of = |kind: &str| {
+        fields
+            .iter()
+            .find(|f| f.kind == kind && data.contains_key(&f.name))
+            .and_then(|f| data.get(&f.name))
+    };
+    let email = first_of("email")?.clone();
+    let contact_fields = contacts::contacts().fields;
+    let mut values = Map::new();
+    values.insert("email".into(), email);
+    if let Some(phone) = first_of("phone") {
+        values.insert("phone".into(), phone.clone());
+    }
+    for (field_name, contact_field) in CONTACT_FIELDS_BY_NAME {
+        if values.contains_key(*contact_field) {
+            continue;
+        }
+        let value = fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(field_name) && matches!(f.kind.as_str(), "text" | "textarea"))
+            .and_then(|f| data.get(&f.name));
+        if let Some(value) = value {
+            values.insert((*contact_field).into(), value.clone());
+        }
+    }
+    // Only what the contact's own fields accept (a 1000-character name is a form's
+    // business, not a contact's).
+    let checked: Map<String, Value> = values
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let field = contact_fields.iter().find(|f| f.name == name)?;
+            field.check(&value).ok().map(|value| (name, value))
+        })
+        .collect();
+    checked.contains_key("email").then_some(checked)
+}
+
+/// The writes that create or update the contact with `values["email"]`.
+struct ContactPlan {
+    contact_id: String,
+    writes: Vec<Write>,
+}
+
+/// Finds the contact with the email (through the claim forms keep, else by reading the
+/// contacts), and plans its creation or update. The claim makes two concurrent
+/// submissions for one new email create one contact: the second transaction fails on it,
+/// and its retry finds the first one's contact.
+async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<ContactPlan, ApiError> {
+    let resource = contacts::contacts();
+    let store = call.engine.store();
+    let space = call.space_id()?;
+    let email = values
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let partition = resource.partition(call)?;
+    let claim_key = keys::unique(space, CONTACT_EMAIL, &email);
+    let claim = store.get(&claim_key.pk, &claim_key.sk).await?;
+    let claimed_id = claim
+        .as_ref()
+        .and_then(|c| c.body.get("contact_id"))
+        .and_then(Value::as_str);
+    let mut existing = None;
+    if let Some(id) = claimed_id
+        && let Some(contact) = store.get(&partition, id).await?
+        && contact.body.get("email").and_then(Value::as_str) == Some(email.as_str())
+    {
+        existing = Some(contact);
+    }
+    if existing.is_none() {
+        existing = scan_for_email(call, &partition, &email).await?;
+    }
+    let claim_write = |contact_id: &str| {
+        let mut body = Map::new();
+        body.insert("contact_id".into(), json!(contact_id));
+        let (version, condition) = match &claim {
+            Some(claim) => (claim.version + 1, Condition::Version(claim.version)),
+            None => (1, Condition::NotExists),
+        };
+        Write::put(
+            Item::new(claim_key.pk.clone(), claim_key.sk.clone(), body).with_version(version),
+            condition,
+        )
+    };
+    match existing {
+        Some(contact) => {
+            let mut writes = Vec::new();
+            let mut next = contact.clone();
+            let mut changed = false;
+            for (name, value) in &values {
+                if next.body.get(name) != Some(value) {
+                    next.body.insert(name.clone(), value.clone());
+                    changed = true;
+                }
+            }
+            if changed {
+                next.version = contact.version + 1;
+                next.body
+                    .insert("updated_at".into(), json!(format_datetime(call.engine.now())));
+                writes.push(Write::put(next.clone(), Condition::Version(contact.version)));
+                writes.push(resource.event(call, "updated", &next)?);
+            }
+            if claimed_id != Some(contact.sk.as_str()) {
+                writes.push(claim_write(&contact.sk));
+            }
+            Ok(ContactPlan {
+                contact_id: contact.sk,
+                writes,
+            })
+        }
+        None => {
+            let (item, mut writes) = resource
+                .prepare_create(call, &Value::Object(values))
+                .map_err(ApiError::validation)?;
+            writes.push(claim_write(&item.sk));
+            Ok(ContactPlan {
+                contact_id: item.sk,
+                writes,
+            })
+        }
+    }
+}
+
+/// Reads the Space's contacts for one with this email (contacts keep no email index).
+async fn scan_for_email(call: &Call, partition: &str, email: &str) -> Result<Option<Item>, ApiError> {
+    let mut after = None;
+    loop {
+        let page = call
+            .engine
+            .store()
+            .query(Query::partition(partition).after(after).limit(200))
+            .await?;
+        if let Some(found) = page
+            .items
+            .into_iter()
+            .find(|c| c.body.get("email").and_then(Value::as_str) == Some(email))
+        {
+            return Ok(Some(found));
+        }
+        match page.last_sk {
+            Some(last) => after = Some(last),
+            None => return Ok(None),
+        }
+    }
+}
