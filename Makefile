@@ -23,6 +23,7 @@ test:
 	scripts/check-infra.sh
 	scripts/with-moto.sh $(CARGO) test --workspace --all-features
 	scripts/test-mcp.sh
+	scripts/test-browser.sh
 
 ## Formatting and clippy, warnings as errors.
 lint:

@@ -229,18 +229,25 @@ async fn every_route_refuses_what_it_must(app: TestApp) {
             assert_eq!(response.error_code(), "UNAUTHENTICATED");
             cases += 1;
         }
+        assert_eq!(
+            app.event_types().await.len(),
+            events_before,
+            "{what}: a call without a valid key changed something"
+        );
 
         if let Access::Space(scope) = operation.access {
             // A key with every scope but this one.
-            if !without.contains_key(&scope) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = without.entry(scope) {
                 let scopes: Vec<String> = ScopeSet::all()
                     .iter()
                     .filter(|s| *s != scope)
                     .map(|s| s.to_string())
                     .collect();
                 let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-                without.insert(scope, app.mint(&scopes, Some(100_000)).await);
+                slot.insert(app.mint(&scopes, Some(100_000)).await);
             }
+            // Minting wrote a `key.created` event; the refused call must add none.
+            let events_before = app.event_types().await.len();
             let response = send(without.get(&scope).cloned()).await;
             assert_eq!(response.status, 403, "{what}: {}", response.text);
             let message = response.body["error"]["message"].as_str().unwrap_or_default();
@@ -253,19 +260,21 @@ async fn every_route_refuses_what_it_must(app: TestApp) {
             // Another Space's key on this Space's ids.
             if operation.path.contains('{') {
                 let response = send(Some(other_key.clone())).await;
-                assert_eq!(
-                    response.status, 404,
-                    "{what} with another Space's key: {}",
+                // 404, or 422 where the generated example body is refused before any read.
+                assert!(
+                    response.status == 404 || response.status == 422,
+                    "{what} with another Space's key: {} {}",
+                    response.status,
                     response.text
                 );
                 cases += 1;
             }
+            assert_eq!(
+                app.event_types().await.len(),
+                events_before,
+                "{what}: a refused call changed something"
+            );
         }
-        assert_eq!(
-            app.event_types().await.len(),
-            events_before,
-            "{what}: a refused call changed something"
-        );
     }
     assert!(cases > operations.len() * 5, "the matrix ran {cases} cases");
     println!(

@@ -107,7 +107,7 @@ pub async fn first_free(call: &Call, base: &str, own: Option<&str>) -> Result<St
             .limit(200);
         let page = call.engine.store().query(query).await?;
         for claim in &page.items {
-            if claimed_by(claim) != own || own.is_none() {
+            if own.is_none() || claimed_by(claim) != own {
                 taken.insert(claim.sk.clone());
             }
         }
