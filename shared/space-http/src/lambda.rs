@@ -1,13 +1,17 @@
 //! Running a family: on Lambda when `AWS_LAMBDA_RUNTIME_API` is set, otherwise as a plain
-//! local HTTP server. Everything expensive (SDK clients, the table connection) happens
-//! once here, before the first request.
+//! local HTTP server. SDK clients are built once here; the table connection is opened in
+//! the background while the runtime fetches the first event, so a cold start waits for
+//! neither DNS nor TLS unless its first request needs the store.
 
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use axum::Router;
 use space_store::blobs::S3BlobStore;
+use space_store::deferred::Deferred;
 use space_store::dynamodb::DynamoStore;
 use space_store::secrets::SecretsManagerVault;
+use space_store::{Store, StoreError};
 
 use crate::cursor::CursorKey;
 use crate::engine::Engine;
@@ -35,33 +39,56 @@ pub fn init_tracing() {
 /// The engine of a deployed function, configured from the environment:
 /// `TABLE_NAME`, `CURSOR_SECRET`, for the account API `SECRETS_PREFIX`, and for media
 /// `MEDIA_BUCKET` (S3).
-pub async fn engine_from_env() -> Result<Engine, BoxError> {
+///
+/// The SDK config and clients are built once, on background tasks started here (see
+/// [`Deferred`]); the table connection is opened as soon as they exist. A request that
+/// needs none of it (no key, a malformed one) is answered without waiting.
+pub fn engine_from_env() -> Result<Engine, BoxError> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let config = aws_config_load().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
-    space_store::Store::warm_up(&store).await?;
+    let config: Deferred<SdkConfig> = Deferred::spawn(async {
+        Ok(Arc::new(
+            aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+        ))
+    });
+    let store = Deferred::spawn(with_config(&config, move |config| {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table)
+    }));
+    let warming = store.clone();
+    tokio::spawn(async move {
+        if let Err(error) = Store::warm_up(&warming).await {
+            tracing::warn!(%error, "DynamoDB warm-up failed");
+        }
+    });
     let mut builder = Engine::builder(Arc::new(store));
     if let Ok(secret) = std::env::var("CURSOR_SECRET") {
         builder = builder.cursor_key(CursorKey::from_secret(&secret));
     }
     if let Ok(prefix) = std::env::var("SECRETS_PREFIX") {
-        let vault = SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(&config), prefix);
+        let vault = Deferred::spawn(with_config(&config, move |config| {
+            SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(config), prefix)
+        }));
         builder = builder.vault(Arc::new(vault));
     }
     if let Ok(bucket) = std::env::var("MEDIA_BUCKET") {
-        builder = builder.blobs(Arc::new(S3BlobStore::new(&config, bucket)));
+        let blobs = Deferred::spawn(with_config(&config, move |config| S3BlobStore::new(config, bucket)));
+        builder = builder.blobs(Arc::new(blobs));
     }
     Ok(builder.build())
 }
 
-async fn aws_config_load() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// A build step that needs the SDK config: waits for it, then builds.
+fn with_config<T: Send + Sync + 'static>(
+    config: &Deferred<SdkConfig>,
+    build: impl FnOnce(&SdkConfig) -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<Arc<T>, StoreError>> + Send + 'static {
+    let config = config.clone();
+    async move { Ok(Arc::new(build(config.get().await?.as_ref()))) }
 }
 
 /// The whole `main` of a family's Lambda binary.
 pub async fn run(routes: Router<Engine>) -> Result<(), BoxError> {
     init_tracing();
-    let engine = engine_from_env().await?;
+    let engine = engine_from_env()?;
     let app = finish(routes, engine);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         lambda_http::run(app).await

@@ -11,6 +11,7 @@ mod item;
 mod store;
 
 pub mod blobs;
+pub mod deferred;
 pub mod dynamodb;
 pub mod embedded;
 pub mod secrets;
