@@ -18,11 +18,13 @@ run:
 	$(CARGO) run --release -p spacectl -- serve --data $(DATA) --port $(PORT)
 
 ## Every test: unit, store conformance (embedded + DynamoDB on moto), HTTP end to end,
-## and the MCP server against the official Python and TypeScript SDKs and MCP Inspector.
+## the MCP server against the official Python and TypeScript SDKs and MCP Inspector,
+## schemathesis against the generated OpenAPI, and the README walkthrough in a browser.
 test:
 	scripts/check-infra.sh
 	scripts/with-moto.sh $(CARGO) test --workspace --all-features
 	scripts/test-mcp.sh
+	scripts/test-schemathesis.sh
 	scripts/test-browser.sh
 
 ## Formatting and clippy, warnings as errors.
@@ -46,9 +48,12 @@ deploy: build
 	cd infra && terraform workspace select -or-create $(STAGE)
 	cd infra && terraform apply -var stage=$(STAGE) -var architecture=$(ARCH) $(if $(REGION),-var region=$(REGION))
 
-## Criterion in-process benchmarks and a wrk load run against `spacectl serve`; figures go into README.md.
+## Criterion in-process benchmarks, wrk against `spacectl serve` (REST and MCP, next to a bare
+## axum handler and the official Python SDK's MCP server), then Lambda cold starts, memory and
+## zip sizes; figures go into README.md.
 bench:
 	scripts/bench.sh
+	scripts/bench-coldstart.sh
 
 clean:
 	$(CARGO) clean

@@ -12,9 +12,13 @@
 # 4. starts `bare` (constant JSON on GET /), then runs `wrk -t2 -c32 -d10s --latency`
 #    against bare `/` and the authenticated `GET /contacts/{id}`, each after a short
 #    unmeasured warm-up;
-# 5. stops both servers and runs the criterion bench (what `cargo bench -p space-bench`
+# 5. MCP: creates 20 contacts, starts the official Python SDK's server over a SQLite copy of
+#    them (bench/mcp/python_server.py; `mcp` into .venv if missing), and replays the Python
+#    SDK client's own `tools/call contacts_list` request (bench/mcp/tools_call.lua) against
+#    both, with the same wrk settings; a run where either answered an error fails;
+# 6. stops the servers and runs the criterion bench (what `cargo bench -p space-bench`
 #    runs, from the build of step 1);
-# 6. prints a markdown table (requests/s, p99, the ratio, criterion means), and writes it
+# 7. prints a markdown table (requests/s, p99, the ratio, criterion means), and writes it
 #    into README.md between `<!-- bench:start -->` and `<!-- bench:end -->` when both
 #    markers exist.
 # Raw wrk and criterion output go to target/bench/. Servers are stopped on any exit.
@@ -41,6 +45,7 @@ say() { echo "bench: $*" >&2; }
 # instead of two (`cargo bench` alone would build the `bench` profile, which differs from
 # release only in keeping symbols). The artifacts are then run directly, so edits made to
 # the tree while the run goes on cannot trigger a rebuild in the middle of it.
+venv="$root/.venv"
 for tool in jq curl python3; do
     command -v "$tool" >/dev/null 2>&1 || { say "$tool is required"; exit 1; }
 done
@@ -66,6 +71,12 @@ if ! command -v wrk >/dev/null 2>&1; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     $sudo apt-get install -y wrk || { $sudo apt-get update && $sudo apt-get install -y wrk; }
+fi
+
+if ! "$venv/bin/python" -c 'import mcp, uvicorn' 2>/dev/null; then
+    say "installing the MCP Python SDK into .venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check mcp uvicorn
 fi
 
 # --- servers ---------------------------------------------------------------------------
@@ -143,6 +154,28 @@ run_wrk() {
 run_wrk bare "http://$bare/"
 run_wrk authenticated-get "$contact_url" -H "Authorization: Bearer $space_key"
 
+# --- MCP -------------------------------------------------------------------------------
+for i in $(seq 2 20); do
+    curl -fsS -o /dev/null -X POST "http://$api$base/contacts" \
+        -H "Authorization: Bearer $space_key" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"Contact $i\",\"email\":\"c$i@example.com\"}"
+done
+curl -fsS -H "Authorization: Bearer $space_key" "http://$api$base/contacts?limit=20" >"$work/contacts.json"
+python_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$venv/bin/python" bench/mcp/python_server.py --port "$python_port" --db "$work/contacts.db" \
+    --contacts "$work/contacts.json" >"$work/python-mcp.log" 2>&1 &
+pids+=("$!")
+python_mcp="http://127.0.0.1:$python_port/mcp"
+for _ in $(seq 1 100); do
+    curl -s -o /dev/null -X POST "$python_mcp" && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { say "the Python MCP server exited:"; cat "$work/python-mcp.log" >&2; exit 1; }
+    sleep 0.1
+done
+say "Python SDK MCP server on $python_mcp"
+mcp_script=(-s "$root/bench/mcp/tools_call.lua")
+run_wrk mcp-space "http://$api/functions/v1/space-mcp" "${mcp_script[@]}" -H "Authorization: Bearer $space_key"
+run_wrk mcp-python "$python_mcp" "${mcp_script[@]}"
+
 cleanup
 trap - EXIT
 
@@ -178,6 +211,9 @@ def parse(name):
     p99 = re.search(r"^\s+99(?:\.000)?%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     socket = re.search(r"Socket errors:.*", text)
+    failures = re.search(r"MCP failures: (\d+)", text)
+    if failures and int(failures.group(1)):
+        sys.exit(f"wrk {name}: {failures.group(1)} MCP calls answered an error; the run measured failures")
     return rps, seconds(*p99.groups()), int(errors.group(1)) if errors else 0, socket.group(0) if socket else None
 
 rows = [
@@ -196,7 +232,18 @@ for label, name in rows:
     lines.append(f"| {label} | {rps:,.0f} | {duration_text(p99)} |")
 (bare_rps, bare_p99, _, _), (auth_rps, auth_p99, _, _) = results["bare"], results["authenticated-get"]
 lines += ["", f"Authenticated GET / bare: **{auth_rps / bare_rps:.2f}×** the requests/s, {auth_p99 / bare_p99:.1f}× the p99."]
-for label, name in rows:
+mcp_rows = [
+    ("`spacectl serve` MCP `tools/call contacts_list` (key, scopes, rate limit, redb)", "mcp-space"),
+    ("official Python SDK server, same tool (stateless, JSON, SQLite, no auth)", "mcp-python"),
+]
+results.update({name: parse(name) for _, name in mcp_rows})
+lines += ["", "| MCP, 20 contacts per call, the Python SDK client's own request replayed | calls/s | p99 |", "|---|---:|---:|"]
+for label, name in mcp_rows:
+    rps, p99, _, _ = results[name]
+    lines.append(f"| {label} | {rps:,.0f} | {duration_text(p99)} |")
+(space_rps, _, _, _), (python_rps, _, _, _) = results["mcp-space"], results["mcp-python"]
+lines += ["", f"MCP tools/call, Space API / Python SDK: **{space_rps / python_rps:.1f}×** the calls/s (target ≥ 15×)."]
+for label, name in rows + mcp_rows:
     _, _, errors, socket = results[name]
     if errors:
         lines.append(f"**Warning:** {label}: {errors} non-2xx answers.")
