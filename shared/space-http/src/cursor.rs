@@ -3,7 +3,8 @@
 //!
 //! Layout (base64url): nonce (12) ‖ ciphertext ‖ tag (16). The keystream is
 //! HMAC-SHA256(key, "stream" ‖ nonce ‖ counter), the tag HMAC-SHA256(key, "tag" ‖ nonce ‖
-//! ciphertext ‖ binding): encrypt-then-MAC from one primitive.
+//! len(ciphertext) ‖ ciphertext ‖ binding): encrypt-then-MAC from one primitive. The length
+//! fixes where the ciphertext ends, so bytes cannot move between it and the binding.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -75,6 +76,7 @@ impl CursorKey {
         let mut mac = self.mac();
         mac.update(b"tag");
         mac.update(nonce);
+        mac.update(&(ciphertext.len() as u64).to_be_bytes());
         mac.update(ciphertext);
         mac.update(binding.as_bytes());
         let full = mac.finalize().into_bytes();
