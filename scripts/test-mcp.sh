@@ -17,38 +17,9 @@ if [ ! -d "$js/node_modules/@modelcontextprotocol/sdk" ] || [ "$js/package.json"
     (cd "$js" && npm install --silent --no-package-lock && touch node_modules)
 fi
 
-cargo build --quiet -p spacectl
-data="$(mktemp -d)"
-log="$data/serve.log"
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$data"
-}
-trap cleanup EXIT
-
-"$root/target/debug/spacectl" serve --store memory --port 0 --data "$data" >"$log" 2>&1 &
-server_pid=$!
-base=""
-for _ in $(seq 1 100); do
-    base="$(sed -n 's#^Space API listening on \(http://[^/]*\)/.*#\1#p' "$log")"
-    [ -n "$base" ] && break
-    sleep 0.1
-done
-if [ -z "$base" ]; then
-    echo "spacectl serve did not start:" >&2
-    cat "$log" >&2
-    exit 1
-fi
-
-field() { "$venv/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$data/bootstrap.json" "$1"; }
-export BASE_URL="$base"
-export ACCOUNT_KEY="$(field account_key)"
-export SPACE_ID="$(field space_id)"
-export SPACE_KEY="$(field space_key)"
+. "$root/scripts/lib/serve.sh"
+serve_start
+base="$BASE_URL"
 
 "$venv/bin/python" tests/mcp/python_sdk.py
 (cd "$js" && node typescript_sdk.mjs)
@@ -70,3 +41,6 @@ result = json.load(sys.stdin)
 assert not result.get("isError"), result
 assert result["structuredContent"]["email"] == "inspector@example.com", result
 print("inspector: tools/call created", result["structuredContent"]["id"])'
+
+# Every token the run used went through the server: none may be in its log.
+serve_check_log

@@ -156,10 +156,9 @@ async fn record(call: &Call, form: &Item, data: Map<String, Value>) -> Result<It
         body.insert("id".into(), json!(id));
         body.insert("form_id".into(), json!(form.sk));
         body.insert("data".into(), Value::Object(data.clone()));
-        body.insert(
-            "contact_id".into(),
-            plan.as_ref().map(|p| json!(p.contact_id)).unwrap_or(Value::Null),
-        );
+        if let Some(plan) = &plan {
+            body.insert("contact_id".into(), json!(plan.contact_id));
+        }
         body.insert("created_at".into(), json!(now));
         body.insert("updated_at".into(), json!(now));
         let submission = Item::new(

@@ -273,7 +273,8 @@ pub enum WriteMode {
     Create,
     /// `PUT`: the whole item; fields left out are cleared.
     Replace,
-    /// `PATCH`: only the fields sent; `null` clears an optional field.
+    /// `PATCH`: only the fields sent; `null` clears an optional field (or resets one
+    /// with a default).
     Patch,
 }
 
@@ -312,6 +313,9 @@ pub fn validate(fields: &[Field], body: &Value, mode: WriteMode) -> Result<Valid
                     name.clone(),
                     vec![format!("The {name} field is required and cannot be null.")],
                 );
+            } else if let Some(default) = field.default {
+                // A field with a default always has a value: null puts the default back.
+                set.insert(name.clone(), default());
             } else {
                 clear.push(field.name);
             }
@@ -421,6 +425,14 @@ mod tests {
         let ok = validate(FIELDS, &json!({"email": null}), WriteMode::Patch).unwrap();
         assert_eq!(ok.clear, vec!["email"]);
         assert!(validate(FIELDS, &json!({"title": null}), WriteMode::Patch).is_err());
+    }
+
+    #[test]
+    fn null_resets_a_field_with_a_default() {
+        let fields = [Field::new("tags", FieldKind::Tags, "Tags").default(|| json!([]))];
+        let ok = validate(&fields, &json!({"tags": null}), WriteMode::Patch).unwrap();
+        assert_eq!(ok.set["tags"], json!([]));
+        assert!(ok.clear.is_empty());
     }
 
     #[test]

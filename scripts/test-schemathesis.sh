@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# schemathesis against a real `spacectl serve` and the OpenAPI document it serves: every
+# operation (space API with an all-scopes key at the highest per-key limit, account API
+# with the owner's key, public routes with none; tests/schemathesis/hooks.py picks the
+# key), every phase (examples, coverage, fuzzing, stateful), bounded examples.
+# Checks: not_a_server_error, response_schema_conformance, status_code_conformance,
+# content_type_conformance. Any failure fails the script.
+#
+# Then scans the server's log: no token (`wks_live_…`/`wka_live_…`) and none of the
+# secret values set during the run.
+#
+# Figures (operations, test cases, failures) go to target/schemathesis/summary.json and
+# are printed; the full schemathesis JSON report sits beside it.
+# Installs schemathesis (pinned) into .venv. Knobs: SCHEMATHESIS_MAX_EXAMPLES (10),
+# SCHEMATHESIS_WORKERS (2), SCHEMATHESIS_SEED.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="$root/.venv"
+version="4.32.5"
+out="${CARGO_TARGET_DIR:-$root/target}/schemathesis"
+
+if [ "$("$venv/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$version" ]; then
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    echo "test-schemathesis: installing schemathesis $version into $venv" >&2
+    # checkov (scripts/check-infra.sh) shares the venv and needs packaging < 24.
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" 'packaging>=23,<24'
+fi
+
+. "$root/scripts/lib/serve.sh"
+serve_start
+# The per-key limit at the account API's maximum, so the run is not throttled.
+SPACE_KEY="$(serve_mint_key schemathesis 100000)"
+export SPACE_KEY
+
+# A secret value set through the account API before the run: it must never be logged.
+secret_value="st-$(serve_python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+serve_python - "$BASE_URL" "$ACCOUNT_KEY" "$SPACE_ID" "$secret_value" <<'PY'
+import json, sys, urllib.request
+
+base, key, space, value = sys.argv[1:]
+request = urllib.request.Request(
+    f"{base}/functions/v1/account-api/spaces/{space}/secrets/SCHEMATHESIS_PROBE",
+    data=json.dumps({"value": value}).encode(),
+    method="PUT",
+    headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+)
+urllib.request.urlopen(request).read()
+PY
+
+rm -rf "$out"
+mkdir -p "$out"
+seed=()
+[ -n "${SCHEMATHESIS_SEED:-}" ] && seed=(--seed "$SCHEMATHESIS_SEED")
+status=0
+PYTHONPATH="$root/tests/schemathesis${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks \
+    "$venv/bin/schemathesis" run "$BASE_URL/functions/v1/space-api/openapi.json" \
+    --url "$BASE_URL" \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --phases examples,coverage,fuzzing,stateful \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-10}" \
+    --workers "${SCHEMATHESIS_WORKERS:-2}" \
+    --request-timeout 30 \
+    --report json --report-json-path "$out/report.json" \
+    "${seed[@]}" >"$out/output.txt" 2>&1 || status=$?
+if [ "$status" -ne 0 ]; then
+    cat "$out/output.txt" >&2
+fi
+
+serve_python - "$out/report.json" "$out/summary.json" "$status" <<'PY'
+import json, sys
+
+report_path, summary_path, status = sys.argv[1], sys.argv[2], int(sys.argv[3])
+report = json.load(open(report_path))
+operations, cases = report["operations"], report["test_cases"]
+summary = {
+    "schemathesis": report["schemathesis_version"],
+    "operations": operations["total"],
+    "operations_tested": operations["tested"],
+    "test_cases": cases["generated"],
+    "failures": cases["unique_failures"] + len(report["errors"]),
+    "seconds": round(report["running_time"], 1),
+    "phases": {name: phase["status"] for name, phase in report["phases"].items()},
+    "exit_code": status,
+}
+json.dump(summary, open(summary_path, "w"), indent=2)
+print(
+    f"schemathesis {summary['schemathesis']}: {summary['operations_tested']}/{summary['operations']} operations, "
+    f"{summary['test_cases']} test cases, {summary['failures']} failures, {summary['seconds']} s"
+)
+ok = status == 0 and summary["failures"] == 0 and summary["operations_tested"] == summary["operations"]
+sys.exit(0 if ok else 1)
+PY
+
+serve_check_log "$secret_value"
