@@ -106,6 +106,13 @@ async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let authenticated = authenticate(&engine, authorization, PrincipalKind::Space).await;
+    // A body declared too large is refused before a byte of it is read.
+    let declared_too_large = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|length| length > MAX_MCP_BODY_BYTES);
     let mut response = match (authenticated.principal, view(request.uri().query())) {
         (Err(error), _) => {
             let unauthenticated = matches!(error, ApiError::Unauthenticated(_));
@@ -119,6 +126,10 @@ async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
             response
         }
         (Ok(_), Err(error)) => error.into_response(),
+        (Ok(_), Ok(_)) if declared_too_large => ApiError::PayloadTooLarge(format!(
+            "The body is larger than the {MAX_MCP_BODY_BYTES} bytes this endpoint accepts."
+        ))
+        .into_response(),
         (Ok(principal), Ok((toolsets, compact))) => {
             request.extensions_mut().insert(Caller {
                 engine,

@@ -1,7 +1,7 @@
 //! A request id for every request: taken from a well-formed incoming `x-request-id` or
 //! minted, echoed on the response, attached to the tracing span and to error bodies.
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
@@ -39,8 +39,14 @@ fn accept(header: Option<&HeaderValue>) -> Option<String> {
 /// Axum middleware: sets the id for the request's task and span, and on the response.
 pub async fn layer(request: Request, next: Next) -> Response {
     let id = accept(request.headers().get(HEADER)).unwrap_or_else(mint);
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    // The route's template, never the path itself: public paths carry secret tokens
+    // (calendar feeds, uploads, downloads), and logs must not.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route);
     let mut response = REQUEST_ID
         .scope(id.clone(), next.run(request))
         .instrument(span.clone())
