@@ -11,7 +11,7 @@ ARCH ?= arm64
 STAGE ?= dev
 REGION ?=
 
-.PHONY: run test lint fmt build deploy bench clean
+.PHONY: run test lint fmt build deploy bench soak clean
 
 ## Build and start `spacectl serve` on 127.0.0.1:$(PORT) with the embedded store in $(DATA)/.
 run:
@@ -54,6 +54,11 @@ deploy: build
 bench:
 	scripts/bench.sh
 	scripts/bench-coldstart.sh
+
+## 60 s of mixed reads and writes from 32 clients against `spacectl serve` (embedded), then
+## 15 s on DynamoDB (moto): 0 5xx, p50/p99, RSS; figures into README.md (scripts/soak.sh).
+soak:
+	scripts/soak.sh
 
 clean:
 	$(CARGO) clean
