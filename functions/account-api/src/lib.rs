@@ -39,6 +39,7 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
         success: StatusCode::OK,
         raw_body: false,
         max_body_bytes: None,
+        media_types: &[],
         handler,
     }
 }

@@ -788,7 +788,9 @@ pub fn operations() -> Vec<Operation> {
             "Download a file at its signed local URL (servers without S3)",
             handler(download),
         )
-        .with_params(token()),
+        .with_params(token())
+        // The file's own type, whatever it was uploaded as.
+        .answers_as(StatusCode::OK, &["*/*"]),
     );
     operations
 }

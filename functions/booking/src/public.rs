@@ -349,7 +349,7 @@ pub fn operations() -> Vec<Operation> {
             handler(page_handler),
         )
         .with_params(vec![page_id()])
-        .answers(StatusCode::OK, None),
+        .answers_as(StatusCode::OK, &["text/html"]),
         Operation::new(
             "booking_public_slots",
             Method::GET,

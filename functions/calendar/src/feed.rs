@@ -373,7 +373,7 @@ pub fn operations() -> Vec<Operation> {
             handler(serve_feed),
         )
         .with_params(vec![Param::path("token", "The secret feed token.")])
-        .answers(StatusCode::OK, None),
+        .answers_as(StatusCode::OK, &["text/calendar"]),
     ]
 }
 

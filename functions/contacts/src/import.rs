@@ -54,6 +54,7 @@ pub fn operation() -> Operation {
         success: StatusCode::OK,
         raw_body: false,
         max_body_bytes: None,
+        media_types: &[],
         handler: handler(|call| async move { import(&call).await }),
     }
 }

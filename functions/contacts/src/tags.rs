@@ -45,6 +45,7 @@ pub fn operations() -> Vec<Operation> {
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
+            media_types: &[],
             handler: handler(move |call| {
                 let resource = Arc::clone(&list_resource);
                 async move {
@@ -71,6 +72,7 @@ pub fn operations() -> Vec<Operation> {
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
+            media_types: &[],
             handler: handler(move |call| {
                 let resource = Arc::clone(&add_resource);
                 async move {
@@ -111,6 +113,7 @@ pub fn operations() -> Vec<Operation> {
             success: StatusCode::NO_CONTENT,
             raw_body: false,
             max_body_bytes: None,
+            media_types: &[],
             handler: handler(move |call| {
                 let resource = Arc::clone(&remove_resource);
                 async move {

@@ -91,7 +91,7 @@ pub fn operation() -> Operation {
         Param::path("space_id", "The Space the page belongs to."),
         Param::path("slug", "The page's slug when it was published."),
     ])
-    .answers(StatusCode::OK, None)
+    .answers_as(StatusCode::OK, &["text/html"])
 }
 
 async fn view(call: Call) -> Result<Reply, ApiError> {

@@ -41,6 +41,7 @@ pub fn operations() -> Vec<Operation> {
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
+            media_types: &[],
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
@@ -62,6 +63,7 @@ pub fn operations() -> Vec<Operation> {
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
+            media_types: &[],
             handler: handler(|call| async move {
                 let key = keys::secret(call.space_id()?, call.path_param("name")?);
                 let item = call

@@ -58,14 +58,22 @@ pub fn spec(operations: &[&Operation], title: &str, version: &str) -> Value {
         }
         let mut responses = Map::new();
         let success = operation.success.as_u16().to_string();
+        let description = operation.success.canonical_reason().unwrap_or("Success");
         responses.insert(
             success,
-            match &operation.response {
-                Some(schema) => json!({
-                    "description": operation.success.canonical_reason().unwrap_or("Success"),
+            match (&operation.response, operation.media_types) {
+                (Some(schema), _) => json!({
+                    "description": description,
                     "content": {"application/json": {"schema": schema}}
                 }),
-                None => json!({"description": "No content"}),
+                (None, []) => json!({"description": "No content"}),
+                (None, types) => {
+                    let content: Map<String, Value> = types
+                        .iter()
+                        .map(|media_type| ((*media_type).to_owned(), json!({"schema": {"type": "string"}})))
+                        .collect();
+                    json!({"description": description, "content": content})
+                }
             },
         );
         for status in error_statuses(operation) {
@@ -92,6 +100,11 @@ pub fn spec(operations: &[&Operation], title: &str, version: &str) -> Value {
             entry["requestBody"] = json!({
                 "required": true,
                 "content": {"application/json": {"schema": body}}
+            });
+        } else if operation.raw_body {
+            entry["requestBody"] = json!({
+                "required": true,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
             });
         }
         let path_entry = paths.entry(operation.full_path()).or_insert_with(|| json!({}));

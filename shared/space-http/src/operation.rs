@@ -317,6 +317,9 @@ pub struct Operation {
     pub raw_body: bool,
     /// A body limit other than the engine's default.
     pub max_body_bytes: Option<usize>,
+    /// The media types a success answer comes in when it is not JSON (HTML, iCal, a
+    /// file's own type): what OpenAPI documents for it.
+    pub media_types: &'static [&'static str],
     pub handler: Handler,
 }
 
@@ -345,6 +348,7 @@ impl Operation {
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
+            media_types: &[],
             handler,
         }
     }
@@ -364,6 +368,14 @@ impl Operation {
     pub fn answers(mut self, success: StatusCode, response: Option<Value>) -> Operation {
         self.success = success;
         self.response = response;
+        self
+    }
+
+    /// The success status, answered as bytes of `media_types` rather than JSON.
+    pub fn answers_as(mut self, success: StatusCode, media_types: &'static [&'static str]) -> Operation {
+        self.success = success;
+        self.response = None;
+        self.media_types = media_types;
         self
     }
 

@@ -356,6 +356,7 @@ impl Resource {
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
+            media_types: &[],
             handler: run,
         }
     }
