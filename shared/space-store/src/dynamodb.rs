@@ -29,7 +29,7 @@ use serde_json::{Map, Number, Value};
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::item::{Condition, Item, Page, Query, SortRange, Write};
-use crate::store::{Store, validate_transaction};
+use crate::store::{Store, validate_item, validate_transaction};
 
 const PK: &str = "pk";
 const SK: &str = "sk";
@@ -342,6 +342,7 @@ impl Store for DynamoStore {
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        validate_item(&item)?;
         let expression = Expression::condition(condition, self.now());
         let put = self
             .client

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::item::{Condition, Item, Page, Query, SortRange, Write};
-use crate::store::{Store, validate_transaction};
+use crate::store::{Store, validate_item, validate_transaction};
 
 /// Items keyed by `pk \0 sk`, so a partition is one contiguous, ordered range.
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -179,6 +179,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        validate_item(&item)?;
         self.write(move |db, now| {
             let txn = db.begin_write().map_err(internal)?;
             {

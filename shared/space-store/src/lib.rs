@@ -22,4 +22,4 @@ pub mod conformance;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use item::{Condition, Item, Page, Query, SortRange, Write};
-pub use store::{MAX_TRANSACTION_WRITES, Store};
+pub use store::{MAX_NESTING, MAX_TRANSACTION_WRITES, Store};

@@ -6,6 +6,11 @@ use crate::item::{Condition, Item, Page, Query, Write};
 /// DynamoDB's limit, honoured by every backend so that code tested locally runs in AWS.
 pub const MAX_TRANSACTION_WRITES: usize = 100;
 
+/// DynamoDB's limit on maps and lists inside one another (the body counts as one),
+/// honoured by every backend: the embedded store could write deeper items, but not read
+/// them back past `serde_json`'s own nesting limit.
+pub const MAX_NESTING: usize = 32;
+
 /// A DynamoDB-shaped key-value store. Every read is strongly consistent and skips
 /// expired items.
 #[async_trait]
@@ -54,6 +59,28 @@ pub(crate) fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
                 "a transaction touches one item at most once".into(),
             ));
         }
+        if let Write::Put { item, .. } = write {
+            validate_item(item)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks what every backend must refuse in an item before writing it.
+pub(crate) fn validate_item(item: &Item) -> Result<(), StoreError> {
+    /// Whether `value` holds containers more than `levels` deep.
+    fn deeper_than(value: &serde_json::Value, levels: usize) -> bool {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => return false,
+        };
+        levels == 0 || children.into_iter().any(|child| deeper_than(child, levels - 1))
+    }
+    if item.body.values().any(|value| deeper_than(value, MAX_NESTING - 1)) {
+        return Err(StoreError::Rejected(format!(
+            "an item nests maps and lists at most {MAX_NESTING} levels deep"
+        )));
     }
     Ok(())
 }
