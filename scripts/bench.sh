@@ -24,8 +24,9 @@
 # Raw wrk and criterion output go to target/bench/. Servers are stopped on any exit.
 #
 # Knobs (environment): WRK_THREADS (2), WRK_CONNECTIONS (32), WRK_DURATION (10s),
-# WRK_WARMUP (2s), SKIP_CRITERION=1, RUST_LOG for spacectl (its default: info, one log
-# line per request, written to a file in the temporary folder).
+# WRK_WARMUP (2s), SKIP_CRITERION=1, BENCH_README=0 (print the table only), RUST_LOG for
+# spacectl (its default: info, one log line per request, written to a file in the temporary
+# folder).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,9 +53,11 @@ done
 mkdir -p "$out"
 say "building release binaries and the criterion bench (fat LTO: this takes a while)"
 cargo build --release -p spacectl -p space-bench --bins --benches --message-format=json-render-diagnostics >"$out/build.jsonl"
-artifact() { # artifact KIND NAME: the executable cargo built for that target
+artifact() { # artifact KIND NAME: the executable cargo built for that target (`--benches` also
+    # builds each bin as a bench harness: only bench targets may be test-profile builds)
     jq -r --arg kind "$1" --arg name "$2" \
-        'select(.reason == "compiler-artifact" and .target.name == $name and (.target.kind | any(. == $kind)) and .executable != null) | .executable' \
+        'select(.reason == "compiler-artifact" and .target.name == $name and (.target.kind | any(. == $kind))
+                and .executable != null and (.profile.test == ($kind == "bench"))) | .executable' \
         "$out/build.jsonl" | tail -n1
 }
 spacectl="$(artifact bin spacectl)"
@@ -270,7 +273,7 @@ echo "$report"
 echo "$report" >"$out/table.md"
 
 readme="$root/README.md"
-if [ -f "$readme" ] && grep -q '<!-- bench:start -->' "$readme" && grep -q '<!-- bench:end -->' "$readme"; then
+if [ "${BENCH_README:-1}" != 0 ] && [ -f "$readme" ] && grep -q '<!-- bench:start -->' "$readme" && grep -q '<!-- bench:end -->' "$readme"; then
     python3 - "$readme" "$out/table.md" <<'PY'
 import re, sys
 readme, table = sys.argv[1], open(sys.argv[2]).read().strip()
