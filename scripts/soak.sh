@@ -3,9 +3,11 @@
 # with its own key, against a real `spacectl serve` (scripts/soak_client.py):
 #   scripts/soak.sh            # make soak
 #
-# 1. the embedded store (a redb file) for SOAK_SECONDS (60), then
-# 2. DynamoDB on moto (scripts/with-moto.sh) for SOAK_DYNAMODB_SECONDS (15);
-# each with SOAK_CLIENTS (32) clients on loopback. Fails on any 5xx or connection error.
+# 1. the embedded store (a redb file) for SOAK_SECONDS (60) with SOAK_CLIENTS (32), then
+# 2. DynamoDB on moto (scripts/with-moto.sh) for SOAK_DYNAMODB_SECONDS (15) with
+#    SOAK_DYNAMODB_CLIENTS (8): moto answers a few dozen requests a second, so more
+#    clients would only measure its queue;
+# on loopback. Fails on any 5xx or connection error.
 # Reports requests, throughput, status classes, p50/p99 and the server's VmRSS at the
 # start, halfway and at the end of the load; prints a markdown table and writes it into
 # README.md between `<!-- soak:start -->` and `<!-- soak:end -->` when both markers exist.
@@ -27,6 +29,7 @@ venv="$root/.venv"
 seconds="${SOAK_SECONDS:-60}"
 dynamodb_seconds="${SOAK_DYNAMODB_SECONDS:-15}"
 clients="${SOAK_CLIENTS:-32}"
+dynamodb_clients="${SOAK_DYNAMODB_CLIENTS:-8}"
 out="${CARGO_TARGET_DIR:-$root/target}/soak"
 say() { echo "soak: $*" >&2; }
 
@@ -50,10 +53,10 @@ export SPACECTL
 . "$root/scripts/lib/serve.sh"
 mkdir -p "$out"
 
-# phase NAME SECONDS [spacectl serve options...]
+# phase NAME SECONDS CLIENTS [spacectl serve options...]
 phase() {
-    local name="$1" length="$2"
-    shift 2
+    local name="$1" length="$2" clients="$3"
+    shift 3
     serve_start "$@"
     local keys="$out/$name.keys"
     : >"$keys"
@@ -69,8 +72,8 @@ phase() {
     serve_stop
 }
 
-phase embedded "$seconds" --store embedded
-phase dynamodb "$dynamodb_seconds" --store dynamodb --create-table --table "soak-$(date +%s)-$$"
+phase embedded "$seconds" "$clients" --store embedded
+phase dynamodb "$dynamodb_seconds" "$dynamodb_clients" --store dynamodb --create-table --table "soak-$(date +%s)-$$"
 
 "$venv/bin/python" - "$out" "$root/README.md" "$SPACECTL" <<'PY'
 import json, os, re, sys
@@ -80,18 +83,18 @@ profile = "release" if "/release/" in binary else "debug" if "/debug/" in binary
 rows = [("embedded (redb file)", "embedded"), ("DynamoDB (moto)", "dynamodb")]
 mib = lambda kib: f"{kib / 1024:.0f}"
 lines = [
-    f"`make soak`: {json.load(open(os.path.join(out, 'embedded.json')))['clients']} concurrent clients, one key each, "
-    f"mixed contact and task reads and writes (list, search, get, create, PATCH with If-Match, delete) against "
-    f"`spacectl serve` ({profile} build), loopback, nproc {os.cpu_count()}.",
+    f"`make soak`: concurrent clients, one key each, mixed contact and task reads and writes (list, search, "
+    f"get, create, PATCH with If-Match, delete) against `spacectl serve` ({profile} build), loopback, "
+    f"nproc {os.cpu_count()}.",
     "",
-    "| store | seconds | requests | requests/s | 5xx | 4xx | p50 | p99 | server RSS start → half → end (MiB) |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| store | clients | seconds | requests | requests/s | 5xx | 4xx | p50 | p99 | server RSS start → half → end (MiB) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
 ]
 failed = []
 for label, name in rows:
     r = json.load(open(os.path.join(out, f"{name}.json")))
     lines.append(
-        f"| {label} | {r['seconds']:.0f} | {r['requests']:,} | {r['throughput']:,.0f} | {r['server_errors']} | "
+        f"| {label} | {r['clients']} | {r['seconds']:.0f} | {r['requests']:,} | {r['throughput']:,.0f} | {r['server_errors']} | "
         f"{r['client_errors']} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | "
         f"{mib(r['rss_start_kib'])} → {mib(r['rss_half_kib'])} → {mib(r['rss_end_kib'])} |"
     )

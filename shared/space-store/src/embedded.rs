@@ -24,6 +24,9 @@ const SEPARATOR: char = '\0';
 const KEY_CEILING: char = char::MAX;
 /// Prune expired counters once the map holds this many.
 const COUNTER_PRUNE_AT: usize = 4096;
+/// redb's page cache. Bounded, so a long-running server's memory stays flat as the file
+/// grows (redb's default is 1 GiB); the OS page cache serves the rest of the file.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Serialize, Deserialize)]
 struct StoredItem {
@@ -51,8 +54,10 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
-        let db =
-            Database::create(path).map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
         Self::from_database(db, true)
     }
 
