@@ -3,6 +3,7 @@
 # driven by playwright-core, against a real `spacectl serve` (tests/browser).
 # Installs what it needs: Debian's `chromium` when /usr/bin/chromium is missing (apt-get,
 # as root or through passwordless sudo) and the npm packages into tests/browser/node_modules.
+# Then scans the server's log: no token may be in it (scripts/lib/serve.sh).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -2,6 +2,7 @@
 # The MCP server against the official client SDKs: Python (both protocol eras), TypeScript,
 # and MCP Inspector's CLI, all talking to a real `spacectl serve`.
 # Installs what it needs: `mcp` into .venv, the npm packages into tests/mcp/js/node_modules.
+# Then scans the server's log: no token may be in it (scripts/lib/serve.sh).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
