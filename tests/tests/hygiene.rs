@@ -109,6 +109,8 @@ fn assert_too_large(answer: &RawAnswer, what: &str) {
         "{what}: {}",
         answer.head
     );
+    // The unread rest of the body makes the connection unusable: the client is told so.
+    assert!(answer.head.contains("connection: close"), "{what}: {}", answer.head);
 }
 
 async fn every_body_over_its_limit_is_refused(app: TestApp) {
