@@ -63,8 +63,8 @@ artifact() { # artifact KIND NAME: the executable cargo built for that target (`
 spacectl="$(artifact bin spacectl)"
 bare_bin="$(artifact bin bare)"
 seed_bin="$(artifact bin seed)"
-criterion_bin="$(artifact bench authenticated_get)"
-for binary in "$spacectl" "$bare_bin" "$seed_bin" "$criterion_bin"; do
+criterion_bins=("$(artifact bench authenticated_get)" "$(artifact bench mcp_tools_call)")
+for binary in "$spacectl" "$bare_bin" "$seed_bin" "${criterion_bins[@]}"; do
     [ -x "$binary" ] || { say "missing build artifact (see $out/build.jsonl)"; exit 1; }
 done
 
@@ -187,8 +187,11 @@ trap - EXIT
 # root, criterion keeps its data in target/criterion (or $CARGO_TARGET_DIR/criterion).
 target_dir="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)"
 if [ "${SKIP_CRITERION:-0}" != 1 ]; then
-    say "criterion: authenticated_get (as cargo bench -p space-bench)"
-    CARGO_TARGET_DIR="$target_dir" "$criterion_bin" --bench 2>&1 | tee "$out/criterion.txt" >&2
+    say "criterion: authenticated_get, mcp_tools_call (as cargo bench -p space-bench)"
+    : >"$out/criterion.txt"
+    for binary in "${criterion_bins[@]}"; do
+        CARGO_TARGET_DIR="$target_dir" "$binary" --bench 2>&1 | tee -a "$out/criterion.txt" >&2
+    done
 fi
 
 # --- report ----------------------------------------------------------------------------
@@ -253,9 +256,13 @@ for label, name in rows + mcp_rows:
     if socket:
         lines.append(f"**Warning:** {label}: {socket}.")
 
-group = os.path.join(criterion, "authenticated_get")
-benches = ["embedded_in_memory", "embedded_redb_file", "unauthenticated_404"]
-found = [(b, os.path.join(group, b, "new", "estimates.json")) for b in benches]
+benches = [
+    "authenticated_get/embedded_in_memory",
+    "authenticated_get/embedded_redb_file",
+    "authenticated_get/unauthenticated_404",
+    "mcp/tools_call_contacts_list_20",
+]
+found = [(b, os.path.join(criterion, b, "new", "estimates.json")) for b in benches]
 found = [(b, p) for b, p in found if os.path.exists(p)]
 if found:
     lines += ["", "| criterion, in process (`oneshot`, no socket) | mean | ±95% CI |", "|---|---:|---:|"]
@@ -263,7 +270,7 @@ if found:
         mean = json.load(open(path))["mean"]
         ci = mean["confidence_interval"]
         half = (ci["upper_bound"] - ci["lower_bound"]) / 2
-        lines.append(f"| `authenticated_get/{bench}` | {duration_text(mean['point_estimate'] / 1e9)} | {duration_text(half / 1e9)} |")
+        lines.append(f"| `{bench}` | {duration_text(mean['point_estimate'] / 1e9)} | {duration_text(half / 1e9)} |")
 print("\n".join(lines))
 PY
 )"

@@ -13,13 +13,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use account_api::keys::KeyRequest;
 use axum::Router;
 use axum::body::Body;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, StatusCode, header};
-use space_auth::ScopeSet;
-use space_http::Engine;
 use space_store::Store;
 use space_store::embedded::EmbeddedStore;
 use tower::ServiceExt as _;
@@ -28,26 +25,9 @@ const BASE: &str = "/functions/v1/space-api";
 
 /// An app over `store` with a bench space, its key and one contact: (app, key, contact path).
 async fn fixture(store: Arc<dyn Store>) -> (Router, String, String) {
-    let engine = Engine::builder(store).build();
-    let created = spacectl::bootstrap::create_demo(
-        &engine,
-        "Bench",
-        Some(KeyRequest {
-            name: "bench".into(),
-            scopes: ScopeSet::all(),
-            expires_at: None,
-            // The bench issues far more than the REST maximum (100 000) per minute; the
-            // library does not cap it, and a 429 would measure the wrong path.
-            rate_limit_per_minute: Some(u32::MAX),
-            toolsets: None,
-            read_only: false,
-        }),
-    )
-    .await
-    .expect("bootstrap the bench space");
-    let app = spacectl::app(engine);
+    let (app, key) = space_bench::bench_app(store).await.expect("bench app");
     let create = Request::post(format!("{BASE}/contacts"))
-        .header(header::AUTHORIZATION, format!("Bearer {}", created.space_key))
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(r#"{"name":"Ada","email":"ada@example.com"}"#))
         .expect("request");
@@ -58,7 +38,7 @@ async fn fixture(store: Arc<dyn Store>) -> (Router, String, String) {
         .expect("body");
     let contact: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     let id = contact["id"].as_str().expect("contact id").to_owned();
-    (app, created.space_key, format!("{BASE}/contacts/{id}"))
+    (app, key, format!("{BASE}/contacts/{id}"))
 }
 
 /// One request through the app, body read to the end; checks the status.

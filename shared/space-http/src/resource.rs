@@ -389,8 +389,12 @@ impl Resource {
 
     /// The item as the API shows it.
     pub fn render(item: &Item) -> Value {
-        let mut body = item.body.clone();
-        body.insert("version".into(), json!(item.version));
+        Self::view(item.body.clone(), item.version)
+    }
+
+    /// [`Resource::render`] for a body the caller owns (a list moves its items in).
+    fn view(mut body: Map<String, Value>, version: u64) -> Value {
+        body.insert("version".into(), json!(version));
         Value::Object(body)
     }
 
@@ -696,21 +700,23 @@ pub async fn list_partition(
             .limit(chunk)
             .descending(page.descending);
         let result = call.engine.store().query(query).await?;
+        let more_in_store = result.last_sk.is_some();
+        let last_in_chunk = result.items.last().map(|item| item.sk.clone());
         let mut stopped_early = false;
-        for item in &result.items {
+        // Items are moved into the answer, not cloned: a page is rendered once.
+        for item in result.items {
             scanned += 1;
-            last_returned = Some(item.sk.clone());
-            if keep(item) {
-                data.push(Resource::render(item));
+            if keep(&item) {
+                data.push(Resource::view(item.body, item.version));
             }
+            last_returned = Some(item.sk);
             if data.len() == page.limit || scanned >= MAX_SCANNED_PER_PAGE {
                 stopped_early = true;
                 break;
             }
         }
-        let more_in_store = result.last_sk.is_some();
         if stopped_early {
-            let exhausted = !more_in_store && last_returned.as_deref() == result.items.last().map(|i| i.sk.as_str());
+            let exhausted = !more_in_store && last_returned == last_in_chunk;
             let next = (!exhausted)
                 .then(|| seal(key, partition, last_returned.clone(), page.descending))
                 .flatten();
