@@ -33,8 +33,9 @@ fi
 
 runs="${COLDSTART_RUNS:-20}"
 requests="${MEMORY_REQUESTS:-10000}"
-out="$root/target/bench"
-lambda="$root/target/bench-lambda"
+target="${CARGO_TARGET_DIR:-$root/target}"
+out="$target/bench"
+lambda="$target/bench-lambda"
 venv="$root/.venv"
 bench=("$venv/bin/python" "$root/scripts/lambda_bench.py")
 mkdir -p "$out"
@@ -54,7 +55,7 @@ for function in "${functions[@]}"; do bins+=(--bin "$function"); done
 hello=(--manifest-path tools/lambda-hello/Cargo.toml)
 # Its own workspace, its own target dir (cargo-lambda passes --target-dir on to `cargo
 # metadata`, which refuses it: use the environment).
-hello_target="$root/target/lambda-hello"
+hello_target="$target/lambda-hello"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "release builds, x86_64 (fat LTO: this takes a while)"
@@ -91,7 +92,7 @@ export MEDIA_BUCKET="space-coldstart-media-$$"
 export MCP_ALLOWED_HOSTS="abc123def4.execute-api.us-east-1.amazonaws.com" # the fixture's Host
 
 say "seeding table $TABLE_NAME"
-RUST_LOG=warn "$root/target/debug/spacectl" serve --store dynamodb --create-table --data "$work/data" --host 127.0.0.1 --port 0 >"$work/spacectl.log" 2>&1 &
+RUST_LOG=warn "$target/debug/spacectl" serve --store dynamodb --create-table --data "$work/data" --host 127.0.0.1 --port 0 >"$work/spacectl.log" 2>&1 &
 spacectl_pid=$!
 api=""
 for _ in $(seq 1 300); do
