@@ -11,7 +11,7 @@ ARCH ?= arm64
 STAGE ?= dev
 REGION ?=
 
-.PHONY: run test lint fmt build deploy bench soak clean
+.PHONY: run test lint fmt build deploy bench soak fuzz clean
 
 ## Build and start `spacectl serve` on 127.0.0.1:$(PORT) with the embedded store in $(DATA)/.
 run:
@@ -59,6 +59,23 @@ bench:
 ## 15 s on DynamoDB (moto): 0 5xx, p50/p99, RSS; figures into README.md (scripts/soak.sh).
 soak:
 	scripts/soak.sh
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= token_parse cursor_decode body_validation mcp_request
+
+## Each fuzz target (fuzz/, a crate outside the workspace) for FUZZ_SECONDS, with cargo-fuzz
+## (installed if missing; its nightly flags pass on stable through RUSTC_BOOTSTRAP=1). Seeds in
+## fuzz/corpus/<target>, new inputs in fuzz/target/corpus/<target>, crashes in fuzz/artifacts/.
+## Not part of `make test`.
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz
+	for target in $(FUZZ_TARGETS); do \
+	    case $$target in body_validation|mcp_request) dict=-dict=$(CURDIR)/fuzz/dicts/json.dict;; *) dict=;; esac; \
+	    mkdir -p fuzz/target/corpus/$$target && \
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none $$target \
+	        $(CURDIR)/fuzz/target/corpus/$$target $(CURDIR)/fuzz/corpus/$$target -- \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean
