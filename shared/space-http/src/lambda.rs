@@ -51,7 +51,7 @@ pub fn engine_from_env() -> Result<Engine, BoxError> {
         ))
     });
     let store = Deferred::spawn(with_config(&config, move |config| {
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table)
+        DynamoStore::from_config(config, table)
     }));
     let warming = store.clone();
     tokio::spawn(async move {

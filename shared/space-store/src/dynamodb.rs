@@ -69,6 +69,12 @@ impl std::fmt::Debug for DynamoStore {
     }
 }
 
+/// How long one DynamoDB attempt may take before it is retried (single-item calls answer
+/// in milliseconds; a transaction under contention in tens).
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a DynamoDB call may take in all, retries included.
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
 impl DynamoStore {
     /// A store on `table`, through a client the caller configured.
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
@@ -84,7 +90,22 @@ impl DynamoStore {
     /// the client holds the connection pool.
     pub async fn from_env(table: impl Into<String>) -> DynamoStore {
         let config = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        DynamoStore::new(Client::new(&config), table)
+        DynamoStore::from_config(&config, table)
+    }
+
+    /// A store on `table` from a loaded SDK config, with time limits: an attempt that gets
+    /// no answer in [`ATTEMPT_TIMEOUT`] is retried, and a call gives up after
+    /// [`OPERATION_TIMEOUT`] (503 with `Retry-After`), so a stalled endpoint cannot hold a
+    /// request until the Lambda itself times out.
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> DynamoStore {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
+        let client_config = aws_sdk_dynamodb::config::Builder::from(config)
+            .timeout_config(timeouts)
+            .build();
+        DynamoStore::new(Client::from_conf(client_config), table)
     }
 
     /// Replaces the clock that decides expiry (tests move time by hand).
