@@ -5,13 +5,6 @@
 //! document ([`openapi`]) and, through the MCP server, tools — all running the same
 //! handler through [`execute`].
 
-/// Every binary of the API (each Lambda function, spacectl) links this crate, so the
-/// allocator is chosen once, here. A request allocates and frees many small JSON values
-/// from several threads; glibc's malloc spent about a quarter of the CPU of an MCP
-/// `tools/call` under load (perf), mimalloc a fraction of that.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod auth;
 pub mod cursor;
 pub mod engine;
