@@ -69,11 +69,9 @@ impl std::fmt::Debug for DynamoStore {
     }
 }
 
-/// How long one DynamoDB attempt may take before it is retried (single-item calls answer
-/// in milliseconds; a transaction under contention in tens).
-pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-/// How long a DynamoDB call may take in all, retries included.
-pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+/// How long a DynamoDB call may take in all, retries included (they answer in milliseconds;
+/// API Gateway gives up on a request after 29 s).
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl DynamoStore {
     /// A store on `table`, through a client the caller configured.
@@ -93,13 +91,13 @@ impl DynamoStore {
         DynamoStore::from_config(&config, table)
     }
 
-    /// A store on `table` from a loaded SDK config, with time limits: an attempt that gets
-    /// no answer in [`ATTEMPT_TIMEOUT`] is retried, and a call gives up after
-    /// [`OPERATION_TIMEOUT`] (503 with `Retry-After`), so a stalled endpoint cannot hold a
-    /// request until the Lambda itself times out.
+    /// A store on `table` from a loaded SDK config, with a time limit: a call that has no
+    /// answer after [`OPERATION_TIMEOUT`] gives up (503 with `Retry-After`), so a stalled
+    /// endpoint cannot hold a request until the Lambda itself times out. No per-attempt
+    /// limit: a timed-out attempt is retried, and a retried `ADD` that had in fact landed
+    /// would count a rate-limit hit twice.
     pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> DynamoStore {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .operation_timeout(OPERATION_TIMEOUT)
             .build();
         let client_config = aws_sdk_dynamodb::config::Builder::from(config)
