@@ -211,6 +211,9 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
+/// What this family's Lambda binary carries beyond the table (IAM follows from it).
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE_AND_SECRET_VALUES;
+
 pub fn router() -> Router<Engine> {
     space_http::rest::routes(operations())
 }

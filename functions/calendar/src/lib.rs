@@ -387,6 +387,9 @@ pub fn operations() -> Vec<Operation> {
     operations
 }
 
+/// What this family's Lambda binary carries beyond the table (IAM follows from it).
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE;
+
 /// The family's routes; the Lambda binary and `spacectl serve` both mount them.
 pub fn router() -> Router<Engine> {
     space_http::rest::routes(operations())

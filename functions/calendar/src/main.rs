@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), space_http::lambda::BoxError> {
-    space_http::lambda::run(calendar::router()).await
+    space_http::lambda::run(calendar::router(), calendar::BACKENDS).await
 }

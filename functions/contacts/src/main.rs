@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), space_http::lambda::BoxError> {
-    space_http::lambda::run(contacts::router()).await
+    space_http::lambda::run(contacts::router(), contacts::BACKENDS).await
 }

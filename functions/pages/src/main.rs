@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), space_http::lambda::BoxError> {
-    space_http::lambda::run(pages::router()).await
+    space_http::lambda::run(pages::router(), pages::BACKENDS).await
 }

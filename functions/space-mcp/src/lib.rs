@@ -12,7 +12,8 @@ pub mod tools;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::body::Body;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -52,17 +53,27 @@ fn service() -> &'static McpService {
     })
 }
 
+/// What this family's Lambda binary carries beyond the table (IAM follows from it).
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE_AND_MEDIA;
+
 /// The MCP endpoint and the generated documents.
 pub fn router() -> Router<Engine> {
-    let spec = Arc::new(space_catalogue::openapi());
-    let serve_spec = move || {
-        let spec = Arc::clone(&spec);
-        async move { axum::Json((*spec).clone()) }
-    };
     Router::new()
         .route(PATH, any(serve))
-        .route("/openapi.json", get(serve_spec.clone()))
-        .route("/functions/v1/space-api/openapi.json", get(serve_spec))
+        .route("/openapi.json", get(serve_openapi))
+        .route("/functions/v1/space-api/openapi.json", get(serve_openapi))
+}
+
+/// The OpenAPI document, generated and serialized on its first request: generating it
+/// walks every operation of every family, work a cold start must not pay for.
+async fn serve_openapi() -> Response {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    let document = DOCUMENT.get_or_init(|| {
+        serde_json::to_vec(&space_catalogue::openapi())
+            .map(Bytes::from)
+            .unwrap_or_default()
+    });
+    ([(header::CONTENT_TYPE, "application/json")], document.clone()).into_response()
 }
 
 /// `?toolsets=a,b` and `?mode=compact`.

@@ -108,3 +108,16 @@ fn arguments_split_back_into_the_rest_request() {
     let error = list.split(arguments).expect_err("unknown arguments are refused");
     assert!(error.fields().is_some_and(|f| f.contains_key("surprise")));
 }
+
+#[test]
+fn the_binary_carries_exactly_the_backends_its_permissions_allow() {
+    let functions = space_catalogue::functions();
+    let mcp = functions
+        .iter()
+        .find(|f| f.name == space_catalogue::MCP_FUNCTION)
+        .expect("the MCP function is in the manifest");
+    // The catalogue computes the MCP function's permissions from the families it serves;
+    // the binary links the backends of `space_mcp::BACKENDS`. They must agree, or the
+    // function either lacks a permission or carries an SDK it may not use.
+    assert_eq!(space_catalogue::aws_access(space_mcp::BACKENDS), mcp.aws);
+}

@@ -5,6 +5,7 @@
 //! and only the binaries that serve many families (`spacectl`, `space-mcp`) use it.
 
 use axum::Router;
+use space_http::lambda::Backends;
 use space_http::{Engine, Operation};
 
 /// What a family's function may touch in AWS, beyond its own logs.
@@ -23,7 +24,28 @@ pub struct Family {
     pub name: &'static str,
     pub operations: fn() -> Vec<Operation>,
     pub router: fn() -> Router<Engine>,
-    pub aws: &'static [AwsAccess],
+    /// What the family's binary links; its AWS permissions follow from it.
+    pub backends: Backends,
+}
+
+impl Family {
+    /// What the family's function may touch in AWS.
+    pub fn aws(&self) -> Vec<AwsAccess> {
+        aws_access(self.backends)
+    }
+}
+
+/// The AWS access a binary with `backends` needs: the table always, then one entry per
+/// backend it carries.
+pub fn aws_access(backends: Backends) -> Vec<AwsAccess> {
+    let mut access = vec![AwsAccess::Table];
+    if backends.secret_values.is_some() {
+        access.push(AwsAccess::SecretValuesWrite);
+    }
+    if backends.media.is_some() {
+        access.push(AwsAccess::MediaBucket);
+    }
+    access
 }
 
 /// Every family, in a stable order.
@@ -33,91 +55,91 @@ pub fn families() -> Vec<Family> {
             name: "contacts",
             operations: contacts::operations,
             router: contacts::router,
-            aws: &[AwsAccess::Table],
+            backends: contacts::BACKENDS,
         },
         Family {
             name: "tasks",
             operations: tasks::operations,
             router: tasks::router,
-            aws: &[AwsAccess::Table],
+            backends: tasks::BACKENDS,
         },
         Family {
             name: "booking",
             operations: booking::operations,
             router: booking::router,
-            aws: &[AwsAccess::Table],
+            backends: booking::BACKENDS,
         },
         Family {
             name: "calendar",
             operations: calendar::operations,
             router: calendar::router,
-            aws: &[AwsAccess::Table],
+            backends: calendar::BACKENDS,
         },
         Family {
             name: "forms",
             operations: forms::operations,
             router: forms::router,
-            aws: &[AwsAccess::Table],
+            backends: forms::BACKENDS,
         },
         Family {
             name: "pages",
             operations: pages::operations,
             router: pages::router,
-            aws: &[AwsAccess::Table],
+            backends: pages::BACKENDS,
         },
         Family {
             name: "tables",
             operations: tables::operations,
             router: tables::router,
-            aws: &[AwsAccess::Table],
+            backends: tables::BACKENDS,
         },
         Family {
             name: "documents",
             operations: documents::operations,
             router: documents::router,
-            aws: &[AwsAccess::Table],
+            backends: documents::BACKENDS,
         },
         Family {
             name: "whiteboards",
             operations: whiteboards::operations,
             router: whiteboards::router,
-            aws: &[AwsAccess::Table],
+            backends: whiteboards::BACKENDS,
         },
         Family {
             name: "meet",
             operations: meet::operations,
             router: meet::router,
-            aws: &[AwsAccess::Table],
+            backends: meet::BACKENDS,
         },
         Family {
             name: "agents",
             operations: agents::operations,
             router: agents::router,
-            aws: &[AwsAccess::Table],
+            backends: agents::BACKENDS,
         },
         Family {
             name: "assets",
             operations: assets::operations,
             router: assets::router,
-            aws: &[AwsAccess::Table, AwsAccess::MediaBucket],
+            backends: assets::BACKENDS,
         },
         Family {
             name: "apps",
             operations: apps::operations,
             router: apps::router,
-            aws: &[AwsAccess::Table],
+            backends: apps::BACKENDS,
         },
         Family {
             name: "secrets",
             operations: secrets::operations,
             router: secrets::router,
-            aws: &[AwsAccess::Table],
+            backends: secrets::BACKENDS,
         },
         Family {
             name: "account-api",
             operations: account_api::operations,
             router: account_api::router,
-            aws: &[AwsAccess::Table, AwsAccess::SecretValuesWrite],
+            backends: account_api::BACKENDS,
         },
     ]
 }
@@ -165,7 +187,7 @@ pub fn functions() -> Vec<Function> {
                     path: operation.full_path(),
                 })
                 .collect(),
-            aws: family.aws.to_vec(),
+            aws: family.aws(),
             env: &[],
         })
         .collect();
@@ -177,9 +199,9 @@ pub fn functions() -> Vec<Function> {
             .iter()
             .any(|operation| matches!(operation.access, space_http::Access::Space(_)));
         if serves_space_keys {
-            for access in family.aws {
-                if *access != AwsAccess::SecretValuesWrite && !mcp_aws.contains(access) {
-                    mcp_aws.push(*access);
+            for access in family.aws() {
+                if access != AwsAccess::SecretValuesWrite && !mcp_aws.contains(&access) {
+                    mcp_aws.push(access);
                 }
             }
         }

@@ -1,17 +1,16 @@
 //! Running a family: on Lambda when `AWS_LAMBDA_RUNTIME_API` is set, otherwise as a plain
-//! local HTTP server. SDK clients are built once here; the table connection is opened in
-//! the background while the runtime fetches the first event, so a cold start waits for
-//! neither DNS nor TLS unless its first request needs the store.
+//! local HTTP server. SDK clients are built once, on the first request that needs them, so
+//! a cold start pays neither for TLS roots nor for connections unless its request does.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use axum::Router;
-use space_store::blobs::S3BlobStore;
+use space_store::StoreError;
+use space_store::blobs::{BlobStore, S3BlobStore};
 use space_store::deferred::Deferred;
 use space_store::dynamodb::DynamoStore;
-use space_store::secrets::SecretsManagerVault;
-use space_store::{Store, StoreError};
+use space_store::secrets::{SecretVault, SecretsManagerVault};
 
 use crate::cursor::CursorKey;
 use crate::engine::Engine;
@@ -36,59 +35,99 @@ pub fn init_tracing() {
     drop(result);
 }
 
-/// The engine of a deployed function, configured from the environment:
-/// `TABLE_NAME`, `CURSOR_SECRET`, for the account API `SECRETS_PREFIX`, and for media
-/// `MEDIA_BUCKET` (S3).
+/// The AWS backends a function's binary carries beyond its table. A family's `main` names
+/// the constructors it uses; one that no `main` names is dropped by the linker, so a family
+/// without media does not carry the S3 SDK (smaller binary, faster cold start). The
+/// catalogue derives each function's IAM permissions from the same value.
+#[derive(Clone, Copy, Default)]
+pub struct Backends {
+    /// Media bytes, in the bucket named by `MEDIA_BUCKET`.
+    pub media: Option<fn(&SdkConfig, String) -> Arc<dyn BlobStore>>,
+    /// Secret values (written, never read), under the `SECRETS_PREFIX` name prefix.
+    pub secret_values: Option<fn(&SdkConfig, String) -> Arc<dyn SecretVault>>,
+}
+
+impl Backends {
+    /// The table and nothing else.
+    pub const TABLE: Backends = Backends {
+        media: None,
+        secret_values: None,
+    };
+    /// The table and the media bucket.
+    pub const TABLE_AND_MEDIA: Backends = Backends {
+        media: Some(s3_media),
+        secret_values: None,
+    };
+    /// The table and Secrets Manager.
+    pub const TABLE_AND_SECRET_VALUES: Backends = Backends {
+        media: None,
+        secret_values: Some(secrets_manager),
+    };
+}
+
+fn s3_media(config: &SdkConfig, bucket: String) -> Arc<dyn BlobStore> {
+    Arc::new(S3BlobStore::new(config, bucket))
+}
+
+fn secrets_manager(config: &SdkConfig, prefix: String) -> Arc<dyn SecretVault> {
+    Arc::new(SecretsManagerVault::new(
+        aws_sdk_secretsmanager::Client::new(config),
+        prefix,
+    ))
+}
+
+/// The engine of a deployed function, configured from the environment: `TABLE_NAME`,
+/// `CURSOR_SECRET`, and for the backends the function carries `MEDIA_BUCKET` and
+/// `SECRETS_PREFIX`.
 ///
-/// The SDK config and clients are built once, on background tasks started here (see
-/// [`Deferred`]); the table connection is opened as soon as they exist. A request that
-/// needs none of it (no key, a malformed one) is answered without waiting.
-pub fn engine_from_env() -> Result<Engine, BoxError> {
+/// Nothing is built here: the SDK config and each client are [`Deferred`], made once by the
+/// first request that reaches them (a missing or malformed key never does). The first
+/// store call opens the table's connection, which later requests reuse.
+pub fn engine_from_env(backends: Backends) -> Result<Engine, BoxError> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let config: Deferred<SdkConfig> = Deferred::spawn(async {
+    let config: Deferred<SdkConfig> = Deferred::lazy(|| async {
         Ok(Arc::new(
             aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
         ))
     });
-    let store = Deferred::spawn(with_config(&config, move |config| {
-        DynamoStore::from_config(config, table)
+    let store = Deferred::lazy(with_config(&config, move |config| {
+        Arc::new(DynamoStore::from_config(config, table.clone()))
     }));
-    let warming = store.clone();
-    tokio::spawn(async move {
-        if let Err(error) = Store::warm_up(&warming).await {
-            tracing::warn!(%error, "DynamoDB warm-up failed");
-        }
-    });
     let mut builder = Engine::builder(Arc::new(store));
     if let Ok(secret) = std::env::var("CURSOR_SECRET") {
         builder = builder.cursor_key(CursorKey::from_secret(&secret));
     }
-    if let Ok(prefix) = std::env::var("SECRETS_PREFIX") {
-        let vault = Deferred::spawn(with_config(&config, move |config| {
-            SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(config), prefix)
-        }));
+    if let (Some(build), Ok(prefix)) = (backends.secret_values, std::env::var("SECRETS_PREFIX")) {
+        let vault = Deferred::lazy(with_config(&config, move |config| build(config, prefix.clone())));
         builder = builder.vault(Arc::new(vault));
     }
-    if let Ok(bucket) = std::env::var("MEDIA_BUCKET") {
-        let blobs = Deferred::spawn(with_config(&config, move |config| S3BlobStore::new(config, bucket)));
+    if let (Some(build), Ok(bucket)) = (backends.media, std::env::var("MEDIA_BUCKET")) {
+        let blobs = Deferred::lazy(with_config(&config, move |config| build(config, bucket.clone())));
         builder = builder.blobs(Arc::new(blobs));
     }
     Ok(builder.build())
 }
 
-/// A build step that needs the SDK config: waits for it, then builds.
-fn with_config<T: Send + Sync + 'static>(
+type BuildFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<T>, StoreError>> + Send>>;
+
+/// A build step that needs the SDK config: waits for it (building it if nobody has), then
+/// builds.
+fn with_config<T: ?Sized + Send + Sync + 'static>(
     config: &Deferred<SdkConfig>,
-    build: impl FnOnce(&SdkConfig) -> T + Send + 'static,
-) -> impl std::future::Future<Output = Result<Arc<T>, StoreError>> + Send + 'static {
+    build: impl Fn(&SdkConfig) -> Arc<T> + Send + Sync + Clone + 'static,
+) -> impl Fn() -> BuildFuture<T> + Send + Sync + 'static {
     let config = config.clone();
-    async move { Ok(Arc::new(build(config.get().await?.as_ref()))) }
+    move || {
+        let config = config.clone();
+        let build = build.clone();
+        Box::pin(async move { Ok(build(config.get().await?.as_ref())) })
+    }
 }
 
 /// The whole `main` of a family's Lambda binary.
-pub async fn run(routes: Router<Engine>) -> Result<(), BoxError> {
+pub async fn run(routes: Router<Engine>, backends: Backends) -> Result<(), BoxError> {
     init_tracing();
-    let engine = engine_from_env()?;
+    let engine = engine_from_env(backends)?;
     let app = finish(routes, engine);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         lambda_http::run(app).await

@@ -1,16 +1,19 @@
-//! Backends built on a background task. Building an AWS SDK client loads the system's TLS
-//! roots (every file under `/etc/ssl/certs`: tens of milliseconds), and a Lambda cold
-//! start should not pay that before answering a request that never reaches the store (a
-//! missing key, a 404). A [`Deferred`] starts the build at init and serves calls once it is
-//! done; a call that arrives sooner waits for it.
+//! Backends built when first needed. Building an AWS SDK client loads the system's TLS
+//! roots (every file under `/etc/ssl/certs`: milliseconds of CPU), and a Lambda cold start
+//! should not pay that before answering a request that never reaches the store (a missing
+//! key, a 404) — on a small Lambda, a background build competes with the request for the
+//! one vCPU. A [`Deferred`] builds its value on the first call that needs it; calls that
+//! arrive meanwhile wait for the same build, and a failed build is tried again by the next
+//! call rather than remembered forever.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::OnceCell;
 
 use crate::blobs::{BlobInfo, BlobStore, DownloadHeaders, PresignedRequest};
 use crate::error::StoreError;
@@ -18,47 +21,58 @@ use crate::item::{Condition, Item, Page, Query, Write};
 use crate::secrets::SecretVault;
 use crate::store::Store;
 
-/// A value being built by a spawned task; cloning shares the same build.
+type Build<T> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Arc<T>, StoreError>> + Send>> + Send + Sync>;
+
+/// A value built on first use; cloning shares the same value.
 pub struct Deferred<T: ?Sized> {
-    ready: watch::Receiver<Option<Result<Arc<T>, StoreError>>>,
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T: ?Sized> {
+    value: OnceCell<Arc<T>>,
+    build: Build<T>,
 }
 
 impl<T: ?Sized> Clone for Deferred<T> {
     fn clone(&self) -> Self {
         Deferred {
-            ready: self.ready.clone(),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
 
 impl<T: ?Sized + Send + Sync + 'static> Deferred<T> {
-    /// Starts `build` on the current Tokio runtime. Its error, or its task dying, is what
-    /// every call then answers (the store is unavailable), rather than a wait forever.
-    pub fn spawn<F>(build: F) -> Self
+    /// A value that `build` makes on the first [`get`](Deferred::get).
+    pub fn lazy<F, Fut>(build: F) -> Self
     where
-        F: Future<Output = Result<Arc<T>, StoreError>> + Send + 'static,
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Arc<T>, StoreError>> + Send + 'static,
     {
-        let (sender, ready) = watch::channel(None);
-        tokio::spawn(async move {
-            // No receiver left means nobody wants the value any more.
-            let _ = sender.send(Some(build.await));
-        });
-        Deferred { ready }
+        Deferred {
+            inner: Arc::new(Inner {
+                value: OnceCell::new(),
+                build: Box::new(move || Box::pin(build())),
+            }),
+        }
     }
 
-    /// The value, once built.
+    /// The value, built now if no call has built it yet. A build that panics or fails
+    /// answers "unavailable" to the calls waiting on it; the next call tries again.
     pub async fn get(&self) -> Result<Arc<T>, StoreError> {
-        if let Some(built) = self.ready.borrow().as_ref() {
-            return built.clone();
+        if let Some(value) = self.inner.value.get() {
+            return Ok(Arc::clone(value));
         }
-        let mut ready = self.ready.clone();
-        let built = ready
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| StoreError::unavailable("the storage backend failed to start"))?;
-        built
-            .clone()
-            .unwrap_or_else(|| Err(StoreError::unavailable("the storage backend failed to start")))
+        let value = self
+            .inner
+            .value
+            .get_or_try_init(|| async {
+                // On its own task, so a panic in the SDK's setup is an error, not a crash.
+                tokio::spawn((self.inner.build)())
+                    .await
+                    .map_err(|_| StoreError::unavailable("the storage backend failed to start"))?
+            })
+            .await?;
+        Ok(Arc::clone(value))
     }
 }
 
@@ -156,9 +170,15 @@ mod tests {
     #[tokio::test]
     async fn calls_wait_for_the_build_then_reach_the_backend() {
         let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let store: Deferred<EmbeddedStore> = Deferred::spawn(async move {
-            let _ = released.await;
-            Ok(Arc::new(EmbeddedStore::in_memory()))
+        let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
+        let store: Deferred<EmbeddedStore> = Deferred::lazy(move || {
+            let released = Arc::clone(&released);
+            async move {
+                if let Some(released) = released.lock().await.take() {
+                    let _ = released.await;
+                }
+                Ok(Arc::new(EmbeddedStore::in_memory()))
+            }
         });
         let waiting = tokio::spawn({
             let store = store.clone();
@@ -174,18 +194,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_build_is_what_every_call_answers() {
-        let store: Deferred<EmbeddedStore> = Deferred::spawn(async { Err(StoreError::unavailable("no region")) });
+    async fn nothing_is_built_before_a_call_needs_it() {
+        let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&builds);
+        let store: Deferred<EmbeddedStore> = Deferred::lazy(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Ok(Arc::new(EmbeddedStore::in_memory())) }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let shared = store.clone();
+        let (first, second) = tokio::join!(Store::get(&store, "pk", "sk"), Store::get(&shared, "pk", "sk"));
+        assert_eq!((first, second), (Ok(None), Ok(None)));
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1, "one build, shared");
+    }
+
+    #[tokio::test]
+    async fn a_failed_build_is_answered_then_tried_again() {
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&attempts);
+        let store: Deferred<EmbeddedStore> = Deferred::lazy(move || {
+            let attempt = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if attempt == 0 {
+                    Err(StoreError::unavailable("no region"))
+                } else {
+                    Ok(Arc::new(EmbeddedStore::in_memory()))
+                }
+            }
+        });
         assert_eq!(
             Store::get(&store, "pk", "sk").await,
             Err(StoreError::unavailable("no region"))
         );
-        assert_eq!(Store::warm_up(&store).await, Err(StoreError::unavailable("no region")));
+        assert_eq!(Store::warm_up(&store).await, Ok(()));
     }
 
     #[tokio::test]
     async fn a_build_that_dies_makes_calls_unavailable_not_stuck() {
-        let store: Deferred<EmbeddedStore> = Deferred::spawn(async { panic!("no config") });
+        let store: Deferred<EmbeddedStore> = Deferred::lazy(|| async { panic!("no config") });
         let error = Store::get(&store, "pk", "sk").await.expect_err("no backend");
         assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
     }
