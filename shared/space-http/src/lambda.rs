@@ -42,10 +42,13 @@ pub fn init_tracing() {
 #[derive(Clone, Copy, Default)]
 pub struct Backends {
     /// Media bytes, in the bucket named by `MEDIA_BUCKET`.
-    pub media: Option<fn(&SdkConfig, String) -> Arc<dyn BlobStore>>,
+    pub media: Option<BuildBackend<dyn BlobStore>>,
     /// Secret values (written, never read), under the `SECRETS_PREFIX` name prefix.
-    pub secret_values: Option<fn(&SdkConfig, String) -> Arc<dyn SecretVault>>,
+    pub secret_values: Option<BuildBackend<dyn SecretVault>>,
 }
+
+/// Builds a backend from the SDK config and its setting (a bucket name, a name prefix).
+pub type BuildBackend<T> = fn(&SdkConfig, String) -> Arc<T>;
 
 impl Backends {
     /// The table and nothing else.
