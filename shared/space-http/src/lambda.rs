@@ -18,11 +18,22 @@ use crate::rest::finish;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Logs as JSON lines on Lambda (CloudWatch), human-readable locally.
+/// Logs as JSON lines on Lambda (CloudWatch), human-readable locally, straight to stdout:
+/// on Lambda a line must be written before the response, since the process may be frozen
+/// right after it.
 pub fn init_tracing() {
+    init_tracing_with(std::io::stdout);
+}
+
+/// The same subscriber as [`init_tracing`], writing through `writer` (a long-running local
+/// server hands it a buffered, background writer).
+pub fn init_tracing_with<W>(writer: W)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         builder.json().with_current_span(true).without_time().try_init()
     } else {
