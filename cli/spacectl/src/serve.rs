@@ -71,7 +71,9 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
             Arc::new(MemoryBlobStore::default()),
         ),
         StoreKind::Dynamodb => {
-            let store = DynamoStore::from_env(options.table.clone()).await;
+            // One SDK config for every client: loading it reads the TLS roots.
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let store = DynamoStore::from_config(&config, options.table.clone());
             if options.create_table {
                 store.create_table().await?;
             }
@@ -80,7 +82,7 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
             // Media in S3 when a bucket is named, else in files beside the other local data.
             let blobs: Arc<dyn BlobStore> = match std::env::var("MEDIA_BUCKET") {
                 Ok(bucket) => {
-                    let bucket = S3BlobStore::from_env(bucket).await;
+                    let bucket = S3BlobStore::new(&config, bucket);
                     if options.create_table {
                         bucket.create_bucket().await?;
                     }
@@ -90,7 +92,7 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
             };
             (
                 Arc::new(store),
-                Arc::new(SecretsManagerVault::from_env(prefix).await),
+                Arc::new(SecretsManagerVault::from_config(&config, prefix)),
                 blobs,
             )
         }

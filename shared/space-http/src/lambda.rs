@@ -50,7 +50,7 @@ where
 /// the constructors it uses; one that no `main` names is dropped by the linker, so a family
 /// without media does not carry the S3 SDK (smaller binary, faster cold start). The
 /// catalogue derives each function's IAM permissions from the same value.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Backends {
     /// Media bytes, in the bucket named by `MEDIA_BUCKET`.
     pub media: Option<BuildBackend<dyn BlobStore>>,
@@ -84,10 +84,7 @@ fn s3_media(config: &SdkConfig, bucket: String) -> Arc<dyn BlobStore> {
 }
 
 fn secrets_manager(config: &SdkConfig, prefix: String) -> Arc<dyn SecretVault> {
-    Arc::new(SecretsManagerVault::new(
-        aws_sdk_secretsmanager::Client::new(config),
-        prefix,
-    ))
+    Arc::new(SecretsManagerVault::from_config(config, prefix))
 }
 
 /// The engine of a deployed function, configured from the environment: `TABLE_NAME`,

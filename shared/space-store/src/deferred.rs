@@ -59,14 +59,12 @@ impl<T: ?Sized + Send + Sync + 'static> Deferred<T> {
     /// The value, built now if no call has built it yet. A build that panics or fails
     /// answers "unavailable" to the calls waiting on it; the next call tries again.
     pub async fn get(&self) -> Result<Arc<T>, StoreError> {
-        if let Some(value) = self.inner.value.get() {
-            return Ok(Arc::clone(value));
-        }
         let value = self
             .inner
             .value
             .get_or_try_init(|| async {
-                // On its own task, so a panic in the SDK's setup is an error, not a crash.
+                // On its own task, so that where panics unwind (tests) a panic in the SDK's
+                // setup answers "unavailable" and leaves the cell empty for the next call.
                 tokio::spawn((self.inner.build)())
                     .await
                     .map_err(|_| StoreError::unavailable("the storage backend failed to start"))?

@@ -151,11 +151,10 @@ impl SecretsManagerVault {
         }
     }
 
-    /// A vault with the SDK's standard configuration (environment, profile, role;
-    /// `AWS_ENDPOINT_URL` for local servers).
-    pub async fn from_env(prefix: impl Into<String>) -> SecretsManagerVault {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(&config), prefix)
+    /// A vault from a loaded SDK config (environment, profile, role; `AWS_ENDPOINT_URL`
+    /// for local servers).
+    pub fn from_config(config: &aws_config::SdkConfig, prefix: impl Into<String>) -> SecretsManagerVault {
+        SecretsManagerVault::new(aws_sdk_secretsmanager::Client::new(config), prefix)
     }
 
     /// The Secrets Manager name of a secret, for infrastructure and tests.
