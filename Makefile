@@ -20,9 +20,11 @@ run:
 ## Every test: unit, store conformance (embedded + DynamoDB on moto), HTTP end to end,
 ## the MCP server against the official Python and TypeScript SDKs and MCP Inspector,
 ## schemathesis against the generated OpenAPI, and the README walkthrough in a browser.
+## `--lib --test '*'`: the binaries' mains only start a router and hold no tests, and each
+## empty test harness would link the whole API again.
 test:
 	scripts/check-infra.sh
-	scripts/with-moto.sh $(CARGO) test --workspace --all-features
+	scripts/with-moto.sh $(CARGO) test --workspace --all-features --lib --test '*'
 	scripts/test-mcp.sh
 	scripts/test-schemathesis.sh
 	scripts/test-browser.sh

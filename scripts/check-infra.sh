@@ -4,7 +4,7 @@
 #   scripts/check-infra.sh
 #
 # 1. installs into .venv what the deploy checks need, when missing: checkov, python-hcl2,
-#    and cargo-lambda (tests/tests/deploy.rs builds and invokes a family with it);
+#    and cargo-lambda (tests/tests/api/deploy.rs builds and invokes a family with it);
 # 2. terraform fmt -check -recursive infra;
 # 3. checkov on infra/ with zero failed checks (skips only as `#checkov:skip=ID:reason`
 #    next to the resource);

@@ -5,7 +5,7 @@ manifest, and check that:
 - every manifest function gets a Lambda function, role, policy, log group, integration,
   permission and alarms through for_each over the manifest, and every route key a route;
 - (that every crate under functions/ is in the manifest, and the manifest is current, is
-  tests/tests/deploy.rs's job: a new family fails there without stopping these checks);
+  tests/tests/api/deploy.rs's job: a new family fails there without stopping these checks);
 - the IAM policy each function gets is exactly the manifest's permissions plus logs and
   tracing, and the function serving GET /functions/v1/space-api/secrets cannot read a
   secret value (no statement anywhere grants secretsmanager:GetSecretValue);

@@ -1,6 +1,6 @@
 //! Meetings and their generated join URLs, end to end on both backends.
 
-mod family_checks;
+use crate::family_checks;
 
 use std::collections::HashMap;
 

@@ -27,7 +27,7 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `UPDATE_MANIFEST=1 cargo test -p space-tests --test deploy` rewrites the file instead.
+/// `UPDATE_MANIFEST=1 cargo test -p space-tests --test api deploy::` rewrites the file instead.
 #[test]
 fn the_committed_manifest_is_current() {
     let path = repo_root().join(COMMITTED_PATH);
@@ -38,7 +38,7 @@ fn the_committed_manifest_is_current() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == fresh,
-        "{} is stale: run `UPDATE_MANIFEST=1 cargo test -p space-tests --test deploy` \
+        "{} is stale: run `UPDATE_MANIFEST=1 cargo test -p space-tests --test api deploy::` \
          (or `cargo run -q -p spacectl -- manifest > {COMMITTED_PATH}`) and commit it",
         path.display()
     );

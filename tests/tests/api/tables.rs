@@ -1,6 +1,6 @@
 //! Tables, their columns and records, end to end on both backends.
 
-mod family_checks;
+use crate::family_checks;
 
 use std::collections::HashMap;
 

@@ -8,8 +8,6 @@
 //! `PROPTEST_CASES` sets the cases per operation and kind of input (default 32, so
 //! 64 requests per operation).
 
-mod seed;
-
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +24,7 @@ use space_http::operation::Access;
 use space_store::embedded::EmbeddedStore;
 use space_tests::{Backend, TestApp, on_both_backends};
 
-use seed::Seeder;
+use crate::seed::Seeder;
 use tower::ServiceExt as _;
 
 on_both_backends!(deeply_nested_bodies_are_refused_or_read_back);

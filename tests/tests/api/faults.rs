@@ -8,8 +8,6 @@
 //!   for good;
 //! - DynamoDB's server stopped mid-run → 503, and the API recovers when it is back.
 
-mod seed;
-
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -26,7 +24,7 @@ use space_store::{ManualClock, Store};
 use space_tests::faults::{Fault, FaultyStore, Kind, Plan};
 use space_tests::{Backend, Response, TestApp};
 
-use seed::Seeder;
+use crate::seed::Seeder;
 
 /// Runs each listed `async fn(Backend)` on both backends.
 macro_rules! on_both {

@@ -1,0 +1,23 @@
+//! The end-to-end suite, one module per area, linked into one test binary: each binary
+//! links the whole API, so one per area cost a minute of linking and ~100 MB of disk each.
+//! (`hygiene` stays its own binary: it installs a process-wide log subscriber.)
+
+mod agents;
+mod apps;
+mod assets;
+mod booking;
+mod calendar;
+mod deploy;
+mod documents;
+mod families;
+mod family_checks;
+mod faults;
+mod forms;
+mod http;
+mod matrix;
+mod meet;
+mod pages;
+mod properties;
+mod seed;
+mod tables;
+mod whiteboards;
