@@ -5,7 +5,7 @@
 #
 # 1. re-runs itself under scripts/with-moto.sh (the functions start against DynamoDB);
 # 2. builds every function of infra/manifest.json and the hello world with
-#    `cargo lambda build --release`: x86_64 binaries to run here, arm64 zips to weigh
+#    `cargo lambda build --release` (scripts/cargo-lambda.sh, as `make build`): x86_64 binaries to run here, arm64 zips to weigh
 #    (into target/bench-lambda/, so `make build`'s target/lambda/ is left alone);
 # 3. seeds a moto table through `spacectl serve --store dynamodb --create-table`: a space
 #    key with a 100 000/min limit, 20 contacts, a task;
@@ -46,10 +46,7 @@ functions=($(python3 -c 'import json; print(" ".join(f["binary"] for f in json.l
 say "functions: ${functions[*]}"
 
 # --- build -----------------------------------------------------------------------------
-if [ ! -x "$venv/bin/cargo-lambda" ]; then
-    "$venv/bin/pip" install --quiet --disable-pip-version-check cargo-lambda
-fi
-export PATH="$venv/bin:$PATH"
+cargo_lambda="$root/scripts/cargo-lambda.sh"
 bins=()
 for function in "${functions[@]}"; do bins+=(--bin "$function"); done
 hello=(--manifest-path tools/lambda-hello/Cargo.toml)
@@ -59,13 +56,13 @@ hello_target="$target/lambda-hello"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     say "release builds, x86_64 (fat LTO: this takes a while)"
-    cargo lambda build --release --x86-64 --lambda-dir "$lambda/x86_64" "${bins[@]}"
-    CARGO_TARGET_DIR="$hello_target" cargo lambda build --release --x86-64 --lambda-dir "$lambda/x86_64" "${hello[@]}"
+    "$cargo_lambda" build --release --x86-64 --lambda-dir "$lambda/x86_64" "${bins[@]}"
+    CARGO_TARGET_DIR="$hello_target" "$cargo_lambda" build --release --x86-64 --lambda-dir "$lambda/x86_64" "${hello[@]}"
     if [ "${SKIP_ARM64:-0}" != 1 ]; then
         rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
         say "release builds, arm64 zips"
-        cargo lambda build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${bins[@]}"
-        CARGO_TARGET_DIR="$hello_target" cargo lambda build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${hello[@]}"
+        "$cargo_lambda" build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${bins[@]}"
+        CARGO_TARGET_DIR="$hello_target" "$cargo_lambda" build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${hello[@]}"
     fi
 fi
 cargo build -q -p spacectl

@@ -12,12 +12,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 levels=(${OPT_LEVELS:-3 s z})
-venv="$root/.venv"
 summary="$root/target/bench/opt-level.md"
 mkdir -p "$root/target/bench"
 
 if [ "${SKIP_ARM64:-0}" != 1 ]; then
-    [ -x "$venv/bin/cargo-lambda" ] || "$venv/bin/pip" install --quiet --disable-pip-version-check cargo-lambda
     rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 fi
 
@@ -28,8 +26,8 @@ for level in "${levels[@]}"; do
     CARGO_TARGET_DIR="$target" CARGO_PROFILE_RELEASE_OPT_LEVEL="$level" BENCH_README=0 "$root/scripts/bench.sh"
     zip="—"
     if [ "${SKIP_ARM64:-0}" != 1 ]; then
-        CARGO_TARGET_DIR="$target" CARGO_PROFILE_RELEASE_OPT_LEVEL="$level" PATH="$venv/bin:$PATH" \
-            cargo lambda build --release --arm64 --output-format zip --bin space-mcp --lambda-dir "$target/lambda"
+        CARGO_TARGET_DIR="$target" CARGO_PROFILE_RELEASE_OPT_LEVEL="$level" \
+            "$root/scripts/cargo-lambda.sh" build --release --arm64 --output-format zip --bin space-mcp --lambda-dir "$target/lambda"
         zip="$(stat -c %s "$target/lambda/space-mcp/bootstrap.zip")"
     fi
     rows+=("$level|$(stat -c %s "$target/release/spacectl")|$zip|$target/bench/table.md")

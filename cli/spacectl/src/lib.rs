@@ -2,6 +2,7 @@
 //! serve are merged on one port, over the embedded store (or DynamoDB).
 
 pub mod bootstrap;
+pub mod log_sink;
 pub mod manifest;
 pub mod serve;
 

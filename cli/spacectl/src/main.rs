@@ -30,12 +30,9 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(options) => {
-            // One log line per request: a background thread writes them, so a request
-            // never waits on the terminal or the disk. Full means wait, not drop; the
-            // guard flushes what is queued when `serve` returns.
-            let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .lossy(false)
-                .finish(std::io::stdout());
+            // One log line per request, written out in batches by a background thread;
+            // the guard writes what is left when `serve` returns.
+            let (writer, _flush_on_exit) = spacectl::log_sink::batched(std::io::stdout());
             space_http::lambda::init_tracing_with(writer);
             serve(options).await
         }

@@ -16,7 +16,7 @@ pub struct KeyRecord {
     /// Present for space keys: the one Space the key can reach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub space_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, with = "stored_scopes")]
     pub scopes: ScopeSet,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_minute: Option<u32>,
@@ -30,6 +30,60 @@ pub struct KeyRecord {
     /// A read-only key may only read, whatever its scopes say.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+}
+
+/// The scopes of a stored key as one space-separated string, OAuth's form
+/// (`"contacts:read tasks:write"`). The lookup item is read on every request, and one
+/// string decodes without the allocation per scope a list costs (a full-scope key has 60).
+/// A list, the form records were first written in, is read as well.
+mod stored_scopes {
+    use std::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    use crate::scope::{Scope, ScopeSet};
+
+    pub fn serialize<S: Serializer>(scopes: &ScopeSet, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut text = String::new();
+        for scope in scopes.iter() {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(scope.domain.as_str());
+            text.push(':');
+            text.push_str(scope.action.as_str());
+        }
+        serializer.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ScopeSet, D::Error> {
+        deserializer.deserialize_any(StoredScopes)
+    }
+
+    struct StoredScopes;
+
+    impl<'de> Visitor<'de> for StoredScopes {
+        type Value = ScopeSet;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("space-separated scopes, or a list of them")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<ScopeSet, E> {
+            text.split_ascii_whitespace()
+                .map(|scope| scope.parse::<Scope>().map_err(E::custom))
+                .collect()
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut list: A) -> Result<ScopeSet, A::Error> {
+            let mut scopes = ScopeSet::default();
+            while let Some(scope) = list.next_element::<Scope>()? {
+                scopes.insert(scope);
+            }
+            Ok(scopes)
+        }
+    }
 }
 
 /// The kind of key a record belongs to.
@@ -194,5 +248,30 @@ mod tests {
             .require(Scope::new(Domain::Contacts, Action::Write))
             .unwrap_err();
         assert_eq!(missing.to_string(), "this API key lacks the `contacts:write` scope");
+    }
+
+    #[test]
+    fn stored_scopes_are_one_string_and_the_list_form_still_reads() {
+        let mut key = record();
+        key.scopes = ScopeSet::all();
+        let stored = serde_json::to_value(&key).unwrap();
+        let text = stored["scopes"].as_str().expect("scopes stored as one string");
+        assert!(text.starts_with("contacts:read contacts:write "), "{text}");
+        assert_eq!(serde_json::from_value::<KeyRecord>(stored).unwrap(), key);
+
+        let mut listed = serde_json::to_value(record()).unwrap();
+        listed["scopes"] = serde_json::json!(["contacts:read", "tasks:write"]);
+        let read: KeyRecord = serde_json::from_value(listed).unwrap();
+        let expected: ScopeSet = [
+            Scope::new(Domain::Contacts, Action::Read),
+            Scope::new(Domain::Tasks, Action::Write),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(read.scopes, expected);
+
+        let mut unknown = serde_json::to_value(record()).unwrap();
+        unknown["scopes"] = serde_json::json!("contacts:read nope:read");
+        assert!(serde_json::from_value::<KeyRecord>(unknown).is_err());
     }
 }

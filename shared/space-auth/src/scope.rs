@@ -67,6 +67,16 @@ macro_rules! domains {
             pub const fn about(self) -> &'static str {
                 match self { $( Domain::$variant => $about, )* }
             }
+
+            /// The domain named `text`; a `match` on the names, which the compiler turns
+            /// into a few length and byte comparisons (the key lookup parses every scope
+            /// of the key on every request).
+            fn from_name(text: &str) -> Option<Domain> {
+                match text {
+                    $( $name => Some(Domain::$variant), )*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -113,11 +123,7 @@ impl FromStr for Domain {
     type Err = ScopeError;
 
     fn from_str(text: &str) -> Result<Domain, ScopeError> {
-        Domain::ALL
-            .iter()
-            .copied()
-            .find(|d| d.as_str() == text)
-            .ok_or_else(|| ScopeError::UnknownDomain(text.to_owned()))
+        Domain::from_name(text).ok_or_else(|| ScopeError::UnknownDomain(text.to_owned()))
     }
 }
 
@@ -207,8 +213,21 @@ impl Serialize for Scope {
 
 impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Scope, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        struct ScopeText;
+
+        impl serde::de::Visitor<'_> for ScopeText {
+            type Value = Scope;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scope such as \"contacts:read\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Scope, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(ScopeText)
     }
 }
 

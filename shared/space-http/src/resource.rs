@@ -409,7 +409,7 @@ impl Resource {
     async fn get(&self, call: &Call) -> Result<Reply, ApiError> {
         let id = call.path_param(self.item_param)?;
         let item = self.load(call, id).await?;
-        Ok(Reply::ok(Self::render(&item)).with_etag(item.version))
+        Ok(Reply::ok(Self::view(item.body, item.version)).with_etag(item.version))
     }
 
     async fn list(&self, call: &Call) -> Result<Reply, ApiError> {

@@ -28,14 +28,16 @@ const COUNTER_PRUNE_AT: usize = 4096;
 /// grows (redb's default is 1 GiB); the OS page cache serves the rest of the file.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
+/// An item as redb holds it: `pk` and `sk` are the table key, the rest is this JSON.
+/// Generic over the body so that writing borrows it instead of copying it.
 #[derive(Serialize, Deserialize)]
-struct StoredItem {
+struct StoredItem<B> {
     #[serde(rename = "v")]
     version: u64,
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
     #[serde(rename = "b")]
-    body: Map<String, Value>,
+    body: B,
 }
 
 /// Counter values and expiry (unix seconds), by partition and sort key.
@@ -125,7 +127,7 @@ fn composite(pk: &str, sk: &str) -> Result<String, StoreError> {
 }
 
 fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StoreError> {
-    let stored: StoredItem =
+    let stored: StoredItem<Map<String, Value>> =
         serde_json::from_slice(bytes).map_err(|e| StoreError::Internal(format!("corrupt item {pk}/{sk}: {e}")))?;
     Ok(Item {
         pk: pk.to_owned(),
@@ -140,7 +142,7 @@ fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(&StoredItem {
         version: item.version,
         expires_at: item.expires_at,
-        body: item.body.clone(),
+        body: &item.body,
     })
     .map_err(internal)
 }

@@ -169,22 +169,15 @@ fn venv_bin() -> PathBuf {
     repo_root().join(".venv/bin")
 }
 
-/// `cargo-lambda` from the project's venv (scripts/check-infra.sh installs it), with the
-/// venv first on PATH so it finds its zig.
+/// `cargo lambda …` through scripts/cargo-lambda.sh, the way `make build` runs it (the same
+/// link flags; check-infra.sh has installed cargo-lambda into the venv).
 fn cargo_lambda(args: &[&str]) -> Command {
-    let binary = venv_bin().join("cargo-lambda");
     assert!(
-        binary.is_file(),
-        "{} is missing: run scripts/check-infra.sh (make test does), or .venv/bin/pip install cargo-lambda",
-        binary.display()
+        venv_bin().join("cargo-lambda").is_file(),
+        "cargo-lambda is missing from .venv: run scripts/check-infra.sh (make test does)"
     );
-    let path = std::env::var("PATH").unwrap_or_default();
-    let mut command = Command::new(binary);
-    command
-        .arg("lambda")
-        .args(args)
-        .current_dir(repo_root())
-        .env("PATH", format!("{}:{path}", venv_bin().display()));
+    let mut command = Command::new(repo_root().join("scripts/cargo-lambda.sh"));
+    command.args(args).current_dir(repo_root());
     command
 }
 
