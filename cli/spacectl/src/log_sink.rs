@@ -46,8 +46,9 @@ pub struct FlushOnDrop {
     writer: Option<JoinHandle<()>>,
 }
 
-/// A writer to `output` and the guard that flushes it.
-pub fn batched(output: impl Write + Send + 'static) -> (BatchedWriter, FlushOnDrop) {
+/// A writer to `output` and the guard that flushes it; fails only if the writer thread
+/// cannot be started.
+pub fn batched(output: impl Write + Send + 'static) -> std::io::Result<(BatchedWriter, FlushOnDrop)> {
     let shared = Arc::new(Shared {
         state: Mutex::new(State::default()),
         wake_writer: Condvar::new(),
@@ -57,10 +58,15 @@ pub fn batched(output: impl Write + Send + 'static) -> (BatchedWriter, FlushOnDr
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("log-writer".into())
-            .spawn(move || write_out(&shared, output))
-            .ok()
+            .spawn(move || write_out(&shared, output))?
     };
-    (BatchedWriter(Arc::clone(&shared)), FlushOnDrop { shared, writer })
+    Ok((
+        BatchedWriter(Arc::clone(&shared)),
+        FlushOnDrop {
+            shared,
+            writer: Some(writer),
+        },
+    ))
 }
 
 fn write_out(shared: &Shared, mut output: impl Write) {
@@ -151,7 +157,7 @@ mod tests {
     #[test]
     fn every_line_from_every_thread_is_written_once_in_its_thread_order() {
         let output = Captured::default();
-        let (writer, guard) = batched(output.clone());
+        let (writer, guard) = batched(output.clone()).unwrap();
         let threads: Vec<_> = (0..4)
             .map(|thread| {
                 let mut writer = writer.clone();
@@ -181,7 +187,7 @@ mod tests {
     #[test]
     fn a_line_reaches_the_output_without_a_flush() {
         let output = Captured::default();
-        let (mut writer, _guard) = batched(output.clone());
+        let (mut writer, _guard) = batched(output.clone()).unwrap();
         writer.write_all(b"served\n").unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while output.0.lock().unwrap().is_empty() {

@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand};
+use spacectl::serve::{ServeOptions, serve};
 
 /// jemalloc for the long-running, many-threaded local server: under load glibc's malloc
 /// spent a fifth of the server's CPU (measured: MCP tools/call +25%, authenticated GET +10%
@@ -6,7 +7,6 @@ use clap::{Parser, Subcommand};
 /// allocator: one request at a time, where cold start and size count more.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-use spacectl::serve::{ServeOptions, serve};
 
 /// The Space API on your machine.
 #[derive(Parser)]
@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(options) => {
             // One log line per request, written out in batches by a background thread;
             // the guard writes what is left when `serve` returns.
-            let (writer, _flush_on_exit) = spacectl::log_sink::batched(std::io::stdout());
+            let (writer, _flush_on_exit) = spacectl::log_sink::batched(std::io::stdout())?;
             space_http::lambda::init_tracing_with(writer);
             serve(options).await
         }

@@ -45,16 +45,8 @@ mod stored_scopes {
     use crate::scope::{Scope, ScopeSet};
 
     pub fn serialize<S: Serializer>(scopes: &ScopeSet, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut text = String::new();
-        for scope in scopes.iter() {
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(scope.domain.as_str());
-            text.push(':');
-            text.push_str(scope.action.as_str());
-        }
-        serializer.serialize_str(&text)
+        let text: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
+        serializer.serialize_str(&text.join(" "))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ScopeSet, D::Error> {
