@@ -26,44 +26,30 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
             _ => Param::path("name", "The secret's name."),
         })
         .collect();
-    Operation {
-        name: name.into(),
-        method,
-        path: path.into(),
-        access: Access::Account,
-        effect,
-        summary: summary.into(),
-        params,
-        body: None,
-        response: None,
-        success: StatusCode::OK,
-        raw_body: false,
-        max_body_bytes: None,
-        media_types: &[],
-        handler,
-    }
+    Operation::new(name, method, path, Access::Account, effect, summary, handler).with_params(params)
 }
 
-fn with_body(mut operation: Operation, body: Value) -> Operation {
-    operation.body = Some(body);
-    operation
+fn space_name_body() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}},
+        "required": ["name"],
+        "additionalProperties": false
+    })
 }
 
-fn answers(mut operation: Operation, success: StatusCode, response: Option<Value>) -> Operation {
-    operation.success = success;
-    operation.response = response;
-    operation
+fn secret_value_body() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"value": {"type": "string", "minLength": 1, "maxLength": secrets::MAX_VALUE_BYTES}},
+        "required": ["value"],
+        "additionalProperties": false
+    })
 }
 
 /// Every operation of the account API.
 pub fn operations() -> Vec<Operation> {
     use space_http::resource::page_params;
-    let space_name_body = json!({
-        "type": "object",
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}},
-        "required": ["name"],
-        "additionalProperties": false
-    });
     let mut list_spaces = operation(
         "spaces_list",
         Method::GET,
@@ -92,122 +78,85 @@ pub fn operations() -> Vec<Operation> {
     );
     list_secrets.params.extend(page_params());
     vec![
-        answers(list_spaces, StatusCode::OK, Some(list_schema(spaces::schema()))),
-        answers(
-            with_body(
-                operation(
-                    "spaces_create",
-                    Method::POST,
-                    "/spaces",
-                    Effect::Create,
-                    "Create a Space",
-                    spaces::create_handler(),
-                ),
-                space_name_body.clone(),
-            ),
-            StatusCode::CREATED,
-            Some(spaces::schema()),
-        ),
-        answers(
-            operation(
-                "spaces_get",
-                Method::GET,
-                "/spaces/{space}",
-                Effect::Read,
-                "Get a Space",
-                spaces::get_handler(),
-            ),
-            StatusCode::OK,
-            Some(spaces::schema()),
-        ),
-        answers(
-            with_body(
-                operation(
-                    "spaces_replace",
-                    Method::PUT,
-                    "/spaces/{space}",
-                    Effect::Replace,
-                    "Rename a Space",
-                    spaces::replace_handler(),
-                ),
-                space_name_body,
-            ),
-            StatusCode::OK,
-            Some(spaces::schema()),
-        ),
-        answers(
-            operation(
-                "spaces_delete",
-                Method::DELETE,
-                "/spaces/{space}",
-                Effect::Delete,
-                "Delete a Space; every key of it stops working at once",
-                spaces::delete_handler(),
-            ),
-            StatusCode::NO_CONTENT,
-            None,
-        ),
-        answers(list_keys, StatusCode::OK, Some(list_schema(keys::schema(false)))),
-        answers(
-            with_body(
-                operation(
-                    "keys_create",
-                    Method::POST,
-                    "/spaces/{space}/keys",
-                    Effect::Create,
-                    "Mint a space key; the token is in this response only",
-                    keys::create_handler(),
-                ),
-                keys::request_schema(),
-            ),
-            StatusCode::CREATED,
-            Some(keys::schema(true)),
-        ),
-        answers(
-            operation(
-                "keys_delete",
-                Method::DELETE,
-                "/spaces/{space}/keys/{key}",
-                Effect::Delete,
-                "Revoke a space key (effective on the next request)",
-                keys::revoke_handler(),
-            ),
-            StatusCode::NO_CONTENT,
-            None,
-        ),
-        answers(list_secrets, StatusCode::OK, Some(list_schema(secrets::schema()))),
-        answers(
-            with_body(
-                operation(
-                    "secret_values_put",
-                    Method::PUT,
-                    "/spaces/{space}/secrets/{name}",
-                    Effect::Replace,
-                    "Set a secret's value (write-only: no API returns it)",
-                    secrets::put_handler(),
-                ),
-                json!({
-                    "type": "object",
-                    "properties": {"value": {"type": "string", "minLength": 1, "maxLength": secrets::MAX_VALUE_BYTES}},
-                    "required": ["value"],
-                    "additionalProperties": false
-                }),
-            ),
-            StatusCode::NO_CONTENT,
-            None,
-        ),
-        answers(
-            operation(
-                "secret_values_delete",
-                Method::DELETE,
-                "/spaces/{space}/secrets/{name}",
-                Effect::Delete,
-                "Delete a secret and its value",
-                secrets::delete_handler(),
-            ),
-            StatusCode::NO_CONTENT,
-            None,
-        ),
+        list_spaces.answers(StatusCode::OK, || list_schema(spaces::schema())),
+        operation(
+            "spaces_create",
+            Method::POST,
+            "/spaces",
+            Effect::Create,
+            "Create a Space",
+            spaces::create_handler(),
+        )
+        .with_body(space_name_body)
+        .answers(StatusCode::CREATED, spaces::schema),
+        operation(
+            "spaces_get",
+            Method::GET,
+            "/spaces/{space}",
+            Effect::Read,
+            "Get a Space",
+            spaces::get_handler(),
+        )
+        .answers(StatusCode::OK, spaces::schema),
+        operation(
+            "spaces_replace",
+            Method::PUT,
+            "/spaces/{space}",
+            Effect::Replace,
+            "Rename a Space",
+            spaces::replace_handler(),
+        )
+        .with_body(space_name_body)
+        .answers(StatusCode::OK, spaces::schema),
+        operation(
+            "spaces_delete",
+            Method::DELETE,
+            "/spaces/{space}",
+            Effect::Delete,
+            "Delete a Space; every key of it stops working at once",
+            spaces::delete_handler(),
+        )
+        .answers_no_content(),
+        list_keys.answers(StatusCode::OK, || list_schema(keys::schema(false))),
+        operation(
+            "keys_create",
+            Method::POST,
+            "/spaces/{space}/keys",
+            Effect::Create,
+            "Mint a space key; the token is in this response only",
+            keys::create_handler(),
+        )
+        .with_body(keys::request_schema)
+        .answers(StatusCode::CREATED, || keys::schema(true)),
+        operation(
+            "keys_delete",
+            Method::DELETE,
+            "/spaces/{space}/keys/{key}",
+            Effect::Delete,
+            "Revoke a space key (effective on the next request)",
+            keys::revoke_handler(),
+        )
+        .answers_no_content(),
+        list_secrets.answers(StatusCode::OK, || list_schema(secrets::schema())),
+        operation(
+            "secret_values_put",
+            Method::PUT,
+            "/spaces/{space}/secrets/{name}",
+            Effect::Replace,
+            "Set a secret's value (write-only: no API returns it)",
+            secrets::put_handler(),
+        )
+        .with_body(secret_value_body)
+        .answers_no_content(),
+        operation(
+            "secret_values_delete",
+            Method::DELETE,
+            "/spaces/{space}/secrets/{name}",
+            Effect::Delete,
+            "Delete a secret and its value",
+            secrets::delete_handler(),
+        )
+        .answers_no_content(),
     ]
 }
 

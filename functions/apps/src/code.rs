@@ -180,7 +180,7 @@ pub fn operations() -> Vec<Operation> {
             handler(get),
         )
         .with_params(id())
-        .answers(StatusCode::OK, Some(code_schema(true))),
+        .answers(StatusCode::OK, || code_schema(true)),
         Operation::new(
             "apps_code_put",
             Method::PUT,
@@ -191,7 +191,7 @@ pub fn operations() -> Vec<Operation> {
             handler(put),
         )
         .with_params(id())
-        .with_body(json!({
+        .with_body(|| json!({
             "type": "object",
             "properties": {
                 "files": {
@@ -206,7 +206,7 @@ pub fn operations() -> Vec<Operation> {
             "required": ["files"],
             "additionalProperties": false
         }))
-        .answers(StatusCode::OK, Some(code_schema(false))),
+        .answers(StatusCode::OK, || code_schema(false)),
     ]
 }
 

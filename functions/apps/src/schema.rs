@@ -117,7 +117,7 @@ pub fn operations() -> Vec<Operation> {
             handler(get),
         )
         .with_params(id())
-        .answers(StatusCode::OK, Some(document.clone())),
+        .answers(StatusCode::OK, document.clone()),
         Operation::new(
             "apps_schema_put",
             Method::PUT,
@@ -128,8 +128,8 @@ pub fn operations() -> Vec<Operation> {
             handler(put),
         )
         .with_params(id())
-        .with_body(body_schema())
-        .answers(StatusCode::OK, Some(document)),
+        .with_body(body_schema)
+        .answers(StatusCode::OK, document),
     ]
 }
 

@@ -212,12 +212,12 @@ pub fn operations() -> Vec<Operation> {
             handler(publish),
         )
         .with_params(vec![id()])
-        .with_body(json!({
+        .with_body(|| json!({
             "type": "object",
             "properties": {"notes": {"type": "string", "maxLength": MAX_NOTES_CHARS, "description": "What changed, for the version list."}},
             "additionalProperties": false
         }))
-        .answers(StatusCode::CREATED, Some(version_schema(false))),
+        .answers(StatusCode::CREATED, || version_schema(false)),
         Operation::new(
             "apps_versions_list",
             Method::GET,
@@ -228,7 +228,7 @@ pub fn operations() -> Vec<Operation> {
             handler(list),
         )
         .with_params(list_params)
-        .answers(StatusCode::OK, Some(list_schema(version_schema(false)))),
+        .answers(StatusCode::OK, || list_schema(version_schema(false))),
         Operation::new(
             "apps_versions_get",
             Method::GET,
@@ -239,6 +239,6 @@ pub fn operations() -> Vec<Operation> {
             handler(get),
         )
         .with_params(vec![id(), Param::path("number", "The version number.")])
-        .answers(StatusCode::OK, Some(version_schema(true))),
+        .answers(StatusCode::OK, || version_schema(true)),
     ]
 }

@@ -22,7 +22,7 @@ use space_http::ids::new_id;
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::resource::{CustomFilter, Filter, Resource};
-use space_http::{ApiError, FieldErrors, Operation};
+use space_http::{ApiError, FieldErrors, Operation, Schema};
 use space_store::blobs::{BlobStore, DownloadHeaders};
 use space_store::{Condition, Item, StoreError, Write};
 
@@ -685,10 +685,10 @@ pub fn operations() -> Vec<Operation> {
     let list = take("assets_media_list");
     let update = take("assets_media_update").map(|op| Operation {
         summary: "Update a media item's name, description, alt text or tags".into(),
-        response: Some(media_schema()),
+        response: Some(Schema::lazy(media_schema)),
         ..op
     });
-    let schema = Some(media_schema());
+    let schema = Schema::lazy(media_schema);
     let mut operations: Vec<Operation> = list.into_iter().collect();
     operations.push(
         Operation::new(
@@ -700,7 +700,7 @@ pub fn operations() -> Vec<Operation> {
             format!("Upload a file of up to {MAX_DIRECT_BYTES} bytes: JSON with content_base64, or multipart/form-data with a `file` part"),
             handler(create),
         )
-        .with_body(direct_upload_schema())
+        .with_body(direct_upload_schema)
         .with_raw_body(Some(DIRECT_BODY_LIMIT))
         .answers(StatusCode::CREATED, schema.clone()),
     );
@@ -716,7 +716,7 @@ pub fn operations() -> Vec<Operation> {
             ),
             handler(start_upload),
         )
-        .with_body(upload_request_schema())
+        .with_body(upload_request_schema)
         .answers(StatusCode::CREATED, schema.clone()),
     );
     operations.push(
@@ -757,7 +757,7 @@ pub fn operations() -> Vec<Operation> {
             handler(delete),
         )
         .with_params(id())
-        .answers(StatusCode::NO_CONTENT, None),
+        .answers_no_content(),
     );
     let upload_limit = usize::try_from(MAX_UPLOAD_BYTES).unwrap_or(usize::MAX);
     operations.push(

@@ -13,7 +13,7 @@ use space_auth::{Action, Domain, Scope};
 use space_http::fields::{Field, FieldKind, WriteMode, body_schema, format_datetime, parse_datetime, validate};
 use space_http::ids::new_id;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
-use space_http::{ApiError, Operation, Resource};
+use space_http::{ApiError, Operation, Resource, Schema};
 use space_store::{Condition, Item, StoreError, Write};
 
 use crate::availability::{Weekly, parse_zone};
@@ -488,7 +488,7 @@ async fn update(call: Call) -> Result<Reply, ApiError> {
 
 pub fn operations() -> Vec<Operation> {
     let resource = appointments();
-    let item_schema = resource.item_schema();
+    let item_schema = Schema::lazy(|| appointments().item_schema());
     let write = Access::Space(Scope::new(Domain::Booking, Action::Write));
     let id = || vec![Param::path("id", "The appointment's id.")];
     let generated = resource.operations();
@@ -511,8 +511,8 @@ pub fn operations() -> Vec<Operation> {
             "Book an appointment (409 when the time overlaps another; 422 naming `start` outside availability)",
             handler(create),
         )
-        .with_body(body_schema(&booking_fields(), WriteMode::Create))
-        .answers(StatusCode::CREATED, Some(item_schema.clone())),
+        .with_body(|| body_schema(&booking_fields(), WriteMode::Create))
+        .answers(StatusCode::CREATED, item_schema.clone()),
     );
     operations.push(
         Operation::new(
@@ -525,8 +525,8 @@ pub fn operations() -> Vec<Operation> {
             handler(update),
         )
         .with_params(id())
-        .with_body(body_schema(&editable_fields(), WriteMode::Patch))
-        .answers(StatusCode::OK, Some(item_schema.clone())),
+        .with_body(|| body_schema(&editable_fields(), WriteMode::Patch))
+        .answers(StatusCode::OK, item_schema.clone()),
     );
     operations.push(
         Operation::new(
@@ -539,7 +539,7 @@ pub fn operations() -> Vec<Operation> {
             handler(delete),
         )
         .with_params(id())
-        .answers(StatusCode::NO_CONTENT, None),
+        .answers_no_content(),
     );
     operations.push(
         Operation::new(
@@ -552,12 +552,12 @@ pub fn operations() -> Vec<Operation> {
             handler(cancel),
         )
         .with_params(id())
-        .with_body(json!({
+        .with_body(|| json!({
             "type": "object",
             "properties": {"reason": {"type": "string", "maxLength": 500, "description": "Why, kept on the appointment."}},
             "additionalProperties": false
         }))
-        .answers(StatusCode::OK, Some(item_schema.clone())),
+        .answers(StatusCode::OK, item_schema.clone()),
     );
     operations.push(
         Operation::new(
@@ -570,13 +570,13 @@ pub fn operations() -> Vec<Operation> {
             handler(reschedule),
         )
         .with_params(id())
-        .with_body(json!({
+        .with_body(|| json!({
             "type": "object",
             "properties": {"start": {"type": "string", "format": "date-time", "description": "The new start (RFC 3339), inside availability."}},
             "required": ["start"],
             "additionalProperties": false
         }))
-        .answers(StatusCode::OK, Some(item_schema)),
+        .answers(StatusCode::OK, item_schema),
     );
     operations
 }

@@ -205,7 +205,7 @@ pub fn operations() -> Vec<Operation> {
                 "The origin visitors reach this API at, e.g. https://api.example.com (default: the deployment's PUBLIC_BASE_URL, else a relative URL).",
             ),
         ])
-        .answers(StatusCode::OK, Some(embed_schema())),
+        .answers(StatusCode::OK, embed_schema),
     );
     operations
 }

@@ -334,8 +334,11 @@ fn slots_schema() -> Value {
 
 pub fn operations() -> Vec<Operation> {
     let page_id = || Param::path("booking_page_id", "The booking page's id.");
-    let mut book_body = body_schema(&booking_fields(), WriteMode::Create);
-    book_body["required"] = json!(["start", "contact"]);
+    let book_body = || {
+        let mut schema = body_schema(&booking_fields(), WriteMode::Create);
+        schema["required"] = json!(["start", "contact"]);
+        schema
+    };
     vec![
         Operation::new(
             "booking_public_page",
@@ -381,7 +384,7 @@ pub fn operations() -> Vec<Operation> {
                 ),
             ),
         ])
-        .answers(StatusCode::OK, Some(slots_schema())),
+        .answers(StatusCode::OK, slots_schema),
         Operation::new(
             "booking_public_book",
             Method::POST,
@@ -395,9 +398,8 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(vec![page_id()])
         .with_body(book_body)
-        .answers(
-            StatusCode::CREATED,
-            Some(json!({
+        .answers(StatusCode::CREATED, || {
+            json!({
                 "type": "object",
                 "required": ["id", "appointment_type_id", "start", "end", "status"],
                 "properties": {
@@ -410,7 +412,7 @@ pub fn operations() -> Vec<Operation> {
                     "status": {"type": "string"},
                     "contact": {"type": "object"}
                 }
-            })),
-        ),
+            })
+        }),
     ]
 }

@@ -338,7 +338,7 @@ pub fn operations() -> Vec<Operation> {
             handler(show),
         )
         .with_params(base_url())
-        .answers(StatusCode::OK, Some(feed_schema())),
+        .answers(StatusCode::OK, feed_schema),
         Operation::new(
             "calendar_feed_rotate",
             Method::POST,
@@ -349,8 +349,8 @@ pub fn operations() -> Vec<Operation> {
             handler(rotate),
         )
         .with_params(base_url())
-        .with_body(json!({"type": "object", "additionalProperties": false}))
-        .answers(StatusCode::OK, Some(feed_schema())),
+        .with_body(|| json!({"type": "object", "additionalProperties": false}))
+        .answers(StatusCode::OK, feed_schema),
         Operation::new(
             "calendar_feed_disable",
             Method::DELETE,
@@ -360,7 +360,7 @@ pub fn operations() -> Vec<Operation> {
             "Turn the iCal feed off; its URL stops working at once",
             handler(disable),
         )
-        .answers(StatusCode::NO_CONTENT, None),
+        .answers_no_content(),
         Operation::new(
             "calendar_public_feed",
             Method::GET,

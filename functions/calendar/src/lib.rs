@@ -375,12 +375,15 @@ pub fn operations() -> Vec<Operation> {
                 ),
                 Param::query("to", json!({"type": "string", "format": "date-time"}), "End of the range (exclusive); see `from`."),
             ]);
-            if let Some(schema) = operation.response.as_mut() {
-                schema["properties"]["truncated"] = json!({
-                    "type": "boolean",
-                    "description": "Range listings only: more occurrences exist than were returned; narrow the range."
-                });
-            }
+            operation.response = operation.response.as_ref().map(|schema| {
+                schema.map(|mut schema| {
+                    schema["properties"]["truncated"] = json!({
+                        "type": "boolean",
+                        "description": "Range listings only: more occurrences exist than were returned; narrow the range."
+                    });
+                    schema
+                })
+            });
         }
     }
     operations.extend(feed::operations());

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
 use space_http::fields::{WriteMode, body_schema};
 use space_http::operation::{Access, Call, Effect, Reply, handler};
-use space_http::{ApiError, Operation};
+use space_http::{ApiError, Operation, Schema};
 
 use crate::contacts;
 
@@ -18,7 +18,6 @@ pub const MAX_ROWS: usize = 1000;
 const ROWS_PER_TRANSACTION: usize = 50;
 
 pub fn operation() -> Operation {
-    let row = body_schema(&contacts().fields, WriteMode::Create);
     Operation {
         name: "contacts_import".into(),
         method: Method::POST,
@@ -27,29 +26,34 @@ pub fn operation() -> Operation {
         effect: Effect::Create,
         summary: format!("Import up to {MAX_ROWS} contacts; bad rows are reported, good rows created"),
         params: Vec::new(),
-        body: Some(json!({
-            "type": "object",
-            "properties": {"contacts": {"type": "array", "items": row, "minItems": 1, "maxItems": MAX_ROWS}},
-            "required": ["contacts"],
-            "additionalProperties": false
+        body: Some(Schema::lazy(|| {
+            let row = body_schema(&contacts().fields, WriteMode::Create);
+            json!({
+                "type": "object",
+                "properties": {"contacts": {"type": "array", "items": row, "minItems": 1, "maxItems": MAX_ROWS}},
+                "required": ["contacts"],
+                "additionalProperties": false
+            })
         })),
-        response: Some(json!({
-            "type": "object",
-            "required": ["created", "failed", "results"],
-            "properties": {
-                "created": {"type": "integer"},
-                "failed": {"type": "integer"},
-                "results": {"type": "array", "items": {
-                    "type": "object",
-                    "required": ["index", "status"],
-                    "properties": {
-                        "index": {"type": "integer"},
-                        "status": {"type": "string", "enum": ["created", "invalid", "not_written"]},
-                        "id": {"type": "string"},
-                        "errors": {"type": "object"}
-                    }
-                }}
-            }
+        response: Some(Schema::lazy(|| {
+            json!({
+                "type": "object",
+                "required": ["created", "failed", "results"],
+                "properties": {
+                    "created": {"type": "integer"},
+                    "failed": {"type": "integer"},
+                    "results": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["index", "status"],
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "status": {"type": "string", "enum": ["created", "invalid", "not_written"]},
+                            "id": {"type": "string"},
+                            "errors": {"type": "object"}
+                        }
+                    }}
+                }
+            })
         })),
         success: StatusCode::OK,
         raw_body: false,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
 use space_http::fields::{FieldKind, MAX_TAGS, normalize_tag};
 use space_http::operation::{Access, Effect, Param, Reply, handler};
-use space_http::{ApiError, Operation};
+use space_http::{ApiError, Operation, Schema};
 
 use crate::contacts;
 
@@ -41,7 +41,7 @@ pub fn operations() -> Vec<Operation> {
             summary: "List a contact's tags".into(),
             params: vec![id()],
             body: None,
-            response: Some(tag_list_schema()),
+            response: Some(Schema::lazy(tag_list_schema)),
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
@@ -62,13 +62,15 @@ pub fn operations() -> Vec<Operation> {
             effect: Effect::Update,
             summary: "Add tags to a contact (existing tags are kept)".into(),
             params: vec![id()],
-            body: Some(json!({
-                "type": "object",
-                "properties": {"tags": FieldKind::Tags.schema()},
-                "required": ["tags"],
-                "additionalProperties": false
+            body: Some(Schema::lazy(|| {
+                json!({
+                    "type": "object",
+                    "properties": {"tags": FieldKind::Tags.schema()},
+                    "required": ["tags"],
+                    "additionalProperties": false
+                })
             })),
-            response: Some(tag_list_schema()),
+            response: Some(Schema::lazy(tag_list_schema)),
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,

@@ -60,7 +60,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { list(&call).await }),
         )
         .with_params(list_params)
-        .answers(StatusCode::OK, Some(list_schema(version_schema(false)))),
+        .answers(StatusCode::OK, || list_schema(version_schema(false))),
         Operation::new(
             "documents_versions_get",
             Method::GET,
@@ -74,7 +74,7 @@ pub fn operations() -> Vec<Operation> {
             }),
         )
         .with_params(vec![document_id(), version_param()])
-        .answers(StatusCode::OK, Some(version_schema(true))),
+        .answers(StatusCode::OK, || version_schema(true)),
         Operation::new(
             "documents_versions_restore",
             Method::POST,
@@ -85,7 +85,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { restore(&call).await }),
         )
         .with_params(vec![document_id(), version_param()])
-        .answers(StatusCode::OK, Some(documents().item_schema())),
+        .answers(StatusCode::OK, || documents().item_schema()),
     ]
 }
 

@@ -48,12 +48,12 @@ pub fn operation() -> Operation {
         handler(|call| async move { submit(call).await }),
     )
     .with_params(vec![Param::path("form_id", "The form's id.")])
-    .with_body(json!({
+    .with_body(|| json!({
         "type": "object",
         "description": "The values by field name. `application/x-www-form-urlencoded` (what a browser sends) is accepted too and answered with HTML.",
         "additionalProperties": true
     }))
-    .answers(StatusCode::CREATED, Some(crate::submission_schema()))
+    .answers(StatusCode::CREATED, crate::submission_schema)
     .with_raw_body(Some(MAX_SUBMISSION_BYTES))
 }
 

@@ -15,7 +15,7 @@ use space_auth::{Action, Domain, Scope};
 use space_http::fields::{Field, FieldKind, WriteMode, validate};
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::resource::{Filter, Resource};
-use space_http::{ApiError, Engine, Operation};
+use space_http::{ApiError, Engine, Operation, Schema};
 
 /// Where join links point: the Space meeting app, which resolves the room token.
 pub const JOIN_URL_BASE: &str = "https://meet.space.app/j/";
@@ -95,7 +95,7 @@ fn item_schema() -> Value {
 
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
-    let schema = item_schema();
+    let schema = Schema::lazy(item_schema);
     let mut operations = meetings().operations();
     for operation in &mut operations {
         if operation.response.is_some() && !operation.name.ends_with("_list") {
@@ -103,7 +103,7 @@ pub fn operations() -> Vec<Operation> {
         }
         match operation.name.as_str() {
             "meet_meetings_list" => {
-                operation.response = Some(space_http::resource::list_schema(schema.clone()));
+                operation.response = Some(schema.map(space_http::resource::list_schema));
             }
             "meet_meetings_create" => {
                 operation.summary = "Schedule a meeting (the server generates its join URL)".into();
@@ -138,7 +138,7 @@ pub fn operations() -> Vec<Operation> {
             }),
         )
         .with_params(vec![Param::path("id", "The meeting's id.")])
-        .answers(StatusCode::OK, Some(schema)),
+        .answers(StatusCode::OK, schema),
     );
     operations
 }

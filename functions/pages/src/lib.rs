@@ -21,7 +21,7 @@ use space_http::ids::new_id;
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::resource::{Filter, Resource, list_schema};
-use space_http::{ApiError, Engine, FieldErrors, Operation};
+use space_http::{ApiError, Engine, FieldErrors, Operation, Schema};
 use space_store::{Condition, Item, StoreError, Write};
 
 pub use public::{placeholders, sanitize};
@@ -118,7 +118,7 @@ pub fn operations() -> Vec<Operation> {
     for operation in &mut operations {
         let name = operation.name.clone();
         match name.as_str() {
-            "pages_list" => operation.response = Some(list_schema(page_schema())),
+            "pages_list" => operation.response = Some(Schema::lazy(|| list_schema(page_schema()))),
             "pages_create" => operation.handler = handler(|call| async move { create(&call).await }),
             "pages_update" => operation.handler = handler(|call| async move { update(&call, WriteMode::Patch).await }),
             "pages_replace" => {
@@ -131,7 +131,7 @@ pub fn operations() -> Vec<Operation> {
             name.as_str(),
             "pages_create" | "pages_get" | "pages_update" | "pages_replace"
         ) {
-            operation.response = Some(page_schema());
+            operation.response = Some(Schema::lazy(page_schema));
         }
     }
     let run = Access::Space(Scope::new(Domain::Pages, Action::Run));
@@ -148,7 +148,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(vec![Param::path("id", "The page's id.")])
         .with_body(empty_body.clone())
-        .answers(StatusCode::OK, Some(page_schema())),
+        .answers(StatusCode::OK, page_schema),
     );
     operations.push(
         Operation::new(
@@ -162,7 +162,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(vec![Param::path("id", "The page's id.")])
         .with_body(empty_body)
-        .answers(StatusCode::OK, Some(page_schema())),
+        .answers(StatusCode::OK, page_schema),
     );
     operations.push(public::operation());
     operations

@@ -8,7 +8,7 @@ use space_auth::{Action, Domain, Scope};
 use space_http::keys;
 use space_http::operation::{Access, Effect, Param, Reply, handler};
 use space_http::resource::{PageRequest, Resource, list_partition, list_schema, page_params};
-use space_http::{ApiError, Engine, Operation};
+use space_http::{ApiError, Engine, Operation, Schema};
 use space_store::SortRange;
 
 /// What a secret looks like to a space key.
@@ -37,7 +37,7 @@ pub fn operations() -> Vec<Operation> {
             summary: "List the Space's secrets (names and metadata only, never values)".into(),
             params: page_params(),
             body: None,
-            response: Some(list_schema(secret_schema())),
+            response: Some(Schema::lazy(|| list_schema(secret_schema()))),
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
@@ -59,7 +59,7 @@ pub fn operations() -> Vec<Operation> {
             summary: "Get a secret's metadata (never its value)".into(),
             params: vec![Param::path("name", "The secret's name.")],
             body: None,
-            response: Some(secret_schema()),
+            response: Some(Schema::lazy(secret_schema)),
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,

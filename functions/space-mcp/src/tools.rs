@@ -100,7 +100,7 @@ impl ToolEntry {
             annotations.destructive_hint = None;
         }
         let mut tool = Tool::new(operation.name.clone(), description, Arc::new(input)).with_annotations(annotations);
-        if let Some(Value::Object(output)) = &operation.response {
+        if let Some(Value::Object(output)) = operation.response.as_deref() {
             tool = tool.with_raw_output_schema(Arc::new(output.clone()));
         }
         Some(ToolEntry {

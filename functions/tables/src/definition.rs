@@ -15,7 +15,7 @@ use space_http::fields::{Validated, WriteMode, format_datetime, validate};
 use space_http::ids::new_id;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::resource::Resource;
-use space_http::{ApiError, FieldErrors, Operation, keys};
+use space_http::{ApiError, FieldErrors, Operation, Schema, keys};
 use space_store::{Condition, Item, Query, StoreError, Write};
 
 use crate::columns::{self, Column, ColumnInput, ColumnType, columns_of};
@@ -64,18 +64,18 @@ pub fn customize(operations: &mut [Operation]) {
     for operation in operations {
         match operation.name.as_str() {
             "tables_create" => {
-                operation.body = Some(body_schema(WriteMode::Create));
+                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Create)));
                 operation.summary = "Create a table with its columns".into();
                 operation.handler = handler(|call| async move { create(&call).await });
             }
             "tables_update" => {
-                operation.body = Some(body_schema(WriteMode::Patch));
+                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Patch)));
                 operation.summary =
                     "Update a table: its name, description, or its whole column list (columns matched by id)".into();
                 operation.handler = handler(|call| async move { write(&call, WriteMode::Patch).await });
             }
             "tables_replace" => {
-                operation.body = Some(body_schema(WriteMode::Replace));
+                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Replace)));
                 operation.summary = "Replace a table's definition (columns matched by id)".into();
                 operation.handler = handler(|call| async move { write(&call, WriteMode::Replace).await });
             }
@@ -93,15 +93,18 @@ pub fn customize(operations: &mut [Operation]) {
 pub fn column_operations() -> Vec<Operation> {
     let table = || Param::path("id", "The table's id.");
     let column = || Param::path("column", "The column's name or id.");
-    let mut add_body = column_input_schema();
-    add_body["required"] = json!(["name", "type"]);
-    if let Some(properties) = add_body["properties"].as_object_mut() {
-        properties.remove("id");
-    }
-    let mut change_body = column_input_schema();
-    if let Some(properties) = change_body["properties"].as_object_mut() {
-        properties.remove("id");
-    }
+    let change_body = || {
+        let mut schema = column_input_schema();
+        if let Some(properties) = schema["properties"].as_object_mut() {
+            properties.remove("id");
+        }
+        schema
+    };
+    let add_body = move || {
+        let mut schema = change_body();
+        schema["required"] = json!(["name", "type"]);
+        schema
+    };
     vec![
         Operation::new(
             "tables_columns_add",
@@ -114,7 +117,7 @@ pub fn column_operations() -> Vec<Operation> {
         )
         .with_params(vec![table()])
         .with_body(add_body)
-        .answers(StatusCode::CREATED, Some(table_schema())),
+        .answers(StatusCode::CREATED, table_schema),
         Operation::new(
             "tables_columns_update",
             Method::PATCH,
@@ -126,7 +129,7 @@ pub fn column_operations() -> Vec<Operation> {
         )
         .with_params(vec![table(), column()])
         .with_body(change_body)
-        .answers(StatusCode::OK, Some(table_schema())),
+        .answers(StatusCode::OK, table_schema),
         Operation::new(
             "tables_columns_delete",
             Method::DELETE,
@@ -137,7 +140,7 @@ pub fn column_operations() -> Vec<Operation> {
             handler(|call| async move { remove_column(&call).await }),
         )
         .with_params(vec![table(), column()])
-        .answers(StatusCode::NO_CONTENT, None),
+        .answers_no_content(),
     ]
 }
 

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use space_auth::Domain;
 use space_http::fields::{Field, FieldKind};
 use space_http::resource::{Filter, Resource, list_schema};
-use space_http::{Engine, Operation};
+use space_http::{Engine, Operation, Schema};
 
 pub use columns::{Column, ColumnType};
 
@@ -123,9 +123,9 @@ pub fn operations() -> Vec<Operation> {
     let mut operations = tables().operations();
     for operation in &mut operations {
         operation.response = match operation.name.as_str() {
-            "tables_list" => Some(list_schema(table_schema())),
+            "tables_list" => Some(Schema::lazy(|| list_schema(table_schema()))),
             "tables_delete" => None,
-            _ => Some(table_schema()),
+            _ => Some(Schema::lazy(table_schema)),
         };
     }
     definition::customize(&mut operations);

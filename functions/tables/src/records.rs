@@ -112,7 +112,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { list(&call).await }),
         )
         .with_params(list_params)
-        .answers(StatusCode::OK, Some(list_schema(record_schema()))),
+        .answers(StatusCode::OK, || list_schema(record_schema())),
         Operation::new(
             "tables_records_create",
             Method::POST,
@@ -123,8 +123,8 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { create(&call).await }),
         )
         .with_params(vec![table()])
-        .with_body(record_body_schema(WriteMode::Create))
-        .answers(StatusCode::CREATED, Some(record_schema())),
+        .with_body(|| record_body_schema(WriteMode::Create))
+        .answers(StatusCode::CREATED, record_schema),
         Operation::new(
             "tables_records_get",
             Method::GET,
@@ -138,7 +138,7 @@ pub fn operations() -> Vec<Operation> {
             }),
         )
         .with_params(single.clone())
-        .answers(StatusCode::OK, Some(record_schema())),
+        .answers(StatusCode::OK, record_schema),
         Operation::new(
             "tables_records_update",
             Method::PATCH,
@@ -149,8 +149,8 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { update(&call, WriteMode::Patch).await }),
         )
         .with_params(single.clone())
-        .with_body(record_body_schema(WriteMode::Patch))
-        .answers(StatusCode::OK, Some(record_schema())),
+        .with_body(|| record_body_schema(WriteMode::Patch))
+        .answers(StatusCode::OK, record_schema),
         Operation::new(
             "tables_records_replace",
             Method::PUT,
@@ -161,8 +161,8 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { update(&call, WriteMode::Replace).await }),
         )
         .with_params(single.clone())
-        .with_body(record_body_schema(WriteMode::Replace))
-        .answers(StatusCode::OK, Some(record_schema())),
+        .with_body(|| record_body_schema(WriteMode::Replace))
+        .answers(StatusCode::OK, record_schema),
         Operation::new(
             "tables_records_delete",
             Method::DELETE,
@@ -173,7 +173,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { delete(&call).await }),
         )
         .with_params(single)
-        .answers(StatusCode::NO_CONTENT, None),
+        .answers_no_content(),
     ]
 }
 

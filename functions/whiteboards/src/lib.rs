@@ -22,7 +22,7 @@ use space_auth::{Action, Domain, Scope};
 use space_http::fields::{CustomKind, Field, FieldKind};
 use space_http::operation::{Access, Effect, Param, Reply, handler};
 use space_http::resource::{Filter, Resource, list_schema};
-use space_http::{ApiError, Engine, Operation};
+use space_http::{ApiError, Engine, Operation, Schema};
 
 /// Serialized JSON bytes the elements of one whiteboard may take.
 pub const MAX_ELEMENTS_BYTES: usize = 256 * 1024;
@@ -161,15 +161,12 @@ fn summary_schema(resource: &Resource) -> Value {
 
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
-    let resource = whiteboards();
-    let summaries = list_schema(summary_schema(&resource));
-    let item_schema = resource.item_schema();
-    let mut operations = resource.operations();
+    let mut operations = whiteboards().operations();
     for operation in &mut operations {
         if operation.name == "whiteboards_list" {
             let listed = Arc::clone(&operation.handler);
             operation.summary = "List whiteboards (without their elements; `element_count` says how many)".into();
-            operation.response = Some(summaries.clone());
+            operation.response = Some(Schema::lazy(|| list_schema(summary_schema(&whiteboards()))));
             operation.handler = handler(move |call| {
                 let listed = Arc::clone(&listed);
                 async move {
@@ -225,13 +222,15 @@ pub fn operations() -> Vec<Operation> {
             }),
         )
         .with_params(vec![Param::path("id", "The whiteboard's id.")])
-        .with_body(json!({
-            "type": "object",
-            "properties": {"elements": elements_schema()},
-            "required": ["elements"],
-            "additionalProperties": false
-        }))
-        .answers(StatusCode::OK, Some(item_schema)),
+        .with_body(|| {
+            json!({
+                "type": "object",
+                "properties": {"elements": elements_schema()},
+                "required": ["elements"],
+                "additionalProperties": false
+            })
+        })
+        .answers(StatusCode::OK, || whiteboards().item_schema()),
     );
     operations
 }

@@ -21,6 +21,7 @@ pub mod operation;
 pub mod request_id;
 pub mod resource;
 pub mod rest;
+pub mod schema;
 
 pub use engine::Engine;
 pub use error::{ApiError, FieldErrors};
@@ -28,3 +29,4 @@ pub use execute::execute;
 pub use fields::{Field, FieldKind};
 pub use operation::{Access, Call, Effect, Operation, Param, Reply, handler};
 pub use resource::{Filter, Parent, Resource};
+pub use schema::Schema;

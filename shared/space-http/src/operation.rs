@@ -13,6 +13,7 @@ use space_auth::{Domain, Principal, PrincipalKind, Scope};
 
 use crate::engine::Engine;
 use crate::error::ApiError;
+use crate::schema::Schema;
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,9 +310,9 @@ pub struct Operation {
     pub summary: String,
     pub params: Vec<Param>,
     /// JSON Schema of the body, for operations that take one.
-    pub body: Option<Value>,
+    pub body: Option<Schema>,
     /// JSON Schema of the success body (`None` for 204).
-    pub response: Option<Value>,
+    pub response: Option<Schema>,
     pub success: StatusCode,
     /// The handler reads the body itself from [`Call::raw`] (uploads, form posts).
     pub raw_body: bool,
@@ -359,15 +360,22 @@ impl Operation {
     }
 
     /// The JSON Schema of the body.
-    pub fn with_body(mut self, schema: Value) -> Operation {
-        self.body = Some(schema);
+    pub fn with_body(mut self, schema: impl Into<Schema>) -> Operation {
+        self.body = Some(schema.into());
         self
     }
 
-    /// The success status and the JSON Schema of its body (`None` for no body).
-    pub fn answers(mut self, success: StatusCode, response: Option<Value>) -> Operation {
+    /// The success status and the JSON Schema of its body.
+    pub fn answers(mut self, success: StatusCode, response: impl Into<Schema>) -> Operation {
         self.success = success;
-        self.response = response;
+        self.response = Some(response.into());
+        self
+    }
+
+    /// Answers 204 with no body.
+    pub fn answers_no_content(mut self) -> Operation {
+        self.success = StatusCode::NO_CONTENT;
+        self.response = None;
         self
     }
 

@@ -17,6 +17,7 @@ use crate::fields::{Field, FieldKind, Validated, WriteMode, body_schema, format_
 use crate::ids::new_id;
 use crate::keys::{self, ItemKey};
 use crate::operation::{Access, Call, Effect, Operation, Param, Reply, handler};
+use crate::schema::Schema;
 
 /// Default and maximum page sizes of every list.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -241,19 +242,32 @@ impl Resource {
         list_schema(self.item_schema())
     }
 
-    /// The six CRUD operations.
+    /// The six CRUD operations. Their schemas are built when first read (OpenAPI, MCP),
+    /// not here: a function's cold start runs this.
     pub fn operations(self) -> Vec<Operation> {
         let this = Arc::new(self);
+        let item_schema = Schema::lazy({
+            let this = Arc::clone(&this);
+            move || this.item_schema()
+        });
+        let body = |mode: WriteMode| {
+            let this = Arc::clone(&this);
+            Some(Schema::lazy(move || body_schema(&this.fields, mode)))
+        };
         let collection = this.path.to_owned();
         let item = this.item_path();
         let mut list_params = this.path_params(false);
         list_params.extend(page_params());
         list_params.extend(this.filters.iter().map(Filter::doc));
+        let operation = |verb, method, path, action, effect, summary| Operation {
+            response: Some(item_schema.clone()),
+            ..this.operation(verb, method, path, action, effect, summary)
+        };
         vec![
             Operation {
                 params: list_params,
-                response: Some(this.list_schema()),
-                ..this.operation(
+                response: Some(item_schema.map(list_schema)),
+                ..operation(
                     "list",
                     Method::GET,
                     collection.clone(),
@@ -263,9 +277,9 @@ impl Resource {
                 )
             },
             Operation {
-                body: Some(body_schema(&this.fields, WriteMode::Create)),
+                body: body(WriteMode::Create),
                 success: StatusCode::CREATED,
-                ..this.operation(
+                ..operation(
                     "create",
                     Method::POST,
                     collection,
@@ -274,7 +288,7 @@ impl Resource {
                     format!("Create a {}", this.singular),
                 )
             },
-            this.operation(
+            operation(
                 "get",
                 Method::GET,
                 item.clone(),
@@ -283,8 +297,8 @@ impl Resource {
                 format!("Get a {}", this.singular),
             ),
             Operation {
-                body: Some(body_schema(&this.fields, WriteMode::Patch)),
-                ..this.operation(
+                body: body(WriteMode::Patch),
+                ..operation(
                     "update",
                     Method::PATCH,
                     item.clone(),
@@ -294,8 +308,8 @@ impl Resource {
                 )
             },
             Operation {
-                body: Some(body_schema(&this.fields, WriteMode::Replace)),
-                ..this.operation(
+                body: body(WriteMode::Replace),
+                ..operation(
                     "replace",
                     Method::PUT,
                     item.clone(),
@@ -307,7 +321,7 @@ impl Resource {
             Operation {
                 response: None,
                 success: StatusCode::NO_CONTENT,
-                ..this.operation(
+                ..operation(
                     "delete",
                     Method::DELETE,
                     item,
@@ -319,7 +333,7 @@ impl Resource {
         ]
     }
 
-    /// One operation answering with an item; `verb` picks the handler.
+    /// One operation of the resource, without schemas; `verb` picks the handler.
     fn operation(
         self: &Arc<Self>,
         verb: &'static str,
@@ -352,7 +366,7 @@ impl Resource {
             effect,
             summary,
             body: None,
-            response: Some(self.item_schema()),
+            response: None,
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,

@@ -123,7 +123,7 @@ impl Seeder<'_> {
         });
         let id = match creator {
             Some(creator) => {
-                let body = creator.body.as_ref().map(example).unwrap_or(json!({}));
+                let body = creator.body.as_deref().map(example).unwrap_or(json!({}));
                 let prefix = match operation.access {
                     Access::Account => ACCOUNT_API,
                     _ => SPACE_API,
@@ -202,7 +202,7 @@ async fn every_route_refuses_what_it_must(app: TestApp) {
             Access::Public { .. } => continue,
         };
         let url = format!("{base}{path}");
-        let body = operation.body.as_ref().map(example);
+        let body = operation.body.as_deref().map(example);
         let what = format!("{} {} ({})", operation.method, url, operation.name);
         let send = |key: Option<String>| {
             let mut request = app.request(operation.method.clone(), &url);

@@ -168,7 +168,7 @@ impl Seeder<'_> {
                 .find(|o| o.method == Method::POST && o.path == template && same_kind(o.access, access) && !o.raw_body);
             let mut id = None;
             if let Some(creator) = creator {
-                let schema = creator.body.clone().unwrap_or(json!({}));
+                let schema = creator.body.as_deref().cloned().unwrap_or(json!({}));
                 let (base, key) = match access {
                     Access::Account => (ACCOUNT_API, self.app.account_key().to_owned()),
                     _ => (SPACE_API, self.app.key().to_owned()),
