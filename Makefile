@@ -38,11 +38,12 @@ fmt:
 	$(CARGO) fmt --all
 
 ## Every function of infra/manifest.json as a Lambda zip, target/lambda/<binary>/bootstrap.zip
-## (ARCH=arm64 by default; scripts/cargo-lambda.sh: cargo-lambda from PyPI into .venv, linked
-## as fixed-address executables; adds the rustup target if missing).
+## (ARCH=arm64 by default; the `lambda` profile of Cargo.toml; scripts/cargo-lambda.sh:
+## cargo-lambda from PyPI into .venv, linked as fixed-address executables; adds the rustup
+## target if missing).
 build:
 	if [ "$(ARCH)" = arm64 ]; then rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu; fi
-	scripts/cargo-lambda.sh build --release $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) --output-format zip $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+	scripts/cargo-lambda.sh build --profile lambda $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) --output-format zip $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
 
 ## Build, then `terraform init` and `apply` infra/ for STAGE (a Terraform workspace per stage).
 deploy: build

@@ -5,7 +5,7 @@
 #
 # 1. re-runs itself under scripts/with-moto.sh (the functions start against DynamoDB);
 # 2. builds every function of infra/manifest.json and the hello world with
-#    `cargo lambda build --release` (scripts/cargo-lambda.sh, as `make build`): x86_64 binaries to run here, arm64 zips to weigh
+#    `cargo lambda build --profile lambda` (scripts/cargo-lambda.sh, as `make build`): x86_64 binaries to run here, arm64 zips to weigh
 #    (into target/bench-lambda/, so `make build`'s target/lambda/ is left alone);
 # 3. seeds a moto table through `spacectl serve --store dynamodb --create-table`: a space
 #    key with a 100 000/min limit, 20 contacts, a task;
@@ -55,14 +55,14 @@ hello=(--manifest-path tools/lambda-hello/Cargo.toml)
 hello_target="$target/lambda-hello"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    say "release builds, x86_64 (fat LTO: this takes a while)"
-    "$cargo_lambda" build --release --x86-64 --lambda-dir "$lambda/x86_64" "${bins[@]}"
-    CARGO_TARGET_DIR="$hello_target" "$cargo_lambda" build --release --x86-64 --lambda-dir "$lambda/x86_64" "${hello[@]}"
+    say "lambda-profile builds, x86_64 (fat LTO: this takes a while)"
+    "$cargo_lambda" build --profile lambda --x86-64 --lambda-dir "$lambda/x86_64" "${bins[@]}"
+    CARGO_TARGET_DIR="$hello_target" "$cargo_lambda" build --profile lambda --x86-64 --lambda-dir "$lambda/x86_64" "${hello[@]}"
     if [ "${SKIP_ARM64:-0}" != 1 ]; then
         rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-        say "release builds, arm64 zips"
-        "$cargo_lambda" build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${bins[@]}"
-        CARGO_TARGET_DIR="$hello_target" "$cargo_lambda" build --release --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${hello[@]}"
+        say "lambda-profile builds, arm64 zips"
+        "$cargo_lambda" build --profile lambda --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${bins[@]}"
+        CARGO_TARGET_DIR="$hello_target" "$cargo_lambda" build --profile lambda --arm64 --output-format zip --lambda-dir "$lambda/arm64" "${hello[@]}"
     fi
 fi
 cargo build -q -p spacectl
@@ -215,7 +215,7 @@ mb = lambda n: f"{n / 1e6:.2f} MB" if n is not None else "—"
 ok = lambda good: "✓" if good else "✗"
 lines = [
     f"Cold start = exec to the first response posted to a Runtime API emulator (median of {runs}; min–p90), "
-    f"x86_64 release builds, DynamoDB on moto over loopback; memory = peak RSS over {int(requests):,} invocations "
+    f"x86_64 builds (`lambda` profile), DynamoDB on moto over loopback; memory = peak RSS over {int(requests):,} invocations "
     f"in one process. {cpu}, nproc {nproc}.",
     "",
     "| binary | cold start, no key (401) | × hello | peak RSS | answers | arm64 zip | x86_64 binary |",
