@@ -63,9 +63,7 @@ mod stored_scopes {
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<ScopeSet, E> {
-            text.split_ascii_whitespace()
-                .map(|scope| scope.parse::<Scope>().map_err(E::custom))
-                .collect()
+            ScopeSet::parse_spaced(text).map_err(E::custom)
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut list: A) -> Result<ScopeSet, A::Error> {

@@ -258,6 +258,27 @@ impl ScopeSet {
         Scope::all().filter(|s| self.contains(*s))
     }
 
+    /// Parses space-separated scopes (OAuth's form, how key records store them). Scopes in
+    /// catalogue order, the order they are written in, match in one pass over the
+    /// catalogue; any other order still parses, one scope at a time.
+    pub fn parse_spaced(text: &str) -> Result<ScopeSet, ScopeError> {
+        let mut set = ScopeSet::default();
+        let mut catalogue = Scope::all();
+        'scopes: for token in text.split_ascii_whitespace() {
+            if let Some((domain, action)) = token.split_once(':') {
+                for scope in catalogue.by_ref() {
+                    if scope.domain.as_str() == domain && scope.action.as_str() == action {
+                        set.insert(scope);
+                        continue 'scopes;
+                    }
+                }
+            }
+            set.insert(token.parse()?);
+            catalogue = Scope::all();
+        }
+        Ok(set)
+    }
+
     /// Parses every entry, reporting each bad one (for a 422 that names them all).
     pub fn parse_all<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<ScopeSet, Vec<ScopeError>> {
         let mut set = ScopeSet::default();
@@ -313,6 +334,29 @@ mod tests {
         }
         let all = ScopeSet::all();
         assert_eq!(all.iter().count(), Scope::all().count());
+    }
+
+    #[test]
+    fn spaced_scopes_parse_in_any_order_and_refuse_unknown_ones() {
+        let names: Vec<String> = Scope::all().map(|scope| scope.to_string()).collect();
+        assert_eq!(ScopeSet::parse_spaced(&names.join(" ")), Ok(ScopeSet::all()));
+        let reversed: Vec<&str> = names.iter().rev().map(String::as_str).collect();
+        assert_eq!(ScopeSet::parse_spaced(&reversed.join(" ")), Ok(ScopeSet::all()));
+        let some = ScopeSet::parse_spaced("tasks:write  contacts:read tasks:write").unwrap();
+        assert_eq!(
+            some.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ["contacts:read", "tasks:write"]
+        );
+        assert_eq!(ScopeSet::parse_spaced(""), Ok(ScopeSet::default()));
+        assert!(matches!(
+            ScopeSet::parse_spaced("contacts:read nope:read"),
+            Err(ScopeError::UnknownDomain(_))
+        ));
+        assert!(matches!(
+            ScopeSet::parse_spaced("contacts:read wallet:write"),
+            Err(ScopeError::NotOffered { .. })
+        ));
+        assert!(ScopeSet::parse_spaced("contacts").is_err());
     }
 
     #[test]

@@ -11,7 +11,10 @@ const RANDOM_BYTES: usize = 32;
 const RANDOM_CHARS: usize = 43;
 /// 62^6 > 2^32, so a CRC32 always fits in 6 base62 digits.
 const CHECKSUM_CHARS: usize = 6;
+/// In ASCII order, so fixed-width base62 strings compare like the numbers they spell.
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// 2^256 - 1 in 43 base62 digits: the largest random part 32 bytes can spell.
+const MAX_RANDOM: &[u8; RANDOM_CHARS] = b"yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp1";
 /// How many characters of the random part a key list shows.
 const DISPLAY_CHARS: usize = 6;
 
@@ -74,8 +77,8 @@ impl Token {
         let mut text = String::with_capacity(kind.prefix().len() + RANDOM_CHARS + CHECKSUM_CHARS);
         text.push_str(kind.prefix());
         text.push_str(&encode_base62(&bytes, RANDOM_CHARS));
-        let checksum = crc32fast::hash(text.as_bytes());
-        text.push_str(&encode_base62(&checksum.to_be_bytes(), CHECKSUM_CHARS));
+        let checksum = checksum_digits(text.as_bytes());
+        text.extend(checksum.iter().map(|&digit| char::from(digit)));
         Token { kind, text }
     }
 
@@ -96,12 +99,12 @@ impl Token {
             return Err(TokenError::BadCharacter);
         }
         let (signed, checksum) = text.split_at(text.len() - CHECKSUM_CHARS);
-        let expected = encode_base62(&crc32fast::hash(signed.as_bytes()).to_be_bytes(), CHECKSUM_CHARS);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), checksum.as_bytes())) {
+        let expected = checksum_digits(signed.as_bytes());
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], checksum.as_bytes())) {
             return Err(TokenError::BadChecksum);
         }
         // 43 base62 digits can exceed 2^256; a value that does was not minted by us.
-        if decode_base62_fits(&body[..RANDOM_CHARS], RANDOM_BYTES).is_none() {
+        if body.as_bytes()[..RANDOM_CHARS] > MAX_RANDOM[..] {
             return Err(TokenError::BadCharacter);
         }
         Ok(Token {
@@ -187,7 +190,19 @@ fn encode_base62(bytes: &[u8], width: usize) -> String {
     String::from_utf8(digits).unwrap_or_default()
 }
 
+/// The CRC32 of `signed` in 6 base62 digits.
+fn checksum_digits(signed: &[u8]) -> [u8; CHECKSUM_CHARS] {
+    let mut crc = crc32fast::hash(signed);
+    let mut digits = [b'0'; CHECKSUM_CHARS];
+    for digit in digits.iter_mut().rev() {
+        *digit = ALPHABET[(crc % 62) as usize];
+        crc /= 62;
+    }
+    digits
+}
+
 /// Decodes base62 into `len` big-endian bytes; `None` if the value does not fit.
+#[cfg(test)]
 fn decode_base62_fits(text: &str, len: usize) -> Option<Vec<u8>> {
     let mut number = vec![0u8; len];
     for c in text.bytes() {
@@ -241,6 +256,44 @@ mod tests {
         let mut bad = text.to_owned();
         bad.replace_range(20..21, "-");
         assert_eq!(Token::parse(&bad), Err(TokenError::BadCharacter));
+    }
+
+    #[test]
+    fn the_largest_random_part_is_two_to_the_256_minus_one() {
+        assert_eq!(
+            encode_base62(&[0xff; RANDOM_BYTES], RANDOM_CHARS).as_bytes(),
+            MAX_RANDOM
+        );
+        assert_eq!(
+            decode_base62_fits(std::str::from_utf8(MAX_RANDOM).unwrap(), RANDOM_BYTES),
+            Some(vec![0xff; 32])
+        );
+        let mut over = *MAX_RANDOM;
+        over[RANDOM_CHARS - 1] += 1;
+        assert_eq!(
+            decode_base62_fits(std::str::from_utf8(&over).unwrap(), RANDOM_BYTES),
+            None
+        );
+        // A token whose random part is above the maximum is refused even with a valid checksum.
+        let mut text = format!("wks_live_{}", std::str::from_utf8(&over).unwrap());
+        let checksum = checksum_digits(text.as_bytes());
+        text.push_str(std::str::from_utf8(&checksum).unwrap());
+        assert_eq!(Token::parse(&text), Err(TokenError::BadCharacter));
+        let zero = format!("wks_live_{}", "0".repeat(RANDOM_CHARS));
+        let valid = format!(
+            "{zero}{}",
+            std::str::from_utf8(&checksum_digits(zero.as_bytes())).unwrap()
+        );
+        assert!(Token::parse(&valid).is_ok());
+    }
+
+    #[test]
+    fn checksum_digits_are_the_crc32_in_base62() {
+        let crc = crc32fast::hash(b"wks_live_abc");
+        assert_eq!(
+            checksum_digits(b"wks_live_abc").to_vec(),
+            encode_base62(&crc.to_be_bytes(), CHECKSUM_CHARS).into_bytes()
+        );
     }
 
     proptest! {

@@ -132,7 +132,7 @@ pub struct Call {
     pub if_match: Option<IfMatch>,
     /// The undecoded body, for operations that read it themselves (uploads, forms).
     pub raw: Option<RawBody>,
-    /// The client's address, for public routes' limits and records.
+    /// The client's address, on public routes (their limits and records); `None` elsewhere.
     pub client: Option<String>,
 }
 

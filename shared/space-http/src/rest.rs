@@ -88,7 +88,11 @@ fn client_address(parts: &http::request::Parts) -> Option<String> {
 
 async fn serve(engine: Engine, operation: &Operation, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    let client = client_address(&parts);
+    // Only public routes limit by address; formatting it costs every other request.
+    let client = match operation.access {
+        Access::Public { .. } => client_address(&parts),
+        Access::Space(_) | Access::Account => None,
+    };
     let authenticated = match (operation.access, operation.access.principal_kind()) {
         (Access::Public { per_minute }, _) => {
             admit_visitor(&engine, client.as_deref().unwrap_or("unknown"), per_minute).await
