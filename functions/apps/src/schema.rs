@@ -105,7 +105,7 @@ fn body_schema() -> Value {
 
 pub fn operations() -> Vec<Operation> {
     let id = || vec![Param::path("id", "The app's id.")];
-    let document = json!({"type": "object", "description": "The app's JSON Schema (`{}` until one is set)."});
+    let document = || json!({"type": "object", "description": "The app's JSON Schema (`{}` until one is set)."});
     vec![
         Operation::new(
             "apps_schema_get",
@@ -117,7 +117,7 @@ pub fn operations() -> Vec<Operation> {
             handler(get),
         )
         .with_params(id())
-        .answers(StatusCode::OK, document.clone()),
+        .answers(StatusCode::OK, document),
         Operation::new(
             "apps_schema_put",
             Method::PUT,

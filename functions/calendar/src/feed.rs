@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use space_auth::{Action, Domain, Scope};
 use space_http::events::event_write;
-use space_http::fields::{FieldKind, format_datetime, parse_datetime};
+use space_http::fields::{FieldKind, empty_body_schema, format_datetime, parse_datetime};
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::{ApiError, Operation};
@@ -349,7 +349,7 @@ pub fn operations() -> Vec<Operation> {
             handler(rotate),
         )
         .with_params(base_url())
-        .with_body(|| json!({"type": "object", "additionalProperties": false}))
+        .with_body(empty_body_schema)
         .answers(StatusCode::OK, feed_schema),
         Operation::new(
             "calendar_feed_disable",

@@ -16,7 +16,7 @@ use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
-use space_http::fields::{Field, FieldKind, Validated, WriteMode, format_datetime, validate};
+use space_http::fields::{Field, FieldKind, Validated, WriteMode, empty_body_schema, format_datetime, validate};
 use space_http::ids::new_id;
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
@@ -135,7 +135,6 @@ pub fn operations() -> Vec<Operation> {
         }
     }
     let run = Access::Space(Scope::new(Domain::Pages, Action::Run));
-    let empty_body = json!({"type": "object", "properties": {}, "additionalProperties": false});
     operations.push(
         Operation::new(
             "pages_publish",
@@ -147,7 +146,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { publish(&call).await }),
         )
         .with_params(vec![Param::path("id", "The page's id.")])
-        .with_body(empty_body.clone())
+        .with_body(empty_body_schema)
         .answers(StatusCode::OK, page_schema),
     );
     operations.push(
@@ -161,7 +160,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { unpublish(&call).await }),
         )
         .with_params(vec![Param::path("id", "The page's id.")])
-        .with_body(empty_body)
+        .with_body(empty_body_schema)
         .answers(StatusCode::OK, page_schema),
     );
     operations.push(public::operation());

@@ -359,6 +359,12 @@ pub struct Validated {
     pub clear: Vec<&'static str>,
 }
 
+/// The body of an action that takes no input (publish, rotate): an empty object, so that
+/// an MCP client sends `{}` and anything else is refused.
+pub fn empty_body_schema() -> Value {
+    json!({"type": "object", "properties": {}, "additionalProperties": false})
+}
+
 /// The JSON Schema of a write body. `Patch` makes every field optional and nullable.
 pub fn body_schema(fields: &[Field], mode: WriteMode) -> Value {
     let mut properties = Map::new();

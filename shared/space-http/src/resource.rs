@@ -237,11 +237,6 @@ impl Resource {
         json!({"type": "object", "properties": properties, "required": required})
     }
 
-    /// The JSON Schema of a page of items.
-    pub fn list_schema(&self) -> Value {
-        list_schema(self.item_schema())
-    }
-
     /// The six CRUD operations. Their schemas are built when first read (OpenAPI, MCP),
     /// not here: a function's cold start runs this.
     pub fn operations(self) -> Vec<Operation> {
