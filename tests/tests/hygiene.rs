@@ -281,7 +281,7 @@ fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
         let sink = Arc::clone(&logs);
         let installed = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
+            .event_format(space_http::log::LogFormat::Text)
             .with_writer(move || LogWriter(Arc::clone(&sink)))
             .try_init();
         assert!(installed.is_ok(), "the capturing subscriber is the first one");

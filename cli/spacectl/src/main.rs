@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
             // One log line per request, written out in batches by a background thread;
             // the guard writes what is left when `serve` returns.
             let (writer, _flush_on_exit) = spacectl::log_sink::batched(std::io::stdout())?;
-            space_http::lambda::init_tracing_with(writer);
+            space_http::log::init(writer);
             serve(options).await
         }
         Command::Openapi => {

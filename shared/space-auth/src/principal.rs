@@ -37,6 +37,7 @@ pub struct KeyRecord {
 /// string decodes without the allocation per scope a list costs (a full-scope key has 60).
 /// A list, the form records were first written in, is read as well.
 mod stored_scopes {
+    use std::cell::RefCell;
     use std::fmt;
 
     use serde::de::{self, SeqAccess, Visitor};
@@ -63,7 +64,19 @@ mod stored_scopes {
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<ScopeSet, E> {
-            ScopeSet::parse_spaced(text).map_err(E::custom)
+            // Requests with one key read its record again and again: each thread keeps
+            // its last parse (a full-scope key's string is 60 scopes long).
+            thread_local! {
+                static LAST: RefCell<(String, ScopeSet)> = RefCell::default();
+            }
+            LAST.with_borrow_mut(|(last_text, last_scopes)| {
+                if last_text != text {
+                    *last_scopes = ScopeSet::parse_spaced(text).map_err(E::custom)?;
+                    last_text.clear();
+                    last_text.push_str(text);
+                }
+                Ok(*last_scopes)
+            })
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut list: A) -> Result<ScopeSet, A::Error> {
@@ -263,5 +276,31 @@ mod tests {
         let mut unknown = serde_json::to_value(record()).unwrap();
         unknown["scopes"] = serde_json::json!("contacts:read nope:read");
         assert!(serde_json::from_value::<KeyRecord>(unknown).is_err());
+    }
+
+    #[test]
+    fn records_with_different_scopes_read_back_their_own_in_any_order() {
+        let narrow = ScopeSet::parse_spaced("tasks:read").unwrap();
+        let contacts: ScopeSet = [Scope::new(Domain::Contacts, Action::Read)].into_iter().collect();
+        let texts = [
+            ("", ScopeSet::default()),
+            ("tasks:read", narrow),
+            ("contacts:read", contacts),
+        ];
+        for (text, expected) in texts.iter().chain(texts.iter().rev()).chain(texts.iter()) {
+            let mut stored = serde_json::to_value(record()).unwrap();
+            stored["scopes"] = serde_json::json!(text);
+            assert_eq!(
+                serde_json::from_value::<KeyRecord>(stored).unwrap().scopes,
+                *expected,
+                "{text:?}"
+            );
+            let mut bad = serde_json::to_value(record()).unwrap();
+            bad["scopes"] = serde_json::json!(format!("{text} nope:read"));
+            assert!(
+                serde_json::from_value::<KeyRecord>(bad).is_err(),
+                "{text:?} + an unknown scope"
+            );
+        }
     }
 }

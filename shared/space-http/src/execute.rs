@@ -33,7 +33,9 @@ pub async fn execute(op: &Operation, call: Call, idempotency_key: Option<&str>) 
     // response (a form submission) to another, so public routes take no Idempotency-Key.
     let replayable = !matches!(op.access, Access::Public { .. });
     match idempotency_key {
-        Some(key) if op.method == Method::POST && replayable => idempotency::run(op, call, key).await,
+        // Boxed: its state is larger than the rest of a request's future, which every
+        // request (most without a key) would otherwise carry and move around.
+        Some(key) if op.method == Method::POST && replayable => Box::pin(idempotency::run(op, call, key)).await,
         _ => (op.handler)(call).await,
     }
 }

@@ -14,7 +14,19 @@ pub fn new_id(prefix: &str) -> String {
     let generator = guard.get_or_insert_with(Generator::new);
     // The monotonic generator only fails after 2^80 ids in one millisecond.
     let ulid = generator.generate().unwrap_or_else(|_| ulid::Ulid::new());
-    format!("{prefix}_{}", ulid.to_string().to_lowercase())
+    drop(guard);
+    prefixed(prefix, ulid)
+}
+
+/// `{prefix}_{ulid in lowercase}`, built in one allocation.
+pub fn prefixed(prefix: &str, ulid: ulid::Ulid) -> String {
+    let mut digits = [0u8; ulid::ULID_LEN];
+    let mut id = String::with_capacity(prefix.len() + 1 + ulid::ULID_LEN);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(ulid.array_to_str(&mut digits));
+    id[prefix.len()..].make_ascii_lowercase();
+    id
 }
 
 /// Whether `id` could have been minted with `prefix` (cheap shape check before a read).

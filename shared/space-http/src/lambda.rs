@@ -18,44 +18,10 @@ use crate::rest::finish;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Logs as JSON lines on Lambda (CloudWatch), human-readable locally, straight to stdout:
-/// on Lambda a line must be written before the response, since the process may be frozen
-/// right after it.
+/// Logs straight to stdout: on Lambda a line must be written before the response, since
+/// the process may be frozen right after it.
 pub fn init_tracing() {
-    init_tracing_with(std::io::stdout);
-}
-
-/// The same subscriber as [`init_tracing`], writing through `writer` (a long-running local
-/// server hands it a buffered, background writer).
-pub fn init_tracing_with<W>(writer: W)
-where
-    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
-{
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-
-    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
-    let registry = tracing_subscriber::registry().with(log_filter());
-    let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        registry
-            .with(fmt.json().with_current_span(true).without_time())
-            .try_init()
-    } else {
-        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        registry.with(fmt.compact().with_ansi(ansi)).try_init()
-    };
-    // A second init (tests) keeps the first subscriber.
-    drop(result);
-}
-
-/// `RUST_LOG` as `target=level` directives and a bare default level (`info` when unset or
-/// unreadable). `Targets` rather than `EnvFilter`: no span-field matching, and no regex
-/// engine in every Lambda binary.
-fn log_filter() -> tracing_subscriber::filter::Targets {
-    std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|directives| directives.parse().ok())
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO))
+    crate::log::init(std::io::stdout);
 }
 
 /// The AWS backends a function's binary carries beyond its table. A family's `main` names

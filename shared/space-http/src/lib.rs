@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod lambda;
+pub mod log;
 pub mod openapi;
 pub mod operation;
 pub mod request_id;

@@ -1,11 +1,11 @@
 //! A request id for every request: taken from a well-formed incoming `x-request-id` or
-//! minted, echoed on the response, attached to the tracing span and to error bodies.
+//! minted, echoed on the response, held in a task-local for error bodies and log lines
+//! ([`crate::log`] adds it to every line written while the request runs).
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
-use tracing::Instrument;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -18,6 +18,11 @@ pub fn current() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".to_owned())
 }
 
+/// Calls `with` with the id of the request being served, if any, without copying it.
+pub fn with_current<R>(mut with: impl FnMut(Option<&str>) -> R) -> R {
+    REQUEST_ID.try_with(|id| with(Some(id))).unwrap_or_else(|_| with(None))
+}
+
 /// Runs `future` as part of the request `id` (used by the MCP server for in-process calls).
 pub async fn scope<F: Future>(id: String, future: F) -> F::Output {
     REQUEST_ID.scope(id, future).await
@@ -25,7 +30,7 @@ pub async fn scope<F: Future>(id: String, future: F) -> F::Output {
 
 /// Mints an id: `req_` and a ULID.
 pub fn mint() -> String {
-    format!("req_{}", ulid::Ulid::new().to_string().to_lowercase())
+    crate::ids::prefixed("req", ulid::Ulid::new())
 }
 
 fn accept(header: Option<&HeaderValue>) -> Option<String> {
@@ -36,24 +41,24 @@ fn accept(header: Option<&HeaderValue>) -> Option<String> {
     fits.then(|| text.to_owned())
 }
 
-/// Axum middleware: sets the id for the request's task and span, and on the response.
+/// Axum middleware: sets the id for the request's task and on the response, and writes
+/// the request's one `served` line.
 pub async fn layer(request: Request, next: Next) -> Response {
     let id = accept(request.headers().get(HEADER)).unwrap_or_else(mint);
+    let header = HeaderValue::from_str(&id).ok();
+    let method = request.method().clone();
     // The route's template, never the path itself: public paths carry secret tokens
     // (calendar feeds, uploads, downloads), and logs must not.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route);
-    let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(request))
-        .instrument(span.clone())
-        .await;
-    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "served"));
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HEADER, value);
-    }
-    response
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    REQUEST_ID
+        .scope(id, async move {
+            let mut response = next.run(request).await;
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            tracing::info!(method = %method, route = %route, status = response.status().as_u16(), "served");
+            if let Some(header) = header {
+                response.headers_mut().insert(HEADER, header);
+            }
+            response
+        })
+        .await
 }
