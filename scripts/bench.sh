@@ -11,11 +11,13 @@
 #    `spacectl serve --store embedded` on it and creates one contact;
 # 4. starts `bare` (constant JSON on GET /), then runs `wrk -t2 -c32 -d10s --latency`
 #    against bare `/` and the authenticated `GET /contacts/{id}`, each after a short
-#    unmeasured warm-up;
+#    unmeasured warm-up, alternating, WRK_ROUNDS times: on a small shared machine one run
+#    moves by ±15%, so the table reports each path's median and the median of the
+#    per-round ratios (with their range);
 # 5. MCP: creates 20 contacts, starts the official Python SDK's server over a SQLite copy of
 #    them (bench/mcp/python_server.py; `mcp` into .venv if missing), and replays the Python
 #    SDK client's own `tools/call contacts_list` request (bench/mcp/tools_call.lua) against
-#    both, with the same wrk settings; a run where either answered an error fails;
+#    both, with the same wrk settings and rounds; a run where either answered an error fails;
 # 6. stops the servers and runs the criterion bench (what `cargo bench -p space-bench`
 #    runs, from the build of step 1);
 # 7. prints a markdown table (requests/s, p99, the ratio, criterion means), and writes it
@@ -24,7 +26,7 @@
 # Raw wrk and criterion output go to target/bench/. Servers are stopped on any exit.
 #
 # Knobs (environment): WRK_THREADS (2), WRK_CONNECTIONS (32), WRK_DURATION (10s),
-# WRK_WARMUP (2s), SKIP_CRITERION=1, BENCH_README=0 (print the table only), RUST_LOG for
+# WRK_WARMUP (2s), WRK_ROUNDS (3), SKIP_CRITERION=1, BENCH_README=0 (print the table only), RUST_LOG for
 # spacectl (its default: info, one log line per request, written to a file in the temporary
 # folder).
 set -euo pipefail
@@ -36,6 +38,7 @@ threads="${WRK_THREADS:-2}"
 connections="${WRK_CONNECTIONS:-32}"
 duration="${WRK_DURATION:-10s}"
 warmup="${WRK_WARMUP:-2s}"
+rounds="${WRK_ROUNDS:-3}"
 out="${CARGO_TARGET_DIR:-$root/target}/bench"
 base="/functions/v1/space-api"
 
@@ -145,17 +148,21 @@ status="$(curl -s -o /dev/null -w '%{http_code}' "http://$bare/")"
 [ "$status" = 200 ] || { say "bare GET / answered $status"; exit 1; }
 
 # --- load ------------------------------------------------------------------------------
-# run_wrk NAME URL [wrk args...]: unmeasured warm-up, then the measured run to target/bench/.
+# run_wrk NAME ROUND URL [wrk args...]: unmeasured warm-up, then the measured run to
+# target/bench/wrk-NAME-ROUND.txt.
 run_wrk() {
-    local name="$1" url="$2"
-    shift 2
+    local name="$1" round="$2" url="$3"
+    shift 3
     wrk -t"$threads" -c"$connections" -d"$warmup" "$@" "$url" >/dev/null
-    say "wrk $name: -t$threads -c$connections -d$duration $url"
-    wrk -t"$threads" -c"$connections" -d"$duration" --latency "$@" "$url" | tee "$out/wrk-$name.txt" >&2
+    say "wrk $name, round $round of $rounds: -t$threads -c$connections -d$duration $url"
+    wrk -t"$threads" -c"$connections" -d"$duration" --latency "$@" "$url" | tee "$out/wrk-$name-$round.txt" >&2
 }
+rm -f "$out"/wrk-*.txt
 
-run_wrk bare "http://$bare/"
-run_wrk authenticated-get "$contact_url" -H "Authorization: Bearer $space_key"
+for round in $(seq 1 "$rounds"); do
+    run_wrk bare "$round" "http://$bare/"
+    run_wrk authenticated-get "$round" "$contact_url" -H "Authorization: Bearer $space_key"
+done
 
 # --- MCP -------------------------------------------------------------------------------
 for i in $(seq 2 20); do
@@ -176,8 +183,10 @@ for _ in $(seq 1 100); do
 done
 say "Python SDK MCP server on $python_mcp"
 mcp_script=(-s "$root/bench/mcp/tools_call.lua")
-run_wrk mcp-space "http://$api/functions/v1/space-mcp" "${mcp_script[@]}" -H "Authorization: Bearer $space_key"
-run_wrk mcp-python "$python_mcp" "${mcp_script[@]}"
+for round in $(seq 1 "$rounds"); do
+    run_wrk mcp-space "$round" "http://$api/functions/v1/space-mcp" "${mcp_script[@]}" -H "Authorization: Bearer $space_key"
+    run_wrk mcp-python "$round" "$python_mcp" "${mcp_script[@]}"
+done
 
 cleanup
 trap - EXIT
@@ -196,10 +205,11 @@ fi
 
 # --- report ----------------------------------------------------------------------------
 cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: *//' || true)"
-report="$(python3 - "$out" "$target_dir/criterion" "$(nproc)" "${cpu:-unknown CPU}" "$threads" "$connections" "$duration" <<'PY'
-import json, os, re, sys
+report="$(python3 - "$out" "$target_dir/criterion" "$(nproc)" "${cpu:-unknown CPU}" "$threads" "$connections" "$duration" "$rounds" <<'PY'
+import json, os, re, statistics, sys
 
-out, criterion, nproc, cpu, threads, connections, duration = sys.argv[1:]
+out, criterion, nproc, cpu, threads, connections, duration, rounds = sys.argv[1:]
+rounds = int(rounds)
 
 def seconds(value, unit):
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
@@ -211,8 +221,8 @@ def duration_text(s):
         return f"{s * 1e3:.2f} ms"
     return f"{s:.2f} s"
 
-def parse(name):
-    text = open(os.path.join(out, f"wrk-{name}.txt")).read()
+def parse_run(name, round):
+    text = open(os.path.join(out, f"wrk-{name}-{round}.txt")).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     p99 = re.search(r"^\s+99(?:\.000)?%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
@@ -222,22 +232,44 @@ def parse(name):
         sys.exit(f"wrk {name}: {failures.group(1)} MCP calls answered an error; the run measured failures")
     return rps, seconds(*p99.groups()), int(errors.group(1)) if errors else 0, socket.group(0) if socket else None
 
+def parse(name):
+    """Every round of NAME: (requests/s list, p99 list, non-2xx total, a socket error line)."""
+    runs = [parse_run(name, round) for round in range(1, rounds + 1)]
+    errors = sum(run[2] for run in runs)
+    socket = next((run[3] for run in runs if run[3]), None)
+    return [run[0] for run in runs], [run[1] for run in runs], errors, socket
+
+def ratios(numerator, denominator):
+    """Per-round ratios of requests/s (the two runs of a round ran back to back)."""
+    return [a / b for a, b in zip(results[numerator][0], results[denominator][0])]
+
+def spread(values, fmt):
+    return f"{fmt(min(values))}–{fmt(max(values))}" if len(values) > 1 else fmt(values[0])
+
+median = statistics.median
+
 rows = [
     ("bare axum `GET /` (constant JSON)", "bare"),
     ("`spacectl serve` authenticated `GET /contacts/{id}` (embedded redb file)", "authenticated-get"),
 ]
 results = {name: parse(name) for _, name in rows}
 lines = [
-    f"wrk -t{threads} -c{connections} -d{duration}, both servers up in the same run, loopback.",
+    f"wrk -t{threads} -c{connections} -d{duration}, both servers up in the same run, loopback; "
+    f"{rounds} rounds alternating the paths, medians (the range over rounds in brackets).",
     "",
     f"| path — {cpu}, nproc {nproc} | requests/s | p99 |",
     "|---|---:|---:|",
 ]
 for label, name in rows:
     rps, p99, _, _ = results[name]
-    lines.append(f"| {label} | {rps:,.0f} | {duration_text(p99)} |")
-(bare_rps, bare_p99, _, _), (auth_rps, auth_p99, _, _) = results["bare"], results["authenticated-get"]
-lines += ["", f"Authenticated GET / bare: **{auth_rps / bare_rps:.2f}×** the requests/s, {auth_p99 / bare_p99:.1f}× the p99."]
+    lines.append(
+        f"| {label} | {median(rps):,.0f} ({spread(rps, lambda v: f'{v:,.0f}')}) "
+        f"| {duration_text(median(p99))} ({spread(p99, duration_text)}) |"
+    )
+get_ratios = ratios("authenticated-get", "bare")
+lines += ["", f"Authenticated GET / bare: **{median(get_ratios):.2f}×** the requests/s "
+          f"(rounds: {', '.join(f'{r:.2f}' for r in get_ratios)}; target ≥ 0.5×), "
+          f"p99 {duration_text(median(results['authenticated-get'][1]))} (target < 2 ms)."]
 mcp_rows = [
     ("`spacectl serve` MCP `tools/call contacts_list` (key, scopes, rate limit, redb)", "mcp-space"),
     ("official Python SDK server, same tool (stateless, JSON, SQLite, no auth)", "mcp-python"),
@@ -246,9 +278,13 @@ results.update({name: parse(name) for _, name in mcp_rows})
 lines += ["", "| MCP, 20 contacts per call, the Python SDK client's own request replayed | calls/s | p99 |", "|---|---:|---:|"]
 for label, name in mcp_rows:
     rps, p99, _, _ = results[name]
-    lines.append(f"| {label} | {rps:,.0f} | {duration_text(p99)} |")
-(space_rps, _, _, _), (python_rps, _, _, _) = results["mcp-space"], results["mcp-python"]
-lines += ["", f"MCP tools/call, Space API / Python SDK: **{space_rps / python_rps:.1f}×** the calls/s (target ≥ 15×)."]
+    lines.append(
+        f"| {label} | {median(rps):,.0f} ({spread(rps, lambda v: f'{v:,.0f}')}) "
+        f"| {duration_text(median(p99))} ({spread(p99, duration_text)}) |"
+    )
+mcp_ratios = ratios("mcp-space", "mcp-python")
+lines += ["", f"MCP tools/call, Space API / Python SDK: **{median(mcp_ratios):.1f}×** the calls/s "
+          f"(rounds: {', '.join(f'{r:.1f}' for r in mcp_ratios)}; target ≥ 15×)."]
 for label, name in rows + mcp_rows:
     _, _, errors, socket = results[name]
     if errors:

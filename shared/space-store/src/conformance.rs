@@ -69,11 +69,26 @@ async fn put_ok(store: &Arc<dyn Store>, item: Item, condition: Condition, contex
     }
 }
 
+/// Reads an item, and checks that its body read as JSON text agrees (absent, expired and
+/// present alike).
 async fn get(store: &Arc<dyn Store>, pk: &str, sk: &str) -> Option<Item> {
-    match store.get(pk, sk).await {
+    let item = match store.get(pk, sk).await {
         Ok(item) => item,
         Err(error) => panic!("get {pk}/{sk} failed: {error}"),
-    }
+    };
+    let text = match store.get_body_json(pk, sk).await {
+        Ok(text) => text,
+        Err(error) => panic!("get_body_json {pk}/{sk} failed: {error}"),
+    };
+    let parsed = text.map(|text| {
+        serde_json::from_str::<Map<String, Value>>(text.get()).unwrap_or_else(|e| panic!("{pk}/{sk}: {e}"))
+    });
+    assert_eq!(
+        parsed.as_ref(),
+        item.as_ref().map(|item| &item.body),
+        "get_body_json {pk}/{sk} agrees with get"
+    );
+    item
 }
 
 async fn sort_keys(store: &Arc<dyn Store>, query: Query) -> Vec<String> {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use tokio::sync::OnceCell;
 
 use crate::blobs::{BlobInfo, BlobStore, DownloadHeaders, PresignedRequest};
@@ -78,6 +79,10 @@ impl<T: ?Sized + Send + Sync + 'static> Deferred<T> {
 impl<S: Store + ?Sized> Store for Deferred<S> {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         Deferred::get(self).await?.get(pk, sk).await
+    }
+
+    async fn get_body_json(&self, pk: &str, sk: &str) -> Result<Option<Box<RawValue>>, StoreError> {
+        Deferred::get(self).await?.get_body_json(pk, sk).await
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
@@ -183,6 +184,19 @@ impl Store for EmbeddedStore {
         let txn = self.db.begin_read().map_err(internal)?;
         let table = txn.open_table(ITEMS).map_err(internal)?;
         read_live(&table, pk, sk, self.now())
+    }
+
+    async fn get_body_json(&self, pk: &str, sk: &str) -> Result<Option<Box<RawValue>>, StoreError> {
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(ITEMS).map_err(internal)?;
+        let key = composite(pk, sk)?;
+        let Some(guard) = table.get(key.as_str()).map_err(internal)? else {
+            return Ok(None);
+        };
+        let stored: StoredItem<&RawValue> = serde_json::from_slice(guard.value())
+            .map_err(|e| StoreError::Internal(format!("corrupt item {pk}/{sk}: {e}")))?;
+        let expired = stored.expires_at.is_some_and(|at| at <= self.now());
+        Ok((!expired).then(|| stored.body.to_owned()))
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {

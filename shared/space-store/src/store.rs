@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use serde_json::value::RawValue;
 
 use crate::error::StoreError;
 use crate::item::{Condition, Item, Page, Query, Write};
@@ -17,6 +18,19 @@ pub const MAX_NESTING: usize = 32;
 pub trait Store: Send + Sync + 'static {
     /// Reads one item.
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+
+    /// Reads one item's body as JSON text, for a reader that decodes it into its own type
+    /// (the key lookup on every request). A backend that keeps bodies as JSON text hands
+    /// it over without building a map first; the others serialize what [`Store::get`]
+    /// reads.
+    async fn get_body_json(&self, pk: &str, sk: &str) -> Result<Option<Box<RawValue>>, StoreError> {
+        match self.get(pk, sk).await? {
+            Some(item) => serde_json::value::to_raw_value(&item.body)
+                .map(Some)
+                .map_err(|e| StoreError::Internal(format!("unserializable body {pk}/{sk}: {e}"))),
+            None => Ok(None),
+        }
+    }
 
     /// Writes an item whole if `condition` holds.
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
