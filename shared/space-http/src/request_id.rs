@@ -15,7 +15,7 @@ tokio::task_local! {
 
 /// The id of the request being served, or `"-"` outside of one.
 pub fn current() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".to_owned())
+    with_current(|id| id.unwrap_or("-").to_owned())
 }
 
 /// Calls `with` with the id of the request being served, if any, without copying it.
