@@ -358,7 +358,9 @@ async fn tokens_and_secret_values_never_reach_the_logs() {
         .send()
         .await
         .expect(401);
-    let mangled = format!("{}x", &token[..token.len() - 1]);
+    // Its last character changed (to one it is not: a token can end in `x`).
+    let replacement = if token.ends_with('x') { 'y' } else { 'x' };
+    let mangled = format!("{}{replacement}", &token[..token.len() - 1]);
     app.request(Method::GET, &format!("{SPACE_API}/contacts"))
         .key(&mangled)
         .send()
