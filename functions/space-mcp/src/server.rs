@@ -222,7 +222,7 @@ impl SpaceMcp {
         )
         .await;
         Ok(match outcome {
-            Ok(reply) => CallToolResult::structured(reply.body.unwrap_or_else(|| json!({}))),
+            Ok(reply) => CallToolResult::structured(reply.into_json().unwrap_or_else(|| json!({}))),
             Err(error) => {
                 if matches!(error, ApiError::Internal(_)) {
                     tracing::error!(%error, tool = name, "tool failed");

@@ -69,12 +69,12 @@ pub async fn authenticate(engine: &Engine, authorization: Option<&str>, kind: Pr
     let counter_key = keys::rate_counter(&hash, window.start);
     let store = engine.store();
     let (record, count) = tokio::join!(
-        store.get_body_json(&lookup_key.pk, &lookup_key.sk),
+        store.get_raw(&lookup_key.pk, &lookup_key.sk),
         store.increment(&counter_key.pk, &counter_key.sk, 1, window.expires_at()),
     );
 
     let record = match record {
-        Ok(Some(text)) => serde_json::from_str::<KeyRecord>(text.get())
+        Ok(Some(raw)) => serde_json::from_str::<KeyRecord>(raw.body.get())
             .map_err(|e| ApiError::Internal(format!("unreadable key record: {e}"))),
         Ok(None) => Err(ApiError::Unauthenticated("Invalid API key: no such key.".into())),
         Err(error) => Err(error.into()),

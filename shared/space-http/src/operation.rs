@@ -225,6 +225,8 @@ impl Call {
     }
 }
 
+const JSON: &str = "application/json";
+
 /// What a handler answers: JSON (the usual), or raw bytes (a public page, a feed, a file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -267,6 +269,22 @@ impl Reply {
                 bytes: bytes.into(),
             }),
             ..Reply::json(status, None)
+        }
+    }
+
+    /// JSON the handler already holds as text (an item as stored): REST writes it as it
+    /// is, without decoding and encoding it again.
+    pub fn json_text(status: StatusCode, text: String) -> Reply {
+        Reply::raw(status, JSON, text)
+    }
+
+    /// The body as a JSON value, for callers that need one (MCP's structured result):
+    /// the body, or JSON text parsed. `None` for no body or one of another type.
+    pub fn into_json(self) -> Option<Value> {
+        match (self.body, self.raw) {
+            (Some(body), _) => Some(body),
+            (None, Some(raw)) if raw.content_type == JSON => serde_json::from_slice(&raw.bytes).ok(),
+            (None, _) => None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! prefix, optional parent) and yields its list / create / get / update / replace /
 //! delete operations with validation, ETags, events and schemas.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -415,10 +416,23 @@ impl Resource {
         item?.ok_or_else(|| ApiError::not_found(self.singular, id))
     }
 
+    /// Reads one item and answers it as stored plus its version: the stored JSON text is
+    /// passed through, not decoded into a map and encoded again.
     async fn get(&self, call: &Call) -> Result<Reply, ApiError> {
         let id = call.path_param(self.item_param)?;
-        let item = self.load(call, id).await?;
-        Ok(Reply::ok(Self::view(item.body, item.version)).with_etag(item.version))
+        let partition = self.partition(call)?;
+        let (item, parent) = tokio::join!(call.engine.store().get_raw(&partition, id), self.ensure_parent(call));
+        parent?;
+        let item = item?.ok_or_else(|| ApiError::not_found(self.singular, id))?;
+        let reply = match with_version(item.body.get(), item.version) {
+            Some(text) => Reply::json_text(StatusCode::OK, text),
+            None => {
+                let body = serde_json::from_str(item.body.get())
+                    .map_err(|e| ApiError::Internal(format!("unreadable {} {id}: {e}", self.singular)))?;
+                Reply::ok(Self::view(body, item.version))
+            }
+        };
+        Ok(reply.with_etag(item.version))
     }
 
     async fn list(&self, call: &Call) -> Result<Reply, ApiError> {
@@ -740,4 +754,60 @@ pub async fn list_partition(
 
 fn seal(key: &cursor::CursorKey, partition: &str, last_sk: Option<String>, descending: bool) -> Option<String> {
     last_sk.map(|last_sk| cursor::seal(key, partition, &Position { last_sk, descending }))
+}
+/// `body` (a JSON object as text) with `"version": N` appended, built without decoding the
+/// body. `None` when the text is not an object or may already name a `version` (a body
+/// never does today; the caller then decodes and overwrites it, as for lists).
+fn with_version(body: &str, version: u64) -> Option<String> {
+    let inner = body.trim().strip_prefix('{')?.strip_suffix('}')?.trim_end();
+    if inner.contains("\"version\"") {
+        return None;
+    }
+    let mut text = String::with_capacity(inner.len() + 32);
+    text.push('{');
+    text.push_str(inner);
+    if !inner.trim_start().is_empty() {
+        text.push(',');
+    }
+    // Writing to a String cannot fail.
+    let _ = write!(text, "\"version\":{version}}}");
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_version;
+    use serde_json::{Value, json};
+
+    fn parsed(text: &str) -> Value {
+        serde_json::from_str(text).expect("valid JSON")
+    }
+
+    #[test]
+    fn version_is_appended_to_an_object_as_stored() {
+        let text = with_version(r#"{"id":"con_1","name":"Ada \"}\""}"#, 7).expect("an object");
+        assert_eq!(parsed(&text), json!({"id": "con_1", "name": "Ada \"}\"", "version": 7}));
+        assert_eq!(
+            parsed(&with_version("{}", 1).expect("empty object")),
+            json!({"version": 1})
+        );
+        assert_eq!(
+            parsed(&with_version(" { } ", 2).expect("spaces")),
+            json!({"version": 2})
+        );
+        let spaced = with_version("{\n  \"a\": [1, {}]\n}\n", u64::MAX).expect("pretty");
+        assert_eq!(parsed(&spaced), json!({"a": [1, {}], "version": u64::MAX}));
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_decoding_path() {
+        assert_eq!(with_version(r#"{"version":3}"#, 4), None, "would repeat the key");
+        assert_eq!(
+            with_version(r#"{"label":"version"}"#, 4),
+            None,
+            "a value that reads like the key"
+        );
+        assert_eq!(with_version("[1]", 4), None);
+        assert_eq!(with_version("", 4), None);
+    }
 }

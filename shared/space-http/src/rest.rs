@@ -228,7 +228,10 @@ fn reply_response(reply: Reply) -> Response {
             response.headers_mut().insert(name, value);
         }
     }
-    if let Some(etag) = reply.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+    if let Some(etag) = reply
+        .etag
+        .and_then(|e| HeaderValue::from_maybe_shared(bytes::Bytes::from(e)).ok())
+    {
         response.headers_mut().insert(header::ETAG, etag);
     }
     if reply.status == StatusCode::NO_CONTENT {
@@ -239,14 +242,34 @@ fn reply_response(reply: Reply) -> Response {
 
 /// `RateLimit-Policy` and `RateLimit` (IETF httpapi draft, structured fields).
 pub fn rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
-    let policy = format!(
-        "\"per-key\";q={};w={}",
-        decision.limit,
-        space_auth::rate_limit::WINDOW_SECONDS
-    );
-    let state = format!("\"per-key\";r={};t={}", decision.remaining, decision.resets_in);
-    if let (Ok(policy), Ok(state)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&state)) {
-        headers.insert("ratelimit-policy", policy);
-        headers.insert("ratelimit", state);
+    thread_local! {
+        /// The last policy value built on this thread: a key's limit rarely changes.
+        static POLICY: std::cell::RefCell<Option<(u64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
     }
+    let policy = POLICY.with_borrow_mut(|cached| match cached {
+        Some((limit, value)) if *limit == decision.limit => value.clone(),
+        _ => {
+            let value = header_value(format_args!(
+                "\"per-key\";q={};w={}",
+                decision.limit,
+                space_auth::rate_limit::WINDOW_SECONDS
+            ));
+            *cached = Some((decision.limit, value.clone()));
+            value
+        }
+    });
+    let state = header_value(format_args!(
+        "\"per-key\";r={};t={}",
+        decision.remaining, decision.resets_in
+    ));
+    headers.insert("ratelimit-policy", policy);
+    headers.insert("ratelimit", state);
+}
+
+/// A header value of ASCII text formatted without an intermediate `String`.
+fn header_value(text: std::fmt::Arguments<'_>) -> HeaderValue {
+    let mut buffer = bytes::BytesMut::with_capacity(48);
+    // Writing to a growable buffer cannot fail.
+    let _ = std::fmt::Write::write_fmt(&mut buffer, text);
+    HeaderValue::from_maybe_shared(buffer.freeze()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }

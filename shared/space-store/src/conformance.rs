@@ -69,24 +69,26 @@ async fn put_ok(store: &Arc<dyn Store>, item: Item, condition: Condition, contex
     }
 }
 
-/// Reads an item, and checks that its body read as JSON text agrees (absent, expired and
-/// present alike).
+/// Reads an item, and checks that reading it with its body as JSON text agrees (absent,
+/// expired and present alike).
 async fn get(store: &Arc<dyn Store>, pk: &str, sk: &str) -> Option<Item> {
     let item = match store.get(pk, sk).await {
         Ok(item) => item,
         Err(error) => panic!("get {pk}/{sk} failed: {error}"),
     };
-    let text = match store.get_body_json(pk, sk).await {
-        Ok(text) => text,
-        Err(error) => panic!("get_body_json {pk}/{sk} failed: {error}"),
+    let raw = match store.get_raw(pk, sk).await {
+        Ok(raw) => raw,
+        Err(error) => panic!("get_raw {pk}/{sk} failed: {error}"),
     };
-    let parsed = text.map(|text| {
-        serde_json::from_str::<Map<String, Value>>(text.get()).unwrap_or_else(|e| panic!("{pk}/{sk}: {e}"))
+    let parsed = raw.map(|raw| {
+        let body =
+            serde_json::from_str::<Map<String, Value>>(raw.body.get()).unwrap_or_else(|e| panic!("{pk}/{sk}: {e}"));
+        (raw.version, body)
     });
     assert_eq!(
-        parsed.as_ref(),
-        item.as_ref().map(|item| &item.body),
-        "get_body_json {pk}/{sk} agrees with get"
+        parsed,
+        item.as_ref().map(|item| (item.version, item.body.clone())),
+        "get_raw {pk}/{sk} agrees with get"
     );
     item
 }

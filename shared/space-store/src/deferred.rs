@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use serde_json::value::RawValue;
 use tokio::sync::OnceCell;
 
 use crate::blobs::{BlobInfo, BlobStore, DownloadHeaders, PresignedRequest};
 use crate::error::StoreError;
-use crate::item::{Condition, Item, Page, Query, Write};
+use crate::item::{Condition, Item, Page, Query, RawItem, Write};
 use crate::secrets::SecretVault;
 use crate::store::Store;
 
@@ -81,8 +80,8 @@ impl<S: Store + ?Sized> Store for Deferred<S> {
         Deferred::get(self).await?.get(pk, sk).await
     }
 
-    async fn get_body_json(&self, pk: &str, sk: &str) -> Result<Option<Box<RawValue>>, StoreError> {
-        Deferred::get(self).await?.get_body_json(pk, sk).await
+    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<RawItem>, StoreError> {
+        Deferred::get(self).await?.get_raw(pk, sk).await
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {

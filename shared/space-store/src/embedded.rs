@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
-use crate::item::{Condition, Item, Page, Query, SortRange, Write};
+use crate::item::{Condition, Item, Page, Query, RawItem, SortRange, Write};
+use crate::read_cache::{CachedItem, ReadCache};
 use crate::store::{Store, validate_item, validate_transaction};
 
 /// Items keyed by `pk \0 sk`, so a partition is one contiguous, ordered range.
@@ -49,6 +50,8 @@ type Counters = HashMap<(String, String), (u64, i64)>;
 pub struct EmbeddedStore {
     db: Arc<Database>,
     counters: Arc<Mutex<Counters>>,
+    /// Items read since the last commit (see [`ReadCache`]).
+    cache: Arc<ReadCache>,
     clock: Arc<dyn Clock>,
     /// File-backed commits fsync; they run on the blocking pool to keep the runtime free.
     durable: bool,
@@ -85,6 +88,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             db: Arc::new(db),
             counters: Arc::default(),
+            cache: Arc::default(),
             clock: Arc::new(SystemClock),
             durable,
         })
@@ -101,14 +105,50 @@ impl EmbeddedStore {
         F: FnOnce(&Database, i64) -> Result<T, StoreError> + Send + 'static,
     {
         let now = self.now();
+        let cache = Arc::clone(&self.cache);
+        // The cache is invalidated on the thread that committed, even when the caller
+        // stopped waiting for the write.
+        let run = move |db: &Database| {
+            let outcome = work(db, now);
+            cache.invalidate();
+            outcome
+        };
         if self.durable {
             let db = Arc::clone(&self.db);
-            tokio::task::spawn_blocking(move || work(&db, now))
+            tokio::task::spawn_blocking(move || run(&db))
                 .await
                 .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
         } else {
-            work(&self.db, now)
+            run(&self.db)
         }
+    }
+
+    /// The live item at `pk`/`sk` with its body as stored text: from the read cache, or
+    /// read (and cached) in a read transaction.
+    fn read_cached(&self, pk: &str, sk: &str) -> Result<Option<Arc<CachedItem>>, StoreError> {
+        let key = composite(pk, sk)?;
+        let item = match self.cache.get(&key) {
+            Some(item) => item,
+            None => {
+                let generation = self.cache.generation();
+                let txn = self.db.begin_read().map_err(internal)?;
+                let table = txn.open_table(ITEMS).map_err(internal)?;
+                let Some(guard) = table.get(key.as_str()).map_err(internal)? else {
+                    return Ok(None);
+                };
+                let stored: StoredItem<&RawValue> = serde_json::from_slice(guard.value())
+                    .map_err(|e| StoreError::Internal(format!("corrupt item {pk}/{sk}: {e}")))?;
+                let item = Arc::new(CachedItem {
+                    version: stored.version,
+                    expires_at: stored.expires_at,
+                    body: stored.body.to_owned(),
+                });
+                self.cache.insert(key, generation, Arc::clone(&item));
+                item
+            }
+        };
+        let expired = item.expires_at.is_some_and(|at| at <= self.now());
+        Ok((!expired).then_some(item))
     }
 }
 
@@ -181,22 +221,25 @@ fn apply(table: &mut redb::Table<&'static str, &'static [u8]>, write: &Write) ->
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let txn = self.db.begin_read().map_err(internal)?;
-        let table = txn.open_table(ITEMS).map_err(internal)?;
-        read_live(&table, pk, sk, self.now())
-    }
-
-    async fn get_body_json(&self, pk: &str, sk: &str) -> Result<Option<Box<RawValue>>, StoreError> {
-        let txn = self.db.begin_read().map_err(internal)?;
-        let table = txn.open_table(ITEMS).map_err(internal)?;
-        let key = composite(pk, sk)?;
-        let Some(guard) = table.get(key.as_str()).map_err(internal)? else {
+        let Some(cached) = self.read_cached(pk, sk)? else {
             return Ok(None);
         };
-        let stored: StoredItem<&RawValue> = serde_json::from_slice(guard.value())
+        let body = serde_json::from_str(cached.body.get())
             .map_err(|e| StoreError::Internal(format!("corrupt item {pk}/{sk}: {e}")))?;
-        let expired = stored.expires_at.is_some_and(|at| at <= self.now());
-        Ok((!expired).then(|| stored.body.to_owned()))
+        Ok(Some(Item {
+            pk: pk.to_owned(),
+            sk: sk.to_owned(),
+            version: cached.version,
+            expires_at: cached.expires_at,
+            body,
+        }))
+    }
+
+    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<RawItem>, StoreError> {
+        Ok(self.read_cached(pk, sk)?.map(|cached| RawItem {
+            version: cached.version,
+            body: cached.body.clone(),
+        }))
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {

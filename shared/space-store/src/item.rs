@@ -1,3 +1,4 @@
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// One stored item. `version` starts at 1 and is what `If-Match` compares against.
@@ -36,6 +37,14 @@ impl Item {
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
+}
+
+/// One stored item's version and body as JSON text, for a reader that decodes the body
+/// into its own type or passes it on as it is (the key lookup, a `GET` of one item).
+#[derive(Debug)]
+pub struct RawItem {
+    pub version: u64,
+    pub body: Box<RawValue>,
 }
 
 /// A precondition on the item a write touches. Expired items count as absent.

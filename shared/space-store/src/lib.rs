@@ -8,6 +8,7 @@
 mod clock;
 mod error;
 mod item;
+mod read_cache;
 mod store;
 
 pub mod blobs;
@@ -21,5 +22,5 @@ pub mod conformance;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
-pub use item::{Condition, Item, Page, Query, SortRange, Write};
+pub use item::{Condition, Item, Page, Query, RawItem, SortRange, Write};
 pub use store::{MAX_NESTING, MAX_TRANSACTION_WRITES, Store};

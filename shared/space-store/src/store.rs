@@ -1,8 +1,7 @@
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 
 use crate::error::StoreError;
-use crate::item::{Condition, Item, Page, Query, Write};
+use crate::item::{Condition, Item, Page, Query, RawItem, Write};
 
 /// DynamoDB's limit, honoured by every backend so that code tested locally runs in AWS.
 pub const MAX_TRANSACTION_WRITES: usize = 100;
@@ -19,17 +18,19 @@ pub trait Store: Send + Sync + 'static {
     /// Reads one item.
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
 
-    /// Reads one item's body as JSON text, for a reader that decodes it into its own type
-    /// (the key lookup on every request). A backend that keeps bodies as JSON text hands
-    /// it over without building a map first; the others serialize what [`Store::get`]
-    /// reads.
-    async fn get_body_json(&self, pk: &str, sk: &str) -> Result<Option<Box<RawValue>>, StoreError> {
-        match self.get(pk, sk).await? {
-            Some(item) => serde_json::value::to_raw_value(&item.body)
-                .map(Some)
-                .map_err(|e| StoreError::Internal(format!("unserializable body {pk}/{sk}: {e}"))),
-            None => Ok(None),
-        }
+    /// Reads one item with its body as JSON text. A backend that keeps bodies as JSON text
+    /// hands it over without building a map first; the others serialize what
+    /// [`Store::get`] reads.
+    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<RawItem>, StoreError> {
+        let Some(item) = self.get(pk, sk).await? else {
+            return Ok(None);
+        };
+        let body = serde_json::value::to_raw_value(&item.body)
+            .map_err(|e| StoreError::Internal(format!("unserializable body {pk}/{sk}: {e}")))?;
+        Ok(Some(RawItem {
+            version: item.version,
+            body,
+        }))
     }
 
     /// Writes an item whole if `condition` holds.
