@@ -23,6 +23,7 @@ pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
         .await
         .expect("warm_up must succeed on a reachable store");
     items_round_trip(&store, &clock).await;
+    reads_follow_every_write(&store, &clock).await;
     put_conditions(&store, &clock).await;
     delete_conditions(&store, &clock).await;
     expired_items_are_absent(&store, &clock).await;
@@ -168,6 +169,48 @@ pub async fn items_round_trip(store: &Arc<dyn Store>, clock: &ManualClock) {
         None,
         "partition keys are exact"
     );
+}
+
+/// A read right after any kind of write sees it, however often the item was read before
+/// (a backend may cache reads, never past a write).
+pub async fn reads_follow_every_write(store: &Arc<dyn Store>, _clock: &ManualClock) {
+    let pk = partition("reads-follow");
+    let read_twice = |sk: &'static str| {
+        let store = Arc::clone(store);
+        let pk = pk.clone();
+        async move {
+            let first = get(&store, &pk, sk).await;
+            assert_eq!(get(&store, &pk, sk).await, first, "two reads in a row agree");
+            first.map(|item| item.version)
+        }
+    };
+    put_ok(
+        store,
+        Item::new(&pk, "a", body(json!({"n": 1}))),
+        Condition::None,
+        "first",
+    )
+    .await;
+    assert_eq!(read_twice("a").await, Some(1));
+    put_ok(
+        store,
+        Item::new(&pk, "a", body(json!({"n": 2}))).with_version(2),
+        Condition::Version(1),
+        "update",
+    )
+    .await;
+    assert_eq!(read_twice("a").await, Some(2), "after a put");
+    let outcome = store
+        .transact(vec![Write::put(
+            Item::new(&pk, "a", body(json!({"n": 3}))).with_version(3),
+            Condition::Version(2),
+        )])
+        .await;
+    assert!(outcome.is_ok(), "transaction: {outcome:?}");
+    assert_eq!(read_twice("a").await, Some(3), "after a transaction");
+    let outcome = store.delete(&pk, "a", Condition::Version(3)).await;
+    assert!(outcome.is_ok(), "delete: {outcome:?}");
+    assert_eq!(read_twice("a").await, None, "after a delete");
 }
 
 /// NotExists, Exists and Version on put, including 32 racing creators.
