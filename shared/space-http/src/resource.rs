@@ -411,7 +411,17 @@ impl Resource {
     /// Reads one item or answers 404.
     pub async fn load(&self, call: &Call, id: &str) -> Result<Item, ApiError> {
         let partition = self.partition(call)?;
-        let (item, parent) = tokio::join!(call.engine.store().get(&partition, id), self.ensure_parent(call));
+        self.found(call, id, call.engine.store().get(&partition, id)).await
+    }
+
+    /// Awaits `read` of item `id` beside the parent check: the item, or 404 for either.
+    async fn found<T>(
+        &self,
+        call: &Call,
+        id: &str,
+        read: impl Future<Output = Result<Option<T>, StoreError>>,
+    ) -> Result<T, ApiError> {
+        let (item, parent) = tokio::join!(read, self.ensure_parent(call));
         parent?;
         item?.ok_or_else(|| ApiError::not_found(self.singular, id))
     }
@@ -421,9 +431,9 @@ impl Resource {
     async fn get(&self, call: &Call) -> Result<Reply, ApiError> {
         let id = call.path_param(self.item_param)?;
         let partition = self.partition(call)?;
-        let (item, parent) = tokio::join!(call.engine.store().get_raw(&partition, id), self.ensure_parent(call));
-        parent?;
-        let item = item?.ok_or_else(|| ApiError::not_found(self.singular, id))?;
+        let item = self
+            .found(call, id, call.engine.store().get_raw(&partition, id))
+            .await?;
         let reply = match with_version(item.body.get(), item.version) {
             Some(text) => Reply::json_text(StatusCode::OK, text),
             None => {
@@ -755,6 +765,7 @@ pub async fn list_partition(
 fn seal(key: &cursor::CursorKey, partition: &str, last_sk: Option<String>, descending: bool) -> Option<String> {
     last_sk.map(|last_sk| cursor::seal(key, partition, &Position { last_sk, descending }))
 }
+
 /// `body` (a JSON object as text) with `"version": N` appended, built without decoding the
 /// body. `None` when the text is not an object or may already name a `version` (a body
 /// never does today; the caller then decodes and overwrites it, as for lists).

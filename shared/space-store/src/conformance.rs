@@ -84,11 +84,12 @@ async fn get(store: &Arc<dyn Store>, pk: &str, sk: &str) -> Option<Item> {
     let parsed = raw.map(|raw| {
         let body =
             serde_json::from_str::<Map<String, Value>>(raw.body.get()).unwrap_or_else(|e| panic!("{pk}/{sk}: {e}"));
-        (raw.version, body)
+        (raw.version, raw.expires_at, body)
     });
     assert_eq!(
         parsed,
-        item.as_ref().map(|item| (item.version, item.body.clone())),
+        item.as_ref()
+            .map(|item| (item.version, item.expires_at, item.body.clone())),
         "get_raw {pk}/{sk} agrees with get"
     );
     item

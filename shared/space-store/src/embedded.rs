@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::item::{Condition, Item, Page, Query, RawItem, SortRange, Write};
-use crate::read_cache::{CachedItem, ReadCache};
+use crate::read_cache::ReadCache;
 use crate::store::{Store, validate_item, validate_transaction};
 
 /// Items keyed by `pk \0 sk`, so a partition is one contiguous, ordered range.
@@ -125,7 +125,7 @@ impl EmbeddedStore {
 
     /// The live item at `pk`/`sk` with its body as stored text: from the read cache, or
     /// read (and cached) in a read transaction.
-    fn read_cached(&self, pk: &str, sk: &str) -> Result<Option<Arc<CachedItem>>, StoreError> {
+    fn read_cached(&self, pk: &str, sk: &str) -> Result<Option<Arc<RawItem>>, StoreError> {
         let key = composite(pk, sk)?;
         let item = match self.cache.get(&key) {
             Some(item) => item,
@@ -138,7 +138,7 @@ impl EmbeddedStore {
                 };
                 let stored: StoredItem<&RawValue> = serde_json::from_slice(guard.value())
                     .map_err(|e| StoreError::Internal(format!("corrupt item {pk}/{sk}: {e}")))?;
-                let item = Arc::new(CachedItem {
+                let item = Arc::new(RawItem {
                     version: stored.version,
                     expires_at: stored.expires_at,
                     body: stored.body.to_owned(),
@@ -236,10 +236,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<RawItem>, StoreError> {
-        Ok(self.read_cached(pk, sk)?.map(|cached| RawItem {
-            version: cached.version,
-            body: cached.body.clone(),
-        }))
+        Ok(self.read_cached(pk, sk)?.map(|cached| RawItem::clone(&cached)))
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {

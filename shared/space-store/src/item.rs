@@ -41,9 +41,11 @@ impl Item {
 
 /// One stored item's version and body as JSON text, for a reader that decodes the body
 /// into its own type or passes it on as it is (the key lookup, a `GET` of one item).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawItem {
     pub version: u64,
+    /// Unix seconds after which the item no longer exists for any reader.
+    pub expires_at: Option<i64>,
     pub body: Box<RawValue>,
 }
 

@@ -14,21 +14,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::value::RawValue;
+use crate::item::RawItem;
 
 /// Entries kept at most; past it the cache starts over (old entries are mostly stale).
 const CAPACITY: usize = 4096;
 
-/// One cached item: what [`crate::RawItem`] carries, plus its expiry.
-pub(crate) struct CachedItem {
-    pub version: u64,
-    pub expires_at: Option<i64>,
-    pub body: Box<RawValue>,
-}
-
 struct Entry {
     generation: u64,
-    item: Arc<CachedItem>,
+    item: Arc<RawItem>,
 }
 
 #[derive(Default)]
@@ -49,7 +42,7 @@ impl ReadCache {
     }
 
     /// The item at `key` if it was read at the current generation.
-    pub fn get(&self, key: &str) -> Option<Arc<CachedItem>> {
+    pub fn get(&self, key: &str) -> Option<Arc<RawItem>> {
         let generation = self.generation();
         let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = entries.get(key)?;
@@ -57,7 +50,7 @@ impl ReadCache {
     }
 
     /// Remembers what a read transaction opened at `generation` found at `key`.
-    pub fn insert(&self, key: String, generation: u64, item: Arc<CachedItem>) {
+    pub fn insert(&self, key: String, generation: u64, item: Arc<RawItem>) {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= CAPACITY && !entries.contains_key(&key) {
             entries.clear();
@@ -69,9 +62,10 @@ impl ReadCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::value::RawValue;
 
-    fn item(version: u64) -> Arc<CachedItem> {
-        Arc::new(CachedItem {
+    fn item(version: u64) -> Arc<RawItem> {
+        Arc::new(RawItem {
             version,
             expires_at: None,
             body: RawValue::from_string("{}".into()).expect("JSON"),

@@ -29,6 +29,7 @@ pub trait Store: Send + Sync + 'static {
             .map_err(|e| StoreError::Internal(format!("unserializable body {pk}/{sk}: {e}")))?;
         Ok(Some(RawItem {
             version: item.version,
+            expires_at: item.expires_at,
             body,
         }))
     }
