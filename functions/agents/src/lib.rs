@@ -78,7 +78,7 @@ pub fn agents() -> Resource {
 }
 
 /// Checks what a single field cannot: operations against the catalogue, the model's name.
-fn rules(agent: &Map<String, Value>) -> Result<(), FieldErrors> {
+fn rules(agent: &mut Map<String, Value>) -> Result<(), FieldErrors> {
     let mut errors = FieldErrors::new();
     let unknown: Vec<String> = agent
         .get("operations")

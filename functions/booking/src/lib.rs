@@ -326,7 +326,7 @@ fn utc() -> Value {
     json!("UTC")
 }
 
-fn type_rules(item: &Map<String, Value>) -> Result<(), FieldErrors> {
+fn type_rules(item: &mut Map<String, Value>) -> Result<(), FieldErrors> {
     let minutes = |field: &str| item.get(field).and_then(Value::as_i64).unwrap_or(0);
     let mut errors = FieldErrors::new();
     let blocked = minutes("duration_minutes") + minutes("buffer_before_minutes") + minutes("buffer_after_minutes");

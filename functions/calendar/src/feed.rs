@@ -31,6 +31,8 @@ const FEED_PER_MINUTE: u32 = 60;
 /// Random bytes in a token (43 characters of URL-safe base64).
 const TOKEN_BYTES: usize = 32;
 const ATTEMPTS: usize = 3;
+/// Years before and after today a VTIMEZONE covers at most.
+const ZONE_YEARS: i32 = 20;
 /// Calendar apps are told to refresh this often.
 const REFRESH: &str = "PT1H";
 
@@ -228,14 +230,18 @@ fn calendar(events: &[Item], now: chrono::DateTime<Utc>) -> String {
         if is_utc(timing.zone) {
             continue;
         }
-        let first = timing.start.with_timezone(&timing.zone).year() - 1;
-        let last = timing.end.with_timezone(&timing.zone).year().max(now.year()) + 10;
+        // Years around today only: a zone's work is bounded whatever dates events carry
+        // (earlier times read the first observance, later ones the repeating rules).
+        let (this_year, reach) = (now.year(), ZONE_YEARS);
+        let first = (timing.start.with_timezone(&timing.zone).year() - 1).clamp(this_year - reach, this_year + reach);
+        let last =
+            (timing.end.with_timezone(&timing.zone).year().max(this_year) + 10).clamp(this_year, this_year + reach);
         let entry = zones.entry(timing.zone.name()).or_insert((timing.zone, first, last));
         entry.1 = entry.1.min(first);
         entry.2 = entry.2.max(last);
     }
     for (zone, first, last) in zones.values() {
-        vtimezone::write(&mut writer, *zone, *first, *last);
+        writer.lines(&vtimezone::block(*zone, *first, *last));
     }
 
     for (item, timing) in &timed {
@@ -311,7 +317,8 @@ async fn serve_feed(call: Call) -> Result<Reply, ApiError> {
         .ok_or_else(|| ApiError::Internal("calendar feed pointer without a space".into()))?;
     call.principal = call.principal.clone().in_space(space);
     let (events, _) = all_events(&call).await?;
-    let text = calendar(&events, call.engine.now());
+    let now = call.engine.now();
+    let text = space_http::cpu::run(move |_| calendar(&events, now)).await?;
     Ok(Reply::raw(StatusCode::OK, "text/calendar; charset=utf-8", text)
         .with_header("content-disposition", "inline; filename=\"calendar.ics\"")
         .with_header("cache-control", "private, max-age=300")

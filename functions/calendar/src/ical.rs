@@ -28,6 +28,11 @@ impl Writer {
         self.raw(name, &escape_text(value));
     }
 
+    /// Content lines another writer already wrote.
+    pub fn lines(&mut self, written: &str) {
+        self.out.push_str(written);
+    }
+
     pub fn begin(&mut self, component: &str) {
         self.raw("BEGIN", component);
     }

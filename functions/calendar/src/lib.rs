@@ -8,7 +8,10 @@ mod ical;
 mod recurrence;
 mod vtimezone;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -21,12 +24,19 @@ use space_http::resource::{CustomFilter, Filter, Resource};
 use space_http::{ApiError, Engine, FieldErrors, Operation};
 use space_store::{Item, Query};
 
+use crate::recurrence::{Budget, Occurrences, Stop};
+
 pub const EVENT_PREFIX: &str = "calev";
 pub const STATUSES: &[&str] = &["confirmed", "tentative", "cancelled"];
 /// Attendees of one event at most.
 pub const MAX_ATTENDEES: usize = 100;
 /// Occurrences one range request returns at most; the answer says when there were more.
 pub const MAX_OCCURRENCES: usize = 1000;
+/// Candidate occurrences one range listing may read across all its events (the longest
+/// counted rules are walked from their first start; everything else from the range).
+pub const EXPANSION_STEPS: usize = 200_000;
+/// Time one range listing may spend expanding: past it the answer asks for a narrower range.
+const EXPANSION_TIME: Duration = Duration::from_millis(250);
 /// The widest range one request expands.
 pub const MAX_RANGE_DAYS: i64 = 366;
 /// Events one range request or one feed reads at most.
@@ -160,6 +170,8 @@ pub struct Timing {
     pub end: DateTime<Utc>,
     pub zone: Tz,
     pub rule: Option<String>,
+    /// A counted rule's last start, derived when the event was written.
+    pub last: Option<DateTime<Utc>>,
 }
 
 impl Timing {
@@ -173,11 +185,16 @@ impl Timing {
                 .and_then(Value::as_str)
                 .map_or(Some(Tz::UTC), |name| name.parse().ok())?,
             rule: event.get("recurrence").and_then(Value::as_str).map(str::to_owned),
+            last: instant(LAST_START),
         })
     }
 }
 
-fn event_rules(event: &Map<String, Value>) -> Result<(), FieldErrors> {
+/// Derived, not writable: when a counted series' last occurrence starts.
+const LAST_START: &str = "recurrence_last_start";
+
+fn event_rules(event: &mut Map<String, Value>) -> Result<(), FieldErrors> {
+    event.remove(LAST_START);
     let mut errors = FieldErrors::new();
     if let Some(timing) = Timing::of(event) {
         if timing.end <= timing.start {
@@ -188,10 +205,19 @@ fn event_rules(event: &Map<String, Value>) -> Result<(), FieldErrors> {
                 vec![format!("an event lasts at most {MAX_EVENT_DAYS} days")],
             );
         }
-        if let Some(rule) = &timing.rule
-            && let Err(message) = recurrence::check(rule, timing.start, timing.zone)
-        {
-            errors.insert("recurrence".into(), vec![message]);
+        if let Some(rule) = &timing.rule {
+            match recurrence::check(rule, timing.start, timing.zone)
+                .and_then(|()| recurrence::last_start(rule, timing.start, timing.zone))
+            {
+                Ok(last) => {
+                    if let Some(last) = last {
+                        event.insert(LAST_START.into(), json!(format_datetime(last)));
+                    }
+                }
+                Err(message) => {
+                    errors.insert("recurrence".into(), vec![message]);
+                }
+            }
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
@@ -299,58 +325,115 @@ async fn occurrences(call: &Call) -> Result<Reply, ApiError> {
             format!("a range covers at most {MAX_RANGE_DAYS} days"),
         ));
     }
-    let (items, mut truncated) = all_events(call).await?;
-    let mut found: Vec<(DateTime<Utc>, Value)> = Vec::new();
-    for item in items.iter().filter(|item| filters.keep(&item.body)) {
+    let (mut items, scan_truncated) = all_events(call).await?;
+    items.retain(|item| filters.keep(&item.body));
+    let expanded = space_http::cpu::run(move |cancelled| {
+        let budget = Budget::new(EXPANSION_STEPS, EXPANSION_TIME, cancelled);
+        expand(&items, from, to, budget)
+    })
+    .await?;
+    match expanded {
+        Ok((data, truncated)) => Ok(Reply::ok(
+            json!({"data": data, "next_cursor": null, "truncated": truncated || scan_truncated}),
+        )),
+        Err(Stop::OverBudget) => Err(ApiError::invalid_field(
+            "to",
+            "expanding the recurring events in this range takes more work than one request may do: \
+             narrow the range (`from`, `to`) or filter with `q`, `attendee` or `status`",
+        )),
+        Err(Stop::Cancelled) => Err(ApiError::Unavailable {
+            message: "The listing was cancelled; retry.".into(),
+            retry_after: 1,
+        }),
+    }
+}
+
+/// The first [`MAX_OCCURRENCES`] occurrences of `items` in `[from, to)`, by start then id
+/// (`items` come in id order), merged lazily: each event's expansion is read only as far as
+/// the merge needs it; `true` when there were more.
+fn expand(
+    items: &[Item],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut budget: Budget,
+) -> Result<(Vec<Value>, bool), Stop> {
+    struct Source<'a> {
+        item: &'a Item,
+        recurring: bool,
+        duration: TimeDelta,
+        occurrences: Occurrences,
+    }
+    let mut sources = Vec::new();
+    for item in items {
         let Some(timing) = Timing::of(&item.body) else { continue };
         let duration = timing.end - timing.start;
-        let starts = match &timing.rule {
-            None => (timing.start < to && timing.end > from)
-                .then_some(timing.start)
-                .into_iter()
-                .collect(),
-            Some(rule) => {
-                let room = MAX_OCCURRENCES.saturating_sub(found.len());
-                match recurrence::starts(rule, timing.start, timing.zone, duration, from, to, room) {
-                    Ok((starts, more)) => {
-                        truncated |= more;
-                        starts
-                    }
-                    // A rule stored before a stricter check: list the event once.
-                    Err(_) => vec![timing.start]
-                        .into_iter()
-                        .filter(|s| *s < to && *s + duration > from)
-                        .collect(),
-                }
-            }
+        let once = || Occurrences::once(timing.start, duration, from, to);
+        let occurrences = match &timing.rule {
+            // A rule stored before a stricter check: the event is listed once.
+            Some(rule) => Occurrences::of_rule(rule, timing.start, timing.zone, timing.last, duration, from, to)
+                .unwrap_or_else(|_| once()),
+            None => once(),
         };
-        for start in starts {
-            let mut occurrence = Resource::render(item);
-            if let Some(body) = occurrence.as_object_mut() {
-                body.insert("start".into(), json!(format_datetime(start)));
-                body.insert("end".into(), json!(format_datetime(start + duration)));
-                if timing.rule.is_some() {
-                    body.insert("recurrence_id".into(), json!(format_datetime(start)));
-                }
-            }
-            found.push((start, occurrence));
+        sources.push(Source {
+            item,
+            recurring: timing.rule.is_some(),
+            duration,
+            occurrences,
+        });
+    }
+    let mut next = BinaryHeap::new();
+    for (index, source) in sources.iter_mut().enumerate() {
+        if let Some(start) = source.occurrences.next(&mut budget)? {
+            next.push(Reverse((start, index)));
         }
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1["id"].as_str().cmp(&b.1["id"].as_str())));
-    if found.len() > MAX_OCCURRENCES {
-        found.truncate(MAX_OCCURRENCES);
-        truncated = true;
+    let mut data = Vec::new();
+    while let Some(Reverse((start, index))) = next.pop() {
+        if data.len() == MAX_OCCURRENCES {
+            return Ok((data, true));
+        }
+        let source = &mut sources[index];
+        let mut occurrence = Resource::render(source.item);
+        if let Some(body) = occurrence.as_object_mut() {
+            body.insert("start".into(), json!(format_datetime(start)));
+            body.insert("end".into(), json!(format_datetime(start + source.duration)));
+            if source.recurring {
+                body.insert("recurrence_id".into(), json!(format_datetime(start)));
+            }
+        }
+        data.push(occurrence);
+        if let Some(later) = source.occurrences.next(&mut budget)? {
+            next.push(Reverse((later, index)));
+        }
     }
-    let data: Vec<Value> = found.into_iter().map(|(_, occurrence)| occurrence).collect();
-    Ok(Reply::ok(
-        json!({"data": data, "next_cursor": null, "truncated": truncated}),
-    ))
+    Ok((data, false))
 }
 
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
     let mut operations = events().operations();
     for operation in &mut operations {
+        operation.response = operation.response.as_ref().map(|schema| {
+            schema.map(|mut schema| {
+                let item = if schema["properties"]["data"]["items"].is_object() {
+                    &mut schema["properties"]["data"]["items"]
+                } else {
+                    &mut schema
+                };
+                if let Some(properties) = item["properties"].as_object_mut() {
+                    properties.insert(
+                        LAST_START.into(),
+                        json!({
+                            "type": "string",
+                            "format": "date-time",
+                            "readOnly": true,
+                            "description": "Set by the server for a series with COUNT: when its last occurrence starts."
+                        }),
+                    );
+                }
+                schema
+            })
+        });
         if operation.name == "calendar_events_list" {
             let inner = Arc::clone(&operation.handler);
             operation.handler = handler(move |call| {
@@ -417,11 +500,15 @@ mod tests {
         let mut event = Map::new();
         event.insert("start".into(), json!("2099-03-02T10:00:00.000Z"));
         event.insert("end".into(), json!("2099-03-02T09:00:00.000Z"));
-        assert!(event_rules(&event).unwrap_err().contains_key("end"));
+        assert!(event_rules(&mut event).unwrap_err().contains_key("end"));
         event.insert("end".into(), json!("2099-03-02T11:00:00.000Z"));
         event.insert("recurrence".into(), json!("FREQ=DAILY;UNTIL=20990101T000000Z"));
-        assert!(event_rules(&event).unwrap_err().contains_key("recurrence"));
+        assert!(event_rules(&mut event).unwrap_err().contains_key("recurrence"));
         event.insert("recurrence".into(), json!("FREQ=DAILY;COUNT=3"));
-        assert!(event_rules(&event).is_ok());
+        assert!(event_rules(&mut event).is_ok());
+        assert_eq!(event[LAST_START], "2099-03-04T10:00:00.000Z");
+        event.insert("recurrence".into(), json!("FREQ=DAILY"));
+        assert!(event_rules(&mut event).is_ok());
+        assert!(!event.contains_key(LAST_START), "an endless series has no last start");
     }
 }

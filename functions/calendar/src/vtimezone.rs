@@ -3,6 +3,9 @@
 //! feed needs; the years at the end that repeat one pattern (e.g. "last Sunday of March at
 //! 02:00") become yearly rules that hold from then on, earlier changes are listed one by one.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::{OffsetComponents, OffsetName, Tz};
 
@@ -128,6 +131,30 @@ fn observance(writer: &mut Writer, onset: NaiveDateTime, from: i32, to: &State, 
         writer.text("TZNAME", name);
     }
     writer.end(kind);
+}
+
+/// The VTIMEZONE of `tz` for `first_year..=last_year`, written once per process: zones do
+/// not change while it runs, and finding a zone's transitions reads it day by day.
+pub fn block(tz: Tz, first_year: i32, last_year: i32) -> Arc<str> {
+    type Blocks = Mutex<HashMap<(Tz, i32, i32), Arc<str>>>;
+    static BLOCKS: OnceLock<Blocks> = OnceLock::new();
+    /// Blocks kept at most (a few KB each); past it the cache starts over.
+    const KEPT: usize = 1024;
+    let blocks = BLOCKS.get_or_init(Blocks::default);
+    let key = (tz, first_year, last_year);
+    if let Some(found) = blocks.lock().ok().and_then(|blocks| blocks.get(&key).cloned()) {
+        return found;
+    }
+    let mut writer = Writer::new();
+    write(&mut writer, tz, first_year, last_year);
+    let written: Arc<str> = writer.finish().into();
+    if let Ok(mut blocks) = blocks.lock() {
+        if blocks.len() >= KEPT {
+            blocks.clear();
+        }
+        blocks.insert(key, Arc::clone(&written));
+    }
+    written
 }
 
 /// Writes the VTIMEZONE of `tz` good for times in `first_year..=last_year` (and after,

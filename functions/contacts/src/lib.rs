@@ -56,7 +56,7 @@ pub fn contacts() -> Resource {
 }
 
 /// A contact nobody can reach or name is a mistake, not a contact.
-fn needs_a_handle(contact: &Map<String, Value>) -> Result<(), FieldErrors> {
+fn needs_a_handle(contact: &mut Map<String, Value>) -> Result<(), FieldErrors> {
     if ["name", "email", "phone"]
         .iter()
         .any(|field| contact.contains_key(*field))

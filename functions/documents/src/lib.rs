@@ -60,7 +60,7 @@ pub fn documents() -> Resource {
     }
 }
 
-fn content_fits(document: &Map<String, Value>) -> Result<(), FieldErrors> {
+fn content_fits(document: &mut Map<String, Value>) -> Result<(), FieldErrors> {
     let bytes = document.get("content").and_then(Value::as_str).map_or(0, str::len);
     if bytes > MAX_CONTENT_BYTES {
         return Err(FieldErrors::from([(

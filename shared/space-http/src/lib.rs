@@ -6,6 +6,7 @@
 //! handler through [`execute`].
 
 pub mod auth;
+pub mod cpu;
 pub mod cursor;
 pub mod engine;
 pub mod error;

@@ -163,8 +163,9 @@ pub fn parse_bool(raw: &str) -> Result<Value, String> {
     }
 }
 
-/// Whole-item checks that need more than one field (run after merging a write).
-pub type Rules = fn(&Map<String, Value>) -> Result<(), FieldErrors>;
+/// Whole-item checks that need more than one field, run after merging a write; they may
+/// also set fields the server derives from others (a recurring event's last occurrence).
+pub type Rules = fn(&mut Map<String, Value>) -> Result<(), FieldErrors>;
 
 /// One CRUD resource.
 #[derive(Clone)]
@@ -477,9 +478,9 @@ impl Resource {
 
     /// Validates a create body into the stored item and the writes that add it.
     pub fn prepare_create(&self, call: &Call, body: &Value) -> Result<(Item, Vec<Write>), FieldErrors> {
-        let Validated { set, .. } = validate(&self.fields, body, WriteMode::Create)?;
+        let Validated { mut set, .. } = validate(&self.fields, body, WriteMode::Create)?;
         if let Some(rules) = self.rules {
-            rules(&set)?;
+            rules(&mut set)?;
         }
         let internal = |e: ApiError| FieldErrors::from([("body".to_owned(), vec![e.to_string()])]);
         let partition = self.partition(call).map_err(internal)?;
@@ -565,7 +566,7 @@ impl Resource {
             let mut next = current.clone();
             change(&mut next.body)?;
             if let Some(rules) = self.rules {
-                rules(&next.body).map_err(ApiError::validation)?;
+                rules(&mut next.body).map_err(ApiError::validation)?;
             }
             next.version = current.version + 1;
             next.body

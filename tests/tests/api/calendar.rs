@@ -15,6 +15,10 @@ on_both_backends!(
     events_are_validated_and_edited,
     recurrences_expand_inside_the_range,
     expansion_is_capped_per_request,
+    rules_that_repeat_more_than_hourly_are_refused,
+    old_rules_expand_from_the_window,
+    counted_series_know_their_last_occurrence,
+    expansion_past_its_budget_asks_for_a_narrower_range,
     the_ical_feed_parses_back_as_rfc_5545,
     rotating_the_token_kills_the_old_url_at_once,
     every_route_needs_its_scope_and_the_right_space,
@@ -270,6 +274,206 @@ async fn expansion_is_capped_per_request(app: TestApp) {
         .expect(200);
     assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1000));
     assert_eq!(listed.body["truncated"], true);
+}
+
+async fn rules_that_repeat_more_than_hourly_are_refused(app: TestApp) {
+    let dense = [
+        "FREQ=DAILY;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23;\
+         BYMINUTE=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29;BYSECOND=0,30",
+        "FREQ=HOURLY;BYMINUTE=0,30",
+        "FREQ=MINUTELY;INTERVAL=60",
+        "FREQ=WEEKLY;BYMINUTE=1,2;BYSETPOS=1,2",
+    ];
+    for rule in dense {
+        let refused = app
+            .space(Method::POST, "/calendar/events")
+            .json(json!({"title": "Spam", "start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:01Z", "recurrence": rule}))
+            .send()
+            .await
+            .expect(422);
+        let message = refused.body["error"]["fields"]["recurrence"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains("hour"), "{rule}: {message}");
+    }
+    let never = app
+        .space(Method::POST, "/calendar/events")
+        .json(
+            json!({"title": "Never", "start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z",
+                     "recurrence": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"}),
+        )
+        .send()
+        .await
+        .expect(422);
+    assert!(never.body["error"]["fields"]["recurrence"].is_array());
+
+    let created = event(
+        &app,
+        json!({"title": "Weekly", "start": "2026-01-05T09:00:00Z", "end": "2026-01-05T10:00:00Z", "recurrence": "FREQ=WEEKLY"}),
+    )
+    .await;
+    let path = format!("/calendar/events/{}", id(&created));
+    app.space(Method::PATCH, &path)
+        .json(json!({"recurrence": "FREQ=HOURLY;BYSECOND=0,1"}))
+        .send()
+        .await
+        .expect(422);
+    let unchanged = app.space(Method::GET, &path).send().await.expect(200);
+    assert_eq!(unchanged.body["recurrence"], "FREQ=WEEKLY");
+    assert_eq!(unchanged.body["version"], 1);
+}
+
+/// An hourly rule started 50 years before the range lists exactly the range's hours, and
+/// 100 of them answer at once: expansion starts at the range, not at the first start.
+async fn old_rules_expand_from_the_window(app: TestApp) {
+    for n in 0..100 {
+        event(
+            &app,
+            json!({"title": format!("Tick {n}"), "start": "2026-01-01T00:15:00Z", "end": "2026-01-01T00:45:00Z",
+                   "time_zone": "Europe/Berlin", "recurrence": "FREQ=HOURLY;INTERVAL=5"}),
+        )
+        .await;
+    }
+    let listed = app
+        .space(
+            Method::GET,
+            "/calendar/events?from=2076-03-02T00:00:00Z&to=2076-03-03T00:00:00Z&q=tick%207",
+        )
+        .send()
+        .await
+        .expect(200);
+    // Tick 7 and Tick 70..79; every five hours from 2026-01-01T01:15 Berlin.
+    let ticks = starts(&listed.body);
+    assert_eq!(listed.body["truncated"], false);
+    assert_eq!(ticks.len(), 11 * 5, "{ticks:?}");
+    let hours: std::collections::BTreeSet<&str> = ticks.iter().map(|s| &s[11..16]).collect();
+    // 2026-01-01T00:15Z + 5 h × k lands on 2076-03-02 at these UTC hours (18,262 days later).
+    assert_eq!(
+        hours.into_iter().collect::<Vec<_>>(),
+        ["03:15", "08:15", "13:15", "18:15", "23:15"]
+    );
+    let all = app
+        .space(
+            Method::GET,
+            "/calendar/events?from=2076-01-01T00:00:00Z&to=2076-12-31T00:00:00Z",
+        )
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(all.body["data"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(all.body["truncated"], true);
+    // Hourly rules step in the zone's local time: 03:15 Berlin (CET) is 02:15 UTC.
+    assert_eq!(
+        starts(&all.body)[0],
+        "2076-01-01T02:15:00.000Z",
+        "the earliest occurrences come first"
+    );
+}
+
+async fn counted_series_know_their_last_occurrence(app: TestApp) {
+    let created = event(
+        &app,
+        json!({"title": "Course", "start": "2026-01-05T09:00:00Z", "end": "2026-01-05T10:00:00Z",
+               "time_zone": "America/New_York", "recurrence": "FREQ=WEEKLY;BYDAY=MO;COUNT=1000"}),
+    )
+    .await;
+    // 999 weeks after the first Monday, still 04:00 New York (EST).
+    assert_eq!(created["recurrence_last_start"], "2045-02-27T09:00:00.000Z");
+    let range = |from: &str, to: &str| format!("/calendar/events?from={from}&to={to}");
+    let last = app
+        .space(Method::GET, &range("2045-03-01T00:00:00Z", "2045-04-01T00:00:00Z"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(starts(&last.body), Vec::<String>::new(), "the series ended in February");
+    let february = app
+        .space(Method::GET, &range("2045-02-20T00:00:00Z", "2045-04-01T00:00:00Z"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        starts(&february.body),
+        ["2045-02-20T09:00:00.000Z", "2045-02-27T09:00:00.000Z"]
+    );
+    let summer = app
+        .space(Method::GET, &range("2040-07-01T00:00:00Z", "2040-07-10T00:00:00Z"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        starts(&summer.body),
+        ["2040-07-02T08:00:00.000Z", "2040-07-09T08:00:00.000Z"]
+    );
+    let after = app
+        .space(Method::GET, &range("2045-02-28T00:00:00Z", "2046-01-01T00:00:00Z"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(starts(&after.body), Vec::<String>::new());
+
+    let path = format!("/calendar/events/{}", id(&created));
+    let endless = app
+        .space(Method::PATCH, &path)
+        .json(json!({"recurrence": "FREQ=WEEKLY;BYDAY=MO"}))
+        .send()
+        .await
+        .expect(200);
+    assert!(endless.body.get("recurrence_last_start").is_none());
+    let refused = app
+        .space(Method::PATCH, &path)
+        .json(json!({"recurrence_last_start": "2030-01-01T00:00:00Z"}))
+        .send()
+        .await;
+    assert_eq!(refused.status, 422, "the derived field is not writable");
+}
+
+/// Counted rules stored before their last occurrence was kept are walked from their first
+/// start; 201 of them need more work than one listing may do, and the answer says so.
+async fn expansion_past_its_budget_asks_for_a_narrower_range(app: TestApp) {
+    let created = event(
+        &app,
+        json!({"title": "Old", "start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:30:00Z", "recurrence": "FREQ=HOURLY;COUNT=1000"}),
+    )
+    .await;
+    let store = app.engine.store();
+    let stored = store
+        .query(space_store::Query::partition(space_http::keys::collection_partition(
+            &app.demo.space_id,
+            "calendar_events",
+        )))
+        .await
+        .expect("a query");
+    let template = stored
+        .items
+        .into_iter()
+        .find(|item| item.sk == id(&created))
+        .expect("the event");
+    for n in 0..200 {
+        let mut item = template.clone();
+        item.sk = format!("calev_old{n:04}");
+        item.body.insert("id".into(), json!(item.sk));
+        item.body.remove("recurrence_last_start");
+        store.put(item, space_store::Condition::None).await.expect("a put");
+    }
+    let refused = app
+        .space(
+            Method::GET,
+            "/calendar/events?from=2027-01-01T00:00:00Z&to=2027-02-01T00:00:00Z",
+        )
+        .send()
+        .await
+        .expect(422);
+    let message = refused.body["error"]["fields"]["to"][0].as_str().unwrap_or_default();
+    assert!(message.contains("narrow the range"), "{message}");
+    // A range the series reach is cheap: each walk stops at the range.
+    app.space(
+        Method::GET,
+        "/calendar/events?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+    )
+    .send()
+    .await
+    .expect(200);
 }
 
 /// The feed's text, checked line by line: CRLF endings only, at most 75 octets a line.
