@@ -20,3 +20,8 @@ pub fn routes() -> Router<Engine> {
 pub fn app(engine: Engine) -> Router {
     space_http::rest::finish(routes(), engine)
 }
+
+/// The worker over `engine`, with the handler of every kind of job the API enqueues.
+pub fn worker(engine: Engine) -> space_worker::Worker {
+    space_worker::Worker::new(engine).handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
+}

@@ -164,14 +164,32 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         // Small JSON answers must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
     });
+    // One signal stops both the server and the worker.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    };
+    let worker = crate::worker(engine.clone());
+    let worker = tokio::spawn({
+        let stop = stopped(stop.clone());
+        async move { worker.run_until(stop, WORKER_EVERY, WORKER_GRACE).await }
+    });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
     // Public routes limit visitors by the peer address.
     let app = crate::app(engine).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    println!("Stopped cleanly.");
+    axum::serve(listener, app).with_graceful_shutdown(stopped(stop)).await?;
+    let pass = worker.await.unwrap_or_default();
+    println!("Stopped cleanly ({} jobs released to the next start).", pass.released);
     Ok(())
 }
+
+/// How often the local worker looks for due jobs.
+const WORKER_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long a stopping worker lets running jobs finish before it releases them.
+const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn shutdown_signal() {
     let interrupt = async {

@@ -294,6 +294,9 @@ pub async fn mint(
                 actor,
                 engine.now(),
             ));
+            if let Some(expires_at) = request.expires_at {
+                writes.push(crate::jobs::key_expiring_job(space, &id, expires_at, engine.now()));
+            }
         }
         None => {
             let listed = keys::account_key(&actor.account_id, &id);

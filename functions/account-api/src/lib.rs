@@ -5,6 +5,7 @@
 //! arguments, so `spacectl` and the tests use them without HTTP; [`operations`] wraps
 //! them as routes.
 
+pub mod jobs;
 pub mod keys;
 pub mod secrets;
 pub mod spaces;

@@ -187,6 +187,14 @@ impl Principal {
         }
     }
 
+    /// The platform itself, acting later on its own schedule (a worker job): no scopes.
+    pub fn system() -> Principal {
+        Principal {
+            key_id: "system".into(),
+            ..Principal::visitor()
+        }
+    }
+
     /// This principal acting inside `space` (a public route that found its Space).
     pub fn in_space(mut self, space: &str) -> Principal {
         self.space_id = Some(space.to_owned());

@@ -21,3 +21,4 @@ mod properties;
 mod seed;
 mod tables;
 mod whiteboards;
+mod worker;

@@ -1,0 +1,485 @@
+//! Later work: durable jobs that every family enqueues and one runner executes.
+//!
+//! A job is an item (`JOBS#<shard>` / `<due millis>#<job id>`) written in the same store
+//! transaction as the change that causes it: a crash never loses one, and a change that did
+//! not commit never runs one. A runner claims a due job by rewriting it with a lease (a
+//! write conditional on its version, so one claimer wins), runs its kind's [`Handler`], then
+//! deletes it, moves it later (a retry after a backoff, or a handler's own "not yet"), or
+//! moves it to the dead-letter partition, each conditional on the claimed version. A runner
+//! that dies mid-job leaves a lease that expires, and the job runs again: jobs run at least
+//! once, so handlers change state only through conditional writes and a second run finds
+//! nothing to do.
+//!
+//! `spacectl serve` runs [`Worker::run_until`] as a background task over its store; in AWS
+//! the dispatcher function runs the same handlers on the same items.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::StreamExt as _;
+use serde_json::{Map, Value, json};
+use space_http::Engine;
+use space_http::fields::{format_datetime, parse_datetime};
+use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
+
+/// Job partitions: due jobs are read from each, so one hot partition never holds them all.
+pub const SHARDS: u32 = 4;
+/// Where jobs that failed for good are kept, for inspection.
+pub const DEAD_PARTITION: &str = "JOBS#DEAD";
+/// How long dead jobs are kept.
+const DEAD_RETENTION_DAYS: i64 = 30;
+/// Waits after the first, second, … failure (the Standard Webhooks schedule): past the last
+/// one the job is dead.
+pub const DEFAULT_RETRY_DELAYS: &[i64] = &[5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+
+/// A job to enqueue: [`NewJob::write`] goes into the transaction of the change.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    kind: String,
+    payload: Value,
+    due: DateTime<Utc>,
+    id: Option<String>,
+}
+
+impl NewJob {
+    /// A job of `kind` (the name its handler is registered under), due at once.
+    pub fn new(kind: impl Into<String>, payload: Value, now: DateTime<Utc>) -> NewJob {
+        NewJob {
+            kind: kind.into(),
+            payload,
+            due: now,
+            id: None,
+        }
+    }
+
+    /// Due at `due` instead.
+    pub fn at(mut self, due: DateTime<Utc>) -> NewJob {
+        self.due = due;
+        self
+    }
+
+    /// A job named by what it does (e.g. `key-expiring-key_01…`): enqueued again for the same
+    /// time, it is the same item, so a repeated enqueue is harmless.
+    pub fn named(mut self, name: impl Into<String>) -> NewJob {
+        self.id = Some(name.into());
+        self
+    }
+
+    /// The write that enqueues the job.
+    pub fn write(self) -> Write {
+        let named = self.id.is_some();
+        let id = self.id.unwrap_or_else(|| format!("job_{}", ulid::Ulid::new()));
+        let mut body = Map::new();
+        body.insert("id".into(), json!(id));
+        body.insert("kind".into(), json!(self.kind));
+        body.insert("payload".into(), self.payload);
+        body.insert("due_at".into(), json!(format_datetime(self.due)));
+        body.insert("attempts".into(), json!(0));
+        body.insert("failures".into(), json!(0));
+        let item = Item::new(partition_of(&id), sort_key(self.due, &id), body);
+        Write::put(item, if named { Condition::None } else { Condition::NotExists })
+    }
+}
+
+/// The partition of shard `shard`.
+pub fn partition(shard: u32) -> String {
+    format!("JOBS#{shard}")
+}
+
+fn partition_of(id: &str) -> String {
+    // FNV-1a: stable across processes and versions, unlike the standard hasher.
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    partition(hash % SHARDS)
+}
+
+/// Due time first, so a range query reads exactly the jobs due by now.
+fn sort_key(due: DateTime<Utc>, id: &str) -> String {
+    format!("{:013}#{id}", due.timestamp_millis().max(0))
+}
+
+/// A claimed job, as its handler sees it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub payload: Value,
+    /// Runs started, this one included.
+    pub attempts: u64,
+    /// Earlier runs that failed.
+    pub failures: u64,
+    item: Item,
+}
+
+/// What a run achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Not yet: run again at this time (a scheduled action moved, a `Retry-After`).
+    Later(DateTime<Utc>),
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Worth another try after the kind's next delay.
+    #[error("{0}")]
+    Retry(String),
+    /// Never worth another try: the job goes to the dead-letter partition.
+    #[error("{0}")]
+    Fail(String),
+}
+
+impl From<StoreError> for JobError {
+    fn from(error: StoreError) -> JobError {
+        JobError::Retry(error.to_string())
+    }
+}
+
+/// Runs the jobs of one kind. A run may happen twice: change state only through
+/// conditional writes.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn run(&self, engine: &Engine, job: &Job) -> Result<Outcome, JobError>;
+
+    /// Seconds to wait after the first, second, … failure; past the last the job is dead.
+    fn retry_delays(&self) -> &[i64] {
+        DEFAULT_RETRY_DELAYS
+    }
+}
+
+/// How a runner behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How long a claim holds a job: a run that takes longer may be repeated elsewhere.
+    pub lease: TimeDelta,
+    /// Due jobs claimed per shard and pass.
+    pub batch: usize,
+    /// Jobs run at once.
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            lease: TimeDelta::seconds(60),
+            batch: 64,
+            concurrency: 16,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub done: usize,
+    pub later: usize,
+    pub dead: usize,
+    /// Claimed by this pass but finished by nobody (the pass was stopped): released.
+    pub released: usize,
+}
+
+/// The handlers by kind, and the runner over an engine's store.
+#[derive(Clone)]
+pub struct Worker {
+    engine: Engine,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    options: Options,
+    /// Jobs claimed and not yet finished: released if the runner stops first.
+    held: Arc<Mutex<HashMap<String, Job>>>,
+}
+
+enum Finished {
+    Done,
+    Later,
+    Dead,
+}
+
+impl Worker {
+    pub fn new(engine: Engine) -> Worker {
+        Worker {
+            engine,
+            handlers: HashMap::new(),
+            options: Options::default(),
+            held: Arc::default(),
+        }
+    }
+
+    pub fn options(mut self, options: Options) -> Worker {
+        self.options = options;
+        self
+    }
+
+    /// Registers the handler of `kind`.
+    pub fn handle(mut self, kind: impl Into<String>, handler: impl Handler) -> Worker {
+        self.handlers.insert(kind.into(), Arc::new(handler));
+        self
+    }
+
+    /// Claims every job due now (up to the batch per shard) and runs them.
+    pub async fn run_due(&self) -> Result<Pass, StoreError> {
+        let now = self.engine.now();
+        let bound = format!("{:013}#~", now.timestamp_millis().max(0));
+        let mut claimed = Vec::new();
+        for shard in 0..SHARDS {
+            let page = self
+                .engine
+                .store()
+                .query(
+                    Query::partition(partition(shard))
+                        .range(SortRange::Between(String::new(), bound.clone()))
+                        .limit(self.options.batch),
+                )
+                .await?;
+            for item in page.items {
+                if let Some(job) = self.claim(item, now).await? {
+                    claimed.push(job);
+                }
+            }
+        }
+        let finished: Vec<Result<Finished, StoreError>> = futures::stream::iter(claimed)
+            .map(|job| self.finish(job))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+        let mut pass = Pass::default();
+        for result in finished {
+            match result? {
+                Finished::Done => pass.done += 1,
+                Finished::Later => pass.later += 1,
+                Finished::Dead => pass.dead += 1,
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Takes the job if it is not held by a live lease; `None` when another runner has it.
+    async fn claim(&self, item: Item, now: DateTime<Utc>) -> Result<Option<Job>, StoreError> {
+        let leased_until = item
+            .body
+            .get("lease_until")
+            .and_then(Value::as_str)
+            .and_then(parse_datetime);
+        if leased_until.is_some_and(|until| until > now) {
+            return Ok(None);
+        }
+        let count = |field: &str| item.body.get(field).and_then(Value::as_u64).unwrap_or(0);
+        let (attempts, failures) = (count("attempts") + 1, count("failures"));
+        let mut held = item.clone();
+        held.version = item.version + 1;
+        held.body.insert("attempts".into(), json!(attempts));
+        held.body
+            .insert("lease_until".into(), json!(format_datetime(now + self.options.lease)));
+        match self
+            .engine
+            .store()
+            .put(held.clone(), Condition::Version(item.version))
+            .await
+        {
+            Ok(()) => {}
+            Err(error) if error.is_condition_failure() => return Ok(None),
+            Err(error) => return Err(error),
+        }
+        let text = |field: &str| {
+            held.body
+                .get(field)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let job = Job {
+            id: text("id"),
+            kind: text("kind"),
+            payload: held.body.get("payload").cloned().unwrap_or(Value::Null),
+            attempts,
+            failures,
+            item: held,
+        };
+        if let Ok(mut jobs) = self.held.lock() {
+            jobs.insert(job.item.sk.clone(), job.clone());
+        }
+        Ok(Some(job))
+    }
+
+    async fn finish(&self, job: Job) -> Result<Finished, StoreError> {
+        let handler = self.handlers.get(&job.kind).cloned();
+        let result = match &handler {
+            Some(handler) => handler.run(&self.engine, &job).await,
+            None => Err(JobError::Fail(format!("no handler for jobs of kind `{}`", job.kind))),
+        };
+        let now = self.engine.now();
+        let finished = match result {
+            Ok(Outcome::Done) => {
+                self.settle(vec![Write::delete(
+                    &job.item.pk,
+                    &job.item.sk,
+                    Condition::Version(job.item.version),
+                )])
+                .await?;
+                Finished::Done
+            }
+            Ok(Outcome::Later(due)) => {
+                self.settle(moved(&job, due, job.failures, None)).await?;
+                Finished::Later
+            }
+            Err(JobError::Retry(error)) => {
+                let delays = handler
+                    .as_ref()
+                    .map_or(DEFAULT_RETRY_DELAYS, |handler| handler.retry_delays());
+                match usize::try_from(job.failures).ok().and_then(|failed| delays.get(failed)) {
+                    Some(delay) => {
+                        let due = now + TimeDelta::seconds(*delay);
+                        tracing::warn!(job = %job.id, kind = %job.kind, %error, retry_at = %format_datetime(due), "job failed; retrying");
+                        self.settle(moved(&job, due, job.failures + 1, Some(&error))).await?;
+                        Finished::Later
+                    }
+                    None => {
+                        self.settle(dead(&job, &error, now)).await?;
+                        Finished::Dead
+                    }
+                }
+            }
+            Err(JobError::Fail(error)) => {
+                self.settle(dead(&job, &error, now)).await?;
+                Finished::Dead
+            }
+        };
+        if let Ok(mut jobs) = self.held.lock() {
+            jobs.remove(&job.item.sk);
+        }
+        Ok(finished)
+    }
+
+    /// Applies a job's last writes. A failed condition means the lease ran out and another
+    /// runner took the job over: it is theirs to settle.
+    async fn settle(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        match self.engine.store().transact(writes).await {
+            Err(error) if error.is_condition_failure() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Gives back every job this runner holds, due at once, for another runner (or the next
+    /// start) to take.
+    pub async fn release_held(&self) -> usize {
+        let jobs: Vec<Job> = match self.held.lock() {
+            Ok(mut jobs) => jobs.drain().map(|(_, job)| job).collect(),
+            Err(_) => return 0,
+        };
+        let mut released = 0;
+        for job in jobs {
+            let mut free = job.item.clone();
+            free.version = job.item.version + 1;
+            free.body.remove("lease_until");
+            match self
+                .engine
+                .store()
+                .put(free, Condition::Version(job.item.version))
+                .await
+            {
+                Ok(()) => released += 1,
+                Err(error) => tracing::warn!(job = %job.id, %error, "could not release a job; its lease will expire"),
+            }
+        }
+        released
+    }
+
+    /// Runs passes every `every` until `stop` completes; then lets the running pass finish
+    /// within `grace` and releases what it still holds.
+    pub async fn run_until(&self, stop: impl Future<Output = ()>, every: Duration, grace: Duration) -> Pass {
+        tokio::pin!(stop);
+        let mut total = Pass::default();
+        loop {
+            let pass = self.run_due();
+            tokio::pin!(pass);
+            let result = tokio::select! {
+                result = &mut pass => result,
+                () = &mut stop => {
+                    let result = tokio::time::timeout(grace, &mut pass).await;
+                    if let Ok(Ok(pass)) = result {
+                        add(&mut total, pass);
+                    }
+                    total.released += self.release_held().await;
+                    return total;
+                }
+            };
+            match result {
+                Ok(pass) => add(&mut total, pass),
+                Err(error) => tracing::warn!(%error, "worker pass failed; trying again"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = &mut stop => {
+                    total.released += self.release_held().await;
+                    return total;
+                }
+            }
+        }
+    }
+}
+
+fn add(total: &mut Pass, pass: Pass) {
+    total.done += pass.done;
+    total.later += pass.later;
+    total.dead += pass.dead;
+    total.released += pass.released;
+}
+
+/// The claimed item deleted and the job written again at `due`, free.
+fn moved(job: &Job, due: DateTime<Utc>, failures: u64, error: Option<&str>) -> Vec<Write> {
+    let mut body = job.item.body.clone();
+    body.remove("lease_until");
+    body.insert("due_at".into(), json!(format_datetime(due)));
+    body.insert("failures".into(), json!(failures));
+    if let Some(error) = error {
+        body.insert("last_error".into(), json!(error));
+    }
+    vec![
+        Write::delete(&job.item.pk, &job.item.sk, Condition::Version(job.item.version)),
+        Write::put(
+            Item::new(job.item.pk.clone(), sort_key(due, &job.id), body),
+            Condition::None,
+        ),
+    ]
+}
+
+/// The claimed item moved to the dead-letter partition with its last error.
+fn dead(job: &Job, error: &str, now: DateTime<Utc>) -> Vec<Write> {
+    tracing::warn!(job = %job.id, kind = %job.kind, %error, "job failed for good");
+    let mut body = job.item.body.clone();
+    body.remove("lease_until");
+    body.insert("last_error".into(), json!(error));
+    body.insert("dead_at".into(), json!(format_datetime(now)));
+    let expires = now.timestamp() + DEAD_RETENTION_DAYS * 24 * 3600;
+    vec![
+        Write::delete(&job.item.pk, &job.item.sk, Condition::Version(job.item.version)),
+        Write::put(
+            Item::new(DEAD_PARTITION, sort_key(now, &job.id), body).expiring_at(expires),
+            Condition::None,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_sort_by_due_time_and_spread_over_shards() {
+        let now = DateTime::parse_from_rfc3339("2026-12-05T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let early = sort_key(now, "job_b");
+        let late = sort_key(now + TimeDelta::milliseconds(1), "job_a");
+        assert!(early < late);
+        assert!(late < format!("{:013}#~", (now + TimeDelta::milliseconds(1)).timestamp_millis()));
+        let shards: std::collections::HashSet<String> = (0..64).map(|n| partition_of(&format!("job_{n}"))).collect();
+        assert_eq!(shards.len(), SHARDS as usize);
+        assert_eq!(partition_of("job_x"), partition_of("job_x"));
+    }
+}
