@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command against a throwaway moto server (DynamoDB, Secrets Manager, ...):
 #   scripts/with-moto.sh cargo test -p space-store
-# Installs moto[server] into .venv at the repo root on first use, starts it on a free
+# Installs moto[server] (and standardwebhooks, for the webhook tests' receiver) into .venv
+# at the repo root on first use, starts it on a free
 # loopback port, points the AWS SDKs at it through the environment, and always stops it.
 # Exits with the command's status.
 set -euo pipefail
@@ -20,6 +21,11 @@ if [ ! -x "$venv/bin/moto_server" ]; then
         python3 -m venv "$venv"
     fi
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+fi
+# The webhook tests' receiver verifies signatures with the reference library.
+if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    echo "with-moto: installing standardwebhooks into $venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check standardwebhooks
 fi
 
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"

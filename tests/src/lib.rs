@@ -209,6 +209,8 @@ impl TestApp {
         let engine = Engine::builder(store)
             .clock(clock.clone())
             .vault(Arc::new(vault.clone()))
+            .signing_keys(Arc::new(MemoryVault::default()))
+            .allow_local_webhooks(true)
             .blobs(Arc::clone(&blobs))
             .public_url(base.clone())
             .build();

@@ -23,5 +23,8 @@ pub fn app(engine: Engine) -> Router {
 
 /// The worker over `engine`, with the handler of every kind of job the API enqueues.
 pub fn worker(engine: Engine) -> space_worker::Worker {
-    space_worker::Worker::new(engine).handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
+    space_worker::Worker::new(engine)
+        .source(webhooks::Fanout)
+        .handle(webhooks::DELIVER, webhooks::Deliver)
+        .handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
 }

@@ -12,7 +12,7 @@ use space_store::Store;
 use space_store::blobs::{BlobStore, FileBlobStore, MemoryBlobStore, S3BlobStore};
 use space_store::dynamodb::DynamoStore;
 use space_store::embedded::EmbeddedStore;
-use space_store::secrets::{FileVault, MemoryVault, SecretVault, SecretsManagerVault};
+use space_store::secrets::{FileVault, MemoryVault, SecretVault, SecretsManagerVault, SigningKeys};
 
 use crate::bootstrap::{bootstrap_if_empty, write_file};
 
@@ -49,12 +49,22 @@ pub struct ServeOptions {
     /// uploads and downloads); `http://HOST:PORT` by default.
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Let webhooks target plain `http` on this machine (local development); by default
+    /// only `https` to public addresses is delivered to.
+    #[arg(long)]
+    pub allow_local_webhooks: bool,
 }
 
 /// Builds the engine for the chosen store.
 pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
     let files = || Arc::new(FileBlobStore::new(options.data.join("media")));
-    let (store, vault, blobs): (Arc<dyn Store>, Arc<dyn SecretVault>, Arc<dyn BlobStore>) = match options.store {
+    type Backends = (
+        Arc<dyn Store>,
+        Arc<dyn SecretVault>,
+        Arc<dyn SigningKeys>,
+        Arc<dyn BlobStore>,
+    );
+    let (store, vault, signing, blobs): Backends = match options.store {
         StoreKind::Embedded => {
             std::fs::create_dir_all(&options.data)
                 .with_context(|| format!("cannot create {}", options.data.display()))?;
@@ -62,11 +72,13 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
             (
                 Arc::new(store),
                 Arc::new(FileVault::new(options.data.join("secrets"))),
+                Arc::new(FileVault::new(options.data.join("signing-keys"))),
                 files(),
             )
         }
         StoreKind::Memory => (
             Arc::new(EmbeddedStore::in_memory()),
+            Arc::new(MemoryVault::default()),
             Arc::new(MemoryVault::default()),
             Arc::new(MemoryBlobStore::default()),
         ),
@@ -92,7 +104,8 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
             };
             (
                 Arc::new(store),
-                Arc::new(SecretsManagerVault::from_config(&config, prefix)),
+                Arc::new(SecretsManagerVault::from_config(&config, prefix.clone())),
+                Arc::new(SecretsManagerVault::from_config(&config, format!("{prefix}/signing"))),
                 blobs,
             )
         }
@@ -111,6 +124,8 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
     };
     Ok(Engine::builder(store)
         .vault(vault)
+        .signing_keys(signing)
+        .allow_local_webhooks(options.allow_local_webhooks)
         .blobs(blobs)
         .public_url(public_url)
         .cursor_key(cursor_key)

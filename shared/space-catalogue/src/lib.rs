@@ -118,6 +118,12 @@ pub fn families() -> Vec<Family> {
             backends: agents::BACKENDS,
         },
         Family {
+            name: "webhooks",
+            operations: webhooks::operations,
+            router: webhooks::router,
+            backends: webhooks::BACKENDS,
+        },
+        Family {
             name: "assets",
             operations: assets::operations,
             router: assets::router,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use space_store::blobs::BlobStore;
-use space_store::secrets::SecretVault;
+use space_store::secrets::{SecretVault, SigningKeys};
 use space_store::{Clock, Store, SystemClock};
 
 use crate::cursor::CursorKey;
@@ -23,9 +23,11 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cursor_key: CursorKey,
     vault: Option<Arc<dyn SecretVault>>,
+    signing_keys: Option<Arc<dyn SigningKeys>>,
     blobs: Option<Arc<dyn BlobStore>>,
     public_url: Option<String>,
     max_body_bytes: usize,
+    allow_local_webhooks: bool,
     /// When this process last recorded each key's `last_used_at` (unix seconds).
     key_touches: Mutex<HashMap<String, i64>>,
 }
@@ -56,8 +58,10 @@ impl Engine {
             clock: Arc::new(SystemClock),
             cursor_key: None,
             vault: None,
+            signing_keys: None,
             blobs: None,
             public_url: None,
+            allow_local_webhooks: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
@@ -101,6 +105,16 @@ impl Engine {
     pub fn max_body_bytes(&self) -> usize {
         self.0.max_body_bytes
     }
+
+    /// Keys the platform signs with and reads back (webhook secrets).
+    pub fn signing_keys(&self) -> Option<&dyn SigningKeys> {
+        self.0.signing_keys.as_deref()
+    }
+
+    /// Whether webhooks may target plain `http` on loopback (local development, tests).
+    pub fn allow_local_webhooks(&self) -> bool {
+        self.0.allow_local_webhooks
+    }
 }
 
 /// Builds an [`Engine`].
@@ -109,9 +123,11 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     cursor_key: Option<CursorKey>,
     vault: Option<Arc<dyn SecretVault>>,
+    signing_keys: Option<Arc<dyn SigningKeys>>,
     blobs: Option<Arc<dyn BlobStore>>,
     public_url: Option<String>,
     max_body_bytes: usize,
+    allow_local_webhooks: bool,
 }
 
 impl EngineBuilder {
@@ -129,6 +145,16 @@ impl EngineBuilder {
 
     pub fn vault(mut self, vault: Arc<dyn SecretVault>) -> Self {
         self.vault = Some(vault);
+        self
+    }
+
+    pub fn signing_keys(mut self, keys: Arc<dyn SigningKeys>) -> Self {
+        self.signing_keys = Some(keys);
+        self
+    }
+
+    pub fn allow_local_webhooks(mut self, allow: bool) -> Self {
+        self.allow_local_webhooks = allow;
         self
     }
 
@@ -153,9 +179,11 @@ impl EngineBuilder {
             clock: self.clock,
             cursor_key: self.cursor_key.unwrap_or_else(CursorKey::random),
             vault: self.vault,
+            signing_keys: self.signing_keys,
             blobs: self.blobs,
             public_url: self.public_url,
             max_body_bytes: self.max_body_bytes,
+            allow_local_webhooks: self.allow_local_webhooks,
             key_touches: Mutex::default(),
         }))
     }

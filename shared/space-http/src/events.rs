@@ -37,3 +37,26 @@ pub fn event_write(
         Condition::NotExists,
     )
 }
+
+/// An event as the feed, webhooks and the realtime stream show it: who did it, to what,
+/// and the resource as it was after the change.
+pub fn render(item: &Item) -> Value {
+    let text = |field: &str| item.body.get(field).and_then(Value::as_str).unwrap_or_default();
+    let kind = text("type");
+    let key_id = text("key_id");
+    let actor = match key_id {
+        "system" => json!({"kind": "system", "key_id": null}),
+        "visitor" => json!({"kind": "visitor", "key_id": null}),
+        id if id.starts_with("key_") => json!({"kind": "key", "key_id": id}),
+        _ => json!({"kind": "owner", "key_id": null}),
+    };
+    let resource_type = kind.rsplit_once('.').map_or(kind, |(resource, _)| resource);
+    json!({
+        "id": item.body.get("id").cloned().unwrap_or_else(|| json!(item.sk)),
+        "type": kind,
+        "created_at": text("created_at"),
+        "actor": actor,
+        "resource": {"type": resource_type, "id": text("subject_id")},
+        "data": {"object": item.body.get("data").cloned().unwrap_or(Value::Null)},
+    })
+}

@@ -257,6 +257,11 @@ impl Reply {
         Reply::json(StatusCode::CREATED, Some(body))
     }
 
+    /// 202: the work was queued (a delivery, a retry) and happens after the answer.
+    pub fn accepted(body: Value) -> Reply {
+        Reply::json(StatusCode::ACCEPTED, Some(body))
+    }
+
     pub fn no_content() -> Reply {
         Reply::json(StatusCode::NO_CONTENT, None)
     }

@@ -19,6 +19,16 @@ pub trait SecretVault: Send + Sync + 'static {
     async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError>;
 }
 
+/// Keys the platform signs with and must read back (webhook signing secrets), kept apart
+/// from the Space's secret values, which nothing reads: in AWS under their own prefix, which
+/// only the function that signs deliveries may read.
+#[async_trait]
+pub trait SigningKeys: Send + Sync + 'static {
+    async fn put_key(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError>;
+    async fn get_key(&self, space: &str, name: &str) -> Result<Option<String>, StoreError>;
+    async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError>;
+}
+
 /// Space and secret names become path parts (files, Secrets Manager names), so both are
 /// limited to characters that are safe in either.
 fn check_names(space: &str, name: &str) -> Result<(), StoreError> {
@@ -75,6 +85,26 @@ impl SecretVault for FileVault {
     }
 }
 
+#[async_trait]
+impl SigningKeys for FileVault {
+    async fn put_key(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError> {
+        self.put_value(space, name, value).await
+    }
+
+    async fn get_key(&self, space: &str, name: &str) -> Result<Option<String>, StoreError> {
+        let path = self.path(space, name)?;
+        match tokio::fs::read_to_string(&path).await {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Internal(e.to_string())),
+        }
+    }
+
+    async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
+        self.delete_value(space, name).await
+    }
+}
+
 /// Writes through a temporary file and a rename, so a crash leaves the old or the new
 /// value, never half of one.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -128,6 +158,21 @@ impl SecretVault for MemoryVault {
     }
 }
 
+#[async_trait]
+impl SigningKeys for MemoryVault {
+    async fn put_key(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError> {
+        self.put_value(space, name, value).await
+    }
+
+    async fn get_key(&self, space: &str, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.peek(space, name))
+    }
+
+    async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
+        self.delete_value(space, name).await
+    }
+}
+
 /// Secret values in AWS Secrets Manager, one secret per value, named
 /// `{prefix}/{space}/{name}`. The IAM policy of whatever serves the API should allow
 /// create, put and delete on `{prefix}/*` but never GetSecretValue.
@@ -161,6 +206,34 @@ impl SecretsManagerVault {
     pub fn secret_name(&self, space: &str, name: &str) -> Result<String, StoreError> {
         check_names(space, name)?;
         Ok(format!("{}/{space}/{name}", self.prefix))
+    }
+}
+
+/// Signing keys live in a vault built with their own prefix (`SecretsManagerVault::from_config`
+/// with e.g. `space-api/dev/signing`), so IAM can let the signer read that prefix alone.
+#[async_trait]
+impl SigningKeys for SecretsManagerVault {
+    async fn put_key(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError> {
+        self.put_value(space, name, value).await
+    }
+
+    async fn get_key(&self, space: &str, name: &str) -> Result<Option<String>, StoreError> {
+        let id = self.secret_name(space, name)?;
+        match self.client.get_secret_value().secret_id(&id).send().await {
+            Ok(found) => Ok(found.secret_string().map(str::to_owned)),
+            Err(error) => {
+                let error = service_error("GetSecretValue", error)?;
+                if error.is_resource_not_found_exception() {
+                    Ok(None)
+                } else {
+                    Err(unexpected_service_error("GetSecretValue", &error))
+                }
+            }
+        }
+    }
+
+    async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
+        self.delete_value(space, name).await
     }
 }
 

@@ -130,6 +130,9 @@ pub enum JobError {
     /// Worth another try after the kind's next delay.
     #[error("{0}")]
     Retry(String),
+    /// Worth another try after this wait (a `Retry-After`), counted as a failure.
+    #[error("{0}")]
+    RetryAfter(String, TimeDelta),
     /// Never worth another try: the job goes to the dead-letter partition.
     #[error("{0}")]
     Fail(String),
@@ -151,6 +154,15 @@ pub trait Handler: Send + Sync + 'static {
     fn retry_delays(&self) -> &[i64] {
         DEFAULT_RETRY_DELAYS
     }
+}
+
+/// Turns committed changes into jobs, the way DynamoDB Streams feed the dispatcher in AWS:
+/// locally each pass polls every source before it claims jobs, so what a source enqueues
+/// runs in the same pass. A source keeps its own checkpoint and may see a change twice.
+#[async_trait]
+pub trait Source: Send + Sync + 'static {
+    /// Reads what changed since the last poll and enqueues its jobs; returns how many.
+    async fn poll(&self, engine: &Engine) -> Result<usize, JobError>;
 }
 
 /// How a runner behaves.
@@ -189,6 +201,7 @@ pub struct Pass {
 pub struct Worker {
     engine: Engine,
     handlers: HashMap<String, Arc<dyn Handler>>,
+    sources: Vec<Arc<dyn Source>>,
     options: Options,
     /// Jobs claimed and not yet finished: released if the runner stops first.
     held: Arc<Mutex<HashMap<String, Job>>>,
@@ -205,6 +218,7 @@ impl Worker {
         Worker {
             engine,
             handlers: HashMap::new(),
+            sources: Vec::new(),
             options: Options::default(),
             held: Arc::default(),
         }
@@ -221,8 +235,20 @@ impl Worker {
         self
     }
 
-    /// Claims every job due now (up to the batch per shard) and runs them.
+    /// Adds a source of jobs, polled at the start of every pass.
+    pub fn source(mut self, source: impl Source) -> Worker {
+        self.sources.push(Arc::new(source));
+        self
+    }
+
+    /// Polls the sources, then claims every job due now (up to the batch per shard) and
+    /// runs them.
     pub async fn run_due(&self) -> Result<Pass, StoreError> {
+        for source in &self.sources {
+            if let Err(error) = source.poll(&self.engine).await {
+                tracing::warn!(%error, "a job source failed; polling it again next pass");
+            }
+        }
         let now = self.engine.now();
         let bound = format!("{:013}#~", now.timestamp_millis().max(0));
         let mut claimed = Vec::new();
@@ -327,13 +353,17 @@ impl Worker {
                 self.settle(moved(&job, due, job.failures, None)).await?;
                 Finished::Later
             }
-            Err(JobError::Retry(error)) => {
+            Err(failure @ (JobError::Retry(_) | JobError::RetryAfter(..))) => {
                 let delays = handler
                     .as_ref()
                     .map_or(DEFAULT_RETRY_DELAYS, |handler| handler.retry_delays());
+                let (error, asked) = match failure {
+                    JobError::RetryAfter(error, wait) => (error, Some(wait)),
+                    other => (other.to_string(), None),
+                };
                 match usize::try_from(job.failures).ok().and_then(|failed| delays.get(failed)) {
                     Some(delay) => {
-                        let due = now + TimeDelta::seconds(*delay);
+                        let due = now + asked.unwrap_or_else(|| TimeDelta::seconds(*delay));
                         tracing::warn!(job = %job.id, kind = %job.kind, %error, retry_at = %format_datetime(due), "job failed; retrying");
                         self.settle(moved(&job, due, job.failures + 1, Some(&error))).await?;
                         Finished::Later

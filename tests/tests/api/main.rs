@@ -20,5 +20,6 @@ mod pages;
 mod properties;
 mod seed;
 mod tables;
+mod webhooks;
 mod whiteboards;
 mod worker;

@@ -1,0 +1,503 @@
+//! From the events feed to the endpoints: the fan-out source and the delivery job.
+//!
+//! Events are the outbox: every change commits its event with it. The fan-out reads each
+//! Space's feed after its checkpoint (the local stand-in for DynamoDB Streams) and, for each
+//! event an enabled endpoint wants, writes a delivery record and its job in one transaction,
+//! the record on the condition that it does not exist yet, so an event seen twice is
+//! delivered once. A delivery job signs and posts the event and logs the attempt.
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Map, Value, json};
+use space_auth::Principal;
+use space_http::Engine;
+use space_http::events::{event_write, render};
+use space_http::fields::{format_datetime, parse_datetime};
+use space_http::keys;
+use space_store::{Condition, Item, Query, StoreError, Write};
+use space_worker::{DEFAULT_RETRY_DELAYS, Handler, Job, JobError, NewJob, Outcome, Source};
+
+use crate::{guard, secret_name, signing, wants};
+
+/// The job kind of one delivery.
+pub const DELIVER: &str = "webhooks.deliver";
+/// The partition that lists the Spaces with webhooks, for the fan-out to visit.
+const REGISTRY: &str = "WEBHOOK_SPACES";
+/// Events re-read behind the checkpoint: an id is minted before its transaction commits,
+/// so a later id can commit first.
+const OVERLAP_MS: u64 = 2_000;
+/// Events one poll reads per Space.
+const EVENTS_PER_POLL: usize = 500;
+/// An endpoint failing this long without a success is turned off.
+const DISABLE_AFTER: TimeDelta = TimeDelta::days(5);
+/// Answer bodies kept in the log.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// Lists `space` among the Spaces the fan-out visits (written with each new endpoint).
+pub fn registration(space: &str) -> Write {
+    let mut body = Map::new();
+    body.insert("space_id".into(), json!(space));
+    Write::put(Item::new(REGISTRY, space, body), Condition::None)
+}
+
+/// Where the deliveries of one endpoint are logged, one record per event.
+pub fn deliveries_partition(space: &str, webhook: &str) -> String {
+    keys::child_partition(space, "webhook_deliveries", webhook)
+}
+
+fn webhooks_partition(space: &str) -> String {
+    keys::collection_partition(space, "webhooks")
+}
+
+/// The job that delivers `event_id` to `webhook`.
+pub fn deliver_job(space: &str, webhook: &str, event_id: &str, now: DateTime<Utc>) -> Write {
+    NewJob::new(
+        DELIVER,
+        json!({"space_id": space, "webhook_id": webhook, "event_id": event_id}),
+        now,
+    )
+    .write()
+}
+
+/// A delivery record and its job, the record only if the event was not fanned out before.
+pub fn new_delivery(space: &str, webhook: &str, event_id: &str, event_type: &str, now: DateTime<Utc>) -> Vec<Write> {
+    let stamp = json!(format_datetime(now));
+    let record: Map<String, Value> = [
+        ("id", json!(event_id)),
+        ("event_type", json!(event_type)),
+        ("status", json!("pending")),
+        ("attempts", json!([])),
+        ("next_retry_at", Value::Null),
+        ("created_at", stamp.clone()),
+        ("updated_at", stamp),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    vec![
+        Write::put(
+            Item::new(deliveries_partition(space, webhook), event_id, record),
+            Condition::NotExists,
+        ),
+        deliver_job(space, webhook, event_id, now),
+    ]
+}
+
+/// The ULID part of a prefixed id (`evt_01…`), which orders ids by time.
+fn ulid_of(id: &str) -> &str {
+    id.split_once('_').map_or(id, |(_, ulid)| ulid)
+}
+
+fn millis_of(id: &str) -> Option<u64> {
+    ulid_of(id)
+        .to_ascii_uppercase()
+        .parse::<ulid::Ulid>()
+        .ok()
+        .map(|ulid| ulid.timestamp_ms())
+}
+
+/// The smallest event id minted at `millis`.
+fn first_id_at(millis: u64) -> String {
+    space_http::ids::prefixed("evt", ulid::Ulid::from_parts(millis, 0))
+}
+
+/// The fan-out: visits every registered Space and enqueues what its endpoints want.
+pub struct Fanout;
+
+#[async_trait]
+impl Source for Fanout {
+    async fn poll(&self, engine: &Engine) -> Result<usize, JobError> {
+        let spaces = engine.store().query(Query::partition(REGISTRY).limit(1000)).await?;
+        let mut enqueued = 0;
+        for space in spaces.items {
+            enqueued += fan_out(engine, &space.sk).await?;
+        }
+        Ok(enqueued)
+    }
+}
+
+struct Endpoint {
+    id: String,
+    events: Value,
+}
+
+async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
+    let listed = engine
+        .store()
+        .query(Query::partition(webhooks_partition(space)).limit(1000))
+        .await?;
+    let endpoints: Vec<Endpoint> = listed
+        .items
+        .into_iter()
+        .filter(|item| item.body.get("enabled") != Some(&json!(false)))
+        .map(|item| Endpoint {
+            events: item.body.get("events").cloned().unwrap_or(Value::Null),
+            id: item.sk,
+        })
+        .collect();
+    if endpoints.is_empty() {
+        return Ok(0);
+    }
+    let now = engine.now();
+    let state_key = keys::resource(&keys::collection_partition(space, "webhook_state"), "FANOUT");
+    let state = engine.store().get(&state_key.pk, &state_key.sk).await?;
+    let checkpoint = state
+        .as_ref()
+        .and_then(|state| state.body.get("checkpoint"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let recent: Vec<String> = state
+        .as_ref()
+        .and_then(|state| state.body.get("recent"))
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    // Ids carry the time they were minted at: the first poll starts where the oldest
+    // endpoint was added, later ones at the checkpoint, each less the overlap.
+    let since_millis = checkpoint
+        .as_deref()
+        .or_else(|| {
+            endpoints
+                .iter()
+                .map(|endpoint| endpoint.id.as_str())
+                .min_by_key(|id| ulid_of(id))
+        })
+        .and_then(millis_of)
+        .unwrap_or(0)
+        .saturating_sub(OVERLAP_MS);
+    let page = engine
+        .store()
+        .query(
+            Query::partition(keys::events_partition(space))
+                .after(Some(first_id_at(since_millis)))
+                .limit(EVENTS_PER_POLL),
+        )
+        .await?;
+    let mut enqueued = 0;
+    let mut seen = recent;
+    let mut newest = checkpoint.clone().unwrap_or_default();
+    for event in &page.items {
+        if seen.contains(&event.sk) {
+            continue;
+        }
+        let kind = event.body.get("type").and_then(Value::as_str).unwrap_or_default();
+        for endpoint in &endpoints {
+            // An endpoint receives what happened after it was added.
+            if ulid_of(&event.sk) < ulid_of(&endpoint.id) || !wants(&endpoint.events, kind) {
+                continue;
+            }
+            match engine
+                .store()
+                .transact(new_delivery(space, &endpoint.id, &event.sk, kind, now))
+                .await
+            {
+                Ok(()) => enqueued += 1,
+                Err(error) if error.is_condition_failure() => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        seen.push(event.sk.clone());
+        if ulid_of(&event.sk) > ulid_of(&newest) {
+            newest = event.sk.clone();
+        }
+    }
+    if page.items.is_empty() && checkpoint.is_some() {
+        return Ok(enqueued);
+    }
+    let horizon = millis_of(&newest).unwrap_or(since_millis).saturating_sub(OVERLAP_MS);
+    seen.retain(|id| millis_of(id).is_some_and(|millis| millis >= horizon));
+    let mut body = Map::new();
+    body.insert(
+        "checkpoint".into(),
+        json!(if newest.is_empty() {
+            first_id_at(since_millis)
+        } else {
+            newest
+        }),
+    );
+    body.insert("recent".into(), json!(seen));
+    engine
+        .store()
+        .put(Item::new(state_key.pk, state_key.sk, body), Condition::None)
+        .await?;
+    Ok(enqueued)
+}
+
+/// Sends one delivery.
+pub struct Deliver;
+
+#[async_trait]
+impl Handler for Deliver {
+    async fn run(&self, engine: &Engine, job: &Job) -> Result<Outcome, JobError> {
+        let field = |name: &str| {
+            job.payload
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| JobError::Fail(format!("payload without `{name}`")))
+        };
+        let (space, webhook_id, event_id) = (field("space_id")?, field("webhook_id")?, field("event_id")?);
+        let log = Log {
+            engine,
+            pk: deliveries_partition(&space, &webhook_id),
+            sk: event_id.clone(),
+        };
+        let Some(webhook) = engine.store().get(&webhooks_partition(&space), &webhook_id).await? else {
+            return Ok(Outcome::Done);
+        };
+        if webhook.body.get("enabled") == Some(&json!(false)) {
+            log.settle("skipped", None).await?;
+            return Ok(Outcome::Done);
+        }
+        let Some(event) = engine.store().get(&keys::events_partition(&space), &event_id).await? else {
+            log.attempt(None, 0, Some("the event is no longer kept".into()), "failed", None)
+                .await?;
+            return Ok(Outcome::Done);
+        };
+        let body = serde_json::to_vec(&render(&event)).map_err(|error| JobError::Fail(error.to_string()))?;
+        let now = engine.now();
+        let Some(keys) = engine.signing_keys() else {
+            return Err(JobError::Retry("no signing keys configured".into()));
+        };
+        let secrets = keys
+            .get_key(&space, &secret_name(&webhook_id))
+            .await?
+            .map(|stored| signing::in_force(&stored, now))
+            .unwrap_or_default();
+        if secrets.is_empty() {
+            return Err(JobError::Retry("the endpoint has no signing secret".into()));
+        }
+        let url = webhook.body.get("url").and_then(Value::as_str).unwrap_or_default();
+        let allow_local = engine.allow_local_webhooks();
+        let target = match guard::parse_target(url, allow_local) {
+            Ok(target) => target,
+            Err(refused) => {
+                log.attempt(None, 0, Some(format!("refused: {refused}")), "failed", None)
+                    .await?;
+                return Ok(Outcome::Done);
+            }
+        };
+        let timestamp = now.timestamp();
+        let signature = signing::signature(&secrets, &event_id, timestamp, &body);
+        let client = guard::client(allow_local).map_err(JobError::Retry)?;
+        let started = Instant::now();
+        let sent = client
+            .post(target)
+            .header("content-type", "application/json")
+            .header("webhook-id", &event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (status, error, retry_after) = match sent {
+            Ok(answer) => {
+                let status = answer.status();
+                let retry_after = answer
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.trim().parse::<i64>().ok())
+                    .filter(|_| status.as_u16() == 429 || status.as_u16() == 503)
+                    .map(|seconds| TimeDelta::seconds(seconds.clamp(1, 86_400)));
+                let error = (!status.is_success()).then(|| {
+                    let kind = if status.is_redirection() {
+                        "a redirect, which is not followed"
+                    } else {
+                        "not a 2xx"
+                    };
+                    format!("HTTP {}: {kind}", status.as_u16())
+                });
+                (Some(status.as_u16()), error, retry_after)
+            }
+            Err(failure) => (None, Some(describe(&failure)), None),
+        };
+        match (status, error) {
+            (Some(_), None) => {
+                log.attempt(status, took, None, "delivered", None).await?;
+                recovered(engine, &webhook).await?;
+                Ok(Outcome::Done)
+            }
+            (Some(410), Some(error)) => {
+                log.attempt(status, took, Some(error), "failed", None).await?;
+                disable(engine, &space, &webhook, "the endpoint answered 410 Gone").await?;
+                Ok(Outcome::Done)
+            }
+            (_, error) => {
+                let error = error.unwrap_or_default();
+                let delay = usize::try_from(job.failures)
+                    .ok()
+                    .and_then(|failed| DEFAULT_RETRY_DELAYS.get(failed))
+                    .map(|seconds| retry_after.unwrap_or_else(|| TimeDelta::seconds(*seconds)));
+                let (state, next) = match delay {
+                    Some(delay) => ("retrying", Some(now + delay)),
+                    None => ("failed", None),
+                };
+                log.attempt(status, took, Some(error.clone()), state, next).await?;
+                if failing_too_long(engine, &webhook, now).await? {
+                    disable(engine, &space, &webhook, "deliveries failed for five days").await?;
+                    return Ok(Outcome::Done);
+                }
+                match retry_after {
+                    Some(wait) => Err(JobError::RetryAfter(error, wait)),
+                    None => Err(JobError::Retry(error)),
+                }
+            }
+        }
+    }
+}
+
+/// The error chain of a failed send, in one line.
+fn describe(failure: &reqwest::Error) -> String {
+    let mut text = failure.to_string();
+    let mut source = std::error::Error::source(failure);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+/// The delivery record of one event and endpoint.
+struct Log<'a> {
+    engine: &'a Engine,
+    pk: String,
+    sk: String,
+}
+
+impl Log<'_> {
+    async fn change(&self, change: impl Fn(&mut Map<String, Value>)) -> Result<(), StoreError> {
+        for _ in 0..3 {
+            let Some(current) = self.engine.store().get(&self.pk, &self.sk).await? else {
+                return Ok(());
+            };
+            let mut next = current.clone();
+            next.version = current.version + 1;
+            change(&mut next.body);
+            next.body
+                .insert("updated_at".into(), json!(format_datetime(self.engine.now())));
+            match self.engine.store().put(next, Condition::Version(current.version)).await {
+                Err(error) if error.is_condition_failure() => continue,
+                other => return other,
+            }
+        }
+        Ok(())
+    }
+
+    async fn settle(&self, status: &str, next: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        self.change(|body| {
+            body.insert("status".into(), json!(status));
+            body.insert("next_retry_at".into(), json!(next.map(format_datetime)));
+        })
+        .await
+    }
+
+    async fn attempt(
+        &self,
+        status: Option<u16>,
+        took_ms: u64,
+        error: Option<String>,
+        state: &str,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let at = format_datetime(self.engine.now());
+        self.change(|body| {
+            let attempt = json!({"at": at, "status": status, "duration_ms": took_ms, "error": error});
+            match body.get_mut("attempts").and_then(Value::as_array_mut) {
+                Some(attempts) => attempts.push(attempt),
+                None => {
+                    body.insert("attempts".into(), json!([attempt]));
+                }
+            }
+            body.insert("status".into(), json!(state));
+            body.insert("next_retry_at".into(), json!(next.map(format_datetime)));
+        })
+        .await
+    }
+}
+
+/// A success ends a failing streak.
+async fn recovered(engine: &Engine, webhook: &Item) -> Result<(), StoreError> {
+    if webhook.body.get("failing_since").is_none() {
+        return Ok(());
+    }
+    let mut next = webhook.clone();
+    next.version = webhook.version + 1;
+    next.body.remove("failing_since");
+    match engine.store().put(next, Condition::Version(webhook.version)).await {
+        Err(error) if error.is_condition_failure() => Ok(()),
+        other => other,
+    }
+}
+
+/// Starts the failing streak, or tells whether it has lasted too long.
+async fn failing_too_long(engine: &Engine, webhook: &Item, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let since = webhook
+        .body
+        .get("failing_since")
+        .and_then(Value::as_str)
+        .and_then(parse_datetime);
+    match since {
+        Some(since) => Ok(now - since >= DISABLE_AFTER),
+        None => {
+            let mut next = webhook.clone();
+            next.version = webhook.version + 1;
+            next.body.insert("failing_since".into(), json!(format_datetime(now)));
+            match engine.store().put(next, Condition::Version(webhook.version)).await {
+                Err(error) if error.is_condition_failure() => Ok(false),
+                other => other.map(|()| false),
+            }
+        }
+    }
+}
+
+/// Turns an endpoint off and says so in the feed (`webhook.disabled`).
+async fn disable(engine: &Engine, space: &str, webhook: &Item, why: &str) -> Result<(), StoreError> {
+    let Some(current) = engine.store().get(&webhook.pk, &webhook.sk).await? else {
+        return Ok(());
+    };
+    if current.body.get("enabled") == Some(&json!(false)) {
+        return Ok(());
+    }
+    let now = engine.now();
+    let mut next = current.clone();
+    next.version = current.version + 1;
+    next.body.insert("enabled".into(), json!(false));
+    next.body.insert("disabled_reason".into(), json!(why));
+    next.body.insert("updated_at".into(), json!(format_datetime(now)));
+    let mut shown = next.body.clone();
+    shown.insert("version".into(), json!(next.version));
+    let writes = vec![
+        Write::put(next, Condition::Version(current.version)),
+        event_write(
+            space,
+            "webhook.disabled",
+            &webhook.sk,
+            Value::Object(shown),
+            &Principal::system(),
+            now,
+        ),
+    ];
+    match engine.store().transact(writes).await {
+        Err(error) if error.is_condition_failure() => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_order_by_time_and_bound_a_moment() {
+        let id = space_http::ids::new_id("evt");
+        let millis = millis_of(&id).unwrap();
+        assert!(first_id_at(millis) <= id);
+        assert!(first_id_at(millis + 1) > id);
+        assert!(ulid_of(&first_id_at(millis)) < ulid_of(&space_http::ids::new_id("whk")) || millis_of(&id).is_some());
+    }
+}
