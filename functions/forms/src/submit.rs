@@ -7,7 +7,6 @@
 
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
-use space_auth::Principal;
 use space_http::fields::format_datetime;
 use space_http::ids::{has_shape, new_id};
 use space_http::keys;
@@ -119,10 +118,8 @@ async fn find(call: &Call, form_id: &str) -> Result<(Call, Item), ApiError> {
         .get("space_id")
         .and_then(Value::as_str)
         .ok_or_else(missing)?;
-    let call = Call {
-        principal: Principal::visitor().in_space(space),
-        ..call.clone()
-    };
+    let mut call = call.clone();
+    space_http::public::enter_space(&mut call, space, missing).await?;
     let form = call
         .engine
         .store()

@@ -6,7 +6,6 @@ use std::sync::LazyLock;
 use futures::future::join_all;
 use http::{Method, StatusCode};
 use serde_json::Value;
-use space_auth::Principal;
 use space_http::ids::has_shape;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::{ApiError, Operation};
@@ -101,10 +100,8 @@ async fn view(call: Call) -> Result<Reply, ApiError> {
     if !has_shape(&space, "spc") || !slug::is_slug(&wanted) {
         return Err(missing());
     }
-    let call = Call {
-        principal: Principal::visitor().in_space(&space),
-        ..call
-    };
+    let mut call = call;
+    space_http::public::enter_space(&mut call, &space, missing).await?;
     let store = call.engine.store();
     let claim = slug::claim_key(&space, &wanted);
     let claim = store.get(&claim.pk, &claim.sk).await?.ok_or_else(missing)?;
