@@ -124,14 +124,20 @@ fn render_field(form_id: &str, field: &FormField) -> String {
     format!("<div class=\"space-field\">{label}{control}</div>\n")
 }
 
-/// What a browser gets after a good submission.
-pub fn thanks_page(form: &Map<String, Value>) -> String {
-    let message = form
-        .get("success_message")
+/// What a visitor reads after a good submission.
+pub fn success_message(form: &Map<String, Value>) -> &str {
+    form.get("success_message")
         .and_then(Value::as_str)
         .filter(|m| !m.is_empty())
-        .unwrap_or("Your message was sent.");
-    document("Thank you", &format!("<h1>Thank you</h1>\n<p>{}</p>", escape(message)))
+        .unwrap_or("Your message was sent.")
+}
+
+/// What a browser gets after a good submission.
+pub fn thanks_page(form: &Map<String, Value>) -> String {
+    document(
+        "Thank you",
+        &format!("<h1>Thank you</h1>\n<p>{}</p>", escape(success_message(form))),
+    )
 }
 
 /// What a browser gets when the values did not pass: each problem, by field label.

@@ -1,13 +1,14 @@
 //! Forms. A form declares its fields; a visitor posts it without a key at `/f/{form_id}`
-//! (JSON or form-encoded), which stores a submission and creates or updates the contact
-//! with the submitted email, all in one transaction. `/forms/{id}/submissions` lists them.
+//! (JSON or form-encoded), which stores a submission and creates the contact with the
+//! submitted email or fills its empty fields, all in one transaction.
+//! `/forms/{id}/submissions` lists them.
 
 pub mod definition;
 pub mod html;
 mod submit;
 
 use axum::Router;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use space_auth::Domain;
 use space_http::fields::{Field, FieldKind};
 use space_http::keys;
@@ -77,7 +78,7 @@ pub fn submissions() -> Resource {
             Field::new(
                 "contact_id",
                 FieldKind::Text { max: 64 },
-                "The contact created or updated from the submitted email.",
+                "The contact created or completed from the submitted email.",
             ),
         ],
         filters: Vec::new(),
@@ -165,9 +166,4 @@ pub async fn find_form(call: &Call, form_id: &str) -> Result<Option<Item>, ApiEr
     }
     let partition = forms().partition(call)?;
     Ok(call.engine.store().get(&partition, form_id).await?)
-}
-
-/// The schema of a submission as the API shows it.
-pub fn submission_schema() -> Value {
-    submissions().item_schema()
 }

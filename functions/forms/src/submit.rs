@@ -1,9 +1,10 @@
 //! `POST /f/{form_id}`: a visitor submits a form without a key. The pointer written with
 //! the form names its Space; the values are checked against the form's fields; the
-//! submission, its event and the contact it creates or updates are one transaction.
+//! submission, its event and the contact it creates or completes are one transaction.
 //!
 //! A browser (form-encoded post) gets small HTML pages back; an API client (JSON) gets the
-//! usual JSON and error envelope.
+//! usual JSON and error envelope. Either answer is the same whether the email was known:
+//! a visitor learns nothing about the Space's contacts and changes none of their values.
 
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
@@ -12,11 +13,11 @@ use space_http::ids::{has_shape, new_id};
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, RawBody, Reply, handler};
 use space_http::rest::{essence, is_json, parse_json};
-use space_http::{ApiError, Operation, Resource};
+use space_http::{ApiError, Operation};
 use space_store::{Condition, Item, Query, StoreError, Write};
 
 use crate::definition::{Source, check_submission, form_fields};
-use crate::html::{html_reply, missing_page, problems_page, thanks_page};
+use crate::html::{html_reply, missing_page, problems_page, success_message, thanks_page};
 use crate::{POINTER_KIND, forms, submissions};
 
 /// Requests per minute and client address on the public routes (page views and posts
@@ -43,7 +44,7 @@ pub fn operation() -> Operation {
         "/f/{form_id}",
         Access::Public { per_minute: PUBLIC_PER_MINUTE },
         Effect::Create,
-        "Submit a form without a key (JSON or form-encoded); creates or updates the contact with the submitted email",
+        "Submit a form without a key (JSON or form-encoded); creates the contact with the submitted email, or fills its empty fields",
         handler(|call| async move { submit(call).await }),
     )
     .with_params(vec![Param::path("form_id", "The form's id.")])
@@ -52,8 +53,35 @@ pub fn operation() -> Operation {
         "description": "The values by field name. `application/x-www-form-urlencoded` (what a browser sends) is accepted too and answered with HTML.",
         "additionalProperties": true
     }))
-    .answers(StatusCode::CREATED, crate::submission_schema)
+    .answers(StatusCode::CREATED, receipt_schema)
     .with_raw_body(Some(MAX_SUBMISSION_BYTES))
+}
+
+/// What a visitor gets back: the values as stored and the form's message. No id of the
+/// submission or the contact, since an id's time part would tell whether the contact
+/// existed before.
+fn receipt_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["form_id", "data", "received_at", "message"],
+        "properties": {
+            "form_id": {"type": "string"},
+            "data": {"type": "object", "description": "The submitted values by field name, normalized."},
+            "received_at": {"type": "string", "format": "date-time"},
+            "message": {"type": "string", "description": "The form's success message."}
+        },
+        "additionalProperties": false
+    })
+}
+
+fn receipt(form: &Item, submission: &Item) -> Value {
+    let field = |name: &str| submission.body.get(name).cloned().unwrap_or(Value::Null);
+    json!({
+        "form_id": form.sk,
+        "data": field("data"),
+        "received_at": field("created_at"),
+        "message": success_message(&form.body),
+    })
 }
 
 async fn submit(call: Call) -> Result<Reply, ApiError> {
@@ -101,7 +129,7 @@ async fn submit(call: Call) -> Result<Reply, ApiError> {
     if browser {
         Ok(html_reply(StatusCode::OK, thanks_page(&form.body)))
     } else {
-        Ok(Reply::created(Resource::render(&submission)))
+        Ok(Reply::created(receipt(&form, &submission)))
     }
 }
 
@@ -222,16 +250,17 @@ fn contact_values(form: &Item, data: &Map<String, Value>) -> Option<Map<String, 
     checked.contains_key("email").then_some(checked)
 }
 
-/// The writes that create or update the contact with `values["email"]`.
+/// The writes that create the contact with `values["email"]`, or complete it.
 struct ContactPlan {
     contact_id: String,
     writes: Vec<Write>,
 }
 
 /// Finds the contact with the email (through the claim forms keep, else by reading the
-/// contacts), and plans its creation or update. The claim makes two concurrent
-/// submissions for one new email create one contact: the second transaction fails on it,
-/// and its retry finds the first one's contact.
+/// contacts), and plans its creation, or for a known contact the filling of its empty
+/// fields: whoever knows an email may add to that contact, never overwrite it. The claim
+/// makes two concurrent submissions for one new email create one contact: the second
+/// transaction fails on it, and its retry finds the first one's contact.
 async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<ContactPlan, ApiError> {
     let resource = contacts::contacts();
     let store = call.engine.store();
@@ -276,7 +305,7 @@ async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<Contact
             let mut next = contact.clone();
             let mut changed = false;
             for (name, value) in &values {
-                if next.body.get(name) != Some(value) {
+                if is_empty(next.body.get(name)) {
                     next.body.insert(name.clone(), value.clone());
                     changed = true;
                 }
@@ -306,6 +335,15 @@ async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<Contact
                 writes,
             })
         }
+    }
+}
+
+/// Whether a contact's field holds nothing a submission would overwrite.
+fn is_empty(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(text)) => text.trim().is_empty(),
+        Some(_) => false,
     }
 }
 
