@@ -182,3 +182,9 @@ pub fn app_version(space: &str, app_id: &str, number: u64) -> ItemKey {
 pub fn page_snapshot(space: &str, page_id: &str) -> ItemKey {
     ItemKey::new(collection_partition(space, "page_snapshots"), page_id)
 }
+
+/// The copy of a form a published page captured, as the page shows it: what a post from
+/// that page (`POST /f/{form_id}?page={page_id}`) is checked against.
+pub fn page_form(space: &str, page_id: &str, form_id: &str) -> ItemKey {
+    ItemKey::new(child_partition(space, "page_forms", page_id), form_id)
+}

@@ -264,6 +264,7 @@ async fn a_json_submission_creates_then_completes_the_contact(app: TestApp) {
     let submissions = all.body["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(submissions.len(), 5);
     assert_eq!(submissions[0]["data"], first.body["data"]);
+    assert_eq!(submissions[0]["form_version"], 1);
     let one = app
         .space(
             Method::GET,
