@@ -181,6 +181,9 @@ pub fn replace_handler() -> Handler {
     })
 }
 
+/// Deletes a Space: its keys stop working, and so does every public route into it (they
+/// check the Space's record, removed here). Its data stays until a purge, which finds the
+/// Space by the tombstone written in the same transaction.
 pub fn delete_handler() -> Handler {
     handler(|call: Call| async move {
         let space = call.path_param("space")?.to_owned();
@@ -190,11 +193,20 @@ pub fn delete_handler() -> Handler {
         // finishes the job; there is never a deleted Space with working keys.
         crate::keys::revoke_all(&call.engine, &space).await?;
         let listed = keys::account_space(&call.principal.account_id, &space);
+        let deleted_at = format_datetime(call.engine.now());
+        let tombstone = keys::space_tombstone(&deleted_at, &space);
+        let body = object([
+            ("space_id", json!(space)),
+            ("account_id", json!(call.principal.account_id)),
+            ("name", current.body.get("name").cloned().unwrap_or(Value::Null)),
+            ("deleted_at", json!(deleted_at)),
+        ]);
         call.engine
             .store()
             .transact(vec![
                 Write::delete(current.pk.clone(), current.sk.clone(), Condition::None),
                 Write::delete(listed.pk, listed.sk, Condition::None),
+                Write::put(Item::new(tombstone.pk, tombstone.sk, body), Condition::NotExists),
             ])
             .await?;
         Ok(Reply::no_content())

@@ -67,7 +67,6 @@ impl Link {
 
     /// Opens a token for `grant`. Every failure is the same 404, so a probe learns nothing.
     pub fn open(engine: &Engine, token: &str, grant: Grant) -> Result<Link, ApiError> {
-        let gone = || ApiError::NotFound("This link is invalid or has expired; ask the API for a new one.".into());
         if token.len() > MAX_TOKEN_CHARS {
             return Err(gone());
         }
@@ -84,6 +83,11 @@ impl Link {
         }
         Ok(link)
     }
+}
+
+/// The one answer to a link that does not work: bad, expired, or of a deleted Space.
+pub(crate) fn gone() -> ApiError {
+    ApiError::NotFound("This link is invalid or has expired; ask the API for a new one.".into())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -26,7 +26,7 @@ use space_http::{ApiError, FieldErrors, Operation, Schema};
 use space_store::blobs::{BlobStore, DownloadHeaders};
 use space_store::{Condition, Item, StoreError, Write};
 
-use crate::links::{Grant, Link};
+use crate::links::{Grant, Link, gone};
 use crate::sniff;
 use crate::upload;
 
@@ -603,7 +603,7 @@ async fn complete(call: Call) -> Result<Reply, ApiError> {
 async fn receive(call: Call) -> Result<Reply, ApiError> {
     let link = Link::open(&call.engine, call.path_param("token")?, Grant::Upload)?;
     let mut call = call;
-    call.principal = call.principal.clone().in_space(&link.space);
+    space_http::public::enter_space(&mut call, &link.space, gone).await?;
     let blobs = blobs(&call)?;
     let item = media().load(&call, &link.media_id).await?;
     if text(&item, "status") != "pending" {
@@ -622,7 +622,7 @@ async fn receive(call: Call) -> Result<Reply, ApiError> {
 async fn download(call: Call) -> Result<Reply, ApiError> {
     let link = Link::open(&call.engine, call.path_param("token")?, Grant::Download)?;
     let mut call = call;
-    call.principal = call.principal.clone().in_space(&link.space);
+    space_http::public::enter_space(&mut call, &link.space, gone).await?;
     let blobs = blobs(&call)?;
     let item = media().load(&call, &link.media_id).await?;
     let missing = || ApiError::NotFound("This file is no longer available.".into());

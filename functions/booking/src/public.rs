@@ -53,7 +53,7 @@ async fn open_page(call: &mut Call) -> Result<Item, ApiError> {
         .get("space_id")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::Internal(format!("booking page pointer {id} has no space")))?;
-    call.principal = call.principal.clone().in_space(space);
+    space_http::public::enter_space(call, space, missing).await?;
     booking_pages().load(call, &id).await.map_err(|error| match error {
         ApiError::NotFound(_) => missing(),
         other => other,

@@ -315,7 +315,7 @@ async fn serve_feed(call: Call) -> Result<Reply, ApiError> {
         .get("space_id")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::Internal("calendar feed pointer without a space".into()))?;
-    call.principal = call.principal.clone().in_space(space);
+    space_http::public::enter_space(&mut call, space, missing).await?;
     let (events, _) = all_events(&call).await?;
     let now = call.engine.now();
     let text = space_http::cpu::run(move |_| calendar(&events, now)).await?;

@@ -53,13 +53,18 @@ pub fn html_reply(status: StatusCode, html: String) -> Reply {
         .with_header("cache-control", "no-store")
 }
 
-/// The path a form posts to.
-pub fn submit_path(form_id: &str) -> String {
-    format!("/f/{form_id}")
+/// The path a form posts to; from a published page, naming the page, so that the post is
+/// checked against the form as that page shows it.
+pub fn submit_path(form_id: &str, page_id: Option<&str>) -> String {
+    match page_id {
+        Some(page) => format!("/f/{form_id}?page={page}"),
+        None => format!("/f/{form_id}"),
+    }
 }
 
-/// A stored form as a real `<form>` a browser can post without any script.
-pub fn render_form(form: &Map<String, Value>) -> String {
+/// A stored form (or a page's copy of one) as a real `<form>` a browser can post without
+/// any script; `page_id` is the published page it is shown on.
+pub fn render_form(form: &Map<String, Value>, page_id: Option<&str>) -> String {
     let id = form.get("id").and_then(Value::as_str).unwrap_or_default();
     let submit = form
         .get("submit_label")
@@ -68,7 +73,7 @@ pub fn render_form(form: &Map<String, Value>) -> String {
         .unwrap_or("Send");
     let mut html = format!(
         "<form class=\"space-form\" method=\"post\" action=\"{}\" accept-charset=\"utf-8\">\n",
-        escape(&submit_path(id))
+        escape(&submit_path(id, page_id))
     );
     for field in form_fields(form) {
         html.push_str(&render_field(id, &field));
@@ -124,14 +129,20 @@ fn render_field(form_id: &str, field: &FormField) -> String {
     format!("<div class=\"space-field\">{label}{control}</div>\n")
 }
 
-/// What a browser gets after a good submission.
-pub fn thanks_page(form: &Map<String, Value>) -> String {
-    let message = form
-        .get("success_message")
+/// What a visitor reads after a good submission.
+pub fn success_message(form: &Map<String, Value>) -> &str {
+    form.get("success_message")
         .and_then(Value::as_str)
         .filter(|m| !m.is_empty())
-        .unwrap_or("Your message was sent.");
-    document("Thank you", &format!("<h1>Thank you</h1>\n<p>{}</p>", escape(message)))
+        .unwrap_or("Your message was sent.")
+}
+
+/// What a browser gets after a good submission.
+pub fn thanks_page(form: &Map<String, Value>) -> String {
+    document(
+        "Thank you",
+        &format!("<h1>Thank you</h1>\n<p>{}</p>", escape(success_message(form))),
+    )
 }
 
 /// What a browser gets when the values did not pass: each problem, by field label.
@@ -183,8 +194,10 @@ mod tests {
                 {"name": "agree", "type": "checkbox", "required": true, "label": "I agree to \"terms\""}
             ]
         });
-        let html = render_form(form.as_object().unwrap());
+        let html = render_form(form.as_object().unwrap(), None);
         assert!(html.starts_with("<form class=\"space-form\" method=\"post\" action=\"/f/form_1\""));
+        let on_page = render_form(form.as_object().unwrap(), Some("page_1"));
+        assert!(on_page.starts_with("<form class=\"space-form\" method=\"post\" action=\"/f/form_1?page=page_1\""));
         assert!(html.contains("<input type=\"email\" id=\"form_1-email\" name=\"email\""));
         assert!(html.contains("autocomplete=\"email\" required>"));
         assert!(html.contains("<option value=\"&lt;b&gt;basic&lt;/b&gt;\">"));

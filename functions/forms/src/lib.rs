@@ -1,13 +1,15 @@
 //! Forms. A form declares its fields; a visitor posts it without a key at `/f/{form_id}`
-//! (JSON or form-encoded), which stores a submission and creates or updates the contact
-//! with the submitted email, all in one transaction. `/forms/{id}/submissions` lists them.
+//! (JSON or form-encoded), which stores a submission and creates the contact with the
+//! submitted email or fills its empty fields, all in one transaction.
+//! `/forms/{id}/submissions` lists them. A published page shows the copy of a form it
+//! captured ([`capture`]), and posts from it are checked against that copy.
 
 pub mod definition;
 pub mod html;
 mod submit;
 
 use axum::Router;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use space_auth::Domain;
 use space_http::fields::{Field, FieldKind};
 use space_http::keys;
@@ -20,6 +22,8 @@ pub use submit::PUBLIC_PER_MINUTE;
 
 /// The `kind` of a form's public pointer (`keys::public_pointer`).
 pub const POINTER_KIND: &str = "form";
+/// The form version a page's copy of a form was taken from.
+const CAPTURED_VERSION: &str = "form_version";
 
 /// The form resource.
 pub fn forms() -> Resource {
@@ -77,7 +81,17 @@ pub fn submissions() -> Resource {
             Field::new(
                 "contact_id",
                 FieldKind::Text { max: 64 },
-                "The contact created or updated from the submitted email.",
+                "The contact created or completed from the submitted email.",
+            ),
+            Field::new(
+                "form_version",
+                FieldKind::Integer { min: 1, max: i64::MAX },
+                "The version of the form the values were checked against: the one the page showed, for posts from a page.",
+            ),
+            Field::new(
+                "page_id",
+                FieldKind::Text { max: 64 },
+                "The published page the form was posted from, if any.",
             ),
         ],
         filters: Vec::new(),
@@ -167,7 +181,12 @@ pub async fn find_form(call: &Call, form_id: &str) -> Result<Option<Item>, ApiEr
     Ok(call.engine.store().get(&partition, form_id).await?)
 }
 
-/// The schema of a submission as the API shows it.
-pub fn submission_schema() -> Value {
-    submissions().item_schema()
+/// What a published page keeps of a form it embeds: the form as it is now, keyed under
+/// the page, so the live page shows (and its posts are checked against) this copy until
+/// the page is published again.
+pub fn capture(space: &str, page_id: &str, form: &Item) -> Item {
+    let key = keys::page_form(space, page_id, &form.sk);
+    let mut body = form.body.clone();
+    body.insert(CAPTURED_VERSION.into(), json!(form.version));
+    Item::new(key.pk, key.sk, body)
 }

@@ -1,24 +1,25 @@
 //! `POST /f/{form_id}`: a visitor submits a form without a key. The pointer written with
-//! the form names its Space; the values are checked against the form's fields; the
-//! submission, its event and the contact it creates or updates are one transaction.
+//! the form names its Space; the values are checked against the form's fields (or, from
+//! a published page, the fields the page shows); the submission, its event and the
+//! contact it creates or completes are one transaction.
 //!
 //! A browser (form-encoded post) gets small HTML pages back; an API client (JSON) gets the
-//! usual JSON and error envelope.
+//! usual JSON and error envelope. Either answer is the same whether the email was known:
+//! a visitor learns nothing about the Space's contacts and changes none of their values.
 
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
-use space_auth::Principal;
 use space_http::fields::format_datetime;
 use space_http::ids::{has_shape, new_id};
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, RawBody, Reply, handler};
 use space_http::rest::{essence, is_json, parse_json};
-use space_http::{ApiError, Operation, Resource};
+use space_http::{ApiError, Operation};
 use space_store::{Condition, Item, Query, StoreError, Write};
 
 use crate::definition::{Source, check_submission, form_fields};
-use crate::html::{html_reply, missing_page, problems_page, thanks_page};
-use crate::{POINTER_KIND, forms, submissions};
+use crate::html::{html_reply, missing_page, problems_page, success_message, thanks_page};
+use crate::{CAPTURED_VERSION, POINTER_KIND, forms, submissions};
 
 /// Requests per minute and client address on the public routes (page views and posts
 /// share the engine's visitor counter, so this is also what a page allows).
@@ -44,17 +45,60 @@ pub fn operation() -> Operation {
         "/f/{form_id}",
         Access::Public { per_minute: PUBLIC_PER_MINUTE },
         Effect::Create,
-        "Submit a form without a key (JSON or form-encoded); creates or updates the contact with the submitted email",
+        "Submit a form without a key (JSON or form-encoded); creates the contact with the submitted email, or fills its empty fields",
         handler(|call| async move { submit(call).await }),
     )
-    .with_params(vec![Param::path("form_id", "The form's id.")])
+    .with_params(vec![
+        Param::path("form_id", "The form's id."),
+        Param::query(
+            "page",
+            json!({"type": "string"}),
+            "The published page the form was shown on (its rendered form posts here with it): the values are checked against the form as that page shows it.",
+        ),
+    ])
     .with_body(|| json!({
         "type": "object",
         "description": "The values by field name. `application/x-www-form-urlencoded` (what a browser sends) is accepted too and answered with HTML.",
         "additionalProperties": true
     }))
-    .answers(StatusCode::CREATED, crate::submission_schema)
+    .answers(StatusCode::CREATED, receipt_schema)
     .with_raw_body(Some(MAX_SUBMISSION_BYTES))
+}
+
+/// What a visitor gets back: the values as stored and the form's message. No id of the
+/// submission or the contact, since an id's time part would tell whether the contact
+/// existed before.
+fn receipt_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["form_id", "data", "received_at", "message"],
+        "properties": {
+            "form_id": {"type": "string"},
+            "data": {"type": "object", "description": "The submitted values by field name, normalized."},
+            "received_at": {"type": "string", "format": "date-time"},
+            "message": {"type": "string", "description": "The form's success message."}
+        },
+        "additionalProperties": false
+    })
+}
+
+fn receipt(form: &Shown, submission: &Item) -> Value {
+    let field = |name: &str| submission.body.get(name).cloned().unwrap_or(Value::Null);
+    json!({
+        "form_id": form.id,
+        "data": field("data"),
+        "received_at": field("created_at"),
+        "message": success_message(&form.body),
+    })
+}
+
+/// The form a submission is checked against: the current form, or the copy a published
+/// page captured when the post names that page.
+struct Shown {
+    id: String,
+    version: u64,
+    page_id: Option<String>,
+    body: Map<String, Value>,
 }
 
 async fn submit(call: Call) -> Result<Reply, ApiError> {
@@ -64,7 +108,8 @@ async fn submit(call: Call) -> Result<Reply, ApiError> {
     });
     let browser = essence(&raw.content_type) == "application/x-www-form-urlencoded";
     let form_id = call.path_param("form_id")?.to_owned();
-    let (call, form) = match find(&call, &form_id).await {
+    let page = call.query_param("page").map(str::to_owned);
+    let (call, form) = match find(call, &form_id, page.as_deref()).await {
         Ok(found) => found,
         Err(ApiError::NotFound(_)) if browser => return Ok(html_reply(StatusCode::NOT_FOUND, missing_page())),
         Err(error) => return Err(error),
@@ -102,14 +147,18 @@ async fn submit(call: Call) -> Result<Reply, ApiError> {
     if browser {
         Ok(html_reply(StatusCode::OK, thanks_page(&form.body)))
     } else {
-        Ok(Reply::created(Resource::render(&submission)))
+        Ok(Reply::created(receipt(&form, &submission)))
     }
 }
 
-/// The form behind a public id, and a call acting in its Space.
-async fn find(call: &Call, form_id: &str) -> Result<(Call, Item), ApiError> {
+/// The form behind a public id, as the visitor was shown it, and a call acting in its
+/// Space. A post from a page (`?page=`) is checked against the copy that page captured
+/// when it was published, so editing a form changes nothing on a live page until it is
+/// published again; the copy goes when the page is unpublished or republished without
+/// the form, and the form's own deletion takes every post down.
+async fn find(call: Call, form_id: &str, page: Option<&str>) -> Result<(Call, Shown), ApiError> {
     let missing = || ApiError::NotFound(format!("No form with id `{form_id}`."));
-    if !has_shape(form_id, "form") {
+    if !has_shape(form_id, "form") || page.is_some_and(|page| !has_shape(page, "page")) {
         return Err(missing());
     }
     let key = keys::public_pointer(POINTER_KIND, form_id);
@@ -119,17 +168,40 @@ async fn find(call: &Call, form_id: &str) -> Result<(Call, Item), ApiError> {
         .get("space_id")
         .and_then(Value::as_str)
         .ok_or_else(missing)?;
-    let call = Call {
-        principal: Principal::visitor().in_space(space),
-        ..call.clone()
-    };
-    let form = call
-        .engine
-        .store()
+    let mut call = call;
+    space_http::public::enter_space(&mut call, space, missing).await?;
+    let store = call.engine.store();
+    let form = store
         .get(&forms().partition(&call)?, form_id)
         .await?
         .ok_or_else(missing)?;
-    Ok((call, form))
+    let shown = match page {
+        None => Shown {
+            id: form.sk,
+            version: form.version,
+            page_id: None,
+            body: form.body,
+        },
+        Some(page) => {
+            let key = keys::page_form(space, page, form_id);
+            let copy = store.get(&key.pk, &key.sk).await?.ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "The page `{page}` does not show the form `{form_id}` any more; reload the page."
+                ))
+            })?;
+            let version =
+                copy.body.get(CAPTURED_VERSION).and_then(Value::as_u64).ok_or_else(|| {
+                    ApiError::Internal(format!("page {page}'s copy of form {form_id} has no version"))
+                })?;
+            Shown {
+                id: form.sk,
+                version,
+                page_id: Some(page.to_owned()),
+                body: copy.body,
+            }
+        }
+    };
+    Ok((call, shown))
 }
 
 /// `a=1&b=2` to a map; a repeated name keeps its last value.
@@ -141,7 +213,7 @@ fn parse_form_encoded(bytes: &[u8]) -> Map<String, Value> {
 
 /// Writes the submission with its event and the contact change, retrying when another
 /// submission for the same new email got there first.
-async fn record(call: &Call, form: &Item, data: Map<String, Value>) -> Result<Item, ApiError> {
+async fn record(call: &Call, form: &Shown, data: Map<String, Value>) -> Result<Item, ApiError> {
     let space = call.space_id()?;
     let contact = contact_values(form, &data);
     let mut last_error = None;
@@ -154,7 +226,11 @@ async fn record(call: &Call, form: &Item, data: Map<String, Value>) -> Result<It
         let now = format_datetime(call.engine.now());
         let mut body = Map::new();
         body.insert("id".into(), json!(id));
-        body.insert("form_id".into(), json!(form.sk));
+        body.insert("form_id".into(), json!(form.id));
+        body.insert("form_version".into(), json!(form.version));
+        if let Some(page) = &form.page_id {
+            body.insert("page_id".into(), json!(page));
+        }
         body.insert("data".into(), Value::Object(data.clone()));
         if let Some(plan) = &plan {
             body.insert("contact_id".into(), json!(plan.contact_id));
@@ -162,7 +238,7 @@ async fn record(call: &Call, form: &Item, data: Map<String, Value>) -> Result<It
         body.insert("created_at".into(), json!(now));
         body.insert("updated_at".into(), json!(now));
         let submission = Item::new(
-            keys::child_partition(space, submissions().collection, &form.sk),
+            keys::child_partition(space, submissions().collection, &form.id),
             id,
             body,
         );
@@ -186,7 +262,7 @@ async fn record(call: &Call, form: &Item, data: Map<String, Value>) -> Result<It
 
 /// The contact fields a submission carries: the first email field's value, the first
 /// phone field's, and fields named like contact fields. `None` without an email.
-fn contact_values(form: &Item, data: &Map<String, Value>) -> Option<Map<String, Value>> {
+fn contact_values(form: &Shown, data: &Map<String, Value>) -> Option<Map<String, Value>> {
     let fields = form_fields(&form.body);
     let first_of = |kind: &str| {
         fields
@@ -225,16 +301,17 @@ fn contact_values(form: &Item, data: &Map<String, Value>) -> Option<Map<String, 
     checked.contains_key("email").then_some(checked)
 }
 
-/// The writes that create or update the contact with `values["email"]`.
+/// The writes that create the contact with `values["email"]`, or complete it.
 struct ContactPlan {
     contact_id: String,
     writes: Vec<Write>,
 }
 
 /// Finds the contact with the email (through the claim forms keep, else by reading the
-/// contacts), and plans its creation or update. The claim makes two concurrent
-/// submissions for one new email create one contact: the second transaction fails on it,
-/// and its retry finds the first one's contact.
+/// contacts), and plans its creation, or for a known contact the filling of its empty
+/// fields: whoever knows an email may add to that contact, never overwrite it. The claim
+/// makes two concurrent submissions for one new email create one contact: the second
+/// transaction fails on it, and its retry finds the first one's contact.
 async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<ContactPlan, ApiError> {
     let resource = contacts::contacts();
     let store = call.engine.store();
@@ -279,7 +356,7 @@ async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<Contact
             let mut next = contact.clone();
             let mut changed = false;
             for (name, value) in &values {
-                if next.body.get(name) != Some(value) {
+                if is_empty(next.body.get(name)) {
                     next.body.insert(name.clone(), value.clone());
                     changed = true;
                 }
@@ -309,6 +386,15 @@ async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<Contact
                 writes,
             })
         }
+    }
+}
+
+/// Whether a contact's field holds nothing a submission would overwrite.
+fn is_empty(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(text)) => text.trim().is_empty(),
+        Some(_) => false,
     }
 }
 

@@ -45,6 +45,10 @@ const KEPT_BY_REPLACE: &[&str] = &[
 ];
 /// Attempts when a derived slug was taken meanwhile or another writer moved the page.
 const ATTEMPTS: usize = 5;
+/// The most forms one page embeds: publishing copies each into the page's transaction.
+const MAX_EMBEDDED_FORMS: usize = 10;
+/// The snapshot's record of the forms it captured, by id with their versions.
+const FORM_VERSIONS: &str = "form_versions";
 
 /// The page resource.
 pub fn pages() -> Resource {
@@ -299,8 +303,7 @@ async fn delete(call: &Call) -> Result<Reply, ApiError> {
     for _ in 0..ATTEMPTS {
         let current = resource.load(call, &id).await?;
         call.check_if_match(current.version)?;
-        let snapshot = keys::page_snapshot(call.space_id()?, &id);
-        let extra = vec![Write::delete(snapshot.pk, snapshot.sk, Condition::None)];
+        let extra = take_down(call, &id).await?;
         match commit(call, Some(&current), None, extra, "deleted").await? {
             Outcome::Done => return Ok(Reply::no_content()),
             Outcome::Stale if call.if_match.is_some() => return Err(stale()),
@@ -312,8 +315,10 @@ async fn delete(call: &Call) -> Result<Reply, ApiError> {
     ))
 }
 
-/// Takes a snapshot of the draft: sanitized HTML, title and slug, served until the next
-/// publish or an unpublish. Every embedded form must exist in the Space.
+/// Takes a snapshot of the draft: sanitized HTML, title and slug, and a copy of every
+/// embedded form, served until the next publish or an unpublish. Every embedded form must
+/// exist in the Space. Copying the forms keeps the live page the publisher's: a key that
+/// may edit forms but not publish cannot change what the page shows or accepts.
 async fn publish(call: &Call) -> Result<Reply, ApiError> {
     require_empty_body(call)?;
     let resource = pages();
@@ -333,18 +338,26 @@ async fn publish(call: &Call) -> Result<Reply, ApiError> {
         let (title, slug, layout) = (text("title"), text("slug"), text("layout_html"));
         let html = sanitize(&layout);
         let mut form_ids: Vec<String> = Vec::new();
+        let mut embedded = Vec::new();
         let mut problems = Vec::new();
         for placeholder in placeholders(&html) {
             if form_ids.contains(&placeholder.form_id) {
                 continue;
             }
-            if forms::find_form(call, &placeholder.form_id).await?.is_none() {
-                problems.push(format!(
+            match forms::find_form(call, &placeholder.form_id).await? {
+                Some(form) => embedded.push(form),
+                None => problems.push(format!(
                     "{{{{form:{}}}}} names no form of this Space",
                     placeholder.form_id
-                ));
+                )),
             }
             form_ids.push(placeholder.form_id);
+        }
+        if form_ids.len() > MAX_EMBEDDED_FORMS {
+            problems.push(format!(
+                "embeds {} forms; a page embeds at most {MAX_EMBEDDED_FORMS}",
+                form_ids.len()
+            ));
         }
         if !problems.is_empty() {
             return Err(ApiError::validation(FieldErrors::from([(
@@ -367,11 +380,20 @@ async fn publish(call: &Call) -> Result<Reply, ApiError> {
         snapshot.insert("slug".into(), json!(slug));
         snapshot.insert("html".into(), json!(html));
         snapshot.insert("forms".into(), json!(form_ids));
+        let versions: Map<String, Value> = embedded.iter().map(|f| (f.sk.clone(), json!(f.version))).collect();
+        snapshot.insert(FORM_VERSIONS.into(), Value::Object(versions));
         snapshot.insert("page_version".into(), json!(next.version));
         snapshot.insert("published_at".into(), json!(now));
         let key = keys::page_snapshot(&space, &id);
         let snapshot = Item::new(key.pk, key.sk, snapshot);
-        let extra = vec![Write::put(snapshot, Condition::None)];
+        // The copies the previous snapshot kept of forms this one no longer embeds go.
+        let mut extra = drop_copies(call, &id, &form_ids).await?;
+        extra.push(Write::put(snapshot, Condition::None));
+        extra.extend(
+            embedded
+                .iter()
+                .map(|form| Write::put(forms::capture(&space, &id, form), Condition::None)),
+        );
         match commit(call, Some(&current), Some(&next), extra, "published").await? {
             Outcome::Done => return Ok(Reply::ok(Resource::render(&next)).with_etag(next.version)),
             Outcome::Stale if call.if_match.is_some() => return Err(stale()),
@@ -401,8 +423,7 @@ async fn unpublish(call: &Call) -> Result<Reply, ApiError> {
         next.body.insert("status".into(), json!("draft"));
         next.body
             .insert("updated_at".into(), json!(format_datetime(call.engine.now())));
-        let snapshot = keys::page_snapshot(call.space_id()?, &id);
-        let extra = vec![Write::delete(snapshot.pk, snapshot.sk, Condition::None)];
+        let extra = take_down(call, &id).await?;
         match commit(call, Some(&current), Some(&next), extra, "unpublished").await? {
             Outcome::Done => return Ok(Reply::ok(Resource::render(&next)).with_etag(next.version)),
             Outcome::Stale if call.if_match.is_some() => return Err(stale()),
@@ -412,6 +433,37 @@ async fn unpublish(call: &Call) -> Result<Reply, ApiError> {
     Err(ApiError::Conflict(
         "The page kept changing while we took it down; retry.".into(),
     ))
+}
+
+/// The writes that take a page's live snapshot down with the copies of forms it captured.
+async fn take_down(call: &Call, page_id: &str) -> Result<Vec<Write>, ApiError> {
+    let key = keys::page_snapshot(call.space_id()?, page_id);
+    let mut writes = drop_copies(call, page_id, &[]).await?;
+    writes.push(Write::delete(key.pk, key.sk, Condition::None));
+    Ok(writes)
+}
+
+/// Deletes of the form copies the live snapshot holds (it lists them), except `keep`.
+async fn drop_copies(call: &Call, page_id: &str, keep: &[String]) -> Result<Vec<Write>, ApiError> {
+    let space = call.space_id()?;
+    let key = keys::page_snapshot(space, page_id);
+    let Some(snapshot) = call.engine.store().get(&key.pk, &key.sk).await? else {
+        return Ok(Vec::new());
+    };
+    let captured = snapshot
+        .body
+        .get(FORM_VERSIONS)
+        .and_then(Value::as_object)
+        .map(|versions| versions.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    Ok(captured
+        .iter()
+        .filter(|form_id| !keep.contains(form_id))
+        .map(|form_id| {
+            let copy = keys::page_form(space, page_id, form_id);
+            Write::delete(copy.pk, copy.sk, Condition::None)
+        })
+        .collect())
 }
 
 /// Actions take `{}` (or nothing); anything else is a mistake worth naming.

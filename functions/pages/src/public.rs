@@ -1,15 +1,16 @@
 //! What visitors see: `GET /p/{space_id}/{slug}` serves the published snapshot as HTML,
-//! sanitized when it was published, with every `{{form:FORM_ID}}` rendered as that form.
+//! sanitized when it was published, with every `{{form:FORM_ID}}` rendered as the copy of
+//! that form the page captured when it was published.
 
 use std::sync::LazyLock;
 
 use futures::future::join_all;
 use http::{Method, StatusCode};
 use serde_json::Value;
-use space_auth::Principal;
 use space_http::ids::has_shape;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::{ApiError, Operation};
+use space_store::Item;
 
 use crate::slug;
 
@@ -101,10 +102,8 @@ async fn view(call: Call) -> Result<Reply, ApiError> {
     if !has_shape(&space, "spc") || !slug::is_slug(&wanted) {
         return Err(missing());
     }
-    let call = Call {
-        principal: Principal::visitor().in_space(&space),
-        ..call
-    };
+    let mut call = call;
+    space_http::public::enter_space(&mut call, &space, missing).await?;
     let store = call.engine.store();
     let claim = slug::claim_key(&space, &wanted);
     let claim = store.get(&claim.pk, &claim.sk).await?.ok_or_else(missing)?;
@@ -124,15 +123,17 @@ async fn view(call: Call) -> Result<Reply, ApiError> {
             .to_owned()
     };
     let (title, html) = (text("title"), text("html"));
+    // Snapshots from before pages captured their forms show the current form until the
+    // page is published again.
+    let page = snapshot.body.contains_key(crate::FORM_VERSIONS).then_some(page_id);
     let found = placeholders(&html);
-    let forms = join_all(found.iter().map(|p| forms::find_form(&call, &p.form_id))).await;
+    let forms = join_all(found.iter().map(|p| shown_form(&call, page, &p.form_id))).await;
     let mut body = String::with_capacity(html.len() + found.len() * 1024);
     let mut at = 0;
     for (placeholder, form) in found.iter().zip(forms) {
         body.push_str(&html[at..placeholder.start]);
-        // A form deleted since publishing leaves nothing behind.
         if let Some(form) = form? {
-            body.push_str(&forms::html::render_form(&form.body));
+            body.push_str(&forms::html::render_form(&form.body, page));
         }
         at = placeholder.end;
     }
@@ -141,6 +142,20 @@ async fn view(call: Call) -> Result<Reply, ApiError> {
         StatusCode::OK,
         forms::html::document(&title, &body),
     ))
+}
+
+/// The form a live page shows: the copy it captured (`page` is the page's id), or the
+/// current form for a snapshot without copies. A form deleted since publishing is shown
+/// nowhere, since its posts are refused.
+async fn shown_form(call: &Call, page: Option<&str>, form_id: &str) -> Result<Option<Item>, ApiError> {
+    let Some(current) = forms::find_form(call, form_id).await? else {
+        return Ok(None);
+    };
+    let Some(page) = page else {
+        return Ok(Some(current));
+    };
+    let key = space_http::keys::page_form(call.space_id()?, page, form_id);
+    Ok(call.engine.store().get(&key.pk, &key.sk).await?)
 }
 
 #[cfg(test)]

@@ -195,7 +195,8 @@ impl Principal {
         }
     }
 
-    /// This principal acting inside `space` (a public route that found its Space).
+    /// This principal acting inside `space`. Public routes get here only after the engine
+    /// checked that the Space is still live.
     pub fn in_space(mut self, space: &str) -> Principal {
         self.space_id = Some(space.to_owned());
         self

@@ -55,9 +55,19 @@ pub fn account_space(account: &str, space: &str) -> ItemKey {
 /// Sort-key prefix of an account's spaces.
 pub const SPACE_PREFIX: &str = "SPACE#";
 
-/// A Space read by id.
+/// A Space read by id. It exists exactly while the Space is live: deleting the Space
+/// removes it, so it is what the public routes check (`crate::public`).
 pub fn space_meta(space: &str) -> ItemKey {
     ItemKey::new(space_partition(space), "META")
+}
+
+/// The partition of deleted Spaces' tombstones, in deletion order: what a purge job reads
+/// to find the Spaces whose data it must remove.
+pub const SPACE_TOMBSTONES: &str = "TOMBSTONE#SPACE";
+
+/// The tombstone of a Space deleted at `deleted_at` (RFC 3339, so sort order is time order).
+pub fn space_tombstone(deleted_at: &str, space: &str) -> ItemKey {
+    ItemKey::new(SPACE_TOMBSTONES.to_owned(), format!("{deleted_at}#{space}"))
 }
 
 /// The partition of a top-level collection (`contacts`, `tasks`, …) of a Space.
@@ -171,4 +181,10 @@ pub fn app_version(space: &str, app_id: &str, number: u64) -> ItemKey {
 /// The live snapshot of a published page, one per page (what `/p/{space}/{slug}` serves).
 pub fn page_snapshot(space: &str, page_id: &str) -> ItemKey {
     ItemKey::new(collection_partition(space, "page_snapshots"), page_id)
+}
+
+/// The copy of a form a published page captured, as the page shows it: what a post from
+/// that page (`POST /f/{form_id}?page={page_id}`) is checked against.
+pub fn page_form(space: &str, page_id: &str, form_id: &str) -> ItemKey {
+    ItemKey::new(child_partition(space, "page_forms", page_id), form_id)
 }

@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod log;
 pub mod openapi;
 pub mod operation;
+pub mod public;
 pub mod request_id;
 pub mod resource;
 pub mod rest;

@@ -1,5 +1,6 @@
 //! Forms end to end on both backends: declarations, public submissions (JSON and
-//! browser form posts) that create or update the contact, limits, scopes and isolation.
+//! browser form posts) that create the contact or fill its empty fields without telling
+//! whether it existed, limits, scopes and isolation.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -7,7 +8,8 @@ use space_tests::{Response, TestApp, on_both_backends};
 
 on_both_backends!(
     forms_crud_and_field_declarations,
-    a_json_submission_creates_then_updates_the_contact,
+    a_json_submission_creates_then_completes_the_contact,
+    a_known_email_is_neither_overwritten_nor_revealed,
     a_browser_submission_gets_html_back,
     bad_submissions_change_nothing,
     concurrent_submissions_for_one_new_email_make_one_contact,
@@ -173,7 +175,17 @@ async fn forms_crud_and_field_declarations(app: TestApp) {
     assert_eq!(count(&events, "form.deleted"), 1);
 }
 
-async fn a_json_submission_creates_then_updates_the_contact(app: TestApp) {
+/// The contact the owner's key sees a submission recorded on (the visitor never does).
+async fn contact_of(app: &TestApp, form: &str) -> Value {
+    let listed = app
+        .space(Method::GET, &format!("/forms/{form}/submissions?limit=1"))
+        .send()
+        .await
+        .expect(200);
+    listed.body["data"][0]["contact_id"].clone()
+}
+
+async fn a_json_submission_creates_then_completes_the_contact(app: TestApp) {
     let form = lead_form(&app).await;
     let first = submit_json(
         &app,
@@ -182,27 +194,27 @@ async fn a_json_submission_creates_then_updates_the_contact(app: TestApp) {
     )
     .await
     .expect(201);
-    assert!(first.body["id"].as_str().is_some_and(|id| id.starts_with("sub_")));
     assert_eq!(first.body["form_id"], form.as_str());
     assert_eq!(
         first.body["data"],
         json!({"email": "ada@example.com", "name": "Ada", "plan": "pro", "seats": 3, "consent": true})
     );
-    let contact_id = first.body["contact_id"].as_str().expect("a contact").to_owned();
+    assert_eq!(first.body["message"], "We will call you back.");
+    let contact_id = contact_of(&app, &form).await.as_str().expect("a contact").to_owned();
     let contacts = contacts_with_email(&app, "ada@example.com").await;
     assert_eq!(contacts.len(), 1);
     assert_eq!(contacts[0]["id"], contact_id.as_str());
     assert_eq!(contacts[0]["name"], "Ada");
 
-    // The same email again updates that contact.
-    let second = submit_json(
+    // The same email again is recorded on that contact and fills what it lacks only.
+    submit_json(
         &app,
         &form,
         json!({"email": "ada@example.com", "name": "Ada Lovelace", "phone": "+44 20 7946 0958", "consent": "yes"}),
     )
     .await
     .expect(201);
-    assert_eq!(second.body["contact_id"], contact_id.as_str());
+    assert_eq!(contact_of(&app, &form).await, contact_id.as_str());
     let contact = app
         .space(Method::GET, &format!("/contacts/{contact_id}"))
         .send()
@@ -211,7 +223,7 @@ async fn a_json_submission_creates_then_updates_the_contact(app: TestApp) {
         .body;
     assert_eq!(
         (contact["name"].as_str(), contact["phone"].as_str()),
-        (Some("Ada Lovelace"), Some("+442079460958"))
+        (Some("Ada"), Some("+442079460958"))
     );
     assert_eq!(contacts_with_email(&app, "ada@example.com").await.len(), 1);
 
@@ -219,10 +231,10 @@ async fn a_json_submission_creates_then_updates_the_contact(app: TestApp) {
     let grace = app
         .contact(json!({"name": "Grace", "email": "grace@example.com"}))
         .await;
-    let third = submit_json(&app, &form, json!({"email": "GRACE@example.com", "consent": true}))
+    submit_json(&app, &form, json!({"email": "GRACE@example.com", "consent": true}))
         .await
         .expect(201);
-    assert_eq!(third.body["contact_id"], grace["id"]);
+    assert_eq!(contact_of(&app, &form).await, grace["id"]);
 
     // Public routes take no Idempotency-Key: two visitors sending the same one each get
     // their own submission, never the other's.
@@ -251,11 +263,12 @@ async fn a_json_submission_creates_then_updates_the_contact(app: TestApp) {
         .expect(200);
     let submissions = all.body["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(submissions.len(), 5);
-    assert_eq!(submissions[0]["id"], first.body["id"]);
+    assert_eq!(submissions[0]["data"], first.body["data"]);
+    assert_eq!(submissions[0]["form_version"], 1);
     let one = app
         .space(
             Method::GET,
-            &format!("/forms/{form}/submissions/{}", id_of(&first.body)),
+            &format!("/forms/{form}/submissions/{}", id_of(&submissions[0])),
         )
         .send()
         .await
@@ -268,7 +281,93 @@ async fn a_json_submission_creates_then_updates_the_contact(app: TestApp) {
     assert_eq!(
         count(&events, "contact.updated"),
         1,
-        "Ada's second submission; Grace's changed nothing"
+        "Ada's phone; Grace's submission changed nothing"
+    );
+}
+
+/// A visitor who knows an email can add to that contact, never replace what it holds, and
+/// gets the same answer as for an unknown email: no id, nothing that depends on the contact.
+async fn a_known_email_is_neither_overwritten_nor_revealed(app: TestApp) {
+    let form = create_form(
+        &app,
+        json!({"name": "Lead", "fields": [
+            {"name": "email", "type": "email", "required": true},
+            {"name": "name"}, {"name": "company"}, {"name": "phone", "type": "phone"}, {"name": "job_title"}
+        ]}),
+    )
+    .await;
+    let form = id_of(&form);
+    let known = app
+        .contact(
+            json!({"name": "Known Person", "email": "known@example.com", "company": "Acme", "phone": "+15551230000"}),
+        )
+        .await;
+    let values = |email: &str| json!({"email": email, "name": "Mallory", "company": "Evil Corp", "phone": "+15559990000", "job_title": "CEO"});
+    let answers = [
+        submit_json(&app, &form, values("known@example.com")).await.expect(201),
+        submit_json(&app, &form, values("unknown@example.com"))
+            .await
+            .expect(201),
+    ];
+    let shape = |response: &Response| {
+        let mut body = response.body.clone();
+        body["data"]["email"] = json!("…");
+        body
+    };
+    assert_eq!(shape(&answers[0]), shape(&answers[1]), "the same answer either way");
+    for answer in &answers {
+        let keys: Vec<&str> = answer
+            .body
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["data", "form_id", "message", "received_at"], "{}", answer.text);
+        for id_prefix in ["con_", "sub_"] {
+            assert!(!answer.text.contains(id_prefix), "an internal id in {}", answer.text);
+        }
+    }
+    let browser =
+        |email: &str| format!("email={email}&name=Mallory&company=Evil+Corp&phone=%2B15559990000&job_title=CEO");
+    let pages = [
+        submit_browser(&app, &form, &browser("known%40example.com"))
+            .await
+            .expect(200),
+        submit_browser(&app, &form, &browser("unknown2%40example.com"))
+            .await
+            .expect(200),
+    ];
+    assert_eq!(pages[0].text, pages[1].text);
+
+    // The known contact kept every value it had and gained the one it lacked.
+    let contact = app
+        .space(Method::GET, &format!("/contacts/{}", id_of(&known)))
+        .send()
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(contact["name"], "Known Person");
+    assert_eq!(contact["company"], "Acme");
+    assert_eq!(contact["phone"], "+15551230000");
+    assert_eq!(contact["job_title"], "CEO");
+    // The owner's key still sees which contact each submission was recorded on.
+    let listed = app
+        .space(Method::GET, &format!("/forms/{form}/submissions?order=asc"))
+        .send()
+        .await
+        .expect(200);
+    let recorded: Vec<&Value> = listed.body["data"]
+        .as_array()
+        .map(|data| data.iter().map(|s| &s["contact_id"]).collect())
+        .unwrap_or_default();
+    assert_eq!(recorded.len(), 4);
+    assert_eq!(recorded[0], &known["id"]);
+    assert_eq!(recorded[2], &known["id"]);
+    let unknown = contacts_with_email(&app, "unknown@example.com").await;
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(recorded[1], &unknown[0]["id"]);
+    assert_eq!(
+        unknown[0]["name"], "Mallory",
+        "a new contact takes the submitted values"
     );
 }
 
@@ -397,15 +496,16 @@ async fn concurrent_submissions_for_one_new_email_make_one_contact(app: TestApp)
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
     let contacts = contacts_with_email(&app, "rush@example.com").await;
     assert_eq!(contacts.len(), 1, "one contact for one email");
-    for reply in &replies {
-        assert_eq!(reply.body["contact_id"], contacts[0]["id"]);
-    }
     let submissions = app
         .space(Method::GET, &format!("/forms/{form}/submissions"))
         .send()
         .await
         .expect(200);
-    assert_eq!(submissions.body["data"].as_array().map(Vec::len), Some(6));
+    let submissions = submissions.body["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(submissions.len(), 6);
+    for submission in &submissions {
+        assert_eq!(submission["contact_id"], contacts[0]["id"]);
+    }
 }
 
 async fn submissions_are_limited_per_client_address(app: TestApp) {
@@ -433,10 +533,15 @@ async fn submissions_are_limited_per_client_address(app: TestApp) {
 
 async fn form_scopes_and_other_spaces(app: TestApp) {
     let form = lead_form(&app).await;
-    let submission = submit_json(&app, &form, json!({"email": "scope@example.com", "consent": true}))
+    submit_json(&app, &form, json!({"email": "scope@example.com", "consent": true}))
         .await
         .expect(201);
-    let submission = id_of(&submission.body);
+    let listed = app
+        .space(Method::GET, &format!("/forms/{form}/submissions"))
+        .send()
+        .await
+        .expect(200);
+    let submission = id_of(&listed.body["data"][0]);
     let reader = app.mint(&["forms:read"], Some(100_000)).await;
     let writer = app.mint(&["forms:write"], Some(100_000)).await;
     let item = format!("/functions/v1/space-api/forms/{form}");

@@ -7,6 +7,7 @@ mod apps;
 mod assets;
 mod booking;
 mod calendar;
+mod deleted_spaces;
 mod deploy;
 mod documents;
 mod families;

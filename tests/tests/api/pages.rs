@@ -13,6 +13,7 @@ on_both_backends!(
     a_published_page_is_a_snapshot,
     published_html_is_sanitized_under_a_strict_csp,
     a_pricing_page_with_the_contact_form_embedded,
+    a_live_page_shows_the_forms_it_was_published_with,
     publishing_needs_pages_run,
     page_routes_refuse_other_spaces,
 );
@@ -380,7 +381,10 @@ async fn a_pricing_page_with_the_contact_form_embedded(app: TestApp) {
     .await;
     publish(&app, &id_of(&page)).await;
     let html = live(&app, "pricing").await.expect(200);
-    let action = format!("<form class=\"space-form\" method=\"post\" action=\"/f/{form_id}\"");
+    let action = format!(
+        "<form class=\"space-form\" method=\"post\" action=\"/f/{form_id}?page={}\"",
+        id_of(&page)
+    );
     for expected in [
         action.as_str(),
         "<div class=\"cta\"><form",
@@ -447,6 +451,156 @@ async fn a_pricing_page_with_the_contact_form_embedded(app: TestApp) {
         .expect(204);
     let without = live(&app, "pricing").await.expect(200);
     assert!(without.text.contains("<h1>Pricing</h1>") && !without.text.contains("<form"));
+}
+
+/// Editing a form (`forms:write`) changes nothing on a live page: the page shows, and
+/// checks posts from it against, the form as it was published (`pages:run`).
+async fn a_live_page_shows_the_forms_it_was_published_with(app: TestApp) {
+    let form_editor = app.mint(&["forms:read", "forms:write"], Some(100_000)).await;
+    let form = app
+        .space(Method::POST, "/forms")
+        .json(json!({"name": "Contact", "fields": [{"name": "email", "type": "email", "required": true}, {"name": "name", "label": "Your name"}]}))
+        .send()
+        .await
+        .expect(201);
+    let form_id = id_of(&form.body);
+    let page = create_page(
+        &app,
+        json!({"title": "Contact", "slug": "contact", "layout_html": format!("<h1>Talk to us</h1>{{{{form:{form_id}}}}}")}),
+    )
+    .await;
+    let page_id = id_of(&page);
+    publish(&app, &page_id).await;
+    let shown = live(&app, "contact").await.expect(200);
+    let from_page = format!("/f/{form_id}?page={page_id}");
+    for expected in [
+        format!("action=\"{from_page}\""),
+        "Your name</label>".to_owned(),
+        "<button type=\"submit\">Send</button>".to_owned(),
+    ] {
+        assert!(shown.text.contains(&expected), "{expected} missing: {}", shown.text);
+    }
+
+    app.request(Method::PATCH, &format!("{SPACE_API}/forms/{form_id}"))
+        .key(&form_editor)
+        .json(json!({
+            "fields": [
+                {"name": "email", "type": "email", "required": true},
+                {"name": "name", "label": "Card number"},
+                {"name": "cvc", "required": true, "label": "CVC"}
+            ],
+            "submit_label": "Pay now"
+        }))
+        .send()
+        .await
+        .expect(200);
+    let after_edit = live(&app, "contact").await.expect(200);
+    assert_eq!(after_edit.text, shown.text, "the live page did not change");
+
+    // Posts from the page are checked against the form it shows; posts straight to the
+    // form against the form as it is now.
+    let post = |path: String, values: Value| app.request(Method::POST, &path).json(values).send();
+    post(from_page.clone(), json!({"email": "a@example.com", "name": "A"}))
+        .await
+        .expect(201);
+    let unknown = post(from_page.clone(), json!({"email": "b@example.com", "cvc": "123"}))
+        .await
+        .expect(422);
+    assert!(unknown.body["error"]["fields"]["cvc"].is_array(), "{}", unknown.text);
+    let browser = app
+        .request(Method::POST, &from_page)
+        .raw("application/x-www-form-urlencoded", "email=c%40example.com")
+        .send()
+        .await
+        .expect(200);
+    assert!(browser.text.contains("Thank you"));
+    let direct = post(format!("/f/{form_id}"), json!({"email": "d@example.com"}))
+        .await
+        .expect(422);
+    assert!(direct.body["error"]["fields"]["cvc"].is_array(), "{}", direct.text);
+    let submissions = app
+        .space(Method::GET, &format!("/forms/{form_id}/submissions?order=asc"))
+        .send()
+        .await
+        .expect(200);
+    let first = &submissions.body["data"][0];
+    assert_eq!(
+        (first["form_version"].as_u64(), first["page_id"].as_str()),
+        (Some(1), Some(page_id.as_str()))
+    );
+
+    // Publishing again shows the edited form, and posts from the page follow it.
+    publish(&app, &page_id).await;
+    let republished = live(&app, "contact").await.expect(200);
+    assert!(
+        republished.text.contains("Pay now") && republished.text.contains("CVC"),
+        "{}",
+        republished.text
+    );
+    post(from_page.clone(), json!({"email": "e@example.com"}))
+        .await
+        .expect(422);
+    post(from_page.clone(), json!({"email": "e@example.com", "cvc": "123"}))
+        .await
+        .expect(201);
+
+    // A page without the form, or taken down, keeps no copy to post against.
+    app.space(Method::PATCH, &format!("/pages/{page_id}"))
+        .json(json!({"layout_html": "<h1>Call us</h1>"}))
+        .send()
+        .await
+        .expect(200);
+    publish(&app, &page_id).await;
+    post(from_page.clone(), json!({"email": "f@example.com", "cvc": "1"}))
+        .await
+        .expect(404);
+    app.space(Method::PATCH, &format!("/pages/{page_id}"))
+        .json(json!({"layout_html": format!("{{{{form:{form_id}}}}}")}))
+        .send()
+        .await
+        .expect(200);
+    publish(&app, &page_id).await;
+    post(from_page.clone(), json!({"email": "g@example.com", "cvc": "1"}))
+        .await
+        .expect(201);
+    app.space(Method::POST, &format!("/pages/{page_id}/unpublish"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    let gone = post(from_page.clone(), json!({"email": "h@example.com", "cvc": "1"}))
+        .await
+        .expect(404);
+    assert_eq!(gone.error_code(), "NOT_FOUND");
+    post(format!("/f/{form_id}"), json!({"email": "h@example.com", "cvc": "1"}))
+        .await
+        .expect(201);
+    post(
+        format!("/f/{form_id}?page=nonsense"),
+        json!({"email": "i@example.com", "cvc": "1"}),
+    )
+    .await
+    .expect(404);
+
+    // A page embeds a bounded number of forms.
+    let mut layout = String::new();
+    for n in 0..11 {
+        let extra = app
+            .space(Method::POST, "/forms")
+            .json(json!({"name": format!("Form {n}"), "fields": [{"name": "email", "type": "email"}]}))
+            .send()
+            .await
+            .expect(201);
+        layout.push_str(&format!("{{{{form:{}}}}}", id_of(&extra.body)));
+    }
+    let crowded = create_page(&app, json!({"title": "Crowded", "layout_html": layout})).await;
+    let refused = app
+        .space(Method::POST, &format!("/pages/{}/publish", id_of(&crowded)))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(422);
+    assert!(refused.text.contains("at most 10"), "{}", refused.text);
 }
 
 async fn publishing_needs_pages_run(app: TestApp) {
