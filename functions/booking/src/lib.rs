@@ -211,7 +211,7 @@ pub fn appointments() -> Resource {
             Filter::Custom(CustomFilter {
                 param: "email",
                 description: "Only appointments of the contact with this email.",
-                schema: || json!({"type": "string", "format": "email"}),
+                schema: || FieldKind::Email.schema(),
                 parse: |raw| FieldKind::Email.check(&Value::String(raw.to_owned())),
                 matches: |item, wanted, _| item.get("contact").and_then(|c| c.get("email")) == Some(wanted),
             }),

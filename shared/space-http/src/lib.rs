@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cursor;
+pub mod email;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -24,6 +25,7 @@ pub mod resource;
 pub mod rest;
 pub mod schema;
 
+pub use email::Email;
 pub use engine::Engine;
 pub use error::{ApiError, FieldErrors};
 pub use execute::execute;
