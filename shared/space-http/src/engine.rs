@@ -9,6 +9,7 @@ use space_store::blobs::BlobStore;
 use space_store::secrets::SecretVault;
 use space_store::{Clock, Store, SystemClock};
 
+use crate::auth::AuthMemory;
 use crate::cursor::CursorKey;
 
 /// Request bodies above this size are refused with 413 unless a route says otherwise.
@@ -28,6 +29,7 @@ struct Inner {
     max_body_bytes: usize,
     /// When this process last recorded each key's `last_used_at` (unix seconds).
     key_touches: Mutex<HashMap<String, i64>>,
+    auth: AuthMemory,
 }
 
 /// `last_used_at` is written at most this often per key and process.
@@ -48,6 +50,11 @@ impl Engine {
                 true
             }
         }
+    }
+
+    /// What authentication remembers between requests in this process.
+    pub(crate) fn auth_memory(&self) -> &AuthMemory {
+        &self.0.auth
     }
 
     pub fn builder(store: Arc<dyn Store>) -> EngineBuilder {
@@ -157,6 +164,7 @@ impl EngineBuilder {
             public_url: self.public_url,
             max_body_bytes: self.max_body_bytes,
             key_touches: Mutex::default(),
+            auth: AuthMemory::default(),
         }))
     }
 }

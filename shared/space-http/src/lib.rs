@@ -6,6 +6,7 @@
 //! handler through [`execute`].
 
 pub mod auth;
+pub mod budget;
 pub mod cursor;
 pub mod email;
 pub mod engine;
