@@ -103,6 +103,8 @@ pub struct FaultyStore {
     fail_writes: AtomicBool,
     plans: Mutex<Vec<Active>>,
     calls: Mutex<Vec<Kind>>,
+    /// The partition of every counter incremented, in order.
+    counters: Mutex<Vec<String>>,
     injected: AtomicU64,
     /// While on: each item a write reached, as it was before the first such write.
     journal: Mutex<Option<Journal>>,
@@ -128,6 +130,7 @@ impl FaultyStore {
             fail_writes: AtomicBool::new(false),
             plans: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
+            counters: Mutex::new(Vec::new()),
             injected: AtomicU64::new(0),
             journal: Mutex::new(None),
         }
@@ -217,6 +220,12 @@ impl FaultyStore {
     /// Forgets the calls recorded so far.
     pub fn reset_calls(&self) {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.counters.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The partition of every counter incremented since the last reset, in order.
+    pub fn counter_partitions(&self) -> Vec<String> {
+        self.counters.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Records the call and decides its fault, if any.
@@ -302,6 +311,10 @@ impl Store for FaultyStore {
     }
 
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pk.to_owned());
         self.enter(Kind::Increment).await?;
         self.inner.increment(pk, sk, by, expires_at).await
     }

@@ -17,6 +17,7 @@ use space_http::{ApiError, Operation, Resource, Schema};
 use space_store::{Condition, Item, StoreError, Write};
 
 use crate::availability::{Weekly, parse_zone};
+use crate::limits::PageBooking;
 use crate::slots::{self, claim, release};
 use crate::{APPOINTMENT_PREFIX, appointment_types, appointments, booking_fields};
 
@@ -136,12 +137,13 @@ fn taken_message(start: DateTime<Utc>) -> ApiError {
 /// Where a booking comes from.
 pub enum Source {
     Api,
-    BookingPage(String),
+    /// A visitor on a public page, held to the page's limits.
+    BookingPage(PageBooking),
 }
 
-/// Books `start` on the appointment type `type_id` for `contact`: checks availability,
-/// then writes the appointment, its event and its slot claims in one transaction. A slot
-/// someone else holds is 409.
+/// Books `start` on the appointment type `type_id` for `contact`: checks availability
+/// (and a page's limits), then writes the appointment, its event, its slot claims (and the
+/// visitor's holdings on the page) in one transaction. A slot someone else holds is 409.
 pub async fn book(
     call: &Call,
     type_id: &str,
@@ -151,6 +153,12 @@ pub async fn book(
     source: Source,
 ) -> Result<Item, ApiError> {
     let space = call.space_id()?.to_owned();
+    let email = contact
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut spent = false;
     for attempt in 0..ATTEMPTS {
         let type_item = match appointment_types().load(call, type_id).await {
             Ok(item) => item,
@@ -165,6 +173,19 @@ pub async fn book(
         let terms = Terms::of(&type_item)?;
         let now = call.engine.now();
         terms.check_start(start, terms.duration, now)?;
+        // The address's own limit first: a visitor over it spends none of the page's hour.
+        let holdings = match &source {
+            Source::BookingPage(page) => {
+                let holdings = page.holdings(call, &email, now).await?;
+                holdings.check(&page.limits, &email)?;
+                if !spent {
+                    page.spend_hour(call).await?;
+                    spent = true;
+                }
+                Some(holdings)
+            }
+            Source::Api => None,
+        };
         let (from, until) = blocked(start, terms.duration, terms.before, terms.after);
         let id = new_id(APPOINTMENT_PREFIX);
         let stamp = format_datetime(now);
@@ -191,7 +212,7 @@ pub async fn book(
             }
             Source::BookingPage(page) => {
                 body.insert("source".into(), json!("booking_page"));
-                body.insert("booking_page_id".into(), json!(page));
+                body.insert("booking_page_id".into(), json!(page.page_id));
             }
         }
         body.insert("created_at".into(), json!(stamp));
@@ -204,6 +225,12 @@ pub async fn book(
             Write::put(item.clone(), Condition::NotExists),
             appointments().event(call, "created", &item)?,
         ];
+        // The holdings as read: when another booking by the same address commits first,
+        // this one conflicts on them and counts again.
+        let holdings_at = holdings.map(|holdings| {
+            writes.push(holdings.adding(&id, start));
+            writes.len() - 1
+        });
         let first_claim = writes.len();
         writes.extend(
             slots::slices(from, until)
@@ -213,7 +240,10 @@ pub async fn book(
         match call.engine.store().transact(writes).await {
             Ok(()) => return Ok(item),
             Err(StoreError::TransactionConflict { index }) if index >= first_claim => return Err(taken_message(start)),
-            Err(StoreError::TransactionConflict { index: 0 } | StoreError::Contention) => pause(attempt).await,
+            Err(StoreError::TransactionConflict { index }) if index == 0 || Some(index) == holdings_at => {
+                pause(attempt).await
+            }
+            Err(StoreError::Contention) => pause(attempt).await,
             Err(error) => return Err(error.into()),
         }
     }

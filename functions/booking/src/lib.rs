@@ -5,6 +5,7 @@
 
 mod appointments;
 mod availability;
+mod limits;
 mod pages;
 mod public;
 mod slots;
@@ -17,6 +18,9 @@ use space_http::resource::{CustomFilter, Filter, Resource};
 use space_http::{Engine, FieldErrors, Operation};
 
 pub use availability::{Weekly, default_availability};
+pub use limits::{
+    DEFAULT_BOOKINGS_PER_HOUR, DEFAULT_UPCOMING_PER_EMAIL, MAX_BOOKINGS_PER_HOUR, MAX_UPCOMING_PER_EMAIL,
+};
 pub use slots::MAX_BLOCK_MINUTES;
 
 /// Id prefixes, checked before a public route touches the store.
@@ -161,6 +165,24 @@ pub fn booking_pages() -> Resource {
             )
             .default(|| Value::Array(Vec::new())),
             Field::new("time_zone", TIME_ZONE, "The time zone the public page shows times in.").default(utc),
+            Field::new(
+                "max_upcoming_per_email",
+                FieldKind::Integer {
+                    min: 1,
+                    max: MAX_UPCOMING_PER_EMAIL,
+                },
+                "Upcoming appointments one email address may hold through the page; one more is refused (422). 3 when absent.",
+            )
+            .default(|| json!(DEFAULT_UPCOMING_PER_EMAIL)),
+            Field::new(
+                "max_bookings_per_hour",
+                FieldKind::Integer {
+                    min: 1,
+                    max: MAX_BOOKINGS_PER_HOUR,
+                },
+                "Bookings the page takes per clock hour, from everyone; more are refused (429 with Retry-After). 20 when absent.",
+            )
+            .default(|| json!(DEFAULT_BOOKINGS_PER_HOUR)),
         ],
         filters: vec![Filter::Search {
             param: "q",
@@ -211,7 +233,7 @@ pub fn appointments() -> Resource {
             Filter::Custom(CustomFilter {
                 param: "email",
                 description: "Only appointments of the contact with this email.",
-                schema: || json!({"type": "string", "format": "email"}),
+                schema: || FieldKind::Email.schema(),
                 parse: |raw| FieldKind::Email.check(&Value::String(raw.to_owned())),
                 matches: |item, wanted, _| item.get("contact").and_then(|c| c.get("email")) == Some(wanted),
             }),

@@ -19,6 +19,7 @@ use space_store::Item;
 
 use crate::appointments::{Source, Terms, book};
 use crate::availability::parse_zone;
+use crate::limits::{PageBooking, PageLimits};
 use crate::pages::{POINTER_KIND, escape_html, title_of};
 use crate::slots::{self, MAX_BLOCK_MINUTES, slice_name};
 use crate::{PAGE_PREFIX, appointment_types, booking_fields, booking_pages};
@@ -222,7 +223,10 @@ async fn book_handler(call: Call) -> Result<Reply, ApiError> {
         start,
         contact,
         checked.get("notes").cloned(),
-        Source::BookingPage(page.sk.clone()),
+        Source::BookingPage(PageBooking {
+            page_id: page.sk.clone(),
+            limits: PageLimits::of(&page),
+        }),
     )
     .await?;
     let mut view = Map::new();
@@ -393,7 +397,7 @@ pub fn operations() -> Vec<Operation> {
                 per_minute: BOOK_PER_MINUTE,
             },
             Effect::Create,
-            "Book a free slot on a booking page, no key needed (409 when it was just taken)",
+            "Book a free slot on a booking page, no key needed (409 when it was just taken; 422 naming `contact` when the address holds as many upcoming appointments as the page allows; 429 when the page's bookings per hour are spent)",
             handler(book_handler),
         )
         .with_params(vec![page_id()])

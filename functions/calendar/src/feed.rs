@@ -18,7 +18,7 @@ use space_http::events::event_write;
 use space_http::fields::{FieldKind, empty_body_schema, format_datetime, parse_datetime};
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
-use space_http::{ApiError, Operation};
+use space_http::{ApiError, Email, Operation};
 use space_store::{Condition, Item, StoreError, Write};
 
 use crate::ical::{Writer, local_stamp, utc_stamp};
@@ -286,6 +286,9 @@ fn calendar(events: &[Item], now: chrono::DateTime<Utc>) -> String {
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
+            // Written raw, so only what the attendee check accepts today (an address stored
+            // before it was strict could carry `;` or `:` into the line).
+            .filter_map(|attendee| Email::parse(attendee).ok())
         {
             writer.raw("ATTENDEE;ROLE=REQ-PARTICIPANT", &format!("mailto:{attendee}"));
         }

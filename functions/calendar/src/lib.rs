@@ -52,7 +52,7 @@ const ATTENDEES: FieldKind = FieldKind::Custom(CustomKind {
     schema: || {
         json!({
             "type": "array",
-            "items": {"type": "string", "format": "email", "maxLength": 254},
+            "items": FieldKind::Email.schema(),
             "maxItems": MAX_ATTENDEES,
             "uniqueItems": true
         })
@@ -121,7 +121,7 @@ pub fn events() -> Resource {
             Filter::Custom(CustomFilter {
                 param: "attendee",
                 description: "Only events with this attendee.",
-                schema: || json!({"type": "string", "format": "email"}),
+                schema: || FieldKind::Email.schema(),
                 parse: |raw| FieldKind::Email.check(&Value::String(raw.to_owned())),
                 matches: |item, wanted, _| {
                     item.get("attendees")

@@ -21,7 +21,7 @@ use http::{HeaderValue, header};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use space_auth::{Domain, PrincipalKind};
-use space_http::auth::authenticate;
+use space_http::auth::{Origin, authenticate};
 use space_http::rest::rate_limit_headers;
 use space_http::{ApiError, Engine, request_id};
 use tower::ServiceExt as _;
@@ -116,7 +116,8 @@ async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let authenticated = authenticate(&engine, authorization, PrincipalKind::Space).await;
+    let origin = Origin::of(request.extensions(), request.headers());
+    let authenticated = authenticate(&engine, authorization, PrincipalKind::Space, origin).await;
     // A body declared too large is refused before a byte of it is read.
     let declared_too_large = request
         .headers()

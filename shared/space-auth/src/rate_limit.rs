@@ -1,5 +1,6 @@
-//! Fixed one-minute windows. The store keeps one atomic counter per key and window; this
-//! module only does the arithmetic, with `now` passed in.
+//! Fixed windows (a minute for requests, longer for budgets like a booking page's bookings
+//! per hour). The store keeps one atomic counter per key and window; this module only does
+//! the arithmetic, with `now` passed in.
 
 use chrono::{DateTime, Utc};
 
@@ -7,6 +8,10 @@ use chrono::{DateTime, Utc};
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
 /// Window length in seconds.
 pub const WINDOW_SECONDS: i64 = 60;
+/// Failed key lookups (unknown, revoked or expired keys) one client address may make per
+/// minute before it is refused without a lookup: enough for a client whose key was just
+/// rotated, too few to try tokens at any useful rate.
+pub const FAILED_AUTH_PER_MINUTE: u32 = 20;
 
 /// The window a request falls in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,21 +20,31 @@ pub struct RateWindow {
     pub start: i64,
     /// Seconds until the window closes (at least 1).
     pub resets_in: i64,
+    /// The window's length in seconds.
+    pub length: i64,
 }
 
 impl RateWindow {
+    /// The one-minute request window `now` falls in.
     pub fn at(now: DateTime<Utc>) -> RateWindow {
+        RateWindow::of(now, WINDOW_SECONDS)
+    }
+
+    /// The window of `length` seconds (aligned to the epoch) that `now` falls in.
+    pub fn of(now: DateTime<Utc>, length: i64) -> RateWindow {
+        let length = length.max(1);
         let seconds = now.timestamp();
-        let start = seconds - seconds.rem_euclid(WINDOW_SECONDS);
+        let start = seconds - seconds.rem_euclid(length);
         RateWindow {
             start,
-            resets_in: (start + WINDOW_SECONDS - seconds).max(1),
+            resets_in: (start + length - seconds).max(1),
+            length,
         }
     }
 
     /// When the counter may be forgotten: a little after the window closes.
     pub fn expires_at(&self) -> i64 {
-        self.start + 2 * WINDOW_SECONDS
+        self.start + 2 * self.length
     }
 
     /// Judges a request given the counter value *after* counting it.
@@ -64,6 +79,15 @@ mod tests {
         let window = RateWindow::at(now);
         assert_eq!(window.start % 60, 0);
         assert_eq!(window.resets_in, 18);
+    }
+
+    #[test]
+    fn longer_windows_align_to_their_length() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 59, 30).unwrap();
+        let hour = RateWindow::of(now, 3600);
+        assert_eq!(hour.start % 3600, 0);
+        assert_eq!(hour.resets_in, 30);
+        assert_eq!(hour.expires_at(), hour.start + 7200);
     }
 
     #[test]

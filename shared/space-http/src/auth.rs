@@ -1,10 +1,21 @@
 //! Turns an `Authorization` header into a principal and a rate-limit verdict, with the
-//! key lookup and the window counter issued in parallel: one store round trip.
+//! key lookup and the window counter issued in parallel: one store round trip. Failed
+//! lookups are limited per client address, and an address over that budget is refused
+//! before the key store is asked.
 
-use space_auth::{KeyRecord, Principal, PrincipalKind, RateDecision, RateWindow, Token, TokenKind};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use axum::extract::ConnectInfo;
+use http::HeaderMap;
+use space_auth::{
+    FAILED_AUTH_PER_MINUTE, KeyRecord, Principal, PrincipalKind, RateDecision, RateWindow, Token, TokenKind,
+};
 use space_store::Condition;
 
+use crate::budget;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::fields::format_datetime;
@@ -21,23 +32,18 @@ pub struct Authenticated {
 pub async fn admit_visitor(engine: &Engine, client: &str, per_minute: u32) -> Authenticated {
     let window = RateWindow::at(engine.now());
     let counter = keys::visitor_counter(client, window.start);
-    match engine
-        .store()
-        .increment(&counter.pk, &counter.sk, 1, window.expires_at())
-        .await
-    {
-        Ok(count) => {
-            let decision = window.decide(count, per_minute);
+    match budget::spend(engine, &counter, &window, per_minute).await {
+        Ok(decision) => {
             let principal = if decision.allowed {
                 Ok(Principal::visitor())
             } else {
-                Err(ApiError::RateLimited {
-                    message: format!(
+                Err(budget::refusal(
+                    &decision,
+                    format!(
                         "Too many requests from your address; retry in {} s.",
                         decision.resets_in
                     ),
-                    retry_after: decision.resets_in.max(1) as u64,
-                })
+                ))
             };
             Authenticated {
                 principal,
@@ -52,7 +58,16 @@ pub async fn admit_visitor(engine: &Engine, client: &str, per_minute: u32) -> Au
 }
 
 /// Parses `Authorization: Bearer …` and checks the key for an endpoint that takes `kind`.
-pub async fn authenticate(engine: &Engine, authorization: Option<&str>, kind: PrincipalKind) -> Authenticated {
+///
+/// A failed lookup (unknown, revoked or expired key) counts against the client address's
+/// budget of [`FAILED_AUTH_PER_MINUTE`]; once it is spent, the address is refused with 429
+/// before any store call until the window closes.
+pub async fn authenticate(
+    engine: &Engine,
+    authorization: Option<&str>,
+    kind: PrincipalKind,
+    origin: Origin<'_>,
+) -> Authenticated {
     let token = match parse_bearer(authorization, kind) {
         Ok(token) => token,
         Err(error) => {
@@ -63,29 +78,51 @@ pub async fn authenticate(engine: &Engine, authorization: Option<&str>, kind: Pr
         }
     };
     let now = engine.now();
+    let memory = engine.auth_memory();
+    if let Some(refused) = memory.refusal(origin, now.timestamp()) {
+        return refused;
+    }
     let hash = token.hash();
     let window = RateWindow::at(now);
     let lookup_key = keys::key_lookup(&hash);
     let counter_key = keys::rate_counter(&hash, window.start);
     let store = engine.store();
-    let (record, count) = tokio::join!(
-        store.get_raw(&lookup_key.pk, &lookup_key.sk),
-        store.increment(&counter_key.pk, &counter_key.sk, 1, window.expires_at()),
-    );
-
-    let record = match record {
-        Ok(Some(raw)) => serde_json::from_str::<KeyRecord>(raw.body.get())
-            .map_err(|e| ApiError::Internal(format!("unreadable key record: {e}"))),
-        Ok(None) => Err(ApiError::Unauthenticated("Invalid API key: no such key.".into())),
-        Err(error) => Err(error.into()),
+    let increment = || store.increment(&counter_key.pk, &counter_key.sk, 1, window.expires_at());
+    // A token this process has seen authenticate is counted alongside its lookup, one round
+    // trip. Any other is looked up first, so that a token that turns out unknown leaves no
+    // counter behind: a stream of made-up tokens costs one counter per address, not each.
+    let known = memory.knows(hash.as_str());
+    let (record, counted) = if known {
+        let (record, count) = tokio::join!(lookup(engine, &lookup_key), increment());
+        (record, Some(count))
+    } else {
+        (lookup(engine, &lookup_key).await, None)
     };
-    let principal = record.and_then(|record| record.authenticate(kind, now).map_err(ApiError::from));
-    let limit = principal
-        .as_ref()
-        .map(|p| p.rate_limit)
-        .unwrap_or(space_auth::DEFAULT_RATE_LIMIT_PER_MINUTE);
-    let rate = match count {
-        Ok(count) => Some(window.decide(count, limit)),
+    let principal = match record {
+        Ok(Some(record)) => record.authenticate(kind, now).map_err(ApiError::from),
+        Ok(None) => Err(ApiError::Unauthenticated("Invalid API key: no such key.".into())),
+        Err(error) => {
+            return Authenticated {
+                principal: Err(error),
+                rate: None,
+            };
+        }
+    };
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(error) => {
+            if known {
+                memory.forget(hash.as_str());
+            }
+            return failed(engine, origin, &window, error).await;
+        }
+    };
+    let count = match counted {
+        Some(count) => count,
+        None => increment().await,
+    };
+    let decision = match count {
+        Ok(count) => window.decide(count, principal.rate_limit),
         Err(error) => {
             return Authenticated {
                 principal: Err(error.into()),
@@ -93,20 +130,171 @@ pub async fn authenticate(engine: &Engine, authorization: Option<&str>, kind: Pr
             };
         }
     };
-    let principal = match (principal, rate) {
-        (Ok(_), Some(decision)) if !decision.allowed => Err(ApiError::RateLimited {
-            message: format!(
-                "Rate limit of {} requests per minute exceeded for this API key; retry in {} s.",
-                decision.limit, decision.resets_in
-            ),
-            retry_after: decision.resets_in.max(1) as u64,
-        }),
-        (principal, _) => principal,
-    };
-    if let Ok(principal) = &principal {
-        record_last_use(engine, principal);
+    if !known {
+        memory.remember(hash.as_str());
     }
-    Authenticated { principal, rate }
+    if !decision.allowed {
+        return Authenticated {
+            principal: Err(budget::refusal(
+                &decision,
+                format!(
+                    "Rate limit of {} requests per minute exceeded for this API key; retry in {} s.",
+                    decision.limit, decision.resets_in
+                ),
+            )),
+            rate: Some(decision),
+        };
+    }
+    record_last_use(engine, &principal);
+    Authenticated {
+        principal: Ok(principal),
+        rate: Some(decision),
+    }
+}
+
+async fn lookup(engine: &Engine, key: &keys::ItemKey) -> Result<Option<KeyRecord>, ApiError> {
+    match engine.store().get_raw(&key.pk, &key.sk).await? {
+        Some(raw) => serde_json::from_str::<KeyRecord>(raw.body.get())
+            .map(Some)
+            .map_err(|e| ApiError::Internal(format!("unreadable key record: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// Counts a failed lookup against the client address's budget. The failure that spends it
+/// is answered 429 instead of 401, and the address is refused without a lookup until the
+/// window closes.
+async fn failed(engine: &Engine, origin: Origin<'_>, window: &RateWindow, error: ApiError) -> Authenticated {
+    let client = origin.address().unwrap_or_else(|| UNKNOWN_CLIENT.to_owned());
+    let counter = keys::failed_auth_counter(&client, window.start);
+    match budget::spend(engine, &counter, window, FAILED_AUTH_PER_MINUTE).await {
+        Ok(decision) if decision.allowed => Authenticated {
+            principal: Err(error),
+            rate: Some(decision),
+        },
+        Ok(decision) => {
+            let now = engine.now().timestamp();
+            engine.auth_memory().lock_out(client, window.start + window.length, now);
+            Authenticated {
+                principal: Err(failures_refusal(&decision)),
+                rate: Some(decision),
+            }
+        }
+        // Uncounted, the request is still refused: the key was not valid.
+        Err(count_error) => {
+            tracing::warn!(error = %count_error, "failed authentication not counted");
+            Authenticated {
+                principal: Err(error),
+                rate: None,
+            }
+        }
+    }
+}
+
+fn failures_refusal(decision: &RateDecision) -> ApiError {
+    budget::refusal(
+        decision,
+        format!(
+            "Too many failed authentications from your address; retry in {} s.",
+            decision.resets_in
+        ),
+    )
+}
+
+/// What a request's client address is called when it cannot be told.
+pub const UNKNOWN_CLIENT: &str = "unknown";
+
+/// Where a request came from, read only when a limit needs it: formatting the address
+/// would cost every request otherwise.
+#[derive(Clone, Copy)]
+pub struct Origin<'a> {
+    extensions: &'a http::Extensions,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> Origin<'a> {
+    pub fn of(extensions: &'a http::Extensions, headers: &'a HeaderMap) -> Origin<'a> {
+        Origin { extensions, headers }
+    }
+
+    /// The socket's peer when we serve directly, else the last `X-Forwarded-For` entry
+    /// (the one API Gateway appends; earlier ones are the client's own claims).
+    pub fn address(&self) -> Option<String> {
+        if let Some(ConnectInfo(peer)) = self.extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Some(peer.ip().to_string());
+        }
+        let forwarded = self.headers.get("x-forwarded-for")?.to_str().ok()?;
+        let last = forwarded.rsplit(',').next()?.trim();
+        (!last.is_empty() && last.len() <= 64).then(|| last.to_owned())
+    }
+}
+
+/// Entries a process keeps of known tokens or refused addresses before it starts afresh.
+const MEMORY_ENTRIES: usize = 10_000;
+
+/// What a process remembers between requests so that failed authentication stays cheap
+/// for us: the tokens that authenticated here (see [`authenticate`]), and the client
+/// addresses that spent their failed-lookup budget, until when. Losing it (a new process,
+/// a full map) only costs one lookup more; the store's counters stay the truth.
+#[derive(Default)]
+pub struct AuthMemory {
+    known: Mutex<HashSet<String>>,
+    refused: Mutex<HashMap<String, i64>>,
+    /// The latest end of any refusal: while it is past, no request looks at `refused`.
+    refused_until: AtomicI64,
+}
+
+impl AuthMemory {
+    fn knows(&self, hash: &str) -> bool {
+        lock(&self.known).contains(hash)
+    }
+
+    fn remember(&self, hash: &str) {
+        let mut known = lock(&self.known);
+        if known.len() >= MEMORY_ENTRIES {
+            known.clear();
+        }
+        known.insert(hash.to_owned());
+    }
+
+    fn forget(&self, hash: &str) {
+        lock(&self.known).remove(hash);
+    }
+
+    fn lock_out(&self, client: String, until: i64, now: i64) {
+        let mut refused = lock(&self.refused);
+        if refused.len() >= MEMORY_ENTRIES {
+            refused.retain(|_, end| *end > now);
+            if refused.len() >= MEMORY_ENTRIES {
+                refused.clear();
+            }
+        }
+        refused.insert(client, until);
+        self.refused_until.fetch_max(until, Ordering::Relaxed);
+    }
+
+    /// The 429 for an address that spent its failed-lookup budget, while it lasts.
+    fn refusal(&self, origin: Origin<'_>, now: i64) -> Option<Authenticated> {
+        if self.refused_until.load(Ordering::Relaxed) <= now {
+            return None;
+        }
+        let client = origin.address().unwrap_or_else(|| UNKNOWN_CLIENT.to_owned());
+        let until = *lock(&self.refused).get(&client).filter(|until| **until > now)?;
+        let decision = RateDecision {
+            allowed: false,
+            limit: u64::from(FAILED_AUTH_PER_MINUTE),
+            remaining: 0,
+            resets_in: until - now,
+        };
+        Some(Authenticated {
+            principal: Err(failures_refusal(&decision)),
+            rate: Some(decision),
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Updates the key's `last_used_at` in its list entry, off the request path.

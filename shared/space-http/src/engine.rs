@@ -9,6 +9,7 @@ use space_store::blobs::BlobStore;
 use space_store::secrets::{SecretVault, SigningKeys};
 use space_store::{Clock, Store, SystemClock};
 
+use crate::auth::AuthMemory;
 use crate::cursor::CursorKey;
 
 /// Request bodies above this size are refused with 413 unless a route says otherwise.
@@ -30,6 +31,7 @@ struct Inner {
     allow_local_webhooks: bool,
     /// When this process last recorded each key's `last_used_at` (unix seconds).
     key_touches: Mutex<HashMap<String, i64>>,
+    auth: AuthMemory,
 }
 
 /// `last_used_at` is written at most this often per key and process.
@@ -50,6 +52,11 @@ impl Engine {
                 true
             }
         }
+    }
+
+    /// What authentication remembers between requests in this process.
+    pub(crate) fn auth_memory(&self) -> &AuthMemory {
+        &self.0.auth
     }
 
     pub fn builder(store: Arc<dyn Store>) -> EngineBuilder {
@@ -185,6 +192,7 @@ impl EngineBuilder {
             max_body_bytes: self.max_body_bytes,
             allow_local_webhooks: self.allow_local_webhooks,
             key_touches: Mutex::default(),
+            auth: AuthMemory::default(),
         }))
     }
 }

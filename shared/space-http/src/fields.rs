@@ -4,6 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::email::{EMAIL_PATTERN, Email, MAX_EMAIL_LEN};
 use crate::error::FieldErrors;
 
 /// What a field holds. Validation normalizes as it checks (emails lowercased, phone
@@ -18,6 +19,7 @@ pub enum FieldKind {
     LongText {
         max: usize,
     },
+    /// A plain address, lowercased ([`crate::email::Email`]).
     Email,
     /// A phone number, normalized to E.164 (`+15551234567`).
     Phone,
@@ -129,11 +131,10 @@ impl FieldKind {
                 Ok(Value::String(text.to_owned()))
             }
             FieldKind::Email => {
-                let text = value.as_str().ok_or("must be a string")?.trim().to_lowercase();
-                if text.len() > 254 || !email_address::EmailAddress::is_valid(&text) || !text.contains('.') {
-                    return Err("must be a valid email address, like ada@example.com".into());
-                }
-                Ok(Value::String(text))
+                let text = value.as_str().ok_or("must be a string")?;
+                Email::parse(text)
+                    .map(|email| Value::String(email.into()))
+                    .map_err(|error| error.to_string())
             }
             FieldKind::Phone => {
                 let text = value.as_str().ok_or("must be a string")?;
@@ -207,7 +208,9 @@ impl FieldKind {
     pub fn schema(self) -> Value {
         match self {
             FieldKind::Text { max } | FieldKind::LongText { max } => json!({"type": "string", "maxLength": max}),
-            FieldKind::Email => json!({"type": "string", "format": "email", "maxLength": 254}),
+            FieldKind::Email => {
+                json!({"type": "string", "format": "email", "maxLength": MAX_EMAIL_LEN, "pattern": EMAIL_PATTERN})
+            }
             FieldKind::Phone => {
                 json!({"type": "string", "pattern": "^\\+?[0-9 ()./-]{7,24}$", "examples": ["+15551234567"]})
             }

@@ -125,6 +125,18 @@ pub fn visitor_counter(client: &str, window_start: i64) -> ItemKey {
     ItemKey::new(format!("RL#visitor#{client}"), window_start.to_string())
 }
 
+/// A client address's failed key lookups in one window: one counter per address, however
+/// many different tokens it tries.
+pub fn failed_auth_counter(client: &str, window_start: i64) -> ItemKey {
+    ItemKey::new(format!("RL#auth-failures#{client}"), window_start.to_string())
+}
+
+/// A budget a Space's owner sets on something of theirs (`what`, e.g. a booking page's
+/// bookings per hour), counted per window.
+pub fn space_counter(space: &str, what: &str, window_start: i64) -> ItemKey {
+    ItemKey::new(format!("SPACE#{space}#RL#{what}"), window_start.to_string())
+}
+
 /// An idempotency record of one key (the owner is a Space or an account partition).
 pub fn idempotency(owner_partition: &str, key_id: &str, idempotency_key: &str) -> ItemKey {
     ItemKey::new(format!("{owner_partition}#IDEM"), format!("{key_id}#{idempotency_key}"))

@@ -6,8 +6,10 @@
 //! handler through [`execute`].
 
 pub mod auth;
+pub mod budget;
 pub mod cpu;
 pub mod cursor;
+pub mod email;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -26,6 +28,7 @@ pub mod resource;
 pub mod rest;
 pub mod schema;
 
+pub use email::Email;
 pub use engine::Engine;
 pub use error::{ApiError, FieldErrors};
 pub use execute::execute;

@@ -16,12 +16,9 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 use space_auth::RateDecision;
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
 use space_auth::PrincipalKind;
 
-use crate::auth::{admit_visitor, authenticate};
+use crate::auth::{Origin, UNKNOWN_CLIENT, admit_visitor, authenticate};
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::execute::execute;
@@ -74,32 +71,21 @@ pub fn finish(router: Router<Engine>, engine: Engine) -> Router {
         .with_state(engine)
 }
 
-/// The address a request came from: the socket's peer when we serve directly, else the
-/// last `X-Forwarded-For` entry (the one API Gateway appends; earlier ones are the
-/// client's own claims).
-fn client_address(parts: &http::request::Parts) -> Option<String> {
-    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-        return Some(peer.ip().to_string());
-    }
-    let forwarded = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
-    let last = forwarded.rsplit(',').next()?.trim();
-    (!last.is_empty() && last.len() <= 64).then(|| last.to_owned())
-}
-
 async fn serve(engine: Engine, operation: &Operation, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    // Only public routes limit by address; formatting it costs every other request.
+    let origin = Origin::of(&parts.extensions, &parts.headers);
+    // Only public routes limit every request by address; formatting it costs every other.
     let client = match operation.access {
-        Access::Public { .. } => client_address(&parts),
+        Access::Public { .. } => origin.address(),
         Access::Space(_) | Access::Account => None,
     };
     let authenticated = match (operation.access, operation.access.principal_kind()) {
         (Access::Public { per_minute }, _) => {
-            admit_visitor(&engine, client.as_deref().unwrap_or("unknown"), per_minute).await
+            admit_visitor(&engine, client.as_deref().unwrap_or(UNKNOWN_CLIENT), per_minute).await
         }
         (_, kind) => {
             let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            authenticate(&engine, authorization, kind.unwrap_or(PrincipalKind::Space)).await
+            authenticate(&engine, authorization, kind.unwrap_or(PrincipalKind::Space), origin).await
         }
     };
     let rate = authenticated.rate;

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use space_auth::Action;
 use space_http::operation::Access;
+use space_store::Clock;
 use space_tests::{SPACE_API, TestApp, on_both_backends};
 
 on_both_backends!(
@@ -22,6 +23,9 @@ on_both_backends!(
     booking_pages_embed_metadata_and_type_checks,
     the_public_page_lists_free_slots_and_books_without_a_key,
     deleting_a_page_takes_its_public_url_down,
+    an_email_holds_at_most_the_pages_upcoming_appointments,
+    a_page_takes_at_most_its_bookings_per_hour,
+    page_limits_are_the_owners_to_set_and_are_checked,
     every_route_needs_its_scope_and_the_right_space,
 );
 
@@ -718,6 +722,263 @@ async fn the_public_page_lists_free_slots_and_books_without_a_key(app: TestApp) 
         .send()
         .await
         .expect(200);
+}
+
+/// A page offering the intro call (weekdays 09:00–17:00 UTC, 30 minutes), with `extra`.
+async fn page_with(app: &TestApp, type_id: &str, extra: Value) -> String {
+    let mut body = json!({"name": "Book", "appointment_type_ids": [type_id]});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    id(&app
+        .space(Method::POST, "/booking/pages")
+        .json(body)
+        .send()
+        .await
+        .expect(201)
+        .body)
+}
+
+/// A visitor books `start` on `page` as `email`, from `client`.
+async fn visit(app: &TestApp, page: &str, start: &str, email: &str, client: &str) -> space_tests::Response {
+    app.request(Method::POST, &format!("/b/{page}/book"))
+        .header("x-forwarded-for", client)
+        .json(json!({"start": start, "contact": {"email": email}}))
+        .send()
+        .await
+}
+
+/// Half-hour slots of the weekdays 2 to 6 March 2099, in order.
+fn slots_of_a_week() -> Vec<String> {
+    (2..=6)
+        .flat_map(|day| {
+            (9..17).flat_map(move |hour| [0, 30].map(|minute| format!("2099-03-0{day}T{hour:02}:{minute:02}:00Z")))
+        })
+        .collect()
+}
+
+/// Confirmed appointments booked through `page`.
+async fn confirmed_on(app: &TestApp, page: &str) -> Vec<Value> {
+    let listed = app
+        .space(
+            Method::GET,
+            &format!("/booking/appointments?booking_page_id={page}&status=confirmed&limit=200"),
+        )
+        .send()
+        .await
+        .expect(200);
+    listed.body["data"].as_array().cloned().unwrap_or_default()
+}
+
+async fn an_email_holds_at_most_the_pages_upcoming_appointments(app: TestApp) {
+    let type_id = intro_call(&app).await;
+    let page = page_with(&app, &type_id, json!({})).await;
+    let shown = app
+        .space(Method::GET, &format!("/booking/pages/{page}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(shown.body["max_upcoming_per_email"], 3, "{}", shown.text);
+    assert_eq!(shown.body["max_bookings_per_hour"], 20);
+    let slots = slots_of_a_week();
+
+    // Eight bookings by one address at once (written differently): at most three commit.
+    let spellings = ["ada@example.com", "Ada@Example.com", " ADA@example.com "];
+    let responses = join_all((0..8).map(|n| visit(&app, &page, &slots[n], spellings[n % 3], "203.0.113.10"))).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().filter(|s| **s == 201).count() <= 3, "{statuses:?}");
+    assert!(statuses.iter().all(|s| [201, 409, 422].contains(s)), "{statuses:?}");
+    // Then one at a time until refused: exactly three in all.
+    for start in &slots[8..12] {
+        if visit(&app, &page, start, "ada@example.com", "203.0.113.10")
+            .await
+            .status
+            == 422
+        {
+            break;
+        }
+    }
+    assert_eq!(confirmed_on(&app, &page).await.len(), 3);
+    let events = app.event_types().await.len();
+    let refused = visit(&app, &page, &slots[12], "ada@example.com", "203.0.113.10")
+        .await
+        .expect(422);
+    assert_eq!(refused.error_code(), "VALIDATION_FAILED");
+    let why = refused.body["error"]["fields"]["contact"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("3 upcoming appointments"), "{}", refused.text);
+    assert_eq!(confirmed_on(&app, &page).await.len(), 3, "nothing was booked");
+    assert_eq!(app.event_types().await.len(), events, "nothing was written");
+
+    // Another address books; the API is not held to the page's rule.
+    visit(&app, &page, &slots[12], "grace@example.com", "203.0.113.11")
+        .await
+        .expect(201);
+    app.space(Method::POST, "/booking/appointments")
+        .json(booking(&type_id, &slots[13], "ada@example.com"))
+        .send()
+        .await
+        .expect(201);
+
+    // Cancelling one gives its place back.
+    let held = confirmed_on(&app, &page).await;
+    let ada = held
+        .iter()
+        .find(|a| a["contact"]["email"] == "ada@example.com")
+        .expect("one of Ada's");
+    app.space(Method::POST, &format!("/booking/appointments/{}/cancel", id(ada)))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    visit(&app, &page, &slots[14], "ada@example.com", "203.0.113.10")
+        .await
+        .expect(201);
+    visit(&app, &page, &slots[15], "ada@example.com", "203.0.113.10")
+        .await
+        .expect(422);
+}
+
+async fn a_page_takes_at_most_its_bookings_per_hour(app: TestApp) {
+    let type_id = intro_call(&app).await;
+    let page = page_with(&app, &type_id, json!({"max_bookings_per_hour": 4})).await;
+    let slots = slots_of_a_week();
+
+    // Eight visitors at once, each from their own address: exactly four get in.
+    let responses = join_all((0..8).map(|n| {
+        let email = format!("visitor{n}@example.com");
+        let client = format!("198.51.100.{n}");
+        let start = slots[n].clone();
+        let app = &app;
+        let page = &page;
+        async move { visit(app, page, &start, &email, &client).await }
+    }))
+    .await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 4, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 4, "{statuses:?}");
+    for refused in responses.iter().filter(|r| r.status == 429) {
+        assert_eq!(refused.error_code(), "RATE_LIMITED");
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("4 bookings an hour")
+        );
+        let retry_after: i64 = refused
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    }
+    assert_eq!(confirmed_on(&app, &page).await.len(), 4, "nothing more was booked");
+
+    // The owner's own bookings do not spend the page's hour.
+    app.space(Method::POST, "/booking/appointments")
+        .json(booking(&type_id, &slots[20], "owner@example.com"))
+        .send()
+        .await
+        .expect(201);
+    // Another page has its own budget.
+    let other = page_with(&app, &type_id, json!({"max_bookings_per_hour": 1})).await;
+    visit(&app, &other, &slots[21], "x@example.com", "198.51.100.50")
+        .await
+        .expect(201);
+    visit(&app, &other, &slots[22], "y@example.com", "198.51.100.51")
+        .await
+        .expect(429);
+
+    // The next hour takes bookings again.
+    let retry_after: i64 = responses
+        .iter()
+        .find(|r| r.status == 429)
+        .and_then(|r| r.header("retry-after"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3600);
+    app.clock.advance(chrono::TimeDelta::seconds(retry_after));
+    visit(&app, &page, &slots[8], "late@example.com", "198.51.100.9")
+        .await
+        .expect(201);
+}
+
+async fn page_limits_are_the_owners_to_set_and_are_checked(app: TestApp) {
+    let type_id = intro_call(&app).await;
+    let page = page_with(&app, &type_id, json!({"max_upcoming_per_email": 1})).await;
+    let path = format!("/booking/pages/{page}");
+    for bad in [
+        json!({"max_upcoming_per_email": 0}),
+        json!({"max_upcoming_per_email": 21}),
+        json!({"max_upcoming_per_email": "many"}),
+        json!({"max_bookings_per_hour": 0}),
+        json!({"max_bookings_per_hour": 1001}),
+        json!({"max_bookings_per_hour": 2.5}),
+    ] {
+        let field = bad
+            .as_object()
+            .and_then(|o| o.keys().next().cloned())
+            .unwrap_or_default();
+        let refused = app
+            .space(Method::PATCH, &path)
+            .json(bad.clone())
+            .send()
+            .await
+            .expect(422);
+        assert!(
+            refused.body["error"]["fields"][&field].is_array(),
+            "{bad}: {}",
+            refused.text
+        );
+    }
+    // Only a key that may write booking changes them.
+    let reader = app.mint(&["booking:read"], None).await;
+    app.request(Method::PATCH, &format!("{SPACE_API}{path}"))
+        .key(&reader)
+        .json(json!({"max_upcoming_per_email": 5}))
+        .send()
+        .await
+        .expect(403);
+
+    // An appointment that has started no longer counts against its address.
+    let now = app.clock.now();
+    let mut day = now.date_naive() + chrono::TimeDelta::days(1);
+    while matches!(
+        chrono::Datelike::weekday(&day),
+        chrono::Weekday::Sat | chrono::Weekday::Sun
+    ) {
+        day += chrono::TimeDelta::days(1);
+    }
+    let at = |hour: u32| format!("{day}T{hour:02}:00:00Z");
+    visit(&app, &page, &at(10), "ada@example.com", "203.0.113.20")
+        .await
+        .expect(201);
+    visit(&app, &page, &at(11), "ada@example.com", "203.0.113.20")
+        .await
+        .expect(422);
+    let writer = app.mint(&["booking:write"], None).await;
+    let raised = app
+        .request(Method::PATCH, &format!("{SPACE_API}{path}"))
+        .key(&writer)
+        .json(json!({"max_upcoming_per_email": 2}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(raised.body["max_upcoming_per_email"], 2);
+    visit(&app, &page, &at(11), "ada@example.com", "203.0.113.20")
+        .await
+        .expect(201);
+    visit(&app, &page, &at(12), "ada@example.com", "203.0.113.20")
+        .await
+        .expect(422);
+    let ten_thirty = day.and_hms_opt(10, 30, 0).expect("a time").and_utc();
+    app.clock.advance(ten_thirty - now);
+    visit(&app, &page, &at(12), "ada@example.com", "203.0.113.20")
+        .await
+        .expect(201);
+
+    // The catalogue documents them, so OpenAPI and MCP carry them.
+    let spec = serde_json::to_string(&spacectl::openapi()).unwrap_or_default();
+    assert!(spec.contains("max_upcoming_per_email") && spec.contains("max_bookings_per_hour"));
 }
 
 async fn deleting_a_page_takes_its_public_url_down(app: TestApp) {

@@ -20,6 +20,7 @@ on_both_backends!(
     counted_series_know_their_last_occurrence,
     expansion_past_its_budget_asks_for_a_narrower_range,
     the_ical_feed_parses_back_as_rfc_5545,
+    attendees_that_would_break_the_feed_are_refused_and_never_written,
     rotating_the_token_kills_the_old_url_at_once,
     every_route_needs_its_scope_and_the_right_space,
 );
@@ -493,6 +494,75 @@ fn value(component: &Component<'_>, name: &str) -> String {
     property(component, name)
         .map(|p| p.val.as_str().to_owned())
         .unwrap_or_default()
+}
+
+/// Addresses RFC 5322 allows but iCal reads differently: a quoted local part with `;` and
+/// `:` becomes new parameters of the ATTENDEE line.
+const HOSTILE_ATTENDEES: &[&str] = &[
+    "\"x;ROLE=CHAIR:mailto:boss\"@example.com",
+    "\"ada\"@example.com",
+    "Ada <ada@example.com>",
+    "ada@example.com (Ada)",
+    "ada,grace@example.com",
+    "ada@example.com\r\nATTENDEE:mailto:eve@example.com",
+    "ada@[127.0.0.1]",
+];
+
+async fn attendees_that_would_break_the_feed_are_refused_and_never_written(app: TestApp) {
+    let times = json!({"title": "Call", "start": "2099-03-02T10:00:00Z", "end": "2099-03-02T11:00:00Z"});
+    for hostile in HOSTILE_ATTENDEES {
+        let mut body = times.clone();
+        body["attendees"] = json!(["grace@example.com", hostile]);
+        let refused = app
+            .space(Method::POST, "/calendar/events")
+            .json(body)
+            .send()
+            .await
+            .expect(422);
+        assert!(
+            refused.body["error"]["fields"]["attendees"].is_array(),
+            "{hostile}: {}",
+            refused.text
+        );
+        let listed = app.space(Method::GET, "/calendar/events").send().await.expect(200);
+        assert_eq!(listed.body["data"], json!([]), "{hostile} was stored");
+    }
+    // An event stored before the check was strict still never writes such a line.
+    let created = event(
+        &app,
+        json!({"title": "Call", "start": "2099-03-02T10:00:00Z", "end": "2099-03-02T11:00:00Z",
+                                     "attendees": ["grace@example.com"]}),
+    )
+    .await;
+    let store = app.engine.store();
+    let partition = space_http::keys::collection_partition(&app.demo.space_id, "calendar_events");
+    let mut stored = store
+        .get(&partition, &id(&created))
+        .await
+        .unwrap()
+        .expect("the event is stored");
+    let mut attendees = vec![json!("grace@example.com")];
+    attendees.extend(HOSTILE_ATTENDEES.iter().map(|a| json!(a)));
+    stored.body.insert("attendees".into(), Value::Array(attendees));
+    stored.version += 1;
+    store.put(stored, space_store::Condition::None).await.unwrap();
+    let rotated = app
+        .space(Method::POST, "/calendar/ical-token/rotate")
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    let url = rotated.body["url"].as_str().unwrap_or_default().to_owned();
+    let feed = app.request(Method::GET, &url).send().await.expect(200);
+    check_lines(&feed.text);
+    let unfolded = unfold(&feed.text);
+    let attendee_lines: Vec<&str> = unfolded.lines().filter(|l| l.starts_with("ATTENDEE")).collect();
+    assert_eq!(
+        attendee_lines,
+        ["ATTENDEE;ROLE=REQ-PARTICIPANT:mailto:grace@example.com"],
+        "{}",
+        feed.text
+    );
 }
 
 async fn the_ical_feed_parses_back_as_rfc_5545(app: TestApp) {

@@ -15,6 +15,7 @@ on_both_backends!(
     secret_values_go_in_and_never_come_out,
     spaces_and_keys_through_the_account_api,
     deleting_a_space_stops_its_keys,
+    every_email_field_takes_only_a_plain_address,
 );
 
 async fn contacts_search_tags_and_notes(app: TestApp) {
@@ -367,6 +368,134 @@ async fn spaces_and_keys_through_the_account_api(app: TestApp) {
         .send()
         .await
         .expect(404);
+}
+
+/// Addresses RFC 5322 allows that break the formats addresses travel in (iCal, mail
+/// headers, CSV): display names, quoted local parts, comments, separators, line breaks.
+const HOSTILE_EMAILS: &[&str] = &[
+    "\"a;b:c\"@example.com",
+    "\"ada\"@example.com",
+    "Ada <ada@example.com>",
+    "<ada@example.com>",
+    "ada@example.com (Ada)",
+    "ada,grace@example.com",
+    "ada;x@example.com",
+    "ada@example.com\r\nBcc: eve@example.com",
+    "ada@[127.0.0.1]",
+    "ada@localhost",
+];
+
+/// Every field that holds an email address (contacts, calendar attendees, booking
+/// contacts on the API and on the public page, table email columns, form submissions)
+/// refuses the same addresses with the 422 envelope naming the field, and stores nothing.
+async fn every_email_field_takes_only_a_plain_address(app: TestApp) {
+    let type_id = app
+        .space(Method::POST, "/booking/appointment-types")
+        .json(json!({"name": "Call", "duration_minutes": 30}))
+        .send()
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = app
+        .space(Method::POST, "/booking/pages")
+        .json(json!({"name": "Book", "appointment_type_ids": [type_id]}))
+        .send()
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let table = app
+        .space(Method::POST, "/tables")
+        .json(json!({"name": "People", "columns": [{"name": "owner", "type": "email"}]}))
+        .send()
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = app
+        .space(Method::POST, "/forms")
+        .json(json!({"name": "Leads", "fields": [{"name": "email", "type": "email", "required": true}]}))
+        .send()
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let start = "2099-03-02T10:00:00Z";
+    let events_before = app.event_types().await.len();
+    for (n, hostile) in HOSTILE_EMAILS.iter().enumerate() {
+        let contact = json!({"email": hostile});
+        let cases = [
+            (
+                format!("{SPACE_API}/contacts"),
+                json!({"name": "Ada", "email": hostile}),
+                "email",
+                true,
+            ),
+            (
+                format!("{SPACE_API}/calendar/events"),
+                json!({"title": "Call", "start": start, "end": "2099-03-02T11:00:00Z", "attendees": [hostile]}),
+                "attendees",
+                true,
+            ),
+            (
+                format!("{SPACE_API}/booking/appointments"),
+                json!({"appointment_type_id": type_id, "start": start, "contact": contact}),
+                "contact",
+                true,
+            ),
+            (
+                format!("/b/{page}/book"),
+                json!({"start": start, "contact": contact}),
+                "contact",
+                false,
+            ),
+            (
+                format!("{SPACE_API}/tables/{table}/records"),
+                json!({"owner": hostile}),
+                "owner",
+                true,
+            ),
+            (format!("/f/{form}"), json!({"email": hostile}), "email", false),
+        ];
+        for (path, body, field, keyed) in cases {
+            let mut request = app
+                .request(Method::POST, &path)
+                .header("x-forwarded-for", &format!("198.51.100.{n}"))
+                .json(body);
+            if keyed {
+                request = request.key(app.key());
+            }
+            let refused = request.send().await.expect(422);
+            assert_eq!(refused.error_code(), "VALIDATION_FAILED");
+            assert!(
+                refused.body["error"]["fields"][field].is_array(),
+                "{path} with {hostile:?}: {}",
+                refused.text
+            );
+        }
+        // Filters by email refuse them too, rather than searching for them.
+        for path in [
+            "/contacts?email=",
+            "/calendar/events?attendee=",
+            "/booking/appointments?email=",
+        ] {
+            let encoded: String = form_urlencoded::byte_serialize(hostile.as_bytes()).collect();
+            app.space(Method::GET, &format!("{path}{encoded}"))
+                .send()
+                .await
+                .expect(422);
+        }
+    }
+    assert_eq!(app.event_types().await.len(), events_before, "nothing was written");
 }
 
 async fn deleting_a_space_stops_its_keys(app: TestApp) {

@@ -6,7 +6,9 @@
 //!   every store call it makes, failing that one call leaves no item and no event;
 //! - an `Idempotency-Key` whose request failed can be used again: never "in progress"
 //!   for good;
-//! - DynamoDB's server stopped mid-run → 503, and the API recovers when it is back.
+//! - DynamoDB's server stopped mid-run → 503, and the API recovers when it is back;
+//! - an address whose key lookups keep failing is refused (429) without the key store
+//!   being asked, and made-up tokens leave no rate counter each behind.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -20,9 +22,9 @@ use serde_json::{Value, json};
 use space_http::operation::{Access, Effect};
 use space_store::dynamodb::DynamoStore;
 use space_store::embedded::EmbeddedStore;
-use space_store::{ManualClock, Store};
+use space_store::{Clock, ManualClock, Store};
 use space_tests::faults::{Fault, FaultyStore, Kind, Plan};
-use space_tests::{Backend, Response, TestApp};
+use space_tests::{Backend, Response, SPACE_API, TestApp};
 
 use crate::seed::Seeder;
 
@@ -53,6 +55,7 @@ on_both!(
     a_failed_transaction_leaves_neither_the_item_nor_its_event,
     an_idempotency_key_whose_write_failed_can_be_retried,
     an_idempotency_claim_left_by_a_dead_request_unlocks,
+    failed_authentications_are_limited_per_address_before_the_key_store,
 );
 
 fn test_clock() -> Arc<ManualClock> {
@@ -219,6 +222,94 @@ async fn a_store_that_is_down_or_throttled_is_503_with_retry_after(backend: Back
         .await
         .expect(200);
     assert!(store.injected() >= 20, "faults injected: {}", store.injected());
+}
+
+async fn failed_authentications_are_limited_per_address_before_the_key_store(backend: Backend) {
+    let (app, store) = faulty_app(backend).await;
+    let path = format!("{SPACE_API}/contacts");
+    let attacker = "203.0.113.66";
+    let from = |client: &str, token: &str| {
+        app.request(Method::GET, &path)
+            .header("x-forwarded-for", client)
+            .key(token)
+            .send()
+    };
+    // A revoked and an expired key fail like unknown ones.
+    let revoked = app
+        .account(Method::POST, &format!("/spaces/{}/keys", app.demo.space_id))
+        .json(json!({"name": "revoked", "scopes": ["contacts:read"]}))
+        .send()
+        .await
+        .expect(201);
+    app.account(
+        Method::DELETE,
+        &format!(
+            "/spaces/{}/keys/{}",
+            app.demo.space_id,
+            revoked.body["id"].as_str().unwrap_or_default()
+        ),
+    )
+    .send()
+    .await
+    .expect(204);
+    let in_a_second = space_http::fields::format_datetime(app.clock.now() + TimeDelta::seconds(1));
+    let expiring = app
+        .account(Method::POST, &format!("/spaces/{}/keys", app.demo.space_id))
+        .json(json!({"name": "expiring", "scopes": ["contacts:read"], "expires_at": in_a_second}))
+        .send()
+        .await
+        .expect(201);
+    app.clock.advance(TimeDelta::seconds(1));
+    let mut failing: Vec<String> = vec![
+        revoked.body["token"].as_str().unwrap_or_default().to_owned(),
+        expiring.body["token"].as_str().unwrap_or_default().to_owned(),
+    ];
+    let budget = space_auth::FAILED_AUTH_PER_MINUTE as usize;
+    while failing.len() < budget {
+        failing.push(
+            space_auth::Token::generate(space_auth::TokenKind::Space)
+                .expose()
+                .to_owned(),
+        );
+    }
+
+    store.reset_calls();
+    for token in &failing {
+        let refused = from(attacker, token).await.expect(401);
+        assert_eq!(refused.error_code(), "UNAUTHENTICATED");
+    }
+    // Made-up tokens leave no counter each: only the address's count of failures.
+    let failures = space_http::keys::failed_auth_counter(attacker, 0).pk;
+    let counters = store.counter_partitions();
+    assert!(counters.iter().all(|pk| *pk == failures), "{counters:?}");
+
+    // One failure more spends the budget; from then on the address is refused before any
+    // store call, with a valid key as well, on REST and MCP alike.
+    let unknown = space_auth::Token::generate(space_auth::TokenKind::Space);
+    let limited = from(attacker, unknown.expose()).await.expect(429);
+    assert_eq!(limited.error_code(), "RATE_LIMITED");
+    let retry_after: i64 = limited
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    store.reset_calls();
+    from(attacker, unknown.expose()).await.expect(429);
+    from(attacker, app.key()).await.expect(429);
+    app.request(Method::POST, "/functions/v1/space-mcp")
+        .header("x-forwarded-for", attacker)
+        .key(app.key())
+        .header("accept", "application/json, text/event-stream")
+        .json(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .expect(429);
+    assert_eq!(store.calls(), [], "the key store was not asked");
+
+    // Another address is not held back, and the next window lets the first one in again.
+    from("203.0.113.67", app.key()).await.expect(200);
+    app.clock.advance(TimeDelta::seconds(retry_after));
+    from(attacker, app.key()).await.expect(200);
 }
 
 async fn a_failed_transaction_leaves_neither_the_item_nor_its_event(backend: Backend) {
