@@ -4,6 +4,8 @@
 CARGO ?= cargo
 DATA ?= .space
 PORT ?= 8787
+# Extra `spacectl serve` flags, e.g. ARGS=--allow-local-webhooks.
+ARGS ?=
 # Every deployed function, read from the committed manifest (`spacectl manifest`; a test
 # keeps it current). ARCH is arm64 or x86_64; STAGE is dev or prod.
 LAMBDA_FUNCTIONS = $(shell python3 -c 'import json; print(" ".join(f["binary"] for f in json.load(open("infra/manifest.json"))["functions"]))')
@@ -15,7 +17,7 @@ REGION ?=
 
 ## Build and start `spacectl serve` on 127.0.0.1:$(PORT) with the embedded store in $(DATA)/.
 run:
-	$(CARGO) run --release -p spacectl -- serve --data $(DATA) --port $(PORT)
+	$(CARGO) run --release -p spacectl -- serve --data $(DATA) --port $(PORT) $(ARGS)
 
 ## Every test: unit, store conformance (embedded + DynamoDB on moto), HTTP end to end,
 ## the MCP server against the official Python and TypeScript SDKs and MCP Inspector,

@@ -10,6 +10,9 @@ locals {
   account_id     = data.aws_caller_identity.current.account_id
   partition      = data.aws_partition.current.partition
   secrets_prefix = "space-api/${var.stage}"
+  # Webhook signing keys: a sibling of the secret values' prefix, so the grant that writes
+  # secret values never covers them and the grant that reads these covers nothing else.
+  signing_prefix = "space-api/${var.stage}-signing"
 
   manifest  = jsondecode(file("${path.module}/manifest.json"))
   functions = { for function in local.manifest.functions : function.name => function }
@@ -20,6 +23,7 @@ locals {
   resource_arns = {
     table         = [aws_dynamodb_table.main.arn]
     secret_values = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.secrets_prefix}/*"]
+    signing_keys  = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.signing_prefix}/*"]
     media_bucket  = [aws_s3_bucket.media.arn]
     media_objects = ["${aws_s3_bucket.media.arn}/*"]
   }
@@ -33,11 +37,12 @@ locals {
 
   # The value of every environment variable a manifest entry may ask for.
   env_values = {
-    TABLE_NAME        = aws_dynamodb_table.main.name
-    CURSOR_SECRET     = random_password.cursor.result
-    SECRETS_PREFIX    = local.secrets_prefix
-    MEDIA_BUCKET      = aws_s3_bucket.media.bucket
-    MCP_ALLOWED_HOSTS = replace(aws_apigatewayv2_api.main.api_endpoint, "https://", "")
+    TABLE_NAME          = aws_dynamodb_table.main.name
+    CURSOR_SECRET       = random_password.cursor.result
+    SECRETS_PREFIX      = local.secrets_prefix
+    SIGNING_KEYS_PREFIX = local.signing_prefix
+    MEDIA_BUCKET        = aws_s3_bucket.media.bucket
+    MCP_ALLOWED_HOSTS   = replace(aws_apigatewayv2_api.main.api_endpoint, "https://", "")
   }
 }
 

@@ -161,11 +161,21 @@ class LeastPrivilege(unittest.TestCase):
             self.assertFalse(any(a.startswith("secretsmanager:") for a in statement["actions"]), statement)
 
     def test_no_function_may_read_any_secret_value(self):
+        # Reading back is granted only on the signing keys (webhook secrets), whose prefix is
+        # a sibling of the secret values' prefix, never under it.
         for function in MANIFEST["functions"]:
-            for statement in effective_policy(function):
-                for action in statement["actions"]:
+            for permission in function["permissions"]:
+                if permission["resource"] == "signing_keys":
+                    continue
+                for action in permission["actions"]:
                     for read in ("secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"):
                         self.assertFalse(fnmatch.fnmatchcase(read.lower(), action.lower()), (function["name"], action))
+        signing = one(one(LOCALS["resource_arns"])["signing_keys"])
+        self.assertEqual(
+            signing, "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.signing_prefix}/*"
+        )
+        self.assertEqual(one(LOCALS["signing_prefix"]), "space-api/${var.stage}-signing")
+        self.assertFalse(one(LOCALS["signing_prefix"]).startswith(one(LOCALS["secrets_prefix"]) + "/"))
 
     def test_nothing_in_infra_grants_reading_secret_values(self):
         for path in INFRA.glob("*.tf"):
@@ -204,7 +214,9 @@ class LeastPrivilege(unittest.TestCase):
         self.assertEqual(one(one(LOCALS["resource_arns"])["table"]), "${aws_dynamodb_table.main.arn}")
         for function in MANIFEST["functions"]:
             for permission in function["permissions"]:
-                prefix = {"table": "dynamodb:", "secret_values": "secretsmanager:"}.get(permission["resource"], "s3:")
+                prefix = {"table": "dynamodb:", "secret_values": "secretsmanager:", "signing_keys": "secretsmanager:"}.get(
+                    permission["resource"], "s3:"
+                )
                 for action in permission["actions"]:
                     self.assertTrue(action.startswith(prefix), (function["name"], permission["resource"], action))
 

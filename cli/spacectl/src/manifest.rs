@@ -37,7 +37,8 @@ pub struct FunctionEntry {
 /// IAM actions on one resource of the deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Permission {
-    /// `table`, `secret_values` (`space-api/<stage>/*`), `media_bucket` or `media_objects`.
+    /// `table`, `secret_values` (`space-api/<stage>/*`), `signing_keys`
+    /// (`space-api/<stage>-signing/*`), `media_bucket` or `media_objects`.
     pub resource: &'static str,
     pub actions: Vec<&'static str>,
 }
@@ -58,6 +59,14 @@ const TABLE_ACTIONS: &[&str] = &[
 const SECRET_WRITE_ACTIONS: &[&str] = &[
     "secretsmanager:CreateSecret",
     "secretsmanager:DeleteSecret",
+    "secretsmanager:PutSecretValue",
+];
+
+/// What the signing-key store calls: the one prefix a function may read back.
+const SIGNING_KEY_ACTIONS: &[&str] = &[
+    "secretsmanager:CreateSecret",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
 ];
 
@@ -95,6 +104,13 @@ fn entry(function: &Function) -> FunctionEntry {
                 permissions.push(Permission {
                     resource: "secret_values",
                     actions: SECRET_WRITE_ACTIONS.to_vec(),
+                });
+            }
+            AwsAccess::SigningKeys => {
+                env.push("SIGNING_KEYS_PREFIX");
+                permissions.push(Permission {
+                    resource: "signing_keys",
+                    actions: SIGNING_KEY_ACTIONS.to_vec(),
                 });
             }
             AwsAccess::MediaBucket => {

@@ -105,7 +105,7 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
             (
                 Arc::new(store),
                 Arc::new(SecretsManagerVault::from_config(&config, prefix.clone())),
-                Arc::new(SecretsManagerVault::from_config(&config, format!("{prefix}/signing"))),
+                Arc::new(SecretsManagerVault::from_config(&config, format!("{prefix}-signing"))),
                 blobs,
             )
         }

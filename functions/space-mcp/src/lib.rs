@@ -53,8 +53,13 @@ fn service() -> &'static McpService {
     })
 }
 
-/// What this family's Lambda binary carries beyond the table (IAM follows from it).
-pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE_AND_MEDIA;
+/// What this binary carries beyond the table: what the families it runs in-process need
+/// (media uploads, webhook signing keys), never secret values, which no space key writes.
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends {
+    media: space_http::lambda::Backends::TABLE_AND_MEDIA.media,
+    secret_values: None,
+    signing_keys: space_http::lambda::Backends::TABLE_AND_SIGNING_KEYS.signing_keys,
+};
 
 /// The MCP endpoint and the generated documents.
 pub fn router() -> Router<Engine> {

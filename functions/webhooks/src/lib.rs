@@ -447,7 +447,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 /// What this family's Lambda binary carries beyond the table (IAM follows from it).
-pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE;
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE_AND_SIGNING_KEYS;
 
 /// The family's routes; the Lambda binary and `spacectl serve` both mount them.
 pub fn router() -> Router<Engine> {

@@ -17,6 +17,8 @@ pub enum AwsAccess {
     SecretValuesWrite,
     /// Read and write objects in the media bucket.
     MediaBucket,
+    /// Create, read and delete the platform's signing keys (webhook secrets).
+    SigningKeys,
 }
 
 /// One resource family: one crate, one Lambda binary of the same name.
@@ -44,6 +46,9 @@ pub fn aws_access(backends: Backends) -> Vec<AwsAccess> {
     }
     if backends.media.is_some() {
         access.push(AwsAccess::MediaBucket);
+    }
+    if backends.signing_keys.is_some() {
+        access.push(AwsAccess::SigningKeys);
     }
     access
 }

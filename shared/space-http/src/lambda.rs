@@ -10,7 +10,7 @@ use space_store::StoreError;
 use space_store::blobs::{BlobStore, S3BlobStore};
 use space_store::deferred::Deferred;
 use space_store::dynamodb::DynamoStore;
-use space_store::secrets::{SecretVault, SecretsManagerVault};
+use space_store::secrets::{SecretVault, SecretsManagerVault, SigningKeys};
 
 use crate::cursor::CursorKey;
 use crate::engine::Engine;
@@ -34,6 +34,9 @@ pub struct Backends {
     pub media: Option<BuildBackend<dyn BlobStore>>,
     /// Secret values (written, never read), under the `SECRETS_PREFIX` name prefix.
     pub secret_values: Option<BuildBackend<dyn SecretVault>>,
+    /// Keys the platform signs with and reads back (webhook secrets), under the
+    /// `SIGNING_KEYS_PREFIX` name prefix, apart from the secret values.
+    pub signing_keys: Option<BuildBackend<dyn SigningKeys>>,
 }
 
 /// Builds a backend from the SDK config and its setting (a bucket name, a name prefix).
@@ -44,16 +47,25 @@ impl Backends {
     pub const TABLE: Backends = Backends {
         media: None,
         secret_values: None,
+        signing_keys: None,
     };
     /// The table and the media bucket.
     pub const TABLE_AND_MEDIA: Backends = Backends {
         media: Some(s3_media),
         secret_values: None,
+        signing_keys: None,
     };
     /// The table and Secrets Manager.
     pub const TABLE_AND_SECRET_VALUES: Backends = Backends {
         media: None,
         secret_values: Some(secrets_manager),
+        signing_keys: None,
+    };
+    /// The table and the signing keys.
+    pub const TABLE_AND_SIGNING_KEYS: Backends = Backends {
+        media: None,
+        secret_values: None,
+        signing_keys: Some(signing_keys),
     };
 }
 
@@ -65,9 +77,13 @@ fn secrets_manager(config: &SdkConfig, prefix: String) -> Arc<dyn SecretVault> {
     Arc::new(SecretsManagerVault::from_config(config, prefix))
 }
 
+fn signing_keys(config: &SdkConfig, prefix: String) -> Arc<dyn SigningKeys> {
+    Arc::new(SecretsManagerVault::from_config(config, prefix))
+}
+
 /// The engine of a deployed function, configured from the environment: `TABLE_NAME`,
-/// `CURSOR_SECRET`, and for the backends the function carries `MEDIA_BUCKET` and
-/// `SECRETS_PREFIX`.
+/// `CURSOR_SECRET`, and for the backends the function carries `MEDIA_BUCKET`,
+/// `SECRETS_PREFIX` and `SIGNING_KEYS_PREFIX`.
 ///
 /// Nothing is built here: the SDK config and each client are [`Deferred`], made once by the
 /// first request that reaches them (a missing or malformed key never does). The first
@@ -89,6 +105,10 @@ pub fn engine_from_env(backends: Backends) -> Result<Engine, BoxError> {
     if let (Some(build), Ok(prefix)) = (backends.secret_values, std::env::var("SECRETS_PREFIX")) {
         let vault = Deferred::lazy(with_config(&config, move |config| build(config, prefix.clone())));
         builder = builder.vault(Arc::new(vault));
+    }
+    if let (Some(build), Ok(prefix)) = (backends.signing_keys, std::env::var("SIGNING_KEYS_PREFIX")) {
+        let keys = Deferred::lazy(with_config(&config, move |config| build(config, prefix.clone())));
+        builder = builder.signing_keys(Arc::new(keys));
     }
     if let (Some(build), Ok(bucket)) = (backends.media, std::env::var("MEDIA_BUCKET")) {
         let blobs = Deferred::lazy(with_config(&config, move |config| build(config, bucket.clone())));

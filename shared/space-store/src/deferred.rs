@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 use crate::blobs::{BlobInfo, BlobStore, DownloadHeaders, PresignedRequest};
 use crate::error::StoreError;
 use crate::item::{Condition, Item, Page, Query, RawItem, Write};
-use crate::secrets::SecretVault;
+use crate::secrets::{SecretVault, SigningKeys};
 use crate::store::Store;
 
 type Build<T> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Arc<T>, StoreError>> + Send>> + Send + Sync>;
@@ -117,6 +117,21 @@ impl<V: SecretVault + ?Sized> SecretVault for Deferred<V> {
 
     async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError> {
         self.get().await?.delete_value(space, name).await
+    }
+}
+
+#[async_trait]
+impl<K: SigningKeys + ?Sized> SigningKeys for Deferred<K> {
+    async fn put_key(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError> {
+        self.get().await?.put_key(space, name, value).await
+    }
+
+    async fn get_key(&self, space: &str, name: &str) -> Result<Option<String>, StoreError> {
+        self.get().await?.get_key(space, name).await
+    }
+
+    async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
+        self.get().await?.delete_key(space, name).await
     }
 }
 

@@ -210,7 +210,8 @@ impl SecretsManagerVault {
 }
 
 /// Signing keys live in a vault built with their own prefix (`SecretsManagerVault::from_config`
-/// with e.g. `space-api/dev/signing`), so IAM can let the signer read that prefix alone.
+/// with e.g. `space-api/dev-signing`, a sibling of the secret values' prefix), so IAM can let
+/// the signer read that prefix alone.
 #[async_trait]
 impl SigningKeys for SecretsManagerVault {
     async fn put_key(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError> {
