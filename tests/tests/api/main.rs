@@ -9,6 +9,7 @@ mod booking;
 mod calendar;
 mod deploy;
 mod documents;
+mod events;
 mod families;
 mod family_checks;
 mod faults;
