@@ -100,7 +100,7 @@ impl FeedQuery {
                 .ok()
         });
         let resource_id = call.query_param("resource_id").and_then(|raw| {
-            if raw.is_empty() || raw.len() > MAX_RESOURCE_ID_CHARS {
+            if raw.is_empty() || raw.chars().count() > MAX_RESOURCE_ID_CHARS {
                 let message = format!("must be a resource id of 1 to {MAX_RESOURCE_ID_CHARS} characters");
                 errors.insert("resource_id".into(), vec![message]);
                 None

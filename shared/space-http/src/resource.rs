@@ -24,7 +24,7 @@ use crate::schema::Schema;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 /// A filtered list examines at most this many items per request, then hands out a cursor.
-const MAX_SCANNED_PER_PAGE: usize = 2000;
+pub const MAX_SCANNED_PER_PAGE: usize = 2000;
 /// Optimistic-concurrency retries for writes without `If-Match`.
 const WRITE_RETRIES: usize = 3;
 

@@ -7,6 +7,9 @@ use std::collections::{HashMap, HashSet};
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use space_auth::Principal;
+use space_http::events::event_write;
+use space_http::resource::MAX_SCANNED_PER_PAGE;
 use space_tests::{SPACE_API, TestApp, on_both_backends};
 
 on_both_backends!(
@@ -20,6 +23,22 @@ on_both_backends!(
     other_spaces_never_see_our_events,
     the_feed_is_a_read_only_mcp_tool,
 );
+
+/// The scan budget is the engine's and the same on both stores; writing and scanning
+/// thousands of events takes moto over a minute, so this one runs on the embedded store.
+mod scan_budget {
+    mod embedded {
+        use space_tests::{Backend, TestApp};
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_rare_type_past_the_scan_budget_still_fills_the_page() {
+            super::super::a_rare_type_past_the_scan_budget_still_fills_the_page(
+                TestApp::start(Backend::Embedded).await,
+            )
+            .await;
+        }
+    }
+}
 
 fn id(value: &Value) -> String {
     value["id"].as_str().expect("an id").to_owned()
@@ -508,4 +527,39 @@ async fn the_feed_is_a_read_only_mcp_tool(app: TestApp) {
     .expect(200);
     assert_eq!(refused.body["result"]["isError"], json!(true), "{}", refused.text);
     assert!(refused.text.contains("types"), "{}", refused.text);
+}
+
+/// A filter that matches only events older than one page's scan budget still answers them
+/// on the first page: a page is never empty with a cursor, which a client would take for
+/// the end of the feed.
+async fn a_rare_type_past_the_scan_budget_still_fills_the_page(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let visitor = Principal::visitor().in_space(&space);
+    let now = space_store::Clock::now(app.clock.as_ref());
+    let write = |kind: &str, n: usize| event_write(&space, kind, &format!("con_{n}"), json!({}), &visitor, now);
+    let store = app.engine.store();
+    store
+        .transact(vec![write("page.published", 0)])
+        .await
+        .expect("the rare event");
+    // Written straight to the store: a page of the feed scans this many before it stops.
+    let newer: Vec<_> = (1..=MAX_SCANNED_PER_PAGE + 50)
+        .map(|n| write("contact.updated", n))
+        .collect();
+    for batch in newer.chunks(100) {
+        store.transact(batch.to_vec()).await.expect("a batch of events");
+    }
+
+    let rare = feed(&app, "?types=page.published&limit=200").await;
+    assert_eq!(types(&rare), ["page.published"]);
+    assert_eq!(rare["next_cursor"], Value::Null);
+    assert_eq!(
+        feed(&app, "?types=nothing.matches&limit=200").await,
+        json!({"data": [], "next_cursor": null})
+    );
+    let newest = id(&events(&feed(&app, "?limit=1").await)[0]);
+    assert_eq!(
+        feed(&app, &format!("?after={newest}&types=page.published&limit=200")).await,
+        json!({"data": [], "next_cursor": null})
+    );
 }
