@@ -147,6 +147,12 @@ pub fn families() -> Vec<Family> {
             backends: secrets::BACKENDS,
         },
         Family {
+            name: "events",
+            operations: events::operations,
+            router: events::router,
+            backends: events::BACKENDS,
+        },
+        Family {
             name: "account-api",
             operations: account_api::operations,
             router: account_api::router,

@@ -1,5 +1,8 @@
 //! Events: every mutation appends one in the same store transaction as the change, so
 //! the feed, webhooks and realtime never see a change without its event or the reverse.
+//!
+//! An event is stored as written here and shown through [`render`], so every reader (the
+//! feed today, webhooks and the realtime stream later) hands out the same shape.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -7,11 +10,65 @@ use space_auth::Principal;
 use space_store::{Condition, Item, Write};
 
 use crate::fields::format_datetime;
-use crate::ids::new_id;
+use crate::ids::{has_shape, new_id};
 use crate::keys;
 
 /// Events are kept this long for the feed and redelivery.
 pub const EVENT_RETENTION_DAYS: i64 = 30;
+
+/// The id prefix of events (`evt_…`).
+pub const EVENT_ID_PREFIX: &str = "evt";
+
+/// Who made a change, as consumers of events see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    /// A space API key (REST or MCP).
+    Key,
+    /// The owner, with an account key (minting keys, setting secrets, …).
+    Owner,
+    /// The platform itself: a visitor on a public route, the worker, the first-run setup.
+    System,
+}
+
+impl ActorKind {
+    /// Decided when the event is written: a stored key id alone cannot tell a space key
+    /// from an account key (both are `key_…`), the principal can.
+    pub fn of(principal: &Principal) -> ActorKind {
+        if !has_shape(&principal.key_id, "key") {
+            ActorKind::System
+        } else if principal.space_id.is_some() {
+            ActorKind::Key
+        } else {
+            ActorKind::Owner
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Key => "key",
+            ActorKind::Owner => "owner",
+            ActorKind::System => "system",
+        }
+    }
+
+    /// The kind an event records; events written before the kind was recorded fall back
+    /// to their key id, which cannot tell the owner apart and so reads as a key.
+    fn of_stored(body: &Map<String, Value>) -> ActorKind {
+        match body.get("actor").and_then(Value::as_str) {
+            Some("key") => ActorKind::Key,
+            Some("owner") => ActorKind::Owner,
+            Some("system") => ActorKind::System,
+            _ if body
+                .get("key_id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| has_shape(id, "key")) =>
+            {
+                ActorKind::Key
+            }
+            _ => ActorKind::System,
+        }
+    }
+}
 
 /// The write that records `kind` (e.g. `contact.created`) about `subject`.
 pub fn event_write(
@@ -22,7 +79,7 @@ pub fn event_write(
     principal: &Principal,
     now: DateTime<Utc>,
 ) -> Write {
-    let id = new_id("evt");
+    let id = new_id(EVENT_ID_PREFIX);
     let key = keys::event(space, &id);
     let mut body = Map::new();
     body.insert("id".into(), json!(id));
@@ -30,6 +87,7 @@ pub fn event_write(
     body.insert("subject_id".into(), json!(subject_id));
     body.insert("data".into(), data);
     body.insert("key_id".into(), json!(principal.key_id));
+    body.insert("actor".into(), json!(ActorKind::of(principal).as_str()));
     body.insert("created_at".into(), json!(format_datetime(now)));
     let expires = now.timestamp() + EVENT_RETENTION_DAYS * 24 * 3600;
     Write::put(
@@ -38,25 +96,153 @@ pub fn event_write(
     )
 }
 
-/// An event as the feed, webhooks and the realtime stream show it: who did it, to what,
-/// and the resource as it was after the change.
-pub fn render(item: &Item) -> Value {
-    let text = |field: &str| item.body.get(field).and_then(Value::as_str).unwrap_or_default();
-    let kind = text("type");
-    let key_id = text("key_id");
-    let actor = match key_id {
-        "system" => json!({"kind": "system", "key_id": null}),
-        "visitor" => json!({"kind": "visitor", "key_id": null}),
-        id if id.starts_with("key_") => json!({"kind": "key", "key_id": id}),
-        _ => json!({"kind": "owner", "key_id": null}),
+/// The resource type of an event type: everything before the last `.`
+/// (`calendar_event.updated` is about a `calendar_event`).
+pub fn resource_type(kind: &str) -> &str {
+    kind.rsplit_once('.').map_or(kind, |(resource, _)| resource)
+}
+
+/// A stored event as the API shows it (see [`schema`]).
+pub fn render(mut stored: Map<String, Value>) -> Value {
+    let actor = ActorKind::of_stored(&stored);
+    let mut take = |name: &str| stored.remove(name).unwrap_or(Value::Null);
+    let id = take("id");
+    let kind = take("type");
+    let created_at = take("created_at");
+    let subject = take("subject_id");
+    let object = take("data");
+    let key_id = match actor {
+        ActorKind::System => Value::Null,
+        ActorKind::Key | ActorKind::Owner => take("key_id"),
     };
-    let resource_type = kind.rsplit_once('.').map_or(kind, |(resource, _)| resource);
+    let resource = kind.as_str().map(resource_type).unwrap_or_default();
     json!({
-        "id": item.body.get("id").cloned().unwrap_or_else(|| json!(item.sk)),
+        "id": id,
         "type": kind,
-        "created_at": text("created_at"),
-        "actor": actor,
-        "resource": {"type": resource_type, "id": text("subject_id")},
-        "data": {"object": item.body.get("data").cloned().unwrap_or(Value::Null)},
+        "created_at": created_at,
+        "actor": {"kind": actor.as_str(), "key_id": key_id},
+        "resource": {"type": resource, "id": subject},
+        "data": {"object": object},
     })
+}
+
+/// The JSON Schema of one event as [`render`] shows it.
+pub fn schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "type", "created_at", "actor", "resource", "data"],
+        "properties": {
+            "id": {
+                "type": "string",
+                "description": "Starts with `evt_`. Ids sort in the order the events happened: pass the last one you handled as `after` to get what happened since."
+            },
+            "type": {
+                "type": "string",
+                "description": "What happened, `<resource type>.<verb>`: `contact.created`, `page.published`, `calendar_event.deleted`, …"
+            },
+            "created_at": {"type": "string", "format": "date-time"},
+            "actor": {
+                "type": "object",
+                "description": "Who made the change.",
+                "required": ["kind", "key_id"],
+                "properties": {
+                    "kind": {
+                        "type": "string",
+                        "enum": ["key", "owner", "system"],
+                        "description": "`key`: a space API key; `owner`: the owner with an account key; `system`: the platform (a visitor on a public page or form, scheduled work)."
+                    },
+                    "key_id": {
+                        "type": ["string", "null"],
+                        "description": "The id of the key that made the change; null for `system`."
+                    }
+                }
+            },
+            "resource": {
+                "type": "object",
+                "description": "What the event is about.",
+                "required": ["type", "id"],
+                "properties": {
+                    "type": {"type": "string", "description": "The event type before its last `.`, e.g. `calendar_event`."},
+                    "id": {"type": "string", "description": "The resource's id (a secret's name for secrets)."}
+                }
+            },
+            "data": {
+                "type": "object",
+                "required": ["object"],
+                "properties": {
+                    "object": {
+                        "type": "object",
+                        "description": "The resource as the change left it; for a deletion, as it was before."
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use space_auth::ScopeSet;
+
+    fn principal(key_id: &str, space: Option<&str>) -> Principal {
+        Principal {
+            key_id: key_id.into(),
+            account_id: "acc_1".into(),
+            space_id: space.map(str::to_owned),
+            scopes: ScopeSet::default(),
+            rate_limit: 0,
+            toolsets: None,
+            read_only: false,
+        }
+    }
+
+    const KEY: &str = "key_01jd0000000000000000000000";
+
+    #[test]
+    fn the_actor_kind_comes_from_the_principal() {
+        assert_eq!(ActorKind::of(&principal(KEY, Some("spc_1"))), ActorKind::Key);
+        assert_eq!(ActorKind::of(&principal(KEY, None)), ActorKind::Owner);
+        assert_eq!(
+            ActorKind::of(&Principal::visitor().in_space("spc_1")),
+            ActorKind::System
+        );
+        assert_eq!(ActorKind::of(&principal("bootstrap", None)), ActorKind::System);
+    }
+
+    #[test]
+    fn a_stored_event_renders_in_the_public_shape() {
+        let write = event_write(
+            "spc_1",
+            "calendar_event.updated",
+            "cev_1",
+            json!({"id": "cev_1", "title": "Standup"}),
+            &principal(KEY, None),
+            Utc::now(),
+        );
+        let Write::Put { item, .. } = write else {
+            panic!("an event is a put")
+        };
+        let rendered = render(item.body.clone());
+        assert_eq!(rendered["id"], item.body["id"]);
+        assert_eq!(rendered["type"], "calendar_event.updated");
+        assert_eq!(rendered["actor"], json!({"kind": "owner", "key_id": KEY}));
+        assert_eq!(rendered["resource"], json!({"type": "calendar_event", "id": "cev_1"}));
+        assert_eq!(rendered["data"]["object"]["title"], "Standup");
+        assert_eq!(
+            rendered.as_object().map(|o| o.len()),
+            Some(6),
+            "nothing stored leaks through"
+        );
+    }
+
+    #[test]
+    fn events_from_before_the_kind_was_recorded_still_render() {
+        let old = |key_id: &str| {
+            let stored = json!({"id": "evt_1", "type": "contact.created", "subject_id": "con_1", "data": {}, "key_id": key_id, "created_at": "2026-01-01T00:00:00.000Z"});
+            render(stored.as_object().cloned().unwrap_or_default())
+        };
+        assert_eq!(old(KEY)["actor"], json!({"kind": "key", "key_id": KEY}));
+        assert_eq!(old("visitor")["actor"], json!({"kind": "system", "key_id": null}));
+    }
 }

@@ -24,7 +24,7 @@ use crate::schema::Schema;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 /// A filtered list examines at most this many items per request, then hands out a cursor.
-const MAX_SCANNED_PER_PAGE: usize = 2000;
+pub const MAX_SCANNED_PER_PAGE: usize = 2000;
 /// Optimistic-concurrency retries for writes without `If-Match`.
 const WRITE_RETRIES: usize = 3;
 
@@ -622,6 +622,9 @@ pub struct PageRequest {
     pub limit: usize,
     pub cursor: Option<String>,
     pub descending: bool,
+    /// Where the first page starts, strictly after this sort key (a feed polled with
+    /// "what happened since"); a cursor, once the client has one, takes over.
+    pub start_after: Option<String>,
 }
 
 impl PageRequest {
@@ -664,6 +667,7 @@ impl PageRequest {
             limit,
             cursor: call.query_param("cursor").map(str::to_owned),
             descending,
+            start_after: None,
         }
     }
 }
@@ -711,7 +715,7 @@ pub async fn list_partition(
 ) -> Result<Value, ApiError> {
     let key = call.engine.cursor_key();
     let mut after = match &page.cursor {
-        None => None,
+        None => page.start_after.clone(),
         Some(text) => {
             let position = cursor::open(key, partition, text)
                 .map_err(|e| ApiError::BadRequest(format!("Invalid cursor: {e}.")))?;

@@ -10,6 +10,7 @@ mod calendar;
 mod deleted_spaces;
 mod deploy;
 mod documents;
+mod events;
 mod families;
 mod family_checks;
 mod faults;

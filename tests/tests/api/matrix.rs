@@ -85,7 +85,8 @@ fn example(schema: &Value) -> Value {
 }
 
 /// Fills path parameters with ids of real items of the Space, creating them through the
-/// catalogue's own create operations; falls back to an id that cannot exist.
+/// catalogue's own create operations, or taking the first one listed where nothing creates
+/// them (events); falls back to an id that cannot exist.
 struct Seeder<'a> {
     app: &'a TestApp,
     operations: &'a [Operation],
@@ -140,6 +141,15 @@ impl Seeder<'_> {
                 };
                 let response = request.json(body).send().await;
                 response.body["id"].as_str().map(str::to_owned)
+            }
+            None if matches!(operation.access, Access::Space(_)) => {
+                let listed = self
+                    .app
+                    .request(Method::GET, &format!("{SPACE_API}{collection}"))
+                    .key(self.app.key())
+                    .send()
+                    .await;
+                listed.body["data"][0]["id"].as_str().map(str::to_owned)
             }
             None => None,
         };
