@@ -256,7 +256,7 @@ impl Handler for Deliver {
                 .await?;
             return Ok(Outcome::Done);
         };
-        let body = serde_json::to_vec(&render(&event)).map_err(|error| JobError::Fail(error.to_string()))?;
+        let body = serde_json::to_vec(&render(event.body)).map_err(|error| JobError::Fail(error.to_string()))?;
         let now = engine.now();
         let Some(keys) = engine.signing_keys() else {
             return Err(JobError::Retry("no signing keys configured".into()));
