@@ -2,84 +2,14 @@
 //! the edge so that a bad value is a 422 naming its parameter and never reaches the store.
 
 use serde_json::{Map, Value};
-use space_http::events::EVENT_ID_PREFIX;
+use space_http::events::{EVENT_ID_PREFIX, TypePattern, parse_types};
 use space_http::ids::has_shape;
 use space_http::operation::Call;
 use space_http::resource::PageRequest;
 use space_http::{ApiError, FieldErrors};
 
-/// At most this many patterns in one `types`.
-pub const MAX_PATTERNS: usize = 20;
-/// Longest pattern accepted; event types are short (`calendar_event.updated`).
-const MAX_PATTERN_CHARS: usize = 100;
 /// Longest `resource_id` accepted (ids are ~30 characters, secret names up to 128).
 const MAX_RESOURCE_ID_CHARS: usize = 255;
-
-/// Why a `types` value was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PatternError {
-    #[error("must list at least one event type")]
-    Empty,
-    #[error("may list at most {MAX_PATTERNS} patterns")]
-    TooMany,
-    #[error("`{0}` is not an event type (like `page.published`) or a wildcard (like `contact.*`)")]
-    Malformed(String),
-}
-
-/// One entry of `types`: an exact type, or `prefix.*` for every type under a prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TypePattern {
-    Exact(String),
-    /// The prefix with its trailing dot (`contact.`), so `contact.*` never matches
-    /// `contacts.created`.
-    Prefix(String),
-}
-
-impl TypePattern {
-    /// Parses `page.published` or `contact.*`: lowercase segments of letters, digits and
-    /// `_` joined by dots; an exact type has at least two segments.
-    pub fn parse(text: &str) -> Result<TypePattern, PatternError> {
-        let malformed = || PatternError::Malformed(text.chars().take(MAX_PATTERN_CHARS).collect());
-        if text.len() > MAX_PATTERN_CHARS {
-            return Err(malformed());
-        }
-        let (body, wildcard) = match text.strip_suffix(".*") {
-            Some(prefix) => (prefix, true),
-            None => (text, false),
-        };
-        let segments: Vec<&str> = body.split('.').collect();
-        let well_formed = segments.iter().all(|segment| {
-            segment.starts_with(|c: char| c.is_ascii_lowercase())
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        });
-        match (well_formed, wildcard, segments.len()) {
-            (true, true, _) => Ok(TypePattern::Prefix(format!("{body}."))),
-            (true, false, 2..) => Ok(TypePattern::Exact(body.to_owned())),
-            _ => Err(malformed()),
-        }
-    }
-
-    pub fn matches(&self, kind: &str) -> bool {
-        match self {
-            TypePattern::Exact(exact) => kind == exact,
-            TypePattern::Prefix(prefix) => kind.starts_with(prefix.as_str()),
-        }
-    }
-}
-
-/// Parses a comma-separated `types` value; spaces around entries are ignored.
-pub fn parse_types(text: &str) -> Result<Vec<TypePattern>, PatternError> {
-    let entries: Vec<&str> = text.split(',').map(str::trim).collect();
-    if entries.iter().all(|entry| entry.is_empty()) {
-        return Err(PatternError::Empty);
-    }
-    if entries.len() > MAX_PATTERNS {
-        return Err(PatternError::TooMany);
-    }
-    entries.into_iter().map(TypePattern::parse).collect()
-}
 
 /// A feed request, checked: which events to keep and where the page starts.
 #[derive(Debug, Clone)]
@@ -151,6 +81,7 @@ impl FeedQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use space_http::events::{MAX_PATTERNS, PatternError};
 
     #[test]
     fn exact_types_and_wildcards_parse() {
@@ -171,7 +102,7 @@ mod tests {
     fn malformed_patterns_are_refused() {
         for bad in [
             "contact",
-            "*",
+            "**",
             "contact*",
             ".created",
             "contact.",
@@ -184,6 +115,7 @@ mod tests {
         ] {
             assert!(matches!(parse_types(bad), Err(PatternError::Malformed(_))), "{bad}");
         }
+        assert_eq!(parse_types("*"), Ok(vec![TypePattern::Any]), "everything");
         assert_eq!(parse_types(""), Err(PatternError::Empty));
         assert_eq!(parse_types(" , "), Err(PatternError::Empty));
         assert!(matches!(parse_types("contact.*,"), Err(PatternError::Malformed(_))));

@@ -18,7 +18,9 @@ use space_http::resource::{list_partition, list_schema, page_params};
 use space_http::{ApiError, Engine, Operation, Schema};
 use space_store::SortRange;
 
-use crate::filter::{FeedQuery, MAX_PATTERNS};
+use space_http::events::MAX_PATTERNS;
+
+use crate::filter::FeedQuery;
 
 pub fn operations() -> Vec<Operation> {
     let read = Access::Space(Scope::new(Domain::Events, Action::Read));
@@ -29,7 +31,7 @@ pub fn operations() -> Vec<Operation> {
             json!({"type": "string", "examples": ["contact.*,page.published"]}),
             format!(
                 "Only events of these types, comma-separated (at most {MAX_PATTERNS}): an exact type like \
-                 `page.published`, or `contact.*` for every event about contacts."
+                 `page.published`, or `contact.*` for every event about contacts, or `*` for all."
             ),
         ),
         Param::query(

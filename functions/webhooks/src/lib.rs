@@ -17,6 +17,7 @@ use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
+use space_http::events::{MAX_PATTERNS, TypePattern};
 use space_http::fields::{CustomKind, Field, FieldKind, WriteMode, validate};
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::resource::{PageRequest, Resource, list_partition, list_schema, page_params};
@@ -24,9 +25,6 @@ use space_http::{ApiError, Engine, Operation, Schema};
 use space_store::{Condition, SortRange, Write};
 
 pub use delivery::{DELIVER, Deliver, Fanout};
-
-/// Event types one endpoint may list.
-const MAX_PATTERNS: usize = 50;
 
 const URL: FieldKind = FieldKind::Custom(CustomKind {
     schema: || json!({"type": "string", "format": "uri", "maxLength": 2000, "examples": ["https://example.com/hooks/space"]}),
@@ -40,7 +38,7 @@ const PATTERNS: FieldKind = FieldKind::Custom(CustomKind {
     schema: || {
         json!({
             "type": "array",
-            "items": {"type": "string", "pattern": "^(\\*|[a-z][a-z_]*(\\.([a-z][a-z_]*|\\*))*)$", "maxLength": 100},
+            "items": {"type": "string", "pattern": TypePattern::SCHEMA_PATTERN, "maxLength": 100},
             "minItems": 1,
             "maxItems": MAX_PATTERNS,
             "uniqueItems": true,
@@ -60,18 +58,7 @@ fn check_patterns(value: &Value) -> Result<Value, String> {
     let mut seen = Vec::new();
     for item in list {
         let pattern = item.as_str().ok_or("must be strings")?;
-        let word = |part: &str| {
-            part.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-                && part.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-        };
-        let parts: Vec<&str> = pattern.split('.').collect();
-        let valid = pattern == "*"
-            || (pattern.len() <= 100 && word(parts[0]) && parts[1..].iter().all(|part| *part == "*" || word(part)));
-        if !valid {
-            return Err(format!(
-                "`{pattern}` is not an event type or pattern (like contact.created, page.*, or *)"
-            ));
-        }
+        TypePattern::parse(pattern).map_err(|error| error.to_string())?;
         if seen.contains(&pattern) {
             return Err(format!("lists `{pattern}` twice"));
         }
@@ -87,13 +74,8 @@ pub fn wants(patterns: &Value, kind: &str) -> bool {
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .any(|pattern| {
-            pattern == "*"
-                || pattern == kind
-                || pattern
-                    .strip_suffix(".*")
-                    .is_some_and(|prefix| kind.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')))
-        })
+        .filter_map(|pattern| TypePattern::parse(pattern).ok())
+        .any(|pattern| pattern.matches(kind))
 }
 
 /// Webhook endpoints.

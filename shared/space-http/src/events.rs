@@ -180,6 +180,87 @@ pub fn schema() -> Value {
     })
 }
 
+/// At most this many patterns in one `types`.
+pub const MAX_PATTERNS: usize = 20;
+/// Longest pattern accepted; event types are short (`calendar_event.updated`).
+const MAX_PATTERN_CHARS: usize = 100;
+
+/// Why a `types` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("must list at least one event type")]
+    Empty,
+    #[error("may list at most {MAX_PATTERNS} patterns")]
+    TooMany,
+    #[error("`{0}` is not an event type (like `page.published`) or a wildcard (like `contact.*` or `*`)")]
+    Malformed(String),
+}
+
+/// One entry of a list of event types (the feed's `types`, a webhook's `events`): an exact
+/// type, `prefix.*` for every type under a prefix, or `*` for all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypePattern {
+    Any,
+    Exact(String),
+    /// The prefix with its trailing dot (`contact.`), so `contact.*` never matches
+    /// `contacts.created`.
+    Prefix(String),
+}
+
+impl TypePattern {
+    /// The JSON Schema `pattern` of one entry, exactly what [`TypePattern::parse`] accepts.
+    pub const SCHEMA_PATTERN: &'static str =
+        "^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*\\.\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+)$";
+
+    /// Parses `page.published` or `contact.*`: lowercase segments of letters, digits and
+    /// `_` joined by dots; an exact type has at least two segments.
+    pub fn parse(text: &str) -> Result<TypePattern, PatternError> {
+        let malformed = || PatternError::Malformed(text.chars().take(MAX_PATTERN_CHARS).collect());
+        if text == "*" {
+            return Ok(TypePattern::Any);
+        }
+        if text.len() > MAX_PATTERN_CHARS {
+            return Err(malformed());
+        }
+        let (body, wildcard) = match text.strip_suffix(".*") {
+            Some(prefix) => (prefix, true),
+            None => (text, false),
+        };
+        let segments: Vec<&str> = body.split('.').collect();
+        let well_formed = segments.iter().all(|segment| {
+            segment.starts_with(|c: char| c.is_ascii_lowercase())
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
+        match (well_formed, wildcard, segments.len()) {
+            (true, true, _) => Ok(TypePattern::Prefix(format!("{body}."))),
+            (true, false, 2..) => Ok(TypePattern::Exact(body.to_owned())),
+            _ => Err(malformed()),
+        }
+    }
+
+    pub fn matches(&self, kind: &str) -> bool {
+        match self {
+            TypePattern::Any => true,
+            TypePattern::Exact(exact) => kind == exact,
+            TypePattern::Prefix(prefix) => kind.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+/// Parses a comma-separated `types` value; spaces around entries are ignored.
+pub fn parse_types(text: &str) -> Result<Vec<TypePattern>, PatternError> {
+    let entries: Vec<&str> = text.split(',').map(str::trim).collect();
+    if entries.iter().all(|entry| entry.is_empty()) {
+        return Err(PatternError::Empty);
+    }
+    if entries.len() > MAX_PATTERNS {
+        return Err(PatternError::TooMany);
+    }
+    entries.into_iter().map(TypePattern::parse).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
