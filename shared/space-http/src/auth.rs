@@ -152,6 +152,21 @@ pub async fn authenticate(
     }
 }
 
+/// Whether the key behind `authorization` still authenticates (not revoked, not expired):
+/// for a long-lived answer such as the realtime stream, which checks it while it runs. No
+/// rate counter is spent.
+pub async fn still_valid(engine: &Engine, authorization: &str, kind: PrincipalKind) -> bool {
+    let Ok(token) = parse_bearer(Some(authorization), kind) else {
+        return false;
+    };
+    match lookup(engine, &keys::key_lookup(&token.hash())).await {
+        Ok(Some(record)) => record.authenticate(kind, engine.now()).is_ok(),
+        Ok(None) => false,
+        // The store failing is not the key failing: keep the stream, check again later.
+        Err(_) => true,
+    }
+}
+
 async fn lookup(engine: &Engine, key: &keys::ItemKey) -> Result<Option<KeyRecord>, ApiError> {
     match engine.store().get_raw(&key.pk, &key.sk).await? {
         Some(raw) => serde_json::from_str::<KeyRecord>(raw.body.get())

@@ -20,6 +20,7 @@ mod matrix;
 mod meet;
 mod pages;
 mod properties;
+mod realtime;
 mod seed;
 mod tables;
 mod webhooks;

@@ -1,0 +1,190 @@
+//! The realtime stream: `GET /functions/v1/space-realtime`, the Space's events as
+//! Server-Sent Events (`events:read`, `?types=` as on the feed). Each SSE event's `id` is the
+//! event id, so a client that reconnects with `Last-Event-ID` resumes from the feed with
+//! nothing missed or repeated. A comment every 15 s keeps proxies from closing an idle
+//! stream, and the key is checked every second: a revoked or expired key ends the stream.
+//!
+//! The stream tails the feed the way the webhook fan-out does: it reads after its position,
+//! again over the last two seconds (an event id is minted before its transaction commits,
+//! so a later id can land first), and skips what it already sent.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use space_auth::{Action, Domain, PrincipalKind, Scope};
+use space_http::auth::{Origin, authenticate, still_valid};
+use space_http::events::{EVENT_ID_PREFIX, TypePattern, parse_types, render};
+use space_http::ids::has_shape;
+use space_http::operation::Effect;
+use space_http::{ApiError, Engine, keys};
+use space_store::Query;
+
+/// Where the stream is served.
+pub const PATH: &str = "/functions/v1/space-realtime";
+/// How often the feed is read while nothing is waiting to be sent.
+const POLL: Duration = Duration::from_millis(100);
+/// How often the key is checked.
+const KEY_CHECK: Duration = Duration::from_secs(1);
+/// How long an idle stream waits before a keep-alive comment.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How far behind its position the stream reads again.
+const OVERLAP_MS: u64 = 2_000;
+/// Events read per poll.
+const BATCH: usize = 200;
+
+/// `GET /functions/v1/space-realtime`.
+pub async fn stream(State(engine): State<Engine>, request: Request) -> Response {
+    match open(engine, request).await {
+        Ok(tail) => Sse::new(events(tail))
+            .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn open(engine: Engine, request: Request) -> Result<Tail, ApiError> {
+    let (parts, _) = request.into_parts();
+    let authorization = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let origin = Origin::of(&parts.extensions, &parts.headers);
+    let principal = authenticate(&engine, authorization.as_deref(), PrincipalKind::Space, origin)
+        .await
+        .principal?;
+    space_http::execute::authorize(&principal, Scope::new(Domain::Events, Action::Read), Effect::Read)?;
+    let space = principal
+        .space_id
+        .clone()
+        .ok_or_else(|| ApiError::Forbidden("Use a space key.".into()))?;
+    let query = axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(&parts.uri)
+        .map_err(|rejection| ApiError::BadRequest(format!("Invalid query string: {}.", rejection.body_text())))?
+        .0;
+    let types = match query.get("types") {
+        Some(raw) => Some(parse_types(raw).map_err(|error| ApiError::invalid_field("types", error.to_string()))?),
+        None => None,
+    };
+    let resume = parts.headers.get("last-event-id").and_then(|value| value.to_str().ok());
+    let floor = match resume {
+        Some(id) if has_shape(id, EVENT_ID_PREFIX) => id.to_owned(),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "Last-Event-ID must be the id of an event this stream sent, like evt_01….".into(),
+            ));
+        }
+        None => first_id_at(now_millis()),
+    };
+    Ok(Tail {
+        engine,
+        authorization: authorization.unwrap_or_default(),
+        partition: keys::events_partition(&space),
+        types,
+        floor: floor.clone(),
+        newest: floor,
+        sent: VecDeque::new(),
+        pending: VecDeque::new(),
+        checked: Instant::now(),
+    })
+}
+
+/// The smallest event id minted at `millis`.
+fn first_id_at(millis: u64) -> String {
+    space_http::ids::prefixed(EVENT_ID_PREFIX, ulid::Ulid::from_parts(millis, 0))
+}
+
+/// Milliseconds of the id clock (the machine's, like every id minted here).
+fn now_millis() -> u64 {
+    ulid::Ulid::new().timestamp_ms()
+}
+
+fn millis_of(id: &str) -> u64 {
+    id.split_once('_')
+        .and_then(|(_, ulid)| ulid.to_ascii_uppercase().parse::<ulid::Ulid>().ok())
+        .map_or(0, |ulid| ulid.timestamp_ms())
+}
+
+/// Where one open stream is in the feed.
+struct Tail {
+    engine: Engine,
+    authorization: String,
+    partition: String,
+    types: Option<Vec<TypePattern>>,
+    /// Nothing at or before this id is sent: where the client resumed, or when it connected.
+    floor: String,
+    /// The newest id sent.
+    newest: String,
+    /// Ids sent within the overlap, not to be sent again.
+    sent: VecDeque<String>,
+    pending: VecDeque<Event>,
+    checked: Instant,
+}
+
+impl Tail {
+    /// Reads the feed after the overlap and queues what was not sent yet.
+    async fn read(&mut self) -> Result<(), ApiError> {
+        let from = first_id_at(millis_of(&self.newest).saturating_sub(OVERLAP_MS));
+        let page = self
+            .engine
+            .store()
+            .query(Query::partition(self.partition.clone()).after(Some(from)).limit(BATCH))
+            .await?;
+        for item in page.items {
+            if item.sk <= self.floor || self.sent.contains(&item.sk) {
+                continue;
+            }
+            let kind = item
+                .body
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            self.sent.push_back(item.sk.clone());
+            if item.sk > self.newest {
+                self.newest = item.sk.clone();
+            }
+            if self
+                .types
+                .as_ref()
+                .is_some_and(|types| !types.iter().any(|t| t.matches(&kind)))
+            {
+                continue;
+            }
+            let data = render(item.body).to_string();
+            self.pending
+                .push_back(Event::default().id(item.sk).event(kind).data(data));
+        }
+        let horizon = millis_of(&self.newest).saturating_sub(OVERLAP_MS);
+        while self.sent.front().is_some_and(|id| millis_of(id) < horizon) {
+            self.sent.pop_front();
+        }
+        Ok(())
+    }
+}
+
+fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(tail, |mut tail| async move {
+        loop {
+            if let Some(event) = tail.pending.pop_front() {
+                return Some((Ok(event), tail));
+            }
+            if tail.checked.elapsed() >= KEY_CHECK {
+                if !still_valid(&tail.engine, &tail.authorization, PrincipalKind::Space).await {
+                    return None;
+                }
+                tail.checked = Instant::now();
+            }
+            if let Err(error) = tail.read().await {
+                tracing::warn!(%error, "realtime stream could not read the feed; retrying");
+            }
+            if tail.pending.is_empty() {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    })
+}
