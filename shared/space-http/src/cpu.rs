@@ -1,20 +1,60 @@
-//! CPU-bound work of a request (expanding recurrences, rendering a large feed) runs here, off
+//! CPU-bound work of a request (expanding recurrences, writing a large feed) runs here, off
 //! the async workers, so that one slow request cannot stall the others on its thread.
 //!
-//! At most one such job per core runs at a time (the rest wait their turn without holding a
-//! thread), and the job is told when the request that wanted it goes away: a client that
-//! disconnects, or a timeout, sets the flag it receives, and long work checks it.
+//! The work runs on a small pool of its own (one thread per core) at a lower scheduling
+//! priority: when expensive requests pile up they wait for each other, while the async
+//! workers keep their cores for every other request. Jobs are told when the request that
+//! wanted them goes away (a client that disconnects, a timeout): the flag they receive turns
+//! true, and long work checks it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-
-use tokio::sync::Semaphore;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use crate::ApiError;
 
-fn permits() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |cores| cores.get())))
+type Job = Box<dyn FnOnce() + Send>;
+
+/// How much lower than the request threads the pool runs (Linux nice values, 0 to 19).
+const NICENESS: i32 = 10;
+
+fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
+    static POOL: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let threads = std::thread::available_parallelism().map_or(2, |cores| cores.get());
+        for n in 0..threads {
+            let receiver = Arc::clone(&receiver);
+            let started = std::thread::Builder::new()
+                .name(format!("space-cpu-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = started {
+                tracing::warn!(%error, "could not start a CPU worker thread");
+            }
+        }
+        Mutex::new(sender)
+    })
+}
+
+/// Lowers the calling thread's priority (on Linux a nice value is per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority has no memory effects; `who = 0` names the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, NICENESS);
+    }
 }
 
 /// Sets the flag when dropped: the request's future is dropped when the client goes away.
@@ -26,8 +66,8 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Runs `work` on the blocking pool, one job per core at a time; `work` receives a flag
-/// that turns true once nobody waits for its answer any more.
+/// Runs `work` on the CPU pool; `work` receives a flag that turns true once nobody waits
+/// for its answer any more.
 pub async fn run<T, F>(work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
@@ -35,17 +75,21 @@ where
 {
     let cancelled = Arc::new(AtomicBool::new(false));
     let _cancel = CancelOnDrop(Arc::clone(&cancelled));
-    let permit = permits()
-        .acquire()
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        // A job whose caller already left is skipped.
+        if !cancelled.load(Ordering::Relaxed) {
+            let _ = answer.send(work(cancelled));
+        }
+    });
+    pool()
+        .lock()
+        .map_err(|_| ApiError::Internal("the CPU pool is poisoned".into()))?
+        .send(job)
+        .map_err(|_| ApiError::Internal("the CPU pool has stopped".into()))?;
+    answered
         .await
-        .map_err(|_| ApiError::Internal("the CPU work queue is closed".into()))?;
-    // The permit goes with the job: a job whose caller left still holds its core until it stops.
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work(cancelled)
-    })
-    .await
-    .map_err(|error| ApiError::Internal(format!("CPU work failed: {error}")))
+        .map_err(|_| ApiError::Internal("CPU work ended without an answer".into()))
 }
 
 #[cfg(test)]
