@@ -1,9 +1,10 @@
 //! CPU-bound work of a request (expanding recurrences, writing a large feed) runs here, off
 //! the async workers, so that one slow request cannot stall the others on its thread.
 //!
-//! The work runs on a small pool of its own (one thread per core) at a lower scheduling
-//! priority: when expensive requests pile up they wait for each other, while the async
-//! workers keep their cores for every other request. Jobs are told when the request that
+//! The work runs on a small pool of its own (one thread per core) under Linux's idle
+//! scheduling class: it gets a core only when nothing else wants it, so when expensive
+//! requests pile up they wait for each other, while the async workers keep their cores for
+//! every other request. Jobs are told when the request that
 //! wanted them goes away (a client that disconnects, a timeout): the flag they receive turns
 //! true, and long work checks it.
 
@@ -13,9 +14,6 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use crate::ApiError;
 
 type Job = Box<dyn FnOnce() + Send>;
-
-/// How much lower than the request threads the pool runs (Linux nice values, 0 to 19).
-const NICENESS: i32 = 10;
 
 fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
     static POOL: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
@@ -48,12 +46,17 @@ fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
     })
 }
 
-/// Lowers the calling thread's priority (on Linux a nice value is per thread).
+/// Moves the calling thread to the idle scheduling class (per thread on Linux); where that
+/// is refused, to the lowest nice value.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority has no memory effects; `who = 0` names the calling thread.
+    // SAFETY: both calls only change the calling thread's scheduling (`pid = 0`); `param`
+    // lives across the call.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, NICENESS);
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        }
     }
 }
 
