@@ -12,11 +12,21 @@ use url::{Host, Url};
 /// How long one delivery may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Longest target URL, as given and once normalized (what is stored and shown).
+pub const MAX_URL_CHARS: usize = 2000;
+
 /// Parses a delivery target. `allow_local` (local development, tests) also admits plain
 /// `http` to loopback addresses.
 pub fn parse_target(text: &str, allow_local: bool) -> Result<Url, String> {
+    let too_long = || format!("must be at most {MAX_URL_CHARS} characters");
+    if text.chars().count() > MAX_URL_CHARS {
+        return Err(too_long());
+    }
     let url = Url::parse(text.trim())
         .map_err(|_| "must be an absolute URL, like https://example.com/hooks/space".to_owned())?;
+    if url.as_str().chars().count() > MAX_URL_CHARS {
+        return Err(too_long());
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry a user name or password; authenticate with the signature".into());
     }
@@ -154,6 +164,9 @@ mod tests {
         assert!(parse_target("http://localhost:8080/hook", true).is_ok());
         assert!(parse_target("http://example.com/hook", true).is_err());
         assert!(parse_target("https://10.1.2.3/", true).is_err());
+        // Normalizing can lengthen a URL (percent-encoding): the stored form fits the limit too.
+        let spaces = format!("https://example.com/{}x", " ".repeat(MAX_URL_CHARS - 30));
+        assert!(spaces.len() <= MAX_URL_CHARS && parse_target(&spaces, false).is_err());
     }
 
     #[tokio::test]

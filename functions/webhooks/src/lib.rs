@@ -27,7 +27,7 @@ use space_store::{Condition, SortRange, Write};
 pub use delivery::{DELIVER, Deliver, Fanout};
 
 const URL: FieldKind = FieldKind::Custom(CustomKind {
-    schema: || json!({"type": "string", "format": "uri", "maxLength": 2000, "examples": ["https://example.com/hooks/space"]}),
+    schema: || json!({"type": "string", "format": "uri", "maxLength": guard::MAX_URL_CHARS, "examples": ["https://example.com/hooks/space"]}),
     check: |value| {
         let text = value.as_str().ok_or("must be a string")?;
         guard::parse_target(text, true).map(|url| Value::String(url.to_string()))
