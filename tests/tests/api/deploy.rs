@@ -333,13 +333,21 @@ fn a_family_built_with_cargo_lambda_answers_api_gateway_events() {
     assert!(body["data"].is_array() && body.get("next_cursor").is_some(), "{body}");
 
     // The per-function 5xx alarm (infra/alarms.tf) counts these lines: pin their shape.
-    let served: Vec<Value> = log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line["fields"]["message"] == "served")
-        .collect();
+    // The function writes its line as it answers; the reader thread may be a moment behind.
+    let served_lines = || -> Vec<Value> {
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["fields"]["message"] == "served")
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut served = served_lines();
+    while served.len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        served = served_lines();
+    }
     let statuses: Vec<&Value> = served.iter().map(|line| &line["fields"]["status"]).collect();
     assert_eq!(
         statuses,
