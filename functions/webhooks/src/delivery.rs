@@ -184,8 +184,10 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
         }
         let kind = event.body.get("type").and_then(Value::as_str).unwrap_or_default();
         for endpoint in &endpoints {
-            // An endpoint receives what happened after it was added.
-            if ulid_of(&event.sk) < ulid_of(&endpoint.id) || !wants(&endpoint.events, kind) {
+            // An endpoint receives what happened after it was added, and nothing about
+            // itself (its own creation, rotation or disabling reach the feed, not it).
+            let about_itself = event.body.get("subject_id").and_then(Value::as_str) == Some(endpoint.id.as_str());
+            if ulid_of(&event.sk) < ulid_of(&endpoint.id) || about_itself || !wants(&endpoint.events, kind) {
                 continue;
             }
             match engine

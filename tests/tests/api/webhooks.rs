@@ -17,6 +17,7 @@ on_both_backends!(
     failures_retry_on_schedule_and_410_turns_the_endpoint_off,
     a_rotated_secret_signs_beside_the_old_one_for_a_day,
     test_sends_and_manual_retries_reach_the_endpoint,
+    an_endpoint_for_everything_hears_nothing_about_itself,
     targets_must_be_public_https,
 );
 
@@ -262,6 +263,34 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_a_day(app: TestApp) {
         received[0]["verified_with"],
         json!([old, new]),
         "both secrets sign for a day"
+    );
+}
+
+async fn an_endpoint_for_everything_hears_nothing_about_itself(app: TestApp) {
+    let receiver = Receiver::start();
+    let (webhook, secret) = endpoint(&app, &receiver.hook(), json!(["*"])).await;
+    receiver.configure(&[&secret], &[]).await;
+    app.space(Method::PATCH, &format!("/webhooks/{webhook}"))
+        .json(json!({"description": "everything"}))
+        .send()
+        .await
+        .expect(200);
+    let (_, other_secret) = endpoint(&app, "http://127.0.0.1:9/other", json!(["contact.*"])).await;
+    assert_ne!(other_secret, secret);
+    app.contact(json!({"name": "Ada"})).await;
+    pass(&app).await;
+    let mut types: Vec<String> = receiver
+        .received()
+        .await
+        .iter()
+        .filter_map(|d| d["body"]["type"].as_str().map(str::to_owned))
+        .collect();
+    // Deliveries of one pass run side by side: their order is not kept.
+    types.sort();
+    assert_eq!(
+        types,
+        ["contact.created", "webhook.created"],
+        "the contact and the other endpoint's creation"
     );
 }
 
