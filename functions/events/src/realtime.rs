@@ -19,7 +19,7 @@ use futures::Stream;
 use space_auth::{Action, Domain, PrincipalKind, Scope};
 use space_http::auth::{Origin, authenticate, still_valid};
 use space_http::events::{EVENT_ID_PREFIX, TypePattern, parse_types, render};
-use space_http::ids::has_shape;
+use space_http::ids::{first_at, has_shape, id_clock_now, minted_at};
 use space_http::operation::Effect;
 use space_http::{ApiError, Engine, keys};
 use space_store::Query;
@@ -78,7 +78,7 @@ async fn open(engine: Engine, request: Request) -> Result<Tail, ApiError> {
                 "Last-Event-ID must be the id of an event this stream sent, like evt_01….".into(),
             ));
         }
-        None => first_id_at(now_millis()),
+        None => first_id_at(id_clock_now()),
     };
     Ok(Tail {
         engine,
@@ -93,20 +93,12 @@ async fn open(engine: Engine, request: Request) -> Result<Tail, ApiError> {
     })
 }
 
-/// The smallest event id minted at `millis`.
 fn first_id_at(millis: u64) -> String {
-    space_http::ids::prefixed(EVENT_ID_PREFIX, ulid::Ulid::from_parts(millis, 0))
-}
-
-/// Milliseconds of the id clock (the machine's, like every id minted here).
-fn now_millis() -> u64 {
-    ulid::Ulid::new().timestamp_ms()
+    first_at(EVENT_ID_PREFIX, millis)
 }
 
 fn millis_of(id: &str) -> u64 {
-    id.split_once('_')
-        .and_then(|(_, ulid)| ulid.to_ascii_uppercase().parse::<ulid::Ulid>().ok())
-        .map_or(0, |ulid| ulid.timestamp_ms())
+    minted_at(id).unwrap_or(0)
 }
 
 /// Where one open stream is in the feed.

@@ -91,16 +91,11 @@ fn ulid_of(id: &str) -> &str {
 }
 
 fn millis_of(id: &str) -> Option<u64> {
-    ulid_of(id)
-        .to_ascii_uppercase()
-        .parse::<ulid::Ulid>()
-        .ok()
-        .map(|ulid| ulid.timestamp_ms())
+    space_http::ids::minted_at(id)
 }
 
-/// The smallest event id minted at `millis`.
 fn first_id_at(millis: u64) -> String {
-    space_http::ids::prefixed("evt", ulid::Ulid::from_parts(millis, 0))
+    space_http::ids::first_at(space_http::events::EVENT_ID_PREFIX, millis)
 }
 
 /// The fan-out: visits every registered Space and enqueues what its endpoints want.

@@ -20,7 +20,7 @@ use space_auth::{Action, Domain, Scope};
 use space_http::events::{MAX_PATTERNS, TypePattern};
 use space_http::fields::{CustomKind, Field, FieldKind, WriteMode, validate};
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
-use space_http::resource::{PageRequest, Resource, list_partition, list_schema, page_params};
+use space_http::resource::{BASE_FIELDS, PageRequest, Resource, list_partition, list_schema, page_params};
 use space_http::{ApiError, Engine, Operation, Schema};
 use space_store::{Condition, SortRange, Write};
 
@@ -176,30 +176,27 @@ async fn create(call: &Call) -> Result<Reply, ApiError> {
     Ok(Reply::created(shown).with_etag(item.version))
 }
 
+/// PATCH and PUT: the target is checked as on create, and turning an endpoint on again
+/// starts its failure streak afresh (a streak from before would switch it off at once).
 async fn write(call: &Call, mode: WriteMode) -> Result<Reply, ApiError> {
     check_target(call)?;
     let validated = validate(&webhooks().fields, &call.body, mode).map_err(ApiError::validation)?;
     let id = call.path_param("id")?.to_owned();
-    let space = call.space_id()?.to_owned();
     let item = webhooks()
-        .modify_with(
-            call,
-            &id,
-            |body| {
-                if mode == WriteMode::Replace {
-                    body.retain(|name, _| ["id", "created_at", "updated_at", "version"].contains(&name.as_str()));
-                }
-                for name in &validated.clear {
-                    body.remove(*name);
-                }
-                body.extend(validated.set.clone());
-                if body.get("enabled") == Some(&json!(true)) {
-                    body.remove("failing_since");
-                }
-                Ok(())
-            },
-            |_| Ok(vec![delivery::registration(&space)]),
-        )
+        .modify(call, &id, |body| {
+            if mode == WriteMode::Replace {
+                body.retain(|name, _| BASE_FIELDS.contains(&name.as_str()));
+            }
+            for name in &validated.clear {
+                body.remove(*name);
+            }
+            body.extend(validated.set.clone());
+            if body.get("enabled") == Some(&json!(true)) {
+                body.remove("failing_since");
+                body.remove("disabled_reason");
+            }
+            Ok(())
+        })
         .await?;
     Ok(Reply::ok(Resource::render(&item)).with_etag(item.version))
 }

@@ -29,6 +29,26 @@ pub fn prefixed(prefix: &str, ulid: ulid::Ulid) -> String {
     id
 }
 
+/// When `id` (`{prefix}_{ulid}`) was minted, in milliseconds since the epoch: ids order by
+/// it, which is what readers that tail a partition from a position go by.
+pub fn minted_at(id: &str) -> Option<u64> {
+    let (_, ulid) = id.split_once('_')?;
+    ulid.to_ascii_uppercase()
+        .parse::<ulid::Ulid>()
+        .ok()
+        .map(|ulid| ulid.timestamp_ms())
+}
+
+/// The smallest id with `prefix` minted at `millis`: a position to read a partition after.
+pub fn first_at(prefix: &str, millis: u64) -> String {
+    prefixed(prefix, ulid::Ulid::from_parts(millis, 0))
+}
+
+/// Milliseconds on the clock ids are minted with (the machine's).
+pub fn id_clock_now() -> u64 {
+    ulid::Ulid::new().timestamp_ms()
+}
+
 /// Whether `id` could have been minted with `prefix` (cheap shape check before a read).
 pub fn has_shape(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix)

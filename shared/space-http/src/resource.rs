@@ -191,7 +191,7 @@ pub struct Resource {
 }
 
 /// Server-managed fields every item carries.
-const BASE_FIELDS: [&str; 4] = ["id", "created_at", "updated_at", "version"];
+pub const BASE_FIELDS: [&str; 4] = ["id", "created_at", "updated_at", "version"];
 
 impl Resource {
     fn scope(&self, action: Action) -> Access {
