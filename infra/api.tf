@@ -8,7 +8,7 @@ resource "aws_apigatewayv2_api" "main" {
 }
 
 resource "aws_apigatewayv2_integration" "function" {
-  for_each = local.functions
+  for_each = local.routed_functions
 
   api_id                 = aws_apigatewayv2_api.main.id
   integration_type       = "AWS_PROXY"

@@ -90,7 +90,7 @@ resource "aws_iam_role_policy" "function" {
 }
 
 resource "aws_lambda_function" "function" {
-  #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway only; a failed request is answered, not retried, so there is nothing to dead-letter.
+  #checkov:skip=CKV_AWS_116:Invoked synchronously (API Gateway, the realtime URL) or by event source mappings, whose failures go to their own queues (infra/worker.tf); nothing is invoked asynchronously, so there is nothing to dead-letter.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs (DynamoDB, Secrets Manager, S3) over TLS with IAM auth; a VPC would add NAT or endpoint cost and cold-start time for no private resource.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile and signed S3 artifacts; the zips come from `make build` in CI and are pinned by source_code_hash.
   for_each = local.functions
@@ -105,8 +105,12 @@ resource "aws_lambda_function" "function" {
   filename         = "${var.artifacts_dir}/${each.value.binary}/bootstrap.zip"
   source_code_hash = filebase64sha256("${var.artifacts_dir}/${each.value.binary}/bootstrap.zip")
 
-  memory_size                    = var.memory_size
-  timeout                        = var.timeout_seconds
+  memory_size = var.memory_size
+  # A stream lasts up to 14 minutes (Lambda's limit is 15); the dispatcher waits on webhook
+  # endpoints (15 s each); an API request is answered in well under the default.
+  timeout = (contains(each.value.triggers, "streaming_url") ? 900
+    : contains(each.value.triggers, "jobs_queue") ? var.worker_timeout_seconds
+  : var.timeout_seconds)
   reserved_concurrent_executions = var.reserved_concurrency
   kms_key_arn                    = aws_kms_key.main.arn
 
@@ -130,7 +134,7 @@ resource "aws_lambda_function" "function" {
 }
 
 resource "aws_lambda_permission" "api" {
-  for_each = local.functions
+  for_each = local.routed_functions
 
   statement_id  = "AllowHttpApi"
   action        = "lambda:InvokeFunction"

@@ -17,7 +17,9 @@ locals {
   manifest  = jsondecode(file("${path.module}/manifest.json"))
   functions = { for function in local.manifest.functions : function.name => function }
   # Route key => function name. The manifest test guarantees each key appears once.
-  routes = merge([for function in local.manifest.functions : { for route in function.routes : route => function.name }]...)
+  # Functions API Gateway sends routes to (the dispatcher and the realtime stream have none).
+  routed_functions = { for name, function in local.functions : name => function if length(function.routes) > 0 }
+  routes           = merge([for function in local.manifest.functions : { for route in function.routes : route => function.name }]...)
 
   # The ARNs behind each resource name a manifest permission uses.
   resource_arns = {
@@ -26,13 +28,22 @@ locals {
     signing_keys  = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.signing_prefix}/*"]
     media_bucket  = [aws_s3_bucket.media.arn]
     media_objects = ["${aws_s3_bucket.media.arn}/*"]
+    # The table's stream: Lambda's event source mapping reads it with the function's role.
+    table_stream    = ["${aws_dynamodb_table.main.arn}/stream/*"]
+    jobs_queue      = [aws_sqs_queue.jobs.arn]
+    stream_failures = [aws_sqs_queue.stream_failures.arn]
+    job_schedules   = ["arn:${local.partition}:scheduler:${var.region}:${local.account_id}:schedule/${aws_scheduler_schedule_group.jobs.name}/*"]
+    scheduler_role  = [aws_iam_role.scheduler.arn]
   }
 
   # Resources encrypted with the stage key, and the service that uses it on a caller's behalf.
   kms_services = {
-    table         = "dynamodb"
-    media_bucket  = "s3"
-    media_objects = "s3"
+    table           = "dynamodb"
+    media_bucket    = "s3"
+    media_objects   = "s3"
+    table_stream    = "dynamodb"
+    jobs_queue      = "sqs"
+    stream_failures = "sqs"
   }
 
   # The value of every environment variable a manifest entry may ask for.
@@ -43,6 +54,10 @@ locals {
     SIGNING_KEYS_PREFIX = local.signing_prefix
     MEDIA_BUCKET        = aws_s3_bucket.media.bucket
     MCP_ALLOWED_HOSTS   = replace(aws_apigatewayv2_api.main.api_endpoint, "https://", "")
+    JOBS_QUEUE_URL      = aws_sqs_queue.jobs.url
+    JOBS_QUEUE_ARN      = aws_sqs_queue.jobs.arn
+    SCHEDULE_GROUP      = aws_scheduler_schedule_group.jobs.name
+    SCHEDULER_ROLE_ARN  = aws_iam_role.scheduler.arn
   }
 }
 

@@ -15,6 +15,15 @@ output "mcp_url" {
   value = "${trimsuffix(aws_apigatewayv2_stage.main.invoke_url, "/")}/functions/v1/space-mcp"
 }
 
+output "realtime_url" {
+  description = "The realtime stream (Server-Sent Events), served through a streaming function URL."
+  value       = "${trimsuffix(one(values(aws_lambda_function_url.streaming)).function_url, "/")}/functions/v1/space-realtime"
+}
+
+output "jobs_queue_url" {
+  value = aws_sqs_queue.jobs.url
+}
+
 output "functions" {
   description = "Function name per manifest entry."
   value       = { for name, function in aws_lambda_function.function : name => function.function_name }

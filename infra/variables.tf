@@ -94,3 +94,15 @@ variable "cursor_secret_generation" {
   type        = number
   default     = 1
 }
+
+variable "worker_timeout_seconds" {
+  description = "The dispatcher's timeout: a batch of job messages runs at once, each webhook delivery waits up to 15 s."
+  type        = number
+  default     = 60
+}
+
+variable "worker_concurrency" {
+  description = "At most this many dispatcher invocations read the jobs queue at once (2 to 1000)."
+  type        = number
+  default     = 20
+}

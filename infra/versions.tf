@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 6.0"
+      version = "~> 6.29" # invoked_via_function_url (the realtime URL)
     }
     random = {
       source  = "hashicorp/random"

@@ -103,8 +103,6 @@ class ManifestDrivesTerraform(unittest.TestCase):
             ("aws_iam_role", "function"),
             ("aws_iam_role_policy", "function"),
             ("aws_cloudwatch_log_group", "function"),
-            ("aws_lambda_permission", "api"),
-            ("aws_apigatewayv2_integration", "function"),
             ("aws_cloudwatch_metric_alarm", "errors"),
             ("aws_cloudwatch_metric_alarm", "throttles"),
             ("aws_cloudwatch_metric_alarm", "server_errors"),
@@ -116,6 +114,11 @@ class ManifestDrivesTerraform(unittest.TestCase):
         self.assertEqual(one(DATA["aws_iam_policy_document"]["function"]["for_each"]), "${local.functions}")
         # No function is declared by hand next to the for_each.
         self.assertEqual(list(RESOURCES["aws_lambda_function"]), ["function"])
+        # API Gateway reaches the functions that own routes; triggers reach the others.
+        self.assertIn("if length(function.routes) > 0", one(LOCALS["routed_functions"]))
+        for kind, name in [("aws_lambda_permission", "api"), ("aws_apigatewayv2_integration", "function")]:
+            with self.subTest(resource=f"{kind}.{name}"):
+                self.assertEqual(one(resource(kind, name)["for_each"]), "${local.routed_functions}")
 
     def test_every_route_key_is_a_route_to_its_functions_integration(self):
         route = resource("aws_apigatewayv2_route", "route")
@@ -212,11 +215,19 @@ class LeastPrivilege(unittest.TestCase):
 
     def test_table_actions_are_on_this_table_only(self):
         self.assertEqual(one(one(LOCALS["resource_arns"])["table"]), "${aws_dynamodb_table.main.arn}")
+        prefixes = {
+            "table": "dynamodb:",
+            "table_stream": "dynamodb:",
+            "secret_values": "secretsmanager:",
+            "signing_keys": "secretsmanager:",
+            "jobs_queue": "sqs:",
+            "stream_failures": "sqs:",
+            "job_schedules": "scheduler:",
+            "scheduler_role": "iam:PassRole",
+        }
         for function in MANIFEST["functions"]:
             for permission in function["permissions"]:
-                prefix = {"table": "dynamodb:", "secret_values": "secretsmanager:", "signing_keys": "secretsmanager:"}.get(
-                    permission["resource"], "s3:"
-                )
+                prefix = prefixes.get(permission["resource"], "s3:")
                 for action in permission["actions"]:
                     self.assertTrue(action.startswith(prefix), (function["name"], permission["resource"], action))
 
@@ -224,6 +235,75 @@ class LeastPrivilege(unittest.TestCase):
         for function in MANIFEST["functions"]:
             uses_s3 = any(a.startswith("s3:") for p in function["permissions"] for a in p["actions"])
             self.assertEqual(uses_s3, "MEDIA_BUCKET" in function["env"], function["name"])
+
+
+class Worker(unittest.TestCase):
+    """The dispatcher and the realtime stream: triggers from the manifest, queues, schedules."""
+
+    def consumers(self, trigger):
+        return {f["name"] for f in MANIFEST["functions"] if trigger in f["triggers"]}
+
+    def test_the_dispatcher_alone_reads_the_stream_and_the_queue(self):
+        self.assertEqual(self.consumers("table_stream"), {"dispatcher"})
+        self.assertEqual(self.consumers("jobs_queue"), {"dispatcher"})
+        self.assertEqual(self.consumers("streaming_url"), {"realtime"})
+        for name, trigger in [("stream_consumers", "table_stream"), ("queue_consumers", "jobs_queue"), ("streaming_urls", "streaming_url")]:
+            self.assertIn(f'contains(function.triggers,"{trigger}")', one(LOCALS[name]).replace(", ", ","))
+        for function in MANIFEST["functions"]:
+            uses = {p["resource"] for p in function["permissions"]}
+            queued = bool(uses & {"jobs_queue", "job_schedules", "scheduler_role", "table_stream", "stream_failures"})
+            self.assertEqual(queued, function["name"] == "dispatcher", function["name"])
+
+    def test_the_dispatcher_reads_signing_keys_and_changes_none(self):
+        dispatcher = FUNCTIONS["dispatcher"]
+        signing = [p for p in dispatcher["permissions"] if p["resource"] == "signing_keys"]
+        self.assertEqual([p["actions"] for p in signing], [["secretsmanager:GetSecretValue"]])
+        self.assertNotIn("secret_values", {p["resource"] for p in dispatcher["permissions"]})
+        self.assertEqual(set(dispatcher["routes"]), set())
+
+    def test_the_stream_mapping_reports_partial_failures_and_keeps_what_fails(self):
+        mapping = resource("aws_lambda_event_source_mapping", "stream")
+        self.assertEqual(one(mapping["for_each"]), "${local.stream_consumers}")
+        self.assertEqual(one(mapping["event_source_arn"]), "${aws_dynamodb_table.main.stream_arn}")
+        self.assertEqual(one(mapping["function_response_types"]), "ReportBatchItemFailures")
+        self.assertTrue(one(mapping["bisect_batch_on_function_error"]))
+        self.assertGreater(one(mapping["maximum_retry_attempts"]), 0)
+        failure = one(one(one(mapping["destination_config"])["on_failure"])["destination_arn"])
+        self.assertEqual(failure, "${aws_sqs_queue.stream_failures.arn}")
+        self.assertIn("INSERT", json.dumps(mapping["filter_criteria"]))
+
+    def test_the_jobs_queue_mapping_reports_partial_failures_and_dead_letters(self):
+        mapping = resource("aws_lambda_event_source_mapping", "jobs")
+        self.assertEqual(one(mapping["for_each"]), "${local.queue_consumers}")
+        self.assertEqual(one(mapping["event_source_arn"]), "${aws_sqs_queue.jobs.arn}")
+        self.assertEqual(one(mapping["function_response_types"]), "ReportBatchItemFailures")
+        self.assertLessEqual(one(mapping["batch_size"]), 10)
+        jobs = resource("aws_sqs_queue", "jobs")
+        self.assertIn("aws_sqs_queue.jobs_dead.arn", one(jobs["redrive_policy"]))
+        # A message hidden while the dispatcher runs it: at least 6 times its timeout.
+        self.assertEqual(one(jobs["visibility_timeout_seconds"]), "${6 * var.worker_timeout_seconds}")
+        for name in ("jobs", "jobs_dead", "stream_failures"):
+            self.assertEqual(one(resource("aws_sqs_queue", name)["kms_master_key_id"]), "${aws_kms_key.main.id}", name)
+
+    def test_schedules_send_to_the_jobs_queue_only(self):
+        policy = DATA["aws_iam_policy_document"]["scheduler"]
+        actions = {action for statement in policy["statement"] for action in statement_actions(statement)}
+        self.assertEqual(actions, {"sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"})
+        send = [s for s in policy["statement"] if "sqs:SendMessage" in statement_actions(s)]
+        self.assertEqual(one(one(send)["resources"]), "${aws_sqs_queue.jobs.arn}")
+        arns = one(LOCALS["resource_arns"])
+        self.assertIn("schedule/${aws_scheduler_schedule_group.jobs.name}/*", one(arns["job_schedules"]))
+        self.assertEqual(one(arns["scheduler_role"]), "${aws_iam_role.scheduler.arn}")
+        self.assertIn("aws_scheduler_schedule_group", RESOURCES)
+
+    def test_the_realtime_url_streams(self):
+        url = resource("aws_lambda_function_url", "streaming")
+        self.assertEqual(one(url["for_each"]), "${local.streaming_urls}")
+        self.assertEqual(one(url["invoke_mode"]), "RESPONSE_STREAM")
+        invoke = resource("aws_lambda_permission", "streaming_url_invoke")
+        self.assertTrue(one(invoke["invoked_via_function_url"]))
+        function = resource("aws_lambda_function", "function")
+        self.assertIn('contains(each.value.triggers,"streaming_url") ? 900', one(function["timeout"]).replace(", ", ","))
 
 
 class Resources(unittest.TestCase):

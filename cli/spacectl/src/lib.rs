@@ -21,10 +21,6 @@ pub fn app(engine: Engine) -> Router {
     space_http::rest::finish(routes(), engine)
 }
 
-/// The worker over `engine`, with the handler of every kind of job the API enqueues.
-pub fn worker(engine: Engine) -> space_worker::Worker {
-    space_worker::Worker::new(engine)
-        .source(webhooks::Fanout)
-        .handle(webhooks::DELIVER, webhooks::Deliver)
-        .handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
-}
+/// The worker over `engine`, with the handler of every kind of job the API enqueues (the
+/// dispatcher's list, the one AWS runs).
+pub use dispatcher::worker;

@@ -32,13 +32,18 @@ pub struct FunctionEntry {
     pub env: Vec<String>,
     /// What the function's role may do; Terraform maps each resource to its ARNs.
     pub permissions: Vec<Permission>,
+    /// What invokes it besides API routes: `table_stream` and `jobs_queue` (event source
+    /// mappings), `streaming_url` (a function URL that streams its answers).
+    pub triggers: Vec<&'static str>,
 }
 
 /// IAM actions on one resource of the deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Permission {
     /// `table`, `secret_values` (`space-api/<stage>/*`), `signing_keys`
-    /// (`space-api/<stage>-signing/*`), `media_bucket` or `media_objects`.
+    /// (`space-api/<stage>-signing/*`), `media_bucket`, `media_objects`, `table_stream`,
+    /// `jobs_queue`, `job_schedules` (the schedule group's schedules), `scheduler_role`
+    /// (the role schedules send with) or `stream_failures` (the stream's on-failure queue).
     pub resource: &'static str,
     pub actions: Vec<&'static str>,
 }
@@ -68,6 +73,26 @@ const SIGNING_KEY_ACTIONS: &[&str] = &[
     "secretsmanager:DeleteSecret",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
+];
+
+/// Reading back a signing key, to sign a delivery with it.
+const SIGNING_KEY_READ_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
+
+/// What Lambda's event source mapping calls to read the table's stream.
+const STREAM_ACTIONS: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+];
+
+/// Sending wake-ups, and what Lambda's event source mapping calls to read the queue.
+const JOBS_QUEUE_ACTIONS: &[&str] = &[
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
 ];
 
 const BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
@@ -113,6 +138,45 @@ fn entry(function: &Function) -> FunctionEntry {
                     actions: SIGNING_KEY_ACTIONS.to_vec(),
                 });
             }
+            AwsAccess::SigningKeysRead => {
+                env.push("SIGNING_KEYS_PREFIX");
+                permissions.push(Permission {
+                    resource: "signing_keys",
+                    actions: SIGNING_KEY_READ_ACTIONS.to_vec(),
+                });
+            }
+            AwsAccess::TableStream => {
+                permissions.push(Permission {
+                    resource: "table_stream",
+                    actions: STREAM_ACTIONS.to_vec(),
+                });
+                // Batches that keep failing go to the on-failure queue, sent with the
+                // function's own role.
+                permissions.push(Permission {
+                    resource: "stream_failures",
+                    actions: vec!["sqs:SendMessage"],
+                });
+            }
+            AwsAccess::JobQueue => {
+                env.extend([
+                    "JOBS_QUEUE_URL",
+                    "JOBS_QUEUE_ARN",
+                    "SCHEDULE_GROUP",
+                    "SCHEDULER_ROLE_ARN",
+                ]);
+                permissions.push(Permission {
+                    resource: "jobs_queue",
+                    actions: JOBS_QUEUE_ACTIONS.to_vec(),
+                });
+                permissions.push(Permission {
+                    resource: "job_schedules",
+                    actions: vec!["scheduler:CreateSchedule"],
+                });
+                permissions.push(Permission {
+                    resource: "scheduler_role",
+                    actions: vec!["iam:PassRole"],
+                });
+            }
             AwsAccess::MediaBucket => {
                 env.push("MEDIA_BUCKET");
                 permissions.push(Permission {
@@ -134,6 +198,7 @@ fn entry(function: &Function) -> FunctionEntry {
         routes: function.routes.iter().map(route_key).collect(),
         env: env.into_iter().map(str::to_owned).collect(),
         permissions,
+        triggers: function.triggers.iter().map(|trigger| trigger.as_str()).collect(),
     }
 }
 
@@ -155,8 +220,12 @@ pub fn route_key(route: &Route) -> String {
 /// The router a function's binary serves, to check that a route sent to it is one it
 /// answers.
 pub fn router(function: &str) -> Option<Router<Engine>> {
-    if function == space_catalogue::MCP_FUNCTION {
-        return Some(space_mcp::router());
+    match function {
+        space_catalogue::MCP_FUNCTION => return Some(space_mcp::router()),
+        space_catalogue::REALTIME_FUNCTION => return Some(realtime::router()),
+        // Invoked by its stream and queue, never by a route.
+        space_catalogue::DISPATCHER_FUNCTION => return Some(Router::new()),
+        _ => {}
     }
     space_catalogue::families()
         .into_iter()

@@ -5,7 +5,6 @@
 //! first after a given event for consumers that poll for what happened since.
 
 pub mod filter;
-pub mod realtime;
 
 use axum::Router;
 use http::{Method, StatusCode};
@@ -120,5 +119,5 @@ pub async fn get(call: &Call) -> Result<Value, ApiError> {
 pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE;
 
 pub fn router() -> Router<Engine> {
-    space_http::rest::routes(operations()).route(realtime::PATH, axum::routing::get(realtime::stream))
+    space_http::rest::routes(operations())
 }

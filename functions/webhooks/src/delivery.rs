@@ -111,6 +111,21 @@ impl Source for Fanout {
         }
         Ok(enqueued)
     }
+
+    /// Visits only the Spaces whose feeds gained events.
+    async fn changed(&self, engine: &Engine, items: &[Item]) -> Result<usize, JobError> {
+        let mut spaces: Vec<&str> = items
+            .iter()
+            .filter_map(|item| keys::events_partition_space(&item.pk))
+            .collect();
+        spaces.sort_unstable();
+        spaces.dedup();
+        let mut enqueued = 0;
+        for space in spaces {
+            enqueued += fan_out(engine, space).await?;
+        }
+        Ok(enqueued)
+    }
 }
 
 struct Endpoint {

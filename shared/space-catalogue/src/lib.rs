@@ -19,6 +19,35 @@ pub enum AwsAccess {
     MediaBucket,
     /// Create, read and delete the platform's signing keys (webhook secrets).
     SigningKeys,
+    /// Read the signing keys, never change them (the dispatcher signs deliveries).
+    SigningKeysRead,
+    /// Read the table's stream (the dispatcher's trigger).
+    TableStream,
+    /// Send to and read the jobs queue, create job schedules that send to it, and pass
+    /// their role (the dispatcher).
+    JobQueue,
+}
+
+/// What invokes a function besides the API's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The table's stream, new items only.
+    TableStream,
+    /// The jobs queue.
+    JobsQueue,
+    /// A function URL that streams its response (API Gateway's HTTP APIs buffer one).
+    StreamingUrl,
+}
+
+impl Trigger {
+    /// The name the manifest and Terraform use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::TableStream => "table_stream",
+            Trigger::JobsQueue => "jobs_queue",
+            Trigger::StreamingUrl => "streaming_url",
+        }
+    }
 }
 
 /// One resource family: one crate, one Lambda binary of the same name.
@@ -188,9 +217,18 @@ pub struct Function {
     pub aws: Vec<AwsAccess>,
     /// Environment variables the function reads beyond those its AWS access implies.
     pub env: &'static [&'static str],
+    /// What else invokes it.
+    pub triggers: &'static [Trigger],
 }
 
-/// Every function to deploy: one per family, then the MCP server.
+/// The function that runs later work in AWS (`functions/dispatcher`).
+pub const DISPATCHER_FUNCTION: &str = "dispatcher";
+/// The function that serves the realtime stream in AWS (`functions/realtime`), behind a
+/// streaming function URL.
+pub const REALTIME_FUNCTION: &str = "realtime";
+
+/// Every function to deploy: one per family, the dispatcher, the realtime stream, then the
+/// MCP server.
 pub fn functions() -> Vec<Function> {
     let families = families();
     let mut functions: Vec<Function> = families
@@ -206,8 +244,28 @@ pub fn functions() -> Vec<Function> {
                 .collect(),
             aws: family.aws(),
             env: &[],
+            triggers: &[],
         })
         .collect();
+    functions.push(Function {
+        name: DISPATCHER_FUNCTION,
+        routes: Vec::new(),
+        aws: vec![
+            AwsAccess::Table,
+            AwsAccess::TableStream,
+            AwsAccess::JobQueue,
+            AwsAccess::SigningKeysRead,
+        ],
+        env: &[],
+        triggers: &[Trigger::TableStream, Trigger::JobsQueue],
+    });
+    functions.push(Function {
+        name: REALTIME_FUNCTION,
+        routes: Vec::new(),
+        aws: vec![AwsAccess::Table],
+        env: &[],
+        triggers: &[Trigger::StreamingUrl],
+    });
     // The MCP server runs the space-key operations of every family in-process, so it needs
     // what they need — except writing secret values, which no space key may do.
     let mut mcp_aws = Vec::new();
@@ -237,6 +295,7 @@ pub fn functions() -> Vec<Function> {
         aws: mcp_aws,
         // rmcp checks the Host header; in AWS that is the API's own host name.
         env: &["MCP_ALLOWED_HOSTS"],
+        triggers: &[],
     });
     functions
 }
@@ -246,11 +305,11 @@ pub fn operations() -> Vec<Operation> {
     families().iter().flat_map(|family| (family.operations)()).collect()
 }
 
-/// The routes of every family, merged.
+/// The routes of every family and the realtime stream, merged.
 pub fn routes() -> Router<Engine> {
     families()
         .iter()
-        .fold(Router::new(), |router, family| router.merge((family.router)()))
+        .fold(realtime::router(), |router, family| router.merge((family.router)()))
 }
 
 /// The OpenAPI document of every operation.

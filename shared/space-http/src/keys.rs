@@ -110,6 +110,14 @@ pub fn events_partition(space: &str) -> String {
     format!("SPACE#{space}#EVENTS")
 }
 
+/// The Space whose feed `partition` is, if it is one.
+pub fn events_partition_space(partition: &str) -> Option<&str> {
+    partition
+        .strip_prefix("SPACE#")?
+        .strip_suffix("#EVENTS")
+        .filter(|space| !space.contains('#'))
+}
+
 pub fn event(space: &str, id: &str) -> ItemKey {
     ItemKey::new(events_partition(space), id)
 }

@@ -135,11 +135,25 @@ fn with_config<T: ?Sized + Send + Sync + 'static>(
 
 /// The whole `main` of a family's Lambda binary.
 pub async fn run(routes: Router<Engine>, backends: Backends) -> Result<(), BoxError> {
+    serve(routes, backends, false).await
+}
+
+/// The `main` of a function whose answers stream (behind a function URL in
+/// `RESPONSE_STREAM` mode): each body is sent as it is written, not when it ends.
+pub async fn run_streaming(routes: Router<Engine>, backends: Backends) -> Result<(), BoxError> {
+    serve(routes, backends, true).await
+}
+
+async fn serve(routes: Router<Engine>, backends: Backends, streaming: bool) -> Result<(), BoxError> {
     init_tracing();
     let engine = engine_from_env(backends)?;
     let app = finish(routes, engine);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        lambda_http::run(app).await
+        if streaming {
+            lambda_http::run_with_streaming_response(app).await
+        } else {
+            lambda_http::run(app).await
+        }
     } else {
         let address = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:8787".into());
         let listener = tokio::net::TcpListener::bind(&address).await?;

@@ -792,7 +792,8 @@ fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn item_attributes(item: &Item) -> HashMap<String, AttributeValue> {
+/// An item as DynamoDB stores it (and as the table's stream shows it).
+pub fn item_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     let mut attributes = key(&item.pk, &item.sk);
     attributes.insert(VERSION.to_owned(), AttributeValue::N(item.version.to_string()));
     if let Some(expires_at) = item.expires_at {
@@ -866,7 +867,9 @@ fn json_number(text: &str) -> Result<Number, StoreError> {
         .ok_or_else(|| StoreError::Internal(format!("stored number `{text}` is not a JSON number")))
 }
 
-fn item_from_attributes(mut attributes: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
+/// The item DynamoDB's attributes hold: what a read returns, and what the dispatcher makes
+/// of a stream record's image.
+pub fn item_from_attributes(mut attributes: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     let mut string = |name: &str| match attributes.remove(name) {
         Some(AttributeValue::S(text)) => Ok(text),
         other => Err(StoreError::Internal(format!(

@@ -10,8 +10,11 @@
 //! once, so handlers change state only through conditional writes and a second run finds
 //! nothing to do.
 //!
-//! `spacectl serve` runs [`Worker::run_until`] as a background task over its store; in AWS
-//! the dispatcher function runs the same handlers on the same items.
+//! `spacectl serve` runs [`Worker::run_until`] as a background task over its store. In AWS
+//! the dispatcher function runs the same handlers on the same items, woken instead of
+//! polling: the table's stream shows it each new job item ([`JobRef::of`] says when it is
+//! due), a queue message or a schedule brings the job back at that time, and
+//! [`Worker::run_job`] claims and runs it exactly as a pass would.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -163,6 +166,59 @@ pub trait Handler: Send + Sync + 'static {
 pub trait Source: Send + Sync + 'static {
     /// Reads what changed since the last poll and enqueues its jobs; returns how many.
     async fn poll(&self, engine: &Engine) -> Result<usize, JobError>;
+
+    /// The same, told which items changed (in AWS, a batch of the table's stream): a source
+    /// may look only where they point. By default it polls everything.
+    async fn changed(&self, engine: &Engine, items: &[Item]) -> Result<usize, JobError> {
+        let _ = items;
+        self.poll(engine).await
+    }
+}
+
+/// Where a job item is and when it is due: what the AWS dispatcher needs to wake it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobRef {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl JobRef {
+    /// The job an item is, if it is a runnable job (not a dead one).
+    pub fn of(item: &Item) -> Option<JobRef> {
+        let shard = item.pk.strip_prefix("JOBS#")?;
+        (shard.parse::<u32>().is_ok() && due_of(&item.sk).is_some()).then(|| JobRef {
+            pk: item.pk.clone(),
+            sk: item.sk.clone(),
+        })
+    }
+
+    /// When the job is due, read from its sort key.
+    pub fn due(&self) -> Option<DateTime<Utc>> {
+        due_of(&self.sk)
+    }
+
+    /// The job's id, read from its sort key.
+    pub fn id(&self) -> &str {
+        self.sk.split_once('#').map_or(self.sk.as_str(), |(_, id)| id)
+    }
+}
+
+fn due_of(sk: &str) -> Option<DateTime<Utc>> {
+    let (millis, _) = sk.split_once('#')?;
+    DateTime::from_timestamp_millis(millis.parse().ok()?)
+}
+
+/// What [`Worker::run_job`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunJob {
+    /// The job ran (and is now done, moved later or dead).
+    Ran,
+    /// No such item: it already ran, or it moved (its new item wakes on its own).
+    Gone,
+    /// Not due until then: wake it again at that time.
+    NotDue(DateTime<Utc>),
+    /// Another runner holds it until then: if that runner dies, try again after that.
+    Held(DateTime<Utc>),
 }
 
 /// How a runner behaves.
@@ -284,14 +340,42 @@ impl Worker {
         Ok(pass)
     }
 
+    /// Shows every source the items that changed (the AWS dispatcher's stream batch);
+    /// returns how many jobs they enqueued.
+    pub async fn changed(&self, items: &[Item]) -> Result<usize, JobError> {
+        let mut enqueued = 0;
+        for source in &self.sources {
+            enqueued += source.changed(&self.engine, items).await?;
+        }
+        Ok(enqueued)
+    }
+
+    /// Claims and runs the one job at `job` if it is due and free: the AWS dispatcher's
+    /// path, woken by a queue message instead of a pass.
+    pub async fn run_job(&self, job: &JobRef) -> Result<RunJob, StoreError> {
+        let Some(item) = self.engine.store().get(&job.pk, &job.sk).await? else {
+            return Ok(RunJob::Gone);
+        };
+        let now = self.engine.now();
+        if let Some(due) = job.due().filter(|due| *due > now) {
+            return Ok(RunJob::NotDue(due));
+        }
+        if let Some(until) = lease_of(&item).filter(|until| *until > now) {
+            return Ok(RunJob::Held(until));
+        }
+        match self.claim(item, now).await? {
+            Some(claimed) => {
+                self.finish(claimed).await?;
+                Ok(RunJob::Ran)
+            }
+            // Claimed by another runner between the read and the write.
+            None => Ok(RunJob::Held(now + self.options.lease)),
+        }
+    }
+
     /// Takes the job if it is not held by a live lease; `None` when another runner has it.
     async fn claim(&self, item: Item, now: DateTime<Utc>) -> Result<Option<Job>, StoreError> {
-        let leased_until = item
-            .body
-            .get("lease_until")
-            .and_then(Value::as_str)
-            .and_then(parse_datetime);
-        if leased_until.is_some_and(|until| until > now) {
+        if lease_of(&item).is_some_and(|until| until > now) {
             return Ok(None);
         }
         let count = |field: &str| item.body.get(field).and_then(Value::as_u64).unwrap_or(0);
@@ -453,6 +537,13 @@ impl Worker {
     }
 }
 
+fn lease_of(item: &Item) -> Option<DateTime<Utc>> {
+    item.body
+        .get("lease_until")
+        .and_then(Value::as_str)
+        .and_then(parse_datetime)
+}
+
 fn add(total: &mut Pass, pass: Pass) {
     total.done += pass.done;
     total.later += pass.later;
@@ -511,5 +602,19 @@ mod tests {
         let shards: std::collections::HashSet<String> = (0..64).map(|n| partition_of(&format!("job_{n}"))).collect();
         assert_eq!(shards.len(), SHARDS as usize);
         assert_eq!(partition_of("job_x"), partition_of("job_x"));
+    }
+
+    #[test]
+    fn a_job_item_names_its_due_time_and_id() {
+        let due = DateTime::from_timestamp_millis(1_796_000_000_123).unwrap();
+        let Write::Put { item, .. } = NewJob::new("k", json!({}), due).named("key-expiring-x").write() else {
+            panic!("a job is a put");
+        };
+        let job = JobRef::of(&item).expect("a job item");
+        assert_eq!(job.due(), Some(due));
+        assert_eq!(job.id(), "key-expiring-x");
+        let dead = Item::new(DEAD_PARTITION, item.sk.clone(), Map::new());
+        assert_eq!(JobRef::of(&dead), None);
+        assert_eq!(JobRef::of(&Item::new("S#x", "EVT", Map::new())), None);
     }
 }

@@ -9,6 +9,7 @@ mod booking;
 mod calendar;
 mod deleted_spaces;
 mod deploy;
+mod dispatcher;
 mod documents;
 mod events;
 mod families;

@@ -22,14 +22,14 @@ on_both_backends!(
 );
 
 /// The Python receiver, stopped when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     base: String,
     client: reqwest::Client,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let python = root.join(".venv/bin/python");
         assert!(
@@ -58,11 +58,11 @@ impl Receiver {
         }
     }
 
-    fn hook(&self) -> String {
+    pub(crate) fn hook(&self) -> String {
         format!("{}/hook", self.base)
     }
 
-    async fn configure(&self, secrets: &[&str], answers: &[u16]) {
+    pub(crate) async fn configure(&self, secrets: &[&str], answers: &[u16]) {
         self.client
             .post(format!("{}/config", self.base))
             .json(&json!({"secrets": secrets, "answers": answers}))
@@ -71,7 +71,7 @@ impl Receiver {
             .expect("the receiver takes its configuration");
     }
 
-    async fn received(&self) -> Vec<Value> {
+    pub(crate) async fn received(&self) -> Vec<Value> {
         let got = self
             .client
             .get(format!("{}/received", self.base))
@@ -89,7 +89,7 @@ impl Drop for Receiver {
     }
 }
 
-async fn endpoint(app: &TestApp, url: &str, events: Value) -> (String, String) {
+pub(crate) async fn endpoint(app: &TestApp, url: &str, events: Value) -> (String, String) {
     let created = app
         .space(Method::POST, "/webhooks")
         .json(json!({"url": url, "events": events, "description": "test receiver"}))
@@ -108,7 +108,7 @@ async fn pass(app: &TestApp) {
         .expect("a worker pass");
 }
 
-async fn deliveries(app: &TestApp, webhook: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(app: &TestApp, webhook: &str) -> Vec<Value> {
     let listed = app
         .space(Method::GET, &format!("/webhooks/{webhook}/deliveries"))
         .send()

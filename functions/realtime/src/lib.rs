@@ -26,12 +26,26 @@ use space_store::Query;
 
 /// Where the stream is served.
 pub const PATH: &str = "/functions/v1/space-realtime";
+
+/// What the function's binary links: the table alone.
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE;
+
+/// The stream's one route. Locally `spacectl serve` merges it with the families; in AWS it
+/// is its own function behind a URL that streams (API Gateway's HTTP APIs buffer a
+/// response until it ends, which a stream never does).
+pub fn router() -> axum::Router<Engine> {
+    axum::Router::new().route(PATH, axum::routing::get(stream))
+}
 /// How often the feed is read while nothing is waiting to be sent.
 const POLL: Duration = Duration::from_millis(100);
 /// How often the key is checked.
 const KEY_CHECK: Duration = Duration::from_secs(1);
 /// How long an idle stream waits before a keep-alive comment.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How long one stream lasts: in AWS the function that serves it stops at 15 minutes, so it
+/// ends first, cleanly, and the client reconnects with `Last-Event-ID` (as `EventSource`
+/// does by itself).
+const LIFETIME: Duration = Duration::from_secs(14 * 60);
 /// How far behind its position the stream reads again.
 const OVERLAP_MS: u64 = 2_000;
 /// Events read per poll.
@@ -90,6 +104,7 @@ async fn open(engine: Engine, request: Request) -> Result<Tail, ApiError> {
         sent: VecDeque::new(),
         pending: VecDeque::new(),
         checked: Instant::now(),
+        opened: Instant::now(),
     })
 }
 
@@ -115,6 +130,7 @@ struct Tail {
     sent: VecDeque<String>,
     pending: VecDeque<Event>,
     checked: Instant,
+    opened: Instant,
 }
 
 impl Tail {
@@ -164,6 +180,9 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
         loop {
             if let Some(event) = tail.pending.pop_front() {
                 return Some((Ok(event), tail));
+            }
+            if tail.opened.elapsed() >= LIFETIME {
+                return None;
             }
             if tail.checked.elapsed() >= KEY_CHECK {
                 if !still_valid(&tail.engine, &tail.authorization, PrincipalKind::Space).await {
