@@ -366,7 +366,7 @@ async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<Contact
                 next.body
                     .insert("updated_at".into(), json!(format_datetime(call.engine.now())));
                 writes.push(Write::put(next.clone(), Condition::Version(contact.version)));
-                writes.push(resource.event(call, "updated", &next)?);
+                writes.push(resource.update_event(call, &contact, &next)?);
             }
             if claimed_id != Some(contact.sk.as_str()) {
                 writes.push(claim_write(&contact.sk));

@@ -400,7 +400,7 @@ fn relink(call: &Call, item: &Item, references: Vec<Value>) -> Result<[Write; 2]
         .insert("updated_at".into(), json!(format_datetime(call.engine.now())));
     Ok([
         Write::put(next.clone(), Condition::Version(item.version)),
-        tables().event(call, "updated", &next)?,
+        tables().update_event(call, item, &next)?,
     ])
 }
 

@@ -16,7 +16,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
 use space_http::cursor::{self, Position};
-use space_http::events::event_write;
+use space_http::events::{event_write, update_event_write};
 use space_http::fields::{WriteMode, format_datetime};
 use space_http::ids::new_id;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
@@ -367,6 +367,19 @@ fn event(call: &Call, verb: &str, id: &str, data: Value) -> Result<Write, ApiErr
     ))
 }
 
+/// A record's `updated` event, with the fields that changed as they were.
+fn update_event(call: &Call, id: &str, before: &Value, after: Value) -> Result<Write, ApiError> {
+    Ok(update_event_write(
+        call.space_id()?,
+        "table.record.updated",
+        id,
+        before,
+        after,
+        &call.principal,
+        call.engine.now(),
+    ))
+}
+
 fn kept_changing() -> ApiError {
     ApiError::Conflict("The table kept changing while the record was written; retry.".into())
 }
@@ -452,7 +465,12 @@ async fn update(call: &Call, mode: WriteMode) -> Result<Reply, ApiError> {
         let mut writes = vec![
             Write::put(next.clone(), Condition::Version(record.version)),
             Write::check(table.pk.clone(), table.sk.clone(), Condition::Version(table.version)),
-            event(call, "updated", &next.sk, rendered.clone())?,
+            update_event(
+                call,
+                &next.sk,
+                &render_body(&table, &columns, &record.sk, &record.body, record.version),
+                rendered.clone(),
+            )?,
         ];
         writes.extend(checks);
         match call.engine.store().transact(writes).await {

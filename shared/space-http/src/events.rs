@@ -79,6 +79,50 @@ pub fn event_write(
     principal: &Principal,
     now: DateTime<Utc>,
 ) -> Write {
+    change_write(space, kind, subject_id, data, None, principal, now)
+}
+
+/// [`event_write`] for an update: `before` and `after` are the resource as the API shows it,
+/// and the event keeps the previous value of every field that changed (`null` for a field
+/// that was absent), so a receiver sees what changed without keeping a copy.
+pub fn update_event_write(
+    space: &str,
+    kind: &str,
+    subject_id: &str,
+    before: &Value,
+    after: Value,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> Write {
+    let changed = previous(before, &after);
+    change_write(space, kind, subject_id, after, Some(changed), principal, now)
+}
+
+/// Fields whose value differs between `before` and `after`, with their value before. The
+/// change's own bookkeeping (`updated_at`, `version`) is not a change anyone made.
+pub fn previous(before: &Value, after: &Value) -> Map<String, Value> {
+    let empty = Map::new();
+    let before = before.as_object().unwrap_or(&empty);
+    let after = after.as_object().unwrap_or(&empty);
+    let names = before
+        .keys()
+        .chain(after.keys().filter(|name| !before.contains_key(*name)));
+    names
+        .filter(|name| !matches!(name.as_str(), "updated_at" | "version"))
+        .filter(|name| before.get(*name) != after.get(*name))
+        .map(|name| (name.clone(), before.get(name).cloned().unwrap_or(Value::Null)))
+        .collect()
+}
+
+fn change_write(
+    space: &str,
+    kind: &str,
+    subject_id: &str,
+    data: Value,
+    previous: Option<Map<String, Value>>,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> Write {
     let id = new_id(EVENT_ID_PREFIX);
     let key = keys::event(space, &id);
     let mut body = Map::new();
@@ -86,6 +130,9 @@ pub fn event_write(
     body.insert("type".into(), json!(kind));
     body.insert("subject_id".into(), json!(subject_id));
     body.insert("data".into(), data);
+    if let Some(previous) = previous {
+        body.insert("previous".into(), Value::Object(previous));
+    }
     body.insert("key_id".into(), json!(principal.key_id));
     body.insert("actor".into(), json!(ActorKind::of(principal).as_str()));
     body.insert("created_at".into(), json!(format_datetime(now)));
@@ -111,6 +158,7 @@ pub fn render(mut stored: Map<String, Value>) -> Value {
     let created_at = take("created_at");
     let subject = take("subject_id");
     let object = take("data");
+    let previous = take("previous");
     let key_id = match actor {
         ActorKind::System => Value::Null,
         ActorKind::Key | ActorKind::Owner => take("key_id"),
@@ -122,7 +170,11 @@ pub fn render(mut stored: Map<String, Value>) -> Value {
         "created_at": created_at,
         "actor": {"kind": actor.as_str(), "key_id": key_id},
         "resource": {"type": resource, "id": subject},
-        "data": {"object": object},
+        "data": if previous.is_null() {
+            json!({"object": object})
+        } else {
+            json!({"object": object, "previous": previous})
+        },
     })
 }
 
@@ -173,6 +225,10 @@ pub fn schema() -> Value {
                     "object": {
                         "type": "object",
                         "description": "The resource as the change left it; for a deletion, as it was before."
+                    },
+                    "previous": {
+                        "type": "object",
+                        "description": "On `.updated` events: the value before the change of each field that changed (`null` if it had none). Fields that did not change are absent."
                     }
                 }
             }

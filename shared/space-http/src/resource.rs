@@ -13,7 +13,7 @@ use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
 
 use crate::cursor::{self, Position};
 use crate::error::{ApiError, FieldErrors};
-use crate::events::event_write;
+use crate::events::{event_write, update_event_write};
 use crate::fields::{Field, FieldKind, Validated, WriteMode, body_schema, format_datetime, parse_datetime, validate};
 use crate::ids::new_id;
 use crate::keys::{self, ItemKey};
@@ -526,6 +526,19 @@ impl Resource {
         ))
     }
 
+    /// The event write for an update of `before` into `after`, with what changed.
+    pub fn update_event(&self, call: &Call, before: &Item, after: &Item) -> Result<Write, ApiError> {
+        Ok(update_event_write(
+            call.space_id()?,
+            &format!("{}.updated", self.event_prefix),
+            &after.sk,
+            &Self::render(before),
+            Self::render(after),
+            &call.principal,
+            call.engine.now(),
+        ))
+    }
+
     async fn write(&self, call: &Call, mode: WriteMode) -> Result<Reply, ApiError> {
         let validated = validate(&self.fields, &call.body, mode).map_err(ApiError::validation)?;
         let id = call.path_param(self.item_param)?.to_owned();
@@ -573,7 +586,7 @@ impl Resource {
                 .insert("updated_at".into(), json!(format_datetime(call.engine.now())));
             let mut writes = vec![
                 Write::put(next.clone(), Condition::Version(current.version)),
-                self.event(call, "updated", &next)?,
+                self.update_event(call, &current, &next)?,
             ];
             writes.extend(extra(&next)?);
             match call.engine.store().transact(writes).await {

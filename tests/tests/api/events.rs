@@ -22,7 +22,36 @@ on_both_backends!(
     a_key_without_events_read_is_refused,
     other_spaces_never_see_our_events,
     the_feed_is_a_read_only_mcp_tool,
+    updates_carry_the_previous_value_of_what_changed,
 );
+
+async fn updates_carry_the_previous_value_of_what_changed(app: TestApp) {
+    let contact = app
+        .contact(json!({"name": "Ada", "email": "ada@example.com", "company": "Analytical"}))
+        .await;
+    let id = contact["id"].as_str().expect("an id");
+    app.space(Method::PATCH, &format!("/contacts/{id}"))
+        .json(json!({"name": "Ada Lovelace", "company": null}))
+        .send()
+        .await
+        .expect(200);
+    let feed = app
+        .space(Method::GET, &format!("/events?types=contact.*&resource_id={id}"))
+        .send()
+        .await
+        .expect(200);
+    let events = feed.body["data"].as_array().expect("events");
+    let created = events.iter().find(|e| e["type"] == "contact.created").expect("created");
+    assert!(created["data"].get("previous").is_none(), "{created}");
+    let updated = events.iter().find(|e| e["type"] == "contact.updated").expect("updated");
+    assert_eq!(updated["data"]["object"]["name"], "Ada Lovelace");
+    // What changed, as it was; what did not change (email) and the bookkeeping are absent.
+    assert_eq!(
+        updated["data"]["previous"],
+        json!({"name": "Ada", "company": "Analytical"}),
+        "{updated}"
+    );
+}
 
 /// The scan budget is the engine's and the same on both stores; writing and scanning
 /// thousands of events takes moto over a minute, so this one runs on the embedded store.
