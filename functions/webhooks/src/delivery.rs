@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
 use space_http::Engine;
@@ -28,6 +29,8 @@ const REGISTRY: &str = "WEBHOOK_SPACES";
 /// Events re-read behind the checkpoint: an id is minted before its transaction commits,
 /// so a later id can commit first.
 const OVERLAP_MS: u64 = 2_000;
+/// Delivery records a fan-out writes at once.
+const WRITES_AT_ONCE: usize = 64;
 /// Events one poll reads per Space.
 const EVENTS_PER_POLL: usize = 500;
 /// An endpoint failing this long without a success is turned off.
@@ -185,9 +188,9 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
                 .limit(EVENTS_PER_POLL),
         )
         .await?;
-    let mut enqueued = 0;
     let mut seen = recent;
     let mut newest = checkpoint.clone().unwrap_or_default();
+    let mut deliveries = Vec::new();
     for event in &page.items {
         if seen.contains(&event.sk) {
             continue;
@@ -200,19 +203,26 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
             if ulid_of(&event.sk) < ulid_of(&endpoint.id) || about_itself || !wants(&endpoint.events, kind) {
                 continue;
             }
-            match engine
-                .store()
-                .transact(new_delivery(space, &endpoint.id, &event.sk, kind, now))
-                .await
-            {
-                Ok(()) => enqueued += 1,
-                Err(error) if error.is_condition_failure() => {}
-                Err(error) => return Err(error.into()),
-            }
+            deliveries.push(new_delivery(space, &endpoint.id, &event.sk, kind, now));
         }
         seen.push(event.sk.clone());
         if ulid_of(&event.sk) > ulid_of(&newest) {
             newest = event.sk.clone();
+        }
+    }
+    // One transaction per delivery (a record that exists refuses only its own), written
+    // at once: the store commits them together.
+    let written: Vec<Result<(), StoreError>> = futures::stream::iter(deliveries)
+        .map(|writes| engine.store().transact(writes))
+        .buffer_unordered(WRITES_AT_ONCE)
+        .collect()
+        .await;
+    let mut enqueued = 0;
+    for result in written {
+        match result {
+            Ok(()) => enqueued += 1,
+            Err(error) if error.is_condition_failure() => {}
+            Err(error) => return Err(error.into()),
         }
     }
     if page.items.is_empty() && checkpoint.is_some() {

@@ -1,6 +1,11 @@
 //! The embedded backend: one redb database, in a file (crash-safe, every commit durable)
 //! or in memory (tests). Rate counters live in process memory: they are bookkeeping for
 //! the current minute and the store contract lets a backend keep them off disk.
+//!
+//! Writes are committed in groups: redb has one writer at a time and each durable commit
+//! waits for the disk, so writes that arrive while a commit is running wait for the next
+//! one and share it. Each keeps its own conditions and outcome (one that fails its
+//! condition changes nothing, the others commit); one fsync serves them all.
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -45,10 +50,27 @@ struct StoredItem<B> {
 /// Counter values and expiry (unix seconds), by partition and sort key.
 type Counters = HashMap<(String, String), (u64, i64)>;
 
+/// One write waiting for the next group commit: its writes, checked and applied
+/// together, and where its outcome goes.
+struct Pending {
+    writes: Vec<Write>,
+    /// A single put or delete answers `ConditionFailed`; a transaction names its write.
+    single: bool,
+    reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Writes waiting for a commit, and whether a committer is running.
+#[derive(Default)]
+struct Queue {
+    pending: Vec<Pending>,
+    committing: bool,
+}
+
 /// The embedded store. Cheap to clone.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    queue: Arc<Mutex<Queue>>,
     counters: Arc<Mutex<Counters>>,
     /// Items read since the last commit (see [`ReadCache`]).
     cache: Arc<ReadCache>,
@@ -87,6 +109,7 @@ impl EmbeddedStore {
         txn.commit().map_err(internal)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),
+            queue: Arc::default(),
             counters: Arc::default(),
             cache: Arc::default(),
             clock: Arc::new(SystemClock),
@@ -98,28 +121,57 @@ impl EmbeddedStore {
         self.clock.now().timestamp()
     }
 
-    /// Runs a write transaction, on the blocking pool when commits hit the disk.
-    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Database, i64) -> Result<T, StoreError> + Send + 'static,
-    {
-        let now = self.now();
-        let cache = Arc::clone(&self.cache);
-        // The cache is invalidated on the thread that committed, even when the caller
-        // stopped waiting for the write.
-        let run = move |db: &Database| {
-            let outcome = work(db, now);
-            cache.invalidate();
-            outcome
+    /// Commits `writes` (all or none, each on its condition) in the next group commit.
+    async fn write(&self, writes: Vec<Write>, single: bool) -> Result<(), StoreError> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut queue = self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            queue.pending.push(Pending { writes, single, reply });
+            !std::mem::replace(&mut queue.committing, true)
         };
-        if self.durable {
-            let db = Arc::clone(&self.db);
-            tokio::task::spawn_blocking(move || run(&db))
-                .await
-                .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
-        } else {
-            run(&self.db)
+        if start {
+            // The first writer to find no committer runs one until the queue is empty; on
+            // the blocking pool when commits hit the disk. It runs to the end even when its
+            // caller stops waiting: others' writes depend on it.
+            let store = self.clone();
+            if self.durable {
+                tokio::task::spawn_blocking(move || store.commit_all());
+            } else {
+                store.commit_all();
+            }
+        }
+        outcome
+            .await
+            .map_err(|_| StoreError::Internal("the commit stopped before answering".into()))?
+    }
+
+    /// Commits what is queued, group after group, until nothing is.
+    fn commit_all(&self) {
+        loop {
+            let group = {
+                let mut queue = self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if queue.pending.is_empty() {
+                    queue.committing = false;
+                    return;
+                }
+                std::mem::take(&mut queue.pending)
+            };
+            let now = self.now();
+            match commit_group(&self.db, &group, now) {
+                Ok(outcomes) => {
+                    // Readers must not see a cached item older than what just committed.
+                    self.cache.invalidate();
+                    for (pending, outcome) in group.into_iter().zip(outcomes) {
+                        let _ = pending.reply.send(outcome);
+                    }
+                }
+                Err(error) => {
+                    self.cache.invalidate();
+                    for pending in group {
+                        let _ = pending.reply.send(Err(error.clone()));
+                    }
+                }
+            }
         }
     }
 
@@ -203,6 +255,42 @@ fn read_live<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok((!item.is_expired(now)).then_some(item))
 }
 
+/// One redb transaction for a group: each pending write's conditions are checked against
+/// what the group has written so far, and its writes applied only if all hold. Returns each
+/// one's outcome; an error here (the disk, an encoding) fails the whole group, uncommitted.
+fn commit_group(db: &Database, group: &[Pending], now: i64) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let txn = db.begin_write().map_err(internal)?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    {
+        let mut table = txn.open_table(ITEMS).map_err(internal)?;
+        for pending in group {
+            let mut failed = None;
+            for (index, write) in pending.writes.iter().enumerate() {
+                let (pk, sk) = write.key();
+                let condition = write.condition();
+                if condition != Condition::None && !condition.holds(read_live(&table, pk, sk, now)?.as_ref()) {
+                    failed = Some(if pending.single {
+                        StoreError::ConditionFailed
+                    } else {
+                        StoreError::TransactionConflict { index }
+                    });
+                    break;
+                }
+            }
+            if let Some(error) = failed {
+                outcomes.push(Err(error));
+                continue;
+            }
+            for write in &pending.writes {
+                apply(&mut table, write)?;
+            }
+            outcomes.push(Ok(()));
+        }
+    }
+    txn.commit().map_err(internal)?;
+    Ok(outcomes)
+}
+
 fn apply(table: &mut redb::Table<&'static str, &'static [u8]>, write: &Write) -> Result<(), StoreError> {
     match write {
         Write::Put { item, .. } => {
@@ -241,37 +329,11 @@ impl Store for EmbeddedStore {
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         validate_item(&item)?;
-        self.write(move |db, now| {
-            let txn = db.begin_write().map_err(internal)?;
-            {
-                let mut table = txn.open_table(ITEMS).map_err(internal)?;
-                if condition != Condition::None
-                    && !condition.holds(read_live(&table, &item.pk, &item.sk, now)?.as_ref())
-                {
-                    return Err(StoreError::ConditionFailed);
-                }
-                apply(&mut table, &Write::Put { item, condition })?;
-            }
-            txn.commit().map_err(internal)
-        })
-        .await
+        self.write(vec![Write::Put { item, condition }], true).await
     }
 
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        let write = Write::delete(pk, sk, condition);
-        self.write(move |db, now| {
-            let txn = db.begin_write().map_err(internal)?;
-            {
-                let mut table = txn.open_table(ITEMS).map_err(internal)?;
-                let (pk, sk) = write.key();
-                if condition != Condition::None && !condition.holds(read_live(&table, pk, sk, now)?.as_ref()) {
-                    return Err(StoreError::ConditionFailed);
-                }
-                apply(&mut table, &write)?;
-            }
-            txn.commit().map_err(internal)
-        })
-        .await
+        self.write(vec![Write::delete(pk, sk, condition)], true).await
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
@@ -335,25 +397,7 @@ impl Store for EmbeddedStore {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         validate_transaction(&writes)?;
-        self.write(move |db, now| {
-            let txn = db.begin_write().map_err(internal)?;
-            {
-                let mut table = txn.open_table(ITEMS).map_err(internal)?;
-                for (index, write) in writes.iter().enumerate() {
-                    let (pk, sk) = write.key();
-                    let condition = write.condition();
-                    if condition != Condition::None && !condition.holds(read_live(&table, pk, sk, now)?.as_ref()) {
-                        // Dropping the transaction uncommitted discards nothing written yet.
-                        return Err(StoreError::TransactionConflict { index });
-                    }
-                }
-                for write in &writes {
-                    apply(&mut table, write)?;
-                }
-            }
-            txn.commit().map_err(internal)
-        })
-        .await
+        self.write(writes, false).await
     }
 
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {

@@ -236,8 +236,8 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             lease: TimeDelta::seconds(60),
-            batch: 64,
-            concurrency: 16,
+            batch: 256,
+            concurrency: 64,
         }
     }
 }
@@ -298,7 +298,7 @@ impl Worker {
     }
 
     /// Polls the sources, then claims every job due now (up to the batch per shard) and
-    /// runs them.
+    /// runs them, `concurrency` at a time: each job runs as soon as it is claimed.
     pub async fn run_due(&self) -> Result<Pass, StoreError> {
         for source in &self.sources {
             if let Err(error) = source.poll(&self.engine).await {
@@ -307,7 +307,7 @@ impl Worker {
         }
         let now = self.engine.now();
         let bound = format!("{:013}#~", now.timestamp_millis().max(0));
-        let mut claimed = Vec::new();
+        let mut due = Vec::new();
         for shard in 0..SHARDS {
             let page = self
                 .engine
@@ -318,23 +318,25 @@ impl Worker {
                         .limit(self.options.batch),
                 )
                 .await?;
-            for item in page.items {
-                if let Some(job) = self.claim(item, now).await? {
-                    claimed.push(job);
-                }
-            }
+            due.extend(page.items);
         }
-        let finished: Vec<Result<Finished, StoreError>> = futures::stream::iter(claimed)
-            .map(|job| self.finish(job))
+        let finished: Vec<Result<Option<Finished>, StoreError>> = futures::stream::iter(due)
+            .map(|item| async move {
+                match self.claim(item, now).await? {
+                    Some(job) => self.finish(job).await.map(Some),
+                    None => Ok(None),
+                }
+            })
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
             .await;
         let mut pass = Pass::default();
         for result in finished {
             match result? {
-                Finished::Done => pass.done += 1,
-                Finished::Later => pass.later += 1,
-                Finished::Dead => pass.dead += 1,
+                Some(Finished::Done) => pass.done += 1,
+                Some(Finished::Later) => pass.later += 1,
+                Some(Finished::Dead) => pass.dead += 1,
+                None => {}
             }
         }
         Ok(pass)
@@ -503,8 +505,9 @@ impl Worker {
         released
     }
 
-    /// Runs passes every `every` until `stop` completes; then lets the running pass finish
-    /// within `grace` and releases what it still holds.
+    /// Runs passes until `stop` completes, the next at once after a pass that ran jobs
+    /// (there may be more due) and `every` after one that found none; then lets the running
+    /// pass finish within `grace` and releases what it still holds.
     pub async fn run_until(&self, stop: impl Future<Output = ()>, every: Duration, grace: Duration) -> Pass {
         tokio::pin!(stop);
         let mut total = Pass::default();
@@ -522,9 +525,19 @@ impl Worker {
                     return total;
                 }
             };
-            match result {
-                Ok(pass) => add(&mut total, pass),
-                Err(error) => tracing::warn!(%error, "worker pass failed; trying again"),
+            let busy = match result {
+                Ok(pass) => {
+                    add(&mut total, pass);
+                    pass.done + pass.later + pass.dead > 0
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "worker pass failed; trying again");
+                    false
+                }
+            };
+            if busy {
+                tokio::task::yield_now().await;
+                continue;
             }
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
