@@ -4,9 +4,7 @@
 //! nothing missed or repeated. A comment every 15 s keeps proxies from closing an idle
 //! stream, and the key is checked every second: a revoked or expired key ends the stream.
 //!
-//! The stream tails the feed the way the webhook fan-out does: it reads after its position,
-//! again over the last two seconds (an event id is minted before its transaction commits,
-//! so a later id can land first), and skips what it already sent.
+//! The stream follows the feed with a [`FeedTail`], as the webhook fan-out does.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -18,11 +16,10 @@ use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use space_auth::{Action, Domain, PrincipalKind, Scope};
 use space_http::auth::{Origin, authenticate, still_valid};
-use space_http::events::{EVENT_ID_PREFIX, TypePattern, parse_types, render};
-use space_http::ids::{first_at, has_shape, id_clock_now, minted_at};
+use space_http::events::{EVENT_ID_PREFIX, FeedTail, TypePattern, parse_types, render};
+use space_http::ids::{first_at, has_shape, id_clock_now};
 use space_http::operation::Effect;
-use space_http::{ApiError, Engine, keys};
-use space_store::Query;
+use space_http::{ApiError, Engine};
 
 /// Where the stream is served.
 pub const PATH: &str = "/functions/v1/space-realtime";
@@ -46,10 +43,8 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// ends first, cleanly, and the client reconnects with `Last-Event-ID` (as `EventSource`
 /// does by itself).
 const LIFETIME: Duration = Duration::from_secs(14 * 60);
-/// How far behind its position the stream reads again.
-const OVERLAP_MS: u64 = 2_000;
-/// Events read per poll.
-const BATCH: usize = 200;
+/// Events read per poll, at most (about).
+const BATCH: usize = 1_000;
 
 /// `GET /functions/v1/space-realtime`.
 pub async fn stream(State(engine): State<Engine>, request: Request) -> Response {
@@ -97,11 +92,8 @@ async fn open(engine: Engine, request: Request) -> Result<Tail, ApiError> {
     Ok(Tail {
         engine,
         authorization: authorization.unwrap_or_default(),
-        partition: keys::events_partition(&space),
+        feed: FeedTail::after(&space, floor),
         types,
-        floor: floor.clone(),
-        newest: floor,
-        sent: VecDeque::new(),
         pending: VecDeque::new(),
         checked: Instant::now(),
         opened: Instant::now(),
@@ -112,50 +104,28 @@ fn first_id_at(millis: u64) -> String {
     first_at(EVENT_ID_PREFIX, millis)
 }
 
-fn millis_of(id: &str) -> u64 {
-    minted_at(id).unwrap_or(0)
-}
-
 /// Where one open stream is in the feed.
 struct Tail {
     engine: Engine,
     authorization: String,
-    partition: String,
+    /// Starts where the client resumed (`Last-Event-ID`), or when it connected.
+    feed: FeedTail,
     types: Option<Vec<TypePattern>>,
-    /// Nothing at or before this id is sent: where the client resumed, or when it connected.
-    floor: String,
-    /// The newest id sent.
-    newest: String,
-    /// Ids sent within the overlap, not to be sent again.
-    sent: VecDeque<String>,
     pending: VecDeque<Event>,
     checked: Instant,
     opened: Instant,
 }
 
 impl Tail {
-    /// Reads the feed after the overlap and queues what was not sent yet.
+    /// Queues what the feed gained since the last read.
     async fn read(&mut self) -> Result<(), ApiError> {
-        let from = first_id_at(millis_of(&self.newest).saturating_sub(OVERLAP_MS));
-        let page = self
-            .engine
-            .store()
-            .query(Query::partition(self.partition.clone()).after(Some(from)).limit(BATCH))
-            .await?;
-        for item in page.items {
-            if item.sk <= self.floor || self.sent.contains(&item.sk) {
-                continue;
-            }
+        for item in self.feed.read(self.engine.store(), BATCH).await? {
             let kind = item
                 .body
                 .get("type")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            self.sent.push_back(item.sk.clone());
-            if item.sk > self.newest {
-                self.newest = item.sk.clone();
-            }
             if self
                 .types
                 .as_ref()
@@ -166,10 +136,6 @@ impl Tail {
             let data = render(item.body).to_string();
             self.pending
                 .push_back(Event::default().id(item.sk).event(kind).data(data));
-        }
-        let horizon = millis_of(&self.newest).saturating_sub(OVERLAP_MS);
-        while self.sent.front().is_some_and(|id| millis_of(id) < horizon) {
-            self.sent.pop_front();
         }
         Ok(())
     }

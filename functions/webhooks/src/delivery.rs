@@ -1,7 +1,8 @@
 //! From the events feed to the endpoints: the fan-out source and the delivery job.
 //!
-//! Events are the outbox: every change commits its event with it. The fan-out reads each
-//! Space's feed after its checkpoint (the local stand-in for DynamoDB Streams) and, for each
+//! Events are the outbox: every change commits its event with it. The fan-out follows each
+//! Space's feed with a [`FeedTail`] whose position it keeps (locally it polls every Space
+//! with endpoints; in AWS the table's stream names the Spaces whose feeds moved) and, for each
 //! event an enabled endpoint wants, writes a delivery record and its job in one transaction,
 //! the record on the condition that it does not exist yet, so an event seen twice is
 //! delivered once. A delivery job signs and posts the event and logs the attempt.
@@ -14,7 +15,7 @@ use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
 use space_http::Engine;
-use space_http::events::{event_write, render};
+use space_http::events::{FeedTail, TAIL_OVERLAP_MS, event_write, render};
 use space_http::fields::{format_datetime, parse_datetime};
 use space_http::keys;
 use space_store::{Condition, Item, Query, StoreError, Write};
@@ -26,9 +27,6 @@ use crate::{guard, secret_name, signing, wants};
 pub const DELIVER: &str = "webhooks.deliver";
 /// The partition that lists the Spaces with webhooks, for the fan-out to visit.
 const REGISTRY: &str = "WEBHOOK_SPACES";
-/// Events re-read behind the checkpoint: an id is minted before its transaction commits,
-/// so a later id can commit first.
-const OVERLAP_MS: u64 = 2_000;
 /// Delivery records a fan-out writes at once.
 const WRITES_AT_ONCE: usize = 64;
 /// Events one poll reads per Space.
@@ -156,45 +154,36 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
     let now = engine.now();
     let state_key = keys::resource(&keys::collection_partition(space, "webhook_state"), "FANOUT");
     let state = engine.store().get(&state_key.pk, &state_key.sk).await?;
-    let checkpoint = state
-        .as_ref()
-        .and_then(|state| state.body.get("checkpoint"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let recent: Vec<String> = state
-        .as_ref()
-        .and_then(|state| state.body.get("recent"))
-        .and_then(Value::as_array)
-        .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default();
-    // Ids carry the time they were minted at: the first poll starts where the oldest
-    // endpoint was added, later ones at the checkpoint, each less the overlap.
-    let since_millis = checkpoint
-        .as_deref()
-        .or_else(|| {
-            endpoints
+    let saved = state.as_ref().and_then(|state| {
+        let checkpoint = state.body.get("checkpoint").and_then(Value::as_str)?;
+        let recent = state.body.get("recent").and_then(Value::as_array).map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        });
+        Some((checkpoint.to_owned(), recent.unwrap_or_default()))
+    });
+    // The first poll starts where the oldest endpoint was added (ids carry the time they
+    // were minted at); later ones where the last left off.
+    let mut tail = match saved {
+        Some((checkpoint, recent)) => FeedTail::resume(space, checkpoint, recent),
+        None => {
+            let oldest = endpoints
                 .iter()
                 .map(|endpoint| endpoint.id.as_str())
                 .min_by_key(|id| ulid_of(id))
-        })
-        .and_then(millis_of)
-        .unwrap_or(0)
-        .saturating_sub(OVERLAP_MS);
-    let page = engine
-        .store()
-        .query(
-            Query::partition(keys::events_partition(space))
-                .after(Some(first_id_at(since_millis)))
-                .limit(EVENTS_PER_POLL),
-        )
-        .await?;
-    let mut seen = recent;
-    let mut newest = checkpoint.clone().unwrap_or_default();
-    let mut deliveries = Vec::new();
-    for event in &page.items {
-        if seen.contains(&event.sk) {
-            continue;
+                .and_then(millis_of)
+                .unwrap_or(0);
+            FeedTail::after(space, first_id_at(oldest.saturating_sub(TAIL_OVERLAP_MS)))
         }
+    };
+    let events = tail.read(engine.store(), EVENTS_PER_POLL).await?;
+    if events.is_empty() && state.is_some() {
+        return Ok(0);
+    }
+    let mut deliveries = Vec::new();
+    for event in &events {
         let kind = event.body.get("type").and_then(Value::as_str).unwrap_or_default();
         for endpoint in &endpoints {
             // An endpoint receives what happened after it was added, and nothing about
@@ -204,10 +193,6 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
                 continue;
             }
             deliveries.push(new_delivery(space, &endpoint.id, &event.sk, kind, now));
-        }
-        seen.push(event.sk.clone());
-        if ulid_of(&event.sk) > ulid_of(&newest) {
-            newest = event.sk.clone();
         }
     }
     // One transaction per delivery (a record that exists refuses only its own), written
@@ -225,21 +210,10 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
             Err(error) => return Err(error.into()),
         }
     }
-    if page.items.is_empty() && checkpoint.is_some() {
-        return Ok(enqueued);
-    }
-    let horizon = millis_of(&newest).unwrap_or(since_millis).saturating_sub(OVERLAP_MS);
-    seen.retain(|id| millis_of(id).is_some_and(|millis| millis >= horizon));
+    let (checkpoint, recent) = tail.position();
     let mut body = Map::new();
-    body.insert(
-        "checkpoint".into(),
-        json!(if newest.is_empty() {
-            first_id_at(since_millis)
-        } else {
-            newest
-        }),
-    );
-    body.insert("recent".into(), json!(seen));
+    body.insert("checkpoint".into(), json!(checkpoint));
+    body.insert("recent".into(), json!(recent.collect::<Vec<_>>()));
     engine
         .store()
         .put(Item::new(state_key.pk, state_key.sk, body), Condition::None)

@@ -4,13 +4,15 @@
 //! An event is stored as written here and shown through [`render`], so every reader (the
 //! feed today, webhooks and the realtime stream later) hands out the same shape.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
-use space_store::{Condition, Item, Write};
+use space_store::{Condition, Item, Query, Store, StoreError, Write};
 
 use crate::fields::format_datetime;
-use crate::ids::{has_shape, new_id};
+use crate::ids::{first_at, has_shape, minted_at, new_id};
 use crate::keys;
 
 /// Events are kept this long for the feed and redelivery.
@@ -141,6 +143,91 @@ fn change_write(
         Item::new(key.pk, key.sk, body).expiring_at(expires),
         Condition::NotExists,
     )
+}
+
+/// How far behind the newest event it returned a [`FeedTail`] reads again: an id is minted
+/// before its transaction commits, so an event with a later id can commit first.
+pub const TAIL_OVERLAP_MS: u64 = 2_000;
+/// Events a tail reads per store query.
+const TAIL_PAGE: usize = 500;
+
+/// Follows a Space's feed, returning each event once, oldest first: what the webhook
+/// fan-out and the realtime stream both read. Each read starts [`TAIL_OVERLAP_MS`] behind
+/// the newest event returned so far, skips what it already returned, and pages on until
+/// it has read everything stored (or `limit` new events), so a busy feed never holds it
+/// inside the overlap.
+#[derive(Debug, Clone)]
+pub struct FeedTail {
+    partition: String,
+    /// Nothing at or before this id is returned.
+    floor: String,
+    /// The newest id returned (or the floor).
+    newest: String,
+    /// Ids returned within the overlap behind `newest`.
+    recent: BTreeSet<String>,
+}
+
+impl FeedTail {
+    /// A tail of `space`'s feed that returns what comes after `floor`: an event id, or
+    /// [`first_at`] a time.
+    pub fn after(space: &str, floor: String) -> FeedTail {
+        FeedTail {
+            partition: keys::events_partition(space),
+            newest: floor.clone(),
+            floor,
+            recent: BTreeSet::new(),
+        }
+    }
+
+    /// A tail resumed from what [`FeedTail::position`] saved.
+    pub fn resume(space: &str, newest: String, recent: impl IntoIterator<Item = String>) -> FeedTail {
+        FeedTail {
+            partition: keys::events_partition(space),
+            floor: String::new(),
+            newest,
+            recent: recent.into_iter().collect(),
+        }
+    }
+
+    /// The newest id returned, and the ids returned within the overlap behind it: what a
+    /// tail needs to resume without repeating itself.
+    pub fn position(&self) -> (&str, impl Iterator<Item = &String>) {
+        (&self.newest, self.recent.iter())
+    }
+
+    /// The events stored since the last read, oldest first, at most about `limit`.
+    pub async fn read(&mut self, store: &dyn Store, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let since = minted_at(&self.newest).unwrap_or(0).saturating_sub(TAIL_OVERLAP_MS);
+        let mut from = first_at(EVENT_ID_PREFIX, since);
+        let mut fresh = Vec::new();
+        loop {
+            let page = store
+                .query(
+                    Query::partition(self.partition.clone())
+                        .after(Some(from))
+                        .limit(TAIL_PAGE),
+                )
+                .await?;
+            let more = page.last_sk.clone();
+            for item in page.items {
+                if item.sk <= self.floor || self.recent.contains(&item.sk) {
+                    continue;
+                }
+                self.recent.insert(item.sk.clone());
+                if item.sk > self.newest {
+                    self.newest.clone_from(&item.sk);
+                }
+                fresh.push(item);
+            }
+            match more {
+                Some(last) if fresh.len() < limit => from = last,
+                _ => break,
+            }
+        }
+        let horizon = minted_at(&self.newest).unwrap_or(0).saturating_sub(TAIL_OVERLAP_MS);
+        self.recent = self.recent.split_off(&first_at(EVENT_ID_PREFIX, horizon));
+        Ok(fresh)
+    }
 }
 
 /// The resource type of an event type: everything before the last `.`
@@ -381,5 +468,42 @@ mod tests {
         };
         assert_eq!(old(KEY)["actor"], json!({"kind": "key", "key_id": KEY}));
         assert_eq!(old("visitor")["actor"], json!({"kind": "system", "key_id": null}));
+    }
+
+    /// More events inside the overlap than one page holds (a busy feed): a tail still gets
+    /// past them, returns each once, and finds a late commit behind its newest event.
+    #[tokio::test]
+    async fn a_tail_pages_through_a_busy_overlap_and_repeats_nothing() {
+        let store = space_store::embedded::EmbeddedStore::in_memory();
+        let writer = principal(KEY, Some("spc_1"));
+        let now = Utc::now();
+        let write = |n: usize| event_write("spc_1", "contact.created", &format!("con_{n}"), json!({}), &writer, now);
+        // Minted first, committed last.
+        let late = write(9_999);
+        for chunk in (0..1_200).collect::<Vec<_>>().chunks(100) {
+            store
+                .transact(chunk.iter().map(|n| write(*n)).collect())
+                .await
+                .expect("events are written");
+        }
+        let mut tail = FeedTail::after("spc_1", first_at(EVENT_ID_PREFIX, 0));
+        let mut seen = BTreeSet::new();
+        for _ in 0..3 {
+            for item in tail.read(&store, 10_000).await.expect("a read") {
+                assert!(seen.insert(item.sk), "returned twice");
+            }
+        }
+        assert_eq!(seen.len(), 1_200);
+        // An event minted before the others that commits after them (within the overlap)
+        // is returned.
+        store.transact(vec![late]).await.expect("the late event");
+        let again = tail.read(&store, 10_000).await.expect("a read");
+        assert_eq!(again.len(), 1);
+        let (newest, recent) = tail.position();
+        let mut resumed = FeedTail::resume("spc_1", newest.to_owned(), recent.cloned());
+        assert!(
+            resumed.read(&store, 10_000).await.expect("a read").is_empty(),
+            "a resumed tail repeats nothing"
+        );
     }
 }
