@@ -303,6 +303,7 @@ async fn webhooks(args: &Args, client: &reqwest::Client, server: &mut Server, po
         commits.clone(),
     ));
     let mut recovered_at = None;
+    let mut restart_ms = None;
     match args.scenario.as_str() {
         "outage" => {
             receivers[0].mode.store(1, Ordering::Relaxed);
@@ -319,10 +320,12 @@ async fn webhooks(args: &Args, client: &reqwest::Client, server: &mut Server, po
         "kill" => {
             tokio::time::sleep(Duration::from_secs(args.seconds / 2)).await;
             // SIGKILL: no signal handler runs, nothing is released.
+            let killed = Instant::now();
             server.child.kill()?;
             server.child.wait()?;
             *server = start_server(args, port)?;
             wait_ready(client, &server.base).await?;
+            restart_ms = Some(killed.elapsed().as_secs_f64() * 1000.0);
         }
         _ => {}
     }
@@ -373,6 +376,7 @@ async fn webhooks(args: &Args, client: &reqwest::Client, server: &mut Server, po
         "achieved_rate_per_s": expected as f64 / load_seconds,
         "receivers": per_receiver,
         "all_delivered": all_at.is_some(),
+        "restart_ms": restart_ms,
         "recovery_to_complete_s": recovered_at.zip(all_at).map(|(from, to)| to.saturating_duration_since(from).as_secs_f64()),
     }))
 }
