@@ -7,6 +7,8 @@
 //! the record on the condition that it does not exist yet, so an event seen twice is
 //! delivered once. A delivery job signs and posts the event and logs the attempt.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -27,6 +29,12 @@ use crate::{guard, secret_name, signing, wants};
 pub const DELIVER: &str = "webhooks.deliver";
 /// The partition that lists the Spaces with webhooks, for the fan-out to visit.
 const REGISTRY: &str = "WEBHOOK_SPACES";
+/// Attempts one process sends to one endpoint at once. An endpoint that answers slowly with
+/// a backlog of retries holds at most this many of the worker's slots, so deliveries to
+/// the others go on; its other jobs wait a moment without counting as an attempt.
+const IN_FLIGHT_PER_ENDPOINT: usize = 16;
+/// How long a job waits for one of its endpoint's slots.
+const SLOT_WAIT: TimeDelta = TimeDelta::seconds(1);
 /// Delivery records a fan-out writes at once.
 const WRITES_AT_ONCE: usize = 64;
 /// Events one poll reads per Space.
@@ -221,6 +229,36 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
     Ok(enqueued)
 }
 
+/// Attempts in flight, by endpoint.
+static IN_FLIGHT: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Mutex::default);
+
+/// One of an endpoint's [`IN_FLIGHT_PER_ENDPOINT`] slots, given back when dropped.
+struct Slot(String);
+
+impl Slot {
+    fn take(endpoint: &str) -> Option<Slot> {
+        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = in_flight.entry(endpoint.to_owned()).or_default();
+        if *count >= IN_FLIGHT_PER_ENDPOINT {
+            return None;
+        }
+        *count += 1;
+        Some(Slot(endpoint.to_owned()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = in_flight.get_mut(&self.0) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                in_flight.remove(&self.0);
+            }
+        }
+    }
+}
+
 /// Sends one delivery.
 pub struct Deliver;
 
@@ -265,6 +303,9 @@ impl Handler for Deliver {
         if secrets.is_empty() {
             return Err(JobError::Retry("the endpoint has no signing secret".into()));
         }
+        let Some(_slot) = Slot::take(&webhook_id) else {
+            return Ok(Outcome::Later(now + SLOT_WAIT));
+        };
         let url = webhook.body.get("url").and_then(Value::as_str).unwrap_or_default();
         let allow_local = engine.allow_local_webhooks();
         let target = match guard::parse_target(url, allow_local) {
@@ -495,5 +536,17 @@ mod tests {
         assert!(first_id_at(millis) <= id);
         assert!(first_id_at(millis + 1) > id);
         assert!(ulid_of(&first_id_at(millis)) < ulid_of(&space_http::ids::new_id("whk")) || millis_of(&id).is_some());
+    }
+
+    #[test]
+    fn an_endpoint_holds_a_bounded_number_of_slots() {
+        let held: Vec<Slot> = (0..IN_FLIGHT_PER_ENDPOINT)
+            .map(|_| Slot::take("whk_slow").expect("a free slot"))
+            .collect();
+        assert!(Slot::take("whk_slow").is_none(), "the slow endpoint is full");
+        let other = Slot::take("whk_fast");
+        assert!(other.is_some(), "another endpoint is not held up");
+        drop(held);
+        assert!(Slot::take("whk_slow").is_some(), "slots come back when attempts end");
     }
 }
