@@ -67,6 +67,30 @@ pub fn router() -> Router<Engine> {
         .route(PATH, any(serve))
         .route("/openapi.json", get(serve_openapi))
         .route("/functions/v1/space-api/openapi.json", get(serve_openapi))
+        .route("/llms.txt", get(serve_llms))
+        .route("/functions/v1/space-api/llms.txt", get(serve_llms))
+        .route("/llms-full.txt", get(serve_llms_full))
+        .route("/functions/v1/space-api/llms-full.txt", get(serve_llms_full))
+}
+
+/// `llms.txt`, generated on its first request like the OpenAPI document.
+async fn serve_llms() -> Response {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    markdown(DOCUMENT.get_or_init(|| Bytes::from(space_catalogue::llms::llms_txt())))
+}
+
+/// `llms-full.txt`, likewise.
+async fn serve_llms_full() -> Response {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    markdown(DOCUMENT.get_or_init(|| Bytes::from(space_catalogue::llms::llms_full_txt())))
+}
+
+fn markdown(document: &Bytes) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        document.clone(),
+    )
+        .into_response()
 }
 
 /// The OpenAPI document, generated and serialized on its first request: generating it

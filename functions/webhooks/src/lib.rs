@@ -38,7 +38,7 @@ const PATTERNS: FieldKind = FieldKind::Custom(CustomKind {
     schema: || {
         json!({
             "type": "array",
-            "items": {"type": "string", "pattern": TypePattern::SCHEMA_PATTERN, "maxLength": 100},
+            "items": {"type": "string", "pattern": TypePattern::SCHEMA_PATTERN, "maxLength": 100, "example": "contact.created"},
             "minItems": 1,
             "maxItems": MAX_PATTERNS,
             "uniqueItems": true,

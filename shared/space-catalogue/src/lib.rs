@@ -4,6 +4,8 @@
 //! This is the one crate under `shared/` that knows the families: it sits above them,
 //! and only the binaries that serve many families (`spacectl`, `space-mcp`) use it.
 
+pub mod llms;
+
 use axum::Router;
 use space_http::lambda::Backends;
 use space_http::{Engine, Operation};
@@ -199,7 +201,13 @@ pub const MCP_FUNCTION: &str = "space-mcp";
 
 /// Documents generated from the catalogue, served with `GET` by [`MCP_FUNCTION`] in AWS
 /// (and by `spacectl serve` locally).
-pub const GENERATED_DOCUMENTS: &[&str] = &["/functions/v1/space-api/openapi.json"];
+pub const GENERATED_DOCUMENTS: &[&str] = &[
+    "/functions/v1/space-api/openapi.json",
+    "/functions/v1/space-api/llms.txt",
+    "/functions/v1/space-api/llms-full.txt",
+    "/llms.txt",
+    "/llms-full.txt",
+];
 
 /// A method (`GET`, …, or `ANY` for every method) and a full path, axum syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -103,6 +103,10 @@ fn every_catalogue_route_goes_to_exactly_one_function() {
     for generated in [
         "ANY /functions/v1/space-mcp",
         "GET /functions/v1/space-api/openapi.json",
+        "GET /functions/v1/space-api/llms.txt",
+        "GET /functions/v1/space-api/llms-full.txt",
+        "GET /llms.txt",
+        "GET /llms-full.txt",
     ] {
         assert_eq!(
             owners.get(generated).map(Vec::as_slice),
