@@ -191,8 +191,8 @@ fn require_moto() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stream_and_queue_batches_deliver_a_webhook_once() {
+/// The API on DynamoDB (moto), a queue and a schedule group, and the dispatcher over them.
+async fn start() -> (TestApp, Aws, Dispatcher) {
     require_moto();
     let app = TestApp::dynamodb().await;
     let aws = aws().await;
@@ -200,6 +200,12 @@ async fn stream_and_queue_batches_deliver_a_webhook_once() {
         app.engine.clone(),
         Arc::new(QueueAndSchedules::new(aws.settings.clone())),
     );
+    (app, aws, dispatcher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_and_queue_batches_deliver_a_webhook_once() {
+    let (app, aws, dispatcher) = start().await;
     let receiver = Receiver::start();
     let (webhook, secret) = endpoint(&app, &receiver.hook(), json!(["contact.created"])).await;
     receiver.configure(&[&secret], &[]).await;
@@ -245,13 +251,7 @@ async fn stream_and_queue_batches_deliver_a_webhook_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_delivery_comes_back_through_the_stream_as_a_new_job() {
-    require_moto();
-    let app = TestApp::dynamodb().await;
-    let aws = aws().await;
-    let dispatcher = Dispatcher::new(
-        app.engine.clone(),
-        Arc::new(QueueAndSchedules::new(aws.settings.clone())),
-    );
+    let (app, aws, dispatcher) = start().await;
     let receiver = Receiver::start();
     let (_, secret) = endpoint(&app, &receiver.hook(), json!(["contact.created"])).await;
     receiver.configure(&[&secret], &[500]).await;
@@ -305,13 +305,7 @@ async fn a_failed_delivery_comes_back_through_the_stream_as_a_new_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_due_later_becomes_a_one_time_schedule_that_fires_once() {
-    require_moto();
-    let app = TestApp::dynamodb().await;
-    let aws = aws().await;
-    let dispatcher = Dispatcher::new(
-        app.engine.clone(),
-        Arc::new(QueueAndSchedules::new(aws.settings.clone())),
-    );
+    let (app, aws, dispatcher) = start().await;
     let expires_at = space_http::fields::format_datetime(app.clock.now() + TimeDelta::days(30));
     app.account(Method::POST, &format!("/spaces/{}/keys", app.demo.space_id))
         .json(json!({"name": "a month", "scopes": ["contacts:read"], "expires_at": expires_at}))
