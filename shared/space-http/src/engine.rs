@@ -15,12 +15,14 @@ use crate::cursor::CursorKey;
 /// Request bodies above this size are refused with 413 unless a route says otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Shared state of the API. Cloning it clones an `Arc`.
+/// Shared state of the API. Cloning it clones two `Arc`s.
 #[derive(Clone)]
-pub struct Engine(Arc<Inner>);
+pub struct Engine {
+    store: Arc<dyn Store>,
+    shared: Arc<Inner>,
+}
 
 struct Inner {
-    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     cursor_key: CursorKey,
     vault: Option<Arc<dyn SecretVault>>,
@@ -41,7 +43,7 @@ impl Engine {
     /// Whether this request should record `last_used_at` for `key_id` (at most once a
     /// minute per key, so the bookkeeping never becomes a write per request).
     pub fn claim_key_touch(&self, key_id: &str, now: i64) -> bool {
-        let mut touches = self.0.key_touches.lock().unwrap_or_else(|p| p.into_inner());
+        let mut touches = self.shared.key_touches.lock().unwrap_or_else(|p| p.into_inner());
         match touches.get(key_id) {
             Some(last) if now - last < TOUCH_INTERVAL_SECONDS => false,
             _ => {
@@ -56,7 +58,7 @@ impl Engine {
 
     /// What authentication remembers between requests in this process.
     pub(crate) fn auth_memory(&self) -> &AuthMemory {
-        &self.0.auth
+        &self.shared.auth
     }
 
     pub fn builder(store: Arc<dyn Store>) -> EngineBuilder {
@@ -74,53 +76,62 @@ impl Engine {
     }
 
     pub fn store(&self) -> &dyn Store {
-        self.0.store.as_ref()
+        self.store.as_ref()
     }
 
     pub fn store_arc(&self) -> Arc<dyn Store> {
-        Arc::clone(&self.0.store)
+        Arc::clone(&self.store)
+    }
+
+    /// The same engine over another store (a wrapper around this one's): what one call
+    /// runs with when its writes must carry something more.
+    pub fn with_store(&self, store: Arc<dyn Store>) -> Engine {
+        Engine {
+            store,
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.0.clock.now()
+        self.shared.clock.now()
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {
-        Arc::clone(&self.0.clock)
+        Arc::clone(&self.shared.clock)
     }
 
     pub fn cursor_key(&self) -> &CursorKey {
-        &self.0.cursor_key
+        &self.shared.cursor_key
     }
 
     /// The secret vault; only the account API is built with one.
     pub fn vault(&self) -> Option<&dyn SecretVault> {
-        self.0.vault.as_deref()
+        self.shared.vault.as_deref()
     }
 
     /// Where media bytes go; deployments without a bucket have none.
     pub fn blobs(&self) -> Option<&dyn BlobStore> {
-        self.0.blobs.as_deref()
+        self.shared.blobs.as_deref()
     }
 
     /// The origin clients reach this server at (`http://127.0.0.1:8787`), for absolute
     /// links the API hands out; `None` when unknown, and links are then origin-relative.
     pub fn public_url(&self) -> Option<&str> {
-        self.0.public_url.as_deref()
+        self.shared.public_url.as_deref()
     }
 
     pub fn max_body_bytes(&self) -> usize {
-        self.0.max_body_bytes
+        self.shared.max_body_bytes
     }
 
     /// Keys the platform signs with and reads back (webhook secrets).
     pub fn signing_keys(&self) -> Option<&dyn SigningKeys> {
-        self.0.signing_keys.as_deref()
+        self.shared.signing_keys.as_deref()
     }
 
     /// Whether webhooks may target plain `http` on loopback (local development, tests).
     pub fn allow_local_webhooks(&self) -> bool {
-        self.0.allow_local_webhooks
+        self.shared.allow_local_webhooks
     }
 }
 
@@ -181,18 +192,20 @@ impl EngineBuilder {
     }
 
     pub fn build(self) -> Engine {
-        Engine(Arc::new(Inner {
+        Engine {
             store: self.store,
-            clock: self.clock,
-            cursor_key: self.cursor_key.unwrap_or_else(CursorKey::random),
-            vault: self.vault,
-            signing_keys: self.signing_keys,
-            blobs: self.blobs,
-            public_url: self.public_url,
-            max_body_bytes: self.max_body_bytes,
-            allow_local_webhooks: self.allow_local_webhooks,
-            key_touches: Mutex::default(),
-            auth: AuthMemory::default(),
-        }))
+            shared: Arc::new(Inner {
+                clock: self.clock,
+                cursor_key: self.cursor_key.unwrap_or_else(CursorKey::random),
+                vault: self.vault,
+                signing_keys: self.signing_keys,
+                blobs: self.blobs,
+                public_url: self.public_url,
+                max_body_bytes: self.max_body_bytes,
+                allow_local_webhooks: self.allow_local_webhooks,
+                key_touches: Mutex::default(),
+                auth: AuthMemory::default(),
+            }),
+        }
     }
 }

@@ -2,11 +2,19 @@
 //! and replayed to every retry; a retry with a different body is refused, a concurrent
 //! duplicate gets 409. A record whose request died mid-way unlocks after a minute, so no
 //! key stays "in progress" for good.
+//!
+//! The handler's first write carries the record too: it runs over a store that adds "this
+//! key's change is applied" to that transaction. So a crash between the change and the
+//! stored response cannot run the change twice: a retry finds the key applied and is told
+//! which item it made, instead of making another.
 
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use space_store::{Condition, Item, StoreError};
+use space_store::{Condition, Item, Page, Query, RawItem, Store, StoreError, Write};
 
 use crate::error::ApiError;
 use crate::keys;
@@ -61,6 +69,7 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
             }
             match existing.body.get("state").and_then(Value::as_str) {
                 Some("completed") => return replay(&existing.body),
+                Some("applied") => return Err(applied(&existing.body)),
                 _ => {
                     let locked_until = existing.body.get("locked_until").and_then(Value::as_i64).unwrap_or(0);
                     if locked_until > now {
@@ -87,7 +96,17 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
         Err(error) => return Err(error.into()),
     };
 
+    let marking = Arc::new(Marking {
+        inner: engine.store_arc(),
+        claim: claim.with_version(claimed_version),
+        applied: Mutex::new(None),
+    });
+    let mut call = call;
+    call.engine = engine.with_store(marking.clone());
     let outcome = (op.handler)(call).await;
+    let applied_version = marking.applied_version();
+    // What the record is at now: the claim, or the claim marked applied by the change.
+    let current = applied_version.unwrap_or(claimed_version);
     match &outcome {
         Ok(reply) => {
             let mut body = record("completed", &fingerprint, 0);
@@ -95,25 +114,124 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
             body.insert("body".into(), reply.body.clone().unwrap_or(Value::Null));
             body.insert("etag".into(), json!(reply.etag));
             let done = Item::new(key.pk.clone(), key.sk.clone(), body)
-                .with_version(claimed_version + 1)
+                .with_version(current + 1)
                 .expiring_at(now + RETENTION_SECONDS);
-            if let Err(error) = store.put(done, Condition::Version(claimed_version)).await {
-                // The change happened; only the replay record is missing. Its claim unlocks
-                // after LOCK_SECONDS.
+            if let Err(error) = store.put(done, Condition::Version(current)).await {
+                // The change happened and the record says so; only the replay is missing.
                 tracing::warn!(%error, "could not record an idempotent response");
             }
         }
+        // The change happened before the handler failed: the key stays applied.
+        Err(_) if applied_version.is_some() => {}
         Err(_) => {
             // Nothing was done: release the key so that a corrected retry can run.
-            if let Err(error) = store
-                .delete(&key.pk, &key.sk, Condition::Version(claimed_version))
-                .await
-            {
+            if let Err(error) = store.delete(&key.pk, &key.sk, Condition::Version(current)).await {
                 tracing::warn!(%error, "could not release an idempotency claim");
             }
         }
     }
     outcome
+}
+
+/// The answer to a retry whose first attempt changed something but did not record its
+/// response (it crashed in between): running it again would do it twice.
+fn applied(record: &Map<String, Value>) -> ApiError {
+    let made = record
+        .get("applied_id")
+        .and_then(Value::as_str)
+        .map(|id| format!(" (it wrote `{id}`)"))
+        .unwrap_or_default();
+    ApiError::Conflict(format!(
+        "A request with this Idempotency-Key was already applied{made}, but its response was not recorded; \
+         read the result instead of retrying."
+    ))
+}
+
+/// The store a keyed handler runs over: its first write also marks the key applied, in the
+/// same transaction; later writes go through as they are.
+struct Marking {
+    inner: Arc<dyn Store>,
+    /// The claim as this attempt wrote it.
+    claim: Item,
+    /// The record's version once the change carried the mark.
+    applied: Mutex<Option<u64>>,
+}
+
+impl Marking {
+    fn applied_version(&self) -> Option<u64> {
+        *self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `writes` with the mark appended, if none was written yet and there is room.
+    async fn write(&self, mut writes: Vec<Write>, single: bool) -> Result<(), StoreError> {
+        if self.applied_version().is_some() || writes.len() >= space_store::MAX_TRANSACTION_WRITES {
+            return self
+                .inner
+                .transact(writes)
+                .await
+                .map_err(|error| single_error(error, single));
+        }
+        let made = writes.iter().find_map(|write| match write {
+            Write::Put { item, .. } => Some(item.sk.clone()),
+            _ => None,
+        });
+        let mut mark = self.claim.clone();
+        mark.version = self.claim.version + 1;
+        mark.body.insert("state".into(), json!("applied"));
+        if let Some(made) = made {
+            mark.body.insert("applied_id".into(), json!(made));
+        }
+        let marked_at = writes.len();
+        writes.push(Write::put(mark, Condition::Version(self.claim.version)));
+        match self.inner.transact(writes).await {
+            Ok(()) => {
+                *self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.claim.version + 1);
+                Ok(())
+            }
+            // Another attempt took the key over (this one outlived its lock): write nothing.
+            Err(StoreError::TransactionConflict { index }) if index == marked_at => Err(StoreError::Contention),
+            Err(error) => Err(single_error(error, single)),
+        }
+    }
+}
+
+/// A single put or delete reports its own condition as `ConditionFailed`.
+fn single_error(error: StoreError, single: bool) -> StoreError {
+    match error {
+        StoreError::TransactionConflict { index: 0 } if single => StoreError::ConditionFailed,
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Store for Marking {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.inner.get(pk, sk).await
+    }
+
+    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<RawItem>, StoreError> {
+        self.inner.get_raw(pk, sk).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.write(vec![Write::Put { item, condition }], true).await
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.write(vec![Write::delete(pk, sk, condition)], true).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.write(writes, false).await
+    }
+
+    async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
+        self.inner.increment(pk, sk, by, expires_at).await
+    }
 }
 
 fn record(state: &str, fingerprint: &str, locked_until: i64) -> Map<String, Value> {

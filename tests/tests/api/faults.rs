@@ -55,6 +55,7 @@ on_both!(
     a_failed_transaction_leaves_neither_the_item_nor_its_event,
     an_idempotency_key_whose_write_failed_can_be_retried,
     an_idempotency_claim_left_by_a_dead_request_unlocks,
+    a_change_whose_response_was_lost_is_not_made_twice,
     failed_authentications_are_limited_per_address_before_the_key_store,
 );
 
@@ -388,6 +389,32 @@ async fn an_idempotency_claim_left_by_a_dead_request_unlocks(backend: Backend) {
     let created = post().send().await.expect(201);
     let replay = post().send().await.expect(201);
     assert_eq!(replay.body["id"], created.body["id"]);
+    let listed = app.space(Method::GET, "/tasks").send().await.expect(200);
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1), "one task");
+}
+
+async fn a_change_whose_response_was_lost_is_not_made_twice(backend: Backend) {
+    let (app, store) = faulty_app(backend).await;
+    let post = || {
+        app.space(Method::POST, "/tasks")
+            .header("idempotency-key", "lost")
+            .json(json!({"title": "Only once"}))
+    };
+    // The claim is written, the task's transaction commits (carrying "applied"), then the
+    // write of the response fails, as a crash right after the change would leave it.
+    store.inject(Plan::on(&[Kind::Put], Fault::Unavailable).nth(2));
+    let first = post().send().await.expect(201);
+    let id = first.body["id"].as_str().expect("an id").to_owned();
+    for wait in [0, space_http::idempotency::LOCK_SECONDS + 1] {
+        app.clock.advance(TimeDelta::seconds(wait));
+        let retry = post().send().await.expect(409);
+        assert_eq!(retry.error_code(), "CONFLICT");
+        assert!(
+            retry.text.contains(&id),
+            "the retry names what the first attempt made: {}",
+            retry.text
+        );
+    }
     let listed = app.space(Method::GET, "/tasks").send().await.expect(200);
     assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1), "one task");
 }
