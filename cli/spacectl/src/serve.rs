@@ -185,6 +185,16 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let _ = stop.wait_for(|stopping| *stopping).await;
     };
     let worker = crate::worker(engine.clone());
+    if matches!(options.store, StoreKind::Embedded) {
+        // The file admits one process: a lease in it was left by one that died.
+        match worker.reclaim_all().await {
+            Ok(0) => {}
+            Ok(freed) => tracing::info!(freed, "jobs held by a process that stopped run again now"),
+            Err(error) => {
+                tracing::warn!(%error, "could not free jobs left by a stopped process; their leases will expire")
+            }
+        }
+    }
     let worker = tokio::spawn({
         let stop = stopped(stop.clone());
         async move { worker.run_until(stop, WORKER_EVERY, WORKER_GRACE).await }

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 on_both_backends!(
     jobs_run_once_and_failures_back_off_then_die,
     a_job_held_by_a_dead_runner_runs_after_its_lease,
+    the_only_runner_reclaims_what_a_dead_one_held_at_once,
     a_stopping_runner_releases_what_it_holds,
     a_space_is_warned_once_before_its_key_expires,
 );
@@ -211,6 +212,43 @@ async fn a_job_held_by_a_dead_runner_runs_after_its_lease(app: TestApp) {
     assert_eq!(survivor.run_due().await.expect("a pass").done, 1, "the lease expired");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert!(pending_jobs(&app).await.is_empty());
+}
+
+/// What `spacectl serve` does at start on its embedded store (one process per file).
+async fn the_only_runner_reclaims_what_a_dead_one_held_at_once(app: TestApp) {
+    let (started, mut runs) = mpsc::unbounded_channel();
+    let crashing = Worker::new(app.engine.clone()).handle("test.job", Stuck { started });
+    enqueue(
+        &app,
+        vec![
+            NewJob::new("test.job", json!({}), app.clock.now()),
+            NewJob::new("test.other", json!({"n": 1}), app.clock.now() + TimeDelta::hours(1)),
+        ],
+    )
+    .await;
+    let crash = tokio::spawn(async move { crashing.run_due().await });
+    runs.recv().await.expect("the first runner started the job");
+    crash.abort();
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    let restarted = Worker::new(app.engine.clone()).handle(
+        "test.job",
+        Record {
+            runs: Arc::clone(&runs),
+        },
+    );
+    assert_eq!(
+        restarted.reclaim_all().await.expect("a reclaim"),
+        1,
+        "only the held job"
+    );
+    assert_eq!(
+        restarted.run_due().await.expect("a pass").done,
+        1,
+        "at once, no lease to wait for"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(pending_jobs(&app).await.len(), 1, "the later job still waits");
 }
 
 async fn a_stopping_runner_releases_what_it_holds(app: TestApp) {
