@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -113,19 +113,21 @@ pub enum Stop {
     Cancelled,
 }
 
-/// The work one request may spend on expansion: a number of candidate occurrences, a
-/// deadline for what the crate does between two candidates, and the request's cancellation.
+/// The work one request may spend on expansion: a number of candidate occurrences, CPU
+/// time for what the crate does between two candidates (the thread's own, so waiting for a
+/// core on a busy machine spends none of it), and the request's cancellation.
 pub struct Budget {
     steps_left: usize,
-    deadline: Instant,
+    deadline: Duration,
     cancelled: Arc<AtomicBool>,
 }
 
 impl Budget {
+    /// A budget for the calling thread, from now.
     pub fn new(steps: usize, time: Duration, cancelled: Arc<AtomicBool>) -> Budget {
         Budget {
             steps_left: steps,
-            deadline: Instant::now() + time,
+            deadline: space_http::cpu::thread_time() + time,
             cancelled,
         }
     }
@@ -135,7 +137,9 @@ impl Budget {
             return Err(Stop::Cancelled);
         }
         // The clock is read every 64 steps: cheap, and a step is microseconds at most.
-        if self.steps_left == 0 || (self.steps_left.is_multiple_of(64) && Instant::now() > self.deadline) {
+        if self.steps_left == 0
+            || (self.steps_left.is_multiple_of(64) && space_http::cpu::thread_time() > self.deadline)
+        {
             return Err(Stop::OverBudget);
         }
         self.steps_left -= 1;
