@@ -95,6 +95,23 @@ where
         .map_err(|_| ApiError::Internal("CPU work ended without an answer".into()))
 }
 
+/// CPU time the calling thread has used. A work budget measured in it counts the work a job
+/// did, not the time it waited for a core: the pool runs in the idle class and waits
+/// whenever anything else runs.
+pub fn thread_time() -> std::time::Duration {
+    let mut spent = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `spent` is a valid timespec for the call to fill; the clock id is a constant
+    // Linux always offers.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut spent) };
+    if status != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(
+        u64::try_from(spent.tv_sec).unwrap_or(0),
+        u32::try_from(spent.tv_nsec).unwrap_or(0),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,21 +136,4 @@ mod tests {
             .unwrap()
             .expect("the work saw the cancellation");
     }
-}
-
-/// CPU time the calling thread has used. A work budget measured in it counts the work a job
-/// did, not the time it waited for a core: the pool runs in the idle class and waits
-/// whenever anything else runs.
-pub fn thread_time() -> std::time::Duration {
-    let mut spent = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `spent` is a valid timespec for the call to fill; the clock id is a constant
-    // Linux always offers.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut spent) };
-    if status != 0 {
-        return std::time::Duration::ZERO;
-    }
-    std::time::Duration::new(
-        u64::try_from(spent.tv_sec).unwrap_or(0),
-        u32::try_from(spent.tv_nsec).unwrap_or(0),
-    )
 }
