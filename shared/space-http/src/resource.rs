@@ -629,10 +629,16 @@ impl Resource {
                     Box::new(move |sk: &str, _: &Item| entry_id(sk, &value).is_some()),
                 ))
             } else {
-                self.word_source(&filters, space, &scope, &partition, page.descending)
+                self.word_source(&filters, space, &scope, &partition)
             };
         let listed = match source_and_position {
             Some((source, position_ok)) => {
+                // Matches come in the index's order (a value's items oldest first, words
+                // alphabetically): `order` has no meaning there.
+                let page = PageRequest {
+                    descending: false,
+                    ..page
+                };
                 let refuse = || self.too_broad(&filters);
                 list_page(call, &source, page, WhenNothingFound::Refuse(&refuse), |sk, item| {
                     position_ok(sk, item) && matches(item)
@@ -656,8 +662,8 @@ impl Resource {
 
     /// The word index to read for a `q` with words, and which of an item's entries counts:
     /// the index is read on the longest query word (the fewest entries), and an item whose
-    /// several words start with it is taken at the first of them in reading order only, so
-    /// it appears once across all pages.
+    /// several words start with it is taken at the first of them only, so it appears once
+    /// across all pages.
     #[allow(clippy::type_complexity)]
     fn word_source(
         &self,
@@ -665,7 +671,6 @@ impl Resource {
         space: &str,
         scope: &str,
         partition: &str,
-        descending: bool,
     ) -> Option<(Source, Box<dyn Fn(&str, &Item) -> bool + Send + Sync>)> {
         filters.iter().find_map(|(filter, value)| {
             let Filter::IndexedSearch { fields, .. } = filter else {
@@ -682,8 +687,7 @@ impl Resource {
             let first_entry = move |sk: &str, item: &Item| {
                 let words = searchable_words(&item.body, fields);
                 let starting = words.iter().filter(|word| word.starts_with(longest.as_str()));
-                let first = if descending { starting.max() } else { starting.min() };
-                first.is_some_and(|word| word == entry_word(sk))
+                starting.min().is_some_and(|word| word == entry_word(sk))
             };
             Some((
                 source,

@@ -16,6 +16,7 @@ mod family_checks;
 mod faults;
 mod forms;
 mod http;
+mod lookups;
 mod matrix;
 mod meet;
 mod pages;
