@@ -215,7 +215,11 @@ pub async fn list_page(
                 _ => {}
             }
         }
-        chunk = (chunk * 2).min(MAX_CHUNK);
+        // Within the budget, never read past it: the budget is what a call examines.
+        chunk = match SCAN_BUDGET.checked_sub(examined) {
+            Some(left) if left > 0 => (chunk * 2).min(MAX_CHUNK).min(left),
+            _ => MAX_CHUNK,
+        };
     }
 }
 
