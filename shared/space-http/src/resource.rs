@@ -616,21 +616,20 @@ impl Resource {
             let data: Vec<Value> = found.iter().map(Self::render).collect();
             return Ok(Reply::ok(json!({"data": data, "next_cursor": null})));
         }
-        let source_and_position: Option<(Source, Box<dyn Fn(&str, &Item) -> bool + Send + Sync>)> =
-            if let Some((field, value)) = lookup(false) {
-                let value = value.to_owned();
-                let source = Source::Entries {
-                    index: keys::lookup_partition(space, &scope, field),
-                    range: SortRange::BeginsWith(format!("{value}#")),
-                    items: partition.clone(),
-                };
-                Some((
-                    source,
-                    Box::new(move |sk: &str, _: &Item| entry_id(sk, &value).is_some()),
-                ))
-            } else {
-                self.word_source(&filters, space, &scope, &partition)
+        let source_and_position: Option<(Source, EntryCheck)> = if let Some((field, value)) = lookup(false) {
+            let value = value.to_owned();
+            let source = Source::Entries {
+                index: keys::lookup_partition(space, &scope, field),
+                range: SortRange::BeginsWith(format!("{value}#")),
+                items: partition.clone(),
             };
+            Some((
+                source,
+                Box::new(move |sk: &str, _: &Item| entry_id(sk, &value).is_some()),
+            ))
+        } else {
+            self.word_source(&filters, space, &scope, &partition)
+        };
         let listed = match source_and_position {
             Some((source, position_ok)) => {
                 // Matches come in the index's order (a value's items oldest first, words
@@ -664,14 +663,13 @@ impl Resource {
     /// the index is read on the longest query word (the fewest entries), and an item whose
     /// several words start with it is taken at the first of them only, so it appears once
     /// across all pages.
-    #[allow(clippy::type_complexity)]
     fn word_source(
         &self,
         filters: &[(&Filter, Value)],
         space: &str,
         scope: &str,
         partition: &str,
-    ) -> Option<(Source, Box<dyn Fn(&str, &Item) -> bool + Send + Sync>)> {
+    ) -> Option<(Source, EntryCheck)> {
         filters.iter().find_map(|(filter, value)| {
             let Filter::IndexedSearch { fields, .. } = filter else {
                 return None;
@@ -689,10 +687,7 @@ impl Resource {
                 let starting = words.iter().filter(|word| word.starts_with(longest.as_str()));
                 starting.min().is_some_and(|word| word == entry_word(sk))
             };
-            Some((
-                source,
-                Box::new(first_entry) as Box<dyn Fn(&str, &Item) -> bool + Send + Sync>,
-            ))
+            Some((source, Box::new(first_entry) as EntryCheck))
         })
     }
 
@@ -1088,6 +1083,9 @@ impl Resource {
         }
     }
 }
+
+/// Whether an index entry (its sort key) stands for the item it names in this list.
+type EntryCheck = Box<dyn Fn(&str, &Item) -> bool + Send + Sync>;
 
 /// How one create attempt ended, short of an error to answer.
 enum Created {
