@@ -1202,6 +1202,27 @@ pub async fn list_partition(
     list_page(call, &source, page, WhenNothingFound::ReadOn, |_, item| keep(item)).await
 }
 
+/// [`list_partition`] for a list filtered as the client asked: when the scan budget
+/// passes without a match, it answers `refusal()` (a 422 naming the filters) rather than
+/// read a whole partition in one call.
+pub async fn list_partition_filtered(
+    call: &Call,
+    partition: &str,
+    range: SortRange,
+    page: PageRequest,
+    refusal: &(dyn Fn() -> ApiError + Send + Sync),
+    keep: impl Fn(&Item) -> bool,
+) -> Result<Value, ApiError> {
+    let source = Source::Items {
+        partition: partition.to_owned(),
+        range,
+    };
+    list_page(call, &source, page, WhenNothingFound::Refuse(refusal), |_, item| {
+        keep(item)
+    })
+    .await
+}
+
 /// `body` (a JSON object as text) with `"version": N` appended, built without decoding the
 /// body. `None` when the text is not an object or may already name a `version` (a body
 /// never does today; the caller then decodes and overwrites it, as for lists).
