@@ -1,8 +1,10 @@
 //! `POST /contacts/import`: up to 1,000 contacts in one call. Every row is validated
-//! first; good rows are written with their events in transactions of 50, each row
-//! atomic with its event, so a row is either fully imported or not at all.
+//! first; good rows are written with their events and index entries in transactions of
+//! up to 50 rows, each row atomic with its own writes, so a row is either fully imported
+//! or not at all. A row whose email another contact (or an earlier row) already has is
+//! reported as a duplicate naming that contact, and the rest of its batch is still written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -10,11 +12,13 @@ use space_auth::{Action, Domain, Scope};
 use space_http::fields::{WriteMode, body_schema};
 use space_http::operation::{Access, Call, Effect, Reply, handler};
 use space_http::{ApiError, Operation, Schema};
+use space_store::{MAX_TRANSACTION_WRITES, StoreError, Write};
 
 use crate::contacts;
 
 pub const MAX_ROWS: usize = 1000;
-/// Rows per store transaction: each row is two writes (contact and event).
+/// Rows per store transaction at most; a batch also stays within the store's limit of
+/// writes (a row is its contact, its event and its index entries).
 const ROWS_PER_TRANSACTION: usize = 50;
 
 pub fn operation() -> Operation {
@@ -47,8 +51,9 @@ pub fn operation() -> Operation {
                         "required": ["index", "status"],
                         "properties": {
                             "index": {"type": "integer"},
-                            "status": {"type": "string", "enum": ["created", "invalid", "not_written"]},
+                            "status": {"type": "string", "enum": ["created", "invalid", "duplicate", "not_written"]},
                             "id": {"type": "string"},
+                            "existing_id": {"type": "string", "description": "For a duplicate: the contact that already has the email."},
                             "errors": {"type": "object"}
                         }
                     }}
@@ -59,6 +64,7 @@ pub fn operation() -> Operation {
         raw_body: false,
         max_body_bytes: None,
         media_types: &[],
+        answers: Vec::new(),
         handler: handler(|call| async move { import(&call).await }),
     }
 }
@@ -86,26 +92,68 @@ async fn import(call: &Call) -> Result<Reply, ApiError> {
     }
     let resource = contacts();
     let mut results: BTreeMap<usize, Value> = BTreeMap::new();
-    let mut ready = Vec::new();
+    let mut ready: Vec<Row> = Vec::new();
+    let mut emails: HashMap<String, usize> = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
         match resource.prepare_create(call, row) {
-            Ok((item, writes)) => ready.push((index, item.sk, writes)),
+            Ok((item, writes)) => {
+                let email = item.body.get("email").and_then(Value::as_str).map(str::to_owned);
+                if let Some(first) = email.and_then(|email| emails.insert(email, index)) {
+                    let message = format!("row {first} has the same email");
+                    results.insert(
+                        index,
+                        json!({"index": index, "status": "invalid", "errors": {"email": [message]}}),
+                    );
+                    continue;
+                }
+                ready.push(Row {
+                    index,
+                    id: item.sk,
+                    writes,
+                });
+            }
             Err(errors) => {
                 results.insert(index, json!({"index": index, "status": "invalid", "errors": errors}));
             }
         }
     }
-    for chunk in ready.chunks(ROWS_PER_TRANSACTION) {
-        let writes = chunk.iter().flat_map(|(_, _, writes)| writes.iter().cloned()).collect();
-        let outcome = call.engine.store().transact(writes).await;
-        for (index, id, _) in chunk {
-            let result = match &outcome {
-                Ok(()) => json!({"index": index, "status": "created", "id": id}),
-                Err(error) => {
-                    json!({"index": index, "status": "not_written", "errors": {"store": [error.to_string()]}})
+    for mut batch in batches(ready) {
+        // A batch refused because one row's email is taken drops that row and goes again:
+        // each round settles at least one row.
+        while !batch.is_empty() {
+            let writes: Vec<Write> = batch.iter().flat_map(|row| row.writes.iter().cloned()).collect();
+            match call.engine.store().transact(writes.clone()).await {
+                Ok(()) => {
+                    for row in batch.drain(..) {
+                        results.insert(
+                            row.index,
+                            json!({"index": row.index, "status": "created", "id": row.id}),
+                        );
+                    }
                 }
-            };
-            results.insert(*index, result);
+                Err(StoreError::TransactionConflict { index: at }) => {
+                    let owner = owner_of(&batch, at);
+                    let row = batch.remove(owner);
+                    let result = match resource.duplicate(call, writes.get(at)).await? {
+                        Some(ApiError::Duplicate {
+                            message,
+                            field,
+                            existing_id,
+                        }) => json!({"index": row.index, "status": "duplicate", "existing_id": existing_id,
+                                     "errors": {field: [message]}}),
+                        _ => json!({"index": row.index, "status": "not_written",
+                                    "errors": {"store": ["another write changed what this row needs; retry it"]}}),
+                    };
+                    results.insert(row.index, result);
+                }
+                Err(error) => {
+                    for row in batch.drain(..) {
+                        let result = json!({"index": row.index, "status": "not_written",
+                                            "errors": {"store": [error.to_string()]}});
+                        results.insert(row.index, result);
+                    }
+                }
+            }
         }
     }
     let created = results.values().filter(|r| r["status"] == "created").count();
@@ -114,4 +162,44 @@ async fn import(call: &Call) -> Result<Reply, ApiError> {
         "failed": rows.len() - created,
         "results": results.into_values().collect::<Vec<_>>(),
     })))
+}
+
+/// A valid row and the writes that create it.
+struct Row {
+    index: usize,
+    id: String,
+    writes: Vec<Write>,
+}
+
+/// Rows grouped into transactions of at most [`ROWS_PER_TRANSACTION`] rows and
+/// [`MAX_TRANSACTION_WRITES`] writes.
+fn batches(rows: Vec<Row>) -> Vec<Vec<Row>> {
+    let mut batches: Vec<Vec<Row>> = Vec::new();
+    let mut writes = 0;
+    for row in rows {
+        let fits = batches.last().is_some_and(|batch| {
+            batch.len() < ROWS_PER_TRANSACTION && writes + row.writes.len() <= MAX_TRANSACTION_WRITES
+        });
+        if !fits {
+            batches.push(Vec::new());
+            writes = 0;
+        }
+        writes += row.writes.len();
+        if let Some(batch) = batches.last_mut() {
+            batch.push(row);
+        }
+    }
+    batches
+}
+
+/// The position in `batch` of the row whose writes include the transaction's write `at`.
+fn owner_of(batch: &[Row], at: usize) -> usize {
+    let mut end = 0;
+    for (position, row) in batch.iter().enumerate() {
+        end += row.writes.len();
+        if at < end {
+            return position;
+        }
+    }
+    batch.len().saturating_sub(1)
 }

@@ -1,5 +1,5 @@
-//! Contacts: CRUD with search, tags, notes, and a batch import that reports every bad
-//! row and never half-writes a good one.
+//! Contacts: CRUD with indexed lookups (email, phone) and word search, tags, notes, and a
+//! batch import that reports every bad row and never half-writes a good one.
 
 mod import;
 mod tags;
@@ -37,14 +37,24 @@ pub fn contacts() -> Resource {
             Field::new("tags", FieldKind::Tags, "Labels, e.g. `vip`.").default(|| Value::Array(Vec::new())),
         ],
         filters: vec![
-            Filter::Search {
+            Filter::IndexedSearch {
                 param: "q",
                 fields: &["name", "email", "phone", "company"],
             },
-            Filter::Equals {
+            // One person, one email: a second contact with it is refused (409 naming the
+            // first), or updates the first with `?upsert=email`. A phone may be shared (a
+            // household, a switchboard), so it is looked up, not claimed.
+            Filter::Lookup {
                 param: "email",
                 field: "email",
                 kind: FieldKind::Email,
+                unique: true,
+            },
+            Filter::Lookup {
+                param: "phone",
+                field: "phone",
+                kind: FieldKind::Phone,
+                unique: false,
             },
             Filter::HasTag {
                 param: "tag",

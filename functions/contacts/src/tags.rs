@@ -46,6 +46,7 @@ pub fn operations() -> Vec<Operation> {
             raw_body: false,
             max_body_bytes: None,
             media_types: &[],
+            answers: Vec::new(),
             handler: handler(move |call| {
                 let resource = Arc::clone(&list_resource);
                 async move {
@@ -75,6 +76,7 @@ pub fn operations() -> Vec<Operation> {
             raw_body: false,
             max_body_bytes: None,
             media_types: &[],
+            answers: Vec::new(),
             handler: handler(move |call| {
                 let resource = Arc::clone(&add_resource);
                 async move {
@@ -116,6 +118,7 @@ pub fn operations() -> Vec<Operation> {
             raw_body: false,
             max_body_bytes: None,
             media_types: &[],
+            answers: Vec::new(),
             handler: handler(move |call| {
                 let resource = Arc::clone(&remove_resource);
                 async move {

@@ -15,7 +15,7 @@ use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, RawBody, Reply, handler};
 use space_http::rest::{essence, is_json, parse_json};
 use space_http::{ApiError, Operation};
-use space_store::{Condition, Item, Query, StoreError, Write};
+use space_store::{Condition, Item, StoreError, Write};
 
 use crate::definition::{Source, check_submission, form_fields};
 use crate::html::{html_reply, missing_page, problems_page, success_message, thanks_page};
@@ -35,8 +35,6 @@ const CONTACT_FIELDS_BY_NAME: &[(&str, &str)] = &[
     ("company", "company"),
     ("job_title", "job_title"),
 ];
-/// What marks a uniqueness claim of a contact's email (one contact per email for forms).
-const CONTACT_EMAIL: &str = "contact-email";
 
 pub fn operation() -> Operation {
     Operation::new(
@@ -307,48 +305,22 @@ struct ContactPlan {
     writes: Vec<Write>,
 }
 
-/// Finds the contact with the email (through the claim forms keep, else by reading the
-/// contacts), and plans its creation, or for a known contact the filling of its empty
-/// fields: whoever knows an email may add to that contact, never overwrite it. The claim
-/// makes two concurrent submissions for one new email create one contact: the second
+/// Finds the contact with the email (the contacts' email index, never a scan), and plans
+/// its creation, or for a known contact the filling of its empty fields: whoever knows an
+/// email may add to that contact, never overwrite it. The index's claim on the email makes
+/// two concurrent submissions for one new email create one contact: the second
 /// transaction fails on it, and its retry finds the first one's contact.
 async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<ContactPlan, ApiError> {
     let resource = contacts::contacts();
-    let store = call.engine.store();
-    let space = call.space_id()?;
     let email = values
         .get("email")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
     let partition = resource.partition(call)?;
-    let claim_key = keys::unique(space, CONTACT_EMAIL, &email);
-    let claim = store.get(&claim_key.pk, &claim_key.sk).await?;
-    let claimed_id = claim
-        .as_ref()
-        .and_then(|c| c.body.get("contact_id"))
-        .and_then(Value::as_str);
-    let mut existing = None;
-    if let Some(id) = claimed_id
-        && let Some(contact) = store.get(&partition, id).await?
-        && contact.body.get("email").and_then(Value::as_str) == Some(email.as_str())
-    {
-        existing = Some(contact);
-    }
-    if existing.is_none() {
-        existing = scan_for_email(call, &partition, &email).await?;
-    }
-    let claim_write = |contact_id: &str| {
-        let mut body = Map::new();
-        body.insert("contact_id".into(), json!(contact_id));
-        let (version, condition) = match &claim {
-            Some(claim) => (claim.version + 1, Condition::Version(claim.version)),
-            None => (1, Condition::NotExists),
-        };
-        Write::put(
-            Item::new(claim_key.pk.clone(), claim_key.sk.clone(), body).with_version(version),
-            condition,
-        )
+    let existing = match resource.find_unique(call, "email", &email).await? {
+        Some(id) => call.engine.store().get(&partition, &id).await?,
+        None => None,
     };
     match existing {
         Some(contact) => {
@@ -367,9 +339,7 @@ async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<Contact
                     .insert("updated_at".into(), json!(format_datetime(call.engine.now())));
                 writes.push(Write::put(next.clone(), Condition::Version(contact.version)));
                 writes.push(resource.update_event(call, &contact, &next)?);
-            }
-            if claimed_id != Some(contact.sk.as_str()) {
-                writes.push(claim_write(&contact.sk));
+                writes.extend(resource.index_writes(call, Some(&contact), Some(&next))?);
             }
             Ok(ContactPlan {
                 contact_id: contact.sk,
@@ -377,10 +347,9 @@ async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<Contact
             })
         }
         None => {
-            let (item, mut writes) = resource
+            let (item, writes) = resource
                 .prepare_create(call, &Value::Object(values))
                 .map_err(ApiError::validation)?;
-            writes.push(claim_write(&item.sk));
             Ok(ContactPlan {
                 contact_id: item.sk,
                 writes,
@@ -395,28 +364,5 @@ fn is_empty(value: Option<&Value>) -> bool {
         None | Some(Value::Null) => true,
         Some(Value::String(text)) => text.trim().is_empty(),
         Some(_) => false,
-    }
-}
-
-/// Reads the Space's contacts for one with this email (contacts keep no email index).
-async fn scan_for_email(call: &Call, partition: &str, email: &str) -> Result<Option<Item>, ApiError> {
-    let mut after = None;
-    loop {
-        let page = call
-            .engine
-            .store()
-            .query(Query::partition(partition).after(after).limit(200))
-            .await?;
-        if let Some(found) = page
-            .items
-            .into_iter()
-            .find(|c| c.body.get("email").and_then(Value::as_str) == Some(email))
-        {
-            return Ok(Some(found));
-        }
-        match page.last_sk {
-            Some(last) => after = Some(last),
-            None => return Ok(None),
-        }
     }
 }

@@ -42,6 +42,7 @@ pub fn operations() -> Vec<Operation> {
             raw_body: false,
             max_body_bytes: None,
             media_types: &[],
+            answers: Vec::new(),
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
@@ -64,6 +65,7 @@ pub fn operations() -> Vec<Operation> {
             raw_body: false,
             max_body_bytes: None,
             media_types: &[],
+            answers: Vec::new(),
             handler: handler(|call| async move {
                 let key = keys::secret(call.space_id()?, call.path_param("name")?);
                 let item = call

@@ -19,8 +19,9 @@ use space_http::cursor::{self, Position};
 use space_http::events::{event_write, update_event_write};
 use space_http::fields::{WriteMode, format_datetime};
 use space_http::ids::new_id;
+use space_http::listing::SCAN_BUDGET;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
-use space_http::resource::{PageRequest, list_partition, list_schema, page_params};
+use space_http::resource::{PageRequest, list_partition, list_partition_filtered, list_schema, page_params};
 use space_http::{ApiError, FieldErrors, Operation, keys};
 use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
 
@@ -659,7 +660,25 @@ async fn list(call: &Call) -> Result<Reply, ApiError> {
     };
     let partition = partition(call)?;
     let mut listed = match &sort {
-        None => list_partition(call, &partition, SortRange::All, page, |item| keep(&item.body)).await?,
+        None if filters.is_empty() && search.is_none() => {
+            list_partition(call, &partition, SortRange::All, page, |item| keep(&item.body)).await?
+        }
+        None => {
+            let refusal = || {
+                let param = if search.is_some() { "q" } else { "where" };
+                ApiError::invalid_field(
+                    param,
+                    format!(
+                        "no record among the {SCAN_BUDGET} read from this position matched; filters read the \
+                         table in order: narrow them to find the rest"
+                    ),
+                )
+            };
+            list_partition_filtered(call, &partition, SortRange::All, page, &refusal, |item| {
+                keep(&item.body)
+            })
+            .await?
+        }
         Some(sort) => sorted(call, &partition, sort, page, |body| keep(body)).await?,
     };
     if let Some(records) = listed.get_mut("data").and_then(Value::as_array_mut) {

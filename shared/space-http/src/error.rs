@@ -28,6 +28,14 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
+    /// Another item already holds a value that must be unique (409): names that item, so
+    /// a client can update it instead of creating a second one.
+    #[error("{message}")]
+    Duplicate {
+        message: String,
+        field: String,
+        existing_id: String,
+    },
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
@@ -54,7 +62,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Duplicate { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -73,7 +81,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
-            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Conflict(_) | ApiError::Duplicate { .. } => "CONFLICT",
             ApiError::PreconditionFailed(_) => "PRECONDITION_FAILED",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
@@ -123,6 +131,15 @@ impl ApiError {
         });
         if let Some(fields) = self.fields() {
             error["fields"] = json!(fields);
+        }
+        if let ApiError::Duplicate {
+            field,
+            existing_id,
+            message,
+        } = self
+        {
+            error["fields"] = json!({ field: [message] });
+            error["existing_id"] = json!(existing_id);
         }
         json!({ "error": error })
     }

@@ -100,6 +100,38 @@ pub fn unique_partition(space: &str, what: &str) -> String {
     format!("SPACE#{space}#UNIQUE#{what}")
 }
 
+/// Where a resource's index entries are scoped (`crate::index`): the collection, or
+/// `<collection>#<parent id>` for a child resource, so lookups never cross parents.
+pub fn index_scope(collection: &str, parent_id: Option<&str>) -> String {
+    match parent_id {
+        Some(parent) => format!("{collection}#{parent}"),
+        None => collection.to_owned(),
+    }
+}
+
+/// The claim of a unique lookup: which item holds `value` in `field`.
+pub fn lookup_claim(space: &str, scope: &str, field: &str, value: &str) -> ItemKey {
+    unique(space, &format!("{scope}.{field}"), value)
+}
+
+/// The entries of a lookup whose value several items may share, `<value>#<id>`.
+pub fn lookup_partition(space: &str, scope: &str, field: &str) -> String {
+    format!("SPACE#{space}#IDX#{scope}#{field}")
+}
+
+pub fn lookup_entry(space: &str, scope: &str, field: &str, value: &str, id: &str) -> ItemKey {
+    ItemKey::new(lookup_partition(space, scope, field), format!("{value}#{id}"))
+}
+
+/// The search words of a resource's items, `<word>#<id>`.
+pub fn search_partition(space: &str, scope: &str) -> String {
+    format!("SPACE#{space}#SEARCH#{scope}")
+}
+
+pub fn search_entry(space: &str, scope: &str, word: &str, id: &str) -> ItemKey {
+    ItemKey::new(search_partition(space, scope), format!("{word}#{id}"))
+}
+
 /// A Space's iCal feed settings: the current feed token. The public feed route finds the
 /// Space through `public_pointer("calendar-feed", <sha256 of the token>)`.
 pub fn calendar_feed(space: &str) -> ItemKey {

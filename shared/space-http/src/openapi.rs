@@ -20,7 +20,11 @@ pub fn error_schema() -> Value {
                         "type": "object",
                         "additionalProperties": {"type": "array", "items": {"type": "string"}}
                     },
-                    "request_id": {"type": "string"}
+                    "request_id": {"type": "string"},
+                    "existing_id": {
+                        "type": "string",
+                        "description": "On a 409 for a value that must be unique: the id of the item that already holds it."
+                    }
                 }
             }
         }
@@ -78,6 +82,16 @@ pub fn spec(operations: &[&Operation], title: &str, version: &str) -> Value {
         );
         for status in error_statuses(operation) {
             responses.insert(status.into(), json!({"$ref": "#/components/responses/Error"}));
+        }
+        for answer in &operation.answers {
+            let schema = match &answer.schema {
+                Some(schema) => Value::clone(schema),
+                None => json!({"$ref": "#/components/schemas/Error"}),
+            };
+            responses.insert(
+                answer.status.as_u16().to_string(),
+                json!({"description": answer.description, "content": {"application/json": {"schema": schema}}}),
+            );
         }
         let security = match operation.access {
             Access::Space(_) => json!([{"spaceKey": []}]),

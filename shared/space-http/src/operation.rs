@@ -344,7 +344,19 @@ pub struct Operation {
     /// The media types a success answer comes in when it is not JSON (HTML, iCal, a
     /// file's own type): what OpenAPI documents for it.
     pub media_types: &'static [&'static str],
+    /// Answers besides the success and the generic errors that a client must tell apart
+    /// (an upsert's 200 beside a create's 201, a duplicate's 409): what OpenAPI documents.
+    pub answers: Vec<Answer>,
     pub handler: Handler,
+}
+
+/// One documented answer of an operation: its status, when it happens, and its body
+/// (`None` for the error envelope).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub description: String,
+    pub schema: Option<Schema>,
 }
 
 impl Operation {
@@ -373,6 +385,7 @@ impl Operation {
             raw_body: false,
             max_body_bytes: None,
             media_types: &[],
+            answers: Vec::new(),
             handler,
         }
     }

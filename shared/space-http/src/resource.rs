@@ -9,22 +9,23 @@ use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
-use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
+use space_store::{Condition, Item, SortRange, StoreError, Write};
 
-use crate::cursor::{self, Position};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{event_write, update_event_write};
 use crate::fields::{Field, FieldKind, Validated, WriteMode, body_schema, format_datetime, parse_datetime, validate};
 use crate::ids::new_id;
+use crate::index::{self, entry_id, entry_word, index_words, query_words, words_match};
 use crate::keys::{self, ItemKey};
-use crate::operation::{Access, Call, Effect, Operation, Param, Reply, handler};
+use crate::listing::{self, SCAN_BUDGET, Source, WhenNothingFound, list_page};
+use crate::operation::{Access, Answer, Call, Effect, Operation, Param, Reply, handler};
 use crate::schema::Schema;
 
 /// Default and maximum page sizes of every list.
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
-/// A filtered list examines at most this many items per request, then hands out a cursor.
-pub const MAX_SCANNED_PER_PAGE: usize = 2000;
+/// A filtered list examines at most this many candidates per request ([`crate::listing`]).
+pub const MAX_SCANNED_PER_PAGE: usize = SCAN_BUDGET;
 /// Optimistic-concurrency retries for writes without `If-Match`.
 const WRITE_RETRIES: usize = 3;
 
@@ -46,8 +47,27 @@ pub enum Filter {
         field: &'static str,
         kind: FieldKind,
     },
-    /// `?q=ada`: case-insensitive substring in any of the fields.
+    /// `?q=ada`: case-insensitive substring in any of the fields, found by reading the
+    /// items in order (within the scan budget of [`crate::listing`]).
     Search {
+        param: &'static str,
+        fields: &'static [&'static str],
+    },
+    /// `?email=ada@example.com`: the field equals the value, normalized as the field
+    /// stores it, read from an index kept with the items ([`crate::index`]), never a
+    /// scan. `unique` also refuses a second item with the same value (409 naming the
+    /// first) and lets `POST ?upsert=<param>` update the item that holds it.
+    Lookup {
+        param: &'static str,
+        field: &'static str,
+        kind: FieldKind,
+        unique: bool,
+    },
+    /// `?q=ada lov`: every word starts a word of the fields, ignoring case and accents,
+    /// read from a word index kept with the items ([`crate::index`]): the first page of
+    /// matches comes in one call. A resource declaring it must write its items only
+    /// through this module (or add [`Resource::index_writes`] to its own transactions).
+    IndexedSearch {
         param: &'static str,
         fields: &'static [&'static str],
     },
@@ -76,6 +96,8 @@ impl Filter {
         match self {
             Filter::Equals { param, .. }
             | Filter::Search { param, .. }
+            | Filter::Lookup { param, .. }
+            | Filter::IndexedSearch { param, .. }
             | Filter::Before { param, .. }
             | Filter::After { param, .. }
             | Filter::HasTag { param, .. } => param,
@@ -89,6 +111,32 @@ impl Filter {
             Filter::Search { fields, .. } => (
                 json!({"type": "string", "maxLength": 200}),
                 format!("Case-insensitive text search in {}.", fields.join(", ")),
+            ),
+            Filter::Lookup {
+                field, kind, unique, ..
+            } => (
+                kind.schema(),
+                format!(
+                    "Only the item{} whose {field} is exactly this, compared as stored ({}). Read from an index: \
+                     one call answers, and an empty `data` means there is none.",
+                    if *unique { "" } else { "s" },
+                    match kind {
+                        FieldKind::Email => "lowercased, without surrounding spaces",
+                        FieldKind::Phone => "in E.164, like +15551234567",
+                        _ => "without surrounding spaces",
+                    }
+                ),
+            ),
+            Filter::IndexedSearch { fields, .. } => (
+                json!({"type": "string", "maxLength": 200}),
+                format!(
+                    "Words to find in {}: each word of the query must start a word of the item, ignoring case \
+                     and accents (`zoe` finds Zoë; `muller` and `mueller` find Müller, but `müller` does not \
+                     find a Mueller). Read from an index: the first page of matches comes in one call, ordered \
+                     by the matching word. Only the first {} distinct words of an item are indexed.",
+                    fields.join(", "),
+                    index::MAX_WORDS
+                ),
             ),
             Filter::Before { field, .. } => (
                 json!({"type": "string", "format": "date-time"}),
@@ -122,6 +170,14 @@ impl Filter {
                 .map(|at| json!(at.timestamp_millis()))
                 .ok_or_else(|| "must be an RFC 3339 date-time, like 2026-11-22T17:00:00Z".into()),
             Filter::HasTag { .. } => Ok(Value::String(raw.trim().to_owned())),
+            Filter::Lookup { kind, .. } => kind.check(&Value::String(raw.to_owned())),
+            Filter::IndexedSearch { .. } => {
+                if raw.chars().count() > 200 {
+                    Err("must be at most 200 characters".into())
+                } else {
+                    Ok(json!(query_words(raw)))
+                }
+            }
             Filter::Custom(custom) => (custom.parse)(raw),
         }
     }
@@ -149,9 +205,37 @@ impl Filter {
                 .get(*field)
                 .and_then(Value::as_array)
                 .is_some_and(|tags| tags.iter().any(|tag| tag == wanted)),
+            Filter::Lookup { field, .. } => {
+                lookup_value(item, field).is_some_and(|value| Some(value) == wanted.as_str())
+            }
+            Filter::IndexedSearch { fields, .. } => {
+                let query: Vec<String> = serde_json::from_value(wanted.clone()).unwrap_or_default();
+                query.is_empty() || words_match(&searchable_words(item, fields), &query)
+            }
             Filter::Custom(custom) => (custom.matches)(item, wanted, now),
         }
     }
+
+    /// Whether the filter reads an index rather than the items in order.
+    fn is_indexed(&self) -> bool {
+        matches!(self, Filter::Lookup { .. } | Filter::IndexedSearch { .. })
+    }
+}
+
+/// The value a lookup indexes: the stored text of the field, when it has one.
+fn lookup_value<'a>(item: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
+    item.get(field)
+        .and_then(Value::as_str)
+        .filter(|value| !value.is_empty())
+}
+
+/// The words of an item's searchable fields, as the index holds them.
+fn searchable_words(item: &Map<String, Value>, fields: &[&str]) -> Vec<String> {
+    index_words(
+        fields
+            .iter()
+            .filter_map(|field| item.get(*field).and_then(Value::as_str)),
+    )
 }
 
 /// A boolean query parameter (`true` / `false`).
@@ -260,7 +344,7 @@ impl Resource {
             response: Some(item_schema.clone()),
             ..this.operation(verb, method, path, action, effect, summary)
         };
-        vec![
+        let mut operations = vec![
             Operation {
                 params: list_params,
                 response: Some(item_schema.map(list_schema)),
@@ -327,7 +411,45 @@ impl Resource {
                     format!("Delete a {}", this.singular),
                 )
             },
-        ]
+        ];
+        let unique: Vec<&'static str> = this.unique_lookups().map(|(param, ..)| param).collect();
+        if !unique.is_empty() {
+            let duplicate = Answer {
+                status: StatusCode::CONFLICT,
+                description: format!(
+                    "Another {} already has this {}: `error.existing_id` names it and `error.fields` the field. \
+                     Update that one (or create with `upsert`) instead of adding a duplicate.",
+                    this.singular,
+                    unique.join(" or ")
+                ),
+                schema: None,
+            };
+            for operation in &mut operations {
+                if operation.effect == Effect::Create {
+                    operation.params.push(Param::query(
+                        "upsert",
+                        json!({"type": "string", "enum": unique}),
+                        format!(
+                            "Create or update by this field: when another {} already has the value sent, update \
+                             it with the fields sent (200) instead of refusing with 409; otherwise create (201).",
+                            this.singular
+                        ),
+                    ));
+                    operation.answers.push(Answer {
+                        status: StatusCode::OK,
+                        description: format!(
+                            "With `upsert`: the existing {} with that value, updated with the fields sent.",
+                            this.singular
+                        ),
+                        schema: Some(item_schema.clone()),
+                    });
+                }
+                if matches!(operation.effect, Effect::Create | Effect::Update | Effect::Replace) {
+                    operation.answers.push(duplicate.clone());
+                }
+            }
+        }
+        operations
     }
 
     /// One operation of the resource, without schemas; `verb` picks the handler.
@@ -368,6 +490,7 @@ impl Resource {
             raw_body: false,
             max_body_bytes: None,
             media_types: &[],
+            answers: Vec::new(),
             handler: run,
         }
     }
@@ -403,10 +526,9 @@ impl Resource {
         Self::view(item.body.clone(), item.version)
     }
 
-    /// [`Resource::render`] for a body the caller owns (a list moves its items in).
-    fn view(mut body: Map<String, Value>, version: u64) -> Value {
-        body.insert("version".into(), json!(version));
-        Value::Object(body)
+    /// [`Resource::render`] for a body the caller owns.
+    fn view(body: Map<String, Value>, version: u64) -> Value {
+        listing::view(body, version)
     }
 
     /// Reads one item or answers 404.
@@ -469,11 +591,272 @@ impl Resource {
         let partition = self.partition(call)?;
         self.ensure_parent(call).await?;
         let now = call.engine.now();
-        let listed = list_partition(call, &partition, SortRange::All, page, |item| {
-            filters.iter().all(|(f, v)| f.matches(&item.body, v, now))
-        })
-        .await?;
+        let matches = |item: &Item| filters.iter().all(|(f, v)| f.matches(&item.body, v, now));
+        let space = call.space_id()?;
+        let scope = self.index_scope(call)?;
+        // The most selective index a filter offers: a unique value, a shared value, words.
+        let lookup = |unique_wanted: bool| {
+            filters.iter().find_map(|(filter, value)| match filter {
+                Filter::Lookup { field, unique, .. } if *unique == unique_wanted => {
+                    value.as_str().map(|value| (*field, value))
+                }
+                _ => None,
+            })
+        };
+        if let Some((field, value)) = lookup(true) {
+            let found = match self.holder_in(call, space, &scope, field, value).await? {
+                Some(id) => call
+                    .engine
+                    .store()
+                    .get(&partition, &id)
+                    .await?
+                    .filter(|item| matches(item)),
+                None => None,
+            };
+            let data: Vec<Value> = found.iter().map(Self::render).collect();
+            return Ok(Reply::ok(json!({"data": data, "next_cursor": null})));
+        }
+        let source_and_position: Option<(Source, EntryCheck)> = if let Some((field, value)) = lookup(false) {
+            let value = value.to_owned();
+            let source = Source::Entries {
+                index: keys::lookup_partition(space, &scope, field),
+                range: SortRange::BeginsWith(format!("{value}#")),
+                items: partition.clone(),
+            };
+            Some((
+                source,
+                Box::new(move |sk: &str, _: &Item| entry_id(sk, &value).is_some()),
+            ))
+        } else {
+            self.word_source(&filters, space, &scope, &partition)
+        };
+        let listed = match source_and_position {
+            Some((source, position_ok)) => {
+                // Matches come in the index's order (a value's items oldest first, words
+                // alphabetically): `order` has no meaning there.
+                let page = PageRequest {
+                    descending: false,
+                    ..page
+                };
+                let refuse = || self.too_broad(&filters);
+                list_page(call, &source, page, WhenNothingFound::Refuse(&refuse), |sk, item| {
+                    position_ok(sk, item) && matches(item)
+                })
+                .await?
+            }
+            None => {
+                let source = Source::Items {
+                    partition: partition.clone(),
+                    range: SortRange::All,
+                };
+                let refuse = || self.too_broad(&filters);
+                list_page(call, &source, page, WhenNothingFound::Refuse(&refuse), |_, item| {
+                    matches(item)
+                })
+                .await?
+            }
+        };
         Ok(Reply::ok(listed))
+    }
+
+    /// The word index to read for a `q` with words, and which of an item's entries counts:
+    /// the index is read on the longest query word (the fewest entries), and an item whose
+    /// several words start with it is taken at the first of them only, so it appears once
+    /// across all pages.
+    fn word_source(
+        &self,
+        filters: &[(&Filter, Value)],
+        space: &str,
+        scope: &str,
+        partition: &str,
+    ) -> Option<(Source, EntryCheck)> {
+        filters.iter().find_map(|(filter, value)| {
+            let Filter::IndexedSearch { fields, .. } = filter else {
+                return None;
+            };
+            let query: Vec<String> = serde_json::from_value(value.clone()).ok()?;
+            let longest = query.into_iter().max_by_key(|word| word.chars().count())?;
+            let fields: &'static [&'static str] = fields;
+            let source = Source::Entries {
+                index: keys::search_partition(space, scope),
+                range: SortRange::BeginsWith(longest.clone()),
+                items: partition.to_owned(),
+            };
+            let first_entry = move |sk: &str, item: &Item| {
+                let words = searchable_words(&item.body, fields);
+                let starting = words.iter().filter(|word| word.starts_with(longest.as_str()));
+                starting.min().is_some_and(|word| word == entry_word(sk))
+            };
+            Some((source, Box::new(first_entry) as EntryCheck))
+        })
+    }
+
+    /// The 422 for a list whose filters read [`SCAN_BUDGET`] items in order and matched none.
+    fn too_broad(&self, filters: &[(&Filter, Value)]) -> ApiError {
+        let indexed: Vec<&str> = self
+            .filters
+            .iter()
+            .filter(|f| f.is_indexed())
+            .map(Filter::param)
+            .collect();
+        let hint = if indexed.is_empty() {
+            String::new()
+        } else {
+            format!(" Add an indexed filter ({}) to search all of them.", indexed.join(", "))
+        };
+        let message = format!(
+            "No {} among the {SCAN_BUDGET} read from this position matched; this filter reads the {} in order.{hint}",
+            self.singular, self.plural
+        );
+        let fields = filters
+            .iter()
+            .filter(|(f, _)| !f.is_indexed())
+            .map(|(f, _)| (f.param().to_owned(), vec![message.clone()]))
+            .collect::<FieldErrors>();
+        if fields.is_empty() {
+            ApiError::invalid_field("q", message)
+        } else {
+            ApiError::validation(fields)
+        }
+    }
+
+    /// The unique lookups this resource declares: `(param, field)`.
+    fn unique_lookups(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.filters.iter().filter_map(|filter| match filter {
+            Filter::Lookup {
+                param,
+                field,
+                unique: true,
+                ..
+            } => Some((*param, *field)),
+            _ => None,
+        })
+    }
+
+    /// Where this call's index entries are scoped (`keys::index_scope`).
+    fn index_scope(&self, call: &Call) -> Result<String, ApiError> {
+        let parent = match self.parent {
+            Some(_) => Some(call.path_param("id")?),
+            None => None,
+        };
+        Ok(keys::index_scope(self.collection, parent))
+    }
+
+    /// The id of the item whose unique `field` holds `value` in this call's scope (the
+    /// contact with this email), without scanning.
+    pub async fn find_unique(&self, call: &Call, field: &str, value: &str) -> Result<Option<String>, ApiError> {
+        let space = call.space_id()?;
+        let scope = self.index_scope(call)?;
+        Ok(self.holder_in(call, space, &scope, field, value).await?)
+    }
+
+    async fn holder_in(
+        &self,
+        call: &Call,
+        space: &str,
+        scope: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let claim = keys::lookup_claim(space, scope, field, value);
+        Ok(call
+            .engine
+            .store()
+            .get(&claim.pk, &claim.sk)
+            .await?
+            .and_then(|claim| claim.body.get("id").and_then(Value::as_str).map(str::to_owned)))
+    }
+
+    /// The index entries of `item`: `(key, unique claim?)`.
+    fn index_entries(&self, space: &str, scope: &str, item: &Item) -> Vec<(ItemKey, bool)> {
+        let mut entries = Vec::new();
+        for filter in &self.filters {
+            match filter {
+                Filter::Lookup { field, unique, .. } => {
+                    if let Some(value) = lookup_value(&item.body, field) {
+                        let key = if *unique {
+                            keys::lookup_claim(space, scope, field, value)
+                        } else {
+                            keys::lookup_entry(space, scope, field, value, &item.sk)
+                        };
+                        entries.push((key, *unique));
+                    }
+                }
+                Filter::IndexedSearch { fields, .. } => {
+                    for word in searchable_words(&item.body, fields) {
+                        entries.push((keys::search_entry(space, scope, &word, &item.sk), false));
+                    }
+                }
+                _ => {}
+            }
+        }
+        entries
+    }
+
+    /// The index writes that move an item from `before` to `after` (`None` for absent):
+    /// entries it gains are put (a unique claim only if no other item holds it), entries it
+    /// loses are deleted, the rest are left alone. Commit them in the item's transaction.
+    pub fn index_writes(
+        &self,
+        call: &Call,
+        before: Option<&Item>,
+        after: Option<&Item>,
+    ) -> Result<Vec<Write>, ApiError> {
+        if !self.filters.iter().any(Filter::is_indexed) {
+            return Ok(Vec::new());
+        }
+        let space = call.space_id()?;
+        let scope = self.index_scope(call)?;
+        let old = before
+            .map(|item| self.index_entries(space, &scope, item))
+            .unwrap_or_default();
+        let new = after
+            .map(|item| self.index_entries(space, &scope, item))
+            .unwrap_or_default();
+        let mut writes = Vec::new();
+        for (key, _) in old.iter().filter(|entry| !new.contains(entry)) {
+            writes.push(Write::delete(key.pk.clone(), key.sk.clone(), Condition::None));
+        }
+        if let Some(item) = after {
+            for (key, unique) in new.iter().filter(|entry| !old.contains(entry)) {
+                let mut body = Map::new();
+                body.insert("id".into(), json!(item.sk));
+                let condition = if *unique { Condition::NotExists } else { Condition::None };
+                writes.push(Write::put(Item::new(key.pk.clone(), key.sk.clone(), body), condition));
+            }
+        }
+        Ok(writes)
+    }
+
+    /// The 409 for a transaction refused at `write`, when that write claims a unique value
+    /// another item holds (naming that item); `None` for any other refusal.
+    pub async fn duplicate(&self, call: &Call, write: Option<&Write>) -> Result<Option<ApiError>, ApiError> {
+        let Some(Write::Put { item: claim, .. }) = write else {
+            return Ok(None);
+        };
+        let space = call.space_id()?;
+        let scope = self.index_scope(call)?;
+        for (param, field) in self.unique_lookups() {
+            if claim.pk != keys::lookup_claim(space, &scope, field, "").pk {
+                continue;
+            }
+            let error = match self.holder_in(call, space, &scope, field, &claim.sk).await? {
+                Some(existing_id) => ApiError::Duplicate {
+                    message: format!(
+                        "Another {} already has this {field}: {existing_id}. Update that one, or create with `upsert={param}`.",
+                        self.singular
+                    ),
+                    field: field.to_owned(),
+                    existing_id,
+                },
+                None => ApiError::Conflict(format!(
+                    "Another {} held this {field} a moment ago; retry.",
+                    self.singular
+                )),
+            };
+            return Ok(Some(error));
+        }
+        Ok(None)
     }
 
     /// Validates a create body into the stored item and the writes that add it.
@@ -498,20 +881,96 @@ impl Resource {
         }
         writes.push(Write::put(item.clone(), Condition::NotExists));
         writes.push(self.event(call, "created", &item).map_err(internal)?);
+        writes.extend(self.index_writes(call, None, Some(&item)).map_err(internal)?);
         Ok((item, writes))
     }
 
     async fn create(&self, call: &Call) -> Result<Reply, ApiError> {
+        if let Some(raw) = call.query_param("upsert") {
+            return self.upsert(call, raw).await;
+        }
+        for _ in 0..WRITE_RETRIES {
+            match self.try_create(call).await? {
+                Created::Done(reply) => return Ok(reply),
+                Created::Taken(error) => return Err(error),
+                Created::Contended => continue,
+            }
+        }
+        Err(StoreError::Contention.into())
+    }
+
+    /// One attempt at a create: done, refused because a unique value is taken, or caught
+    /// in another transaction on the same items (worth another attempt).
+    async fn try_create(&self, call: &Call) -> Result<Created, ApiError> {
         let (item, writes) = self.prepare_create(call, &call.body).map_err(ApiError::validation)?;
         let has_parent = self.parent.is_some();
-        match call.engine.store().transact(writes).await {
-            Ok(()) => Ok(Reply::created(Self::render(&item)).with_etag(item.version)),
+        match call.engine.store().transact(writes.clone()).await {
+            Ok(()) => Ok(Created::Done(
+                Reply::created(Self::render(&item)).with_etag(item.version),
+            )),
             Err(StoreError::TransactionConflict { index: 0 }) if has_parent => {
                 let parent = self.parent.map(|p| p.singular).unwrap_or("parent");
                 Err(ApiError::not_found(parent, call.path_param("id")?))
             }
+            Err(StoreError::TransactionConflict { index }) => match self.duplicate(call, writes.get(index)).await? {
+                Some(error @ ApiError::Duplicate { .. }) => Ok(Created::Taken(error)),
+                Some(_) => Ok(Created::Contended),
+                None => Err(StoreError::TransactionConflict { index }.into()),
+            },
+            Err(StoreError::Contention) => Ok(Created::Contended),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// `POST ?upsert=<field>`: updates the item that holds the body's value of a unique
+    /// field with the fields sent (200), or creates one (201). A create that loses a race
+    /// for the value updates the winner instead.
+    async fn upsert(&self, call: &Call, raw: &str) -> Result<Reply, ApiError> {
+        let Some((_, field)) = self.unique_lookups().find(|(param, _)| *param == raw) else {
+            let options: Vec<&str> = self.unique_lookups().map(|(param, _)| param).collect();
+            return Err(ApiError::invalid_field(
+                "upsert",
+                if options.is_empty() {
+                    format!("{} have no unique field to upsert by", self.plural)
+                } else {
+                    format!("must be one of {}", options.join(", "))
+                },
+            ));
+        };
+        let patch = validate(&self.fields, &call.body, WriteMode::Patch).map_err(ApiError::validation)?;
+        let Some(value) = patch.set.get(field).and_then(Value::as_str).map(str::to_owned) else {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("is required to upsert by {field}"),
+            ));
+        };
+        for _ in 0..WRITE_RETRIES {
+            if let Some(id) = self.find_unique(call, field, &value).await? {
+                let updated = self
+                    .modify(call, &id, |body| {
+                        for name in &patch.clear {
+                            body.remove(*name);
+                        }
+                        body.extend(patch.set.clone());
+                        Ok(())
+                    })
+                    .await;
+                match updated {
+                    Ok(item) => return Ok(Reply::ok(Self::render(&item)).with_etag(item.version)),
+                    // Deleted (or its value changed) since the claim was read: look again.
+                    Err(ApiError::NotFound(_) | ApiError::Duplicate { .. }) => continue,
+                    Err(error) => return Err(error),
+                }
+            }
+            match self.try_create(call).await? {
+                Created::Done(reply) => return Ok(reply),
+                Created::Taken(_) | Created::Contended => continue,
+            }
+        }
+        Err(ApiError::Conflict(format!(
+            "The {} with this {field} kept changing while we wrote it; retry.",
+            self.singular
+        )))
     }
 
     /// The event write for a change to `item`.
@@ -567,7 +1026,8 @@ impl Resource {
     }
 
     /// [`Resource::modify`] that also commits `extra(next)` in the same transaction, after
-    /// the item and its event (a version-history entry, a related item's update).
+    /// the item and its event (a version-history entry, a related item's update), and the
+    /// item's index entries after those.
     pub async fn modify_with<F, E>(&self, call: &Call, id: &str, mut change: F, extra: E) -> Result<Item, ApiError>
     where
         F: FnMut(&mut Map<String, Value>) -> Result<(), ApiError>,
@@ -589,7 +1049,8 @@ impl Resource {
                 self.update_event(call, &current, &next)?,
             ];
             writes.extend(extra(&next)?);
-            match call.engine.store().transact(writes).await {
+            writes.extend(self.index_writes(call, Some(&current), Some(&next))?);
+            match call.engine.store().transact(writes.clone()).await {
                 Ok(()) => return Ok(next),
                 Err(StoreError::TransactionConflict { index: 0 }) => {
                     if call.if_match.is_some() {
@@ -597,6 +1058,12 @@ impl Resource {
                             "The item changed since it was read; the If-Match precondition no longer holds.".into(),
                         ));
                     }
+                }
+                Err(StoreError::TransactionConflict { index }) => {
+                    if let Some(error) = self.duplicate(call, writes.get(index)).await? {
+                        return Err(error);
+                    }
+                    return Err(StoreError::TransactionConflict { index }.into());
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -611,7 +1078,7 @@ impl Resource {
         let id = call.path_param(self.item_param)?;
         let current = self.load(call, id).await?;
         call.check_if_match(current.version)?;
-        let writes = vec![
+        let mut writes = vec![
             Write::delete(
                 current.pk.clone(),
                 current.sk.clone(),
@@ -619,6 +1086,7 @@ impl Resource {
             ),
             self.event(call, "deleted", &current)?,
         ];
+        writes.extend(self.index_writes(call, Some(&current), None)?);
         match call.engine.store().transact(writes).await {
             Ok(()) => Ok(Reply::no_content()),
             Err(StoreError::TransactionConflict { index: 0 }) => Err(ApiError::PreconditionFailed(
@@ -627,6 +1095,18 @@ impl Resource {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// Whether an index entry (its sort key) stands for the item it names in this list.
+type EntryCheck = Box<dyn Fn(&str, &Item) -> bool + Send + Sync>;
+
+/// How one create attempt ended, short of an error to answer.
+enum Created {
+    Done(Reply),
+    /// A unique value is held by another item: the 409 to answer (or to upsert past).
+    Taken(ApiError),
+    /// Another transaction touched the same items; try again.
+    Contended,
 }
 
 /// `limit`, `cursor` and `order`, checked.
@@ -718,7 +1198,9 @@ pub fn list_schema(item: Value) -> Value {
     })
 }
 
-/// Lists one partition a page at a time, keeping the items `keep` accepts.
+/// Lists one partition a page at a time, keeping the items `keep` accepts. A filter
+/// that rejects everything within the scan budget reads on to the first match or the
+/// end (a feed must not skip); see [`crate::listing`] for what a page promises.
 pub async fn list_partition(
     call: &Call,
     partition: &str,
@@ -726,62 +1208,32 @@ pub async fn list_partition(
     page: PageRequest,
     keep: impl Fn(&Item) -> bool,
 ) -> Result<Value, ApiError> {
-    let key = call.engine.cursor_key();
-    let mut after = match &page.cursor {
-        None => page.start_after.clone(),
-        Some(text) => {
-            let position = cursor::open(key, partition, text)
-                .map_err(|e| ApiError::BadRequest(format!("Invalid cursor: {e}.")))?;
-            if position.descending != page.descending {
-                return Err(ApiError::BadRequest(
-                    "Invalid cursor: it was issued for the other `order`.".into(),
-                ));
-            }
-            Some(position.last_sk)
-        }
+    let source = Source::Items {
+        partition: partition.to_owned(),
+        range,
     };
-    let mut data = Vec::with_capacity(page.limit);
-    let mut scanned = 0usize;
-    let mut last_returned: Option<String> = None;
-    loop {
-        let chunk = (page.limit - data.len()).max(page.limit.min(100)).min(MAX_LIMIT);
-        let query = Query::partition(partition)
-            .range(range.clone())
-            .after(after.clone())
-            .limit(chunk)
-            .descending(page.descending);
-        let result = call.engine.store().query(query).await?;
-        let more_in_store = result.last_sk.is_some();
-        let last_in_chunk = result.items.last().map(|item| item.sk.clone());
-        let mut stopped_early = false;
-        // Items are moved into the answer, not cloned: a page is rendered once.
-        for item in result.items {
-            scanned += 1;
-            if keep(&item) {
-                data.push(Resource::view(item.body, item.version));
-            }
-            last_returned = Some(item.sk);
-            if data.len() == page.limit || scanned >= MAX_SCANNED_PER_PAGE {
-                stopped_early = true;
-                break;
-            }
-        }
-        if stopped_early {
-            let exhausted = !more_in_store && last_returned == last_in_chunk;
-            let next = (!exhausted)
-                .then(|| seal(key, partition, last_returned.clone(), page.descending))
-                .flatten();
-            return Ok(json!({"data": data, "next_cursor": next}));
-        }
-        match result.last_sk {
-            Some(last) => after = Some(last),
-            None => return Ok(json!({"data": data, "next_cursor": null})),
-        }
-    }
+    list_page(call, &source, page, WhenNothingFound::ReadOn, |_, item| keep(item)).await
 }
 
-fn seal(key: &cursor::CursorKey, partition: &str, last_sk: Option<String>, descending: bool) -> Option<String> {
-    last_sk.map(|last_sk| cursor::seal(key, partition, &Position { last_sk, descending }))
+/// [`list_partition`] for a list filtered as the client asked: when the scan budget
+/// passes without a match, it answers `refusal()` (a 422 naming the filters) rather than
+/// read a whole partition in one call.
+pub async fn list_partition_filtered(
+    call: &Call,
+    partition: &str,
+    range: SortRange,
+    page: PageRequest,
+    refusal: &(dyn Fn() -> ApiError + Send + Sync),
+    keep: impl Fn(&Item) -> bool,
+) -> Result<Value, ApiError> {
+    let source = Source::Items {
+        partition: partition.to_owned(),
+        range,
+    };
+    list_page(call, &source, page, WhenNothingFound::Refuse(refusal), |_, item| {
+        keep(item)
+    })
+    .await
 }
 
 /// `body` (a JSON object as text) with `"version": N` appended, built without decoding the

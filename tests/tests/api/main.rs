@@ -18,6 +18,7 @@ mod faults;
 mod forms;
 mod http;
 mod llms;
+mod lookups;
 mod matrix;
 mod meet;
 mod pages;
