@@ -8,7 +8,7 @@
 //! delivered once. A delivery job signs and posts the event and logs the attempt.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -22,6 +22,7 @@ use space_http::fields::{format_datetime, parse_datetime};
 use space_http::keys;
 use space_store::{Condition, Item, Query, StoreError, Write};
 use space_worker::{DEFAULT_RETRY_DELAYS, Handler, Job, JobError, NewJob, Outcome, Source};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{guard, secret_name, signing, wants};
 
@@ -33,7 +34,9 @@ const REGISTRY: &str = "WEBHOOK_SPACES";
 /// a backlog of retries holds at most this many of the worker's slots, so deliveries to
 /// the others go on; its other jobs wait a moment without counting as an attempt.
 const IN_FLIGHT_PER_ENDPOINT: usize = 16;
-/// How long a job waits for one of its endpoint's slots.
+/// How long a job waits in the worker for one of its endpoint's slots, and then, if none
+/// came free, how long it waits before it is tried again.
+const SLOT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
 const SLOT_WAIT: TimeDelta = TimeDelta::seconds(1);
 /// Delivery records a fan-out writes at once.
 const WRITES_AT_ONCE: usize = 64;
@@ -230,31 +233,32 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
 }
 
 /// Attempts in flight, by endpoint.
-static IN_FLIGHT: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Mutex::default);
+static IN_FLIGHT: LazyLock<Mutex<HashMap<String, Arc<Semaphore>>>> = LazyLock::new(Mutex::default);
 
 /// One of an endpoint's [`IN_FLIGHT_PER_ENDPOINT`] slots, given back when dropped.
-struct Slot(String);
-
-impl Slot {
-    fn take(endpoint: &str) -> Option<Slot> {
-        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = in_flight.entry(endpoint.to_owned()).or_default();
-        if *count >= IN_FLIGHT_PER_ENDPOINT {
-            return None;
-        }
-        *count += 1;
-        Some(Slot(endpoint.to_owned()))
-    }
+struct Slot {
+    _permit: OwnedSemaphorePermit,
 }
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(count) = in_flight.get_mut(&self.0) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                in_flight.remove(&self.0);
+impl Slot {
+    /// A slot of `endpoint`, waiting at most `patience` for one: an endpoint that answers
+    /// quickly frees one within milliseconds; a slow one keeps its jobs waiting elsewhere.
+    async fn take(endpoint: &str, patience: std::time::Duration) -> Option<Slot> {
+        let slots = {
+            let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if in_flight.len() > 10_000 {
+                // Endpoints with nothing in flight hold no state worth keeping.
+                in_flight.retain(|_, slots| slots.available_permits() < IN_FLIGHT_PER_ENDPOINT);
             }
+            Arc::clone(
+                in_flight
+                    .entry(endpoint.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(IN_FLIGHT_PER_ENDPOINT))),
+            )
+        };
+        match tokio::time::timeout(patience, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Some(Slot { _permit: permit }),
+            _ => None,
         }
     }
 }
@@ -303,7 +307,7 @@ impl Handler for Deliver {
         if secrets.is_empty() {
             return Err(JobError::Retry("the endpoint has no signing secret".into()));
         }
-        let Some(_slot) = Slot::take(&webhook_id) else {
+        let Some(_slot) = Slot::take(&webhook_id, SLOT_PATIENCE).await else {
             return Ok(Outcome::Later(now + SLOT_WAIT));
         };
         let url = webhook.body.get("url").and_then(Value::as_str).unwrap_or_default();
@@ -538,15 +542,22 @@ mod tests {
         assert!(ulid_of(&first_id_at(millis)) < ulid_of(&space_http::ids::new_id("whk")) || millis_of(&id).is_some());
     }
 
-    #[test]
-    fn an_endpoint_holds_a_bounded_number_of_slots() {
-        let held: Vec<Slot> = (0..IN_FLIGHT_PER_ENDPOINT)
-            .map(|_| Slot::take("whk_slow").expect("a free slot"))
-            .collect();
-        assert!(Slot::take("whk_slow").is_none(), "the slow endpoint is full");
-        let other = Slot::take("whk_fast");
-        assert!(other.is_some(), "another endpoint is not held up");
-        drop(held);
-        assert!(Slot::take("whk_slow").is_some(), "slots come back when attempts end");
+    #[tokio::test]
+    async fn an_endpoint_holds_a_bounded_number_of_slots() {
+        let now = std::time::Duration::ZERO;
+        let mut held = Vec::new();
+        for _ in 0..IN_FLIGHT_PER_ENDPOINT {
+            held.push(Slot::take("whk_slow", now).await.expect("a free slot"));
+        }
+        assert!(Slot::take("whk_slow", now).await.is_none(), "the slow endpoint is full");
+        assert!(
+            Slot::take("whk_fast", now).await.is_some(),
+            "another endpoint is not held up"
+        );
+        // A slot that comes free while a job waits goes to it.
+        let freed = held.pop();
+        let waiting = tokio::spawn(Slot::take("whk_slow", std::time::Duration::from_secs(5)));
+        drop(freed);
+        assert!(waiting.await.expect("the wait ends").is_some());
     }
 }
