@@ -92,10 +92,11 @@ async def scenario(mode):
         check(by_name["contacts_delete"].annotations.destructive_hint is True, "deletes are destructive")
         check(by_name["contacts_create"].output_schema is not None, "tools carry an output schema")
 
-        created = await session.call_tool("contacts_create", {"name": "Ada via MCP", "email": "ADA@example.com"})
+        # One email per mode: the Space refuses a second contact with the same email.
+        created = await session.call_tool("contacts_create", {"name": "Ada via MCP", "email": f"ADA.{mode}@example.com"})
         check(not created.is_error, f"{mode}: create succeeds: {created}")
         contact = created.structured_content
-        check(contact["email"] == "ada@example.com", "the same validation and normalization as REST")
+        check(contact["email"] == f"ada.{mode}@example.com", "the same validation and normalization as REST")
         status, fetched = http("GET", f"/functions/v1/space-api/contacts/{contact['id']}", everything)
         check(status == 200 and fetched == contact, "REST sees exactly what MCP created")
 
