@@ -6,7 +6,7 @@
 #
 # 1. steady: 200 contacts/s for 60 s, three webhook endpoints; change answered → delivered;
 # 2. outage: the same, while endpoint 0 answers 500 for 40 s and refuses connections for
-#    10 s (8,000+ pending retries): the healthy endpoints' latency meanwhile, and how long
+#    10 s (10,000 pending retries): the healthy endpoints' latency meanwhile, and how long
 #    after it recovers endpoint 0 has every event (the retry schedule's 5-minute step);
 # 3. kill: the server is killed with SIGKILL halfway through and restarted on its data;
 # 4. sse: 200 contacts/s for 30 s with one realtime stream open; change → SSE event.
