@@ -184,13 +184,7 @@ async fn write(call: &Call, mode: WriteMode) -> Result<Reply, ApiError> {
     let id = call.path_param("id")?.to_owned();
     let item = webhooks()
         .modify(call, &id, |body| {
-            if mode == WriteMode::Replace {
-                body.retain(|name, _| BASE_FIELDS.contains(&name.as_str()));
-            }
-            for name in &validated.clear {
-                body.remove(*name);
-            }
-            body.extend(validated.set.clone());
+            validated.apply(body, mode, &BASE_FIELDS);
             if body.get("enabled") == Some(&json!(true)) {
                 body.remove("failing_since");
                 body.remove("disabled_reason");

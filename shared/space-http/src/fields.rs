@@ -362,6 +362,20 @@ pub struct Validated {
     pub clear: Vec<&'static str>,
 }
 
+impl Validated {
+    /// Writes this input onto a stored body: a replace first drops every field but
+    /// `keep` (the item's bookkeeping), then cleared fields go and set fields land.
+    pub fn apply(&self, body: &mut Map<String, Value>, mode: WriteMode, keep: &[&str]) {
+        if mode == WriteMode::Replace {
+            body.retain(|name, _| keep.contains(&name.as_str()));
+        }
+        for name in &self.clear {
+            body.remove(*name);
+        }
+        body.extend(self.set.clone());
+    }
+}
+
 /// The body of an action that takes no input (publish, rotate): an empty object, so that
 /// an MCP client sends `{}` and anything else is refused.
 pub fn empty_body_schema() -> Value {

@@ -1003,13 +1003,7 @@ impl Resource {
         let id = call.path_param(self.item_param)?.to_owned();
         let item = self
             .modify(call, &id, |body| {
-                if mode == WriteMode::Replace {
-                    body.retain(|name, _| BASE_FIELDS.contains(&name.as_str()));
-                }
-                for name in &validated.clear {
-                    body.remove(*name);
-                }
-                body.extend(validated.set.clone());
+                validated.apply(body, mode, &BASE_FIELDS);
                 Ok(())
             })
             .await?;
