@@ -33,7 +33,7 @@ listed="$(inspector --method tools/list)"
 echo "$listed" | "$venv/bin/python" -c '
 import json, sys
 tools = [t["name"] for t in json.load(sys.stdin)["tools"]]
-assert "contacts_create" in tools and "tasks_list" in tools, tools
+assert "write_contacts" in tools and "read_tasks" in tools, tools
 print(f"inspector: tools/list gave {len(tools)} tools")'
 called="$(inspector --method tools/call --tool-name contacts_create --tool-arg name=Inspector --tool-arg email=inspector@example.com)"
 echo "$called" | "$venv/bin/python" -c '

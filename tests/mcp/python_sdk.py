@@ -84,6 +84,23 @@ async def scenario(mode):
             check(session.protocol_version == "2025-11-25", "legacy mode uses the initialize handshake")
         tools = (await session.list_tools()).tools
         names = [tool.name for tool in tools]
+        check(
+            names == ["read_contacts", "write_contacts", "read_tasks", "write_tasks", "read_secrets", "search_operations"],
+            f"{mode}: one tool per scope by default: {names}",
+        )
+        by_name = {tool.name: tool for tool in tools}
+        check(by_name["read_contacts"].annotations.read_only_hint is True, "read tools are read-only")
+        check(by_name["write_contacts"].annotations.destructive_hint is True, "a tool that can delete says so")
+        operations = by_name["write_contacts"].input_schema["properties"]["operation"]["enum"]
+        check("contacts_create" in operations and "contacts_import" in operations, f"{mode}: {operations}")
+        via_scope = await session.call_tool(
+            "write_contacts", {"operation": "contacts_create", "arguments": {"name": f"Scope tool {mode}"}}
+        )
+        check(not via_scope.is_error and via_scope.structured_content["name"] == f"Scope tool {mode}", f"{via_scope}")
+
+    async with client(everything, mode, "?mode=operations") as session:
+        tools = (await session.list_tools()).tools
+        names = [tool.name for tool in tools]
         for expected in ["contacts_list", "contacts_create", "contacts_import", "tasks_update", "secrets_list"]:
             check(expected in names, f"{mode}: {expected} is listed")
         check(not any(name.startswith("account") or name.startswith("spaces") for name in names), "no account tools")
@@ -115,7 +132,8 @@ async def scenario(mode):
         stale = await session.call_tool("contacts_update", {"id": contact["id"], "name": "Stale", "if_match": 7})
         check(stale.is_error and envelope(stale)["code"] == "PRECONDITION_FAILED", "if_match is honoured")
 
-    async with client(reader, mode) as session:
+    check(await tool_names(reader, mode) == ["read_contacts", "search_operations"], f"{mode}: a reader's list")
+    async with client(reader, mode, "?mode=operations") as session:
         names = [tool.name for tool in (await session.list_tools()).tools]
         check(
             names == ["contacts_list", "contacts_get", "contacts_tags_list", "contacts_notes_list", "contacts_notes_get"],
@@ -134,11 +152,15 @@ async def scenario(mode):
         listed = await session.call_tool("contacts_list", {"limit": 5})
         check(not listed.is_error and "data" in listed.structured_content, "the reader can list")
 
-    check(await tool_names(everything, mode, "?toolsets=tasks") == [
+    check(await tool_names(everything, mode, "?toolsets=tasks&mode=operations") == [
         "tasks_list", "tasks_create", "tasks_get", "tasks_update", "tasks_replace", "tasks_delete"
     ], "?toolsets narrows the list")
+    check(await tool_names(everything, mode, "?toolsets=tasks") == ["read_tasks", "write_tasks", "search_operations"],
+          "and the default list")
     pinned = mint(["contacts:read", "contacts:write", "tasks:read"], toolsets=["tasks"], read_only=True)
-    check(await tool_names(pinned, mode) == ["tasks_list", "tasks_get"], "a key's pinned toolsets and read-only mode")
+    check(await tool_names(pinned, mode, "?mode=operations") == ["tasks_list", "tasks_get"],
+          "a key's pinned toolsets and read-only mode")
+    check(await tool_names(pinned, mode) == ["read_tasks", "search_operations"], "in every mode")
     status, _ = http("POST", "/functions/v1/space-api/contacts", pinned, {"name": "x"})
     check(status == 403, "the pins hold on REST too")
 

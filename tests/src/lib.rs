@@ -262,6 +262,15 @@ impl TestApp {
         }
     }
 
+    /// A JSON-RPC request to the MCP endpoint (`query` like `?mode=operations`, or empty).
+    pub fn mcp(&self, key: &str, query: &str, body: Value) -> Request<'_> {
+        self.request(Method::POST, &format!("/functions/v1/space-mcp{query}"))
+            .key(key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(body)
+    }
+
     /// A request to the space API with the full-scope key.
     pub fn space(&self, method: Method, path: &str) -> Request<'_> {
         self.request(method, &format!("{SPACE_API}{path}"))

@@ -345,11 +345,7 @@ async fn tokens_and_secret_values_never_reach_the_logs() {
         .send()
         .await
         .expect(201);
-    app.request(Method::POST, "/functions/v1/space-mcp")
-        .key(&token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+    app.mcp(&token, "", json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .send()
         .await;
     // A key over the wrong API, a mangled one, one in the query string.

@@ -6,6 +6,7 @@
 //! This function also serves the generated documents (`openapi.json`), since it is the
 //! one that links every family.
 
+mod scopes;
 mod server;
 pub mod tools;
 
@@ -26,7 +27,8 @@ use space_http::rest::rate_limit_headers;
 use space_http::{ApiError, Engine, request_id};
 use tower::ServiceExt as _;
 
-pub use server::{CALL_TOOL, Caller, Catalogue, SEARCH_TOOL, SpaceMcp, catalogue};
+pub use scopes::ScopeTool;
+pub use server::{CALL_TOOL, Caller, Catalogue, Mode, SEARCH_TOOL, SpaceMcp, catalogue};
 
 pub const PATH: &str = "/functions/v1/space-mcp";
 /// MCP bodies carry base64 uploads, so they may be larger than REST's JSON.
@@ -105,10 +107,10 @@ async fn serve_openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], document.clone()).into_response()
 }
 
-/// `?toolsets=a,b` and `?mode=compact`.
-fn view(query: Option<&str>) -> Result<(Option<Vec<Domain>>, bool), ApiError> {
+/// `?toolsets=a,b` and `?mode=scopes|operations|compact`.
+fn view(query: Option<&str>) -> Result<(Option<Vec<Domain>>, Mode), ApiError> {
     let mut toolsets = None;
-    let mut compact = false;
+    let mut mode = Mode::default();
     for (name, value) in query.unwrap_or("").split('&').filter_map(|pair| pair.split_once('=')) {
         match name {
             "toolsets" => {
@@ -124,20 +126,18 @@ fn view(query: Option<&str>) -> Result<(Option<Vec<Domain>>, bool), ApiError> {
                 }
                 toolsets = Some(domains);
             }
-            "mode" => match value {
-                "compact" => compact = true,
-                "full" => compact = false,
-                other => {
-                    return Err(ApiError::invalid_field(
+            "mode" if !value.is_empty() => {
+                mode = Mode::parse(value).ok_or_else(|| {
+                    ApiError::invalid_field(
                         "mode",
-                        format!("`{other}` is not a mode; use compact or full"),
-                    ));
-                }
-            },
+                        format!("`{value}` is not a mode; use scopes (the default), operations or compact"),
+                    )
+                })?;
+            }
             _ => {}
         }
     }
-    Ok((toolsets, compact))
+    Ok((toolsets, mode))
 }
 
 async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
@@ -171,12 +171,12 @@ async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
             "The body is larger than the {MAX_MCP_BODY_BYTES} bytes this endpoint accepts."
         ))
         .into_response(),
-        (Ok(principal), Ok((toolsets, compact))) => {
+        (Ok(principal), Ok((toolsets, mode))) => {
             request.extensions_mut().insert(Caller {
                 engine,
                 principal,
                 toolsets,
-                compact,
+                mode,
                 request_id: request_id::current(),
             });
             match service().clone().oneshot(request).await {

@@ -17,7 +17,8 @@ use space_http::execute::authorize;
 use space_http::operation::{Access, Call};
 use space_http::{ApiError, Engine, execute, request_id};
 
-use crate::tools::ToolEntry;
+use crate::scopes::{self, ARGUMENTS, OPERATION, ScopeTool};
+use crate::tools::{ToolEntry, object};
 
 pub const SEARCH_TOOL: &str = "search_operations";
 pub const CALL_TOOL: &str = "call_operation";
@@ -29,15 +30,40 @@ pub struct Caller {
     pub principal: Principal,
     /// `?toolsets=`: narrows the list further than the key's own pins.
     pub toolsets: Option<Vec<Domain>>,
-    /// `?mode=compact`: two tools that reach every operation.
-    pub compact: bool,
+    /// `?mode=`: which shape of tool list.
+    pub mode: Mode,
     pub request_id: String,
 }
 
-/// Every space operation as a tool, built once per process on first use.
+/// The shapes the tool list comes in (`?mode=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// One tool per scope the key holds, plus `search_operations` (the default).
+    #[default]
+    Scopes,
+    /// One tool per operation (`?mode=operations`, or `full`).
+    Operations,
+    /// `search_operations` and `call_operation` only.
+    Compact,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Option<Mode> {
+        match text {
+            "scopes" => Some(Mode::Scopes),
+            "operations" | "full" => Some(Mode::Operations),
+            "compact" => Some(Mode::Compact),
+            _ => None,
+        }
+    }
+}
+
+/// Every space operation as a tool, and every scope as one, built once per process on
+/// first use.
 pub struct Catalogue {
     entries: Vec<ToolEntry>,
     by_name: HashMap<String, usize>,
+    scope_tools: Vec<ScopeTool>,
 }
 
 pub fn catalogue() -> &'static Catalogue {
@@ -52,7 +78,12 @@ pub fn catalogue() -> &'static Catalogue {
             .enumerate()
             .map(|(i, e)| (e.operation.name.clone(), i))
             .collect();
-        Catalogue { entries, by_name }
+        let scope_tools = scopes::group(&entries);
+        Catalogue {
+            entries,
+            by_name,
+            scope_tools,
+        }
     })
 }
 
@@ -63,6 +94,14 @@ impl Catalogue {
 
     pub fn get(&self, name: &str) -> Option<&ToolEntry> {
         self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    pub fn scope_tools(&self) -> &[ScopeTool] {
+        &self.scope_tools
+    }
+
+    fn scope_tool(&self, name: &str) -> Option<&ScopeTool> {
+        self.scope_tools.iter().find(|group| group.tool.name == name)
     }
 }
 
@@ -88,6 +127,27 @@ impl Caller {
             .entries()
             .iter()
             .filter(|entry| self.refusal(entry).is_none())
+    }
+
+    /// The tools `tools/list` shows this caller.
+    pub fn tools(&self) -> Vec<Tool> {
+        match self.mode {
+            Mode::Operations => self.visible().map(|entry| entry.tool.clone()).collect(),
+            Mode::Compact => compact_tools(),
+            Mode::Scopes => {
+                let entries = catalogue().entries();
+                let mut tools: Vec<Tool> = catalogue()
+                    .scope_tools()
+                    .iter()
+                    .filter(|group| group.operations.iter().any(|&i| self.refusal(&entries[i]).is_none()))
+                    .map(|group| group.tool.clone())
+                    .collect();
+                if !tools.is_empty() {
+                    tools.extend(compact_tools().into_iter().filter(|tool| tool.name == SEARCH_TOOL));
+                }
+                tools
+            }
+        }
     }
 }
 
@@ -144,13 +204,6 @@ fn compact_tools() -> Vec<Tool> {
                 .open_world(true),
         ),
     ]
-}
-
-fn object(value: Value) -> JsonObject {
-    match value {
-        Value::Object(map) => map,
-        _ => JsonObject::new(),
-    }
 }
 
 impl SpaceMcp {
@@ -233,6 +286,15 @@ impl SpaceMcp {
     }
 }
 
+/// The object under `field` of a tool's arguments; absent or null is an empty one.
+fn nested(arguments: &JsonObject, field: &str) -> Result<JsonObject, ErrorData> {
+    match arguments.get(field) {
+        None | Some(Value::Null) => Ok(JsonObject::new()),
+        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(_) => Err(ErrorData::invalid_params(format!("`{field}` must be an object"), None)),
+    }
+}
+
 /// The REST error envelope as a tool error, so an agent sees the same field messages.
 /// It travels as text: `structuredContent` must match the tool's output schema, which
 /// describes success.
@@ -256,12 +318,7 @@ impl ServerHandler for SpaceMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = caller(&context)?;
-        let tools = if caller.compact {
-            compact_tools()
-        } else {
-            caller.visible().map(|entry| entry.tool.clone()).collect()
-        };
-        Ok(ListToolsResult::with_all_items(tools))
+        Ok(ListToolsResult::with_all_items(caller.tools()))
     }
 
     async fn call_tool(
@@ -271,22 +328,38 @@ impl ServerHandler for SpaceMcp {
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = caller(&context)?;
         let arguments = request.arguments.unwrap_or_default();
-        let result = match (caller.compact, request.name.as_ref()) {
-            (true, SEARCH_TOOL) => Self::search(&caller, &arguments),
-            (true, CALL_TOOL) => {
-                let name = arguments
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let inner = match arguments.get("arguments") {
-                    None | Some(Value::Null) => JsonObject::new(),
-                    Some(Value::Object(map)) => map.clone(),
-                    Some(_) => return Err(ErrorData::invalid_params("`arguments` must be an object", None)),
-                };
-                Self::run(&caller, &name, inner).await?
+        let name = request.name.as_ref();
+        // Every shape of tool answers in every mode: a client that cached another mode's
+        // list keeps working, and scopes are checked per operation whichever way it came.
+        let result = if name == SEARCH_TOOL {
+            Self::search(&caller, &arguments)
+        } else if name == CALL_TOOL {
+            let operation = arguments.get("name").and_then(Value::as_str).unwrap_or_default();
+            Self::run(&caller, operation, nested(&arguments, "arguments")?).await?
+        } else if let Some(group) = catalogue().scope_tool(name) {
+            match arguments.get(OPERATION).and_then(Value::as_str) {
+                Some(operation)
+                    if group
+                        .operations
+                        .iter()
+                        .any(|&i| catalogue().entries()[i].operation.name == operation) =>
+                {
+                    Self::run(&caller, operation, nested(&arguments, ARGUMENTS)?).await?
+                }
+                _ => {
+                    let names: Vec<&str> = group
+                        .operations
+                        .iter()
+                        .map(|&i| catalogue().entries()[i].operation.name.as_str())
+                        .collect();
+                    error_result(&ApiError::invalid_field(
+                        OPERATION,
+                        format!("must be one of this tool's operations: {}", names.join(", ")),
+                    ))
+                }
             }
-            (_, name) => Self::run(&caller, name, arguments).await?,
+        } else {
+            Self::run(&caller, name, arguments).await?
         };
         Ok(result.into())
     }

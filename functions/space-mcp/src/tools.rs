@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::Method;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
+use space_auth::Scope;
 use space_http::operation::{Access, Effect, IfMatch, ParamIn};
 use space_http::{ApiError, Operation};
 
@@ -17,6 +18,8 @@ pub const IF_MATCH: &str = "if_match";
 /// One operation, ready to be listed and called as a tool.
 pub struct ToolEntry {
     pub operation: Operation,
+    /// The scope the operation needs.
+    scope: Scope,
     pub tool: Tool,
     /// Names of the body's properties, spread at the top level of the arguments.
     body_fields: Vec<String>,
@@ -105,9 +108,42 @@ impl ToolEntry {
         }
         Some(ToolEntry {
             operation,
+            scope,
             tool,
             body_fields,
         })
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// The arguments in one line, required ones first and starred: `id*, name, email`.
+    /// The arguments every create or change takes are left to the tool's description.
+    pub fn signature(&self) -> String {
+        let schema = &self.tool.input_schema;
+        let required: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|names| names.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut names: Vec<&str> = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|properties| properties.keys())
+            .map(String::as_str)
+            .filter(|name| !crate::scopes::is_common_argument(name))
+            .collect();
+        names.sort_by_key(|name| !required.contains(name));
+        let starred: Vec<String> = names
+            .into_iter()
+            .map(|name| match required.contains(&name) {
+                true => format!("{name}*"),
+                false => name.to_owned(),
+            })
+            .collect();
+        starred.join(", ")
     }
 
     /// The input schema as JSON (for compact mode's search results).
@@ -186,5 +222,13 @@ impl ToolEntry {
             Value::Null
         };
         Ok(parts)
+    }
+}
+
+/// The map inside a JSON object; an empty one for anything else.
+pub(crate) fn object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        _ => JsonObject::new(),
     }
 }

@@ -128,3 +128,92 @@ fn the_binary_carries_exactly_the_backends_its_permissions_allow() {
         mcp.aws
     );
 }
+
+/// Name, description and input schema in tokens (bytes / 4), what a client without
+/// deferred loading pays on every turn.
+fn tokens(tool: &rmcp::model::Tool) -> usize {
+    let schema = serde_json::to_string(&*tool.input_schema).unwrap_or_default();
+    (tool.name.len() + tool.description.as_deref().map_or(0, str::len) + schema.len()) / 4
+}
+
+/// About 300 operations once every domain of the scope catalogue has its families.
+const PLANNED_OPERATIONS: usize = 300;
+
+#[test]
+fn every_operation_is_in_exactly_one_scope_tool_of_its_scope() {
+    let entries = catalogue().entries();
+    let mut seen = vec![0; entries.len()];
+    for group in catalogue().scope_tools() {
+        let listed = group.tool.input_schema["properties"]["operation"]["enum"]
+            .as_array()
+            .expect("an enum of operations");
+        assert_eq!(listed.len(), group.operations.len());
+        for (&index, name) in group.operations.iter().zip(listed) {
+            seen[index] += 1;
+            assert_eq!(entries[index].operation.name, *name);
+            assert_eq!(entries[index].scope(), group.scope, "{name}");
+            assert!(
+                catalogue().get(&group.tool.name).is_none(),
+                "{} is also an operation",
+                group.tool.name
+            );
+        }
+    }
+    assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
+}
+
+#[test]
+fn scope_tools_are_annotated_by_what_they_can_do() {
+    let entries = catalogue().entries();
+    for group in catalogue().scope_tools() {
+        let annotations = group.tool.annotations.clone().expect("annotations");
+        let effects: Vec<Effect> = group.operations.iter().map(|&i| entries[i].operation.effect).collect();
+        let name = &group.tool.name;
+        assert_eq!(
+            annotations.read_only_hint,
+            Some(effects.iter().all(|e| *e == Effect::Read)),
+            "{name}"
+        );
+        assert_eq!(
+            annotations.open_world_hint,
+            Some(effects.contains(&Effect::Live)),
+            "{name}"
+        );
+        if name.starts_with("read_") {
+            assert_eq!(annotations.destructive_hint, None, "{name}");
+        } else {
+            assert_eq!(
+                annotations.destructive_hint,
+                Some(effects.iter().any(|e| matches!(e, Effect::Delete | Effect::Replace))),
+                "{name}"
+            );
+        }
+    }
+    let by_name = |name: &str| {
+        catalogue()
+            .scope_tools()
+            .iter()
+            .find(|g| g.tool.name == name)
+            .and_then(|g| g.tool.annotations.clone())
+            .unwrap_or_else(|| panic!("{name} exists"))
+    };
+    assert_eq!(by_name("read_contacts").read_only_hint, Some(true));
+    assert_eq!(by_name("write_contacts").destructive_hint, Some(true));
+    assert_eq!(by_name("run_pages").open_world_hint, Some(true));
+}
+
+/// The default list's size is bounded by the scope catalogue, and what grows with the
+/// operations (one line each) fits 20,000 tokens at the planned count.
+#[test]
+fn the_default_tool_list_fits_any_client_at_the_planned_size() {
+    let scopes = space_auth::Scope::all().count();
+    assert!(scopes < 128, "one tool per scope plus search_operations: {scopes}");
+    let groups = catalogue().scope_tools();
+    let total: usize = groups.iter().map(|g| tokens(&g.tool)).sum();
+    let operations = catalogue().entries().len();
+    let projected = total * PLANNED_OPERATIONS / operations;
+    assert!(
+        projected <= 20_000,
+        "{total} tokens for {operations} operations is {projected} at {PLANNED_OPERATIONS}"
+    );
+}

@@ -97,7 +97,10 @@ fn preamble() -> String {
     let _ = write!(
         text,
         "\n## MCP\n\n- [Endpoint]({MCP_PATH}): streamable HTTP with the same key; `tools/list` shows only what \
-         the key's scopes allow, one tool per operation below (the operation's name is the tool's).\n\
+         the key's scopes allow: one tool per scope (`read_contacts`, `write_contacts`, `run_pages`), called \
+         with `{{\"operation\": \"contacts_create\", \"arguments\": {{…}}}}` (an operation below), and \
+         `search_operations`, which returns an operation's input schema. `?mode=operations` lists one tool per \
+         operation (named as below); `?mode=compact` two tools; `?toolsets=contacts,tasks` narrows any list.\n\
          - Claude Code: `claude mcp add --transport http space http://127.0.0.1:8787{MCP_PATH} --header \
          \"Authorization: Bearer $KEY\"`\n\
          - Cursor: `.cursor/mcp.json`: `{{\"mcpServers\": {{\"space\": {{\"url\": \"http://127.0.0.1:8787{MCP_PATH}\", \

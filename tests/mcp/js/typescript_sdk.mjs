@@ -21,8 +21,15 @@ await client.connect(transport);
 
 const { tools } = await client.listTools();
 const names = tools.map((tool) => tool.name);
-check(names.includes("contacts_create") && names.includes("tasks_list"), `tools are listed: ${names.length}`);
+check(names.includes("write_contacts") && names.includes("read_tasks"), `one tool per scope: ${names.length}`);
+check(names.length <= 128, "a list every client accepts");
 check(tools.every((tool) => tool.inputSchema.type === "object"), "every input schema is an object");
+
+const viaScope = await client.callTool({
+  name: "write_tasks",
+  arguments: { operation: "tasks_create", arguments: { title: "Through the scope tool" } },
+});
+check(!viaScope.isError && viaScope.structuredContent.title === "Through the scope tool", "scope tools run operations");
 
 const created = await client.callTool({ name: "tasks_create", arguments: { title: "From TypeScript", priority: "high" } });
 check(!created.isError, `create succeeds: ${JSON.stringify(created)}`);

@@ -672,15 +672,7 @@ async fn media_tools_take_base64_over_mcp(app: TestApp) {
         "method": "tools/call",
         "params": {"name": "assets_media_create", "arguments": seed_body("dot.png")}
     });
-    let response = app
-        .request(Method::POST, "/functions/v1/space-mcp")
-        .key(app.key())
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(call)
-        .send()
-        .await
-        .expect(200);
+    let response = app.mcp(app.key(), "", call).send().await.expect(200);
     let result = &response.body["result"];
     assert_ne!(result["isError"], json!(true), "{}", response.text);
     let media = &result["structuredContent"];
@@ -698,15 +690,7 @@ async fn media_tools_take_base64_over_mcp(app: TestApp) {
         "method": "tools/call",
         "params": {"name": "assets_media_create", "arguments": {"filename": "x.jpg", "content_type": "image/jpeg", "content_base64": STANDARD.encode(PNG)}}
     });
-    let refused = app
-        .request(Method::POST, "/functions/v1/space-mcp")
-        .key(app.key())
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(mismatch)
-        .send()
-        .await
-        .expect(200);
+    let refused = app.mcp(app.key(), "", mismatch).send().await.expect(200);
     assert_eq!(refused.body["result"]["isError"], json!(true), "{}", refused.text);
     assert!(refused.text.contains("content_type"), "{}", refused.text);
 }

@@ -227,11 +227,7 @@ async fn deleting_a_space_takes_every_public_route_down(app: TestApp) {
 
     // Its keys are refused over REST and MCP, and the owner finds it no more.
     call(Method::GET, "/contacts", Value::Null).await.expect(401);
-    app.request(Method::POST, "/functions/v1/space-mcp")
-        .key(&key)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+    app.mcp(&key, "", json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .send()
         .await
         .expect(401);

@@ -521,14 +521,7 @@ async fn other_spaces_never_see_our_events(app: TestApp) {
 async fn the_feed_is_a_read_only_mcp_tool(app: TestApp) {
     let ada = contact(&app, "Ada").await;
     let reader = app.mint(&["events:read"], None).await;
-    let rpc = |body: Value| {
-        app.request(Method::POST, "/functions/v1/space-mcp")
-            .key(&reader)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(body)
-            .send()
-    };
+    let rpc = |body: Value| app.mcp(&reader, "?mode=operations", body).send();
     let listed = rpc(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .await
         .expect(200);

@@ -200,12 +200,12 @@ async fn a_store_that_is_down_or_throttled_is_503_with_retry_after(backend: Back
     // Over MCP a failed tool call is a tool error with the same envelope, not a crash.
     store.inject(Plan::on(&[Kind::Query], Fault::Unavailable));
     let response = app
-        .request(Method::POST, "/functions/v1/space-mcp")
-        .key(app.key())
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                     "params": {"name": "contacts_list", "arguments": {}}}))
+        .mcp(
+            app.key(),
+            "",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                     "params": {"name": "contacts_list", "arguments": {}}}),
+        )
         .send()
         .await
         .expect(200);

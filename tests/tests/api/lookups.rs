@@ -669,11 +669,11 @@ async fn the_catalogue_documents_upsert_search_and_the_conflict(app: TestApp) {
 
     // MCP tools come from the same catalogue.
     let listed = app
-        .request(Method::POST, "/functions/v1/space-mcp?toolsets=contacts")
-        .key(app.key())
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
+        .mcp(
+            app.key(),
+            "?toolsets=contacts&mode=operations",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}),
+        )
         .send()
         .await
         .expect(200);
@@ -693,12 +693,12 @@ async fn the_catalogue_documents_upsert_search_and_the_conflict(app: TestApp) {
         );
     }
     let called = app
-        .request(Method::POST, "/functions/v1/space-mcp")
-        .key(app.key())
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                     "params": {"name": "contacts_create", "arguments": {"upsert": "email", "email": "mcp@example.com", "name": "Via MCP"}}}))
+        .mcp(
+            app.key(),
+            "",
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                   "params": {"name": "contacts_create", "arguments": {"upsert": "email", "email": "mcp@example.com", "name": "Via MCP"}}}),
+        )
         .send()
         .await
         .expect(200);

@@ -20,6 +20,7 @@ mod http;
 mod llms;
 mod lookups;
 mod matrix;
+mod mcp_tools;
 mod meet;
 mod pages;
 mod properties;
