@@ -18,7 +18,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use http::{HeaderValue, header};
+use http::{HeaderValue, StatusCode, header};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use space_auth::{Domain, PrincipalKind};
@@ -140,6 +140,49 @@ fn view(query: Option<&str>) -> Result<(Option<Vec<Domain>>, Mode), ApiError> {
     Ok((toolsets, mode))
 }
 
+/// The MCP transport's own refusals (a missing `Accept`, a body that is not JSON, a GET
+/// for a stream this stateless server does not keep) come as plain text; clients get
+/// the JSON envelope every other error has, with the status that names the fault.
+async fn in_json(response: Response, sent_json: bool) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let error = match status {
+        StatusCode::NOT_ACCEPTABLE => {
+            ApiError::NotAcceptable(format!("{text}. Send `Accept: application/json, text/event-stream`."))
+        }
+        // The transport says 415 for a JSON body it cannot parse: that is a bad request.
+        StatusCode::UNSUPPORTED_MEDIA_TYPE if sent_json => {
+            ApiError::BadRequest(format!("The body is not a JSON-RPC message: {text}."))
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(format!("{text}.")),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::MethodNotAllowed("This MCP endpoint is stateless: send each JSON-RPC message with POST.".into())
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!(
+            "The body is larger than the {MAX_MCP_BODY_BYTES} bytes this endpoint accepts."
+        )),
+        status if status.is_client_error() => ApiError::BadRequest(format!("{text}.")),
+        _ => ApiError::Internal(format!("MCP transport answered {status}: {text}")),
+    };
+    let mut response = error.into_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
 async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
     let authorization = request
         .headers()
@@ -179,8 +222,13 @@ async fn serve(State(engine): State<Engine>, mut request: Request) -> Response {
                 mode,
                 request_id: request_id::current(),
             });
+            let sent_json = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
             match service().clone().oneshot(request).await {
-                Ok(response) => response.map(Body::new),
+                Ok(response) => in_json(response.map(Body::new), sent_json).await,
                 Err(never) => match never {},
             }
         }

@@ -42,6 +42,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The client does not accept any media type the endpoint answers in (406).
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{message}")]
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => "PRECONDITION_FAILED",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::NotAcceptable(_) => "NOT_ACCEPTABLE",
             ApiError::BadRequest(_) => "BAD_REQUEST",
             ApiError::Validation { .. } => "VALIDATION_FAILED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",

@@ -281,10 +281,60 @@ fn group(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
     out
+}
+
+/// The transport's own refusals answer in the JSON envelope, with the status that names
+/// the fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_refusals_are_json_envelopes() {
+    let app = TestApp::embedded().await;
+    let endpoint = "/functions/v1/space-mcp";
+    let rpc = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let refusals = [
+        (
+            app.request(reqwest::Method::POST, endpoint)
+                .key(app.key())
+                .json(rpc.clone()),
+            406,
+            "NOT_ACCEPTABLE",
+        ),
+        (
+            app.request(reqwest::Method::POST, endpoint)
+                .key(app.key())
+                .header("accept", "application/json, text/event-stream")
+                .raw("text/plain", "tools/list"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            app.request(reqwest::Method::POST, endpoint)
+                .key(app.key())
+                .header("accept", "application/json, text/event-stream")
+                .raw("application/json", "{not json"),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            app.request(reqwest::Method::GET, endpoint)
+                .key(app.key())
+                .header("accept", "text/event-stream"),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+    ];
+    for (request, status, code) in refusals {
+        let answer = request.send().await.expect(status);
+        assert_eq!(answer.error_code(), code, "{}", answer.text);
+        assert!(answer.body["error"]["request_id"].is_string(), "{}", answer.text);
+        assert!(
+            answer.header("ratelimit").is_some(),
+            "the key's budget is still reported"
+        );
+    }
 }
