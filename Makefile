@@ -55,7 +55,7 @@ deploy: build
 
 ## Criterion in-process benchmarks, wrk against `spacectl serve` (REST and MCP, next to a bare
 ## axum handler and the official Python SDK's MCP server), recurrence expansion under attack
-## (docs/benchmarks.md), then Lambda cold starts, memory and zip sizes; figures go into README.md.
+## (docs/benchmarks.md), then Lambda cold starts, memory and zip sizes; figures go into docs/benchmarks.md.
 bench:
 	scripts/bench.sh
 	scripts/bench-calendar.sh
@@ -63,7 +63,7 @@ bench:
 	scripts/bench-coldstart.sh
 
 ## 60 s of mixed reads and writes from 32 clients against `spacectl serve` (embedded), then
-## 15 s on DynamoDB (moto): 0 5xx, p50/p99, RSS; figures into README.md (scripts/soak.sh).
+## 15 s on DynamoDB (moto): 0 5xx, p50/p99, RSS; figures into docs/reliability.md (scripts/soak.sh).
 soak:
 	scripts/soak.sh
 

@@ -17,7 +17,7 @@
 #    where a key helps; peak RSS is the kernel's VmHWM;
 # 6. prints a markdown table with the issue's targets (cold start ≤ 1.3× hello world,
 #    arm64 zip ≤ 8 MB, peak memory ≤ 40 MB), writes it to target/bench/coldstart.md and
-#    into README.md between `<!-- coldstart:start -->` and `<!-- coldstart:end -->` when
+#    into docs/benchmarks.md between `<!-- coldstart:start -->` and `<!-- coldstart:end -->` when
 #    both markers exist.
 #
 # Knobs (environment): COLDSTART_RUNS (20), MEMORY_REQUESTS (10000), SKIP_BUILD=1 (reuse
@@ -248,7 +248,7 @@ echo "$report"
 echo "$report" >"$out/coldstart.md"
 cp "$results" "$out/coldstart.jsonl"
 
-readme="$root/README.md"
+readme="$root/docs/benchmarks.md"
 if grep -q '<!-- coldstart:start -->' "$readme" 2>/dev/null && grep -q '<!-- coldstart:end -->' "$readme"; then
     python3 - "$readme" "$out/coldstart.md" <<'PY'
 import sys
@@ -257,10 +257,10 @@ text = open(readme).read()
 start, end = "<!-- coldstart:start -->", "<!-- coldstart:end -->"
 i, j = text.index(start) + len(start), text.index(end)
 if i > j:
-    sys.exit("README.md: coldstart:end comes before coldstart:start")
+    sys.exit("docs/benchmarks.md: coldstart:end comes before coldstart:start")
 open(readme, "w").write(text[:i] + "\n" + table + "\n" + text[j:])
 PY
-    say "table written into README.md"
+    say "table written into docs/benchmarks.md"
 else
-    say "no coldstart markers in README.md: table in target/bench/coldstart.md"
+    say "no coldstart markers in docs/benchmarks.md: table in target/bench/coldstart.md"
 fi

@@ -6,7 +6,7 @@
 #   scripts/bench-opt-level.sh            # OPT_LEVELS="3 s z"
 #
 # Not part of `make bench` (three full release builds take long); the figures and the
-# choice are in README.md. Knobs: OPT_LEVELS, SKIP_ARM64=1, and bench.sh's own.
+# choice are in docs/benchmarks.md. Knobs: OPT_LEVELS, SKIP_ARM64=1, and bench.sh's own.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -21,7 +21,7 @@
 # 6. stops the servers and runs the criterion bench (what `cargo bench -p space-bench`
 #    runs, from the build of step 1);
 # 7. prints a markdown table (requests/s, p99, the ratio, criterion means), and writes it
-#    into README.md between `<!-- bench:start -->` and `<!-- bench:end -->` when both
+#    into docs/benchmarks.md between `<!-- bench:start -->` and `<!-- bench:end -->` when both
 #    markers exist.
 # Raw wrk and criterion output go to target/bench/. Servers are stopped on any exit.
 #
@@ -315,7 +315,7 @@ echo
 echo "$report"
 echo "$report" >"$out/table.md"
 
-readme="$root/README.md"
+readme="$root/docs/benchmarks.md"
 if [ "${BENCH_README:-1}" != 0 ] && [ -f "$readme" ] && grep -q '<!-- bench:start -->' "$readme" && grep -q '<!-- bench:end -->' "$readme"; then
     python3 - "$readme" "$out/table.md" <<'PY'
 import re, sys
@@ -324,10 +324,10 @@ text = open(readme).read()
 start, end = "<!-- bench:start -->", "<!-- bench:end -->"
 i, j = text.index(start) + len(start), text.index(end)
 if i > j:
-    sys.exit("README.md: bench:end comes before bench:start")
+    sys.exit("docs/benchmarks.md: bench:end comes before bench:start")
 open(readme, "w").write(text[:i] + "\n" + table + "\n" + text[j:])
 PY
-    say "table written into README.md"
+    say "table written into docs/benchmarks.md"
 else
-    say "no README.md with bench markers: table printed only (also in target/bench/table.md)"
+    say "no docs/benchmarks.md with bench markers: table printed only (also in target/bench/table.md)"
 fi

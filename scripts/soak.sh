@@ -10,7 +10,7 @@
 # on loopback. Fails on any 5xx or connection error.
 # Reports requests, throughput, status classes, p50/p99 and the server's VmRSS at the
 # start, halfway and at the end of the load; prints a markdown table and writes it into
-# README.md between `<!-- soak:start -->` and `<!-- soak:end -->` when both markers exist.
+# docs/reliability.md between `<!-- soak:start -->` and `<!-- soak:end -->` when both markers exist.
 # Figures go to target/soak/. The server's log is scanned for tokens afterwards.
 #
 # The release build by default (`cargo build --release -p spacectl`; a no-op when it is
@@ -75,7 +75,7 @@ phase() {
 phase embedded "$seconds" "$clients" --store embedded
 phase dynamodb "$dynamodb_seconds" "$dynamodb_clients" --store dynamodb --create-table --table "soak-$(date +%s)-$$"
 
-"$venv/bin/python" - "$out" "$root/README.md" "$SPACECTL" <<'PY'
+"$venv/bin/python" - "$out" "$root/docs/reliability.md" "$SPACECTL" <<'PY'
 import json, os, re, sys
 
 out, readme, binary = sys.argv[1:]
@@ -111,7 +111,7 @@ if not failed and os.path.exists(readme):
     if start in text and end in text:
         text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: f"{start}\n{table}\n{end}", text, flags=re.S)
         open(readme, "w").write(text)
-        print("soak: README.md updated", file=sys.stderr)
+        print("soak: docs/reliability.md updated", file=sys.stderr)
 if failed:
     sys.exit("soak failed: " + "; ".join(failed))
 PY
