@@ -5,6 +5,7 @@
 //! arguments, so `spacectl` and the tests use them without HTTP; [`operations`] wraps
 //! them as routes.
 
+pub mod connections;
 pub mod jobs;
 pub mod keys;
 pub mod secrets;
@@ -24,6 +25,7 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
         .map(|name| match name {
             "space" => Param::path("space", "The Space's id."),
             "key" => Param::path("key", "The key's id."),
+            "connection" => Param::path("connection", "The connection's id."),
             _ => Param::path("name", "The secret's name."),
         })
         .collect();
@@ -149,6 +151,53 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_body(secret_value_body)
         .answers_no_content(),
+        operation(
+            "connections_list",
+            Method::GET,
+            "/spaces/{space}/connections",
+            Effect::Read,
+            "List a Space's connections (social accounts, …)",
+            connections::list_handler(),
+        )
+        .answers(StatusCode::OK, || list_schema(connections::schema())),
+        operation(
+            "connections_create",
+            Method::POST,
+            "/spaces/{space}/connections",
+            Effect::Create,
+            "Connect an account to a Space; its keys may then use it, never connect or remove one",
+            connections::create_handler(),
+        )
+        .with_body(connections::request_schema)
+        .answers(StatusCode::CREATED, connections::schema),
+        operation(
+            "connections_get",
+            Method::GET,
+            "/spaces/{space}/connections/{connection}",
+            Effect::Read,
+            "Get a connection",
+            connections::get_handler(),
+        )
+        .answers(StatusCode::OK, connections::schema),
+        operation(
+            "connections_delete",
+            Method::DELETE,
+            "/spaces/{space}/connections/{connection}",
+            Effect::Delete,
+            "Disconnect: the Space's posts through it fail instead of publishing",
+            connections::delete_handler(),
+        )
+        .answers_no_content(),
+        operation(
+            "connections_sandbox",
+            Method::POST,
+            "/spaces/{space}/connections/{connection}/sandbox",
+            Effect::Update,
+            "Tell a sandbox connection to fail its next publishes (transient or permanent)",
+            connections::sandbox_handler(),
+        )
+        .with_body(connections::sandbox_schema)
+        .answers(StatusCode::OK, connections::schema),
         operation(
             "secret_values_delete",
             Method::DELETE,

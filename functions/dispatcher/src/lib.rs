@@ -44,6 +44,7 @@ pub fn worker(engine: Engine) -> Worker {
         .source(webhooks::Fanout)
         .handle(webhooks::DELIVER, webhooks::Deliver)
         .handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
+        .handle(social::PUBLISH, social::Publish)
 }
 
 /// Why an invocation's event could not be read.

@@ -154,6 +154,12 @@ pub fn families() -> Vec<Family> {
             backends: agents::BACKENDS,
         },
         Family {
+            name: "social",
+            operations: social::operations,
+            router: social::router,
+            backends: social::BACKENDS,
+        },
+        Family {
             name: "webhooks",
             operations: webhooks::operations,
             router: webhooks::router,

@@ -1,0 +1,222 @@
+//! Social publishing: the Space's connected accounts, draft posts grouped in clusters (one
+//! post per account, each within its network's rules), and going live — scheduled or now —
+//! through a worker job that publishes each post exactly once.
+//!
+//! `social:read` lists accounts and posts, `social:write` writes drafts and pauses
+//! accounts, `social:run` schedules, publishes and unschedules. Accounts are connected by
+//! the owner (account API, `/spaces/{space}/connections`), never by a space key.
+
+pub mod accounts;
+pub mod posts;
+pub mod provider;
+pub mod publish;
+pub mod rules;
+
+use axum::Router;
+use http::{Method, StatusCode};
+use space_auth::{Action, Domain, Scope};
+use space_http::operation::{Access, Effect, Param, handler};
+use space_http::resource::list_schema;
+use space_http::{Engine, Operation, Schema};
+
+pub use publish::{PUBLISH, Publish};
+
+fn access(action: Action) -> Access {
+    Access::Space(Scope::new(Domain::Social, action))
+}
+
+fn id_param(what: &str) -> Vec<Param> {
+    vec![Param::path("id", format!("The {what}'s id."))]
+}
+
+/// Every operation of the family.
+pub fn operations() -> Vec<Operation> {
+    let read = access(Action::Read);
+    let write = access(Action::Write);
+    let run = access(Action::Run);
+    let mut operations = vec![
+        Operation::new(
+            "social_accounts_list",
+            Method::GET,
+            "/social/accounts",
+            read,
+            Effect::Read,
+            "List the Space's social accounts (connected by the owner)",
+            handler(accounts::list),
+        )
+        .answers(StatusCode::OK, || list_schema(accounts::schema())),
+        Operation::new(
+            "social_accounts_get",
+            Method::GET,
+            "/social/accounts/{id}",
+            read,
+            Effect::Read,
+            "Get a social account",
+            handler(accounts::get),
+        )
+        .with_params(id_param("account"))
+        .answers(StatusCode::OK, accounts::schema),
+        Operation::new(
+            "social_accounts_boards",
+            Method::GET,
+            "/social/accounts/{id}/boards",
+            read,
+            Effect::Read,
+            "List a Pinterest account's boards (an empty list on other networks)",
+            handler(accounts::list_boards),
+        )
+        .with_params(id_param("account"))
+        .answers(StatusCode::OK, accounts::boards_schema),
+        Operation::new(
+            "social_accounts_activate",
+            Method::PATCH,
+            "/social/accounts/{id}/activate",
+            write,
+            Effect::Update,
+            "Pause or resume an account: a paused one takes no new posts and its scheduled posts wait",
+            handler(accounts::activate),
+        )
+        .with_params(id_param("account"))
+        .with_body(accounts::activate_schema)
+        .answers(StatusCode::OK, accounts::schema),
+    ];
+    for mut operation in posts::resource().operations() {
+        let name = operation.name.clone();
+        match name.as_str() {
+            "social_posts_list" => {
+                operation.response = Some(Schema::lazy(|| list_schema(posts::post_schema())));
+            }
+            "social_posts_get" => operation.response = Some(Schema::lazy(posts::post_schema)),
+            "social_posts_create" => {
+                operation.summary = "Create draft posts: one per account, grouped in a cluster (the answer)".into();
+                operation.params.retain(|param| param.name != "upsert");
+                operation.handler = handler(posts::create);
+                operation.body = Some(Schema::lazy(|| posts::cluster_request_schema(true)));
+                operation.response = Some(Schema::lazy(posts::cluster_schema));
+            }
+            "social_posts_update" => {
+                operation.summary = "Edit one account's post (not once published); the answer carries warnings".into();
+                operation.handler = handler(posts::update_post);
+                operation.response = Some(Schema::lazy(|| {
+                    let mut schema = posts::post_schema();
+                    schema["properties"]["warnings"] =
+                        serde_json::json!({"type": "array", "items": posts::warning_schema()});
+                    schema
+                }));
+            }
+            "social_posts_delete" => {
+                operation.summary = "Delete one account's post (not once published)".into();
+                operation.handler = handler(posts::delete_post);
+            }
+            // A post's accounts and network come from its cluster: PATCH edits it.
+            "social_posts_replace" => continue,
+            _ => {}
+        }
+        operations.push(operation);
+    }
+    operations.extend([
+        Operation::new(
+            "social_clusters_get",
+            Method::GET,
+            "/social/clusters/{id}",
+            read,
+            Effect::Read,
+            "Get a cluster with its posts",
+            handler(posts::get_cluster),
+        )
+        .with_params(id_param("cluster"))
+        .answers(StatusCode::OK, posts::cluster_schema),
+        Operation::new(
+            "social_clusters_replace",
+            Method::PUT,
+            "/social/clusters/{id}",
+            write,
+            Effect::Replace,
+            "Edit every post of a cluster not yet live (variants not named are kept; scheduled posts keep their time)",
+            handler(posts::replace_cluster),
+        )
+        .with_params(id_param("cluster"))
+        .with_body(|| posts::cluster_request_schema(false))
+        .answers(StatusCode::OK, posts::cluster_schema),
+        Operation::new(
+            "social_clusters_delete",
+            Method::DELETE,
+            "/social/clusters/{id}",
+            write,
+            Effect::Delete,
+            "Delete a cluster's posts not yet live (published ones stay)",
+            handler(posts::delete_cluster),
+        )
+        .with_params(id_param("cluster"))
+        .answers_no_content(),
+    ]);
+    for (target, what, id_of) in [("clusters", "cluster", "cluster"), ("posts", "post", "post")] {
+        let path = |verb: &str| format!("/social/{target}/{{id}}/{verb}");
+        let (schedule, publish_now, unschedule) = if target == "clusters" {
+            (
+                handler(publish::schedule_cluster),
+                handler(publish::publish_cluster),
+                handler(publish::unschedule_cluster),
+            )
+        } else {
+            (
+                handler(publish::schedule_post),
+                handler(publish::publish_post),
+                handler(publish::unschedule_post),
+            )
+        };
+        let answer = move || -> Schema {
+            if target == "clusters" {
+                Schema::lazy(posts::cluster_schema)
+            } else {
+                Schema::lazy(posts::post_schema)
+            }
+        };
+        operations.extend([
+            Operation::new(
+                format!("social_{target}_schedule"),
+                Method::POST,
+                path("schedule"),
+                run,
+                Effect::Live,
+                format!("Schedule a {what} to publish at a time in the future"),
+                schedule,
+            )
+            .with_params(id_param(id_of))
+            .with_body(publish::schedule_schema)
+            .answers(StatusCode::OK, answer()),
+            Operation::new(
+                format!("social_{target}_publish"),
+                Method::POST,
+                path("publish"),
+                run,
+                Effect::Live,
+                format!("Publish a {what} now (it is queued and published within seconds)"),
+                publish_now,
+            )
+            .with_params(id_param(id_of))
+            .with_body(space_http::fields::empty_body_schema)
+            .answers(StatusCode::OK, answer()),
+            Operation::new(
+                format!("social_{target}_unschedule"),
+                Method::POST,
+                path("unschedule"),
+                run,
+                Effect::Live,
+                format!("Take a scheduled {what} back to draft"),
+                unschedule,
+            )
+            .with_params(id_param(id_of))
+            .with_body(space_http::fields::empty_body_schema)
+            .answers(StatusCode::OK, answer()),
+        ]);
+    }
+    operations
+}
+
+/// What this family's Lambda binary carries beyond the table (IAM follows from it).
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE;
+
+pub fn router() -> Router<Engine> {
+    space_http::rest::routes(operations())
+}

@@ -1,0 +1,139 @@
+//! Connections: what reaches outside a Space (a social account today; messaging channels,
+//! phone numbers, mail senders and ad accounts as their families arrive). The owner
+//! creates and removes them through the account API; a space key only uses them.
+//!
+//! One item per connection in the Space's `connections` collection. This crate owns its
+//! shape so the account API that writes it and the families that read it agree.
+
+use serde_json::{Map, Value, json};
+use space_http::Engine;
+use space_http::keys;
+use space_store::{Item, Query, StoreError};
+
+/// The collection every connection of a Space lives in.
+pub const COLLECTION: &str = "connections";
+/// The id prefix of a connection.
+pub const ID_PREFIX: &str = "conn";
+/// At most this many connections per Space: lists of them are read whole.
+pub const MAX_PER_SPACE: usize = 200;
+
+/// What a connection is for.
+pub const KINDS: &[&str] = &["social"];
+/// Who carries the traffic: `sandbox` records it and can be told to fail.
+pub const PROVIDERS: &[&str] = &["sandbox"];
+
+/// A social network an account can be connected on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Network {
+    X,
+    Linkedin,
+    Instagram,
+    Facebook,
+    Pinterest,
+    Tiktok,
+    Threads,
+    Bluesky,
+    Youtube,
+}
+
+impl Network {
+    pub const ALL: &'static [Network] = &[
+        Network::X,
+        Network::Linkedin,
+        Network::Instagram,
+        Network::Facebook,
+        Network::Pinterest,
+        Network::Tiktok,
+        Network::Threads,
+        Network::Bluesky,
+        Network::Youtube,
+    ];
+
+    /// The names the API uses.
+    pub const NAMES: &'static [&'static str] = &[
+        "x",
+        "linkedin",
+        "instagram",
+        "facebook",
+        "pinterest",
+        "tiktok",
+        "threads",
+        "bluesky",
+        "youtube",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Network::NAMES[self as usize]
+    }
+
+    /// How people write its name, for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Network::X => "X",
+            Network::Linkedin => "LinkedIn",
+            Network::Instagram => "Instagram",
+            Network::Facebook => "Facebook",
+            Network::Pinterest => "Pinterest",
+            Network::Tiktok => "TikTok",
+            Network::Threads => "Threads",
+            Network::Bluesky => "Bluesky",
+            Network::Youtube => "YouTube",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Network> {
+        Network::NAMES
+            .iter()
+            .position(|name| *name == text)
+            .map(|i| Network::ALL[i])
+    }
+}
+
+/// The item key of connection `id`.
+pub fn key(space: &str, id: &str) -> keys::ItemKey {
+    keys::resource(&keys::collection_partition(space, COLLECTION), id)
+}
+
+/// A connection as both APIs show it (the sandbox's settings are the owner's only).
+pub fn render(item: &Item) -> Value {
+    let mut body: Map<String, Value> = item.body.clone();
+    body.remove(SANDBOX);
+    body.insert("version".into(), json!(item.version));
+    Value::Object(body)
+}
+
+/// The field holding the sandbox provider's instructions (`fail_next`, `failure`).
+pub const SANDBOX: &str = "sandbox";
+
+/// Connection `id` of the Space, if there is one.
+pub async fn get(engine: &Engine, space: &str, id: &str) -> Result<Option<Item>, StoreError> {
+    let key = key(space, id);
+    engine.store().get(&key.pk, &key.sk).await
+}
+
+/// Every connection of the Space of `kind`, oldest first.
+pub async fn list(engine: &Engine, space: &str, kind: &str) -> Result<Vec<Item>, StoreError> {
+    let partition = keys::collection_partition(space, COLLECTION);
+    let page = engine
+        .store()
+        .query(Query::partition(&partition).limit(MAX_PER_SPACE))
+        .await?;
+    Ok(page
+        .items
+        .into_iter()
+        .filter(|item| item.body.get("kind").and_then(Value::as_str) == Some(kind))
+        .collect())
+}
+
+/// The network of a social connection.
+pub fn network(item: &Item) -> Option<Network> {
+    item.body
+        .get("network")
+        .and_then(Value::as_str)
+        .and_then(Network::parse)
+}
+
+/// Whether the connection takes new work (the space key can pause a social account).
+pub fn is_active(item: &Item) -> bool {
+    item.body.get("active").and_then(Value::as_bool).unwrap_or(true)
+}
