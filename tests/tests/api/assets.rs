@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use space_auth::{Scope, ScopeSet};
 use space_http::Access;
-use space_tests::{Backend, SPACE_API, TestApp, on_both_backends};
+use space_tests::{Backend, PNG, SPACE_API, TestApp, on_both_backends};
 
 on_both_backends!(
     direct_uploads_by_base64_json_and_multipart,
@@ -25,9 +25,6 @@ on_both_backends!(
     every_assets_operation_needs_its_scope,
     another_spaces_assets_are_not_found,
 );
-
-/// A real 1×1 PNG.
-const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0d\x49\x44\x41\x54\x78\x9c\x63\x60\x60\x60\xf8\x0f\x00\x01\x04\x01\x00\x5f\xe5\xc3\x4b\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
 
 fn seed_body(filename: &str) -> Value {
     json!({"filename": filename, "content_type": "image/png", "content_base64": STANDARD.encode(PNG)})

@@ -26,6 +26,7 @@ mod pages;
 mod properties;
 mod realtime;
 mod seed;
+mod social;
 mod tables;
 mod webhooks;
 mod whiteboards;

@@ -1,0 +1,515 @@
+//! Social publishing: accounts the owner connects and keys only use, drafts in clusters
+//! within each network's rules, and going live exactly once through the worker, with the
+//! sandbox provider's ordered failures.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::TimeDelta;
+use reqwest::Method;
+use serde_json::{Value, json};
+use space_store::Query;
+use space_tests::{ACCOUNT_API, PNG, SPACE_API, TestApp, on_both_backends};
+
+on_both_backends!(
+    accounts_are_connected_by_the_owner_and_used_by_keys,
+    each_network_refuses_what_it_would_refuse_naming_the_account,
+    warnings_name_the_duplicate_and_the_neighbour,
+    going_live_needs_run_and_publishes_once_at_its_time,
+    transient_failures_retry_and_permanent_ones_fail,
+    drafts_edit_together_and_published_posts_stay,
+);
+
+async fn connect(app: &TestApp, network: &str, name: &str) -> String {
+    let space = &app.demo.space_id;
+    let created = app
+        .account(Method::POST, &format!("/spaces/{space}/connections"))
+        .json(json!({"kind": "social", "network": network, "name": name, "handle": "acme"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(created.body["provider"], "sandbox");
+    created.body["id"].as_str().expect("an id").to_owned()
+}
+
+async fn image(app: &TestApp) -> String {
+    let media = app
+        .space(Method::POST, "/media")
+        .json(json!({"filename": "dot.png", "content_type": "image/png", "content_base64": STANDARD.encode(PNG)}))
+        .send()
+        .await
+        .expect(201);
+    media.body["id"].as_str().expect("an id").to_owned()
+}
+
+async fn pass(app: &TestApp) {
+    spacectl::worker(app.engine.clone())
+        .run_due()
+        .await
+        .expect("a worker pass");
+}
+
+async fn post(app: &TestApp, id: &str) -> Value {
+    app.space(Method::GET, &format!("/social/posts/{id}"))
+        .send()
+        .await
+        .expect(200)
+        .body
+}
+
+/// What the sandbox has published in the Space.
+async fn publications(app: &TestApp) -> Vec<Value> {
+    let partition = space_http::keys::collection_partition(&app.demo.space_id, social::provider::PUBLICATIONS);
+    let page = app
+        .engine
+        .store()
+        .query(Query::partition(partition).limit(1000))
+        .await
+        .expect("a read");
+    page.items.into_iter().map(|item| Value::Object(item.body)).collect()
+}
+
+async fn accounts_are_connected_by_the_owner_and_used_by_keys(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let linkedin = connect(&app, "linkedin", "Acme on LinkedIn").await;
+    let pinterest = connect(&app, "pinterest", "Acme pins").await;
+
+    // A space key can never connect one (the account API takes only the owner's key).
+    app.request(Method::POST, &format!("{ACCOUNT_API}/spaces/{space}/connections"))
+        .key(app.key())
+        .json(json!({"kind": "social", "network": "x", "name": "Sneaky"}))
+        .send()
+        .await
+        .expect(401);
+    let refused = app
+        .account(Method::POST, &format!("/spaces/{space}/connections"))
+        .json(json!({"kind": "social", "network": "myspace", "name": "Old"}))
+        .send()
+        .await
+        .expect(422);
+    assert!(
+        refused.body["error"]["fields"]["network"].is_array(),
+        "{}",
+        refused.text
+    );
+
+    let listed = app.space(Method::GET, "/social/accounts").send().await.expect(200);
+    let networks: Vec<&str> = listed.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["network"].as_str())
+        .collect();
+    assert_eq!(networks, ["linkedin", "pinterest"]);
+    assert!(
+        listed.body["data"][0].get("sandbox").is_none(),
+        "the owner's orders stay the owner's"
+    );
+    let boards = app
+        .space(Method::GET, &format!("/social/accounts/{pinterest}/boards"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(boards.body["data"][0]["id"], "brd_ideas");
+    let none = app
+        .space(Method::GET, &format!("/social/accounts/{linkedin}/boards"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(none.body["data"], json!([]));
+
+    // Paused, an account takes no new posts.
+    let paused = app
+        .space(Method::PATCH, &format!("/social/accounts/{linkedin}/activate"))
+        .json(json!({"active": false}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(paused.body["active"], false);
+    let refused = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Hello", "account_ids": [linkedin]}))
+        .send()
+        .await
+        .expect(422);
+    assert!(refused.text.contains("inactive"), "{}", refused.text);
+
+    // Disconnected by the owner, it is gone for the key.
+    app.account(Method::DELETE, &format!("/spaces/{space}/connections/{linkedin}"))
+        .send()
+        .await
+        .expect(204);
+    app.space(Method::GET, &format!("/social/accounts/{linkedin}"))
+        .send()
+        .await
+        .expect(404);
+    let types = app.event_types().await;
+    assert!(types.contains(&"connection.created".to_owned()) && types.contains(&"connection.deleted".to_owned()));
+}
+
+async fn each_network_refuses_what_it_would_refuse_naming_the_account(app: TestApp) {
+    let x = connect(&app, "x", "Acme on X").await;
+    let linkedin = connect(&app, "linkedin", "Acme on LinkedIn").await;
+    let instagram = connect(&app, "instagram", "Acme on Instagram").await;
+    let youtube = connect(&app, "youtube", "Acme videos").await;
+    let long = "a".repeat(300);
+    let refused = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": long, "account_ids": [x, linkedin, instagram, youtube]}))
+        .send()
+        .await
+        .expect(422);
+    let fields = &refused.body["error"]["fields"];
+    assert_eq!(
+        fields[format!("variants.{x}.content")],
+        json!(["X posts are at most 280 characters"]),
+        "{}",
+        refused.text
+    );
+    assert!(
+        fields[format!("variants.{instagram}.media_ids")].is_array(),
+        "{}",
+        refused.text
+    );
+    assert!(
+        fields[format!("variants.{youtube}.title")].is_array(),
+        "{}",
+        refused.text
+    );
+    assert!(
+        fields.get(format!("variants.{linkedin}.content")).is_none(),
+        "LinkedIn takes 300"
+    );
+    assert_eq!(
+        app.space(Method::GET, "/social/posts").send().await.expect(200).body["data"],
+        json!([]),
+        "nothing written"
+    );
+
+    // Variants fix each account; missing media and foreign accounts are named too.
+    let missing = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Launch", "account_ids": [instagram], "media_ids": ["med_nope"]}))
+        .send()
+        .await
+        .expect(422);
+    assert!(missing.text.contains("med_nope"), "{}", missing.text);
+    let unknown = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Launch", "account_ids": ["conn_elsewhere"]}))
+        .send()
+        .await
+        .expect(422);
+    assert!(
+        unknown.body["error"]["fields"]["account_ids"].is_array(),
+        "{}",
+        unknown.text
+    );
+    let picture = image(&app).await;
+    let created = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({
+            "content": long,
+            "account_ids": [x, linkedin, instagram],
+            "variants": {
+                (x.clone()): {"content": "Launch day!"},
+                (instagram.clone()): {"media_ids": [picture]}
+            }
+        }))
+        .send()
+        .await
+        .expect(201);
+    let cluster = &created.body;
+    assert!(cluster["id"].as_str().is_some_and(|id| id.starts_with("clu_")));
+    assert_eq!(cluster["status"], "draft");
+    let posts = cluster["posts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(posts.len(), 3);
+    assert_eq!(posts[0]["content"], "Launch day!");
+    assert_eq!(posts[1]["content"], long.as_str());
+    assert_eq!(posts[2]["media_ids"], json!([picture]));
+    let listed = app
+        .space(Method::GET, &format!("/social/posts?account_id={x}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1));
+}
+
+async fn warnings_name_the_duplicate_and_the_neighbour(app: TestApp) {
+    let linkedin = connect(&app, "linkedin", "Acme on LinkedIn").await;
+    let at = (app.engine.now() + TimeDelta::days(1)).to_rfc3339();
+    let near = (app.engine.now() + TimeDelta::days(1) + TimeDelta::minutes(30)).to_rfc3339();
+    let first = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Big news", "account_ids": [linkedin], "scheduled_at": at}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(first.body["warnings"], json!([]));
+    let first_post = first.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let second = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Big news", "account_ids": [linkedin], "scheduled_at": near}))
+        .send()
+        .await
+        .expect(201);
+    let codes: Vec<&str> = second.body["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["DUPLICATE_CONTENT", "TOO_CLOSE"], "{}", second.text);
+    assert!(
+        second.body["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|w| w["post_id"] == first_post.as_str())
+    );
+}
+
+async fn going_live_needs_run_and_publishes_once_at_its_time(app: TestApp) {
+    let linkedin = connect(&app, "linkedin", "Acme on LinkedIn").await;
+    let created = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Scheduled hello", "account_ids": [linkedin]}))
+        .send()
+        .await
+        .expect(201);
+    let cluster = created.body["id"].as_str().unwrap_or_default().to_owned();
+    let post_id = created.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let at = app.engine.now() + TimeDelta::minutes(10);
+
+    // Drafts are write; going live is run.
+    let writer = app.mint(&["social:read", "social:write"], None).await;
+    let refused = app
+        .request(Method::POST, &format!("{SPACE_API}/social/clusters/{cluster}/schedule"))
+        .key(&writer)
+        .json(json!({"scheduled_at": at.to_rfc3339()}))
+        .send()
+        .await
+        .expect(403);
+    assert!(refused.text.contains("social:run"), "{}", refused.text);
+    let past = app
+        .space(Method::POST, &format!("/social/clusters/{cluster}/schedule"))
+        .json(json!({"scheduled_at": (app.engine.now() - TimeDelta::minutes(1)).to_rfc3339()}))
+        .send()
+        .await
+        .expect(422);
+    assert!(past.body["error"]["fields"]["scheduled_at"].is_array(), "{}", past.text);
+
+    let scheduled = app
+        .space(Method::POST, &format!("/social/clusters/{cluster}/schedule"))
+        .json(json!({"scheduled_at": at.to_rfc3339()}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(scheduled.body["status"], "scheduled");
+    // An edit with write keeps the time; moving it needs run.
+    let moved = app
+        .space(Method::PATCH, &format!("/social/posts/{post_id}"))
+        .json(json!({"scheduled_at": (at + TimeDelta::hours(1)).to_rfc3339()}))
+        .send()
+        .await
+        .expect(422);
+    assert!(moved.text.contains("schedule"), "{}", moved.text);
+
+    pass(&app).await;
+    assert_eq!(post(&app, &post_id).await["status"], "scheduled", "not before its time");
+    app.clock.advance(TimeDelta::minutes(10));
+    pass(&app).await;
+    let published = post(&app, &post_id).await;
+    assert_eq!(published["status"], "published", "{published}");
+    assert!(
+        published["network_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://www.linkedin.com/"))
+    );
+    assert!(published["network_post_id"].is_string());
+    for _ in 0..2 {
+        app.clock.advance(TimeDelta::minutes(20));
+        pass(&app).await;
+    }
+    let records = publications(&app).await;
+    assert_eq!(records.len(), 1, "published once: {records:?}");
+    let types = app.event_types().await;
+    assert_eq!(types.iter().filter(|t| *t == "social_post.published").count(), 1);
+
+    // Unscheduled in time, a post stays a draft; the job left behind does nothing.
+    let second = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Maybe later", "account_ids": [linkedin]}))
+        .send()
+        .await
+        .expect(201);
+    let second_post = second.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
+    app.space(Method::POST, &format!("/social/posts/{second_post}/schedule"))
+        .json(json!({"scheduled_at": (app.engine.now() + TimeDelta::minutes(5)).to_rfc3339()}))
+        .send()
+        .await
+        .expect(200);
+    let back = app
+        .space(Method::POST, &format!("/social/posts/{second_post}/unschedule"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(back.body["status"], "draft");
+    app.clock.advance(TimeDelta::minutes(6));
+    pass(&app).await;
+    assert_eq!(post(&app, &second_post).await["status"], "draft");
+    assert_eq!(publications(&app).await.len(), 1);
+}
+
+async fn transient_failures_retry_and_permanent_ones_fail(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let x = connect(&app, "x", "Acme on X").await;
+    app.account(Method::POST, &format!("/spaces/{space}/connections/{x}/sandbox"))
+        .json(json!({"fail_next": 2, "failure": "transient"}))
+        .send()
+        .await
+        .expect(200);
+    let created = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Try, try again", "account_ids": [x]}))
+        .send()
+        .await
+        .expect(201);
+    let id = created.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
+    app.space(Method::POST, &format!("/social/posts/{id}/publish"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    pass(&app).await;
+    let waiting = post(&app, &id).await;
+    assert_eq!(
+        (waiting["status"].as_str(), waiting["error"]["code"].as_str()),
+        (Some("scheduled"), Some("TRANSIENT"))
+    );
+    app.clock.advance(TimeDelta::seconds(60));
+    pass(&app).await;
+    assert_eq!(post(&app, &id).await["status"], "scheduled");
+    app.clock.advance(TimeDelta::seconds(300));
+    pass(&app).await;
+    let published = post(&app, &id).await;
+    assert_eq!(published["status"], "published", "the third try: {published}");
+    assert!(published.get("error").is_none());
+
+    app.account(Method::POST, &format!("/spaces/{space}/connections/{x}/sandbox"))
+        .json(json!({"fail_next": 1, "failure": "permanent"}))
+        .send()
+        .await
+        .expect(200);
+    let refused = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Not this one", "account_ids": [x]}))
+        .send()
+        .await
+        .expect(201);
+    let id = refused.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
+    app.space(Method::POST, &format!("/social/posts/{id}/publish"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    pass(&app).await;
+    let failed = post(&app, &id).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"]["code"].as_str()),
+        (Some("failed"), Some("REJECTED"))
+    );
+    assert!(app.event_types().await.contains(&"social_post.failed".to_owned()));
+    assert_eq!(publications(&app).await.len(), 1);
+}
+
+async fn drafts_edit_together_and_published_posts_stay(app: TestApp) {
+    let x = connect(&app, "x", "Acme on X").await;
+    let linkedin = connect(&app, "linkedin", "Acme on LinkedIn").await;
+    let created = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "First words", "account_ids": [x, linkedin], "variants": {(x.clone()): {"content": "On X"}}}))
+        .send()
+        .await
+        .expect(201);
+    let cluster = created.body["id"].as_str().unwrap_or_default().to_owned();
+    let x_post = created.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
+    app.space(Method::POST, &format!("/social/posts/{x_post}/publish"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    pass(&app).await;
+
+    let edited = app
+        .space(Method::PUT, &format!("/social/clusters/{cluster}"))
+        .json(json!({"content": "Better words"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(edited.body["status"], "partial");
+    assert_eq!(
+        edited.body["posts"][0]["content"], "On X",
+        "published stays as published"
+    );
+    assert_eq!(edited.body["posts"][1]["content"], "Better words");
+    assert_eq!(
+        edited.body["variants"][x.as_str()]["content"],
+        "On X",
+        "variants are kept"
+    );
+    app.space(Method::DELETE, &format!("/social/posts/{x_post}"))
+        .send()
+        .await
+        .expect(409);
+    app.space(Method::DELETE, &format!("/social/clusters/{cluster}"))
+        .send()
+        .await
+        .expect(204);
+    let left = app
+        .space(Method::GET, &format!("/social/clusters/{cluster}"))
+        .send()
+        .await
+        .expect(200);
+    let ids: Vec<&str> = left.body["posts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, [x_post.as_str()], "only the published post stays");
+}
+
+/// Two workers racing over the same due posts publish each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_publish_each_post_once() {
+    let app = TestApp::embedded().await;
+    let mut accounts = Vec::new();
+    for n in 0..5 {
+        accounts.push(connect(&app, "linkedin", &format!("Account {n}")).await);
+    }
+    let mut posts = 0;
+    for n in 0..8 {
+        let created = app
+            .space(Method::POST, "/social/posts")
+            .json(json!({"content": format!("Post {n}"), "account_ids": accounts}))
+            .send()
+            .await
+            .expect(201);
+        let cluster = created.body["id"].as_str().unwrap_or_default().to_owned();
+        app.space(Method::POST, &format!("/social/clusters/{cluster}/publish"))
+            .json(json!({}))
+            .send()
+            .await
+            .expect(200);
+        posts += accounts.len();
+    }
+    let one = spacectl::worker(app.engine.clone());
+    let two = spacectl::worker(app.engine.clone());
+    let (a, b) = tokio::join!(one.run_due(), two.run_due());
+    a.expect("a pass");
+    b.expect("a pass");
+    assert_eq!(publications(&app).await.len(), posts);
+    let types = app.event_types().await;
+    assert_eq!(types.iter().filter(|t| *t == "social_post.published").count(), posts);
+}
