@@ -2,8 +2,7 @@
 //! zone. Every window is resolved to UTC instants on the day it applies, so a 09:00 start
 //! stays 09:00 local across daylight-saving changes.
 
-use chrono::offset::LocalResult;
-use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
@@ -227,37 +226,7 @@ fn format_clock(minutes: u32) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// The instant a wall-clock time of `date` happens in `tz`. A time that happens twice
-/// (clocks going back) is its first occurrence; one that never happens (clocks jumping
-/// forward) is read with the offset from before the jump, which lands just after it.
-pub fn resolve(tz: Tz, date: NaiveDate, minutes: u32) -> Option<DateTime<Utc>> {
-    let local = date.and_hms_opt(0, 0, 0)? + TimeDelta::minutes(i64::from(minutes));
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => Some(at.with_timezone(&Utc)),
-        LocalResult::None => {
-            let before = tz.offset_from_utc_datetime(&(local - TimeDelta::days(1))).fix();
-            let utc = local - TimeDelta::seconds(i64::from(before.local_minus_utc()));
-            Some(Utc.from_utc_datetime(&utc))
-        }
-    }
-}
-
-/// An IANA time zone name, like `Europe/Berlin` or `UTC`.
-pub fn parse_zone(text: &str) -> Option<Tz> {
-    text.trim().parse::<Tz>().ok()
-}
-
-pub fn time_zone_schema() -> Value {
-    json!({"type": "string", "maxLength": 64, "examples": ["UTC", "Europe/Berlin", "America/New_York"]})
-}
-
-/// The check behind `time_zone` fields: a known IANA name, in its canonical spelling.
-pub fn check_time_zone(value: &Value) -> Result<Value, String> {
-    let text = value.as_str().ok_or("must be a string")?;
-    parse_zone(text)
-        .map(|tz| Value::String(tz.name().to_owned()))
-        .ok_or_else(|| "must be an IANA time zone name, like Europe/Berlin or UTC".into())
-}
+pub use space_http::zones::{check_time_zone, parse_zone, resolve, time_zone_schema};
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,11 @@
 //! the owner (account API, `/spaces/{space}/connections`), never by a space key.
 
 pub mod accounts;
+pub mod analytics;
 pub mod posts;
 pub mod provider;
 pub mod publish;
+pub mod queue;
 pub mod rules;
 
 use axum::Router;
@@ -114,6 +116,65 @@ pub fn operations() -> Vec<Operation> {
         }
         operations.push(operation);
     }
+    for mut operation in queue::slots().operations() {
+        if operation.name == "social_slots_create" {
+            operation.handler = queue::guarded_create(operation.handler.clone());
+        }
+        operations.push(operation);
+    }
+    operations.push(
+        Operation::new(
+            "social_queue",
+            Method::GET,
+            "/social/queue",
+            read,
+            Effect::Read,
+            "The scheduled posts in publishing order, and each account's next free slot",
+            handler(queue::queue),
+        )
+        .with_params(vec![
+            Param::query(
+                "account_id",
+                serde_json::json!({"type": "string", "maxLength": 100}),
+                "Only this account's queue.",
+            ),
+            Param::query(
+                "limit",
+                serde_json::json!({"type": "integer", "minimum": 1, "maximum": queue::MAX_QUEUE, "default": 50}),
+                "How many scheduled posts to answer with.",
+            ),
+        ])
+        .answers(StatusCode::OK, queue::queue_schema),
+    );
+    operations.push(
+        Operation::new(
+            "social_analytics",
+            Method::GET,
+            "/social/analytics",
+            read,
+            Effect::Read,
+            "Impressions, likes, comments, shares and clicks per published post and per account",
+            handler(analytics::analytics),
+        )
+        .with_params(vec![
+            Param::query(
+                "account_id",
+                serde_json::json!({"type": "string", "maxLength": 100}),
+                "Only this account's posts.",
+            ),
+            Param::query(
+                "from",
+                serde_json::json!({"type": "string", "format": "date-time"}),
+                "Only posts published at or after this time.",
+            ),
+            Param::query(
+                "to",
+                serde_json::json!({"type": "string", "format": "date-time"}),
+                "Only posts published at or before this time.",
+            ),
+        ])
+        .answers(StatusCode::OK, analytics::schema),
+    );
     operations.extend([
         Operation::new(
             "social_clusters_get",

@@ -845,7 +845,8 @@ pub async fn delete_cluster(call: Call) -> Result<Reply, ApiError> {
 }
 
 fn delete_post_writes(call: &Call, space: &str, post: &Item) -> Vec<Write> {
-    vec![
+    let mut writes = crate::queue::index_writes(space, Some(post), None);
+    writes.extend([
         Write::delete(post.pk.clone(), post.sk.clone(), Condition::Version(post.version)),
         event_write(
             space,
@@ -855,7 +856,8 @@ fn delete_post_writes(call: &Call, space: &str, post: &Item) -> Vec<Write> {
             &call.principal,
             call.engine.now(),
         ),
-    ]
+    ]);
+    writes
 }
 
 pub async fn load_post(call: &Call, id: &str) -> Result<Item, ApiError> {

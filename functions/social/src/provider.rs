@@ -194,3 +194,48 @@ fn published(record: &Item) -> Published {
         published_at: text("published_at"),
     }
 }
+
+/// What a published post has gathered on its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Metrics {
+    pub impressions: u64,
+    pub likes: u64,
+    pub comments: u64,
+    pub shares: u64,
+    pub clicks: u64,
+}
+
+impl Metrics {
+    pub fn to_json(self) -> Value {
+        json!({
+            "impressions": self.impressions,
+            "likes": self.likes,
+            "comments": self.comments,
+            "shares": self.shares,
+            "clicks": self.clicks,
+        })
+    }
+
+    pub fn add(&mut self, other: Metrics) {
+        self.impressions += other.impressions;
+        self.likes += other.likes;
+        self.comments += other.comments;
+        self.shares += other.shares;
+        self.clicks += other.clicks;
+    }
+}
+
+/// The sandbox's figures for a publication: the same for the same post and hour, growing
+/// for a week after it was published, so analytics can be tested to the unit.
+pub fn sandbox_metrics(post_id: &str, hours_since: i64) -> Metrics {
+    let seed = network_id(post_id).parse::<u64>().unwrap_or(0);
+    let hours = hours_since.clamp(0, 168) as u64 + 1;
+    let impressions = (100 + seed % 400) * hours;
+    Metrics {
+        impressions,
+        likes: impressions * (2 + seed % 5) / 100,
+        comments: impressions * (1 + seed % 3) / 1000,
+        shares: impressions * (1 + seed % 4) / 500,
+        clicks: impressions * (1 + seed % 6) / 200,
+    }
+}

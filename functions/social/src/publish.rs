@@ -26,6 +26,7 @@ use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
 use crate::posts::{self, POSTS};
 use crate::provider::{PublishError, Published, provider_for};
+use crate::queue;
 use crate::rules::{self, Draft, Media};
 
 /// The job kind.
@@ -38,48 +39,75 @@ const PAUSED_WAIT_MINUTES: i64 = 5;
 pub fn schedule_schema() -> Value {
     json!({
         "type": "object",
+        "description": "One of the two: a time, or `next_slot` for each account's first free slot (POST /social/slots).",
         "properties": {
-            "scheduled_at": {"type": "string", "format": "date-time", "description": "When to publish; must be in the future."}
+            "scheduled_at": {"type": "string", "format": "date-time", "description": "When to publish; must be in the future."},
+            "next_slot": {"type": "boolean", "const": true, "description": "Each post at its account's first future slot no scheduled post fills."}
         },
-        "required": ["scheduled_at"],
+        "minProperties": 1,
+        "maxProperties": 1,
         "additionalProperties": false
     })
+}
+
+/// When a schedule puts its posts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum When {
+    At(DateTime<Utc>),
+    NextSlot,
 }
 
 /// What a live action does to each post it reaches.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
-    Schedule(DateTime<Utc>),
+    Schedule(When),
     Unschedule,
 }
 
-fn scheduled_at(call: &Call) -> Result<DateTime<Utc>, ApiError> {
-    let mut errors = FieldErrors::new();
+fn when(call: &Call) -> Result<When, ApiError> {
     let body = call.body.as_object().cloned().unwrap_or_default();
-    for extra in body.keys().filter(|k| *k != "scheduled_at") {
-        errors.insert(extra.clone(), vec!["is not accepted; send scheduled_at".into()]);
+    let mut errors = FieldErrors::new();
+    for extra in body
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "scheduled_at" | "next_slot"))
+    {
+        errors.insert(
+            extra.clone(),
+            vec!["is not accepted; send scheduled_at or next_slot".into()],
+        );
     }
-    let at = match body.get("scheduled_at").map(|v| FieldKind::DateTime.check(v)) {
-        Some(Ok(Value::String(at))) => parse_datetime(&at),
-        Some(Err(message)) => {
-            errors.insert("scheduled_at".into(), vec![message]);
-            None
-        }
-        _ => {
-            errors.insert(
-                "scheduled_at".into(),
-                vec!["The scheduled_at field is required.".into()],
-            );
-            None
-        }
-    };
-    match at {
-        Some(at) if errors.is_empty() && at <= call.engine.now() => Err(ApiError::invalid_field(
-            "scheduled_at",
-            "must be in the future; POST …/publish publishes now",
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    match (body.get("scheduled_at"), body.get("next_slot")) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_field(
+            "next_slot",
+            "send scheduled_at or next_slot, not both",
         )),
-        Some(at) if errors.is_empty() => Ok(at),
-        _ => Err(ApiError::validation(errors)),
+        (None, Some(Value::Bool(true))) => Ok(When::NextSlot),
+        (None, Some(_)) => Err(ApiError::invalid_field("next_slot", "must be true")),
+        (Some(value), None) => {
+            let at = match FieldKind::DateTime.check(value) {
+                Ok(Value::String(at)) => parse_datetime(&at),
+                Ok(_) => None,
+                Err(message) => return Err(ApiError::invalid_field("scheduled_at", message)),
+            };
+            match at {
+                Some(at) if at > call.engine.now() => Ok(When::At(at)),
+                Some(_) => Err(ApiError::invalid_field(
+                    "scheduled_at",
+                    "must be in the future; POST …/publish publishes now",
+                )),
+                None => Err(ApiError::invalid_field(
+                    "scheduled_at",
+                    "must be an RFC 3339 date-time, like 2026-11-22T17:00:00Z",
+                )),
+            }
+        }
+        (None, None) => Err(ApiError::invalid_field(
+            "scheduled_at",
+            "The scheduled_at field is required (or next_slot: true).",
+        )),
     }
 }
 
@@ -101,12 +129,26 @@ fn status(post: &Item) -> &str {
 }
 
 /// The writes that move one post, or `None` when the action does not apply to it.
-fn move_post(call: &Call, space: &str, post: &Item, action: Action) -> Result<Option<Vec<Write>>, ApiError> {
+async fn move_post(call: &Call, space: &str, post: &Item, action: Action) -> Result<Option<Vec<Write>>, ApiError> {
     let now = call.engine.now();
     let mut next = post.clone();
     let mut writes = Vec::new();
     let kind = match (action, status(post)) {
-        (Action::Schedule(at), "draft" | "scheduled" | "failed") => {
+        (Action::Schedule(when), "draft" | "scheduled" | "failed") => {
+            let at = match when {
+                When::At(at) => at,
+                When::NextSlot => {
+                    let account = post.body.get("account_id").and_then(Value::as_str).unwrap_or_default();
+                    queue::next_slot(&call.engine, space, account, now)
+                        .await?
+                        .ok_or_else(|| {
+                            ApiError::invalid_field(
+                                "next_slot",
+                                format!("account `{account}` has no free slot: add one with POST /social/slots"),
+                            )
+                        })?
+                }
+            };
             let token = new_id("sch");
             next.body.insert("status".into(), json!("scheduled"));
             next.body.insert("scheduled_at".into(), json!(format_datetime(at)));
@@ -133,6 +175,7 @@ fn move_post(call: &Call, space: &str, post: &Item, action: Action) -> Result<Op
     };
     next.body.insert("updated_at".into(), json!(format_datetime(now)));
     next.version += 1;
+    writes.extend(queue::index_writes(space, Some(post), Some(&next)));
     writes.push(update_event_write(
         space,
         kind,
@@ -151,7 +194,7 @@ async fn on_cluster(call: Call, action: Action) -> Result<Reply, ApiError> {
     let space = call.space_id()?.to_owned();
     let mut writes = Vec::new();
     for post in posts::load_posts(&call, &cluster).await? {
-        writes.extend(move_post(&call, &space, &post, action)?.into_iter().flatten());
+        writes.extend(move_post(&call, &space, &post, action).await?.into_iter().flatten());
     }
     if writes.is_empty() {
         return Err(ApiError::Conflict(match action {
@@ -160,10 +203,9 @@ async fn on_cluster(call: Call, action: Action) -> Result<Reply, ApiError> {
         }));
     }
     let mut next = cluster.clone();
-    match action {
-        Action::Schedule(at) => next.body.insert("scheduled_at".into(), json!(format_datetime(at))),
-        Action::Unschedule => None,
-    };
+    if let Action::Schedule(When::At(at)) = action {
+        next.body.insert("scheduled_at".into(), json!(format_datetime(at)));
+    }
     next.version += 1;
     writes.push(Write::put(next.clone(), Condition::Version(cluster.version)));
     call.engine.store().transact(writes).await?;
@@ -174,7 +216,7 @@ async fn on_post(call: Call, action: Action) -> Result<Reply, ApiError> {
     let post = posts::load_post(&call, call.path_param("id")?).await?;
     call.check_if_match(post.version)?;
     let space = call.space_id()?.to_owned();
-    let Some(writes) = move_post(&call, &space, &post, action)? else {
+    let Some(writes) = move_post(&call, &space, &post, action).await? else {
         return Err(ApiError::Conflict(format!(
             "Post `{}` is {}: it cannot be {}.",
             post.sk,
@@ -192,14 +234,14 @@ async fn on_post(call: Call, action: Action) -> Result<Reply, ApiError> {
 }
 
 pub async fn schedule_cluster(call: Call) -> Result<Reply, ApiError> {
-    let at = scheduled_at(&call)?;
-    on_cluster(call, Action::Schedule(at)).await
+    let when = when(&call)?;
+    on_cluster(call, Action::Schedule(when)).await
 }
 
 pub async fn publish_cluster(call: Call) -> Result<Reply, ApiError> {
     empty_body(&call)?;
     let now = call.engine.now();
-    on_cluster(call, Action::Schedule(now)).await
+    on_cluster(call, Action::Schedule(When::At(now))).await
 }
 
 pub async fn unschedule_cluster(call: Call) -> Result<Reply, ApiError> {
@@ -208,14 +250,14 @@ pub async fn unschedule_cluster(call: Call) -> Result<Reply, ApiError> {
 }
 
 pub async fn schedule_post(call: Call) -> Result<Reply, ApiError> {
-    let at = scheduled_at(&call)?;
-    on_post(call, Action::Schedule(at)).await
+    let when = when(&call)?;
+    on_post(call, Action::Schedule(when)).await
 }
 
 pub async fn publish_post(call: Call) -> Result<Reply, ApiError> {
     empty_body(&call)?;
     let now = call.engine.now();
-    on_post(call, Action::Schedule(now)).await
+    on_post(call, Action::Schedule(When::At(now))).await
 }
 
 pub async fn unschedule_post(call: Call) -> Result<Reply, ApiError> {
@@ -244,11 +286,9 @@ async fn record(engine: &Engine, space: &str, post: &Item, next: Item, kind: &st
         &Principal::system(),
         engine.now(),
     );
-    match engine
-        .store()
-        .transact(vec![Write::put(next, Condition::Version(post.version)), event])
-        .await
-    {
+    let mut writes = queue::index_writes(space, Some(post), Some(&next));
+    writes.extend([Write::put(next, Condition::Version(post.version)), event]);
+    match engine.store().transact(writes).await {
         Ok(()) => Ok(true),
         Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => Ok(false),
         Err(error) => Err(error.into()),

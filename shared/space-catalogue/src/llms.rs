@@ -284,7 +284,11 @@ fn type_of(schema: &Value) -> String {
 /// from its type. An object shows its required fields and those with an example of their
 /// own (or, with neither, its first field): what is needed, not everything possible.
 pub fn example(schema: &Value) -> Value {
-    if let Some(example) = schema.get("example").or_else(|| schema.get("default")) {
+    let listed = schema
+        .get("examples")
+        .and_then(Value::as_array)
+        .and_then(|examples| examples.first());
+    if let Some(example) = schema.get("example").or(listed).or_else(|| schema.get("default")) {
         return example.clone();
     }
     if let Some(first) = schema

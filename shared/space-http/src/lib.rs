@@ -29,6 +29,7 @@ pub mod request_id;
 pub mod resource;
 pub mod rest;
 pub mod schema;
+pub mod zones;
 
 pub use email::Email;
 pub use engine::Engine;

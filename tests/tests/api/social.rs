@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::TimeDelta;
+use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use space_store::Query;
@@ -17,6 +17,7 @@ on_both_backends!(
     going_live_needs_run_and_publishes_once_at_its_time,
     transient_failures_retry_and_permanent_ones_fail,
     drafts_edit_together_and_published_posts_stay,
+    next_slot_fills_the_free_slots_in_order_and_the_queue_follows,
 );
 
 async fn connect(app: &TestApp, network: &str, name: &str) -> String {
@@ -512,4 +513,128 @@ async fn two_workers_publish_each_post_once() {
     assert_eq!(publications(&app).await.len(), posts);
     let types = app.event_types().await;
     assert_eq!(types.iter().filter(|t| *t == "social_post.published").count(), posts);
+}
+
+fn at(value: &Value) -> DateTime<Utc> {
+    value
+        .as_str()
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("a time: {value}"))
+}
+
+async fn next_slot_fills_the_free_slots_in_order_and_the_queue_follows(app: TestApp) {
+    let linkedin = connect(&app, "linkedin", "Acme on LinkedIn").await;
+    let x = connect(&app, "x", "Acme on X").await;
+    app.space(Method::POST, "/social/slots")
+        .json(json!({"weekday": "mon", "time": "09:00", "time_zone": "UTC"}))
+        .send()
+        .await
+        .expect(201);
+    app.space(Method::POST, "/social/slots")
+        .json(json!({"weekday": "wed", "time": "09:00", "time_zone": "UTC", "account_id": linkedin}))
+        .send()
+        .await
+        .expect(201);
+    let refused = app
+        .space(Method::POST, "/social/slots")
+        .json(json!({"weekday": "fri", "time": "25:00", "time_zone": "Mars/Olympus", "account_id": "conn_nope"}))
+        .send()
+        .await
+        .expect(422);
+    for field in ["time", "time_zone"] {
+        assert!(refused.body["error"]["fields"][field].is_array(), "{}", refused.text);
+    }
+    app.space(Method::POST, "/social/slots")
+        .json(json!({"weekday": "fri", "time": "10:00", "time_zone": "UTC", "account_id": "conn_nope"}))
+        .send()
+        .await
+        .expect(422);
+
+    let now = app.engine.now();
+    let mut times = Vec::new();
+    let mut posts = Vec::new();
+    for n in 0..3 {
+        let created = app
+            .space(Method::POST, "/social/posts")
+            .json(json!({"content": format!("Queued {n}"), "account_ids": [linkedin]}))
+            .send()
+            .await
+            .expect(201);
+        let cluster = created.body["id"].as_str().unwrap_or_default().to_owned();
+        let scheduled = app
+            .space(Method::POST, &format!("/social/clusters/{cluster}/schedule"))
+            .json(json!({"next_slot": true}))
+            .send()
+            .await
+            .expect(200);
+        times.push(at(&scheduled.body["posts"][0]["scheduled_at"]));
+        posts.push(scheduled.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(times[0] > now && times[0] <= now + TimeDelta::days(7), "{times:?}");
+    assert!(times.windows(2).all(|pair| pair[0] < pair[1]), "{times:?}");
+    assert!(times[2] <= now + TimeDelta::days(14), "{times:?}");
+    for time in &times {
+        let weekday = time.weekday().num_days_from_monday();
+        assert!(
+            (weekday == 0 || weekday == 2) && time.hour() == 9 && time.minute() == 0,
+            "{time}"
+        );
+    }
+
+    let queue = app
+        .space(Method::GET, &format!("/social/queue?account_id={linkedin}"))
+        .send()
+        .await
+        .expect(200);
+    let queued: Vec<&str> = queue.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(queued, posts.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(at(&queue.body["next_free_slots"][linkedin.as_str()]) > times[2]);
+    let everyone = app.space(Method::GET, "/social/queue").send().await.expect(200);
+    let x_free = at(&everyone.body["next_free_slots"][x.as_str()]);
+    assert_eq!(
+        x_free.weekday().num_days_from_monday(),
+        0,
+        "X has only the Monday slot: {x_free}"
+    );
+
+    // A freed slot is the next one given again.
+    app.space(Method::POST, &format!("/social/posts/{}/unschedule", posts[0]))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    let again = app
+        .space(Method::POST, &format!("/social/posts/{}/schedule", posts[0]))
+        .json(json!({"next_slot": true}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(at(&again.body["scheduled_at"]), times[0]);
+
+    // Published, a post leaves the queue and its figures arrive.
+    app.clock.advance(times[0] - now + TimeDelta::seconds(1));
+    pass(&app).await;
+    let queue = app
+        .space(Method::GET, &format!("/social/queue?account_id={linkedin}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(queue.body["data"].as_array().map(Vec::len), Some(2), "{}", queue.text);
+    let first = app.space(Method::GET, "/social/analytics").send().await.expect(200);
+    let impressions = |body: &Value| body["totals"][linkedin.as_str()]["impressions"].as_u64().unwrap_or(0);
+    assert_eq!(first.body["data"][0]["post_id"], posts[0].as_str(), "{}", first.text);
+    assert!(impressions(&first.body) > 0);
+    app.clock.advance(TimeDelta::hours(3));
+    let later = app
+        .space(Method::GET, &format!("/social/analytics?account_id={linkedin}"))
+        .send()
+        .await
+        .expect(200);
+    assert!(impressions(&later.body) > impressions(&first.body), "figures grow");
 }
