@@ -174,6 +174,39 @@ async def scenario(mode):
         check(not made.is_error and made.structured_content["title"] == "Via compact", "call runs any allowed operation")
 
 
+async def social():
+    """The social family through its scope tools; `spacectl serve`'s worker publishes."""
+    status, account = http(
+        "POST",
+        f"/functions/v1/account-api/spaces/{SPACE_ID}/connections",
+        ACCOUNT_KEY,
+        {"kind": "social", "network": "linkedin", "name": "Acme on LinkedIn", "handle": "acme"},
+    )
+    check(status == 201, f"the owner connects an account: {status} {account}")
+    key = mint(["social:read", "social:write", "social:run"])
+    async with client(key) as session:
+        names = [tool.name for tool in (await session.list_tools()).tools]
+        check(names == ["read_social", "write_social", "run_social", "search_operations"], f"social tools: {names}")
+        created = await session.call_tool(
+            "write_social",
+            {"operation": "social_posts_create", "arguments": {"content": "Hello from MCP", "account_ids": [account["id"]]}},
+        )
+        check(not created.is_error and created.structured_content["status"] == "draft", f"a draft cluster: {created}")
+        cluster = created.structured_content["id"]
+        published = await session.call_tool(
+            "run_social", {"operation": "social_clusters_publish", "arguments": {"id": cluster}}
+        )
+        check(not published.is_error, f"publish now: {published}")
+        post = published.structured_content["posts"][0]["id"]
+        for _ in range(100):
+            got = await session.call_tool("read_social", {"operation": "social_posts_get", "arguments": {"id": post}})
+            if got.structured_content["status"] == "published":
+                break
+            await asyncio.sleep(0.1)
+        check(got.structured_content["status"] == "published", f"the worker published it: {got.structured_content}")
+        check(got.structured_content["network_url"].startswith("https://www.linkedin.com/"), "with the network's URL")
+
+
 async def main():
     async with httpx2.AsyncClient() as raw:
         response = await raw.post(MCP, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
@@ -181,6 +214,7 @@ async def main():
         check(response.headers.get("www-authenticate", "").startswith("Bearer"), "with WWW-Authenticate")
     await scenario("auto")
     await scenario("legacy")
+    await social()
     print(f"python sdk: {CHECKS} checks passed")
 
 
