@@ -14,35 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use http::{Request, StatusCode, header};
+use http::StatusCode;
 use serde_json::{Value, json};
 use space_store::embedded::EmbeddedStore;
-use tower::ServiceExt as _;
 
 const BASE: &str = "/functions/v1/space-api";
 
 /// One request through the app: its status and JSON body.
 async fn call(app: &Router, auth: &str, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(format!("{BASE}{path}"))
-        .header(header::AUTHORIZATION, auth);
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    let response = app
-        .clone()
-        .oneshot(request.body(body).expect("request"))
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    space_bench::call(app, auth, method, &format!("{BASE}{path}"), body).await
 }
 
 /// An app over an in-memory store holding `contacts` contacts; the first (the oldest) is
