@@ -80,7 +80,10 @@ async fn fixture() -> Fixture {
                 );
                 post.body.insert("status".into(), json!("scheduled"));
                 post.body.insert("account_id".into(), json!(account));
-                post.body.insert("scheduled_at".into(), Value::String(space_http::fields::format_datetime(*at)));
+                post.body.insert(
+                    "scheduled_at".into(),
+                    Value::String(space_http::fields::format_datetime(*at)),
+                );
                 social::queue::index_writes(&space, None, Some(&post))
             })
             .collect();
@@ -101,10 +104,18 @@ fn bench(c: &mut Criterion) {
         .expect("tokio runtime");
     let fixture = rt.block_on(fixture());
     let free = rt
-        .block_on(social::queue::next_slot(&fixture.engine, &fixture.space, &fixture.account, fixture.now))
+        .block_on(social::queue::next_slot(
+            &fixture.engine,
+            &fixture.space,
+            &fixture.account,
+            fixture.now,
+        ))
         .expect("a read")
         .expect("a free slot");
-    assert!(free > fixture.now + TimeDelta::weeks(9), "past the filled weeks: {free}");
+    assert!(
+        free > fixture.now + TimeDelta::weeks(9),
+        "past the filled weeks: {free}"
+    );
     let mut group = c.benchmark_group("social");
     group
         .sample_size(30)

@@ -211,66 +211,53 @@ pub fn operations() -> Vec<Operation> {
         .with_params(id_param("cluster"))
         .answers_no_content(),
     ]);
-    for (target, what, id_of) in [("clusters", "cluster", "cluster"), ("posts", "post", "post")] {
-        let path = |verb: &str| format!("/social/{target}/{{id}}/{verb}");
-        let (schedule, publish_now, unschedule) = if target == "clusters" {
-            (
-                handler(publish::schedule_cluster),
-                handler(publish::publish_cluster),
-                handler(publish::unschedule_cluster),
-            )
-        } else {
-            (
-                handler(publish::schedule_post),
-                handler(publish::publish_post),
-                handler(publish::unschedule_post),
-            )
-        };
+    for (target, path_segment, what) in [
+        (publish::Target::Cluster, "clusters", "cluster"),
+        (publish::Target::Post, "posts", "post"),
+    ] {
         let answer = move || -> Schema {
-            if target == "clusters" {
-                Schema::lazy(posts::cluster_schema)
-            } else {
-                Schema::lazy(posts::post_schema)
+            match target {
+                publish::Target::Cluster => Schema::lazy(posts::cluster_schema),
+                publish::Target::Post => Schema::lazy(posts::post_schema),
             }
         };
-        operations.extend([
-            Operation::new(
-                format!("social_{target}_schedule"),
-                Method::POST,
-                path("schedule"),
-                run,
-                Effect::Live,
-                format!("Schedule a {what} to publish at a time in the future"),
-                schedule,
-            )
-            .with_params(id_param(id_of))
-            .with_body(publish::schedule_schema)
-            .answers(StatusCode::OK, answer()),
-            Operation::new(
-                format!("social_{target}_publish"),
-                Method::POST,
-                path("publish"),
-                run,
-                Effect::Live,
-                format!("Publish a {what} now (it is queued and published within seconds)"),
-                publish_now,
-            )
-            .with_params(id_param(id_of))
-            .with_body(space_http::fields::empty_body_schema)
-            .answers(StatusCode::OK, answer()),
-            Operation::new(
-                format!("social_{target}_unschedule"),
-                Method::POST,
-                path("unschedule"),
-                run,
-                Effect::Live,
+        let verbs = [
+            (
+                publish::Verb::Schedule,
+                "schedule",
+                format!("Schedule a {what} at a future time or its accounts' next free slots"),
+            ),
+            (
+                publish::Verb::Publish,
+                "publish",
+                format!("Publish a {what} now (queued, published within seconds)"),
+            ),
+            (
+                publish::Verb::Unschedule,
+                "unschedule",
                 format!("Take a scheduled {what} back to draft"),
-                unschedule,
-            )
-            .with_params(id_param(id_of))
-            .with_body(space_http::fields::empty_body_schema)
-            .answers(StatusCode::OK, answer()),
-        ]);
+            ),
+        ];
+        for (verb, name, summary) in verbs {
+            let body: fn() -> serde_json::Value = match verb {
+                publish::Verb::Schedule => publish::schedule_schema,
+                _ => space_http::fields::empty_body_schema,
+            };
+            operations.push(
+                Operation::new(
+                    format!("social_{path_segment}_{name}"),
+                    Method::POST,
+                    format!("/social/{path_segment}/{{id}}/{name}"),
+                    run,
+                    Effect::Live,
+                    summary,
+                    publish::live(target, verb),
+                )
+                .with_params(id_param(what))
+                .with_body(body)
+                .answers(StatusCode::OK, answer()),
+            );
+        }
     }
     operations
 }

@@ -18,7 +18,7 @@ use space_http::events::update_event_write;
 use space_http::fields::{FieldKind, format_datetime, parse_datetime};
 use space_http::ids::new_id;
 use space_http::keys;
-use space_http::operation::{Call, Reply};
+use space_http::operation::{self, Call, Reply, handler};
 use space_http::resource::Resource;
 use space_http::{ApiError, Engine, FieldErrors};
 use space_store::{Condition, Item, StoreError, Write};
@@ -233,36 +233,40 @@ async fn on_post(call: Call, action: Action) -> Result<Reply, ApiError> {
     Ok(Reply::ok(Resource::render(&post)).with_etag(post.version))
 }
 
-pub async fn schedule_cluster(call: Call) -> Result<Reply, ApiError> {
-    let when = when(&call)?;
-    on_cluster(call, Action::Schedule(when)).await
+/// What a live route acts on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Cluster,
+    Post,
 }
 
-pub async fn publish_cluster(call: Call) -> Result<Reply, ApiError> {
-    empty_body(&call)?;
-    let now = call.engine.now();
-    on_cluster(call, Action::Schedule(When::At(now))).await
+/// The three live actions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Schedule,
+    Publish,
+    Unschedule,
 }
 
-pub async fn unschedule_cluster(call: Call) -> Result<Reply, ApiError> {
-    empty_body(&call)?;
-    on_cluster(call, Action::Unschedule).await
-}
-
-pub async fn schedule_post(call: Call) -> Result<Reply, ApiError> {
-    let when = when(&call)?;
-    on_post(call, Action::Schedule(when)).await
-}
-
-pub async fn publish_post(call: Call) -> Result<Reply, ApiError> {
-    empty_body(&call)?;
-    let now = call.engine.now();
-    on_post(call, Action::Schedule(When::At(now))).await
-}
-
-pub async fn unschedule_post(call: Call) -> Result<Reply, ApiError> {
-    empty_body(&call)?;
-    on_post(call, Action::Unschedule).await
+/// The handler of `POST /social/{clusters|posts}/{id}/{schedule|publish|unschedule}`.
+pub fn live(target: Target, verb: Verb) -> operation::Handler {
+    handler(move |call: Call| async move {
+        let action = match verb {
+            Verb::Schedule => Action::Schedule(when(&call)?),
+            Verb::Publish => {
+                empty_body(&call)?;
+                Action::Schedule(When::At(call.engine.now()))
+            }
+            Verb::Unschedule => {
+                empty_body(&call)?;
+                Action::Unschedule
+            }
+        };
+        match target {
+            Target::Cluster => on_cluster(call, action).await,
+            Target::Post => on_post(call, action).await,
+        }
+    })
 }
 
 /// Publishes one scheduled post, once.

@@ -3,6 +3,7 @@
 //! provider when it publishes, as the network would.
 
 use space_connections::Network;
+use space_http::fields::thousands;
 
 /// A media item of the Space, as a post refers to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +69,7 @@ pub fn check(network: Network, draft: Draft<'_>) -> Vec<(&'static str, String)> 
     if draft.content.chars().count() > max {
         broken.push((
             "content",
-            format!("{label} posts are at most {} characters", group(max)),
+            format!("{label} posts are at most {} characters", thousands(max)),
         ));
     }
     if draft.content.trim().is_empty() && draft.media.is_empty() {
@@ -130,19 +131,6 @@ fn media_problem(network: Network, media: &[Media]) -> Option<String> {
         return Some(format!("{label} posts carry at most {most_images} images"));
     }
     None
-}
-
-/// `63206` → `63,206`, as the networks write their limits.
-fn group(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -265,6 +265,19 @@ pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The one way timestamps are written: RFC 3339, UTC, milliseconds.
+/// `63206` → `63,206`: how limits read in messages.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn format_datetime(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

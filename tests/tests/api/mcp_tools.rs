@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
+use space_http::fields::thousands;
 use space_tests::TestApp;
 
 const START: &str = "<!-- mcp-size:start -->";
@@ -254,8 +255,8 @@ async fn the_readme_states_the_sizes_of_every_mode() {
             table.push_str(&format!(
                 "| {label} | {mode} | {} | {} | {} |\n",
                 tools.len(),
-                group(tokens(&tools)),
-                group(whole_tokens(&tools))
+                thousands(tokens(&tools)),
+                thousands(whole_tokens(&tools))
             ));
         }
     }
@@ -274,19 +275,6 @@ async fn the_readme_states_the_sizes_of_every_mode() {
             panic!("README.md's tool sizes are stale; rerun with UPDATE_README=1:\n{table}");
         }
     }
-}
-
-/// `12345` → `12,345`.
-fn group(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The transport's own refusals answer in the JSON envelope, with the status that names

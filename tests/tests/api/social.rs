@@ -42,6 +42,33 @@ async fn image(app: &TestApp) -> String {
     media.body["id"].as_str().expect("an id").to_owned()
 }
 
+/// Tells the sandbox to fail the account's next `count` publishes.
+async fn fail_next(app: &TestApp, account: &str, count: u32, failure: &str) {
+    let space = &app.demo.space_id;
+    app.account(Method::POST, &format!("/spaces/{space}/connections/{account}/sandbox"))
+        .json(json!({"fail_next": count, "failure": failure}))
+        .send()
+        .await
+        .expect(200);
+}
+
+/// A one-account draft, published now (queued for the next worker pass): its post id.
+async fn publish_new(app: &TestApp, account: &str, content: &str) -> String {
+    let created = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": content, "account_ids": [account]}))
+        .send()
+        .await
+        .expect(201);
+    let id = created.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
+    app.space(Method::POST, &format!("/social/posts/{id}/publish"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    id
+}
+
 async fn pass(app: &TestApp) {
     spacectl::worker(app.engine.clone())
         .run_due()
@@ -363,25 +390,9 @@ async fn going_live_needs_run_and_publishes_once_at_its_time(app: TestApp) {
 }
 
 async fn transient_failures_retry_and_permanent_ones_fail(app: TestApp) {
-    let space = app.demo.space_id.clone();
     let x = connect(&app, "x", "Acme on X").await;
-    app.account(Method::POST, &format!("/spaces/{space}/connections/{x}/sandbox"))
-        .json(json!({"fail_next": 2, "failure": "transient"}))
-        .send()
-        .await
-        .expect(200);
-    let created = app
-        .space(Method::POST, "/social/posts")
-        .json(json!({"content": "Try, try again", "account_ids": [x]}))
-        .send()
-        .await
-        .expect(201);
-    let id = created.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
-    app.space(Method::POST, &format!("/social/posts/{id}/publish"))
-        .json(json!({}))
-        .send()
-        .await
-        .expect(200);
+    fail_next(&app, &x, 2, "transient").await;
+    let id = publish_new(&app, &x, "Try, try again").await;
     pass(&app).await;
     let waiting = post(&app, &id).await;
     assert_eq!(
@@ -397,23 +408,8 @@ async fn transient_failures_retry_and_permanent_ones_fail(app: TestApp) {
     assert_eq!(published["status"], "published", "the third try: {published}");
     assert!(published.get("error").is_none());
 
-    app.account(Method::POST, &format!("/spaces/{space}/connections/{x}/sandbox"))
-        .json(json!({"fail_next": 1, "failure": "permanent"}))
-        .send()
-        .await
-        .expect(200);
-    let refused = app
-        .space(Method::POST, "/social/posts")
-        .json(json!({"content": "Not this one", "account_ids": [x]}))
-        .send()
-        .await
-        .expect(201);
-    let id = refused.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
-    app.space(Method::POST, &format!("/social/posts/{id}/publish"))
-        .json(json!({}))
-        .send()
-        .await
-        .expect(200);
+    fail_next(&app, &x, 1, "permanent").await;
+    let id = publish_new(&app, &x, "Not this one").await;
     pass(&app).await;
     let failed = post(&app, &id).await;
     assert_eq!(
