@@ -60,6 +60,7 @@ bench:
 	scripts/bench.sh
 	scripts/bench-calendar.sh
 	scripts/bench-webhooks.sh
+	scripts/bench-social.sh
 	scripts/bench-coldstart.sh
 
 ## 60 s of mixed reads and writes from 32 clients against `spacectl serve` (embedded), then

@@ -5,6 +5,8 @@
 //! - `src/bin/bare.rs`: a bare axum server with a constant JSON answer, the baseline that
 //!   `scripts/bench.sh` loads with wrk next to `spacectl serve`.
 
+pub mod serve;
+
 use std::sync::Arc;
 
 use account_api::keys::KeyRequest;

@@ -19,12 +19,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -32,6 +31,7 @@ use axum::routing::post;
 use clap::Parser;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
+use space_bench::serve::{Server, free_port, percentile, wait_ready};
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
@@ -110,65 +110,6 @@ async fn listen(receiver: Arc<Receiver>, port: u16) -> anyhow::Result<(SocketAdd
         let _ = axum::serve(listener, app).await;
     });
     Ok((address, task))
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-fn start_server(args: &Args, port: u16) -> anyhow::Result<Server> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(args.data.join("spacectl.log"))?;
-    let child = Command::new(&args.spacectl)
-        .args([
-            "serve",
-            "--store",
-            "embedded",
-            "--host",
-            "127.0.0.1",
-            "--allow-local-webhooks",
-        ])
-        .arg("--data")
-        .arg(&args.data)
-        .args(["--port", &port.to_string()])
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .context("spacectl starts")?;
-    Ok(Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    for _ in 0..400 {
-        if client
-            .get(format!("{base}/functions/v1/space-api/openapi.json"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    bail!("spacectl did not answer at {base}")
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Creates contacts at `rate` per second for `seconds`, each retried with its
@@ -265,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let port = free_port()?;
-    let mut server = start_server(&args, port)?;
+    let mut server = Server::start(&args.spacectl, &args.data, port)?;
     wait_ready(&client, &server.base).await?;
     let result = match args.scenario.as_str() {
         "sse" => sse(&args, &client, &server.base).await,
@@ -323,7 +264,7 @@ async fn webhooks(args: &Args, client: &reqwest::Client, server: &mut Server, po
             let killed = Instant::now();
             server.child.kill()?;
             server.child.wait()?;
-            *server = start_server(args, port)?;
+            *server = Server::start(&args.spacectl, &args.data, port)?;
             wait_ready(client, &server.base).await?;
             restart_ms = Some(killed.elapsed().as_secs_f64() * 1000.0);
         }

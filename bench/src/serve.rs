@@ -1,0 +1,80 @@
+//! Driving a real `spacectl serve` from a load generator: start it on a data folder, wait
+//! until it answers, kill it (SIGKILL) and start it again; and the percentile the figures use.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+/// A running `spacectl serve --store embedded` and where it listens.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `spacectl` on `data` at `port`; its output goes to `data/spacectl.log`.
+    pub fn start(spacectl: &Path, data: &Path, port: u16) -> anyhow::Result<Server> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.join("spacectl.log"))?;
+        let child = Command::new(spacectl)
+            .args([
+                "serve",
+                "--store",
+                "embedded",
+                "--host",
+                "127.0.0.1",
+                "--allow-local-webhooks",
+            ])
+            .arg("--data")
+            .arg(data)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("spacectl starts")?;
+        Ok(Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    /// SIGKILL: nothing is flushed or handed back.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+/// Waits until the server answers (up to 10 s).
+pub async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    for _ in 0..400 {
+        if client
+            .get(format!("{base}/functions/v1/space-api/openapi.json"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("spacectl did not answer at {base}")
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The `p`th percentile of `sorted` (nearest rank); NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
