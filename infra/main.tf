@@ -26,6 +26,9 @@ locals {
     table         = [aws_dynamodb_table.main.arn]
     secret_values = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.secrets_prefix}/*"]
     signing_keys  = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.signing_prefix}/*"]
+    # ListSecrets (names and metadata, never values) has no resource-level permission; a
+    # Space's purge lists its secrets with it, then deletes each by its prefixed ARN.
+    secret_names  = ["*"]
     media_bucket  = [aws_s3_bucket.media.arn]
     media_objects = ["${aws_s3_bucket.media.arn}/*"]
     # The table's stream: Lambda's event source mapping reads it with the function's role.

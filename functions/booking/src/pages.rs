@@ -52,10 +52,12 @@ async fn create(call: Call) -> Result<Reply, ApiError> {
         .map_err(ApiError::validation)?;
     check_types_exist(&call).await?;
     let pointer = keys::public_pointer(POINTER_KIND, &item.sk);
+    let space = call.space_id()?;
     let mut body = Map::new();
-    body.insert("space_id".into(), json!(call.space_id()?));
+    body.insert("space_id".into(), json!(space));
     body.insert("booking_page_id".into(), json!(item.sk));
-    writes.push(Write::put(
+    writes.extend(space_http::references::put(
+        space,
         Item::new(pointer.pk, pointer.sk, body),
         Condition::NotExists,
     ));
@@ -69,15 +71,13 @@ async fn delete(call: Call) -> Result<Reply, ApiError> {
     let current = resource.load(&call, id).await?;
     call.check_if_match(current.version)?;
     let pointer = keys::public_pointer(POINTER_KIND, &current.sk);
-    let writes = vec![
-        Write::delete(
-            current.pk.clone(),
-            current.sk.clone(),
-            Condition::Version(current.version),
-        ),
-        Write::delete(pointer.pk, pointer.sk, Condition::None),
-        resource.event(&call, "deleted", &current)?,
-    ];
+    let mut writes = vec![Write::delete(
+        current.pk.clone(),
+        current.sk.clone(),
+        Condition::Version(current.version),
+    )];
+    writes.extend(space_http::references::delete(call.space_id()?, &pointer));
+    writes.push(resource.event(&call, "deleted", &current)?);
     match call.engine.store().transact(writes).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::TransactionConflict { index: 0 }) => Err(ApiError::PreconditionFailed(

@@ -23,6 +23,7 @@ mod matrix;
 mod meet;
 mod pages;
 mod properties;
+mod purge;
 mod realtime;
 mod seed;
 mod tables;
