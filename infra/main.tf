@@ -64,9 +64,9 @@ locals {
   }
 }
 
-# The HMAC key that seals pagination cursors. Generated here, so it is in no file and no
-# shell history; it lives in the Terraform state (keep that private) and in the functions'
-# environment, encrypted with the stage key.
+# The secret pagination cursors are sealed with (the cipher's key is derived from it).
+# Generated here, so it is in no file and no shell history; it lives in the Terraform state
+# (keep that private) and in the functions' environment, encrypted with the stage key.
 resource "random_password" "cursor" {
   length  = 48
   special = false
