@@ -176,9 +176,9 @@ pub fn rate_counter(hash: &TokenHash, window_start: i64) -> ItemKey {
     ItemKey::new(format!("RL#{}", hash.as_str()), window_start.to_string())
 }
 
-/// A client address's request counter on the public routes.
-pub fn visitor_counter(client: &str, window_start: i64) -> ItemKey {
-    ItemKey::new(format!("RL#visitor#{client}"), window_start.to_string())
+/// A client address's request counter on one family of public routes.
+pub fn visitor_counter(family: &str, client: &str, window_start: i64) -> ItemKey {
+    ItemKey::new(format!("RL#visitor#{family}#{client}"), window_start.to_string())
 }
 
 /// A client address's failed key lookups in one window: one counter per address, however
