@@ -109,21 +109,6 @@ pub fn public_base(call: &Call) -> Result<String, ApiError> {
         .unwrap_or_default())
 }
 
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// The page's title as visitors see it.
 pub fn title_of(page: &Map<String, Value>) -> &str {
     page.get("title")
@@ -136,11 +121,11 @@ async fn embed(call: Call) -> Result<Reply, ApiError> {
     let base = public_base(&call)?;
     let page = booking_pages().load(&call, call.path_param("id")?).await?;
     let url = format!("{base}/b/{}", page.sk);
-    let iframe = format!(
-        "<iframe src=\"{}\" title=\"{}\" width=\"100%\" height=\"720\" style=\"border:0;max-width:100%\" loading=\"lazy\"></iframe>",
-        escape_html(&url),
-        escape_html(title_of(&page.body))
-    );
+    let iframe = maud::html! {
+        iframe src=(url) title=(title_of(&page.body)) width="100%" height="720"
+            style="border:0;max-width:100%" loading="lazy" {}
+    }
+    .into_string();
     Ok(Reply::ok(json!({
         "booking_page_id": page.sk,
         "url": url,
