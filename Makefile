@@ -54,13 +54,15 @@ deploy: build
 	cd infra && terraform apply -var stage=$(STAGE) -var architecture=$(ARCH) $(if $(REGION),-var region=$(REGION))
 
 ## Criterion in-process benchmarks, wrk against `spacectl serve` (REST and MCP, next to a bare
-## axum handler and the official Python SDK's MCP server), recurrence expansion under attack
-## (docs/benchmarks.md), then Lambda cold starts, memory and zip sizes; figures go into docs/benchmarks.md.
+## axum handler and the official Python SDK's MCP server), recurrence expansion under attack,
+## the purge of a deleted Space (docs/benchmarks.md), then Lambda cold starts, memory and zip
+## sizes; figures go into docs/benchmarks.md.
 bench:
 	scripts/bench.sh
 	scripts/bench-calendar.sh
 	scripts/bench-webhooks.sh
 	scripts/bench-social.sh
+	scripts/bench-purge.sh
 	scripts/bench-coldstart.sh
 
 ## 60 s of mixed reads and writes from 32 clients against `spacectl serve` (embedded), then

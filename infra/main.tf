@@ -26,6 +26,9 @@ locals {
     table         = [aws_dynamodb_table.main.arn]
     secret_values = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.secrets_prefix}/*"]
     signing_keys  = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.signing_prefix}/*"]
+    # ListSecrets (names and metadata, never values) has no resource-level permission; a
+    # Space's purge lists its secrets with it, then deletes each by its prefixed ARN.
+    secret_names  = ["*"]
     media_bucket  = [aws_s3_bucket.media.arn]
     media_objects = ["${aws_s3_bucket.media.arn}/*"]
     # The table's stream: Lambda's event source mapping reads it with the function's role.
@@ -61,9 +64,9 @@ locals {
   }
 }
 
-# The HMAC key that seals pagination cursors. Generated here, so it is in no file and no
-# shell history; it lives in the Terraform state (keep that private) and in the functions'
-# environment, encrypted with the stage key.
+# The secret pagination cursors are sealed with (the cipher's key is derived from it).
+# Generated here, so it is in no file and no shell history; it lives in the Terraform state
+# (keep that private) and in the functions' environment, encrypted with the stage key.
 resource "random_password" "cursor" {
   length  = 48
   special = false

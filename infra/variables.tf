@@ -90,7 +90,7 @@ variable "alarm_email" {
 }
 
 variable "cursor_secret_generation" {
-  description = "Bump to rotate CURSOR_SECRET (the HMAC key of pagination cursors): cursors issued before stop working, nothing else does."
+  description = "Bump to rotate CURSOR_SECRET (the secret pagination cursors are sealed with): cursors issued before stop working, nothing else does."
   type        = number
   default     = 1
 }

@@ -10,7 +10,8 @@ manifest, and check that:
   tracing, and the function serving GET /functions/v1/space-api/secrets cannot read a
   secret value (no statement anywhere grants secretsmanager:GetSecretValue);
 - Secrets Manager writes are scoped to space-api/<stage>/*, and only the account API has
-  them and SECRETS_PREFIX;
+  them; the dispatcher, which purges deleted Spaces, may only delete secret values and
+  list secret names;
 - the table, bucket and API have the properties the issue asks for.
 
 Run: .venv/bin/python tests/infra/test_infra.py (scripts/check-infra.sh does).
@@ -191,17 +192,33 @@ class LeastPrivilege(unittest.TestCase):
         self.assertEqual(
             arns, "arn:${local.partition}:secretsmanager:${var.region}:${local.account_id}:secret:${local.secrets_prefix}/*"
         )
-        writers = {f["name"] for f in MANIFEST["functions"] if any(p["resource"] == "secret_values" for p in f["permissions"])}
-        self.assertEqual(writers, {"account-api"})
+        granted = {
+            f["name"]: sorted(a for p in f["permissions"] if p["resource"] == "secret_values" for a in p["actions"])
+            for f in MANIFEST["functions"]
+        }
+        granted = {name: actions for name, actions in granted.items() if actions}
+        self.assertEqual(
+            granted,
+            {
+                "account-api": ["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:PutSecretValue"],
+                # A deleted Space's purge removes its values, and can do nothing else to one.
+                "dispatcher": ["secretsmanager:DeleteSecret"],
+            },
+        )
         prefixed = {f["name"] for f in MANIFEST["functions"] if "SECRETS_PREFIX" in f["env"]}
-        self.assertEqual(prefixed, {"account-api"})
+        self.assertEqual(prefixed, {"account-api", "dispatcher"})
+
+    def test_only_the_purge_lists_secret_names_and_walks_the_table(self):
+        self.assertEqual(one(one(LOCALS["resource_arns"])["secret_names"]), "*")
         for function in MANIFEST["functions"]:
             for permission in function["permissions"]:
-                if permission["resource"] == "secret_values":
-                    self.assertEqual(
-                        sorted(permission["actions"]),
-                        ["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:PutSecretValue"],
-                    )
+                if permission["resource"] == "secret_names":
+                    self.assertEqual(function["name"], "dispatcher")
+                    self.assertEqual(permission["actions"], ["secretsmanager:ListSecrets"])
+            actions = {a for p in function["permissions"] for a in p["actions"]}
+            purges = function["name"] == "dispatcher"
+            for action in ("dynamodb:Scan", "dynamodb:BatchWriteItem", "s3:DeleteObjectVersion", "s3:ListBucketVersions"):
+                self.assertEqual(action in actions, purges, (function["name"], action))
 
     def test_each_function_gets_the_manifest_permissions_logs_and_tracing_only(self):
         for name, function in FUNCTIONS.items():
@@ -220,6 +237,7 @@ class LeastPrivilege(unittest.TestCase):
             "table_stream": "dynamodb:",
             "secret_values": "secretsmanager:",
             "signing_keys": "secretsmanager:",
+            "secret_names": "secretsmanager:",
             "jobs_queue": "sqs:",
             "stream_failures": "sqs:",
             "job_schedules": "scheduler:",
@@ -254,11 +272,15 @@ class Worker(unittest.TestCase):
             queued = bool(uses & {"jobs_queue", "job_schedules", "scheduler_role", "table_stream", "stream_failures"})
             self.assertEqual(queued, function["name"] == "dispatcher", function["name"])
 
-    def test_the_dispatcher_reads_signing_keys_and_changes_none(self):
+    def test_the_dispatcher_reads_signing_keys_and_writes_no_secret_or_media(self):
         dispatcher = FUNCTIONS["dispatcher"]
-        signing = [p for p in dispatcher["permissions"] if p["resource"] == "signing_keys"]
-        self.assertEqual([p["actions"] for p in signing], [["secretsmanager:GetSecretValue"]])
-        self.assertNotIn("secret_values", {p["resource"] for p in dispatcher["permissions"]})
+        by_resource = {p["resource"]: sorted(p["actions"]) for p in dispatcher["permissions"]}
+        # It signs deliveries with the signing keys; a purge deletes those of a deleted Space.
+        self.assertEqual(by_resource["signing_keys"], ["secretsmanager:DeleteSecret", "secretsmanager:GetSecretValue"])
+        # Secret values and media: deleted by a purge, never read or written.
+        self.assertEqual(by_resource["secret_values"], ["secretsmanager:DeleteSecret"])
+        self.assertEqual(by_resource["media_objects"], ["s3:DeleteObject", "s3:DeleteObjectVersion"])
+        self.assertEqual(by_resource["media_bucket"], ["s3:ListBucketVersions"])
         self.assertEqual(set(dispatcher["routes"]), set())
 
     def test_the_stream_mapping_reports_partial_failures_and_keeps_what_fails(self):

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use space_store::{Condition, Item, Page, Query, Store, StoreError, Write};
+use space_store::{Condition, Item, Page, Query, Scan, ScanPage, Store, StoreError, Write};
 
 /// Counts waves of overlapping store calls. Each call takes a few milliseconds, like a
 /// network hop, so that calls issued together really overlap.
@@ -74,6 +74,14 @@ impl Store for CountingStore {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.around(self.inner.transact(writes)).await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
+        self.around(self.inner.scan(scan)).await
+    }
+
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        self.around(self.inner.delete_many(keys)).await
     }
 
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use space_store::{Condition, Item, Page, Query, Store, StoreError, Write};
+use space_store::{Condition, Item, Page, Query, Scan, ScanPage, Store, StoreError, Write};
 
 /// The kinds of store call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,11 +22,15 @@ pub enum Kind {
     Delete,
     Transact,
     Increment,
+    /// A walk across partitions (a Space purge).
+    Scan,
+    /// A bulk removal (a Space purge).
+    DeleteMany,
 }
 
 impl Kind {
-    pub const READS: &[Kind] = &[Kind::Get, Kind::Query];
-    pub const WRITES: &[Kind] = &[Kind::Put, Kind::Delete, Kind::Transact];
+    pub const READS: &[Kind] = &[Kind::Get, Kind::Query, Kind::Scan];
+    pub const WRITES: &[Kind] = &[Kind::Put, Kind::Delete, Kind::Transact, Kind::DeleteMany];
     /// Everything but the rate counters, which a request touches before anything else.
     pub const DATA: &[Kind] = &[Kind::Get, Kind::Query, Kind::Put, Kind::Delete, Kind::Transact];
     pub const ALL: &[Kind] = &[
@@ -36,6 +40,8 @@ impl Kind {
         Kind::Delete,
         Kind::Transact,
         Kind::Increment,
+        Kind::Scan,
+        Kind::DeleteMany,
     ];
 }
 
@@ -232,7 +238,7 @@ impl FaultyStore {
     fn fault_for(&self, kind: Kind) -> Option<Fault> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(kind);
         let switched = match kind {
-            Kind::Get | Kind::Query => self.fail_reads.load(Ordering::SeqCst),
+            Kind::Get | Kind::Query | Kind::Scan => self.fail_reads.load(Ordering::SeqCst),
             _ => self.fail_writes.load(Ordering::SeqCst),
         };
         if switched {
@@ -308,6 +314,18 @@ impl Store for FaultyStore {
             .collect();
         self.note(&keys).await?;
         self.inner.transact(writes).await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
+        self.enter(Kind::Scan).await?;
+        self.inner.scan(scan).await
+    }
+
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        self.enter(Kind::DeleteMany).await?;
+        let noted: Vec<(&str, &str)> = keys.iter().map(|(pk, sk)| (pk.as_str(), sk.as_str())).collect();
+        self.note(&noted).await?;
+        self.inner.delete_many(keys).await
     }
 
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {

@@ -41,7 +41,8 @@ pub struct FunctionEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Permission {
     /// `table`, `secret_values` (`space-api/<stage>/*`), `signing_keys`
-    /// (`space-api/<stage>-signing/*`), `media_bucket`, `media_objects`, `table_stream`,
+    /// (`space-api/<stage>-signing/*`), `secret_names` (`*`: listing secrets has no
+    /// resource-level permission), `media_bucket`, `media_objects`, `table_stream`,
     /// `jobs_queue`, `job_schedules` (the schedule group's schedules), `scheduler_role`
     /// (the role schedules send with) or `stream_failures` (the stream's on-failure queue).
     pub resource: &'static str,
@@ -94,6 +95,22 @@ const JOBS_QUEUE_ACTIONS: &[&str] = &[
     "sqs:ReceiveMessage",
     "sqs:SendMessage",
 ];
+
+/// What a Space's purge adds on the table: a Scan walks every partition of the Space (the
+/// table lists partitions no other way), BatchWriteItem removes 25 items a call.
+const PURGE_TABLE_ACTIONS: &[&str] = &["dynamodb:BatchWriteItem", "dynamodb:Scan"];
+
+/// Listing secrets shows names and metadata, never values; it has no resource-level
+/// permission, so it is granted on `*` (the `secret_names` resource).
+const PURGE_LIST_SECRETS: &[&str] = &["secretsmanager:ListSecrets"];
+
+/// A purge deletes secret values and signing keys; it never reads or writes one.
+const PURGE_SECRET_ACTIONS: &[&str] = &["secretsmanager:DeleteSecret"];
+
+/// A purge lists a Space's object versions (the bucket is versioned: a plain delete would
+/// keep the bytes as a noncurrent version) and deletes each version.
+const PURGE_BUCKET_ACTIONS: &[&str] = &["s3:ListBucketVersions"];
+const PURGE_OBJECT_ACTIONS: &[&str] = &["s3:DeleteObject", "s3:DeleteObjectVersion"];
 
 const BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
 const OBJECT_ACTIONS: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
@@ -188,9 +205,46 @@ fn entry(function: &Function) -> FunctionEntry {
                     actions: OBJECT_ACTIONS.to_vec(),
                 });
             }
+            AwsAccess::SpacePurge => {
+                env.extend(["SECRETS_PREFIX", "SIGNING_KEYS_PREFIX", "MEDIA_BUCKET"]);
+                for (resource, actions) in [
+                    ("table", PURGE_TABLE_ACTIONS),
+                    ("secret_values", PURGE_SECRET_ACTIONS),
+                    ("signing_keys", PURGE_SECRET_ACTIONS),
+                    ("secret_names", PURGE_LIST_SECRETS),
+                    ("media_bucket", PURGE_BUCKET_ACTIONS),
+                    ("media_objects", PURGE_OBJECT_ACTIONS),
+                ] {
+                    permissions.push(Permission {
+                        resource,
+                        actions: actions.to_vec(),
+                    });
+                }
+            }
         }
     }
     env.extend(function.env);
+    let mut unique_env = Vec::with_capacity(env.len());
+    for name in env {
+        if !unique_env.contains(&name) {
+            unique_env.push(name);
+        }
+    }
+    let env = unique_env;
+    // One statement per resource (IAM statement ids must be unique): the actions of every
+    // access on the same resource together, sorted.
+    let mut merged: Vec<Permission> = Vec::with_capacity(permissions.len());
+    for permission in permissions {
+        match merged.iter_mut().find(|p| p.resource == permission.resource) {
+            Some(existing) => {
+                existing.actions.extend(permission.actions);
+                existing.actions.sort_unstable();
+                existing.actions.dedup();
+            }
+            None => merged.push(permission),
+        }
+    }
+    let permissions = merged;
     FunctionEntry {
         name: function.name.to_owned(),
         crate_name: function.name.to_owned(),
@@ -272,12 +326,63 @@ mod tests {
 
     #[test]
     fn only_the_account_api_writes_secret_values() {
+        let writes = |p: &Permission| {
+            p.resource == "secret_values"
+                && p.actions
+                    .iter()
+                    .any(|a| matches!(*a, "secretsmanager:CreateSecret" | "secretsmanager:PutSecretValue"))
+        };
         let writers: Vec<String> = manifest()
             .functions
             .into_iter()
-            .filter(|f| f.permissions.iter().any(|p| p.resource == "secret_values"))
+            .filter(|f| f.permissions.iter().any(writes))
             .map(|f| f.name)
             .collect();
         assert_eq!(writers, ["account-api"]);
+    }
+
+    #[test]
+    fn only_the_dispatcher_walks_the_table_and_deletes_what_a_purge_removes() {
+        for function in manifest().functions {
+            let purges = function.name == space_catalogue::DISPATCHER_FUNCTION;
+            let actions: Vec<&str> = function.permissions.iter().flat_map(|p| p.actions.clone()).collect();
+            for action in [
+                "dynamodb:Scan",
+                "dynamodb:BatchWriteItem",
+                "secretsmanager:ListSecrets",
+                "s3:DeleteObjectVersion",
+            ] {
+                assert_eq!(actions.contains(&action), purges, "{}: {action}", function.name);
+            }
+            let resources: Vec<&str> = function.permissions.iter().map(|p| p.resource).collect();
+            let mut unique = resources.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(
+                unique.len(),
+                resources.len(),
+                "{}: one statement per resource",
+                function.name
+            );
+        }
+        let dispatcher = manifest()
+            .functions
+            .into_iter()
+            .find(|f| f.name == space_catalogue::DISPATCHER_FUNCTION)
+            .expect("the dispatcher");
+        let on = |resource: &str| -> Vec<&str> {
+            dispatcher
+                .permissions
+                .iter()
+                .find(|p| p.resource == resource)
+                .map(|p| p.actions.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(on("secret_values"), ["secretsmanager:DeleteSecret"]);
+        assert_eq!(
+            on("signing_keys"),
+            ["secretsmanager:DeleteSecret", "secretsmanager:GetSecretValue"]
+        );
+        assert_eq!(on("media_objects"), ["s3:DeleteObject", "s3:DeleteObjectVersion"]);
     }
 }

@@ -345,8 +345,10 @@ fn revoked_record(listed: &Item, now: DateTime<Utc>) -> Map<String, Value> {
     body
 }
 
-/// Revokes every key of a Space, in transactions of up to 45 keys.
+/// Revokes every key of a Space, in transactions of up to 45 keys. A deletion and its
+/// purge may revoke at the same moment: a transaction that meets the other's is read again.
 pub async fn revoke_all(engine: &Engine, space: &str) -> Result<(), ApiError> {
+    let mut collisions = 0;
     loop {
         let page = engine
             .store()
@@ -363,7 +365,15 @@ pub async fn revoke_all(engine: &Engine, space: &str) -> Result<(), ApiError> {
         for listed in &page.items {
             writes.extend(revoke_writes(listed, engine.now())?);
         }
-        engine.store().transact(writes).await?;
+        match engine.store().transact(writes).await {
+            Ok(()) => {}
+            Err(space_store::StoreError::Contention | space_store::StoreError::TransactionConflict { .. })
+                if collisions < 5 =>
+            {
+                collisions += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod connections;
 pub mod jobs;
 pub mod keys;
+pub mod purge;
 pub mod secrets;
 pub mod spaces;
 
@@ -116,7 +117,7 @@ pub fn operations() -> Vec<Operation> {
             Method::DELETE,
             "/spaces/{space}",
             Effect::Delete,
-            "Delete a Space; every key of it stops working at once",
+            "Delete a Space: its keys stop working at once, it reads `deleting` while its data is removed, then it is gone",
             spaces::delete_handler(),
         )
         .answers_no_content(),

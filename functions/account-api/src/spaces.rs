@@ -1,5 +1,9 @@
 //! Accounts and their Spaces. A Space is stored twice in one transaction: under its
 //! account (for listing) and under itself (for reads by id).
+//!
+//! Deleting a Space removes the record under itself at once (every public route and every
+//! new key checks that record) and marks the one under its account `deleting`, which the
+//! owner sees until the purge ([`crate::purge`]) has removed everything and then that record.
 
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
@@ -14,10 +18,16 @@ use space_store::{Condition, Item, SortRange, StoreError, Write};
 pub fn schema() -> Value {
     json!({
         "type": "object",
-        "required": ["id", "name", "created_at", "updated_at", "version"],
+        "required": ["id", "name", "status", "created_at", "updated_at", "version"],
         "properties": {
             "id": {"type": "string"},
             "name": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": [ACTIVE, DELETING],
+                "description": "`deleting` from the deletion until every item, blob and secret of the Space is removed; then the Space is gone (404)."
+            },
+            "deleted_at": {"type": "string", "format": "date-time", "description": "When the Space was deleted (only while `deleting`)."},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
             "version": {"type": "integer"}
@@ -91,21 +101,52 @@ pub async fn create_space(engine: &Engine, actor: &Principal, name: &str) -> Res
     Ok(item)
 }
 
+/// A live Space's status.
+pub const ACTIVE: &str = "active";
+/// A deleted Space's status until its purge is over.
+pub const DELETING: &str = "deleting";
+
 /// The Space as the owner sees it.
 pub fn render(item: &Item) -> Value {
     let mut view = Resource::render(item);
     if let Some(object) = view.as_object_mut() {
         object.remove("account_id");
+        object.entry("status").or_insert_with(|| json!(ACTIVE));
     }
     view
 }
 
-/// Reads a Space of the caller's account; another account's Space is simply not found.
-pub async fn load(engine: &Engine, account: &str, space: &str) -> Result<Item, ApiError> {
+/// A Space of the caller's account, as the owner can find it.
+pub enum Found {
+    Live(Item),
+    /// Deleted, its purge not over: the record under its account, marked `deleting`.
+    Deleting(Item),
+}
+
+/// Finds a Space of the caller's account, live or being deleted; another account's Space,
+/// and a Space whose purge is over, are simply not found.
+pub async fn find(engine: &Engine, account: &str, space: &str) -> Result<Found, ApiError> {
     let key = keys::space_meta(space);
-    let item = engine.store().get(&key.pk, &key.sk).await?;
-    item.filter(|item| item.body.get("account_id").and_then(Value::as_str) == Some(account))
-        .ok_or_else(|| ApiError::not_found("space", space))
+    let live = engine.store().get(&key.pk, &key.sk).await?;
+    if let Some(item) = live.filter(|item| item.body.get("account_id").and_then(Value::as_str) == Some(account)) {
+        return Ok(Found::Live(item));
+    }
+    let listed = keys::account_space(account, space);
+    match engine.store().get(&listed.pk, &listed.sk).await? {
+        Some(item) if item.body.get("status").and_then(Value::as_str) == Some(DELETING) => Ok(Found::Deleting(item)),
+        _ => Err(ApiError::not_found("space", space)),
+    }
+}
+
+/// Reads a live Space of the caller's account: what everything but reading and deleting a
+/// Space needs. A Space being deleted is a conflict; another account's is not found.
+pub async fn load(engine: &Engine, account: &str, space: &str) -> Result<Item, ApiError> {
+    match find(engine, account, space).await? {
+        Found::Live(item) => Ok(item),
+        Found::Deleting(_) => Err(ApiError::Conflict(format!(
+            "The Space `{space}` is being deleted: its data is being removed and nothing can be added to it."
+        ))),
+    }
 }
 
 pub fn list_handler() -> Handler {
@@ -123,6 +164,7 @@ pub fn list_handler() -> Handler {
         if let Some(data) = listed.get_mut("data").and_then(Value::as_array_mut) {
             for space in data.iter_mut().filter_map(Value::as_object_mut) {
                 space.remove("account_id");
+                space.entry("status").or_insert_with(|| json!(ACTIVE));
             }
         }
         Ok(Reply::ok(listed))
@@ -139,7 +181,9 @@ pub fn create_handler() -> Handler {
 
 pub fn get_handler() -> Handler {
     handler(|call: Call| async move {
-        let item = load(&call.engine, &call.principal.account_id, call.path_param("space")?).await?;
+        let item = match find(&call.engine, &call.principal.account_id, call.path_param("space")?).await? {
+            Found::Live(item) | Found::Deleting(item) => item,
+        };
         Ok(Reply::ok(render(&item)).with_etag(item.version))
     })
 }
@@ -181,34 +225,66 @@ pub fn replace_handler() -> Handler {
     })
 }
 
-/// Deletes a Space: its keys stop working, and so does every public route into it (they
-/// check the Space's record, removed here). Its data stays until a purge, which finds the
-/// Space by the tombstone written in the same transaction.
+/// Deletes a Space: from the moment this answers, its keys are refused and every public
+/// route into it answers 404 (they check the record removed here); the owner sees it
+/// `deleting` until the purge job, enqueued in the same transaction, has removed its data.
+///
+/// Keys first: if anything fails half-way the Space still exists, a retry finishes the job,
+/// and there is never a deleted Space with working keys. A key minted between the
+/// revocation and the record's removal (minting checks the record) is revoked by a second
+/// pass, and in any case by the purge's first step.
 pub fn delete_handler() -> Handler {
     handler(|call: Call| async move {
         let space = call.path_param("space")?.to_owned();
-        let current = load(&call.engine, &call.principal.account_id, &space).await?;
+        let account = call.principal.account_id.clone();
+        let current = match find(&call.engine, &account, &space).await? {
+            Found::Live(item) => item,
+            Found::Deleting(_) => {
+                crate::keys::revoke_all(&call.engine, &space).await?;
+                return Ok(Reply::no_content());
+            }
+        };
         call.check_if_match(current.version)?;
-        // Keys first: if anything fails half-way, the Space still exists and a retry
-        // finishes the job; there is never a deleted Space with working keys.
         crate::keys::revoke_all(&call.engine, &space).await?;
-        let listed = keys::account_space(&call.principal.account_id, &space);
-        let deleted_at = format_datetime(call.engine.now());
+        let now = call.engine.now();
+        let deleted_at = format_datetime(now);
+        let listed = keys::account_space(&account, &space);
+        let mut marked = Item::new(listed.pk, listed.sk, current.body.clone()).with_version(current.version + 1);
+        marked.body.insert("status".into(), json!(DELETING));
+        marked.body.insert("deleted_at".into(), json!(deleted_at));
+        marked.body.insert("updated_at".into(), json!(deleted_at));
         let tombstone = keys::space_tombstone(&deleted_at, &space);
         let body = object([
             ("space_id", json!(space)),
-            ("account_id", json!(call.principal.account_id)),
+            ("account_id", json!(account)),
             ("name", current.body.get("name").cloned().unwrap_or(Value::Null)),
             ("deleted_at", json!(deleted_at)),
         ]);
-        call.engine
-            .store()
-            .transact(vec![
-                Write::delete(current.pk.clone(), current.sk.clone(), Condition::None),
-                Write::delete(listed.pk, listed.sk, Condition::None),
-                Write::put(Item::new(tombstone.pk, tombstone.sk, body), Condition::NotExists),
-            ])
-            .await?;
+        let writes = vec![
+            Write::delete(
+                current.pk.clone(),
+                current.sk.clone(),
+                Condition::Version(current.version),
+            ),
+            Write::put(marked, Condition::Exists),
+            Write::put(
+                Item::new(tombstone.pk, tombstone.sk.clone(), body),
+                Condition::NotExists,
+            ),
+            crate::purge::job(&space, &account, &tombstone.sk, now),
+        ];
+        match call.engine.store().transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::TransactionConflict { index: 0 | 1 }) => {
+                return Err(ApiError::PreconditionFailed(
+                    "The Space changed meanwhile; read it again.".into(),
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        if let Err(error) = crate::keys::revoke_all(&call.engine, &space).await {
+            tracing::warn!(space, %error, "a second revocation pass failed; the purge revokes again");
+        }
         Ok(Reply::no_content())
     })
 }

@@ -52,10 +52,12 @@ async fn create(call: Call) -> Result<Reply, ApiError> {
         .map_err(ApiError::validation)?;
     check_types_exist(&call).await?;
     let pointer = keys::public_pointer(POINTER_KIND, &item.sk);
+    let space = call.space_id()?;
     let mut body = Map::new();
-    body.insert("space_id".into(), json!(call.space_id()?));
+    body.insert("space_id".into(), json!(space));
     body.insert("booking_page_id".into(), json!(item.sk));
-    writes.push(Write::put(
+    writes.extend(space_http::references::put(
+        space,
         Item::new(pointer.pk, pointer.sk, body),
         Condition::NotExists,
     ));
@@ -69,15 +71,13 @@ async fn delete(call: Call) -> Result<Reply, ApiError> {
     let current = resource.load(&call, id).await?;
     call.check_if_match(current.version)?;
     let pointer = keys::public_pointer(POINTER_KIND, &current.sk);
-    let writes = vec![
-        Write::delete(
-            current.pk.clone(),
-            current.sk.clone(),
-            Condition::Version(current.version),
-        ),
-        Write::delete(pointer.pk, pointer.sk, Condition::None),
-        resource.event(&call, "deleted", &current)?,
-    ];
+    let mut writes = vec![Write::delete(
+        current.pk.clone(),
+        current.sk.clone(),
+        Condition::Version(current.version),
+    )];
+    writes.extend(space_http::references::delete(call.space_id()?, &pointer));
+    writes.push(resource.event(&call, "deleted", &current)?);
     match call.engine.store().transact(writes).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::TransactionConflict { index: 0 }) => Err(ApiError::PreconditionFailed(
@@ -109,21 +109,6 @@ pub fn public_base(call: &Call) -> Result<String, ApiError> {
         .unwrap_or_default())
 }
 
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// The page's title as visitors see it.
 pub fn title_of(page: &Map<String, Value>) -> &str {
     page.get("title")
@@ -136,11 +121,11 @@ async fn embed(call: Call) -> Result<Reply, ApiError> {
     let base = public_base(&call)?;
     let page = booking_pages().load(&call, call.path_param("id")?).await?;
     let url = format!("{base}/b/{}", page.sk);
-    let iframe = format!(
-        "<iframe src=\"{}\" title=\"{}\" width=\"100%\" height=\"720\" style=\"border:0;max-width:100%\" loading=\"lazy\"></iframe>",
-        escape_html(&url),
-        escape_html(title_of(&page.body))
-    );
+    let iframe = maud::html! {
+        iframe src=(url) title=(title_of(&page.body)) width="100%" height="720"
+            style="border:0;max-width:100%" loading="lazy" {}
+    }
+    .into_string();
     Ok(Reply::ok(json!({
         "booking_page_id": page.sk,
         "url": url,

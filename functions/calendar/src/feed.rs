@@ -116,10 +116,12 @@ async fn show(call: Call) -> Result<Reply, ApiError> {
     Ok(Reply::ok(describe(&call, current.as_ref())?))
 }
 
-fn pointer_delete(current: &Item) -> Option<Write> {
-    let hash = current.body.get("token_hash").and_then(Value::as_str)?;
-    let pointer = keys::public_pointer(POINTER_KIND, hash);
-    Some(Write::delete(pointer.pk, pointer.sk, Condition::None))
+/// The writes that remove the current token's pointer and its reference.
+fn pointer_delete(space: &str, current: &Item) -> Vec<Write> {
+    let Some(hash) = current.body.get("token_hash").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    space_http::references::delete(space, &keys::public_pointer(POINTER_KIND, hash)).into()
 }
 
 async fn rotate(call: Call) -> Result<Reply, ApiError> {
@@ -143,19 +145,23 @@ async fn rotate(call: Call) -> Result<Reply, ApiError> {
         let pointer = keys::public_pointer(POINTER_KIND, &hash);
         let mut pointer_body = Map::new();
         pointer_body.insert("space_id".into(), json!(space));
-        let mut writes = vec![
-            Write::put(next.clone(), condition),
-            Write::put(Item::new(pointer.pk, pointer.sk, pointer_body), Condition::NotExists),
-            event_write(
-                &space,
-                "calendar.feed_rotated",
-                "calendar-feed",
-                json!({"created_at": format_datetime(now)}),
-                &call.principal,
-                now,
-            ),
-        ];
-        writes.extend(current.as_ref().and_then(pointer_delete));
+        let mut writes = vec![Write::put(next.clone(), condition)];
+        writes.extend(space_http::references::put(
+            &space,
+            Item::new(pointer.pk, pointer.sk, pointer_body),
+            Condition::NotExists,
+        ));
+        writes.push(event_write(
+            &space,
+            "calendar.feed_rotated",
+            "calendar-feed",
+            json!({"created_at": format_datetime(now)}),
+            &call.principal,
+            now,
+        ));
+        if let Some(current) = &current {
+            writes.extend(pointer_delete(&space, current));
+        }
         match call.engine.store().transact(writes).await {
             Ok(()) => return Ok(Reply::ok(describe(&call, Some(&next))?)),
             Err(StoreError::TransactionConflict { .. } | StoreError::Contention) => {
@@ -190,7 +196,7 @@ async fn disable(call: Call) -> Result<Reply, ApiError> {
             now,
         ),
     ];
-    writes.extend(pointer_delete(&current));
+    writes.extend(pointer_delete(&space, &current));
     match call.engine.store().transact(writes).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::TransactionConflict { index: 0 }) => Err(ApiError::Conflict(

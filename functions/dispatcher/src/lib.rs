@@ -31,8 +31,11 @@ use space_worker::{JobRef, RunJob, Worker};
 
 pub use wake::{WakeError, Wakeups};
 
-/// What the dispatcher's binary links: the table, and the signing keys deliveries sign with.
-pub const BACKENDS: Backends = Backends::TABLE_AND_SIGNING_KEYS;
+/// What the dispatcher's binary links: the table, the signing keys deliveries sign with, and
+/// the media and secret-value backends a Space's purge removes from. Its IAM permissions
+/// are listed apart (`space_catalogue::functions`): it reads signing keys and only deletes
+/// the rest.
+pub const BACKENDS: Backends = Backends::ALL;
 
 /// Queue messages run at once (a batch holds at most 10).
 const CONCURRENCY: usize = 10;
@@ -45,6 +48,7 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(webhooks::DELIVER, webhooks::Deliver)
         .handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
         .handle(social::PUBLISH, social::Publish)
+        .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }
 
 /// Why an invocation's event could not be read.

@@ -142,7 +142,12 @@ async fn create(call: &Call) -> Result<Reply, ApiError> {
     let (item, mut writes) = resource
         .prepare_create(call, &call.body)
         .map_err(ApiError::validation)?;
-    writes.push(Write::put(pointer(call.space_id()?, &item.sk), Condition::NotExists));
+    let space = call.space_id()?;
+    writes.extend(space_http::references::put(
+        space,
+        pointer(space, &item.sk),
+        Condition::NotExists,
+    ));
     call.engine.store().transact(writes).await?;
     Ok(Reply::created(Resource::render(&item)).with_etag(item.version))
 }
@@ -154,15 +159,13 @@ async fn delete(call: &Call) -> Result<Reply, ApiError> {
     let current = resource.load(call, id).await?;
     call.check_if_match(current.version)?;
     let pointer = keys::public_pointer(POINTER_KIND, id);
-    let writes = vec![
-        Write::delete(
-            current.pk.clone(),
-            current.sk.clone(),
-            Condition::Version(current.version),
-        ),
-        Write::delete(pointer.pk, pointer.sk, Condition::None),
-        resource.event(call, "deleted", &current)?,
-    ];
+    let mut writes = vec![Write::delete(
+        current.pk.clone(),
+        current.sk.clone(),
+        Condition::Version(current.version),
+    )];
+    writes.extend(space_http::references::delete(call.space_id()?, &pointer));
+    writes.push(resource.event(call, "deleted", &current)?);
     match call.engine.store().transact(writes).await {
         Ok(()) => Ok(Reply::no_content()),
         Err(StoreError::TransactionConflict { index: 0 }) => Err(ApiError::PreconditionFailed(

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use futures::future::join_all;
 use http::{Method, StatusCode};
+use maud::{PreEscaped, html};
 use serde_json::Value;
 use space_http::ids::has_shape;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
@@ -128,19 +129,28 @@ async fn view(call: Call) -> Result<Reply, ApiError> {
     let page = snapshot.body.contains_key(crate::FORM_VERSIONS).then_some(page_id);
     let found = placeholders(&html);
     let forms = join_all(found.iter().map(|p| shown_form(&call, page, &p.form_id))).await;
-    let mut body = String::with_capacity(html.len() + found.len() * 1024);
+    let forms = forms.into_iter().collect::<Result<Vec<_>, _>>()?;
+    // The layout was sanitized when the page was published: it goes in as it is, and the
+    // forms as maud renders them.
+    let mut pieces = Vec::with_capacity(found.len());
     let mut at = 0;
-    for (placeholder, form) in found.iter().zip(forms) {
-        body.push_str(&html[at..placeholder.start]);
-        if let Some(form) = form? {
-            body.push_str(&forms::html::render_form(&form.body, page));
-        }
+    for (placeholder, form) in found.iter().zip(&forms) {
+        pieces.push((&html[at..placeholder.start], form.as_ref()));
         at = placeholder.end;
     }
-    body.push_str(&html[at..]);
+    let tail = &html[at..];
+    let body = html! {
+        @for (layout, form) in &pieces {
+            (PreEscaped(*layout))
+            @if let Some(form) = form {
+                (forms::html::render_form(&form.body, page))
+            }
+        }
+        (PreEscaped(tail))
+    };
     Ok(forms::html::html_reply(
         StatusCode::OK,
-        forms::html::document(&title, &body),
+        forms::html::document(&title, body),
     ))
 }
 

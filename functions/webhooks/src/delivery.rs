@@ -47,11 +47,12 @@ const DISABLE_AFTER: TimeDelta = TimeDelta::days(5);
 /// Answer bodies kept in the log.
 const MAX_ERROR_CHARS: usize = 300;
 
-/// Lists `space` among the Spaces the fan-out visits (written with each new endpoint).
-pub fn registration(space: &str) -> Write {
+/// Lists `space` among the Spaces the fan-out visits (written with each new endpoint), with
+/// the reference that lets the Space's purge remove the entry.
+pub fn registration(space: &str) -> [Write; 2] {
     let mut body = Map::new();
     body.insert("space_id".into(), json!(space));
-    Write::put(Item::new(REGISTRY, space, body), Condition::None)
+    space_http::references::put(space, Item::new(REGISTRY, space, body), Condition::None)
 }
 
 /// Where the deliveries of one endpoint are logged, one record per event.

@@ -166,7 +166,7 @@ async fn create(call: &Call) -> Result<Reply, ApiError> {
     let keys = signing_keys(call)?;
     keys.put_key(&space, &secret_name(&item.sk), &signing::stored(&secret, None))
         .await?;
-    writes.push(delivery::registration(&space));
+    writes.extend(delivery::registration(&space));
     if let Err(error) = call.engine.store().transact(writes).await {
         let _ = keys.delete_key(&space, &secret_name(&item.sk)).await;
         return Err(error.into());

@@ -28,6 +28,10 @@ pub enum AwsAccess {
     /// Send to and read the jobs queue, create job schedules that send to it, and pass
     /// their role (the dispatcher).
     JobQueue,
+    /// Remove a deleted Space's data: walk and bulk-delete table items, list and delete its
+    /// secret values and signing keys (never read them), list and delete every version of
+    /// its media objects (the dispatcher, which runs the purge).
+    SpacePurge,
 }
 
 /// What invokes a function besides the API's routes.
@@ -269,6 +273,7 @@ pub fn functions() -> Vec<Function> {
             AwsAccess::TableStream,
             AwsAccess::JobQueue,
             AwsAccess::SigningKeysRead,
+            AwsAccess::SpacePurge,
         ],
         env: &[],
         triggers: &[Trigger::TableStream, Trigger::JobsQueue],

@@ -28,10 +28,11 @@ pub struct Authenticated {
     pub rate: Option<RateDecision>,
 }
 
-/// A visitor of a public route, limited to `per_minute` requests per client address.
-pub async fn admit_visitor(engine: &Engine, client: &str, per_minute: u32) -> Authenticated {
+/// A visitor of a public route of `family`, limited to `per_minute` requests per client
+/// address in that family: each family has its own budget.
+pub async fn admit_visitor(engine: &Engine, family: &str, client: &str, per_minute: u32) -> Authenticated {
     let window = RateWindow::at(engine.now());
-    let counter = keys::visitor_counter(client, window.start);
+    let counter = keys::visitor_counter(family, client, window.start);
     match budget::spend(engine, &counter, &window, per_minute).await {
         Ok(decision) => {
             let principal = if decision.allowed {
@@ -40,7 +41,7 @@ pub async fn admit_visitor(engine: &Engine, client: &str, per_minute: u32) -> Au
                 Err(budget::refusal(
                     &decision,
                     format!(
-                        "Too many requests from your address; retry in {} s.",
+                        "Too many requests from your address to /{family}/…; retry in {} s.",
                         decision.resets_in
                     ),
                 ))

@@ -1,90 +1,78 @@
 //! Pagination cursors: the position in a partition, encrypted and authenticated with a
 //! server key, so a client can neither read nor forge one, nor carry it to another list.
 //!
-//! Layout (base64url): nonce (12) ‖ ciphertext ‖ tag (16). The keystream is
-//! HMAC-SHA256(key, "stream" ‖ nonce ‖ counter), the tag HMAC-SHA256(key, "tag" ‖ nonce ‖
-//! len(ciphertext) ‖ ciphertext ‖ binding): encrypt-then-MAC from one primitive. The length
-//! fixes where the ciphertext ends, so bytes cannot move between it and the binding.
+//! Sealed with XChaCha20-Poly1305 (RustCrypto's `chacha20poly1305`), a vetted AEAD: a fresh
+//! random 24-byte nonce per cursor (large enough that random nonces never repeat in
+//! practice), and the list the cursor belongs to — its partition key, which names the Space
+//! and the collection (and the parent, for a child collection) — as associated data, so a
+//! cursor opens for its own list only. Layout (base64url): version (1) ‖ nonce (24) ‖
+//! ciphertext ‖ tag (16). The cipher's key is derived from the server key with HKDF, apart
+//! from the key that signs local URLs ([`CursorKey::sign`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-const NONCE: usize = 12;
+/// The layout's first byte: a cursor of another layout is refused, not misread.
+const VERSION: u8 = 1;
+const NONCE: usize = 24;
 const TAG: usize = 16;
+/// What the associated data starts with, before the list's partition key.
+const CONTEXT: &[u8] = b"space-api cursor v1\0";
 /// Room for the cursor of any sort key DynamoDB accepts (1024 bytes, each escaped up to
 /// six-fold in JSON: 8254 characters sealed), so that every cursor we issue opens again.
 const MAX_CURSOR_CHARS: usize = 8320;
 
 /// The secret that seals cursors; every instance serving a deployment shares it.
 #[derive(Clone)]
-pub struct CursorKey([u8; 32]);
+pub struct CursorKey {
+    /// The configured secret (or its digest): what [`CursorKey::sign`] keys its HMAC with.
+    secret: [u8; 32],
+    /// Derived from `secret` for the cursor cipher alone.
+    cipher: XChaCha20Poly1305,
+}
 
 impl CursorKey {
     pub fn new(bytes: [u8; 32]) -> CursorKey {
-        CursorKey(bytes)
+        let mut derived = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, &bytes)
+            .expand(b"space-api cursor cipher key", &mut derived)
+            .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
+        CursorKey {
+            secret: bytes,
+            cipher: XChaCha20Poly1305::new(&derived.into()),
+        }
     }
 
     /// Derives a key from configuration text of any length.
     pub fn from_secret(secret: &str) -> CursorKey {
         use sha2::Digest;
-        CursorKey(Sha256::digest(secret.as_bytes()).into())
+        CursorKey::new(Sha256::digest(secret.as_bytes()).into())
     }
 
     pub fn random() -> CursorKey {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        CursorKey(bytes)
-    }
-
-    fn mac(&self) -> HmacSha256 {
-        // HMAC takes a key of any length.
-        HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+        CursorKey::new(bytes)
     }
 
     /// An HMAC of `message` for another purpose than cursors (signed local URLs), kept
-    /// apart from the cursor MACs by `purpose`.
+    /// apart by `purpose`.
     pub fn sign(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
-        let mut mac = self.mac();
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         mac.update(b"sign:");
         mac.update(purpose.as_bytes());
         mac.update(b"\0");
         mac.update(message);
         mac.finalize().into_bytes().into()
-    }
-
-    fn keystream(&self, nonce: &[u8], length: usize) -> Vec<u8> {
-        let mut stream = Vec::with_capacity(length + 32);
-        let mut counter = 0u32;
-        while stream.len() < length {
-            let mut mac = self.mac();
-            mac.update(b"stream");
-            mac.update(nonce);
-            mac.update(&counter.to_be_bytes());
-            stream.extend_from_slice(&mac.finalize().into_bytes());
-            counter += 1;
-        }
-        stream.truncate(length);
-        stream
-    }
-
-    fn tag(&self, nonce: &[u8], ciphertext: &[u8], binding: &str) -> [u8; TAG] {
-        let mut mac = self.mac();
-        mac.update(b"tag");
-        mac.update(nonce);
-        mac.update(&(ciphertext.len() as u64).to_be_bytes());
-        mac.update(ciphertext);
-        mac.update(binding.as_bytes());
-        let full = mac.finalize().into_bytes();
-        let mut tag = [0u8; TAG];
-        tag.copy_from_slice(&full[..TAG]);
-        tag
     }
 }
 
@@ -104,13 +92,21 @@ pub struct Position {
     pub descending: bool,
 }
 
-/// Why a cursor was refused.
+/// Why a cursor was refused. An AEAD cannot tell a cursor of another list from a forged or
+/// altered one (either fails authentication), so one answer names every cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
-    #[error("the cursor is not one this API issued, or it was altered")]
+    #[error(
+        "the cursor was not issued for this list: it belongs to another list or Space, comes from another server key, or was altered; list again without `cursor`"
+    )]
     Invalid,
-    #[error("the cursor belongs to a different list")]
-    ForeignList,
+}
+
+fn associated_data(binding: &str) -> Vec<u8> {
+    let mut data = Vec::with_capacity(CONTEXT.len() + binding.len());
+    data.extend_from_slice(CONTEXT);
+    data.extend_from_slice(binding.as_bytes());
+    data
 }
 
 /// Seals a position for the list identified by `binding` (its partition key).
@@ -118,13 +114,21 @@ pub fn seal(key: &CursorKey, binding: &str, position: &Position) -> String {
     let plaintext = serde_json::to_vec(position).unwrap_or_default();
     let mut nonce = [0u8; NONCE];
     rand::rng().fill_bytes(&mut nonce);
-    let stream = key.keystream(&nonce, plaintext.len());
-    let ciphertext: Vec<u8> = plaintext.iter().zip(stream).map(|(p, k)| p ^ k).collect();
-    let tag = key.tag(&nonce, &ciphertext, binding);
-    let mut out = Vec::with_capacity(NONCE + ciphertext.len() + TAG);
+    let aad = associated_data(binding);
+    let sealed = key
+        .cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &plaintext,
+                aad: &aad,
+            },
+        )
+        .unwrap_or_else(|_| unreachable!("XChaCha20-Poly1305 seals any message shorter than 256 GiB"));
+    let mut out = Vec::with_capacity(1 + NONCE + sealed.len());
+    out.push(VERSION);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ciphertext);
-    out.extend_from_slice(&tag);
+    out.extend_from_slice(&sealed);
     URL_SAFE_NO_PAD.encode(out)
 }
 
@@ -134,22 +138,19 @@ pub fn open(key: &CursorKey, binding: &str, cursor: &str) -> Result<Position, Cu
         return Err(CursorError::Invalid);
     }
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError::Invalid)?;
-    if bytes.len() < NONCE + TAG + 2 {
+    let Some((&VERSION, rest)) = bytes.split_first() else {
+        return Err(CursorError::Invalid);
+    };
+    if rest.len() < NONCE + TAG {
         return Err(CursorError::Invalid);
     }
-    let (nonce, rest) = bytes.split_at(NONCE);
-    let (ciphertext, tag) = rest.split_at(rest.len() - TAG);
-    let stream = key.keystream(nonce, ciphertext.len());
-    let plaintext: Vec<u8> = ciphertext.iter().zip(stream).map(|(c, k)| c ^ k).collect();
-    let position = serde_json::from_slice::<Position>(&plaintext);
-    if !bool::from(key.tag(nonce, ciphertext, binding).ct_eq(tag)) {
-        // A position that decrypts under our key was sealed by us for another list.
-        return Err(match position {
-            Ok(_) => CursorError::ForeignList,
-            Err(_) => CursorError::Invalid,
-        });
-    }
-    position.map_err(|_| CursorError::Invalid)
+    let (nonce, sealed) = rest.split_at(NONCE);
+    let aad = associated_data(binding);
+    let plaintext = key
+        .cipher
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &aad })
+        .map_err(|_| CursorError::Invalid)?;
+    serde_json::from_slice(&plaintext).map_err(|_| CursorError::Invalid)
 }
 
 #[cfg(test)]
@@ -176,7 +177,8 @@ mod tests {
     fn refuses_other_lists_other_keys_and_garbage() {
         let key = CursorKey::random();
         let cursor = seal(&key, "SPACE#a#contacts", &position());
-        assert_eq!(open(&key, "SPACE#b#contacts", &cursor), Err(CursorError::ForeignList));
+        assert_eq!(open(&key, "SPACE#b#contacts", &cursor), Err(CursorError::Invalid));
+        assert_eq!(open(&key, "SPACE#a#tasks", &cursor), Err(CursorError::Invalid));
         assert_eq!(
             open(&CursorKey::random(), "SPACE#a#contacts", &cursor),
             Err(CursorError::Invalid)

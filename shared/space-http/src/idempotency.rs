@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use space_store::{Condition, Item, Page, Query, RawItem, Store, StoreError, Write};
+use space_store::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, Store, StoreError, Write};
 
 use crate::error::ApiError;
 use crate::keys;
@@ -227,6 +227,14 @@ impl Store for Marking {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.write(writes, false).await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
+        self.inner.scan(scan).await
+    }
+
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        self.inner.delete_many(keys).await
     }
 
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {

@@ -90,6 +90,22 @@ pub fn public_pointer(kind: &str, id: &str) -> ItemKey {
     ItemKey::new(format!("PUBLIC#{kind}#{id}"), "POINTER")
 }
 
+/// Where a Space records the items it owns outside its own partitions (public pointers,
+/// registry entries): the purge of a deleted Space walks only partitions that start with
+/// the Space's, and finds those items through their references here (`crate::references`).
+pub fn references_partition(space: &str) -> String {
+    format!("SPACE#{space}#REFS")
+}
+
+/// The reference to `target`. The length of its partition key leads, so that no two
+/// targets share a reference whatever their keys hold.
+pub fn reference(space: &str, target: &ItemKey) -> ItemKey {
+    ItemKey::new(
+        references_partition(space),
+        format!("{:04}#{}#{}", target.pk.len(), target.pk, target.sk),
+    )
+}
+
 /// A uniqueness claim (page slugs, booked slots), written with a conditional put.
 pub fn unique(space: &str, what: &str, value: &str) -> ItemKey {
     ItemKey::new(unique_partition(space, what), value)
@@ -160,9 +176,9 @@ pub fn rate_counter(hash: &TokenHash, window_start: i64) -> ItemKey {
     ItemKey::new(format!("RL#{}", hash.as_str()), window_start.to_string())
 }
 
-/// A client address's request counter on the public routes.
-pub fn visitor_counter(client: &str, window_start: i64) -> ItemKey {
-    ItemKey::new(format!("RL#visitor#{client}"), window_start.to_string())
+/// A client address's request counter on one family of public routes.
+pub fn visitor_counter(family: &str, client: &str, window_start: i64) -> ItemKey {
+    ItemKey::new(format!("RL#visitor#{family}#{client}"), window_start.to_string())
 }
 
 /// A client address's failed key lookups in one window: one counter per address, however
@@ -210,9 +226,14 @@ pub fn table_records_partition(space: &str, table_id: &str) -> String {
     child_partition(space, "records", table_id)
 }
 
-/// Where a media item's bytes live in the blob store.
+/// The blob-store folder that holds every blob of a Space.
+pub fn space_blobs(space: &str) -> String {
+    space.to_owned()
+}
+
+/// Where a media item's bytes live in the blob store (under [`space_blobs`]).
 pub fn media_blob(space: &str, media_id: &str) -> String {
-    format!("{space}/media/{media_id}")
+    format!("{}/media/{media_id}", space_blobs(space))
 }
 
 /// An app's draft code or schema (`part` is `code` or `schema`).

@@ -67,6 +67,13 @@ impl Backends {
         secret_values: None,
         signing_keys: Some(signing_keys),
     };
+    /// Every backend: the worker, which signs deliveries and removes deleted Spaces' media,
+    /// secret values and signing keys.
+    pub const ALL: Backends = Backends {
+        media: Some(s3_media),
+        secret_values: Some(secrets_manager),
+        signing_keys: Some(signing_keys),
+    };
 }
 
 fn s3_media(config: &SdkConfig, bucket: String) -> Arc<dyn BlobStore> {

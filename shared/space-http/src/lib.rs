@@ -25,6 +25,7 @@ pub mod log;
 pub mod openapi;
 pub mod operation;
 pub mod public;
+pub mod references;
 pub mod request_id;
 pub mod resource;
 pub mod rest;

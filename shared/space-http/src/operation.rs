@@ -22,8 +22,10 @@ pub enum Access {
     Space(Scope),
     /// An account (owner) key.
     Account,
-    /// No key: a visitor of a published page, form or booking page. Limited per client
-    /// address; the handler finds the Space from the route and can reach nothing else.
+    /// No key: a visitor of a published page, form or booking page. Limited to
+    /// `per_minute` requests per client address and route family
+    /// ([`Operation::public_family`]); the handler finds the Space from the route and can
+    /// reach nothing else.
     Public { per_minute: u32 },
 }
 
@@ -433,6 +435,14 @@ impl Operation {
     /// The full path the router serves.
     pub fn full_path(&self) -> String {
         format!("{}{}", self.access.base_path(), self.path)
+    }
+
+    /// The family a public route's budget is counted in: the first segment of its path
+    /// (`p` for published pages, `f` for form posts, `b` for booking pages, `c` for
+    /// calendar feeds, `u` and `d` for signed media links). A visitor reading pages does not
+    /// use up what the same address may post to forms, nor the other way round.
+    pub fn public_family(&self) -> &str {
+        self.path.trim_start_matches('/').split('/').next().unwrap_or_default()
     }
 
     /// The OpenAPI tag and MCP toolset: the domain, or `account`.

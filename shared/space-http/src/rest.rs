@@ -81,7 +81,8 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
     };
     let authenticated = match (operation.access, operation.access.principal_kind()) {
         (Access::Public { per_minute }, _) => {
-            admit_visitor(&engine, client.as_deref().unwrap_or(UNKNOWN_CLIENT), per_minute).await
+            let client = client.as_deref().unwrap_or(UNKNOWN_CLIENT);
+            admit_visitor(&engine, operation.public_family(), client, per_minute).await
         }
         (_, kind) => {
             let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());

@@ -1,6 +1,8 @@
 //! Cursors through their public API: any position round-trips, and any change to a
 //! cursor — a flipped bit, a changed, dropped or added character, a cursor sealed for
 //! another Space, collection or server key — is refused with an error, never a panic.
+//! The layout is version (1) ‖ nonce (24) ‖ ciphertext ‖ tag (16), XChaCha20-Poly1305 with
+//! the list as associated data.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,7 +11,8 @@ use space_http::cursor::{CursorError, CursorKey, Position, open, seal};
 use space_http::keys;
 
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const NONCE: usize = 12;
+const VERSION: usize = 1;
+const NONCE: usize = 24;
 const TAG: usize = 16;
 
 fn position() -> impl Strategy<Value = Position> {
@@ -111,7 +114,38 @@ proptest! {
     ) {
         prop_assume!(mine != theirs);
         let cursor = seal(&key, &theirs, &position);
-        prop_assert_eq!(open(&key, &mine, &cursor), Err(CursorError::ForeignList));
+        prop_assert_eq!(open(&key, &mine, &cursor), Err(CursorError::Invalid));
+        prop_assert_eq!(open(&key, &theirs, &cursor), Ok(position));
+    }
+
+    /// The same collection in another Space is another list.
+    #[test]
+    fn a_cursor_from_another_space_is_rejected(
+        key in key(),
+        mine in "[a-z0-9]{1,12}",
+        theirs in "[a-z0-9]{1,12}",
+        collection in "[a-z_]{1,16}",
+        position in position(),
+    ) {
+        prop_assume!(mine != theirs);
+        let cursor = seal(&key, &keys::collection_partition(&theirs, &collection), &position);
+        prop_assert_eq!(
+            open(&key, &keys::collection_partition(&mine, &collection), &cursor),
+            Err(CursorError::Invalid)
+        );
+    }
+
+    /// A cursor is its version, a fresh nonce, the sealed position and a tag, nothing else:
+    /// its length gives the position's away, never its content.
+    #[test]
+    fn a_cursor_is_version_nonce_ciphertext_and_tag(key in key(), binding in binding(), position in position()) {
+        let cursor = seal(&key, &binding, &position);
+        let bytes = decode(&cursor)?;
+        let plaintext = serde_json::to_vec(&position).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(bytes.len(), VERSION + NONCE + plaintext.len() + TAG);
+        prop_assert_eq!(bytes[0], 1);
+        let sealed = &bytes[VERSION + NONCE..bytes.len() - TAG];
+        prop_assert_ne!(sealed, plaintext.as_slice(), "the position is encrypted");
     }
 
     #[test]
@@ -158,13 +192,13 @@ proptest! {
         bytes in proptest::collection::vec(any::<u8>(), 0..200),
     ) {
         let _ = open(&key, &binding, &text);
+        // Too short, another version, or a random tag: a forgery is accepted only with
+        // probability 2^-128.
         let encoded = URL_SAFE_NO_PAD.encode(&bytes);
-        if bytes.len() >= NONCE + TAG {
-            // A random tag is a forgery; it is accepted only with probability 2^-128.
-            prop_assert!(open(&key, &binding, &encoded).is_err());
-        } else {
-            prop_assert_eq!(open(&key, &binding, &encoded), Err(CursorError::Invalid));
-        }
+        prop_assert_eq!(open(&key, &binding, &encoded), Err(CursorError::Invalid));
+        let mut versioned = vec![1u8];
+        versioned.extend_from_slice(&bytes);
+        prop_assert_eq!(open(&key, &binding, &URL_SAFE_NO_PAD.encode(&versioned)), Err(CursorError::Invalid));
     }
 }
 
@@ -210,4 +244,59 @@ fn an_oversized_cursor_is_rejected_before_decoding() {
     let key = CursorKey::new([3; 32]);
     let huge = "A".repeat(1 << 20);
     assert_eq!(open(&key, "SPACE#a#contacts", &huge), Err(CursorError::Invalid));
+}
+
+/// A nonce is drawn afresh for every cursor: none repeats over many cursors of one list.
+#[test]
+fn nonces_never_repeat() {
+    let key = CursorKey::new([1; 32]);
+    let position = Position {
+        last_sk: "con_01".into(),
+        descending: false,
+    };
+    let mut nonces = std::collections::HashSet::new();
+    for _ in 0..10_000 {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(seal(&key, "SPACE#a#contacts", &position))
+            .expect("base64url");
+        assert!(
+            nonces.insert(bytes[VERSION..VERSION + NONCE].to_vec()),
+            "a nonce repeated"
+        );
+    }
+}
+
+/// The key that signs local URLs and the key that seals cursors are apart: the same server
+/// secret yields the same of each, another secret neither.
+#[test]
+fn one_secret_keys_both_purposes_apart() {
+    let position = Position {
+        last_sk: "con_01".into(),
+        descending: true,
+    };
+    let cursor = seal(
+        &CursorKey::from_secret("deployment secret"),
+        "SPACE#a#contacts",
+        &position,
+    );
+    assert_eq!(
+        open(
+            &CursorKey::from_secret("deployment secret"),
+            "SPACE#a#contacts",
+            &cursor
+        ),
+        Ok(position)
+    );
+    assert_eq!(
+        open(&CursorKey::from_secret("another secret"), "SPACE#a#contacts", &cursor),
+        Err(CursorError::Invalid)
+    );
+    assert_eq!(
+        CursorKey::from_secret("deployment secret").sign("link", b"m"),
+        CursorKey::from_secret("deployment secret").sign("link", b"m")
+    );
+    assert_ne!(
+        CursorKey::from_secret("deployment secret").sign("link", b"m"),
+        CursorKey::from_secret("deployment secret").sign("other", b"m")
+    );
 }

@@ -57,6 +57,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes the blob; removing nothing is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Removes up to `limit` of the blobs under `folder/` (every stored version of each,
+    /// where the backend keeps versions) and says how many it removed: none means the folder
+    /// is empty. A removal in bounded steps that may stop anywhere and start again.
+    async fn delete_folder(&self, folder: &str, limit: usize) -> Result<usize, StoreError>;
+
     /// A URL the client can `PUT` the bytes to, when the backend gives out such URLs.
     async fn presign_put(
         &self,
@@ -179,6 +184,50 @@ impl BlobStore for FileBlobStore {
             Err(e) => Err(io_error(&path, e)),
         }
     }
+
+    async fn delete_folder(&self, folder: &str, limit: usize) -> Result<usize, StoreError> {
+        let path = self.path(folder)?;
+        tokio::task::spawn_blocking(move || delete_files(&path, limit.max(1)))
+            .await
+            .map_err(blocking_error)?
+    }
+}
+
+/// Removes up to `limit` files under `folder`; once none is left, the folder too.
+fn delete_files(folder: &Path, limit: usize) -> Result<usize, StoreError> {
+    let mut files = Vec::new();
+    let mut folders = vec![folder.to_path_buf()];
+    while let Some(current) = folders.pop() {
+        let entries = match std::fs::read_dir(&current) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(&current, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&current, e))?;
+            let kind = entry.file_type().map_err(|e| io_error(&entry.path(), e))?;
+            if kind.is_dir() {
+                folders.push(entry.path());
+            } else if files.len() < limit {
+                files.push(entry.path());
+            }
+        }
+    }
+    for file in &files {
+        match std::fs::remove_file(file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(file, e)),
+        }
+    }
+    if files.len() < limit {
+        match std::fs::remove_dir_all(folder) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(folder, e)),
+        }
+    }
+    Ok(files.len())
 }
 
 /// A crash leaves the old file or the new one, never half of one. The temporary file is
@@ -246,7 +295,27 @@ impl BlobStore for MemoryBlobStore {
         self.blobs().remove(key);
         Ok(())
     }
+
+    async fn delete_folder(&self, folder: &str, limit: usize) -> Result<usize, StoreError> {
+        check_key(folder)?;
+        let prefix = format!("{folder}/");
+        let mut blobs = self.blobs();
+        let doomed: Vec<String> = blobs
+            .range(prefix.clone()..)
+            .map(|(key, _)| key)
+            .take_while(|key| key.starts_with(&prefix))
+            .take(limit.max(1))
+            .cloned()
+            .collect();
+        for key in &doomed {
+            blobs.remove(key);
+        }
+        Ok(doomed.len())
+    }
 }
+
+/// S3's limit on the keys of one DeleteObjects (and the most one listing returns).
+const S3_DELETE_BATCH: usize = 1000;
 
 /// Blobs as objects of one S3 bucket. Uploads and downloads of any size can go straight
 /// to S3 through presigned URLs.
@@ -424,6 +493,80 @@ impl BlobStore for S3BlobStore {
         }
     }
 
+    /// Lists the folder's object versions and delete markers (a versioned bucket keeps a
+    /// deleted object's bytes as a noncurrent version) and deletes each by version id.
+    async fn delete_folder(&self, folder: &str, limit: usize) -> Result<usize, StoreError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+
+        check_key(folder)?;
+        let listed = self
+            .client
+            .list_object_versions()
+            .bucket(self.bucket.as_ref())
+            .prefix(format!("{folder}/"))
+            .max_keys(i32::try_from(limit.clamp(1, S3_DELETE_BATCH)).unwrap_or(1000))
+            .send()
+            .await;
+        let listed = match listed {
+            Ok(output) => output,
+            Err(error) => {
+                let error = service_error("ListObjectVersions", error)?;
+                return Err(unexpected_service_error("ListObjectVersions", &error));
+            }
+        };
+        let versions = listed
+            .versions()
+            .iter()
+            .map(|version| (version.key(), version.version_id()))
+            .chain(
+                listed
+                    .delete_markers()
+                    .iter()
+                    .map(|marker| (marker.key(), marker.version_id())),
+            );
+        let mut objects = Vec::new();
+        for (key, version) in versions {
+            let Some(key) = key else { continue };
+            let object = ObjectIdentifier::builder()
+                .key(key)
+                .set_version_id(version.map(str::to_owned))
+                .build()
+                .map_err(|e| StoreError::Internal(format!("building DeleteObjects: {e}")))?;
+            objects.push(object);
+        }
+        if objects.is_empty() {
+            return Ok(0);
+        }
+        let count = objects.len();
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| StoreError::Internal(format!("building DeleteObjects: {e}")))?;
+        let deleted = self
+            .client
+            .delete_objects()
+            .bucket(self.bucket.as_ref())
+            .delete(delete)
+            .send()
+            .await;
+        match deleted {
+            Ok(output) => match output.errors().first() {
+                None => Ok(count),
+                Some(failed) => Err(StoreError::unavailable(format!(
+                    "DeleteObjects refused {} of {count} under {folder}/: {} {}",
+                    output.errors().len(),
+                    failed.code().unwrap_or_default(),
+                    failed.message().unwrap_or_default()
+                ))),
+            },
+            Err(error) => {
+                let error = service_error("DeleteObjects", error)?;
+                Err(unexpected_service_error("DeleteObjects", &error))
+            }
+        }
+    }
+
     async fn presign_put(
         &self,
         key: &str,
@@ -488,6 +631,29 @@ mod tests {
         store.delete(key).await.unwrap();
         store.delete(key).await.unwrap();
         assert_eq!(store.get(key).await.unwrap(), None);
+
+        // A folder empties in steps; its neighbours stay.
+        for n in 0..5 {
+            let key = format!("spc_1/media/sub/med_{n}");
+            store.put(&key, "text/plain", Bytes::from_static(b"x")).await.unwrap();
+        }
+        store
+            .put("spc_1/media/med_top", "text/plain", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        store
+            .put("spc_10/media/med_1", "text/plain", Bytes::from_static(b"y"))
+            .await
+            .unwrap();
+        assert_eq!(store.delete_folder("spc_1", 4).await.unwrap(), 4);
+        assert_eq!(store.delete_folder("spc_1", 4).await.unwrap(), 2);
+        assert_eq!(store.delete_folder("spc_1", 4).await.unwrap(), 0);
+        assert_eq!(store.get("spc_1/media/med_top").await.unwrap(), None);
+        assert_eq!(
+            store.get("spc_10/media/med_1").await.unwrap().as_deref(),
+            Some(&b"y"[..])
+        );
+        store.delete("spc_10/media/med_1").await.unwrap();
         for bad in ["", "../x", "a//b", "a/./b", "/abs", "a\\b", "a b"] {
             assert!(
                 store.put(bad, "text/plain", Bytes::new()).await.is_err(),

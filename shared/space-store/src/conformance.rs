@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::Duration;
 use serde_json::{Map, Value, json};
 
-use crate::{Condition, Item, MAX_TRANSACTION_WRITES, ManualClock, Query, SortRange, Store, StoreError, Write};
+use crate::{Condition, Item, MAX_TRANSACTION_WRITES, ManualClock, Query, Scan, SortRange, Store, StoreError, Write};
 
 /// Runs every check in order.
 pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
@@ -31,6 +31,7 @@ pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     pagination(&store, &clock).await;
     transactions(&store, &clock).await;
     increments(&store, &clock).await;
+    scans_and_bulk_deletes(&store, &clock).await;
 }
 
 /// A fresh, practically unique token (hex) for keys and table names.
@@ -978,4 +979,102 @@ pub async fn increments(store: &Arc<dyn Store>, clock: &ManualClock) {
         1,
         "gone once the latest expiry passed"
     );
+}
+
+/// Every key a scan of `prefix` finds, `limit` examined per page; each key once.
+async fn scan_all(store: &Arc<dyn Store>, prefix: &str, limit: usize) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut after = None;
+    // Far more pages than any check needs (a shared table holds other checks' items too).
+    for _ in 0..100_000 {
+        let page = store
+            .scan(Scan::prefix(prefix).after(after.clone()).limit(limit))
+            .await
+            .unwrap_or_else(|error| panic!("scan {prefix} after {after:?} failed: {error}"));
+        assert!(page.keys.len() <= limit, "a page holds at most `limit` keys");
+        found.extend(page.keys);
+        match page.last {
+            None => {
+                let mut unique = found.clone();
+                unique.sort();
+                unique.dedup();
+                assert_eq!(unique.len(), found.len(), "a scan shows each key once");
+                found.sort();
+                return found;
+            }
+            Some(last) => after = Some(last),
+        }
+    }
+    panic!("scanning {prefix} did not end");
+}
+
+/// A scan finds every item under a partition-key prefix, across partitions and pages,
+/// expired ones included (they are still stored), and nothing else; a bulk delete removes
+/// exactly what it lists, takes repeats and missing keys, and any number of keys.
+pub async fn scans_and_bulk_deletes(store: &Arc<dyn Store>, clock: &ManualClock) {
+    let tenant = partition("scan");
+    let prefix = format!("{tenant}#");
+    let mut expected = Vec::new();
+    for (part, count) in [("a", 3), ("b", 40), ("b#child", 2)] {
+        for n in 0..count {
+            let pk = format!("{prefix}{part}");
+            let sk = format!("{n:03}");
+            put_ok(
+                store,
+                Item::new(pk.clone(), sk.clone(), Map::new()),
+                Condition::None,
+                "scan setup",
+            )
+            .await;
+            expected.push((pk, sk));
+        }
+    }
+    let expired = Item::new(format!("{prefix}a"), "expired", Map::new()).expiring_at(now(clock) + 1);
+    put_ok(store, expired, Condition::None, "scan setup").await;
+    expected.push((format!("{prefix}a"), "expired".into()));
+    clock.advance(Duration::seconds(2));
+    // Beside the prefix, not under it: the tenant's own partition, and a longer name.
+    let beside = [
+        (tenant.clone(), "META".to_owned()),
+        (format!("{tenant}x#a"), "1".to_owned()),
+    ];
+    for (pk, sk) in &beside {
+        put_ok(
+            store,
+            Item::new(pk.clone(), sk.clone(), Map::new()),
+            Condition::None,
+            "scan setup",
+        )
+        .await;
+    }
+    expected.sort();
+
+    for limit in [1, 7, 1000] {
+        assert_eq!(
+            scan_all(store, &prefix, limit).await,
+            expected,
+            "scan of {prefix} by {limit}"
+        );
+    }
+
+    let mut doomed = expected.clone();
+    doomed.extend(expected.iter().take(5).cloned());
+    doomed.push((format!("{prefix}a"), "never-written".into()));
+    store
+        .delete_many(Vec::new())
+        .await
+        .expect("an empty bulk delete is nothing");
+    store.delete_many(doomed.clone()).await.expect("bulk delete");
+    assert_eq!(
+        scan_all(store, &prefix, 1000).await,
+        Vec::<(String, String)>::new(),
+        "all removed"
+    );
+    store
+        .delete_many(doomed)
+        .await
+        .expect("deleting what is gone is not an error");
+    for (pk, sk) in &beside {
+        assert!(get(store, pk, sk).await.is_some(), "{pk}/{sk} is not under {prefix}");
+    }
 }

@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 
 use crate::blobs::{BlobInfo, BlobStore, DownloadHeaders, PresignedRequest};
 use crate::error::StoreError;
-use crate::item::{Condition, Item, Page, Query, RawItem, Write};
+use crate::item::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, Write};
 use crate::secrets::{SecretVault, SigningKeys};
 use crate::store::Store;
 
@@ -100,6 +100,14 @@ impl<S: Store + ?Sized> Store for Deferred<S> {
         Deferred::get(self).await?.transact(writes).await
     }
 
+    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
+        Deferred::get(self).await?.scan(scan).await
+    }
+
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        Deferred::get(self).await?.delete_many(keys).await
+    }
+
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
         Deferred::get(self).await?.increment(pk, sk, by, expires_at).await
     }
@@ -118,6 +126,10 @@ impl<V: SecretVault + ?Sized> SecretVault for Deferred<V> {
     async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError> {
         self.get().await?.delete_value(space, name).await
     }
+
+    async fn delete_all(&self, space: &str, limit: usize) -> Result<usize, StoreError> {
+        SecretVault::delete_all(self.get().await?.as_ref(), space, limit).await
+    }
 }
 
 #[async_trait]
@@ -132,6 +144,10 @@ impl<K: SigningKeys + ?Sized> SigningKeys for Deferred<K> {
 
     async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
         self.get().await?.delete_key(space, name).await
+    }
+
+    async fn delete_all_keys(&self, space: &str, limit: usize) -> Result<usize, StoreError> {
+        self.get().await?.delete_all_keys(space, limit).await
     }
 }
 
@@ -155,6 +171,10 @@ impl<B: BlobStore + ?Sized> BlobStore for Deferred<B> {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         Deferred::get(self).await?.delete(key).await
+    }
+
+    async fn delete_folder(&self, folder: &str, limit: usize) -> Result<usize, StoreError> {
+        Deferred::get(self).await?.delete_folder(folder, limit).await
     }
 
     async fn presign_put(

@@ -20,15 +20,15 @@ use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetad
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
-    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, KeySchemaElement, KeyType,
+    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus, TransactWriteItem, WriteRequest,
 };
 use serde_json::{Map, Number, Value};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
-use crate::item::{Condition, Item, Page, Query, SortRange, Write};
+use crate::item::{Condition, Item, Page, Query, Scan, ScanPage, SortRange, Write};
 use crate::store::{Store, validate_item, validate_transaction};
 
 const PK: &str = "pk";
@@ -41,6 +41,11 @@ const COUNTER: &str = "n";
 /// Rounds of the increment protocol before giving up; each lost round means another
 /// writer made progress on the same counter.
 const INCREMENT_ROUNDS: usize = 16;
+/// DynamoDB's limit on the writes of one BatchWriteItem.
+const BATCH_WRITES: usize = 25;
+/// Rounds of BatchWriteItem for what DynamoDB left unprocessed (it does under load)
+/// before giving up with "unavailable".
+const BATCH_ROUNDS: u32 = 8;
 /// How long `create_table` waits for a new table to become ACTIVE.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -518,6 +523,109 @@ impl Store for DynamoStore {
     /// DynamoDB's ADD is atomic, but it cannot restart an expired counter nor keep the
     /// later of two expiries, so those cases take a conditional second step; every step
     /// is conditional, so concurrent callers each see a distinct value.
+    /// A Scan of the whole table that keeps the prefix's items: DynamoDB lists partitions
+    /// no other way. It reads (and bills) every item once per walk, which a removal that
+    /// happens once per tenant can afford; an index over every item would make each item's
+    /// creation and removal pay a second write instead, forever.
+    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
+        let limit = i32::try_from(scan.limit.max(1)).unwrap_or(i32::MAX);
+        let (filter, values) = if scan.prefix.is_empty() {
+            (None, None)
+        } else {
+            (
+                Some("begins_with(#pk, :prefix)".to_owned()),
+                Some(HashMap::from([(
+                    ":prefix".to_owned(),
+                    AttributeValue::S(scan.prefix.clone()),
+                )])),
+            )
+        };
+        let scanned = self
+            .client
+            .scan()
+            .table_name(self.table.as_ref())
+            .projection_expression("#pk, #sk")
+            .set_filter_expression(filter)
+            .set_expression_attribute_names(Some(names(&[("#pk", PK), ("#sk", SK)])))
+            .set_expression_attribute_values(values)
+            .set_exclusive_start_key(scan.after.as_ref().map(|(pk, sk)| key(pk, sk)))
+            .limit(limit)
+            .consistent_read(true)
+            .send()
+            .await;
+        let output = match scanned {
+            Ok(output) => output,
+            Err(error) => {
+                let error = service_error("Scan", error)?;
+                return Err(self.unexpected("Scan", &error));
+            }
+        };
+        let key_of =
+            |mut attributes: HashMap<String, AttributeValue>| match (attributes.remove(PK), attributes.remove(SK)) {
+                (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => Ok((pk, sk)),
+                other => Err(StoreError::Internal(format!(
+                    "Scan returned a key that is not two strings: {other:?}"
+                ))),
+            };
+        let keys = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(key_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let last = output.last_evaluated_key.map(key_of).transpose()?;
+        Ok(ScanPage { keys, last })
+    }
+
+    /// BatchWriteItem, 25 deletes a call, sending again what DynamoDB leaves unprocessed.
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        let requests: Vec<WriteRequest> = keys
+            .into_iter()
+            .filter(|key| seen.insert(key.clone()))
+            .map(|(pk, sk)| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(key(&pk, &sk)))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for chunk in requests.chunks(BATCH_WRITES) {
+            let mut pending = chunk.to_vec();
+            for round in 0..BATCH_ROUNDS {
+                let written = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table.as_ref(), pending)
+                    .send()
+                    .await;
+                let output = match written {
+                    Ok(output) => output,
+                    Err(error) => {
+                        let error = service_error("BatchWriteItem", error)?;
+                        return Err(self.unexpected("BatchWriteItem", &error));
+                    }
+                };
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut tables| tables.remove(self.table.as_ref()))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if round + 1 == BATCH_ROUNDS {
+                    return Err(StoreError::unavailable(format!(
+                        "BatchWriteItem left {} deletes unprocessed after {BATCH_ROUNDS} rounds",
+                        pending.len()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(25 << round)).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
         for _ in 0..INCREMENT_ROUNDS {
             let now = self.now();

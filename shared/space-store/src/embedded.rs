@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
-use crate::item::{Condition, Item, Page, Query, RawItem, SortRange, Write};
+use crate::item::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, SortRange, Write};
 use crate::read_cache::ReadCache;
 use crate::store::{Store, validate_item, validate_transaction};
 
@@ -397,6 +397,54 @@ impl Store for EmbeddedStore {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         validate_transaction(&writes)?;
+        self.write(writes, false).await
+    }
+
+    /// A range of the ordered table: every key of the prefix's partitions is contiguous.
+    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
+        if scan.prefix.contains(SEPARATOR) {
+            return Err(StoreError::Rejected("keys may not contain NUL characters".into()));
+        }
+        let lower = match &scan.after {
+            Some((pk, sk)) => Bound::Excluded(composite(pk, sk)?),
+            None => Bound::Included(scan.prefix.clone()),
+        };
+        let upper: Bound<String> = Bound::Included(format!("{}{KEY_CEILING}", scan.prefix));
+        let txn = self.db.begin_read().map_err(internal)?;
+        let table = txn.open_table(ITEMS).map_err(internal)?;
+        let bounds = (lower.as_ref().map(String::as_str), upper.as_ref().map(String::as_str));
+        let limit = scan.limit.max(1);
+        let mut page = ScanPage::default();
+        for entry in table.range::<&str>(bounds).map_err(internal)? {
+            let (key, _) = entry.map_err(internal)?;
+            let Some((pk, sk)) = key.value().split_once(SEPARATOR) else {
+                return Err(StoreError::Internal(format!(
+                    "stored key without a separator: {:?}",
+                    key.value()
+                )));
+            };
+            if !pk.starts_with(scan.prefix.as_str()) {
+                continue;
+            }
+            if page.keys.len() == limit {
+                page.last = page.keys.last().cloned();
+                return Ok(page);
+            }
+            page.keys.push((pk.to_owned(), sk.to_owned()));
+        }
+        Ok(page)
+    }
+
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        let writes: Vec<Write> = keys
+            .into_iter()
+            .filter(|key| seen.insert(key.clone()))
+            .map(|(pk, sk)| Write::delete(pk, sk, Condition::None))
+            .collect();
+        if writes.is_empty() {
+            return Ok(());
+        }
         self.write(writes, false).await
     }
 

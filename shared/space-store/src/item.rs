@@ -200,3 +200,43 @@ pub struct Page {
     pub items: Vec<Item>,
     pub last_sk: Option<String>,
 }
+
+/// A walk over every stored item whose partition key starts with `prefix`, across
+/// partitions: what removing all of a tenant's data needs, never what serving a request
+/// needs (on DynamoDB it reads the whole table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub prefix: String,
+    /// Resume strictly after this key (`pk`, `sk`), where the last page stopped.
+    pub after: Option<(String, String)>,
+    /// Items the backend examines for one page; a page may hold fewer matches, even none.
+    pub limit: usize,
+}
+
+impl Scan {
+    pub fn prefix(prefix: impl Into<String>) -> Scan {
+        Scan {
+            prefix: prefix.into(),
+            after: None,
+            limit: 1000,
+        }
+    }
+
+    pub fn after(mut self, key: Option<(String, String)>) -> Scan {
+        self.after = key;
+        self
+    }
+
+    pub fn limit(mut self, limit: usize) -> Scan {
+        self.limit = limit;
+        self
+    }
+}
+
+/// A page of a [`Scan`]: the keys of the items found, expired ones included (they are still
+/// stored), and where to resume while the walk is not over.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanPage {
+    pub keys: Vec<(String, String)>,
+    pub last: Option<(String, String)>,
+}

@@ -22,5 +22,5 @@ pub mod conformance;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
-pub use item::{Condition, Item, Page, Query, RawItem, SortRange, Write};
+pub use item::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, SortRange, Write};
 pub use store::{MAX_NESTING, MAX_TRANSACTION_WRITES, Store};

@@ -17,6 +17,9 @@ pub trait SecretVault: Send + Sync + 'static {
     async fn put_value(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError>;
     /// Removes the value; removing a missing secret is not an error.
     async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError>;
+    /// Removes up to `limit` of the Space's values, found in the vault itself (not through
+    /// the names the item store lists), and says how many: none means none is left.
+    async fn delete_all(&self, space: &str, limit: usize) -> Result<usize, StoreError>;
 }
 
 /// Keys the platform signs with and must read back (webhook signing secrets), kept apart
@@ -27,6 +30,8 @@ pub trait SigningKeys: Send + Sync + 'static {
     async fn put_key(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError>;
     async fn get_key(&self, space: &str, name: &str) -> Result<Option<String>, StoreError>;
     async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError>;
+    /// Removes up to `limit` of the Space's keys and says how many: none means none is left.
+    async fn delete_all_keys(&self, space: &str, limit: usize) -> Result<usize, StoreError>;
 }
 
 /// Space and secret names become path parts (files, Secrets Manager names), so both are
@@ -83,6 +88,26 @@ impl SecretVault for FileVault {
             Err(e) => Err(StoreError::Internal(e.to_string())),
         }
     }
+
+    /// The Space's folder holds its values and nothing else: it goes whole.
+    async fn delete_all(&self, space: &str, _limit: usize) -> Result<usize, StoreError> {
+        check_names(space, "all")?;
+        let folder = self.root.join(space);
+        tokio::task::spawn_blocking(move || {
+            let count = match std::fs::read_dir(&folder) {
+                Ok(entries) => entries.count(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(StoreError::Internal(format!("{}: {e}", folder.display()))),
+            };
+            match std::fs::remove_dir_all(&folder) {
+                Ok(()) => Ok(count),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                Err(e) => Err(StoreError::Internal(format!("{}: {e}", folder.display()))),
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
 }
 
 #[async_trait]
@@ -102,6 +127,10 @@ impl SigningKeys for FileVault {
 
     async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
         self.delete_value(space, name).await
+    }
+
+    async fn delete_all_keys(&self, space: &str, limit: usize) -> Result<usize, StoreError> {
+        SecretVault::delete_all(self, space, limit).await
     }
 }
 
@@ -156,6 +185,32 @@ impl SecretVault for MemoryVault {
         values.remove(&(space.to_owned(), name.to_owned()));
         Ok(())
     }
+
+    async fn delete_all(&self, space: &str, limit: usize) -> Result<usize, StoreError> {
+        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        let doomed: Vec<(String, String)> = values
+            .keys()
+            .filter(|(owner, _)| owner == space)
+            .take(limit.max(1))
+            .cloned()
+            .collect();
+        for key in &doomed {
+            values.remove(key);
+        }
+        Ok(doomed.len())
+    }
+}
+
+impl MemoryVault {
+    /// The names of the Space's values, for tests that prove they are gone.
+    pub fn names(&self, space: &str) -> Vec<String> {
+        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        values
+            .keys()
+            .filter(|(owner, _)| owner == space)
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -170,6 +225,10 @@ impl SigningKeys for MemoryVault {
 
     async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
         self.delete_value(space, name).await
+    }
+
+    async fn delete_all_keys(&self, space: &str, limit: usize) -> Result<usize, StoreError> {
+        SecretVault::delete_all(self, space, limit).await
     }
 }
 
@@ -236,6 +295,71 @@ impl SigningKeys for SecretsManagerVault {
     async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
         self.delete_value(space, name).await
     }
+
+    async fn delete_all_keys(&self, space: &str, limit: usize) -> Result<usize, StoreError> {
+        SecretVault::delete_all(self, space, limit).await
+    }
+}
+
+/// ListSecrets' most results per page.
+const LIST_SECRETS_PAGE: usize = 100;
+
+impl SecretsManagerVault {
+    /// Deletes a secret by its full name at once, with no recovery window: a deleted
+    /// value must not come back. Deleting a missing secret is not an error.
+    async fn delete_secret(&self, id: &str) -> Result<(), StoreError> {
+        let deleted = self
+            .client
+            .delete_secret()
+            .secret_id(id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = service_error("DeleteSecret", error)?;
+                if error.is_resource_not_found_exception() {
+                    Ok(())
+                } else {
+                    Err(unexpected_service_error("DeleteSecret", &error))
+                }
+            }
+        }
+    }
+
+    /// The names of up to `limit` secrets under `{prefix}/{space}/`. ListSecrets' name
+    /// filter matches prefixes without regard to case, so the answer is checked exactly.
+    async fn names_under(&self, space: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+
+        check_names(space, "all")?;
+        let prefix = format!("{}/{space}/", self.prefix);
+        let filter = Filter::builder()
+            .key(FilterNameStringType::Name)
+            .values(prefix.clone())
+            .build();
+        let listed = self
+            .client
+            .list_secrets()
+            .filters(filter)
+            .max_results(i32::try_from(limit.clamp(1, LIST_SECRETS_PAGE)).unwrap_or(1))
+            .send()
+            .await;
+        match listed {
+            Ok(output) => Ok(output
+                .secret_list()
+                .iter()
+                .filter_map(|secret| secret.name())
+                .filter(|name| name.starts_with(&prefix))
+                .map(str::to_owned)
+                .collect()),
+            Err(error) => {
+                let error = service_error("ListSecrets", error)?;
+                Err(unexpected_service_error("ListSecrets", &error))
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -284,24 +408,15 @@ impl SecretVault for SecretsManagerVault {
     }
 
     async fn delete_value(&self, space: &str, name: &str) -> Result<(), StoreError> {
-        let id = self.secret_name(space, name)?;
-        let deleted = self
-            .client
-            .delete_secret()
-            .secret_id(&id)
-            .force_delete_without_recovery(true)
-            .send()
-            .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                let error = service_error("DeleteSecret", error)?;
-                if error.is_resource_not_found_exception() {
-                    Ok(())
-                } else {
-                    Err(unexpected_service_error("DeleteSecret", &error))
-                }
-            }
+        self.delete_secret(&self.secret_name(space, name)?).await
+    }
+
+    /// Lists the Space's secrets by name and deletes each without a recovery window.
+    async fn delete_all(&self, space: &str, limit: usize) -> Result<usize, StoreError> {
+        let names = self.names_under(space, limit).await?;
+        for name in &names {
+            self.delete_secret(name).await?;
         }
+        Ok(names.len())
     }
 }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::item::{Condition, Item, Page, Query, RawItem, Write};
+use crate::item::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, Write};
 
 /// DynamoDB's limit, honoured by every backend so that code tested locally runs in AWS.
 pub const MAX_TRANSACTION_WRITES: usize = 100;
@@ -50,6 +50,15 @@ pub trait Store: Send + Sync + 'static {
     /// concurrency. Counters are bookkeeping (rate windows): a backend may keep them out
     /// of durable storage, and they vanish at `expires_at`.
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError>;
+
+    /// One page of a walk over every partition whose key starts with `scan.prefix`, in an
+    /// order of the backend's choosing. For removing a tenant's data, not for serving
+    /// requests: DynamoDB answers it with a Scan of the whole table.
+    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError>;
+
+    /// Removes every listed item, each on its own and unconditionally: a bulk removal that
+    /// may stop part-way and be repeated (removing what is gone is not an error).
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError>;
 
     /// Makes sure the backend is reachable (opens connections) before the first request.
     async fn warm_up(&self) -> Result<(), StoreError> {

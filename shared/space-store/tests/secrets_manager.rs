@@ -86,3 +86,27 @@ async fn secrets_manager_vault_writes_replaces_and_deletes() {
         vault.delete_value(space, "api-key").await.expect("cleanup");
     }
 }
+
+/// A Space's values go in steps, found by listing the vault (not the item store's names);
+/// a Space whose id starts like another's keeps its values.
+#[tokio::test]
+async fn secrets_manager_vault_deletes_all_of_a_space() {
+    let config = local_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let prefix = format!("space-api/test-{}", conformance::unique_suffix());
+    let vault = SecretsManagerVault::new(client.clone(), prefix);
+    for n in 0..5 {
+        vault.put_value("spc_a", &format!("KEY_{n}"), "v").await.expect("put");
+    }
+    vault.put_value("spc_ab", "KEY_0", "kept").await.expect("put");
+    assert_eq!(vault.delete_all("spc_a", 3).await.expect("first step"), 3);
+    assert_eq!(vault.delete_all("spc_a", 3).await.expect("second step"), 2);
+    assert_eq!(vault.delete_all("spc_a", 3).await.expect("nothing left"), 0);
+    for n in 0..5 {
+        let id = vault.secret_name("spc_a", &format!("KEY_{n}")).expect("valid");
+        assert_eq!(read(&client, &id).await, None, "{id} is gone");
+    }
+    let kept = vault.secret_name("spc_ab", "KEY_0").expect("valid");
+    assert_eq!(read(&client, &kept).await.as_deref(), Some("kept"));
+    vault.delete_value("spc_ab", "KEY_0").await.expect("cleanup");
+}

@@ -599,8 +599,15 @@ fn add(total: &mut Pass, pass: Pass) {
     total.released += pass.released;
 }
 
-/// The claimed item deleted and the job written again at `due`, free.
+/// The claimed item deleted and the job written again at `due`, free. A job moved to the
+/// very millisecond it was due at (a handler's "again at once") moves one millisecond on:
+/// it must be a new item, since a new item is what wakes a job in AWS (the table's stream).
 fn moved(job: &Job, due: DateTime<Utc>, failures: u64, error: Option<&str>) -> Vec<Write> {
+    let due = if sort_key(due, &job.id) == job.item.sk {
+        due + TimeDelta::milliseconds(1)
+    } else {
+        due
+    };
     let mut body = job.item.body.clone();
     body.remove("lease_until");
     body.insert("due_at".into(), json!(format_datetime(due)));
@@ -650,6 +657,34 @@ mod tests {
         let shards: std::collections::HashSet<String> = (0..64).map(|n| partition_of(&format!("job_{n}"))).collect();
         assert_eq!(shards.len(), SHARDS as usize);
         assert_eq!(partition_of("job_x"), partition_of("job_x"));
+    }
+
+    #[test]
+    fn a_job_moved_to_its_own_due_time_is_a_new_item() {
+        let due = DateTime::from_timestamp_millis(1_796_000_000_123).unwrap();
+        let Write::Put { item, .. } = NewJob::new("k", json!({}), due).named("again").write() else {
+            panic!("a job is a put");
+        };
+        let job = Job {
+            id: "again".into(),
+            kind: "k".into(),
+            payload: json!({}),
+            attempts: 1,
+            failures: 0,
+            item: item.clone(),
+        };
+        let writes = moved(&job, due, 0, None);
+        let keys: Vec<(&str, &str)> = writes.iter().map(Write::key).collect();
+        assert_eq!(keys[0], (item.pk.as_str(), item.sk.as_str()));
+        assert_ne!(keys[1], keys[0], "a transaction touches an item once");
+        assert_eq!(
+            JobRef {
+                pk: keys[1].0.into(),
+                sk: keys[1].1.into()
+            }
+            .due(),
+            Some(due + TimeDelta::milliseconds(1))
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Deleting a Space on both backends: every keyless route into it (published pages, form
 //! posts, booking pages, the calendar feed, signed media links) answers 404 from the
-//! moment the deletion returns, its keys are refused, and a tombstone is left for the purge.
+//! moment the deletion returns, its keys are refused, and a tombstone is left for the purge
+//! (tests/tests/api/purge.rs follows the purge to its end).
 
 use std::collections::BTreeSet;
 
@@ -225,21 +226,24 @@ async fn deleting_a_space_takes_every_public_route_down(app: TestApp) {
         assert!(!answer.text.contains("Private board meeting") && !answer.text.contains("Hello"));
     }
 
-    // Its keys are refused over REST and MCP, and the owner finds it no more.
+    // Its keys are refused over REST and MCP; the owner sees it deleting, and can add
+    // nothing to it.
     call(Method::GET, "/contacts", Value::Null).await.expect(401);
     app.mcp(&key, "", json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         .send()
         .await
         .expect(401);
-    app.account(Method::GET, &format!("/spaces/{space}"))
+    let shown = app
+        .account(Method::GET, &format!("/spaces/{space}"))
         .send()
         .await
-        .expect(404);
+        .expect(200);
+    assert_eq!(shown.body["status"], "deleting");
     app.account(Method::POST, &format!("/spaces/{space}/keys"))
         .json(json!({"name": "late", "scopes": ["contacts:read"]}))
         .send()
         .await
-        .expect(404);
+        .expect(409);
 
     // The tombstone names the Space for the purge.
     let tombstones = app

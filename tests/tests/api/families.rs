@@ -517,6 +517,17 @@ async fn deleting_a_space_stops_its_keys(app: TestApp) {
             .await
             .expect(401);
     }
+    // The owner sees it deleting until the worker has purged it, then not at all.
+    let shown = app
+        .account(Method::GET, &format!("/spaces/{space}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(shown.body["status"], "deleting");
+    let worker = spacectl::worker(app.engine.clone());
+    while worker.run_due().await.expect("a pass").later > 0 {
+        app.clock.advance(chrono::TimeDelta::milliseconds(1));
+    }
     app.account(Method::GET, &format!("/spaces/{space}"))
         .send()
         .await

@@ -460,17 +460,22 @@ async fn pagination_walks_every_page_and_refuses_tampered_cursors(app: TestApp) 
         .await
         .expect(400);
     assert_eq!(response.error_code(), "BAD_REQUEST");
-    // A cursor of another list (tasks) or another Space is refused too.
-    app.space(Method::GET, &format!("/tasks?limit=5&cursor={cursor}"))
+    // A cursor of another list (tasks) or another Space is refused too, saying why.
+    let foreign = app
+        .space(Method::GET, &format!("/tasks?limit=5&cursor={cursor}"))
         .send()
         .await
         .expect(400);
+    assert!(foreign.text.contains("another list or Space"), "{}", foreign.text);
     let (_, other_key) = app.other_space().await;
-    app.request(Method::GET, &format!("{SPACE_API}/contacts?limit=5&cursor={cursor}"))
+    let foreign = app
+        .request(Method::GET, &format!("{SPACE_API}/contacts?limit=5&cursor={cursor}"))
         .key(&other_key)
         .send()
         .await
         .expect(400);
+    assert_eq!(foreign.error_code(), "BAD_REQUEST");
+    assert!(foreign.text.contains("another list or Space"), "{}", foreign.text);
     app.space(Method::GET, "/contacts?limit=201").send().await.expect(422);
 }
 

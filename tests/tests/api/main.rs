@@ -24,6 +24,7 @@ mod mcp_tools;
 mod meet;
 mod pages;
 mod properties;
+mod purge;
 mod realtime;
 mod seed;
 mod social;

@@ -16,6 +16,7 @@ on_both_backends!(
     a_live_page_shows_the_forms_it_was_published_with,
     publishing_needs_pages_run,
     page_routes_refuse_other_spaces,
+    each_public_route_family_has_its_own_budget_per_address,
 );
 
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -776,4 +777,98 @@ async fn page_routes_refuse_other_spaces(app: TestApp) {
         .send()
         .await
         .expect(404);
+}
+
+/// One address that reads a published page until its budget is spent can still post the
+/// page's form and open a booking page: each public route family (`/p`, `/f`, `/b`, …) has
+/// its own budget per address. Another address is not held back at all.
+async fn each_public_route_family_has_its_own_budget_per_address(app: TestApp) {
+    let families: std::collections::BTreeSet<String> = space_catalogue::operations()
+        .iter()
+        .filter(|operation| matches!(operation.access, space_http::Access::Public { .. }))
+        .map(|operation| operation.public_family().to_owned())
+        .collect();
+    assert_eq!(
+        families,
+        ["b", "c", "d", "f", "p", "u"].map(String::from).into(),
+        "the public route families"
+    );
+    let limit_of = |name: &str| {
+        space_catalogue::operations()
+            .iter()
+            .find_map(|operation| match operation.access {
+                space_http::Access::Public { per_minute } if operation.name == name => Some(per_minute),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no public operation {name}"))
+    };
+    let (views, posts) = (limit_of("pages_view"), limit_of("forms_submit"));
+
+    let form = app
+        .space(Method::POST, "/forms")
+        .json(json!({"name": "Contact", "fields": [{"name": "email", "type": "email", "required": true}]}))
+        .send()
+        .await
+        .expect(201);
+    let form_id = id_of(&form.body);
+    let page = create_page(
+        &app,
+        json!({"title": "Busy", "slug": "busy", "layout_html": format!("<h1>Busy</h1>{{{{form:{form_id}}}}}")}),
+    )
+    .await;
+    publish(&app, &id_of(&page)).await;
+    let kind = app
+        .space(Method::POST, "/booking/appointment-types")
+        .json(json!({"name": "Intro", "duration_minutes": 30}))
+        .send()
+        .await
+        .expect(201);
+    let booking = app
+        .space(Method::POST, "/booking/pages")
+        .json(json!({"name": "Book", "appointment_type_ids": [id_of(&kind.body)]}))
+        .send()
+        .await
+        .expect(201);
+    let from =
+        |address: &str, method: Method, path: String| app.request(method, &path).header("x-forwarded-for", address);
+    let page_path = format!("/p/{}/busy", app.demo.space_id);
+    let busy = "203.0.113.50";
+    for _ in 0..views {
+        from(busy, Method::GET, page_path.clone()).send().await.expect(200);
+    }
+    let refused = from(busy, Method::GET, page_path.clone()).send().await.expect(429);
+    assert_eq!(refused.error_code(), "RATE_LIMITED");
+    assert!(
+        refused.text.contains("/p/"),
+        "the refusal names the family: {}",
+        refused.text
+    );
+    assert!(refused.header("retry-after").is_some());
+
+    // The same address posts the form it read, and opens a booking page, on budgets of
+    // their own.
+    let posted = from(busy, Method::POST, format!("/f/{form_id}?page={}", id_of(&page)))
+        .json(json!({"email": "busy@example.com"}))
+        .send()
+        .await
+        .expect(201);
+    assert!(
+        posted
+            .header("ratelimit")
+            .is_some_and(|state| state.contains(&format!("r={}", posts - 1))),
+        "the form budget is untouched by the page views: {:?}",
+        posted.header("ratelimit")
+    );
+    from(busy, Method::GET, format!("/b/{}", id_of(&booking.body)))
+        .send()
+        .await
+        .expect(200);
+    // Another address reads the page.
+    from("198.51.100.20", Method::GET, page_path.clone())
+        .send()
+        .await
+        .expect(200);
+    // The page budget comes back with the next window.
+    app.clock.advance(chrono::TimeDelta::seconds(60));
+    from(busy, Method::GET, page_path).send().await.expect(200);
 }
