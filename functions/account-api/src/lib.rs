@@ -15,7 +15,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_http::operation::{Access, Effect, Handler, Param};
 use space_http::resource::list_schema;
-use space_http::{Engine, Operation};
+use space_http::{Engine, Operation, Schema};
 
 fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &str, handler: Handler) -> Operation {
     let params = path
@@ -88,7 +88,7 @@ pub fn operations() -> Vec<Operation> {
             "Create a Space",
             spaces::create_handler(),
         )
-        .with_body(space_name_body)
+        .with_body(Schema::lazy(space_name_body).named("SpaceCreate"))
         .answers(StatusCode::CREATED, spaces::schema),
         operation(
             "spaces_get",
@@ -107,7 +107,7 @@ pub fn operations() -> Vec<Operation> {
             "Rename a Space",
             spaces::replace_handler(),
         )
-        .with_body(space_name_body)
+        .with_body(Schema::lazy(space_name_body).named("SpaceCreate"))
         .answers(StatusCode::OK, spaces::schema),
         operation(
             "spaces_delete",
@@ -127,8 +127,11 @@ pub fn operations() -> Vec<Operation> {
             "Mint a space key; the token is in this response only",
             keys::create_handler(),
         )
-        .with_body(keys::request_schema)
-        .answers(StatusCode::CREATED, || keys::schema(true)),
+        .with_body(Schema::lazy(keys::request_schema).named("KeyCreate"))
+        .answers(
+            StatusCode::CREATED,
+            Schema::lazy(|| keys::schema(true)).named("KeyCreated"),
+        ),
         operation(
             "keys_delete",
             Method::DELETE,

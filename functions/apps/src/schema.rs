@@ -91,12 +91,12 @@ fn body_schema() -> Value {
             "required": {"type": "array", "items": {"type": "string"}},
             "additionalProperties": {"description": "`false`, or a schema for other properties."},
             "items": {"description": "The schema of array items."},
-            "enum": {"type": "array"},
+            "enum": {"type": "array", "items": {}},
             "$defs": {"type": "object"},
             "definitions": {"type": "object"},
-            "allOf": {"type": "array"},
-            "anyOf": {"type": "array"},
-            "oneOf": {"type": "array"}
+            "allOf": {"type": "array", "items": {}},
+            "anyOf": {"type": "array", "items": {}},
+            "oneOf": {"type": "array", "items": {}}
         },
         "additionalProperties": true,
         "examples": [{"type": "object", "properties": {"email": {"type": "string", "format": "email"}}, "required": ["email"]}]

@@ -217,7 +217,7 @@ pub fn operations() -> Vec<Operation> {
             "properties": {"notes": {"type": "string", "maxLength": MAX_NOTES_CHARS, "description": "What changed, for the version list."}},
             "additionalProperties": false
         }))
-        .answers(StatusCode::CREATED, || version_schema(false)),
+        .answers(StatusCode::CREATED, space_http::Schema::lazy(|| version_schema(false)).named("AppVersionSummary")),
         Operation::new(
             "apps_versions_list",
             Method::GET,
@@ -228,7 +228,7 @@ pub fn operations() -> Vec<Operation> {
             handler(list),
         )
         .with_params(list_params)
-        .answers(StatusCode::OK, || list_schema(version_schema(false))),
+        .answers(StatusCode::OK, space_http::Schema::lazy(|| list_schema(version_schema(false))).named("AppVersionSummaryList")),
         Operation::new(
             "apps_versions_get",
             Method::GET,
@@ -239,6 +239,6 @@ pub fn operations() -> Vec<Operation> {
             handler(get),
         )
         .with_params(vec![id(), Param::path("number", "The version number.")])
-        .answers(StatusCode::OK, || version_schema(true)),
+        .answers(StatusCode::OK, space_http::Schema::lazy(|| version_schema(true)).named("AppVersion")),
     ]
 }

@@ -682,13 +682,16 @@ pub fn operations() -> Vec<Operation> {
     let token = || vec![Param::path("token", "The signed token of the link.")];
     let mut generated = media().operations().into_iter();
     let mut take = |name: &str| generated.find(|op| op.name == name);
-    let list = take("assets_media_list");
-    let update = take("assets_media_update").map(|op| Operation {
-        summary: "Update a media item's name, description, alt text or tags".into(),
-        response: Some(Schema::lazy(media_schema)),
+    let list = take("assets_media_list").map(|op| Operation {
+        response: Some(Schema::lazy(|| space_http::resource::list_schema(media_schema()))),
         ..op
     });
-    let schema = Schema::lazy(media_schema);
+    let update = take("assets_media_update").map(|op| Operation {
+        summary: "Update a media item's name, description, alt text or tags".into(),
+        response: Some(Schema::lazy(media_schema).named("MediaItem")),
+        ..op
+    });
+    let schema = Schema::lazy(media_schema).named("MediaItem");
     let mut operations: Vec<Operation> = list.into_iter().collect();
     operations.push(
         Operation::new(
@@ -700,7 +703,7 @@ pub fn operations() -> Vec<Operation> {
             format!("Upload a file of up to {MAX_DIRECT_BYTES} bytes: JSON with content_base64, or multipart/form-data with a `file` part"),
             handler(create),
         )
-        .with_body(direct_upload_schema)
+        .with_body(Schema::lazy(direct_upload_schema).named("MediaCreate"))
         .with_raw_body(Some(DIRECT_BODY_LIMIT))
         .answers(StatusCode::CREATED, schema.clone()),
     );
@@ -716,7 +719,7 @@ pub fn operations() -> Vec<Operation> {
             ),
             handler(start_upload),
         )
-        .with_body(upload_request_schema)
+        .with_body(Schema::lazy(upload_request_schema).named("MediaUploadCreate"))
         .answers(StatusCode::CREATED, schema.clone()),
     );
     operations.push(

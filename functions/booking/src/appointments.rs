@@ -518,7 +518,7 @@ async fn update(call: Call) -> Result<Reply, ApiError> {
 
 pub fn operations() -> Vec<Operation> {
     let resource = appointments();
-    let item_schema = Schema::lazy(|| appointments().item_schema());
+    let item_schema = Schema::lazy(|| appointments().item_schema()).named(appointments().type_name());
     let write = Access::Space(Scope::new(Domain::Booking, Action::Write));
     let id = || vec![Param::path("id", "The appointment's id.")];
     let generated = resource.operations();
@@ -541,7 +541,7 @@ pub fn operations() -> Vec<Operation> {
             "Book an appointment (409 when the time overlaps another; 422 naming `start` outside availability)",
             handler(create),
         )
-        .with_body(|| body_schema(&booking_fields(), WriteMode::Create))
+        .with_body(Schema::lazy(|| body_schema(&booking_fields(), WriteMode::Create)).named("AppointmentCreate"))
         .answers(StatusCode::CREATED, item_schema.clone()),
     );
     operations.push(
@@ -555,7 +555,7 @@ pub fn operations() -> Vec<Operation> {
             handler(update),
         )
         .with_params(id())
-        .with_body(|| body_schema(&editable_fields(), WriteMode::Patch))
+        .with_body(Schema::lazy(|| body_schema(&editable_fields(), WriteMode::Patch)).named("AppointmentUpdate"))
         .answers(StatusCode::OK, item_schema.clone()),
     );
     operations.push(

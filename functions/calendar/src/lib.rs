@@ -78,8 +78,8 @@ pub fn events() -> Resource {
         collection: "calendar_events",
         path: "/calendar/events",
         item_param: "id",
-        singular: "event",
-        plural: "events",
+        singular: "calendar event",
+        plural: "calendar events",
         event_prefix: "calendar_event",
         id_prefix: EVENT_PREFIX,
         parent: None,
@@ -415,7 +415,7 @@ pub fn operations() -> Vec<Operation> {
     let mut operations = events().operations();
     for operation in &mut operations {
         operation.response = operation.response.as_ref().map(|schema| {
-            schema.map(|mut schema| {
+            schema.amend(|mut schema| {
                 let item = if schema["properties"]["data"]["items"].is_object() {
                     &mut schema["properties"]["data"]["items"]
                 } else {

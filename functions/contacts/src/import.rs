@@ -29,6 +29,7 @@ pub fn operation() -> Operation {
         access: Access::Space(Scope::new(Domain::Contacts, Action::Write)),
         effect: Effect::Create,
         summary: format!("Import up to {MAX_ROWS} contacts; bad rows are reported, good rows created"),
+        description: None,
         params: Vec::new(),
         body: Some(Schema::lazy(|| {
             let row = body_schema(&contacts().fields, WriteMode::Create);
@@ -38,7 +39,8 @@ pub fn operation() -> Operation {
                 "required": ["contacts"],
                 "additionalProperties": false
             })
-        })),
+        })
+        .named("ContactImport")),
         response: Some(Schema::lazy(|| {
             json!({
                 "type": "object",
@@ -59,7 +61,8 @@ pub fn operation() -> Operation {
                     }}
                 }
             })
-        })),
+        })
+        .named("ContactImportResult")),
         success: StatusCode::OK,
         raw_body: false,
         max_body_bytes: None,

@@ -69,7 +69,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { Ok(Reply::ok(get(&call).await?)) }),
         )
         .with_params(vec![Param::path("id", "The event's id (`evt_…`).")])
-        .answers(StatusCode::OK, Schema::lazy(events::schema)),
+        .answers(StatusCode::OK, Schema::lazy(events::schema).named("Event")),
     ]
 }
 

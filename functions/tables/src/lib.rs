@@ -125,7 +125,7 @@ pub fn operations() -> Vec<Operation> {
         operation.response = match operation.name.as_str() {
             "tables_list" => Some(Schema::lazy(|| list_schema(table_schema()))),
             "tables_delete" => None,
-            _ => Some(Schema::lazy(table_schema)),
+            _ => Some(Schema::lazy(table_schema).named("Table")),
         };
     }
     definition::customize(&mut operations);

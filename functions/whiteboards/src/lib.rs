@@ -166,7 +166,8 @@ pub fn operations() -> Vec<Operation> {
         if operation.name == "whiteboards_list" {
             let listed = Arc::clone(&operation.handler);
             operation.summary = "List whiteboards (without their elements; `element_count` says how many)".into();
-            operation.response = Some(Schema::lazy(|| list_schema(summary_schema(&whiteboards()))));
+            operation.response =
+                Some(Schema::lazy(|| list_schema(summary_schema(&whiteboards()))).named("WhiteboardSummaryList"));
             operation.handler = handler(move |call| {
                 let listed = Arc::clone(&listed);
                 async move {
@@ -230,7 +231,10 @@ pub fn operations() -> Vec<Operation> {
                 "additionalProperties": false
             })
         })
-        .answers(StatusCode::OK, || whiteboards().item_schema()),
+        .answers(
+            StatusCode::OK,
+            Schema::lazy(|| whiteboards().item_schema()).named(whiteboards().type_name()),
+        ),
     );
     operations
 }

@@ -331,6 +331,9 @@ pub struct Operation {
     pub access: Access,
     pub effect: Effect,
     pub summary: String,
+    /// What a client must know that the schemas cannot say (a rule between two fields, a
+    /// time that must be in the future): the OpenAPI description.
+    pub description: Option<String>,
     pub params: Vec<Param>,
     /// JSON Schema of the body, for operations that take one.
     pub body: Option<Schema>,
@@ -378,6 +381,7 @@ impl Operation {
             access,
             effect,
             summary: summary.into(),
+            description: None,
             params: Vec::new(),
             body: None,
             response: None,
@@ -388,6 +392,12 @@ impl Operation {
             answers: Vec::new(),
             handler,
         }
+    }
+
+    /// Rules the schemas cannot state, for the OpenAPI description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Operation {
+        self.description = Some(description.into());
+        self
     }
 
     pub fn with_params(mut self, params: Vec<Param>) -> Operation {

@@ -297,6 +297,12 @@ impl Resource {
         params
     }
 
+    /// The name of the item's schema in OpenAPI (`Task`); its bodies are `TaskCreate` (a
+    /// create or a replace) and `TaskUpdate`, its pages `TaskList`.
+    pub fn type_name(&self) -> String {
+        crate::openapi::pascal(self.singular)
+    }
+
     /// The JSON Schema of one item as the API returns it.
     pub fn item_schema(&self) -> Value {
         let mut properties = Map::new();
@@ -327,13 +333,17 @@ impl Resource {
     /// not here: a function's cold start runs this.
     pub fn operations(self) -> Vec<Operation> {
         let this = Arc::new(self);
+        let type_name = this.type_name();
         let item_schema = Schema::lazy({
             let this = Arc::clone(&this);
             move || this.item_schema()
-        });
+        })
+        .named(type_name.clone());
+        // A replace takes what a create takes: one schema, one name.
         let body = |mode: WriteMode| {
             let this = Arc::clone(&this);
-            Some(Schema::lazy(move || body_schema(&this.fields, mode)))
+            let suffix = if mode == WriteMode::Patch { "Update" } else { "Create" };
+            Some(Schema::lazy(move || body_schema(&this.fields, mode)).named(format!("{type_name}{suffix}")))
         };
         let collection = this.path.to_owned();
         let item = this.item_path();
@@ -484,6 +494,7 @@ impl Resource {
             access: self.scope(action),
             effect,
             summary,
+            description: None,
             body: None,
             response: None,
             success: StatusCode::OK,

@@ -21,6 +21,7 @@ mod llms;
 mod lookups;
 mod matrix;
 mod meet;
+mod openapi;
 mod pages;
 mod properties;
 mod realtime;
