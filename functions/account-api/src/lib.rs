@@ -24,7 +24,10 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
         .map(|name| match name {
             "space" => Param::path("space", "The Space's id."),
             "key" => Param::path("key", "The key's id."),
-            _ => Param::path("name", "The secret's name."),
+            _ => Param {
+                schema: json!({"type": "string", "pattern": secrets::NAME_PATTERN}),
+                ..Param::path("name", "The secret's name.")
+            },
         })
         .collect();
     Operation::new(name, method, path, Access::Account, effect, summary, handler).with_params(params)
@@ -33,7 +36,7 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
 fn space_name_body() -> Value {
     json!({
         "type": "object",
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}},
+        "properties": {"name": space_http::fields::label_schema(spaces::MAX_NAME_CHARS)},
         "required": ["name"],
         "additionalProperties": false
     })

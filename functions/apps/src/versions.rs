@@ -238,7 +238,13 @@ pub fn operations() -> Vec<Operation> {
             "Get one published version with its files and schema",
             handler(get),
         )
-        .with_params(vec![id(), Param::path("number", "The version number.")])
+        .with_params(vec![
+            id(),
+            Param {
+                schema: json!({"type": "integer", "minimum": 1, "maximum": 9_999_999_999_u64}),
+                ..Param::path("number", "The version number.")
+            },
+        ])
         .answers(StatusCode::OK, space_http::Schema::lazy(|| version_schema(true)).named("AppVersion")),
     ]
 }

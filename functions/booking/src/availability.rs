@@ -243,12 +243,13 @@ pub fn resolve(tz: Tz, date: NaiveDate, minutes: u32) -> Option<DateTime<Utc>> {
 }
 
 /// An IANA time zone name, like `Europe/Berlin` or `UTC`.
+/// A tz database name, exactly as written (no surrounding spaces: the schema has none).
 pub fn parse_zone(text: &str) -> Option<Tz> {
-    text.trim().parse::<Tz>().ok()
+    text.parse::<Tz>().ok()
 }
 
 pub fn time_zone_schema() -> Value {
-    json!({"type": "string", "maxLength": 64, "examples": ["UTC", "Europe/Berlin", "America/New_York"]})
+    space_http::fields::time_zone_schema()
 }
 
 /// The check behind `time_zone` fields: a known IANA name, in its canonical spelling.

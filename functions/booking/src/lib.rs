@@ -404,7 +404,7 @@ fn slug_schema() -> Value {
 }
 
 fn check_slug(value: &Value) -> Result<Value, String> {
-    let slug = value.as_str().ok_or("must be a string")?.trim();
+    let slug = value.as_str().ok_or("must be a string")?;
     let valid = !slug.is_empty()
         && slug.len() <= 64
         && slug

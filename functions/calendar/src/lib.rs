@@ -45,7 +45,7 @@ pub const MAX_EVENTS_SCANNED: usize = 5000;
 const MAX_EVENT_DAYS: i64 = 366;
 
 const TIME_ZONE: FieldKind = FieldKind::Custom(CustomKind {
-    schema: || json!({"type": "string", "maxLength": 64, "examples": ["UTC", "Europe/Berlin"]}),
+    schema: space_http::fields::time_zone_schema,
     check: check_time_zone,
 });
 const ATTENDEES: FieldKind = FieldKind::Custom(CustomKind {
@@ -141,8 +141,7 @@ pub fn events() -> Resource {
 
 fn check_time_zone(value: &Value) -> Result<Value, String> {
     let text = value.as_str().ok_or("must be a string")?;
-    text.trim()
-        .parse::<Tz>()
+    text.parse::<Tz>()
         .map(|tz| Value::String(tz.name().to_owned()))
         .map_err(|_| "must be an IANA time zone name, like Europe/Berlin or UTC".into())
 }

@@ -5,7 +5,7 @@ mod import;
 mod tags;
 
 use axum::Router;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use space_auth::Domain;
 use space_http::fields::{Field, FieldKind};
 use space_http::resource::{Filter, Parent, Resource};
@@ -27,11 +27,7 @@ pub fn contacts() -> Resource {
         fields: vec![
             Field::new("name", FieldKind::Text { max: 200 }, "Full name."),
             Field::new("email", FieldKind::Email, "Email address; stored lowercase."),
-            Field::new(
-                "phone",
-                FieldKind::Phone,
-                "Phone number in international format; stored as E.164.",
-            ),
+            Field::new("phone", FieldKind::Phone, "Phone number."),
             Field::new("company", FieldKind::Text { max: 200 }, "Company or organization."),
             Field::new("job_title", FieldKind::Text { max: 200 }, "Role at the company."),
             Field::new("tags", FieldKind::Tags, "Labels, e.g. `vip`.").default(|| Value::Array(Vec::new())),
@@ -65,12 +61,12 @@ pub fn contacts() -> Resource {
     }
 }
 
+/// The fields that make a contact someone: it has at least one.
+const HANDLES: [&str; 3] = ["name", "email", "phone"];
+
 /// A contact nobody can reach or name is a mistake, not a contact.
 fn needs_a_handle(contact: &mut Map<String, Value>) -> Result<(), FieldErrors> {
-    if ["name", "email", "phone"]
-        .iter()
-        .any(|field| contact.contains_key(*field))
-    {
+    if HANDLES.iter().any(|field| contact.contains_key(*field)) {
         Ok(())
     } else {
         Err(FieldErrors::from([(
@@ -108,6 +104,27 @@ pub fn notes() -> Resource {
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
     let mut operations = contacts().operations();
+    for operation in &mut operations {
+        match operation.name.as_str() {
+            // What `needs_a_handle` checks, said in the schema of a whole contact.
+            "contacts_create" | "contacts_replace" => {
+                operation.body = operation.body.as_ref().map(|body| {
+                    body.amend(|mut schema| {
+                        schema["anyOf"] = json!(HANDLES.map(|handle| json!({"required": [handle]})));
+                        schema
+                    })
+                });
+            }
+            "contacts_update" => {
+                operation.description = Some(
+                    "A contact keeps at least one of `name`, `email` or `phone`: a change that would leave it none \
+                     is refused (422)."
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+    }
     operations.push(import::operation());
     operations.extend(tags::operations());
     operations.extend(notes().operations());

@@ -42,6 +42,7 @@ pub fn operations() -> Vec<Operation> {
             description: None,
             params: vec![id()],
             body: None,
+            optional_body: false,
             response: Some(Schema::lazy(tag_list_schema).named("ContactTags")),
             success: StatusCode::OK,
             raw_body: false,
@@ -73,6 +74,7 @@ pub fn operations() -> Vec<Operation> {
                     "additionalProperties": false
                 })
             })),
+            optional_body: false,
             response: Some(Schema::lazy(tag_list_schema).named("ContactTags")),
             success: StatusCode::OK,
             raw_body: false,
@@ -116,6 +118,7 @@ pub fn operations() -> Vec<Operation> {
             description: None,
             params: vec![id(), Param::path("tag", "The tag to remove.")],
             body: None,
+            optional_body: false,
             response: None,
             success: StatusCode::NO_CONTENT,
             raw_body: false,

@@ -41,7 +41,10 @@ fn document_id() -> Param {
 }
 
 fn version_param() -> Param {
-    Param::path("version", "The version number, from 1 to the document's `version`.")
+    Param {
+        schema: serde_json::json!({"type": "integer", "minimum": 1}),
+        ..Param::path("version", "The version number, from 1 to the document's `version`.")
+    }
 }
 
 pub fn operations() -> Vec<Operation> {

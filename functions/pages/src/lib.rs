@@ -326,7 +326,6 @@ async fn delete(call: &Call) -> Result<Reply, ApiError> {
 /// exist in the Space. Copying the forms keeps the live page the publisher's: a key that
 /// may edit forms but not publish cannot change what the page shows or accepts.
 async fn publish(call: &Call) -> Result<Reply, ApiError> {
-    require_empty_body(call)?;
     let resource = pages();
     let id = call.path_param("id")?.to_owned();
     let space = call.space_id()?.to_owned();
@@ -414,7 +413,6 @@ async fn publish(call: &Call) -> Result<Reply, ApiError> {
 }
 
 async fn unpublish(call: &Call) -> Result<Reply, ApiError> {
-    require_empty_body(call)?;
     let resource = pages();
     let id = call.path_param("id")?.to_owned();
     for _ in 0..ATTEMPTS {
@@ -472,18 +470,6 @@ async fn drop_copies(call: &Call, page_id: &str, keep: &[String]) -> Result<Vec<
             Write::delete(copy.pk, copy.sk, Condition::None)
         })
         .collect())
-}
-
-/// Actions take `{}` (or nothing); anything else is a mistake worth naming.
-fn require_empty_body(call: &Call) -> Result<(), ApiError> {
-    match &call.body {
-        Value::Null => Ok(()),
-        Value::Object(object) => match object.keys().next() {
-            None => Ok(()),
-            Some(name) => Err(ApiError::invalid_field(name, "is not accepted here; send {}")),
-        },
-        _ => Err(ApiError::invalid_field("body", "must be {}")),
-    }
 }
 
 /// How a page transaction ended.

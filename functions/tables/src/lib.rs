@@ -71,7 +71,7 @@ pub fn column_input_schema() -> Value {
             "id": {"type": "string", "description": "An existing column's id: keeps that column (and its values) and changes only what is sent. Leave out to add a column."},
             "name": {"type": "string", "minLength": 1, "maxLength": 64, "description": "Unique in the table (ignoring case)."},
             "type": {"type": "string", "enum": ColumnType::names()},
-            "options": {"type": "array", "items": {"type": "string", "maxLength": 100}, "minItems": 1, "maxItems": columns::MAX_OPTIONS, "description": "The choices of a select or multi_select column."},
+            "options": {"type": "array", "items": space_http::fields::label_schema(100), "minItems": 1, "maxItems": columns::MAX_OPTIONS, "description": "The choices of a select or multi_select column."},
             "table_id": {"type": "string", "description": "Relation columns: the table whose records the values are."},
             "display_column": {"type": ["string", "null"], "description": "Relation columns: the name or id of the linked table's column that labels its records; stored as the column's id. That column cannot be removed while this relation names it."}
         },

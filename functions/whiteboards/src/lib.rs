@@ -42,9 +42,18 @@ const ELEMENTS: FieldKind = FieldKind::Custom(CustomKind {
 fn elements_schema() -> Value {
     json!({
         "type": "array",
-        "items": {"type": "object", "description": "One element; an optional string `id` must be unique on the board."},
+        "items": {
+            "type": "object",
+            "description": "One element; an optional string `id` must be unique on the board.",
+            "properties": {"id": {"type": "string", "minLength": 1, "maxLength": MAX_ELEMENT_ID_CHARS}},
+            "propertyNames": {"minLength": 1}
+        },
         "maxItems": MAX_ELEMENTS,
-        "description": format!("The drawing's elements, JSON objects; at most {MAX_ELEMENTS_BYTES} bytes serialized.")
+        "description": format!(
+            "The drawing's elements, JSON objects; at most {MAX_ELEMENTS_BYTES} bytes serialized, nested at most \
+             {MAX_DEPTH} levels, with no empty property name and every number 0 or between 1e-100 and 1e100 in \
+             magnitude, at any depth."
+        )
     })
 }
 

@@ -281,7 +281,11 @@ fn type_of(schema: &Value) -> String {
 /// from its type. An object shows its required fields and those with an example of their
 /// own (or, with neither, its first field): what is needed, not everything possible.
 pub fn example(schema: &Value) -> Value {
-    if let Some(example) = schema.get("example").or_else(|| schema.get("default")) {
+    let listed = schema
+        .get("examples")
+        .and_then(Value::as_array)
+        .and_then(|examples| examples.first());
+    if let Some(example) = schema.get("example").or(listed).or_else(|| schema.get("default")) {
         return example.clone();
     }
     if let Some(first) = schema
@@ -291,12 +295,14 @@ pub fn example(schema: &Value) -> Value {
     {
         return first.clone();
     }
-    if let Some(first) = ["oneOf", "anyOf"].iter().find_map(|key| {
+    let first_shape = ["oneOf", "anyOf"].iter().find_map(|key| {
         schema
             .get(*key)
             .and_then(Value::as_array)
             .and_then(|shapes| shapes.first())
-    }) {
+    });
+    // An object's `anyOf` of `required` lists (one of these fields) is no shape of its own.
+    if let Some(first) = first_shape.filter(|_| schema.get("properties").is_none()) {
         return example(first);
     }
     let kind = match schema.get("type") {
@@ -311,7 +317,8 @@ pub fn example(schema: &Value) -> Value {
     };
     match kind {
         "object" => {
-            let required = required_of(schema);
+            let mut required = required_of(schema);
+            required.extend(first_shape.map(required_of).unwrap_or_default());
             let properties = properties_of(schema);
             let mut fields: Map<String, Value> = properties
                 .iter()

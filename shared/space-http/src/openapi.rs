@@ -136,7 +136,11 @@ pub fn spec(operations: &[&Operation], title: &str, version: &str) -> Value {
     }
     json!({
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Every error is the JSON envelope `Error`. An optional query parameter sent empty (`?cursor=`) is the same as one left out. A write honours `If-Match` (412 when the item moved on) and a POST `Idempotency-Key`."
+        },
         "paths": paths,
         "components": {
             "securitySchemes": {
@@ -179,21 +183,26 @@ impl Components {
         let mut parameters = Vec::new();
         for param in &operation.params {
             let hint = pascal(param.name);
-            parameters.push(json!({
+            let mut parameter = json!({
                 "name": param.name,
                 "in": match param.location { ParamIn::Path => "path", ParamIn::Query => "query" },
                 "required": param.required,
                 "description": param.description,
                 "schema": self.nested(&param.schema, &hint),
-            }));
+            });
+            if param.location == ParamIn::Query && !param.required {
+                // `?cursor=` is the same as no cursor ([`crate::execute`]).
+                parameter["allowEmptyValue"] = json!(true);
+            }
+            parameters.push(parameter);
         }
         if takes_if_match(operation) {
             parameters.push(json!({
                 "name": "If-Match",
                 "in": "header",
                 "required": false,
-                "description": "Only act if the item is still at this version: the `ETag` of an earlier answer, like \"3\" (or `*`). Otherwise 412.",
-                "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"[0-9]{1,19}\")$", "examples": ["\"1\""]},
+                "description": "Only act if the item is still at this version: the `ETag` of an earlier answer, like \"3\" (or `*`). Otherwise 412. Empty is the same as none.",
+                "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"[0-9]{1,19}\")?$", "examples": ["\"1\""]},
             }));
         }
         if takes_idempotency_key(operation) {
@@ -201,8 +210,8 @@ impl Components {
                 "name": IDEMPOTENCY_KEY_HEADER,
                 "in": "header",
                 "required": false,
-                "description": "Makes a retry safe: a repeat with the same key answers the first response for 24 hours instead of acting twice. The same key with another request is refused with 422; one still running with 409.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": crate::idempotency::MAX_KEY_LENGTH, "pattern": "^[!-~]+$"},
+                "description": "Makes a retry safe: a repeat with the same key answers the first response for 24 hours instead of acting twice. The same key with another request is refused with 422; one still running with 409. Empty is the same as none.",
+                "schema": {"type": "string", "maxLength": crate::idempotency::MAX_KEY_LENGTH, "pattern": "^[!-~]*$"},
             }));
         }
         let mut responses = Map::new();
@@ -268,7 +277,7 @@ impl Components {
         }
         if let Some(body) = &operation.body {
             entry["requestBody"] = json!({
-                "required": true,
+                "required": !operation.body_is_optional(),
                 "content": {"application/json": {"schema": self.top(body, &format!("{base}Request"))}}
             });
         } else if operation.raw_body {

@@ -337,6 +337,8 @@ pub struct Operation {
     pub params: Vec<Param>,
     /// JSON Schema of the body, for operations that take one.
     pub body: Option<Schema>,
+    /// The body may be left out (an action whose every field is optional).
+    pub optional_body: bool,
     /// JSON Schema of the success body (`None` for 204).
     pub response: Option<Schema>,
     pub success: StatusCode,
@@ -384,6 +386,7 @@ impl Operation {
             description: None,
             params: Vec::new(),
             body: None,
+            optional_body: false,
             response: None,
             success: StatusCode::OK,
             raw_body: false,
@@ -408,6 +411,13 @@ impl Operation {
     /// The JSON Schema of the body.
     pub fn with_body(mut self, schema: impl Into<Schema>) -> Operation {
         self.body = Some(schema.into());
+        self
+    }
+
+    /// The JSON Schema of a body that may also be left out.
+    pub fn with_optional_body(mut self, schema: impl Into<Schema>) -> Operation {
+        self.body = Some(schema.into());
+        self.optional_body = true;
         self
     }
 
@@ -464,6 +474,18 @@ impl Operation {
     /// Whether the operation takes a body.
     pub fn takes_body(&self) -> bool {
         self.body.is_some() || self.raw_body
+    }
+
+    /// Whether a request may leave the body out.
+    pub fn body_is_optional(&self) -> bool {
+        self.optional_body || self.takes_no_input()
+    }
+
+    /// An action with nothing to say (publish, rotate): its body is `{}` or nothing at all.
+    pub fn takes_no_input(&self) -> bool {
+        self.body
+            .as_deref()
+            .is_some_and(|body| *body == crate::fields::empty_body_schema())
     }
 }
 

@@ -13,7 +13,10 @@ use space_store::{Condition, Item, SortRange, StoreError, Write};
 
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{event_write, update_event_write};
-use crate::fields::{Field, FieldKind, Validated, WriteMode, body_schema, format_datetime, parse_datetime, validate};
+use crate::fields::{
+    Field, FieldKind, Validated, WriteMode, body_schema, format_datetime, parse_datetime, parse_datetime_strict,
+    validate,
+};
 use crate::ids::new_id;
 use crate::index::{self, entry_id, entry_word, index_words, query_words, words_match};
 use crate::keys::{self, ItemKey};
@@ -139,11 +142,11 @@ impl Filter {
                 ),
             ),
             Filter::Before { field, .. } => (
-                json!({"type": "string", "format": "date-time"}),
+                FieldKind::DateTime.schema(),
                 format!("Only items whose {field} is before this time."),
             ),
             Filter::After { field, .. } => (
-                json!({"type": "string", "format": "date-time"}),
+                FieldKind::DateTime.schema(),
                 format!("Only items whose {field} is after this time."),
             ),
             Filter::HasTag { field, .. } => (
@@ -166,7 +169,7 @@ impl Filter {
                     Ok(Value::String(raw.to_lowercase()))
                 }
             }
-            Filter::Before { .. } | Filter::After { .. } => parse_datetime(raw)
+            Filter::Before { .. } | Filter::After { .. } => parse_datetime_strict(raw)
                 .map(|at| json!(at.timestamp_millis()))
                 .ok_or_else(|| "must be an RFC 3339 date-time, like 2026-11-22T17:00:00Z".into()),
             Filter::HasTag { .. } => Ok(Value::String(raw.trim().to_owned())),
@@ -410,6 +413,7 @@ impl Resource {
                 )
             },
             Operation {
+                optional_body: false,
                 response: None,
                 success: StatusCode::NO_CONTENT,
                 ..operation(
@@ -496,6 +500,7 @@ impl Resource {
             summary,
             description: None,
             body: None,
+            optional_body: false,
             response: None,
             success: StatusCode::OK,
             raw_body: false,
@@ -948,6 +953,8 @@ impl Resource {
                 },
             ));
         };
+        // The body is a create's (its schema says so), applied as a patch to the holder.
+        validate(&self.fields, &call.body, WriteMode::Create).map_err(ApiError::validation)?;
         let patch = validate(&self.fields, &call.body, WriteMode::Patch).map_err(ApiError::validation)?;
         let Some(value) = patch.set.get(field).and_then(Value::as_str).map(str::to_owned) else {
             return Err(ApiError::invalid_field(

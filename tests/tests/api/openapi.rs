@@ -183,3 +183,167 @@ fn writes_document_the_headers_they_honour() {
     let visitor = &spec["paths"]["/f/{form_id}"]["post"];
     assert!(header(visitor, "Idempotency-Key").is_none(), "public routes take none");
 }
+
+/// `schema` with every `$ref` to a component replaced by the component, for a validator
+/// that knows nothing of the document around it.
+fn inlined(spec: &Value, schema: &Value) -> Value {
+    match schema {
+        Value::Object(object) => {
+            let mut out = serde_json::Map::new();
+            for (key, value) in object {
+                if key == "$ref" {
+                    if let Value::Object(target) = inlined(spec, component(spec, schema)) {
+                        out.extend(target);
+                    }
+                } else {
+                    out.insert(key.clone(), inlined(spec, value));
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|item| inlined(spec, item)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// For each value: whether the schema of `property` in the body of `method path` admits it
+/// equals whether the server takes it (2xx) or refuses that very field (422 naming it).
+async fn agree(
+    app: &space_tests::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    base: Value,
+    property: &str,
+    values: &[Value],
+) {
+    let spec = spacectl::openapi();
+    let route = path.split('?').next().unwrap_or(path);
+    let operation = &spec["paths"][format!("{}{route}", space_tests::SPACE_API)][method.as_str().to_ascii_lowercase()];
+    let body = inlined(
+        &spec,
+        &operation["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let schema = &body["properties"][property];
+    assert!(schema.is_object(), "{method} {path} has no {property}");
+    let validator = jsonschema::validator_for(schema).expect("a valid schema");
+    for value in values {
+        let mut sent = base.clone();
+        sent[property] = value.clone();
+        let response = app.space(method.clone(), path).json(sent).send().await;
+        let taken = (200..300).contains(&response.status);
+        if !taken {
+            assert_eq!(response.status, 422, "{property} = {value}: {:?}", response.body);
+            assert!(
+                response.body["error"]["fields"][property].is_array(),
+                "{property} = {value}: {:?}",
+                response.body
+            );
+        }
+        assert_eq!(
+            validator.is_valid(value),
+            taken,
+            "{method} {path}: {property} = {value} (server: {})",
+            response.status
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_server_takes_exactly_what_the_schema_admits() {
+    use reqwest::Method;
+    let app = space_tests::TestApp::embedded().await;
+    let text = [
+        json!("Ada"),
+        json!("  Ada  "),
+        json!(""),
+        json!("a\tb"),
+        json!("line\nbreak"),
+        json!("\u{85}"),
+        json!("x".repeat(500)),
+        json!("x".repeat(501)),
+        json!(null),
+        json!(7),
+    ];
+    agree(&app, Method::POST, "/tasks", json!({}), "title", &text).await;
+    let times = [
+        json!("2026-11-22T17:00:00Z"),
+        json!("2026-11-22t17:00:00.123+01:00"),
+        json!("2026-11-22 17:00:00Z"),
+        json!(" 2026-11-22T17:00:00Z"),
+        json!("2026-11-22T17:00Z"),
+        json!("tomorrow"),
+    ];
+    agree(&app, Method::POST, "/tasks", json!({"title": "t"}), "due_at", &times).await;
+    let tags = [
+        json!(["vip", " vip ", "vip"]),
+        json!([" "]),
+        json!(["\u{a0}"]),
+        json!(["a\tb"]),
+        json!(["x".repeat(64)]),
+        json!(["x".repeat(65)]),
+        json!(vec!["a"; 51]),
+        json!(null),
+    ];
+    agree(&app, Method::POST, "/tasks", json!({"title": "t"}), "tags", &tags).await;
+    let phones = [
+        json!("+14155552671"),
+        json!("+1 (415) 555-0199"),
+        json!("+44 20 7946 0958"),
+        json!("4155552671"),
+        json!(" +14155552671"),
+        json!("+0 415 555 2671"),
+        json!("+1-800-FLOWERS"),
+    ];
+    agree(&app, Method::POST, "/contacts", json!({"name": "n"}), "phone", &phones).await;
+    let emails = [
+        json!("ada@example.com"),
+        json!(" Ada@Example.com\n"),
+        json!("ada@localhost"),
+        json!("ada@@example.com"),
+        json!("\"ada\"@example.com"),
+        json!(format!("ada@{}.com", "a".repeat(64))),
+    ];
+    agree(
+        &app,
+        Method::POST,
+        "/contacts?upsert=email",
+        json!({"name": "n"}),
+        "email",
+        &emails,
+    )
+    .await;
+    let pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+    let upload = json!({"filename": "dot.png", "content_type": "image/png", "content_base64": pixel});
+    let filenames = [
+        json!("dot.png"),
+        json!("my dot.png"),
+        json!("a/dot.png"),
+        json!(".."),
+        json!(" . "),
+        json!("\u{1}.png"),
+    ];
+    agree(&app, Method::POST, "/media", upload.clone(), "filename", &filenames).await;
+    let encoded = [
+        json!(pixel),
+        json!(format!("data:image/png;base64,{pixel}")),
+        json!(pixel.trim_end_matches('=')),
+        json!(format!("{pixel}\n")),
+        json!("!!not base64!!"),
+    ];
+    agree(&app, Method::POST, "/media", upload, "content_base64", &encoded).await;
+    let zones = [
+        json!("Europe/Berlin"),
+        json!("UTC"),
+        json!(" UTC"),
+        json!("Mars/Olympus_Mons"),
+    ];
+    agree(
+        &app,
+        Method::POST,
+        "/calendar/events",
+        json!({"title": "t", "start": "2099-01-01T10:00:00Z", "end": "2099-01-01T11:00:00Z"}),
+        "time_zone",
+        &zones[..3],
+    )
+    .await;
+}
