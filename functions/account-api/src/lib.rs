@@ -130,6 +130,7 @@ pub fn operations() -> Vec<Operation> {
             "Mint a space key; the token is in this response only",
             keys::create_handler(),
         )
+        .with_description("`expires_at`, when given, lies in the future; otherwise 422.")
         .with_body(Schema::lazy(keys::request_schema).named("KeyCreate"))
         .answers(
             StatusCode::CREATED,

@@ -117,7 +117,14 @@ pub fn is_known(name: &str) -> bool {
 
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
-    agents().operations()
+    let mut operations = agents().operations();
+    space_http::operation::describe(
+        &mut operations,
+        &["agents_create", "agents_replace", "agents_update"],
+        "`operations` names operations of the catalogue (as in the MCP tool list or `GET /openapi.json`), \
+         or `<domain>_*`; otherwise 422.",
+    );
+    operations
 }
 
 /// What this family's Lambda binary carries beyond the table (IAM follows from it).

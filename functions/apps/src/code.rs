@@ -198,6 +198,7 @@ pub fn operations() -> Vec<Operation> {
             handler(put),
         )
         .with_params(id())
+        .with_description(format!("The files hold at most {MAX_TOTAL_BYTES} bytes in all; otherwise 422."))
         .with_body(|| json!({
             "type": "object",
             "properties": {

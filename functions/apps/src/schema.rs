@@ -128,6 +128,10 @@ pub fn operations() -> Vec<Operation> {
             handler(put),
         )
         .with_params(id())
+        .with_description(
+            "The body must be a JSON Schema that passes its draft's meta-schema and compiles, and refers to \
+             nothing outside itself; otherwise 422.",
+        )
         .with_body(body_schema)
         .answers(StatusCode::OK, document),
     ]

@@ -470,6 +470,22 @@ pub fn operations() -> Vec<Operation> {
         }
     }
     operations.extend(feed::operations());
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "calendar_events_create",
+            "calendar_events_replace",
+            "calendar_events_update",
+        ],
+        "An event ends after it starts; `recurrence` is an RRULE the server can expand and `time_zone` a name \
+         the tz database has; attendees are plain email addresses with at most 64 characters before the `@`. \
+         Otherwise 422.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &["calendar_events_list"],
+        "`from` and `to` come together, `to` after `from`, within the range limit; otherwise 422.",
+    );
     operations
 }
 

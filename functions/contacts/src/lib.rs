@@ -8,8 +8,12 @@ use axum::Router;
 use serde_json::{Map, Value, json};
 use space_auth::Domain;
 use space_http::fields::{Field, FieldKind};
+use space_http::operation::describe;
 use space_http::resource::{Filter, Parent, Resource};
 use space_http::{Engine, FieldErrors, Operation};
+
+/// What the patterns of phone and email fields cannot say.
+pub const PHONE_AND_EMAIL: &str = space_http::fields::PHONE_AND_EMAIL_RULES;
 
 /// The contact resource.
 pub fn contacts() -> Resource {
@@ -115,16 +119,25 @@ pub fn operations() -> Vec<Operation> {
                     })
                 });
             }
-            "contacts_update" => {
-                operation.description = Some(
-                    "A contact keeps at least one of `name`, `email` or `phone`: a change that would leave it none \
-                     is refused (422)."
-                        .into(),
-                );
-            }
             _ => {}
         }
     }
+    describe(
+        &mut operations,
+        &["contacts_update"],
+        "A contact keeps at least one of `name`, `email` or `phone`: a change that would leave it none is \
+         refused (422).",
+    );
+    describe(
+        &mut operations,
+        &[
+            "contacts_create",
+            "contacts_replace",
+            "contacts_update",
+            "contacts_list",
+        ],
+        PHONE_AND_EMAIL,
+    );
     operations.push(import::operation());
     operations.extend(tags::operations());
     operations.extend(notes().operations());

@@ -58,6 +58,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { Ok(Reply::ok(list(&call).await?)) }),
         )
         .with_params(list_params)
+        .with_description("With `after`, the feed lists oldest first: `order` can then only be `asc` (otherwise 422).")
         .answers(StatusCode::OK, || list_schema(events::schema())),
         Operation::new(
             "events_get",

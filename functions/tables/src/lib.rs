@@ -131,6 +131,29 @@ pub fn operations() -> Vec<Operation> {
     definition::customize(&mut operations);
     operations.extend(definition::column_operations());
     operations.extend(records::operations());
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "tables_create",
+            "tables_replace",
+            "tables_update",
+            "tables_columns_add",
+            "tables_columns_update",
+        ],
+        "Column names are unique in a table ignoring case; only select and multi_select columns take options; \
+         a relation column's `table_id` names a table of this Space; an `id` names an existing column. \
+         Otherwise 422.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "tables_records_create",
+            "tables_records_replace",
+            "tables_records_update",
+            "tables_records_list",
+        ],
+        "Values, filters and sort name the table's columns and take their types; otherwise 422.",
+    );
     operations
 }
 

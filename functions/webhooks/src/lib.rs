@@ -339,6 +339,12 @@ pub fn operations() -> Vec<Operation> {
             _ => {}
         }
     }
+    space_http::operation::describe(
+        &mut operations,
+        &["webhooks_create", "webhooks_replace", "webhooks_update"],
+        "The URL must reach a public address over https: no loopback, private network or metadata address \
+         (checked again after DNS when sending); otherwise 422.",
+    );
     let write = || Access::Space(Scope::new(Domain::Webhooks, Action::Write));
     let id = || Param::path("id", "The webhook's id.");
     operations.push(

@@ -245,6 +245,18 @@ pub fn operations() -> Vec<Operation> {
             Schema::lazy(|| whiteboards().item_schema()).named(whiteboards().type_name()),
         ),
     );
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "whiteboards_create",
+            "whiteboards_replace",
+            "whiteboards_update",
+            "whiteboards_elements_add",
+        ],
+        "Element ids are unique on a board, and the elements storable: nested at most 16 levels, no empty \
+         property name and every number 0 or between 1e-100 and 1e100 in magnitude at any depth, 256 KB at \
+         most; otherwise 422.",
+    );
     operations
 }
 

@@ -92,6 +92,11 @@ pub fn time_zone_schema() -> Value {
     })
 }
 
+/// The rules of phone and email fields beyond their patterns, for the descriptions of
+/// the operations that take them.
+pub const PHONE_AND_EMAIL_RULES: &str = "A phone number must be valid in its country's numbering plan \
+     (libphonenumber's metadata), and an email address has at most 64 characters before the `@`; otherwise 422.";
+
 /// What a phone field says it accepts; validity per country is more than a pattern says.
 pub const PHONE_RULE: &str = "A phone number in international format (`+`, the country code, the number; spaces, dots, dashes and parentheses are ignored), valid in its country's numbering plan (libphonenumber's metadata); stored as E.164, like +14155552671.";
 

@@ -355,6 +355,17 @@ pub struct Operation {
     pub handler: Handler,
 }
 
+/// Adds `rule` to the description of each operation of `names`: what a client must know
+/// that no schema says (one field relative to another, a value that must exist).
+pub fn describe(operations: &mut [Operation], names: &[&str], rule: &str) {
+    for operation in operations.iter_mut().filter(|o| names.contains(&o.name.as_str())) {
+        operation.description = Some(match operation.description.take() {
+            Some(earlier) => format!("{earlier} {rule}"),
+            None => rule.to_owned(),
+        });
+    }
+}
+
 /// One documented answer of an operation: its status, when it happens, and its body
 /// (`None` for the error envelope).
 #[derive(Debug, Clone)]

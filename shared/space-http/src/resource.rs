@@ -1188,7 +1188,7 @@ pub fn page_params() -> Vec<Param> {
         Param::query(
             "cursor",
             json!({"type": "string"}),
-            "The `next_cursor` of the previous page.",
+            "The `next_cursor` of the previous page, as the API gave it: any other value is refused (400).",
         ),
         Param::query(
             "order",
