@@ -110,11 +110,17 @@ pub fn operations() -> Vec<Operation> {
     let mut operations = contacts().operations();
     for operation in &mut operations {
         match operation.name.as_str() {
-            // What `needs_a_handle` checks, said in the schema of a whole contact.
+            // What `needs_a_handle` checks, said in the schema of a whole contact: without a
+            // name or an email, a phone. (As `if`/`then` rather than an `anyOf` of `required`
+            // lists, which generated clients read as a union and lose the contact's type.)
             "contacts_create" | "contacts_replace" => {
                 operation.body = operation.body.as_ref().map(|body| {
                     body.amend(|mut schema| {
-                        schema["anyOf"] = json!(HANDLES.map(|handle| json!({"required": [handle]})));
+                        let [first, second, last] = HANDLES;
+                        schema["if"] = json!({"not": {"anyOf": [{"required": [first]}, {"required": [second]}]}});
+                        schema["then"] = json!({"required": [last]});
+                        schema["examples"] =
+                            json!([{"name": "Ada Lovelace", "email": "ada@example.com", "tags": ["vip"]}]);
                         schema
                     })
                 });
