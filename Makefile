@@ -21,7 +21,8 @@ run:
 
 ## Every test: unit, store conformance (embedded + DynamoDB on moto), HTTP end to end,
 ## the MCP server against the official Python and TypeScript SDKs and MCP Inspector,
-## schemathesis against the generated OpenAPI, and the README walkthrough in a browser.
+## schemathesis against the generated OpenAPI, the README walkthrough through a Python client
+## generated from it, and the page-with-a-form walkthrough in a browser.
 ## `--lib --test '*'`: the binaries' mains only start a router and hold no tests, and each
 ## empty test harness would link the whole API again.
 test:
@@ -29,6 +30,7 @@ test:
 	scripts/with-moto.sh $(CARGO) test --workspace --all-features --lib --test '*'
 	scripts/test-mcp.sh
 	scripts/test-schemathesis.sh
+	scripts/test-client.sh
 	scripts/test-browser.sh
 
 ## Formatting and clippy, warnings as errors.

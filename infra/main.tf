@@ -61,6 +61,9 @@ locals {
     JOBS_QUEUE_ARN      = aws_sqs_queue.jobs.arn
     SCHEDULE_GROUP      = aws_scheduler_schedule_group.jobs.name
     SCHEDULER_ROLE_ARN  = aws_iam_role.scheduler.arn
+    # The origin of the absolute links the API hands out (feeds, published and booking
+    # pages, uploads): the API's own endpoint, whose one stage (`$default`) is its root.
+    PUBLIC_URL = aws_apigatewayv2_api.main.api_endpoint
   }
 }
 

@@ -11,7 +11,8 @@
 # (its data folder, removed on stop), and exported BASE_URL (http://HOST:PORT),
 # ACCOUNT_KEY, SPACE_ID, SPACE_KEY from the data folder's bootstrap.json.
 #
-# Knobs: SPACECTL (the binary; target/debug/spacectl, built here, by default), RUST_LOG
+# Knobs: SPACECTL (the binary; $CARGO_TARGET_DIR (or target)/debug/spacectl, built here, by
+# default), RUST_LOG
 # (passed through to the server).
 
 serve_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,7 +31,7 @@ serve_python() {
 serve_start() {
     if [ -z "${SPACECTL:-}" ]; then
         (cd "$serve_root" && cargo build --quiet -p spacectl)
-        SPACECTL="$serve_root/target/debug/spacectl"
+        SPACECTL="${CARGO_TARGET_DIR:-$serve_root/target}/debug/spacectl"
     fi
     local store_given=""
     case " $* " in *" --store "*) store_given=1 ;; esac
@@ -79,7 +80,12 @@ def call(method, path, body=None):
 # The scopes the API offers, from its own schema of a mint request.
 spec = json.load(urllib.request.urlopen(f"{base}/functions/v1/space-api/openapi.json"))
 mint = spec["paths"]["/functions/v1/account-api/spaces/{space}/keys"]["post"]
-scopes = mint["requestBody"]["content"]["application/json"]["schema"]["properties"]["scopes"]["items"]["enum"]
+def resolve(schema):
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+body = resolve(mint["requestBody"]["content"]["application/json"]["schema"])
+scopes = resolve(body["properties"]["scopes"]["items"])["enum"]
 key = call("POST", f"/spaces/{space}/keys", {"name": name, "scopes": scopes, "rate_limit_per_minute": int(rate)})
 print(key["token"])
 PY

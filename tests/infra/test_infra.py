@@ -151,6 +151,14 @@ class ManifestDrivesTerraform(unittest.TestCase):
             for permission in function["permissions"]:
                 self.assertIn(permission["resource"], resource_arns, f"{function['name']}: {permission['resource']}")
 
+    def test_every_function_serving_routes_knows_the_public_url_of_the_api(self):
+        # The links the API hands out (feeds, published and booking pages, uploads) are
+        # absolute: every function that answers routes builds them from PUBLIC_URL.
+        self.assertEqual(one(LOCALS["env_values"])["PUBLIC_URL"], "${aws_apigatewayv2_api.main.api_endpoint}")
+        for function in MANIFEST["functions"]:
+            if function["routes"]:
+                self.assertIn("PUBLIC_URL", function["env"], function["name"])
+
 
 class LeastPrivilege(unittest.TestCase):
     def test_the_function_serving_secret_names_cannot_read_secret_values(self):

@@ -254,11 +254,16 @@ impl TestApp {
         &self.demo.account_key
     }
 
-    /// A request to any path of the server.
+    /// A request to any path of the server, or to an absolute URL the API handed out.
     pub fn request(&self, method: Method, path: &str) -> Request<'_> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
         Request {
             app: self,
-            builder: self.client.request(method, format!("{}{path}", self.base)),
+            builder: self.client.request(method, url),
         }
     }
 

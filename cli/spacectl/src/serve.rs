@@ -45,9 +45,10 @@ pub struct ServeOptions {
     /// Create the DynamoDB table (and the `MEDIA_BUCKET` bucket) if it does not exist.
     #[arg(long)]
     pub create_table: bool,
-    /// The origin clients reach this server at, for the links it hands out (media
-    /// uploads and downloads); `http://HOST:PORT` by default.
-    #[arg(long, env = "PUBLIC_URL")]
+    /// The origin clients reach this server at, for the absolute links it hands out
+    /// (feeds, published and booking pages, uploads); by default the address it listens
+    /// on, `http://127.0.0.1:8787` unless --host or --port say otherwise.
+    #[arg(long, env = "PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
     /// Let webhooks target plain `http` on this machine (local development); by default
     /// only `https` to public addresses is delivered to.
@@ -55,8 +56,20 @@ pub struct ServeOptions {
     pub allow_local_webhooks: bool,
 }
 
-/// Builds the engine for the chosen store.
-pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
+fn parse_public_url(text: &str) -> Result<String, space_http::engine::BadPublicUrl> {
+    space_http::engine::parse_public_url(text)
+}
+
+/// The origin links point at: `--public-url`, else the address the server listens on.
+pub fn public_url(options: &ServeOptions, listening: SocketAddr) -> String {
+    options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listening}"))
+}
+
+/// Builds the engine for the chosen store, its links pointing at `public_url`.
+pub async fn engine(options: &ServeOptions, public_url: String) -> anyhow::Result<Engine> {
     let files = || Arc::new(FileBlobStore::new(options.data.join("media")));
     type Backends = (
         Arc<dyn Store>,
@@ -110,13 +123,6 @@ pub async fn engine(options: &ServeOptions) -> anyhow::Result<Engine> {
             )
         }
     };
-    let public_url = options
-        .public_url
-        .clone()
-        .unwrap_or_else(|| match options.host.contains(':') {
-            true => format!("http://[{}]:{}", options.host, options.port),
-            false => format!("http://{}:{}", options.host, options.port),
-        });
     let cursor_key = match (options.store, std::env::var("CURSOR_SECRET")) {
         (_, Ok(secret)) => CursorKey::from_secret(&secret),
         (StoreKind::Memory, Err(_)) => CursorKey::random(),
@@ -152,7 +158,15 @@ fn persistent_cursor_key(data: &Path) -> anyhow::Result<CursorKey> {
 
 /// Serves until a shutdown signal; in-flight requests finish first.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let engine = engine(&options).await?;
+    // Listening first: with `--port 0` the links must name the port the system picked.
+    let address: SocketAddr = format!("{}:{}", options.host, options.port)
+        .parse()
+        .context("bad --host/--port")?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener.local_addr()?;
+    let engine = engine(&options, public_url(&options, local)).await?;
     if let Some(created) = bootstrap_if_empty(&engine)
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?
@@ -167,13 +181,6 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         println!("  space id:    {}", created.space_id);
         println!("  space key:   {}", created.space_key);
     }
-    let address: SocketAddr = format!("{}:{}", options.host, options.port)
-        .parse()
-        .context("bad --host/--port")?;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let local = listener.local_addr()?;
     println!("Space API listening on http://{local}/functions/v1/space-api");
     let listener = listener.tap_io(|tcp| {
         // Small JSON answers must not wait for Nagle.

@@ -13,9 +13,14 @@ struct Server {
 }
 
 fn start(data: &std::path::Path) -> Server {
+    start_with(data, &[])
+}
+
+fn start_with(data: &std::path::Path, extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_spacectl"))
         .args(["serve", "--port", "0", "--data"])
         .arg(data)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -111,4 +116,46 @@ fn prints_the_openapi_document() {
     let spec: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
     assert!(spec["paths"]["/functions/v1/space-api/contacts"]["get"].is_object());
+}
+
+/// The calendar feed URL of a fresh server started with `extra` flags, and its address.
+async fn feed_url(extra: &[&str]) -> (String, String) {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(data.path(), extra);
+    let bootstrap: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("bootstrap.json")).unwrap()).unwrap();
+    let feed: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/functions/v1/space-api/calendar/ical-token/rotate",
+            server.base
+        ))
+        .bearer_auth(bootstrap["space_key"].as_str().unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let base = server.base.clone();
+    terminate(server);
+    (feed["url"].as_str().unwrap_or_default().to_owned(), base)
+}
+
+#[tokio::test]
+async fn links_are_absolute_on_the_address_served_or_the_public_url() {
+    // `--port 0`: the port the system picked, not 0.
+    let (url, base) = feed_url(&[]).await;
+    assert!(url.starts_with(&format!("{base}/c/")), "{url} on {base}");
+    let (url, _) = feed_url(&["--public-url", "https://api.example.com/"]).await;
+    assert!(url.starts_with("https://api.example.com/c/"), "{url}");
+    assert!(url.ends_with("/calendar.ics"), "{url}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_spacectl"))
+        .args(["serve", "--public-url", "api.example.com/x"])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a public URL that is not an origin is refused"
+    );
 }

@@ -17,7 +17,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_http::operation::{Access, Effect, Handler, Param};
 use space_http::resource::list_schema;
-use space_http::{Engine, Operation};
+use space_http::{Engine, Operation, Schema};
 
 fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &str, handler: Handler) -> Operation {
     let params = path
@@ -27,7 +27,10 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
             "space" => Param::path("space", "The Space's id."),
             "key" => Param::path("key", "The key's id."),
             "connection" => Param::path("connection", "The connection's id."),
-            _ => Param::path("name", "The secret's name."),
+            _ => Param {
+                schema: json!({"type": "string", "pattern": secrets::NAME_PATTERN}),
+                ..Param::path("name", "The secret's name.")
+            },
         })
         .collect();
     Operation::new(name, method, path, Access::Account, effect, summary, handler).with_params(params)
@@ -36,7 +39,7 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
 fn space_name_body() -> Value {
     json!({
         "type": "object",
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}},
+        "properties": {"name": space_http::fields::label_schema(spaces::MAX_NAME_CHARS)},
         "required": ["name"],
         "additionalProperties": false
     })
@@ -91,7 +94,7 @@ pub fn operations() -> Vec<Operation> {
             "Create a Space",
             spaces::create_handler(),
         )
-        .with_body(space_name_body)
+        .with_body(Schema::lazy(space_name_body).named("SpaceCreate"))
         .answers(StatusCode::CREATED, spaces::schema),
         operation(
             "spaces_get",
@@ -110,7 +113,7 @@ pub fn operations() -> Vec<Operation> {
             "Rename a Space",
             spaces::replace_handler(),
         )
-        .with_body(space_name_body)
+        .with_body(Schema::lazy(space_name_body).named("SpaceCreate"))
         .answers(StatusCode::OK, spaces::schema),
         operation(
             "spaces_delete",
@@ -130,8 +133,12 @@ pub fn operations() -> Vec<Operation> {
             "Mint a space key; the token is in this response only",
             keys::create_handler(),
         )
-        .with_body(keys::request_schema)
-        .answers(StatusCode::CREATED, || keys::schema(true)),
+        .with_description("`expires_at`, when given, lies in the future; otherwise 422.")
+        .with_body(Schema::lazy(keys::request_schema).named("KeyCreate"))
+        .answers(
+            StatusCode::CREATED,
+            Schema::lazy(|| keys::schema(true)).named("KeyCreated"),
+        ),
         operation(
             "keys_delete",
             Method::DELETE,

@@ -13,6 +13,8 @@ use crate::spaces;
 
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 const MAX_NAME_CHARS: usize = 128;
+/// [`check_name`] as a pattern.
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$";
 
 /// A secret's metadata, the same shape the space API's `GET /secrets` shows.
 pub fn schema() -> Value {

@@ -15,6 +15,9 @@ use space_http::resource::{PageRequest, Resource, list_partition};
 use space_http::{ApiError, Engine, FieldErrors, keys};
 use space_store::{Condition, Item, SortRange, StoreError, Write};
 
+/// The longest Space name.
+pub const MAX_NAME_CHARS: usize = 200;
+
 pub fn schema() -> Value {
     json!({
         "type": "object",
@@ -62,8 +65,12 @@ fn parse_name(body: &Value) -> Result<String, ApiError> {
             );
         }
     }
-    let name = body.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .and_then(|raw| space_http::fields::label(raw, MAX_NAME_CHARS))
+        .unwrap_or("");
+    if name.is_empty() {
         errors.insert(
             "name".into(),
             vec!["The name field is required: 1 to 200 printable characters.".into()],

@@ -9,7 +9,7 @@
 use axum::Router;
 use serde_json::{Map, Value, json};
 use space_auth::Domain;
-use space_http::fields::{Field, FieldKind};
+use space_http::fields::{CustomKind, Field, FieldKind};
 use space_http::resource::{CustomFilter, Filter, Resource, parse_bool};
 use space_http::{Engine, FieldErrors, Operation};
 
@@ -45,12 +45,7 @@ pub fn agents() -> Resource {
                 "What the agent does and how, in markdown.",
             )
             .default(|| json!("")),
-            Field::new(
-                "model",
-                FieldKind::Text { max: 100 },
-                "The model it runs on, e.g. `claude-sonnet-4-5`.",
-            )
-            .required(),
+            Field::new("model", MODEL, "The model it runs on, e.g. `claude-sonnet-4-5`.").required(),
             Field::new(
                 "operations",
                 FieldKind::Tags,
@@ -94,16 +89,23 @@ fn rules(agent: &mut Map<String, Value>) -> Result<(), FieldErrors> {
     if !unknown.is_empty() {
         errors.insert("operations".into(), unknown);
     }
-    let model = agent.get("model").and_then(Value::as_str).unwrap_or_default();
-    let model_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/' | '@');
-    if model.is_empty() || !model.chars().all(model_chars) {
-        errors.insert(
-            "model".into(),
-            vec!["must be a model name of letters, digits and . - _ : / @, like claude-sonnet-4-5".into()],
-        );
-    }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
+
+/// A model's name: letters, digits and `. - _ : / @`.
+const MODEL: FieldKind = FieldKind::Custom(CustomKind {
+    schema: || json!({"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[A-Za-z0-9._:/@-]+$"}),
+    check: |value| {
+        let model = value.as_str().ok_or("must be a string")?;
+        let model_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/' | '@');
+        if model.is_empty() || model.len() > 100 || !model.chars().all(model_chars) {
+            return Err(
+                "must be a model name of 1 to 100 letters, digits and . - _ : / @, like claude-sonnet-4-5".into(),
+            );
+        }
+        Ok(Value::String(model.to_owned()))
+    },
+});
 
 /// An exact operation name, or `<prefix>_*` matching at least one.
 pub fn is_known(name: &str) -> bool {
@@ -115,7 +117,14 @@ pub fn is_known(name: &str) -> bool {
 
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
-    agents().operations()
+    let mut operations = agents().operations();
+    space_http::operation::describe(
+        &mut operations,
+        &["agents_create", "agents_replace", "agents_update"],
+        "`operations` names operations of the catalogue (as in the MCP tool list or `GET /openapi.json`), \
+         or `<domain>_*`; otherwise 422.",
+    );
+    operations
 }
 
 /// What this family's Lambda binary carries beyond the table (IAM follows from it).

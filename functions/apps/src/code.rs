@@ -52,6 +52,13 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// [`check_path`] as a pattern: segments of letters, digits, `.`, `-` and `_` that are not
+/// `.` or `..`, joined by `/`, at most [`MAX_DEPTH`] of them.
+fn path_pattern() -> String {
+    let segment = "([A-Za-z0-9_-][A-Za-z0-9._-]*|\\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.\\.[A-Za-z0-9._-]+)";
+    format!("^{segment}(/{segment}){{0,{}}}$", MAX_DEPTH - 1)
+}
+
 /// The error key naming one file: `files[index.html]`.
 fn file_key(path: &str) -> String {
     let shown: String = path.chars().take(MAX_PATH_CHARS).collect();
@@ -191,6 +198,7 @@ pub fn operations() -> Vec<Operation> {
             handler(put),
         )
         .with_params(id())
+        .with_description(format!("The files hold at most {MAX_TOTAL_BYTES} bytes in all; otherwise 422."))
         .with_body(|| json!({
             "type": "object",
             "properties": {
@@ -200,6 +208,8 @@ pub fn operations() -> Vec<Operation> {
                         "File paths (relative, `/`-separated, letters, digits, `.`, `-`, `_`; at most {MAX_DEPTH} levels and {MAX_PATH_CHARS} characters) to their text. At most {MAX_FILES} files, {MAX_FILE_BYTES} bytes each, {MAX_TOTAL_BYTES} in all."
                     ),
                     "additionalProperties": {"type": "string", "maxLength": MAX_FILE_BYTES},
+                    "propertyNames": {"maxLength": MAX_PATH_CHARS, "pattern": path_pattern()},
+                    "maxProperties": MAX_FILES,
                     "examples": [{"index.html": "<h1>Hello</h1>"}]
                 }
             },
@@ -241,6 +251,35 @@ mod tests {
             assert!(check_path(bad).is_err(), "{bad:?} accepted");
         }
         assert!(check_path(&"a".repeat(MAX_PATH_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn the_schema_pattern_says_what_check_path_checks() {
+        let pattern = jsonschema::validator_for(&json!({"type": "string", "pattern": path_pattern()})).unwrap();
+        for path in [
+            "index.html",
+            "assets/app.js",
+            "a/b/c/d/e/f/g/h.txt",
+            ".well-known/x",
+            "x-y_z.1",
+            "...",
+            "a/.b/..c",
+            "",
+            "/index.html",
+            "../x",
+            "a/../b",
+            "./a",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a b",
+            "ä.html",
+            "a/b/c/d/e/f/g/h/i",
+            ".",
+            "..",
+        ] {
+            assert_eq!(pattern.is_valid(&json!(path)), check_path(path).is_ok(), "{path:?}");
+        }
     }
 
     #[test]

@@ -91,12 +91,12 @@ fn body_schema() -> Value {
             "required": {"type": "array", "items": {"type": "string"}},
             "additionalProperties": {"description": "`false`, or a schema for other properties."},
             "items": {"description": "The schema of array items."},
-            "enum": {"type": "array"},
+            "enum": {"type": "array", "items": {}},
             "$defs": {"type": "object"},
             "definitions": {"type": "object"},
-            "allOf": {"type": "array"},
-            "anyOf": {"type": "array"},
-            "oneOf": {"type": "array"}
+            "allOf": {"type": "array", "items": {}},
+            "anyOf": {"type": "array", "items": {}},
+            "oneOf": {"type": "array", "items": {}}
         },
         "additionalProperties": true,
         "examples": [{"type": "object", "properties": {"email": {"type": "string", "format": "email"}}, "required": ["email"]}]
@@ -128,6 +128,10 @@ pub fn operations() -> Vec<Operation> {
             handler(put),
         )
         .with_params(id())
+        .with_description(
+            "The body must be a JSON Schema that passes its draft's meta-schema and compiles, and refers to \
+             nothing outside itself; otherwise 422.",
+        )
         .with_body(body_schema)
         .answers(StatusCode::OK, document),
     ]

@@ -217,7 +217,7 @@ pub fn operations() -> Vec<Operation> {
             "properties": {"notes": {"type": "string", "maxLength": MAX_NOTES_CHARS, "description": "What changed, for the version list."}},
             "additionalProperties": false
         }))
-        .answers(StatusCode::CREATED, || version_schema(false)),
+        .answers(StatusCode::CREATED, space_http::Schema::lazy(|| version_schema(false)).named("AppVersionSummary")),
         Operation::new(
             "apps_versions_list",
             Method::GET,
@@ -228,7 +228,7 @@ pub fn operations() -> Vec<Operation> {
             handler(list),
         )
         .with_params(list_params)
-        .answers(StatusCode::OK, || list_schema(version_schema(false))),
+        .answers(StatusCode::OK, space_http::Schema::lazy(|| list_schema(version_schema(false))).named("AppVersionSummaryList")),
         Operation::new(
             "apps_versions_get",
             Method::GET,
@@ -238,7 +238,13 @@ pub fn operations() -> Vec<Operation> {
             "Get one published version with its files and schema",
             handler(get),
         )
-        .with_params(vec![id(), Param::path("number", "The version number.")])
-        .answers(StatusCode::OK, || version_schema(true)),
+        .with_params(vec![
+            id(),
+            Param {
+                schema: json!({"type": "integer", "minimum": 1, "maximum": 9_999_999_999_u64}),
+                ..Param::path("number", "The version number.")
+            },
+        ])
+        .answers(StatusCode::OK, space_http::Schema::lazy(|| version_schema(true)).named("AppVersion")),
     ]
 }

@@ -20,6 +20,20 @@ pub use media::{LINK_SECONDS, MAX_DIRECT_BYTES, MAX_UPLOAD_BYTES, content_dispos
 pub fn operations() -> Vec<Operation> {
     let mut operations = media::operations();
     operations.extend(characters::operations());
+    space_http::operation::describe(
+        &mut operations,
+        &["assets_media_create"],
+        "The declared `content_type` must be what the bytes are (they are sniffed); otherwise 422.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "assets_characters_create",
+            "assets_characters_replace",
+            "assets_characters_update",
+        ],
+        "Reference media ids must name ready media items of this Space; otherwise 422.",
+    );
     operations
 }
 

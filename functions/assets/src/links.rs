@@ -55,14 +55,9 @@ impl Link {
         )
     }
 
-    /// The absolute URL (origin-relative when the engine does not know its origin).
+    /// The absolute URL.
     pub fn url(&self, engine: &Engine) -> String {
-        format!(
-            "{}{}{}",
-            engine.public_url().unwrap_or(""),
-            self.grant.route(),
-            self.seal(engine)
-        )
+        engine.public_link(&format!("{}{}", self.grant.route(), self.seal(engine)))
     }
 
     /// Opens a token for `grant`. Every failure is the same 404, so a probe learns nothing.

@@ -17,7 +17,7 @@ use chrono::TimeDelta;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
-use space_http::fields::{Field, FieldKind, WriteMode, format_datetime, validate};
+use space_http::fields::{CustomKind, Field, FieldKind, WriteMode, format_datetime, validate};
 use space_http::ids::new_id;
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
@@ -63,14 +63,7 @@ pub fn media() -> Resource {
         id_prefix: "med",
         parent: None,
         fields: vec![
-            Field::new(
-                "filename",
-                FieldKind::Text {
-                    max: MAX_FILENAME_CHARS,
-                },
-                "The file's name, e.g. `dot.png`.",
-            )
-            .required(),
+            Field::new("filename", FILENAME, "The file's name, e.g. `dot.png`.").required(),
             Field::new(
                 "description",
                 FieldKind::LongText { max: 2000 },
@@ -92,7 +85,7 @@ pub fn media() -> Resource {
             Filter::Custom(CustomFilter {
                 param: "content_type",
                 description: "Only items of this content type; `image/*` for every image.",
-                schema: || json!({"type": "string", "examples": ["image/png", "image/*"]}),
+                schema: || json!({"type": "string", "pattern": CONTENT_TYPE_FILTER_PATTERN, "examples": ["image/png", "image/*"]}),
                 parse: parse_type_filter,
                 matches: type_matches,
             }),
@@ -109,17 +102,73 @@ pub fn media() -> Resource {
     }
 }
 
+/// A transparent 1×1 PNG in base64: the example of an upload.
+const ONE_PIXEL_PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// A media type as JSON fields take it: `type/subtype`, each a token of at most 100
+/// characters, then parameters if any (`; charset=utf-8`, which are not kept).
+pub const CONTENT_TYPE_PATTERN: &str =
+    "^[A-Za-z0-9!#$&^_.+-]{1,100}/[A-Za-z0-9!#$&^_.+-]{1,100}( *;[^\\x00-\\x1f\\x7f]*)?$";
+/// The `content_type` filter: a media type, or `kind/*`.
+const CONTENT_TYPE_FILTER_PATTERN: &str = "^[A-Za-z0-9!#$&^_.+-]{1,100}/([A-Za-z0-9!#$&^_.+-]{1,100}|\\*)$";
+
+/// A media type written as [`CONTENT_TYPE_PATTERN`] says, in its canonical spelling.
+fn declared_type(text: &str) -> Option<String> {
+    let token = |part: &str| {
+        (1..=100).contains(&part.len())
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    let (essence, parameters) = match text.split_once(';') {
+        Some((essence, parameters)) => (essence.trim_end_matches(' '), Some(parameters)),
+        None => (text, None),
+    };
+    let (kind, subtype) = essence.split_once('/')?;
+    if !(token(kind) && token(subtype)) || parameters.is_some_and(|p| p.chars().any(|c| c.is_ascii_control())) {
+        return None;
+    }
+    sniff::parse_content_type(essence)
+}
+
 fn parse_type_filter(raw: &str) -> Result<Value, String> {
-    let raw = raw.trim().to_ascii_lowercase();
     if let Some(kind) = raw.strip_suffix("/*") {
-        if sniff::parse_content_type(&format!("{kind}/x")).is_some() {
-            return Ok(json!(format!("{kind}/")));
+        if declared_type(&format!("{kind}/x")).is_some() {
+            return Ok(json!(format!("{}/", kind.to_ascii_lowercase())));
         }
-    } else if let Some(parsed) = sniff::parse_content_type(&raw) {
+    } else if let Some(parsed) = declared_type(raw) {
         return Ok(json!(parsed));
     }
     Err("must be a content type like image/png, or image/* for a whole kind".into())
 }
+
+/// A file's name: no path separators or control characters, at most
+/// [`MAX_FILENAME_CHARS`], not only dots and spaces; surrounding spaces are dropped.
+const FILENAME: FieldKind = FieldKind::Custom(CustomKind {
+    schema: || {
+        json!({
+            "type": "string",
+            "maxLength": MAX_FILENAME_CHARS,
+            "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f/\\\\]*[^\\x00-\\x20\\x7f-\\x9f/\\\\.][^\\x00-\\x1f\\x7f-\\x9f/\\\\]*$",
+            "examples": ["dot.png"]
+        })
+    },
+    check: |value| {
+        let raw = value.as_str().ok_or("must be a string")?;
+        let name = raw.trim_matches(' ');
+        let valid = raw.chars().count() <= MAX_FILENAME_CHARS
+            && !raw.chars().any(|c| c.is_control() || c == '/' || c == '\\')
+            && name.chars().any(|c| c != ' ' && c != '.');
+        if valid {
+            Ok(json!(name))
+        } else {
+            Err(format!(
+                "must be a file name like dot.png: at most {MAX_FILENAME_CHARS} characters, no path, not only dots"
+            ))
+        }
+    },
+});
 
 fn type_matches(item: &Map<String, Value>, wanted: &Value, _now: chrono::DateTime<chrono::Utc>) -> bool {
     let (Some(have), Some(wanted)) = (item.get("content_type").and_then(Value::as_str), wanted.as_str()) else {
@@ -195,8 +244,8 @@ fn direct_upload_schema() -> Value {
         ),
         "properties": {
             "filename": field("filename"),
-            "content_type": {"type": "string", "description": "The file's media type, e.g. `image/png`; checked against the bytes.", "examples": ["image/png"]},
-            "content_base64": {"type": "string", "contentEncoding": "base64", "description": "The file's bytes in base64 (a `data:` URL works too)."},
+            "content_type": {"type": "string", "pattern": CONTENT_TYPE_PATTERN, "description": "The file's media type, e.g. `image/png`; checked against the bytes.", "examples": ["image/png"]},
+            "content_base64": {"type": "string", "pattern": upload::base64_pattern(), "contentEncoding": "base64", "description": "The file's bytes in padded base64, standard or URL-safe (a `data:` URL works too).", "examples": [ONE_PIXEL_PNG]},
             "description": field("description"),
             "alt_text": field("alt_text"),
             "tags": field("tags")
@@ -219,7 +268,7 @@ fn upload_request_schema() -> Value {
         "type": "object",
         "properties": {
             "filename": field("filename"),
-            "content_type": {"type": "string", "description": "The media type the upload will have; checked against the bytes when it arrives."},
+            "content_type": {"type": "string", "pattern": CONTENT_TYPE_PATTERN, "description": "The media type the upload will have; checked against the bytes when it arrives.", "examples": ["image/png"]},
             "size": {"type": "integer", "minimum": 1, "maximum": MAX_UPLOAD_BYTES, "description": "The file's size in bytes, if known; the upload must match it."},
             "description": field("description"),
             "alt_text": field("alt_text"),
@@ -243,16 +292,11 @@ fn blobs(call: &Call) -> Result<&dyn BlobStore, ApiError> {
     })
 }
 
-/// The name a file is stored under: the last path segment, trimmed.
+/// The name a file is stored under ([`FILENAME`]).
 fn clean_filename(raw: &str) -> Result<String, String> {
-    let name = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    if name.is_empty() || name == "." || name == ".." {
-        return Err("must be a file name, like dot.png".into());
-    }
-    if name.chars().count() > MAX_FILENAME_CHARS || name.chars().any(char::is_control) {
-        return Err(format!("must be at most {MAX_FILENAME_CHARS} printable characters"));
-    }
-    Ok(name.to_owned())
+    FILENAME
+        .check(&json!(raw))
+        .map(|name| name.as_str().unwrap_or_default().to_owned())
 }
 
 /// Checks the metadata of a new item: the file name, the declared content type and the
@@ -275,7 +319,7 @@ fn check_new(
             errors.insert("filename".into(), vec!["The filename field is required.".into()]);
         }
     }
-    let declared = match content_type.map(|text| (text, sniff::parse_content_type(text))) {
+    let declared = match content_type.map(|text| (text, declared_type(text))) {
         Some((_, Some(parsed))) => parsed,
         Some((text, None)) => {
             errors.insert(
@@ -478,10 +522,9 @@ async fn start_upload(call: Call) -> Result<Reply, ApiError> {
     for (name, value) in body {
         match name.as_str() {
             "filename" | "content_type" => {}
-            "size" => match value.as_u64() {
+            "size" => match space_http::fields::whole_number(value).and_then(|bytes| u64::try_from(bytes).ok()) {
                 Some(bytes) if bytes > MAX_UPLOAD_BYTES => return Err(too_large(MAX_UPLOAD_BYTES)),
                 Some(bytes) if bytes > 0 => size = Some(bytes),
-                _ if value.is_null() => {}
                 _ => {
                     errors.insert(
                         "size".into(),
@@ -682,13 +725,16 @@ pub fn operations() -> Vec<Operation> {
     let token = || vec![Param::path("token", "The signed token of the link.")];
     let mut generated = media().operations().into_iter();
     let mut take = |name: &str| generated.find(|op| op.name == name);
-    let list = take("assets_media_list");
-    let update = take("assets_media_update").map(|op| Operation {
-        summary: "Update a media item's name, description, alt text or tags".into(),
-        response: Some(Schema::lazy(media_schema)),
+    let list = take("assets_media_list").map(|op| Operation {
+        response: Some(Schema::lazy(|| space_http::resource::list_schema(media_schema()))),
         ..op
     });
-    let schema = Schema::lazy(media_schema);
+    let update = take("assets_media_update").map(|op| Operation {
+        summary: "Update a media item's name, description, alt text or tags".into(),
+        response: Some(Schema::lazy(media_schema).named("MediaItem")),
+        ..op
+    });
+    let schema = Schema::lazy(media_schema).named("MediaItem");
     let mut operations: Vec<Operation> = list.into_iter().collect();
     operations.push(
         Operation::new(
@@ -700,7 +746,7 @@ pub fn operations() -> Vec<Operation> {
             format!("Upload a file of up to {MAX_DIRECT_BYTES} bytes: JSON with content_base64, or multipart/form-data with a `file` part"),
             handler(create),
         )
-        .with_body(direct_upload_schema)
+        .with_body(Schema::lazy(direct_upload_schema).named("MediaCreate"))
         .with_raw_body(Some(DIRECT_BODY_LIMIT))
         .answers(StatusCode::CREATED, schema.clone()),
     );
@@ -716,7 +762,7 @@ pub fn operations() -> Vec<Operation> {
             ),
             handler(start_upload),
         )
-        .with_body(upload_request_schema)
+        .with_body(Schema::lazy(upload_request_schema).named("MediaUploadCreate"))
         .answers(StatusCode::CREATED, schema.clone()),
     );
     operations.push(

@@ -128,6 +128,20 @@ enum DecodeError {
 
 /// Standard or URL-safe base64, padded or not, line breaks allowed, optionally as a
 /// `data:` URL.
+/// What `content_base64` takes: padded base64 in the standard or the URL-safe alphabet
+/// (not both), with zero trailing bits, optionally behind a `data:…;base64,` prefix.
+pub fn base64_pattern() -> String {
+    let body = |alphabet: &str| {
+        let tail = format!("{alphabet}[AQgw]==|{alphabet}{{2}}[AEIMQUYcgkosw048]=");
+        format!("(?:{alphabet}{{4}})+(?:{tail})?|{tail}")
+    };
+    format!(
+        "^(?:data:[^,]*;base64,)?(?:{}|{})$",
+        body("[A-Za-z0-9+/]"),
+        body("[A-Za-z0-9_-]")
+    )
+}
+
 fn decode_base64(text: &str) -> Result<Bytes, DecodeError> {
     let text = match text.strip_prefix("data:") {
         Some(rest) => rest
@@ -136,7 +150,11 @@ fn decode_base64(text: &str) -> Result<Bytes, DecodeError> {
             .ok_or(DecodeError::Invalid)?,
         None => text,
     };
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // Canonical and padded, as BASE64_PATTERN says: groups of four, no spaces.
+    let compact = text;
+    if compact.is_empty() || compact.len() % 4 != 0 {
+        return Err(DecodeError::Invalid);
+    }
     if compact.len() / 4 * 3 > MAX_DIRECT_BYTES + 3 {
         return Err(DecodeError::TooLarge);
     }
@@ -216,6 +234,8 @@ async fn from_multipart(content_type: &str, body: Bytes) -> Result<Upload, ApiEr
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    // A browser may name the file with its path (`C:\\fakepath\\dot.png`): keep the name.
+    let part_name = part_name.map(|name| name.rsplit(['/', '\\']).next().unwrap_or_default().to_owned());
     Ok(Upload {
         filename: filename.or(part_name),
         content_type: declared.or(part_type),

@@ -347,7 +347,7 @@ fn touched(current: &Item, now: DateTime<Utc>) -> Item {
 
 async fn cancel(call: Call) -> Result<Reply, ApiError> {
     let reason = match action_body(&call, &["reason"])?.and_then(|body| body.get("reason")) {
-        None | Some(Value::Null) => None,
+        None => None,
         Some(value) => Some(
             FieldKind::Text { max: 500 }
                 .check(value)
@@ -518,7 +518,7 @@ async fn update(call: Call) -> Result<Reply, ApiError> {
 
 pub fn operations() -> Vec<Operation> {
     let resource = appointments();
-    let item_schema = Schema::lazy(|| appointments().item_schema());
+    let item_schema = Schema::lazy(|| appointments().item_schema()).named(appointments().type_name());
     let write = Access::Space(Scope::new(Domain::Booking, Action::Write));
     let id = || vec![Param::path("id", "The appointment's id.")];
     let generated = resource.operations();
@@ -541,7 +541,7 @@ pub fn operations() -> Vec<Operation> {
             "Book an appointment (409 when the time overlaps another; 422 naming `start` outside availability)",
             handler(create),
         )
-        .with_body(|| body_schema(&booking_fields(), WriteMode::Create))
+        .with_body(Schema::lazy(|| body_schema(&booking_fields(), WriteMode::Create)).named("AppointmentCreate"))
         .answers(StatusCode::CREATED, item_schema.clone()),
     );
     operations.push(
@@ -555,7 +555,7 @@ pub fn operations() -> Vec<Operation> {
             handler(update),
         )
         .with_params(id())
-        .with_body(|| body_schema(&editable_fields(), WriteMode::Patch))
+        .with_body(Schema::lazy(|| body_schema(&editable_fields(), WriteMode::Patch)).named("AppointmentUpdate"))
         .answers(StatusCode::OK, item_schema.clone()),
     );
     operations.push(
@@ -582,11 +582,11 @@ pub fn operations() -> Vec<Operation> {
             handler(cancel),
         )
         .with_params(id())
-        .with_body(|| json!({
-            "type": "object",
-            "properties": {"reason": {"type": "string", "maxLength": 500, "description": "Why, kept on the appointment."}},
-            "additionalProperties": false
-        }))
+        .with_optional_body(|| {
+            let mut reason = FieldKind::Text { max: 500 }.schema();
+            reason["description"] = json!("Why, kept on the appointment.");
+            json!({"type": "object", "properties": {"reason": reason}, "additionalProperties": false})
+        })
         .answers(StatusCode::OK, item_schema.clone()),
     );
     operations.push(
@@ -602,7 +602,7 @@ pub fn operations() -> Vec<Operation> {
         .with_params(id())
         .with_body(|| json!({
             "type": "object",
-            "properties": {"start": {"type": "string", "format": "date-time", "description": "The new start (RFC 3339), inside availability."}},
+            "properties": {"start": {"description": "The new start (RFC 3339), inside availability.", "type": "string", "format": "date-time", "pattern": space_http::fields::DATE_TIME_PATTERN}},
             "required": ["start"],
             "additionalProperties": false
         }))

@@ -404,7 +404,7 @@ fn slug_schema() -> Value {
 }
 
 fn check_slug(value: &Value) -> Result<Value, String> {
-    let slug = value.as_str().ok_or("must be a string")?.trim();
+    let slug = value.as_str().ok_or("must be a string")?;
     let valid = !slug.is_empty()
         && slug.len() <= 64
         && slug
@@ -466,6 +466,55 @@ pub fn operations() -> Vec<Operation> {
     operations.extend(pages::operations());
     operations.extend(appointments::operations());
     operations.extend(public::operations());
+    let describe = space_http::operation::describe;
+    describe(
+        &mut operations,
+        &[
+            "booking_appointments_create",
+            "booking_appointments_reschedule",
+            "booking_public_book",
+        ],
+        "A booking starts in the future, inside the appointment type's availability and the page's limits, \
+         and not over another booking; otherwise 422 (409 when the time was just taken).",
+    );
+    describe(
+        &mut operations,
+        &[
+            "booking_pages_create",
+            "booking_pages_replace",
+            "booking_pages_update",
+            "booking_appointments_create",
+        ],
+        "Appointment type ids must name appointment types of this Space; otherwise 422.",
+    );
+    describe(
+        &mut operations,
+        &["booking_public_slots"],
+        "The appointment type must be one the page offers, and the range within the limit; otherwise 422.",
+    );
+    describe(
+        &mut operations,
+        &[
+            "booking_appointment_types_create",
+            "booking_appointment_types_replace",
+            "booking_appointment_types_update",
+            "booking_pages_create",
+            "booking_pages_replace",
+            "booking_pages_update",
+        ],
+        "A time zone must be a name the tz database has, and an availability window ends after it starts; \
+         otherwise 422.",
+    );
+    describe(
+        &mut operations,
+        &[
+            "booking_appointments_create",
+            "booking_appointments_update",
+            "booking_appointments_list",
+            "booking_public_book",
+        ],
+        space_http::fields::PHONE_AND_EMAIL_RULES,
+    );
     operations
 }
 

@@ -6,7 +6,6 @@ use futures::future::join_all;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
-use space_http::fields::FieldKind;
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::{ApiError, Operation, Resource};
@@ -87,28 +86,6 @@ async fn delete(call: Call) -> Result<Reply, ApiError> {
     }
 }
 
-/// Where the public pages are reached: `?base_url=`, else `PUBLIC_BASE_URL`, else a path
-/// relative to this API's host.
-pub fn public_base(call: &Call) -> Result<String, ApiError> {
-    if let Some(raw) = call.query_param("base_url") {
-        let checked = FieldKind::Url
-            .check(&json!(raw))
-            .map_err(|message| ApiError::invalid_field("base_url", message))?;
-        let url = checked.as_str().unwrap_or_default().trim_end_matches('/');
-        let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
-        if after_scheme.contains(['?', '#', '"', '<', '>', '\'']) {
-            return Err(ApiError::invalid_field(
-                "base_url",
-                "must be an origin like https://api.example.com, without query or fragment",
-            ));
-        }
-        return Ok(url.to_owned());
-    }
-    Ok(std::env::var("PUBLIC_BASE_URL")
-        .map(|base| base.trim_end_matches('/').to_owned())
-        .unwrap_or_default())
-}
-
 /// The page's title as visitors see it.
 pub fn title_of(page: &Map<String, Value>) -> &str {
     page.get("title")
@@ -118,9 +95,8 @@ pub fn title_of(page: &Map<String, Value>) -> &str {
 }
 
 async fn embed(call: Call) -> Result<Reply, ApiError> {
-    let base = public_base(&call)?;
     let page = booking_pages().load(&call, call.path_param("id")?).await?;
-    let url = format!("{base}/b/{}", page.sk);
+    let url = call.engine.public_link(&format!("/b/{}", page.sk));
     let iframe = maud::html! {
         iframe src=(url) title=(title_of(&page.body)) width="100%" height="720"
             style="border:0;max-width:100%" loading="lazy" {}
@@ -143,9 +119,9 @@ fn embed_schema() -> Value {
         "required": ["booking_page_id", "url", "slots_url", "book_url", "iframe"],
         "properties": {
             "booking_page_id": {"type": "string"},
-            "url": {"type": "string", "description": "The public booking page (HTML), no key needed."},
-            "slots_url": {"type": "string", "description": "Free slots as JSON: `?appointment_type_id=&from=&to=`."},
-            "book_url": {"type": "string", "description": "POST a booking as JSON: `{appointment_type_id, start, contact}`."},
+            "url": {"type": "string", "format": "uri", "description": "The public booking page (HTML), no key needed."},
+            "slots_url": {"type": "string", "format": "uri", "description": "Free slots as JSON: `?appointment_type_id=&from=&to=`."},
+            "book_url": {"type": "string", "format": "uri", "description": "POST a booking as JSON: `{appointment_type_id, start, contact}`."},
             "iframe": {"type": "string", "description": "An HTML snippet that embeds the page."},
             "width": {"type": "string"},
             "height": {"type": "integer"}
@@ -182,14 +158,7 @@ pub fn operations() -> Vec<Operation> {
             "Embed metadata of a booking page: its public URL and an iframe snippet",
             handler(embed),
         )
-        .with_params(vec![
-            Param::path("id", "The booking page's id."),
-            Param::query(
-                "base_url",
-                json!({"type": "string", "format": "uri"}),
-                "The origin visitors reach this API at, e.g. https://api.example.com (default: the deployment's PUBLIC_BASE_URL, else a relative URL).",
-            ),
-        ])
+        .with_params(vec![Param::path("id", "The booking page's id.")])
         .answers(StatusCode::OK, embed_schema),
     );
     operations

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use space_auth::{Action, Domain, Scope};
 use space_http::events::event_write;
-use space_http::fields::{FieldKind, empty_body_schema, format_datetime, parse_datetime};
+use space_http::fields::{empty_body_schema, format_datetime, parse_datetime};
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::{ApiError, Email, Operation};
@@ -55,42 +55,23 @@ fn plausible_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Where the feed is reached: `?base_url=`, else `PUBLIC_BASE_URL`, else relative.
-fn public_base(call: &Call) -> Result<String, ApiError> {
-    if let Some(raw) = call.query_param("base_url") {
-        let checked = FieldKind::Url
-            .check(&json!(raw))
-            .map_err(|message| ApiError::invalid_field("base_url", message))?;
-        let url = checked.as_str().unwrap_or_default().trim_end_matches('/');
-        if url.split_once("://").is_some_and(|(_, rest)| rest.contains(['?', '#'])) {
-            return Err(ApiError::invalid_field(
-                "base_url",
-                "must be an origin like https://api.example.com, without query or fragment",
-            ));
-        }
-        return Ok(url.to_owned());
-    }
-    Ok(std::env::var("PUBLIC_BASE_URL")
-        .map(|base| base.trim_end_matches('/').to_owned())
-        .unwrap_or_default())
-}
-
-fn describe(call: &Call, settings: Option<&Item>) -> Result<Value, ApiError> {
+/// The feed's settings as the API shows them, with its absolute URLs.
+fn describe(call: &Call, settings: Option<&Item>) -> Value {
     let Some(settings) = settings else {
-        return Ok(json!({"enabled": false, "url": null, "webcal_url": null, "created_at": null}));
+        return json!({"enabled": false, "url": null, "webcal_url": null, "created_at": null});
     };
     let token = settings.body.get("token").and_then(Value::as_str).unwrap_or_default();
-    let url = format!("{}/c/{token}/calendar.ics", public_base(call)?);
+    let url = call.engine.public_link(&format!("/c/{token}/calendar.ics"));
     let webcal = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
         .map(|rest| format!("webcal://{rest}"));
-    Ok(json!({
+    json!({
         "enabled": true,
         "url": url,
         "webcal_url": webcal,
         "created_at": settings.body.get("created_at"),
-    }))
+    })
 }
 
 fn feed_schema() -> Value {
@@ -99,7 +80,7 @@ fn feed_schema() -> Value {
         "required": ["enabled", "url"],
         "properties": {
             "enabled": {"type": "boolean", "description": "Whether the Space has a feed URL (rotate creates one)."},
-            "url": {"type": ["string", "null"], "description": "The secret feed URL: anyone holding it can read the calendar."},
+            "url": {"type": ["string", "null"], "format": "uri", "description": "The secret feed URL (absolute): anyone holding it can read the calendar."},
             "webcal_url": {"type": ["string", "null"], "description": "The same URL as `webcal://`, which calendar apps subscribe to."},
             "created_at": {"type": ["string", "null"], "format": "date-time"}
         }
@@ -113,7 +94,7 @@ async fn settings(call: &Call) -> Result<Option<Item>, ApiError> {
 
 async fn show(call: Call) -> Result<Reply, ApiError> {
     let current = settings(&call).await?;
-    Ok(Reply::ok(describe(&call, current.as_ref())?))
+    Ok(Reply::ok(describe(&call, current.as_ref())))
 }
 
 /// The writes that remove the current token's pointer and its reference.
@@ -126,7 +107,6 @@ fn pointer_delete(space: &str, current: &Item) -> Vec<Write> {
 
 async fn rotate(call: Call) -> Result<Reply, ApiError> {
     let space = call.space_id()?.to_owned();
-    public_base(&call)?;
     for attempt in 0..ATTEMPTS {
         let current = settings(&call).await?;
         let now = call.engine.now();
@@ -163,7 +143,7 @@ async fn rotate(call: Call) -> Result<Reply, ApiError> {
             writes.extend(pointer_delete(&space, current));
         }
         match call.engine.store().transact(writes).await {
-            Ok(()) => return Ok(Reply::ok(describe(&call, Some(&next))?)),
+            Ok(()) => return Ok(Reply::ok(describe(&call, Some(&next)))),
             Err(StoreError::TransactionConflict { .. } | StoreError::Contention) => {
                 tokio::time::sleep(std::time::Duration::from_millis(10 * (attempt as u64 + 1))).await;
             }
@@ -336,13 +316,6 @@ async fn serve_feed(call: Call) -> Result<Reply, ApiError> {
 }
 
 pub fn operations() -> Vec<Operation> {
-    let base_url = || {
-        vec![Param::query(
-            "base_url",
-            json!({"type": "string", "format": "uri"}),
-            "The origin calendar apps reach this API at, e.g. https://api.example.com (default: the deployment's PUBLIC_BASE_URL, else a relative URL).",
-        )]
-    };
     vec![
         Operation::new(
             "calendar_feed_get",
@@ -353,7 +326,6 @@ pub fn operations() -> Vec<Operation> {
             "The Space's secret iCal feed URL (read-only, for calendar apps)",
             handler(show),
         )
-        .with_params(base_url())
         .answers(StatusCode::OK, feed_schema),
         Operation::new(
             "calendar_feed_rotate",
@@ -364,7 +336,6 @@ pub fn operations() -> Vec<Operation> {
             "Create or replace the iCal feed URL; the old URL stops working at once",
             handler(rotate),
         )
-        .with_params(base_url())
         .with_body(empty_body_schema)
         .answers(StatusCode::OK, feed_schema),
         Operation::new(

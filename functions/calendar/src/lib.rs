@@ -45,7 +45,7 @@ pub const MAX_EVENTS_SCANNED: usize = 5000;
 const MAX_EVENT_DAYS: i64 = 366;
 
 const TIME_ZONE: FieldKind = FieldKind::Custom(CustomKind {
-    schema: || json!({"type": "string", "maxLength": 64, "examples": ["UTC", "Europe/Berlin"]}),
+    schema: space_http::fields::time_zone_schema,
     check: check_time_zone,
 });
 const ATTENDEES: FieldKind = FieldKind::Custom(CustomKind {
@@ -78,8 +78,8 @@ pub fn events() -> Resource {
         collection: "calendar_events",
         path: "/calendar/events",
         item_param: "id",
-        singular: "event",
-        plural: "events",
+        singular: "calendar event",
+        plural: "calendar events",
         event_prefix: "calendar_event",
         id_prefix: EVENT_PREFIX,
         parent: None,
@@ -141,8 +141,7 @@ pub fn events() -> Resource {
 
 fn check_time_zone(value: &Value) -> Result<Value, String> {
     let text = value.as_str().ok_or("must be a string")?;
-    text.trim()
-        .parse::<Tz>()
+    text.parse::<Tz>()
         .map(|tz| Value::String(tz.name().to_owned()))
         .map_err(|_| "must be an IANA time zone name, like Europe/Berlin or UTC".into())
 }
@@ -415,7 +414,7 @@ pub fn operations() -> Vec<Operation> {
     let mut operations = events().operations();
     for operation in &mut operations {
         operation.response = operation.response.as_ref().map(|schema| {
-            schema.map(|mut schema| {
+            schema.amend(|mut schema| {
                 let item = if schema["properties"]["data"]["items"].is_object() {
                     &mut schema["properties"]["data"]["items"]
                 } else {
@@ -471,6 +470,22 @@ pub fn operations() -> Vec<Operation> {
         }
     }
     operations.extend(feed::operations());
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "calendar_events_create",
+            "calendar_events_replace",
+            "calendar_events_update",
+        ],
+        "An event ends after it starts; `recurrence` is an RRULE the server can expand and `time_zone` a name \
+         the tz database has; attendees are plain email addresses with at most 64 characters before the `@`. \
+         Otherwise 422.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &["calendar_events_list"],
+        "`from` and `to` come together, `to` after `from`, within the range limit; otherwise 422.",
+    );
     operations
 }
 

@@ -5,11 +5,15 @@ mod import;
 mod tags;
 
 use axum::Router;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use space_auth::Domain;
 use space_http::fields::{Field, FieldKind};
+use space_http::operation::describe;
 use space_http::resource::{Filter, Parent, Resource};
 use space_http::{Engine, FieldErrors, Operation};
+
+/// What the patterns of phone and email fields cannot say.
+pub const PHONE_AND_EMAIL: &str = space_http::fields::PHONE_AND_EMAIL_RULES;
 
 /// The contact resource.
 pub fn contacts() -> Resource {
@@ -27,11 +31,7 @@ pub fn contacts() -> Resource {
         fields: vec![
             Field::new("name", FieldKind::Text { max: 200 }, "Full name."),
             Field::new("email", FieldKind::Email, "Email address; stored lowercase."),
-            Field::new(
-                "phone",
-                FieldKind::Phone,
-                "Phone number in international format; stored as E.164.",
-            ),
+            Field::new("phone", FieldKind::Phone, "Phone number."),
             Field::new("company", FieldKind::Text { max: 200 }, "Company or organization."),
             Field::new("job_title", FieldKind::Text { max: 200 }, "Role at the company."),
             Field::new("tags", FieldKind::Tags, "Labels, e.g. `vip`.").default(|| Value::Array(Vec::new())),
@@ -65,12 +65,12 @@ pub fn contacts() -> Resource {
     }
 }
 
+/// The fields that make a contact someone: it has at least one.
+const HANDLES: [&str; 3] = ["name", "email", "phone"];
+
 /// A contact nobody can reach or name is a mistake, not a contact.
 fn needs_a_handle(contact: &mut Map<String, Value>) -> Result<(), FieldErrors> {
-    if ["name", "email", "phone"]
-        .iter()
-        .any(|field| contact.contains_key(*field))
-    {
+    if HANDLES.iter().any(|field| contact.contains_key(*field)) {
         Ok(())
     } else {
         Err(FieldErrors::from([(
@@ -108,6 +108,42 @@ pub fn notes() -> Resource {
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
     let mut operations = contacts().operations();
+    for operation in &mut operations {
+        match operation.name.as_str() {
+            // What `needs_a_handle` checks, said in the schema of a whole contact: without a
+            // name or an email, a phone. (As `if`/`then` rather than an `anyOf` of `required`
+            // lists, which generated clients read as a union and lose the contact's type.)
+            "contacts_create" | "contacts_replace" => {
+                operation.body = operation.body.as_ref().map(|body| {
+                    body.amend(|mut schema| {
+                        let [first, second, last] = HANDLES;
+                        schema["if"] = json!({"not": {"anyOf": [{"required": [first]}, {"required": [second]}]}});
+                        schema["then"] = json!({"required": [last]});
+                        schema["examples"] =
+                            json!([{"name": "Ada Lovelace", "email": "ada@example.com", "tags": ["vip"]}]);
+                        schema
+                    })
+                });
+            }
+            _ => {}
+        }
+    }
+    describe(
+        &mut operations,
+        &["contacts_update"],
+        "A contact keeps at least one of `name`, `email` or `phone`: a change that would leave it none is \
+         refused (422).",
+    );
+    describe(
+        &mut operations,
+        &[
+            "contacts_create",
+            "contacts_replace",
+            "contacts_update",
+            "contacts_list",
+        ],
+        PHONE_AND_EMAIL,
+    );
     operations.push(import::operation());
     operations.extend(tags::operations());
     operations.extend(notes().operations());

@@ -39,9 +39,11 @@ pub fn operations() -> Vec<Operation> {
             access: Access::Space(Scope::new(Domain::Contacts, Action::Read)),
             effect: Effect::Read,
             summary: "List a contact's tags".into(),
+            description: None,
             params: vec![id()],
             body: None,
-            response: Some(Schema::lazy(tag_list_schema)),
+            optional_body: false,
+            response: Some(Schema::lazy(tag_list_schema).named("ContactTags")),
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
@@ -62,6 +64,7 @@ pub fn operations() -> Vec<Operation> {
             access: Access::Space(Scope::new(Domain::Contacts, Action::Write)),
             effect: Effect::Update,
             summary: "Add tags to a contact (existing tags are kept)".into(),
+            description: None,
             params: vec![id()],
             body: Some(Schema::lazy(|| {
                 json!({
@@ -71,7 +74,8 @@ pub fn operations() -> Vec<Operation> {
                     "additionalProperties": false
                 })
             })),
-            response: Some(Schema::lazy(tag_list_schema)),
+            optional_body: false,
+            response: Some(Schema::lazy(tag_list_schema).named("ContactTags")),
             success: StatusCode::OK,
             raw_body: false,
             max_body_bytes: None,
@@ -111,8 +115,10 @@ pub fn operations() -> Vec<Operation> {
             access: Access::Space(Scope::new(Domain::Contacts, Action::Write)),
             effect: Effect::Delete,
             summary: "Remove a tag from a contact".into(),
+            description: None,
             params: vec![id(), Param::path("tag", "The tag to remove.")],
             body: None,
+            optional_body: false,
             response: None,
             success: StatusCode::NO_CONTENT,
             raw_body: false,

@@ -41,7 +41,10 @@ fn document_id() -> Param {
 }
 
 fn version_param() -> Param {
-    Param::path("version", "The version number, from 1 to the document's `version`.")
+    Param {
+        schema: serde_json::json!({"type": "integer", "minimum": 1}),
+        ..Param::path("version", "The version number, from 1 to the document's `version`.")
+    }
 }
 
 pub fn operations() -> Vec<Operation> {
@@ -60,7 +63,10 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { list(&call).await }),
         )
         .with_params(list_params)
-        .answers(StatusCode::OK, || list_schema(version_schema(false))),
+        .answers(
+            StatusCode::OK,
+            space_http::Schema::lazy(|| list_schema(version_schema(false))).named("DocumentVersionSummaryList"),
+        ),
         Operation::new(
             "documents_versions_get",
             Method::GET,
@@ -74,7 +80,10 @@ pub fn operations() -> Vec<Operation> {
             }),
         )
         .with_params(vec![document_id(), version_param()])
-        .answers(StatusCode::OK, || version_schema(true)),
+        .answers(
+            StatusCode::OK,
+            space_http::Schema::lazy(|| version_schema(true)).named("DocumentVersion"),
+        ),
         Operation::new(
             "documents_versions_restore",
             Method::POST,
@@ -85,7 +94,10 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { restore(&call).await }),
         )
         .with_params(vec![document_id(), version_param()])
-        .answers(StatusCode::OK, || documents().item_schema()),
+        .answers(
+            StatusCode::OK,
+            space_http::Schema::lazy(|| documents().item_schema()).named(documents().type_name()),
+        ),
     ]
 }
 

@@ -58,6 +58,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { Ok(Reply::ok(list(&call).await?)) }),
         )
         .with_params(list_params)
+        .with_description("With `after`, the feed lists oldest first: `order` can then only be `asc` (otherwise 422).")
         .answers(StatusCode::OK, || list_schema(events::schema())),
         Operation::new(
             "events_get",
@@ -69,7 +70,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { Ok(Reply::ok(get(&call).await?)) }),
         )
         .with_params(vec![Param::path("id", "The event's id (`evt_…`).")])
-        .answers(StatusCode::OK, Schema::lazy(events::schema)),
+        .answers(StatusCode::OK, Schema::lazy(events::schema).named("Event")),
     ]
 }
 

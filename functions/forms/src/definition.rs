@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Number, Value, json};
 use space_http::FieldErrors;
-use space_http::fields::{CustomKind, FieldKind};
+use space_http::fields::{CustomKind, FieldKind, label, label_schema};
 
 pub const FIELD_TYPES: &[&str] = &["text", "email", "phone", "textarea", "number", "select", "checkbox"];
 pub const MAX_FIELDS: usize = 50;
@@ -27,10 +27,13 @@ pub fn fields_kind() -> FieldKind {
 }
 
 fn fields_schema() -> Value {
+    let mut label = FieldKind::Text { max: MAX_LABEL_CHARS }.schema();
+    label["description"] = json!("What the visitor reads; the name when absent.");
     json!({
         "type": "array",
         "minItems": 1,
         "maxItems": MAX_FIELDS,
+        "description": "Field names are unique in a form, ignoring case.",
         "items": {
             "type": "object",
             "properties": {
@@ -41,16 +44,22 @@ fn fields_schema() -> Value {
                 },
                 "type": {"type": "string", "enum": FIELD_TYPES, "default": "text"},
                 "required": {"type": "boolean", "default": false},
-                "label": {"type": "string", "maxLength": MAX_LABEL_CHARS, "description": "What the visitor reads; the name when absent."},
+                "label": label,
                 "options": {
                     "type": "array",
-                    "items": {"type": "string", "minLength": 1, "maxLength": MAX_OPTION_CHARS},
+                    "items": label_schema(MAX_OPTION_CHARS),
+                    "minItems": 1,
                     "maxItems": MAX_OPTIONS,
+                    "uniqueItems": true,
                     "description": "The choices of a `select` field (required there, refused elsewhere)."
                 }
             },
             "required": ["name"],
-            "additionalProperties": false
+            "additionalProperties": false,
+            // A select lists its options; no other type has any.
+            "if": {"properties": {"type": {"const": "select"}}, "required": ["type"]},
+            "then": {"required": ["options"]},
+            "else": {"not": {"required": ["options"]}}
         }
     })
 }
@@ -109,14 +118,14 @@ fn check_field(entry: &Value) -> Result<Value, String> {
         ));
     }
     let kind = match object.get("type") {
-        None | Some(Value::Null) => "text",
+        None => "text",
         Some(kind) => kind
             .as_str()
             .filter(|kind| FIELD_TYPES.contains(kind))
             .ok_or_else(|| format!(".type must be one of {}", FIELD_TYPES.join(", ")))?,
     };
     let required = match object.get("required") {
-        None | Some(Value::Null) => false,
+        None => false,
         Some(required) => required.as_bool().ok_or(".required must be true or false")?,
     };
     let mut field = Map::new();
@@ -124,7 +133,7 @@ fn check_field(entry: &Value) -> Result<Value, String> {
     field.insert("type".into(), json!(kind));
     field.insert("required".into(), json!(required));
     match object.get("label") {
-        None | Some(Value::Null) => {}
+        None => {}
         Some(label) => {
             let label = FieldKind::Text { max: MAX_LABEL_CHARS }
                 .check(label)
@@ -134,7 +143,7 @@ fn check_field(entry: &Value) -> Result<Value, String> {
             }
         }
     }
-    let options = object.get("options").filter(|o| !o.is_null());
+    let options = object.get("options");
     match (kind, options) {
         ("select", None) => return Err(".options is required for a select field".into()),
         ("select", Some(options)) => {
@@ -153,12 +162,11 @@ fn check_options(options: &Value) -> Result<Value, String> {
     }
     let mut seen = Vec::with_capacity(list.len());
     for option in list {
-        let option = FieldKind::Text { max: MAX_OPTION_CHARS }
-            .check(option)
-            .map_err(|m| format!(".options: each choice {m}"))?;
-        if option.as_str().is_none_or(str::is_empty) {
-            return Err(".options: choices cannot be empty".into());
-        }
+        let option = option
+            .as_str()
+            .and_then(|raw| label(raw, MAX_OPTION_CHARS))
+            .map(|choice| json!(choice))
+            .ok_or_else(|| format!(".options: each choice must be 1 to {MAX_OPTION_CHARS} printable characters"))?;
         if seen.contains(&option) {
             return Err(format!(".options lists {option} twice"));
         }

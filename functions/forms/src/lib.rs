@@ -116,6 +116,11 @@ pub fn operations() -> Vec<Operation> {
         )
     }));
     operations.push(submit::operation());
+    space_http::operation::describe(
+        &mut operations,
+        &["forms_create", "forms_replace", "forms_update"],
+        "Field names are unique in a form, ignoring case; otherwise 422.",
+    );
     operations
 }
 

@@ -95,7 +95,7 @@ fn item_schema() -> Value {
 
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
-    let schema = Schema::lazy(item_schema);
+    let schema = Schema::lazy(item_schema).named(meetings().type_name());
     let mut operations = meetings().operations();
     for operation in &mut operations {
         if operation.response.is_some() && !operation.name.ends_with("_list") {

@@ -32,7 +32,7 @@ pub const STATUSES: &[&str] = &["draft", "published"];
 /// DynamoDB item (400 KB) whatever the characters.
 pub const MAX_LAYOUT_CHARS: usize = 50_000;
 /// Fields only the server writes. Clients may send them back from a GET; they are ignored.
-const SERVER_WRITTEN: &[&str] = &["status", "published_at", "published_slug", "public_path"];
+const SERVER_WRITTEN: &[&str] = &["status", "published_at", "published_slug", "public_path", "public_url"];
 /// What a `PUT` keeps of the stored page besides what it sends.
 const KEPT_BY_REPLACE: &[&str] = &[
     "id",
@@ -42,6 +42,7 @@ const KEPT_BY_REPLACE: &[&str] = &[
     "published_at",
     "published_slug",
     "public_path",
+    "public_url",
 ];
 /// Attempts when a derived slug was taken meanwhile or another writer moved the page.
 const ATTEMPTS: usize = 5;
@@ -110,6 +111,11 @@ pub fn page_schema() -> Value {
         json!({"type": "string", "description": "The slug the live snapshot is served at."});
     schema["properties"]["public_path"] =
         json!({"type": "string", "description": "Where visitors see it: `/p/{space_id}/{slug}`."});
+    schema["properties"]["public_url"] = json!({
+        "type": "string",
+        "format": "uri",
+        "description": "`public_path` as an absolute URL, on the API's public origin when the page was published."
+    });
     if let Some(required) = schema["required"].as_array_mut() {
         required.extend([json!("slug"), json!("status")]);
     }
@@ -135,7 +141,7 @@ pub fn operations() -> Vec<Operation> {
             name.as_str(),
             "pages_create" | "pages_get" | "pages_update" | "pages_replace"
         ) {
-            operation.response = Some(Schema::lazy(page_schema));
+            operation.response = Some(Schema::lazy(page_schema).named("Page"));
         }
     }
     let run = Access::Space(Scope::new(Domain::Pages, Action::Run));
@@ -151,7 +157,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(vec![Param::path("id", "The page's id.")])
         .with_body(empty_body_schema)
-        .answers(StatusCode::OK, page_schema),
+        .answers(StatusCode::OK, Schema::lazy(page_schema).named("Page")),
     );
     operations.push(
         Operation::new(
@@ -165,7 +171,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(vec![Param::path("id", "The page's id.")])
         .with_body(empty_body_schema)
-        .answers(StatusCode::OK, page_schema),
+        .answers(StatusCode::OK, Schema::lazy(page_schema).named("Page")),
     );
     operations.push(public::operation());
     operations
@@ -320,7 +326,6 @@ async fn delete(call: &Call) -> Result<Reply, ApiError> {
 /// exist in the Space. Copying the forms keeps the live page the publisher's: a key that
 /// may edit forms but not publish cannot change what the page shows or accepts.
 async fn publish(call: &Call) -> Result<Reply, ApiError> {
-    require_empty_body(call)?;
     let resource = pages();
     let id = call.path_param("id")?.to_owned();
     let space = call.space_id()?.to_owned();
@@ -372,6 +377,8 @@ async fn publish(call: &Call) -> Result<Reply, ApiError> {
         next.body.insert("status".into(), json!("published"));
         next.body.insert("published_at".into(), json!(now));
         next.body.insert("published_slug".into(), json!(slug));
+        next.body
+            .insert("public_url".into(), json!(call.engine.public_link(&path)));
         next.body.insert("public_path".into(), json!(path));
         next.body.insert("updated_at".into(), json!(now));
         let mut snapshot = Map::new();
@@ -406,7 +413,6 @@ async fn publish(call: &Call) -> Result<Reply, ApiError> {
 }
 
 async fn unpublish(call: &Call) -> Result<Reply, ApiError> {
-    require_empty_body(call)?;
     let resource = pages();
     let id = call.path_param("id")?.to_owned();
     for _ in 0..ATTEMPTS {
@@ -417,7 +423,7 @@ async fn unpublish(call: &Call) -> Result<Reply, ApiError> {
         }
         let mut next = current.clone();
         next.version = current.version + 1;
-        for name in ["published_at", "published_slug", "public_path"] {
+        for name in ["published_at", "published_slug", "public_path", "public_url"] {
             next.body.remove(name);
         }
         next.body.insert("status".into(), json!("draft"));
@@ -464,18 +470,6 @@ async fn drop_copies(call: &Call, page_id: &str, keep: &[String]) -> Result<Vec<
             Write::delete(copy.pk, copy.sk, Condition::None)
         })
         .collect())
-}
-
-/// Actions take `{}` (or nothing); anything else is a mistake worth naming.
-fn require_empty_body(call: &Call) -> Result<(), ApiError> {
-    match &call.body {
-        Value::Null => Ok(()),
-        Value::Object(object) => match object.keys().next() {
-            None => Ok(()),
-            Some(name) => Err(ApiError::invalid_field(name, "is not accepted here; send {}")),
-        },
-        _ => Err(ApiError::invalid_field("body", "must be {}")),
-    }
 }
 
 /// How a page transaction ended.

@@ -26,14 +26,15 @@ pub fn slug_kind() -> FieldKind {
 fn slug_schema() -> Value {
     json!({
         "type": "string",
-        "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$",
+        "pattern": "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+        "description": "Stored lowercase.",
         "maxLength": MAX_SLUG_CHARS,
         "examples": ["pricing"]
     })
 }
 
 fn check_slug(value: &Value) -> Result<Value, String> {
-    let text = value.as_str().ok_or("must be a string")?.trim().to_ascii_lowercase();
+    let text = value.as_str().ok_or("must be a string")?.to_ascii_lowercase();
     if is_slug(&text) {
         Ok(Value::String(text))
     } else {
@@ -138,7 +139,11 @@ mod tests {
 
     #[test]
     fn slugs_are_checked_and_lowercased() {
-        assert_eq!(check_slug(&json!(" Pricing ")).unwrap(), json!("pricing"));
+        assert_eq!(check_slug(&json!("Pricing")).unwrap(), json!("pricing"));
+        assert!(
+            check_slug(&json!(" pricing")).is_err(),
+            "no surrounding spaces: the pattern has none"
+        );
         for bad in ["", "-x", "x-", "a--b", "with space", "ünï", &"a".repeat(81)] {
             assert!(check_slug(&json!(bad)).is_err(), "{bad}");
         }

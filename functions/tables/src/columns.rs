@@ -438,14 +438,18 @@ fn check_name(value: &Value) -> Result<String, String> {
 
 fn check_options(value: &Value) -> Result<Vec<String>, String> {
     let list = value.as_array().ok_or("must be a list of strings")?;
+    // Counted as sent, as the schema's maxItems does; repeats are then dropped.
+    if list.is_empty() || list.len() > MAX_OPTIONS {
+        return Err(format!("must list 1 to {MAX_OPTIONS} choices"));
+    }
     let mut options: Vec<String> = Vec::with_capacity(list.len());
     for entry in list {
-        let option = entry.as_str().map(str::trim).ok_or("must be a list of strings")?;
-        if option.is_empty() || option.chars().count() > MAX_OPTION_CHARS || option.chars().any(char::is_control) {
+        let raw = entry.as_str().ok_or("must be a list of strings")?;
+        let Some(option) = space_http::fields::label(raw, MAX_OPTION_CHARS) else {
             return Err(format!(
                 "each option must be 1 to {MAX_OPTION_CHARS} printable characters"
             ));
-        }
+        };
         if !options.iter().any(|known| known == option) {
             options.push(option.to_owned());
         }

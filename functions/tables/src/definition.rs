@@ -64,18 +64,18 @@ pub fn customize(operations: &mut [Operation]) {
     for operation in operations {
         match operation.name.as_str() {
             "tables_create" => {
-                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Create)));
+                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Create)).named("TableCreate"));
                 operation.summary = "Create a table with its columns".into();
                 operation.handler = handler(|call| async move { create(&call).await });
             }
             "tables_update" => {
-                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Patch)));
+                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Patch)).named("TableUpdate"));
                 operation.summary =
                     "Update a table: its name, description, or its whole column list (columns matched by id)".into();
                 operation.handler = handler(|call| async move { write(&call, WriteMode::Patch).await });
             }
             "tables_replace" => {
-                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Replace)));
+                operation.body = Some(Schema::lazy(|| body_schema(WriteMode::Replace)).named("TableReplace"));
                 operation.summary = "Replace a table's definition (columns matched by id)".into();
                 operation.handler = handler(|call| async move { write(&call, WriteMode::Replace).await });
             }
@@ -117,7 +117,7 @@ pub fn column_operations() -> Vec<Operation> {
         )
         .with_params(vec![table()])
         .with_body(add_body)
-        .answers(StatusCode::CREATED, table_schema),
+        .answers(StatusCode::CREATED, Schema::lazy(table_schema).named("Table")),
         Operation::new(
             "tables_columns_update",
             Method::PATCH,
@@ -129,7 +129,7 @@ pub fn column_operations() -> Vec<Operation> {
         )
         .with_params(vec![table(), column()])
         .with_body(change_body)
-        .answers(StatusCode::OK, table_schema),
+        .answers(StatusCode::OK, Schema::lazy(table_schema).named("Table")),
         Operation::new(
             "tables_columns_delete",
             Method::DELETE,

@@ -71,7 +71,7 @@ pub fn column_input_schema() -> Value {
             "id": {"type": "string", "description": "An existing column's id: keeps that column (and its values) and changes only what is sent. Leave out to add a column."},
             "name": {"type": "string", "minLength": 1, "maxLength": 64, "description": "Unique in the table (ignoring case)."},
             "type": {"type": "string", "enum": ColumnType::names()},
-            "options": {"type": "array", "items": {"type": "string", "maxLength": 100}, "minItems": 1, "maxItems": columns::MAX_OPTIONS, "description": "The choices of a select or multi_select column."},
+            "options": {"type": "array", "items": space_http::fields::label_schema(100), "minItems": 1, "maxItems": columns::MAX_OPTIONS, "description": "The choices of a select or multi_select column."},
             "table_id": {"type": "string", "description": "Relation columns: the table whose records the values are."},
             "display_column": {"type": ["string", "null"], "description": "Relation columns: the name or id of the linked table's column that labels its records; stored as the column's id. That column cannot be removed while this relation names it."}
         },
@@ -125,12 +125,35 @@ pub fn operations() -> Vec<Operation> {
         operation.response = match operation.name.as_str() {
             "tables_list" => Some(Schema::lazy(|| list_schema(table_schema()))),
             "tables_delete" => None,
-            _ => Some(Schema::lazy(table_schema)),
+            _ => Some(Schema::lazy(table_schema).named("Table")),
         };
     }
     definition::customize(&mut operations);
     operations.extend(definition::column_operations());
     operations.extend(records::operations());
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "tables_create",
+            "tables_replace",
+            "tables_update",
+            "tables_columns_add",
+            "tables_columns_update",
+        ],
+        "Column names are unique in a table ignoring case; only select and multi_select columns take options; \
+         a relation column's `table_id` names a table of this Space; an `id` names an existing column. \
+         Otherwise 422.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "tables_records_create",
+            "tables_records_replace",
+            "tables_records_update",
+            "tables_records_list",
+        ],
+        "Values, filters and sort name the table's columns and take their types; otherwise 422.",
+    );
     operations
 }
 

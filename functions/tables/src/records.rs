@@ -22,7 +22,7 @@ use space_http::ids::new_id;
 use space_http::listing::SCAN_BUDGET;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::resource::{PageRequest, list_partition, list_partition_filtered, list_schema, page_params};
-use space_http::{ApiError, FieldErrors, Operation, keys};
+use space_http::{ApiError, FieldErrors, Operation, Schema, keys};
 use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
 
 use crate::columns::{Column, columns_of, compare, find};
@@ -124,8 +124,8 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { create(&call).await }),
         )
         .with_params(vec![table()])
-        .with_body(|| record_body_schema(WriteMode::Create))
-        .answers(StatusCode::CREATED, record_schema),
+        .with_body(Schema::lazy(|| record_body_schema(WriteMode::Create)).named("RecordCreate"))
+        .answers(StatusCode::CREATED, Schema::lazy(record_schema).named("Record")),
         Operation::new(
             "tables_records_get",
             Method::GET,
@@ -139,7 +139,7 @@ pub fn operations() -> Vec<Operation> {
             }),
         )
         .with_params(single.clone())
-        .answers(StatusCode::OK, record_schema),
+        .answers(StatusCode::OK, Schema::lazy(record_schema).named("Record")),
         Operation::new(
             "tables_records_update",
             Method::PATCH,
@@ -150,8 +150,8 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { update(&call, WriteMode::Patch).await }),
         )
         .with_params(single.clone())
-        .with_body(|| record_body_schema(WriteMode::Patch))
-        .answers(StatusCode::OK, record_schema),
+        .with_body(Schema::lazy(|| record_body_schema(WriteMode::Patch)).named("RecordUpdate"))
+        .answers(StatusCode::OK, Schema::lazy(record_schema).named("Record")),
         Operation::new(
             "tables_records_replace",
             Method::PUT,
@@ -162,8 +162,8 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { update(&call, WriteMode::Replace).await }),
         )
         .with_params(single.clone())
-        .with_body(|| record_body_schema(WriteMode::Replace))
-        .answers(StatusCode::OK, record_schema),
+        .with_body(Schema::lazy(|| record_body_schema(WriteMode::Replace)).named("RecordReplace"))
+        .answers(StatusCode::OK, Schema::lazy(record_schema).named("Record")),
         Operation::new(
             "tables_records_delete",
             Method::DELETE,

@@ -321,7 +321,7 @@ pub fn operations() -> Vec<Operation> {
             "webhooks_create" => {
                 operation.summary = "Add a webhook endpoint; the answer carries its signing secret, shown once".into();
                 operation.handler = handler(|call| async move { create(&call).await });
-                operation.response = Some(Schema::lazy(created_schema));
+                operation.response = Some(Schema::lazy(created_schema).named("WebhookCreated"));
             }
             "webhooks_update" => {
                 operation.handler = handler(|call| async move { write(&call, WriteMode::Patch).await })
@@ -339,6 +339,12 @@ pub fn operations() -> Vec<Operation> {
             _ => {}
         }
     }
+    space_http::operation::describe(
+        &mut operations,
+        &["webhooks_create", "webhooks_replace", "webhooks_update"],
+        "The URL must reach a public address over https: no loopback, private network or metadata address \
+         (checked again after DNS when sending); otherwise 422.",
+    );
     let write = || Access::Space(Scope::new(Domain::Webhooks, Action::Write));
     let id = || Param::path("id", "The webhook's id.");
     operations.push(
@@ -378,7 +384,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { deliveries(&call).await }),
         )
         .with_params(list_params)
-        .answers(StatusCode::OK, Schema::lazy(|| list_schema(delivery_schema()))),
+        .answers(StatusCode::OK, Schema::lazy(|| list_schema(delivery_schema())).named("WebhookDeliveryList")),
     );
     let queued = || {
         json!({

@@ -42,9 +42,18 @@ const ELEMENTS: FieldKind = FieldKind::Custom(CustomKind {
 fn elements_schema() -> Value {
     json!({
         "type": "array",
-        "items": {"type": "object", "description": "One element; an optional string `id` must be unique on the board."},
+        "items": {
+            "type": "object",
+            "description": "One element; an optional string `id` must be unique on the board.",
+            "properties": {"id": {"type": "string", "minLength": 1, "maxLength": MAX_ELEMENT_ID_CHARS}},
+            "propertyNames": {"minLength": 1}
+        },
         "maxItems": MAX_ELEMENTS,
-        "description": format!("The drawing's elements, JSON objects; at most {MAX_ELEMENTS_BYTES} bytes serialized.")
+        "description": format!(
+            "The drawing's elements, JSON objects; at most {MAX_ELEMENTS_BYTES} bytes serialized, nested at most \
+             {MAX_DEPTH} levels, with no empty property name and every number 0 or between 1e-100 and 1e100 in \
+             magnitude, at any depth."
+        )
     })
 }
 
@@ -166,7 +175,8 @@ pub fn operations() -> Vec<Operation> {
         if operation.name == "whiteboards_list" {
             let listed = Arc::clone(&operation.handler);
             operation.summary = "List whiteboards (without their elements; `element_count` says how many)".into();
-            operation.response = Some(Schema::lazy(|| list_schema(summary_schema(&whiteboards()))));
+            operation.response =
+                Some(Schema::lazy(|| list_schema(summary_schema(&whiteboards()))).named("WhiteboardSummaryList"));
             operation.handler = handler(move |call| {
                 let listed = Arc::clone(&listed);
                 async move {
@@ -230,7 +240,22 @@ pub fn operations() -> Vec<Operation> {
                 "additionalProperties": false
             })
         })
-        .answers(StatusCode::OK, || whiteboards().item_schema()),
+        .answers(
+            StatusCode::OK,
+            Schema::lazy(|| whiteboards().item_schema()).named(whiteboards().type_name()),
+        ),
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "whiteboards_create",
+            "whiteboards_replace",
+            "whiteboards_update",
+            "whiteboards_elements_add",
+        ],
+        "Element ids are unique on a board, and the elements storable: nested at most 16 levels, no empty \
+         property name and every number 0 or between 1e-100 and 1e100 in magnitude at any depth, 256 KB at \
+         most; otherwise 422.",
     );
     operations
 }

@@ -239,6 +239,10 @@ pub struct Function {
     pub triggers: &'static [Trigger],
 }
 
+/// Where a function learns the API's public origin, for the absolute links it hands out
+/// (calendar feeds, published and booking pages, uploads).
+pub const PUBLIC_URL_ENV: &str = space_http::lambda::PUBLIC_URL_ENV;
+
 /// The function that runs later work in AWS (`functions/dispatcher`).
 pub const DISPATCHER_FUNCTION: &str = "dispatcher";
 /// The function that serves the realtime stream in AWS (`functions/realtime`), behind a
@@ -261,7 +265,7 @@ pub fn functions() -> Vec<Function> {
                 })
                 .collect(),
             aws: family.aws(),
-            env: &[],
+            env: &[PUBLIC_URL_ENV],
             triggers: &[],
         })
         .collect();
@@ -313,7 +317,7 @@ pub fn functions() -> Vec<Function> {
         routes: mcp_routes,
         aws: mcp_aws,
         // rmcp checks the Host header; in AWS that is the API's own host name.
-        env: &["MCP_ALLOWED_HOSTS"],
+        env: &["MCP_ALLOWED_HOSTS", PUBLIC_URL_ENV],
         triggers: &[],
     });
     functions

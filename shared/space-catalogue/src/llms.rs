@@ -298,12 +298,14 @@ pub fn example(schema: &Value) -> Value {
     {
         return first.clone();
     }
-    if let Some(first) = ["oneOf", "anyOf"].iter().find_map(|key| {
+    let first_shape = ["oneOf", "anyOf"].iter().find_map(|key| {
         schema
             .get(*key)
             .and_then(Value::as_array)
             .and_then(|shapes| shapes.first())
-    }) {
+    });
+    // An object's `anyOf` of `required` lists (one of these fields) is no shape of its own.
+    if let Some(first) = first_shape.filter(|_| schema.get("properties").is_none()) {
         return example(first);
     }
     let kind = match schema.get("type") {
@@ -318,7 +320,8 @@ pub fn example(schema: &Value) -> Value {
     };
     match kind {
         "object" => {
-            let required = required_of(schema);
+            let mut required = required_of(schema);
+            required.extend(first_shape.map(required_of).unwrap_or_default());
             let properties = properties_of(schema);
             let mut fields: Map<String, Value> = properties
                 .iter()

@@ -12,8 +12,10 @@ use email_address::{EmailAddress, Options};
 pub const MAX_EMAIL_LEN: usize = 254;
 
 /// [`Email::parse`]'s rule as a JSON Schema pattern, so that clients validating against
-/// the schema send what the API accepts (`format: email` alone allows quoted local parts).
-pub const EMAIL_PATTERN: &str = "^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)+$";
+/// the schema send what the API accepts (`format: email` alone allows quoted local parts):
+/// surrounding ASCII whitespace (dropped), a dot-atom local part, a host name of labels of
+/// at most 63 characters. (The 64-character limit of the local part is no pattern's.)
+pub const EMAIL_PATTERN: &str = "^[\\t\\n\\f\\r ]*[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+[\\t\\n\\f\\r ]*$";
 
 /// Characters that end or split a value in iCal, vCard or a mail header.
 const UNSAFE: &[char] = &[';', ':', ',', '"', '<', '>', '(', ')', '[', ']', '\\'];
@@ -37,7 +39,7 @@ pub enum EmailError {
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, EmailError> {
-        let text = raw.trim();
+        let text = raw.trim_matches(|c: char| c.is_ascii_whitespace());
         if text.len() > MAX_EMAIL_LEN {
             return Err(EmailError::TooLong);
         }

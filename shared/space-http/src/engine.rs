@@ -15,6 +15,32 @@ use crate::cursor::CursorKey;
 /// Request bodies above this size are refused with 413 unless a route says otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Where clients reach the API when nothing else is configured: `spacectl serve`'s
+/// default address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8787";
+
+/// Why a public base URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the public URL must be an http(s) origin like https://api.example.com, without a path, query or fragment (got `{0}`)"
+)]
+pub struct BadPublicUrl(pub String);
+
+/// Checks a public base URL: `http(s)://host[:port]`, a trailing slash dropped.
+pub fn parse_public_url(text: &str) -> Result<String, BadPublicUrl> {
+    let url = text.trim().trim_end_matches('/');
+    let refused = || BadPublicUrl(text.to_owned());
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(refused)?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if host.is_empty() || !host.chars().all(allowed) {
+        return Err(refused());
+    }
+    Ok(url.to_owned())
+}
+
 /// Shared state of the API. Cloning it clones two `Arc`s.
 #[derive(Clone)]
 pub struct Engine {
@@ -28,7 +54,7 @@ struct Inner {
     vault: Option<Arc<dyn SecretVault>>,
     signing_keys: Option<Arc<dyn SigningKeys>>,
     blobs: Option<Arc<dyn BlobStore>>,
-    public_url: Option<String>,
+    public_url: String,
     max_body_bytes: usize,
     allow_local_webhooks: bool,
     /// When this process last recorded each key's `last_used_at` (unix seconds).
@@ -69,7 +95,7 @@ impl Engine {
             vault: None,
             signing_keys: None,
             blobs: None,
-            public_url: None,
+            public_url: DEFAULT_PUBLIC_URL.to_owned(),
             allow_local_webhooks: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
@@ -114,10 +140,16 @@ impl Engine {
         self.shared.blobs.as_deref()
     }
 
-    /// The origin clients reach this server at (`http://127.0.0.1:8787`), for absolute
-    /// links the API hands out; `None` when unknown, and links are then origin-relative.
-    pub fn public_url(&self) -> Option<&str> {
-        self.shared.public_url.as_deref()
+    /// The origin clients reach this API at (`https://api.example.com`), without a
+    /// trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.shared.public_url
+    }
+
+    /// The absolute URL of `path` (`/c/…/calendar.ics`): the one way the API builds a
+    /// link it hands out, so every link points where the deployment is reached.
+    pub fn public_link(&self, path: &str) -> String {
+        format!("{}{path}", self.shared.public_url)
     }
 
     pub fn max_body_bytes(&self) -> usize {
@@ -143,7 +175,7 @@ pub struct EngineBuilder {
     vault: Option<Arc<dyn SecretVault>>,
     signing_keys: Option<Arc<dyn SigningKeys>>,
     blobs: Option<Arc<dyn BlobStore>>,
-    public_url: Option<String>,
+    public_url: String,
     max_body_bytes: usize,
     allow_local_webhooks: bool,
 }
@@ -181,8 +213,10 @@ impl EngineBuilder {
         self
     }
 
+    /// The origin clients reach the API at ([`DEFAULT_PUBLIC_URL`] if not given); check
+    /// a configured one with [`parse_public_url`] first.
     pub fn public_url(mut self, url: impl Into<String>) -> Self {
-        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        self.public_url = url.into().trim_end_matches('/').to_owned();
         self
     }
 
@@ -207,5 +241,46 @@ impl EngineBuilder {
                 auth: AuthMemory::default(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_origins() {
+        assert_eq!(
+            parse_public_url("https://api.example.com/"),
+            Ok("https://api.example.com".into())
+        );
+        assert_eq!(
+            parse_public_url("http://127.0.0.1:8787"),
+            Ok("http://127.0.0.1:8787".into())
+        );
+        assert_eq!(parse_public_url("http://[::1]:8787"), Ok("http://[::1]:8787".into()));
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://",
+            "https://x/api",
+            "https://x?y",
+            "https://x\"",
+            "javascript:alert(1)",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn links_are_absolute_from_the_configured_origin() {
+        let store: Arc<dyn Store> = Arc::new(space_store::embedded::EmbeddedStore::in_memory());
+        let engine = Engine::builder(Arc::clone(&store)).build();
+        assert_eq!(
+            engine.public_link("/p/spc_1/about"),
+            "http://127.0.0.1:8787/p/spc_1/about"
+        );
+        let engine = Engine::builder(store).public_url("https://api.example.com/").build();
+        assert_eq!(engine.public_link("/b/bpg_1"), "https://api.example.com/b/bpg_1");
     }
 }

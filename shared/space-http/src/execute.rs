@@ -2,6 +2,7 @@
 //! authorize the scope, then run the handler (once per idempotency key for POST).
 
 use http::Method;
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::idempotency;
@@ -24,8 +25,23 @@ pub fn authorize(principal: &Principal, scope: Scope, effect: Effect) -> Result<
     Ok(())
 }
 
-/// Authorizes and runs `op`.
-pub async fn execute(op: &Operation, call: Call, idempotency_key: Option<&str>) -> Result<Reply, ApiError> {
+/// Authorizes and runs `op`. An empty query parameter (`?cursor=`) is one left out, as
+/// OpenAPI documents it (`allowEmptyValue`), whichever way the call arrived.
+pub async fn execute(op: &Operation, mut call: Call, idempotency_key: Option<&str>) -> Result<Reply, ApiError> {
+    call.query.retain(|_, value| !value.is_empty());
+    if op.takes_no_input() {
+        match &call.body {
+            Value::Null => {}
+            Value::Object(object) if object.is_empty() => {}
+            Value::Object(object) => {
+                let names = object
+                    .keys()
+                    .map(|name| (name.clone(), vec!["is not accepted here; send {}".into()]));
+                return Err(ApiError::validation(names.collect()));
+            }
+            _ => return Err(ApiError::invalid_field("body", "must be {}")),
+        }
+    }
     if let Access::Space(scope) = op.access {
         authorize(&call.principal, scope, op.effect)?;
     }

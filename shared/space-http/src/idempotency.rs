@@ -24,7 +24,8 @@ use crate::operation::{Call, Operation, Reply};
 pub const RETENTION_SECONDS: i64 = 24 * 3600;
 /// How long an in-progress claim holds before another attempt may take over.
 pub const LOCK_SECONDS: i64 = 60;
-const MAX_KEY_LENGTH: usize = 255;
+/// The longest `Idempotency-Key` taken.
+pub const MAX_KEY_LENGTH: usize = 255;
 
 /// Runs `call` at most once per idempotency key.
 pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Reply, ApiError> {

@@ -88,9 +88,13 @@ fn signing_keys(config: &SdkConfig, prefix: String) -> Arc<dyn SigningKeys> {
     Arc::new(SecretsManagerVault::from_config(config, prefix))
 }
 
+/// The environment variable that holds the API's public origin.
+pub const PUBLIC_URL_ENV: &str = "PUBLIC_URL";
+
 /// The engine of a deployed function, configured from the environment: `TABLE_NAME`,
-/// `CURSOR_SECRET`, and for the backends the function carries `MEDIA_BUCKET`,
-/// `SECRETS_PREFIX` and `SIGNING_KEYS_PREFIX`.
+/// `CURSOR_SECRET`, `PUBLIC_URL` (the API's origin, for the links it hands out; Terraform
+/// sets it), and for the backends the function carries `MEDIA_BUCKET`, `SECRETS_PREFIX`
+/// and `SIGNING_KEYS_PREFIX`.
 ///
 /// Nothing is built here: the SDK config and each client are [`Deferred`], made once by the
 /// first request that reaches them (a missing or malformed key never does). The first
@@ -106,6 +110,9 @@ pub fn engine_from_env(backends: Backends) -> Result<Engine, BoxError> {
         Arc::new(DynamoStore::from_config(config, table.clone()))
     }));
     let mut builder = Engine::builder(Arc::new(store));
+    if let Ok(url) = std::env::var(PUBLIC_URL_ENV) {
+        builder = builder.public_url(crate::engine::parse_public_url(&url)?);
+    }
     if let Ok(secret) = std::env::var("CURSOR_SECRET") {
         builder = builder.cursor_key(CursorKey::from_secret(&secret));
     }

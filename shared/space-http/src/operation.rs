@@ -333,9 +333,14 @@ pub struct Operation {
     pub access: Access,
     pub effect: Effect,
     pub summary: String,
+    /// What a client must know that the schemas cannot say (a rule between two fields, a
+    /// time that must be in the future): the OpenAPI description.
+    pub description: Option<String>,
     pub params: Vec<Param>,
     /// JSON Schema of the body, for operations that take one.
     pub body: Option<Schema>,
+    /// The body may be left out (an action whose every field is optional).
+    pub optional_body: bool,
     /// JSON Schema of the success body (`None` for 204).
     pub response: Option<Schema>,
     pub success: StatusCode,
@@ -350,6 +355,17 @@ pub struct Operation {
     /// (an upsert's 200 beside a create's 201, a duplicate's 409): what OpenAPI documents.
     pub answers: Vec<Answer>,
     pub handler: Handler,
+}
+
+/// Adds `rule` to the description of each operation of `names`: what a client must know
+/// that no schema says (one field relative to another, a value that must exist).
+pub fn describe(operations: &mut [Operation], names: &[&str], rule: &str) {
+    for operation in operations.iter_mut().filter(|o| names.contains(&o.name.as_str())) {
+        operation.description = Some(match operation.description.take() {
+            Some(earlier) => format!("{earlier} {rule}"),
+            None => rule.to_owned(),
+        });
+    }
 }
 
 /// One documented answer of an operation: its status, when it happens, and its body
@@ -380,8 +396,10 @@ impl Operation {
             access,
             effect,
             summary: summary.into(),
+            description: None,
             params: Vec::new(),
             body: None,
+            optional_body: false,
             response: None,
             success: StatusCode::OK,
             raw_body: false,
@@ -392,6 +410,12 @@ impl Operation {
         }
     }
 
+    /// Rules the schemas cannot state, for the OpenAPI description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Operation {
+        self.description = Some(description.into());
+        self
+    }
+
     pub fn with_params(mut self, params: Vec<Param>) -> Operation {
         self.params = params;
         self
@@ -400,6 +424,13 @@ impl Operation {
     /// The JSON Schema of the body.
     pub fn with_body(mut self, schema: impl Into<Schema>) -> Operation {
         self.body = Some(schema.into());
+        self
+    }
+
+    /// The JSON Schema of a body that may also be left out.
+    pub fn with_optional_body(mut self, schema: impl Into<Schema>) -> Operation {
+        self.body = Some(schema.into());
+        self.optional_body = true;
         self
     }
 
@@ -464,6 +495,18 @@ impl Operation {
     /// Whether the operation takes a body.
     pub fn takes_body(&self) -> bool {
         self.body.is_some() || self.raw_body
+    }
+
+    /// Whether a request may leave the body out.
+    pub fn body_is_optional(&self) -> bool {
+        self.optional_body || self.takes_no_input()
+    }
+
+    /// An action with nothing to say (publish, rotate): its body is `{}` or nothing at all.
+    pub fn takes_no_input(&self) -> bool {
+        self.body
+            .as_deref()
+            .is_some_and(|body| *body == crate::fields::empty_body_schema())
     }
 }
 

@@ -13,7 +13,10 @@ use space_store::{Condition, Item, SortRange, StoreError, Write};
 
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{event_write, update_event_write};
-use crate::fields::{Field, FieldKind, Validated, WriteMode, body_schema, format_datetime, parse_datetime, validate};
+use crate::fields::{
+    Field, FieldKind, Validated, WriteMode, body_schema, format_datetime, parse_datetime, parse_datetime_strict,
+    validate,
+};
 use crate::ids::new_id;
 use crate::index::{self, entry_id, entry_word, index_words, query_words, words_match};
 use crate::keys::{self, ItemKey};
@@ -139,11 +142,11 @@ impl Filter {
                 ),
             ),
             Filter::Before { field, .. } => (
-                json!({"type": "string", "format": "date-time"}),
+                FieldKind::DateTime.schema(),
                 format!("Only items whose {field} is before this time."),
             ),
             Filter::After { field, .. } => (
-                json!({"type": "string", "format": "date-time"}),
+                FieldKind::DateTime.schema(),
                 format!("Only items whose {field} is after this time."),
             ),
             Filter::HasTag { field, .. } => (
@@ -166,7 +169,7 @@ impl Filter {
                     Ok(Value::String(raw.to_lowercase()))
                 }
             }
-            Filter::Before { .. } | Filter::After { .. } => parse_datetime(raw)
+            Filter::Before { .. } | Filter::After { .. } => parse_datetime_strict(raw)
                 .map(|at| json!(at.timestamp_millis()))
                 .ok_or_else(|| "must be an RFC 3339 date-time, like 2026-11-22T17:00:00Z".into()),
             Filter::HasTag { .. } => Ok(Value::String(raw.trim().to_owned())),
@@ -297,6 +300,12 @@ impl Resource {
         params
     }
 
+    /// The name of the item's schema in OpenAPI (`Task`); its bodies are `TaskCreate` (a
+    /// create or a replace) and `TaskUpdate`, its pages `TaskList`.
+    pub fn type_name(&self) -> String {
+        crate::openapi::pascal(self.singular)
+    }
+
     /// The JSON Schema of one item as the API returns it.
     pub fn item_schema(&self) -> Value {
         let mut properties = Map::new();
@@ -327,13 +336,17 @@ impl Resource {
     /// not here: a function's cold start runs this.
     pub fn operations(self) -> Vec<Operation> {
         let this = Arc::new(self);
+        let type_name = this.type_name();
         let item_schema = Schema::lazy({
             let this = Arc::clone(&this);
             move || this.item_schema()
-        });
+        })
+        .named(type_name.clone());
+        // A replace takes what a create takes: one schema, one name.
         let body = |mode: WriteMode| {
             let this = Arc::clone(&this);
-            Some(Schema::lazy(move || body_schema(&this.fields, mode)))
+            let suffix = if mode == WriteMode::Patch { "Update" } else { "Create" };
+            Some(Schema::lazy(move || body_schema(&this.fields, mode)).named(format!("{type_name}{suffix}")))
         };
         let collection = this.path.to_owned();
         let item = this.item_path();
@@ -400,6 +413,7 @@ impl Resource {
                 )
             },
             Operation {
+                optional_body: false,
                 response: None,
                 success: StatusCode::NO_CONTENT,
                 ..operation(
@@ -484,7 +498,9 @@ impl Resource {
             access: self.scope(action),
             effect,
             summary,
+            description: None,
             body: None,
+            optional_body: false,
             response: None,
             success: StatusCode::OK,
             raw_body: false,
@@ -937,6 +953,8 @@ impl Resource {
                 },
             ));
         };
+        // The body is a create's (its schema says so), applied as a patch to the holder.
+        validate(&self.fields, &call.body, WriteMode::Create).map_err(ApiError::validation)?;
         let patch = validate(&self.fields, &call.body, WriteMode::Patch).map_err(ApiError::validation)?;
         let Some(value) = patch.set.get(field).and_then(Value::as_str).map(str::to_owned) else {
             return Err(ApiError::invalid_field(
@@ -1170,7 +1188,7 @@ pub fn page_params() -> Vec<Param> {
         Param::query(
             "cursor",
             json!({"type": "string"}),
-            "The `next_cursor` of the previous page.",
+            "The `next_cursor` of the previous page, as the API gave it: any other value is refused (400).",
         ),
         Param::query(
             "order",

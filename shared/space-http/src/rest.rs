@@ -109,16 +109,15 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
         } else {
             (Value::Null, None)
         };
-        let if_match = match parts.headers.get(header::IF_MATCH) {
+        // A header sent empty says nothing, like an empty query parameter.
+        let present = |name| parts.headers.get(name).filter(|value| !value.is_empty());
+        let if_match = match present(header::IF_MATCH.as_str()) {
             None => None,
             Some(value) => Some(value.to_str().ok().and_then(IfMatch::parse).ok_or_else(|| {
                 ApiError::BadRequest("If-Match must be an ETag from a previous response, like \"3\", or *.".into())
             })?),
         };
-        let idempotency_key = parts
-            .headers
-            .get(IDEMPOTENCY_KEY)
-            .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+        let idempotency_key = present(IDEMPOTENCY_KEY).map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
         let call = Call {
             engine: engine.clone(),
             principal,
@@ -165,7 +164,8 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     parse_json(&read_raw(headers, body, limit).await?)
 }
 
-/// `application/json` (or `…+json`) bytes to a value; empty is `Null`.
+/// `application/json` (or `…+json`) bytes to a value; no body is `Null`, and a body of
+/// `null` is refused (no operation takes one), so that the two are never confused.
 pub fn parse_json(raw: &RawBody) -> Result<Value, ApiError> {
     if raw.bytes.is_empty() {
         return Ok(Value::Null);
@@ -180,8 +180,13 @@ pub fn parse_json(raw: &RawBody) -> Result<Value, ApiError> {
             }
         )));
     }
-    serde_json::from_slice(&raw.bytes)
-        .map_err(|error| ApiError::BadRequest(format!("The body is not valid JSON: {error}.")))
+    match serde_json::from_slice(&raw.bytes) {
+        Ok(Value::Null) => Err(ApiError::BadRequest(
+            "The body is `null`: send a JSON object, or no body where none is needed.".into(),
+        )),
+        Ok(value) => Ok(value),
+        Err(error) => Err(ApiError::BadRequest(format!("The body is not valid JSON: {error}."))),
+    }
 }
 
 /// The media type without parameters, lowercased.

@@ -4,6 +4,10 @@
 //! requests never does. Building every resource's item, list and body schemas in `main`
 //! cost a family with many fields (booking) most of its cold start, so they wait until
 //! asked for, and are then kept.
+//!
+//! A schema may carry a name (`Task`, `TaskCreate`): OpenAPI lists it once under that name
+//! in `components/schemas` and refers to it. The value itself stays self-contained, so MCP
+//! tools read it as it is.
 
 use std::fmt;
 use std::ops::Deref;
@@ -13,21 +17,48 @@ use serde_json::Value;
 
 type Build = Box<dyn FnOnce() -> Value + Send>;
 
-/// A JSON Schema value, built once on first read. Cheap to clone (clones share the value).
+/// A JSON Schema value, built once on first read, and its name if it has one. Cheap to
+/// clone (clones share the value).
 #[derive(Clone)]
-pub struct Schema(Arc<LazyLock<Value, Build>>);
+pub struct Schema {
+    value: Arc<LazyLock<Value, Build>>,
+    name: Option<Arc<str>>,
+}
 
 impl Schema {
     /// A schema that `build` makes when it is first read.
     pub fn lazy(build: impl FnOnce() -> Value + Send + 'static) -> Schema {
-        Schema(Arc::new(LazyLock::new(Box::new(build))))
+        Schema {
+            value: Arc::new(LazyLock::new(Box::new(build))),
+            name: None,
+        }
     }
 
     /// A schema derived from this one by `derive`, also on first read (this one is built
-    /// then too, if it was not yet).
+    /// then too, if it was not yet). The derived schema has no name of its own.
     pub fn map(&self, derive: impl FnOnce(Value) -> Value + Send + 'static) -> Schema {
         let source = self.clone();
         Schema::lazy(move || derive(Value::clone(&source)))
+    }
+
+    /// This schema changed by `amend` (a field added), on first read, keeping its name: it
+    /// still describes the same thing.
+    pub fn amend(&self, amend: impl FnOnce(Value) -> Value + Send + 'static) -> Schema {
+        Schema {
+            name: self.name.clone(),
+            ..self.map(amend)
+        }
+    }
+
+    /// The same schema under `name`, the component OpenAPI lists it as (PascalCase,
+    /// like `Task`). Schemas with equal values may share a name; OpenAPI lists them once.
+    pub fn named(mut self, name: impl Into<Arc<str>>) -> Schema {
+        self.name = Some(name.into());
+        self
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 }
 
@@ -35,7 +66,7 @@ impl Deref for Schema {
     type Target = Value;
 
     fn deref(&self) -> &Value {
-        &self.0
+        &self.value
     }
 }
 
@@ -61,7 +92,7 @@ impl fmt::Debug for Schema {
 
 impl PartialEq for Schema {
     fn eq(&self, other: &Schema) -> bool {
-        **self == **other
+        self.name == other.name && **self == **other
     }
 }
 
@@ -93,5 +124,14 @@ mod tests {
         assert_eq!(*copy, json!({"type": "object"}));
         assert_eq!(schema["type"], "object");
         assert_eq!(BUILDS.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_name_travels_with_clones_but_not_to_derived_schemas() {
+        let item = Schema::from(json!({"type": "object"})).named("Task");
+        assert_eq!(item.clone().name(), Some("Task"));
+        assert_eq!(item.map(|v| v).name(), None);
+        assert_eq!(item.amend(|v| v).name(), Some("Task"));
+        assert_eq!(*item, json!({"type": "object"}), "the value is untouched");
     }
 }

@@ -5,7 +5,7 @@
 use chrono::offset::LocalResult;
 use chrono::{DateTime, NaiveDate, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The instant a wall-clock time of `date` happens in `tz`. A time that happens twice
 /// (clocks going back) is its first occurrence; one that never happens (clocks jumping
@@ -23,12 +23,13 @@ pub fn resolve(tz: Tz, date: NaiveDate, minutes: u32) -> Option<DateTime<Utc>> {
 }
 
 /// An IANA time zone name, like `Europe/Berlin` or `UTC`.
+/// A tz database name, exactly as written (no surrounding spaces: the schema has none).
 pub fn parse_zone(text: &str) -> Option<Tz> {
-    text.trim().parse::<Tz>().ok()
+    text.parse::<Tz>().ok()
 }
 
 pub fn time_zone_schema() -> Value {
-    json!({"type": "string", "maxLength": 64, "examples": ["UTC", "Europe/Berlin", "America/New_York"]})
+    crate::fields::time_zone_schema()
 }
 
 /// The check behind `time_zone` fields: a known IANA name, in its canonical spelling.

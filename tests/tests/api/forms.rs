@@ -299,10 +299,10 @@ async fn a_known_email_is_neither_overwritten_nor_revealed(app: TestApp) {
     let form = id_of(&form);
     let known = app
         .contact(
-            json!({"name": "Known Person", "email": "known@example.com", "company": "Acme", "phone": "+15551230000"}),
+            json!({"name": "Known Person", "email": "known@example.com", "company": "Acme", "phone": "+12025550100"}),
         )
         .await;
-    let values = |email: &str| json!({"email": email, "name": "Mallory", "company": "Evil Corp", "phone": "+15559990000", "job_title": "CEO"});
+    let values = |email: &str| json!({"email": email, "name": "Mallory", "company": "Evil Corp", "phone": "+12025550199", "job_title": "CEO"});
     let answers = [
         submit_json(&app, &form, values("known@example.com")).await.expect(201),
         submit_json(&app, &form, values("unknown@example.com"))
@@ -327,7 +327,7 @@ async fn a_known_email_is_neither_overwritten_nor_revealed(app: TestApp) {
         }
     }
     let browser =
-        |email: &str| format!("email={email}&name=Mallory&company=Evil+Corp&phone=%2B15559990000&job_title=CEO");
+        |email: &str| format!("email={email}&name=Mallory&company=Evil+Corp&phone=%2B12025550199&job_title=CEO");
     let pages = [
         submit_browser(&app, &form, &browser("known%40example.com"))
             .await
@@ -347,7 +347,7 @@ async fn a_known_email_is_neither_overwritten_nor_revealed(app: TestApp) {
         .body;
     assert_eq!(contact["name"], "Known Person");
     assert_eq!(contact["company"], "Acme");
-    assert_eq!(contact["phone"], "+15551230000");
+    assert_eq!(contact["phone"], "+12025550100");
     assert_eq!(contact["job_title"], "CEO");
     // The owner's key still sees which contact each submission was recorded on.
     let listed = app

@@ -22,6 +22,7 @@ mod lookups;
 mod matrix;
 mod mcp_tools;
 mod meet;
+mod openapi;
 mod pages;
 mod properties;
 mod purge;

@@ -44,7 +44,7 @@ fn example(schema: &Value) -> Value {
                 .and_then(Value::as_str)
                 .is_some_and(|p| p.contains("\\+")) =>
             {
-                json!("+15551234567")
+                json!("+14155552671")
             }
             _ => json!("Example"),
         },

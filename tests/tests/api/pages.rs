@@ -73,6 +73,7 @@ async fn the_seed_calls_work_as_written(app: TestApp) {
     assert_eq!(published.body["status"], "published");
     assert_eq!(published.body["published_slug"], "launch");
     assert_eq!(published.body["public_path"], format!("/p/{space}/launch"));
+    assert_eq!(published.body["public_url"], format!("{}/p/{space}/launch", app.base));
     assert!(published.body["published_at"].is_string());
 
     let html = live(&app, "launch").await.expect(200);
@@ -307,7 +308,9 @@ async fn a_published_page_is_a_snapshot(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(down.body["status"], "draft");
-    assert!(down.body.get("public_path").is_none() && down.body.get("published_at").is_none());
+    for gone in ["public_path", "public_url", "published_at"] {
+        assert!(down.body.get(gone).is_none(), "{gone}");
+    }
     live(&app, "about-us").await.expect(404);
     app.space(Method::POST, &format!("/pages/{id}/unpublish"))
         .json(json!({}))

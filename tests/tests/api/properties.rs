@@ -315,7 +315,7 @@ const AWKWARD_STRINGS: &[&str] = &[
     "FREQ=DAILY;COUNT=99999999",
     "ada@example.com",
     "a@",
-    "+15551234567",
+    "+14155552671",
     "https://example.com/",
     "javascript:alert(1)",
     "<script>alert(1)</script>",

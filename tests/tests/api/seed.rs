@@ -75,7 +75,7 @@ fn example_with(schema: &Value, optional: bool) -> Value {
                 .and_then(Value::as_str)
                 .is_some_and(|p| p.contains("\\+")) =>
             {
-                json!("+15551234567")
+                json!("+14155552671")
             }
             _ => json!("Example"),
         },
