@@ -196,7 +196,12 @@ pub fn sandbox_handler() -> Handler {
                 vec!["is not accepted; send fail_next and failure".into()],
             );
         }
-        let fail_next = body.get("fail_next").and_then(Value::as_u64).filter(|n| *n <= 100);
+        // JSON Schema's integers include `20.0`.
+        let fail_next = body
+            .get("fail_next")
+            .and_then(Value::as_f64)
+            .filter(|n| n.fract() == 0.0 && (0.0..=100.0).contains(n))
+            .map(|n| n as u64);
         if fail_next.is_none() {
             errors.insert("fail_next".into(), vec!["must be a whole number from 0 to 100".into()]);
         }

@@ -259,6 +259,24 @@ pub fn operations() -> Vec<Operation> {
             );
         }
     }
+    space_http::operation::describe(
+        &mut operations,
+        &["social_posts_create", "social_clusters_replace", "social_posts_update"],
+        "Each account must be a social account of the Space (and active, for a new post); each post must keep its \
+         network's rules for text length, title, board and media (a 422 names `variants.<account id>.<field>`); \
+         media must be ready media of the Space. A scheduled post's time moves only through `schedule`.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &["social_clusters_schedule", "social_posts_schedule"],
+        "`scheduled_at` must be in the future; `next_slot` needs a slot of the account (POST /social/slots) that \
+         no scheduled post fills within a year.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &["social_slots_create", "social_slots_update", "social_slots_replace"],
+        "`time_zone` must be a zone the tz database has; `account_id`, when given, a social account of the Space.",
+    );
     operations
 }
 
