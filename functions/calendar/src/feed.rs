@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use space_auth::{Action, Domain, Scope};
 use space_http::events::event_write;
-use space_http::fields::{empty_body_schema, format_datetime, parse_datetime};
+use space_http::fields::{format_datetime, parse_datetime};
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::{ApiError, Email, Operation};
@@ -336,7 +336,7 @@ pub fn operations() -> Vec<Operation> {
             "Create or replace the iCal feed URL; the old URL stops working at once",
             handler(rotate),
         )
-        .with_body(empty_body_schema)
+        .with_no_input()
         .answers(StatusCode::OK, feed_schema),
         Operation::new(
             "calendar_feed_disable",

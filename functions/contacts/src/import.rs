@@ -44,6 +44,7 @@ pub fn operation() -> Operation {
         })
         .named("ContactImport")),
         optional_body: false,
+        no_input: false,
         response: Some(Schema::lazy(|| {
             json!({
                 "type": "object",

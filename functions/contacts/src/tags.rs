@@ -43,6 +43,7 @@ pub fn operations() -> Vec<Operation> {
             params: vec![id()],
             body: None,
             optional_body: false,
+            no_input: false,
             response: Some(Schema::lazy(tag_list_schema).named("ContactTags")),
             success: StatusCode::OK,
             raw_body: false,
@@ -75,6 +76,7 @@ pub fn operations() -> Vec<Operation> {
                 })
             })),
             optional_body: false,
+            no_input: false,
             response: Some(Schema::lazy(tag_list_schema).named("ContactTags")),
             success: StatusCode::OK,
             raw_body: false,
@@ -119,6 +121,7 @@ pub fn operations() -> Vec<Operation> {
             params: vec![id(), Param::path("tag", "The tag to remove.")],
             body: None,
             optional_body: false,
+            no_input: false,
             response: None,
             success: StatusCode::NO_CONTENT,
             raw_body: false,

@@ -16,7 +16,7 @@ use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
-use space_http::fields::{Field, FieldKind, Validated, WriteMode, empty_body_schema, format_datetime, validate};
+use space_http::fields::{Field, FieldKind, Validated, WriteMode, format_datetime, validate};
 use space_http::ids::new_id;
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
@@ -156,7 +156,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { publish(&call).await }),
         )
         .with_params(vec![Param::path("id", "The page's id.")])
-        .with_body(empty_body_schema)
+        .with_no_input()
         .answers(StatusCode::OK, Schema::lazy(page_schema).named("Page")),
     );
     operations.push(
@@ -170,7 +170,7 @@ pub fn operations() -> Vec<Operation> {
             handler(|call| async move { unpublish(&call).await }),
         )
         .with_params(vec![Param::path("id", "The page's id.")])
-        .with_body(empty_body_schema)
+        .with_no_input()
         .answers(StatusCode::OK, Schema::lazy(page_schema).named("Page")),
     );
     operations.push(public::operation());

@@ -341,6 +341,8 @@ pub struct Operation {
     pub body: Option<Schema>,
     /// The body may be left out (an action whose every field is optional).
     pub optional_body: bool,
+    /// An action with nothing to say (publish, rotate): its body is `{}` or nothing.
+    pub no_input: bool,
     /// JSON Schema of the success body (`None` for 204).
     pub response: Option<Schema>,
     pub success: StatusCode,
@@ -400,6 +402,7 @@ impl Operation {
             params: Vec::new(),
             body: None,
             optional_body: false,
+            no_input: false,
             response: None,
             success: StatusCode::OK,
             raw_body: false,
@@ -424,6 +427,13 @@ impl Operation {
     /// The JSON Schema of the body.
     pub fn with_body(mut self, schema: impl Into<Schema>) -> Operation {
         self.body = Some(schema.into());
+        self
+    }
+
+    /// An action that takes no input: `{}` or no body at all; anything else is refused.
+    pub fn with_no_input(mut self) -> Operation {
+        self.body = Some(Schema::lazy(crate::fields::empty_body_schema));
+        self.no_input = true;
         self
     }
 
@@ -499,14 +509,13 @@ impl Operation {
 
     /// Whether a request may leave the body out.
     pub fn body_is_optional(&self) -> bool {
-        self.optional_body || self.takes_no_input()
+        self.optional_body || self.no_input
     }
 
     /// An action with nothing to say (publish, rotate): its body is `{}` or nothing at all.
+    /// A flag, not a look at the schema: serving requests never builds a schema.
     pub fn takes_no_input(&self) -> bool {
-        self.body
-            .as_deref()
-            .is_some_and(|body| *body == crate::fields::empty_body_schema())
+        self.no_input
     }
 }
 

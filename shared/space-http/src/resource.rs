@@ -413,7 +413,6 @@ impl Resource {
                 )
             },
             Operation {
-                optional_body: false,
                 response: None,
                 success: StatusCode::NO_CONTENT,
                 ..operation(
@@ -501,6 +500,7 @@ impl Resource {
             description: None,
             body: None,
             optional_body: false,
+            no_input: false,
             response: None,
             success: StatusCode::OK,
             raw_body: false,
