@@ -239,24 +239,21 @@ pub fn operations() -> Vec<Operation> {
             ),
         ];
         for (verb, name, summary) in verbs {
-            let body: fn() -> serde_json::Value = match verb {
-                publish::Verb::Schedule => publish::schedule_schema,
-                _ => space_http::fields::empty_body_schema,
+            let operation = Operation::new(
+                format!("social_{path_segment}_{name}"),
+                Method::POST,
+                format!("/social/{path_segment}/{{id}}/{name}"),
+                run,
+                Effect::Live,
+                summary,
+                publish::live(target, verb),
+            )
+            .with_params(id_param(what));
+            let operation = match verb {
+                publish::Verb::Schedule => operation.with_body(publish::schedule_schema),
+                _ => operation.with_no_input(),
             };
-            operations.push(
-                Operation::new(
-                    format!("social_{path_segment}_{name}"),
-                    Method::POST,
-                    format!("/social/{path_segment}/{{id}}/{name}"),
-                    run,
-                    Effect::Live,
-                    summary,
-                    publish::live(target, verb),
-                )
-                .with_params(id_param(what))
-                .with_body(body)
-                .answers(StatusCode::OK, answer()),
-            );
+            operations.push(operation.answers(StatusCode::OK, answer()));
         }
     }
     space_http::operation::describe(
