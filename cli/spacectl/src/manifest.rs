@@ -187,7 +187,7 @@ fn entry(function: &Function) -> FunctionEntry {
                 });
                 permissions.push(Permission {
                     resource: "job_schedules",
-                    actions: vec!["scheduler:CreateSchedule"],
+                    actions: vec!["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
                 });
                 permissions.push(Permission {
                     resource: "scheduler_role",

@@ -48,7 +48,7 @@ fn space_name_body() -> Value {
 fn secret_value_body() -> Value {
     json!({
         "type": "object",
-        "properties": {"value": {"type": "string", "minLength": 1, "maxLength": secrets::MAX_VALUE_BYTES}},
+        "properties": {"value": {"type": "string", "minLength": 1, "maxLength": secrets::MAX_VALUE_BYTES, "description": "At most 65,536 bytes once encoded as UTF-8 (Secrets Manager's limit): as many ASCII characters, fewer of others."}},
         "required": ["value"],
         "additionalProperties": false
     })

@@ -106,19 +106,25 @@ impl Dispatcher {
         let mut first_failed: Option<usize> = None;
         let mut changed: Vec<(usize, Item)> = Vec::new();
         for (index, record) in event.records.iter().enumerate() {
-            if record.event_name != "INSERT" {
+            let image = match record.event_name.as_str() {
+                "INSERT" => &record.change.new_image,
+                "REMOVE" => &record.change.old_image,
+                _ => continue,
+            };
+            let Some(item) = decode(image) else {
+                continue;
+            };
+            if record.event_name == "REMOVE" {
+                // A job withdrawn before it ran takes its wake-up with it.
+                if let Some(job) = JobRef::of(&item)
+                    && let Err(error) = self.wakeups.forget(&job, now).await
+                {
+                    tracing::warn!(job = job.id(), %error, "could not withdraw a job's wake-up; the stream retries it");
+                    first_failed = Some(index);
+                    break;
+                }
                 continue;
             }
-            let attributes: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-                record.change.new_image.clone().into();
-            let item = match space_store::dynamodb::item_from_attributes(attributes) {
-                Ok(item) => item,
-                Err(error) => {
-                    // An image that does not decode never will: retrying cannot help.
-                    tracing::error!(%error, "skipping a stream record whose image does not decode");
-                    continue;
-                }
-            };
             match JobRef::of(&item) {
                 Some(job) => {
                     let due = job.due().unwrap_or(now);
@@ -187,6 +193,19 @@ impl Dispatcher {
             // Woken early (schedules fire within a minute), or held by a runner that may
             // die: wake again at the due time or when its lease ends.
             RunJob::NotDue(at) | RunJob::Held(at) => Ok(self.wakeups.wake(&job, at, now).await?),
+        }
+    }
+}
+
+/// A stream record's image as an item; `None` (logged) for one that does not decode, which
+/// retrying cannot help.
+fn decode(image: &serde_dynamo::Item) -> Option<Item> {
+    let attributes: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = image.clone().into();
+    match space_store::dynamodb::item_from_attributes(attributes) {
+        Ok(item) => Some(item),
+        Err(error) => {
+            tracing::error!(%error, "skipping a stream record whose image does not decode");
+            None
         }
     }
 }

@@ -3,7 +3,8 @@
 //! A wait of up to 15 minutes is an SQS message with that delay (SQS's limit); a longer one
 //! is an EventBridge Scheduler one-time schedule that sends the same message to the same
 //! queue and deletes itself once it has fired. A schedule is named after the job and its
-//! due time, so waking the same job twice (a stream record seen again) creates it once.
+//! due time, so waking the same job twice (a stream record seen again) creates it once,
+//! and a job withdrawn before its time (its item deleted) can take its schedule with it.
 
 use async_trait::async_trait;
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
@@ -33,6 +34,11 @@ pub trait Wakeups: Send + Sync + 'static {
     /// Makes `job` run at `due` (at once when that is past); waking it twice for the same
     /// time is harmless, since the job runs only while its item exists.
     async fn wake(&self, job: &JobRef, due: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), WakeError>;
+
+    /// Withdraws the wake-up of a job withdrawn before it ran (its item deleted by the
+    /// change that made it pointless), so no timer is left to fire for nothing. Forgetting
+    /// a job that has no wake-up is harmless.
+    async fn forget(&self, job: &JobRef, now: DateTime<Utc>) -> Result<(), WakeError>;
 }
 
 /// Where the jobs queue and the schedules are, read from the environment Terraform sets.
@@ -93,9 +99,8 @@ impl QueueAndSchedules {
 impl Wakeups for QueueAndSchedules {
     async fn wake(&self, job: &JobRef, due: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), WakeError> {
         let body = message(job);
-        let wait = (due - now).num_milliseconds().max(0);
         // Whole seconds, rounded up: early is a wasted wake, late by under a second is not.
-        let delay = (wait + 999) / 1000;
+        let delay = ((due - now).num_milliseconds().max(0) + 999) / 1000;
         let (sqs, scheduler) = self.clients().await;
         if delay <= MAX_QUEUE_DELAY_SECONDS {
             sqs.send_message()
@@ -135,6 +140,36 @@ impl Wakeups for QueueAndSchedules {
                 if error
                     .as_service_error()
                     .is_some_and(|error| error.is_conflict_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(WakeError::Schedule(
+                aws_sdk_scheduler::error::DisplayErrorContext(error).to_string(),
+            )),
+        }
+    }
+
+    async fn forget(&self, job: &JobRef, now: DateTime<Utc>) -> Result<(), WakeError> {
+        // A job already due has no schedule left (they delete themselves once fired). A
+        // queue message cannot be withdrawn: it arrives, finds no job and is dropped; but
+        // the wake may have been a schedule even when less than the queue's limit is left.
+        if !job.due().is_some_and(|due| due > now) {
+            return Ok(());
+        }
+        let (_, scheduler) = self.clients().await;
+        let result = scheduler
+            .delete_schedule()
+            .name(schedule_name(job))
+            .group_name(&self.settings.schedule_group)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Never created (the stream had not shown the job yet) or already gone.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_resource_not_found_exception()) =>
             {
                 Ok(())
             }

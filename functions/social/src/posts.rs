@@ -203,7 +203,7 @@ pub fn cluster_request_schema(create: bool) -> Value {
 pub fn warning_schema() -> Value {
     json!({
         "type": "object",
-        "description": "Worth a look, never an error: `DUPLICATE_CONTENT` (the same text on the account within 30 days), `TOO_CLOSE` (another post on the account within 60 minutes).",
+        "description": "Worth a look, never an error: `DUPLICATE_CONTENT` (the same text on the account within 30 days), `TOO_CLOSE` (another post on the account within 60 minutes); looked for among the Space's 500 most recently created posts.",
         "properties": {
             "code": {"type": "string", "enum": ["DUPLICATE_CONTENT", "TOO_CLOSE"]},
             "message": {"type": "string"},
@@ -775,7 +775,7 @@ pub async fn replace_cluster(call: Call) -> Result<Reply, ApiError> {
             _ => input.scheduled_at.clone(),
         };
         let mut body = post_body(planned, &current.sk, kept_time.as_deref());
-        for field in ["id", "status", "created_at", "schedule", "error"] {
+        for field in ["id", "status", "created_at", crate::publish::TOKEN, "error"] {
             if let Some(value) = post.body.get(field) {
                 body.insert(field.into(), value.clone());
             }
@@ -846,6 +846,7 @@ pub async fn delete_cluster(call: Call) -> Result<Reply, ApiError> {
 
 fn delete_post_writes(call: &Call, space: &str, post: &Item) -> Vec<Write> {
     let mut writes = crate::queue::index_writes(space, Some(post), None);
+    writes.extend(crate::publish::cancel(post));
     writes.extend([
         Write::delete(post.pk.clone(), post.sk.clone(), Condition::Version(post.version)),
         event_write(

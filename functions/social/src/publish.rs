@@ -1,9 +1,10 @@
 //! Going live: schedule, publish now, unschedule (`social:run`), and the job that
 //! publishes a due post exactly once.
 //!
-//! Scheduling gives the post a fresh `schedule` token and enqueues a publish job carrying
-//! it, in the same transaction; moving or unscheduling the post changes the token, so a
-//! job left behind finds nothing to do. The job claims the post with a conditional status
+//! Scheduling gives the post a fresh token (its internal `_schedule` field, never shown)
+//! and enqueues a publish job named by it, in the same transaction; moving, unscheduling or
+//! deleting the post withdraws that job in its own transaction ([`cancel`]), and changes
+//! the token, so a job that had already moved (a retry) finds nothing to do. The job claims the post with a conditional status
 //! change (`scheduled` → `publishing`), asks the account's provider to publish, and
 //! records the answer with another conditional write. A run that dies after the network
 //! answered comes back to a `publishing` post and asks again: the provider knows the post
@@ -21,7 +22,7 @@ use space_http::keys;
 use space_http::operation::{self, Call, Reply, handler};
 use space_http::resource::Resource;
 use space_http::{ApiError, Engine, FieldErrors};
-use space_store::{Condition, Item, StoreError, Write};
+use space_store::{Condition, Item, MAX_TRANSACTION_WRITES, StoreError, Write};
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
 use crate::posts::{self, POSTS};
@@ -31,6 +32,8 @@ use crate::rules::{self, Draft, Media};
 
 /// The job kind.
 pub const PUBLISH: &str = "social.publish";
+/// The post's field holding the token of its publish job.
+pub const TOKEN: &str = "_schedule";
 /// Waits after a provider's transient failures; after the last one the post fails.
 pub const RETRY_DELAYS: &[i64] = &[60, 300, 900];
 /// How long a post of a paused account waits before it looks again.
@@ -124,6 +127,17 @@ fn empty_body(call: &Call) -> Result<(), ApiError> {
     }
 }
 
+/// The write withdrawing the publish job of a scheduled post, if it has one.
+pub fn cancel(post: &Item) -> Option<Write> {
+    let token = post.body.get(TOKEN).and_then(Value::as_str)?;
+    let due = post
+        .body
+        .get("scheduled_at")
+        .and_then(Value::as_str)
+        .and_then(parse_datetime)?;
+    (status(post) == "scheduled").then(|| space_worker::cancel(token, due))
+}
+
 fn status(post: &Item) -> &str {
     post.body.get("status").and_then(Value::as_str).unwrap_or_default()
 }
@@ -152,14 +166,16 @@ async fn move_post(call: &Call, space: &str, post: &Item, action: Action) -> Res
             let token = new_id("sch");
             next.body.insert("status".into(), json!("scheduled"));
             next.body.insert("scheduled_at".into(), json!(format_datetime(at)));
-            next.body.insert("schedule".into(), json!(token));
+            next.body.insert(TOKEN.into(), json!(token));
             next.body.remove("error");
+            writes.extend(cancel(post));
             writes.push(
                 NewJob::new(
                     PUBLISH,
                     json!({"space_id": space, "post_id": post.sk, "schedule": token}),
                     now,
                 )
+                .named(token)
                 .at(at)
                 .write(),
             );
@@ -167,7 +183,8 @@ async fn move_post(call: &Call, space: &str, post: &Item, action: Action) -> Res
         }
         (Action::Unschedule, "scheduled") => {
             next.body.insert("status".into(), json!("draft"));
-            next.body.remove("schedule");
+            next.body.remove(TOKEN);
+            writes.extend(cancel(post));
             next.body.remove("error");
             "social_post.unscheduled"
         }
@@ -192,11 +209,11 @@ async fn move_post(call: &Call, space: &str, post: &Item, action: Action) -> Res
 async fn on_cluster(call: Call, action: Action) -> Result<Reply, ApiError> {
     let cluster = posts::load_cluster(&call, call.path_param("id")?).await?;
     let space = call.space_id()?.to_owned();
-    let mut writes = Vec::new();
+    let mut moves = Vec::new();
     for post in posts::load_posts(&call, &cluster).await? {
-        writes.extend(move_post(&call, &space, &post, action).await?.into_iter().flatten());
+        moves.extend(move_post(&call, &space, &post, action).await?);
     }
-    if writes.is_empty() {
+    if moves.is_empty() {
         return Err(ApiError::Conflict(match action {
             Action::Schedule(_) => "No post of this cluster can be scheduled: each is published or publishing.".into(),
             Action::Unschedule => "No post of this cluster is scheduled.".into(),
@@ -207,9 +224,30 @@ async fn on_cluster(call: Call, action: Action) -> Result<Reply, ApiError> {
         next.body.insert("scheduled_at".into(), json!(format_datetime(at)));
     }
     next.version += 1;
-    writes.push(Write::put(next.clone(), Condition::Version(cluster.version)));
-    call.engine.store().transact(writes).await?;
+    let mut batches = batches(moves);
+    if let Some(last) = batches.last_mut() {
+        last.push(Write::put(next.clone(), Condition::Version(cluster.version)));
+    }
+    for writes in batches {
+        call.engine.store().transact(writes).await?;
+    }
     Ok(Reply::ok(posts::render_cluster(&call, &next, Vec::new()).await?).with_etag(next.version))
+}
+
+/// Each post's writes (its item, event, queue entry and jobs) in as few transactions as
+/// the store allows, one post never split across two, with room left in the last for the
+/// cluster. A cluster of many accounts can need more than one: should a later one fail,
+/// the posts already moved stay moved (each whole), the cluster shows `partial`, and
+/// repeating the call moves the rest.
+fn batches(moves: Vec<Vec<Write>>) -> Vec<Vec<Write>> {
+    let mut batches: Vec<Vec<Write>> = Vec::new();
+    for writes in moves {
+        match batches.last_mut() {
+            Some(batch) if batch.len() + writes.len() < MAX_TRANSACTION_WRITES => batch.extend(writes),
+            _ => batches.push(writes),
+        }
+    }
+    batches
 }
 
 async fn on_post(call: Call, action: Action) -> Result<Reply, ApiError> {
@@ -311,7 +349,7 @@ fn failed(post: &Item, code: &str, message: &str, now: DateTime<Utc>) -> Item {
     let mut next = with_status(post, "failed", now);
     next.body
         .insert("error".into(), json!({"code": code, "message": message}));
-    next.body.remove("schedule");
+    next.body.remove(TOKEN);
     next
 }
 
@@ -360,7 +398,7 @@ impl Handler for Publish {
         let Some(mut post) = engine.store().get(&partition, post_id).await? else {
             return Ok(Outcome::Done);
         };
-        if post.body.get("schedule").and_then(Value::as_str) != Some(token) {
+        if post.body.get(TOKEN).and_then(Value::as_str) != Some(token) {
             // Moved, unscheduled, deleted and written again: another job, or none, has it.
             return Ok(Outcome::Done);
         }

@@ -223,8 +223,10 @@ pub async fn list_page(
     }
 }
 
-/// An item as the API shows it: its body and its version.
+/// An item as the API shows it: its body and its version. Fields named with a leading `_`
+/// are the server's own bookkeeping (a job's token, say) and are never shown.
 pub(crate) fn view(mut body: Map<String, Value>, version: u64) -> Value {
+    body.retain(|field, _| !field.starts_with('_'));
     body.insert("version".into(), json!(version));
     Value::Object(body)
 }

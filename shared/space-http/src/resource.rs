@@ -1249,11 +1249,12 @@ pub async fn list_partition_filtered(
 }
 
 /// `body` (a JSON object as text) with `"version": N` appended, built without decoding the
-/// body. `None` when the text is not an object or may already name a `version` (a body
-/// never does today; the caller then decodes and overwrites it, as for lists).
+/// body. `None` when the text is not an object, may already name a `version` (a body never
+/// does today) or may hold an internal `_` field: the caller then decodes it and shows it
+/// as lists do. Either test can be fooled only by a string value, which costs the decoding.
 fn with_version(body: &str, version: u64) -> Option<String> {
     let inner = body.trim().strip_prefix('{')?.strip_suffix('}')?.trim_end();
-    if inner.contains("\"version\"") {
+    if inner.contains("\"version\"") || inner.contains("\"_") {
         return None;
     }
     let mut text = String::with_capacity(inner.len() + 32);
@@ -1300,6 +1301,7 @@ mod tests {
             None,
             "a value that reads like the key"
         );
+        assert_eq!(with_version(r#"{"_job":"sch_1"}"#, 4), None, "internal fields are dropped there");
         assert_eq!(with_version("[1]", 4), None);
         assert_eq!(with_version("", 4), None);
     }

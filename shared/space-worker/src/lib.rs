@@ -88,6 +88,14 @@ impl NewJob {
     }
 }
 
+/// The write that withdraws the job named `id` (see [`NewJob::named`]) enqueued for `due`:
+/// it goes into the transaction of the change that makes the job pointless. A job that
+/// already ran or moved (a retry) is not there, and deleting nothing is harmless; in AWS
+/// the dispatcher sees the deletion and withdraws the job's schedule with it.
+pub fn cancel(id: &str, due: DateTime<Utc>) -> Write {
+    Write::delete(partition_of(id), sort_key(due, id), Condition::None)
+}
+
 /// The partition of shard `shard`.
 pub fn partition(shard: u32) -> String {
     format!("JOBS#{shard}")

@@ -50,6 +50,21 @@ fn stream_batch(items: &[Item]) -> Value {
     batch
 }
 
+/// A stream batch of REMOVE records, one per item, each with the item as its old image.
+fn removal_batch(items: &[Item]) -> Value {
+    let mut batch = stream_batch(items);
+    let records = batch["Records"].as_array_mut().expect("records");
+    records.drain(..records.len() - items.len());
+    for record in records.iter_mut() {
+        record["eventName"] = json!("REMOVE");
+        let image = record["dynamodb"]["NewImage"].take();
+        let change = record["dynamodb"].as_object_mut().expect("a change");
+        change.remove("NewImage");
+        change.insert("OldImage".into(), image);
+    }
+    batch
+}
+
 fn queue_batch(bodies: &[String]) -> Value {
     let mut batch = fixture("sqs-jobs-batch.json");
     let template = batch["Records"][0].clone();
@@ -358,6 +373,69 @@ async fn a_job_due_later_becomes_a_one_time_schedule_that_fires_once() {
         .collect();
     assert_eq!(warned.len(), 1);
     assert!(jobs(&app).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_withdrawn_before_its_time_takes_its_schedule_with_it() {
+    let (app, aws, dispatcher) = start().await;
+    let account = crate::social::connect(&app, "linkedin", "Acme on LinkedIn").await;
+    let created = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Next week", "account_ids": [account]}))
+        .send()
+        .await
+        .expect(201);
+    let post = created.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let at = app.clock.now() + TimeDelta::days(7);
+    let schedule = |at: chrono::DateTime<chrono::Utc>| {
+        app.space(Method::POST, &format!("/social/posts/{post}/schedule"))
+            .json(json!({"scheduled_at": space_http::fields::format_datetime(at)}))
+            .send()
+    };
+    schedule(at).await.expect(200);
+    let first = jobs(&app).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    dispatcher.handle(stream_batch(&first)).await.expect("a stream batch");
+    let name = schedule_name(&JobRef::of(&first[0]).expect("a job"));
+    let exists = |name: String| {
+        let aws = &aws;
+        async move {
+            aws.scheduler
+                .get_schedule()
+                .name(name)
+                .group_name(&aws.settings.schedule_group)
+                .send()
+                .await
+                .is_ok()
+        }
+    };
+    assert!(exists(name.clone()).await);
+
+    // Moved a day later: the old job goes in the same transaction, the new one comes.
+    schedule(at + TimeDelta::days(1)).await.expect(200);
+    let second = jobs(&app).await;
+    assert_eq!(second.len(), 1, "one job, the new one: {second:?}");
+    assert_ne!(second[0].sk, first[0].sk);
+    dispatcher.handle(stream_batch(&second)).await.expect("a stream batch");
+    let answer = dispatcher.handle(removal_batch(&first)).await.expect("a stream batch");
+    assert_eq!(failures(&answer), Vec::<String>::new());
+    assert!(!exists(name).await, "the old schedule is withdrawn");
+    let moved = schedule_name(&JobRef::of(&second[0]).expect("a job"));
+    assert!(exists(moved.clone()).await);
+
+    // Unscheduled: no job, no schedule; seen again, the removal is harmless.
+    app.space(Method::POST, &format!("/social/posts/{post}/unschedule"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    assert!(jobs(&app).await.is_empty());
+    for _ in 0..2 {
+        let answer = dispatcher.handle(removal_batch(&second)).await.expect("a stream batch");
+        assert_eq!(failures(&answer), Vec::<String>::new());
+    }
+    assert!(!exists(moved).await);
+    assert_eq!(aws.drain().await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

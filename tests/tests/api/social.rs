@@ -18,9 +18,10 @@ on_both_backends!(
     transient_failures_retry_and_permanent_ones_fail,
     drafts_edit_together_and_published_posts_stay,
     next_slot_fills_the_free_slots_in_order_and_the_queue_follows,
+    a_cluster_of_every_account_it_may_hold_goes_live_whole,
 );
 
-async fn connect(app: &TestApp, network: &str, name: &str) -> String {
+pub(crate) async fn connect(app: &TestApp, network: &str, name: &str) -> String {
     let space = &app.demo.space_id;
     let created = app
         .account(Method::POST, &format!("/spaces/{space}/connections"))
@@ -67,6 +68,25 @@ async fn publish_new(app: &TestApp, account: &str, content: &str) -> String {
         .await
         .expect(200);
     id
+}
+
+/// The publish jobs waiting in the store.
+async fn publish_jobs(app: &TestApp) -> usize {
+    let mut count = 0;
+    for shard in 0..space_worker::SHARDS {
+        let page = app
+            .engine
+            .store()
+            .query(Query::partition(space_worker::partition(shard)).limit(1000))
+            .await
+            .expect("jobs");
+        count += page
+            .items
+            .iter()
+            .filter(|job| job.body.get("kind").and_then(Value::as_str) == Some(social::publish::PUBLISH))
+            .count();
+    }
+    count
 }
 
 async fn pass(app: &TestApp) {
@@ -333,6 +353,24 @@ async fn going_live_needs_run_and_publishes_once_at_its_time(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(scheduled.body["status"], "scheduled");
+    let shown = post(&app, &post_id).await;
+    assert!(
+        shown.as_object().is_some_and(|o| o.keys().all(|k| !k.starts_with('_'))),
+        "the job's token is the server's own: {shown}"
+    );
+    // Moved, the post has one job: the one for its new time.
+    app.space(Method::POST, &format!("/social/clusters/{cluster}/schedule"))
+        .json(json!({"scheduled_at": (at + TimeDelta::minutes(5)).to_rfc3339()}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(publish_jobs(&app).await, 1);
+    app.space(Method::POST, &format!("/social/clusters/{cluster}/schedule"))
+        .json(json!({"scheduled_at": at.to_rfc3339()}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(publish_jobs(&app).await, 1);
     // An edit with write keeps the time; moving it needs run.
     let moved = app
         .space(Method::PATCH, &format!("/social/posts/{post_id}"))
@@ -383,6 +421,7 @@ async fn going_live_needs_run_and_publishes_once_at_its_time(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(back.body["status"], "draft");
+    assert_eq!(publish_jobs(&app).await, 0, "unscheduling withdraws the job");
     app.clock.advance(TimeDelta::minutes(6));
     pass(&app).await;
     assert_eq!(post(&app, &second_post).await["status"], "draft");
@@ -418,6 +457,55 @@ async fn transient_failures_retry_and_permanent_ones_fail(app: TestApp) {
     );
     assert!(app.event_types().await.contains(&"social_post.failed".to_owned()));
     assert_eq!(publications(&app).await.len(), 1);
+}
+
+/// As many accounts as a cluster may hold: scheduling, moving and unscheduling it takes
+/// more writes than one store transaction carries, and still reaches every post.
+async fn a_cluster_of_every_account_it_may_hold_goes_live_whole(app: TestApp) {
+    let mut accounts = Vec::new();
+    for n in 0..social::posts::MAX_ACCOUNTS {
+        accounts.push(connect(&app, "linkedin", &format!("Acme {n}")).await);
+    }
+    let created = app
+        .space(Method::POST, "/social/posts")
+        .json(json!({"content": "Everywhere at once", "account_ids": accounts}))
+        .send()
+        .await
+        .expect(201);
+    let cluster = created.body["id"].as_str().unwrap_or_default().to_owned();
+    let at = app.engine.now() + TimeDelta::hours(2);
+    for at in [at, at + TimeDelta::hours(1)] {
+        let scheduled = app
+            .space(Method::POST, &format!("/social/clusters/{cluster}/schedule"))
+            .json(json!({"scheduled_at": at.to_rfc3339()}))
+            .send()
+            .await
+            .expect(200);
+        assert_eq!(scheduled.body["status"], "scheduled", "{}", scheduled.text);
+        assert_eq!(scheduled.body["posts"].as_array().map(Vec::len), Some(accounts.len()));
+        assert_eq!(publish_jobs(&app).await, accounts.len(), "one job per post");
+    }
+    let back = app
+        .space(Method::POST, &format!("/social/clusters/{cluster}/unschedule"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(back.body["status"], "draft");
+    assert_eq!(publish_jobs(&app).await, 0);
+    app.space(Method::POST, &format!("/social/clusters/{cluster}/publish"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
+    pass(&app).await;
+    let live = app
+        .space(Method::GET, &format!("/social/clusters/{cluster}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(live.body["status"], "published", "{}", live.text);
+    assert_eq!(publications(&app).await.len(), accounts.len());
 }
 
 async fn drafts_edit_together_and_published_posts_stay(app: TestApp) {
