@@ -133,27 +133,15 @@ impl Wakeups for QueueAndSchedules {
             .target(target)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Named after the job and its time: it exists because this wake already ran.
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_conflict_exception()) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(WakeError::Schedule(
-                aws_sdk_scheduler::error::DisplayErrorContext(error).to_string(),
-            )),
-        }
+        // Named after the job and its time: it exists because this wake already ran.
+        settled(result, |error| error.is_conflict_exception())
     }
 
     async fn forget(&self, job: &JobRef, now: DateTime<Utc>) -> Result<(), WakeError> {
         // A job already due has no schedule left (they delete themselves once fired). A
         // queue message cannot be withdrawn: it arrives, finds no job and is dropped; but
         // the wake may have been a schedule even when less than the queue's limit is left.
-        if !job.due().is_some_and(|due| due > now) {
+        if job.due().is_none_or(|due| due <= now) {
             return Ok(());
         }
         let (_, scheduler) = self.clients().await;
@@ -163,20 +151,27 @@ impl Wakeups for QueueAndSchedules {
             .group_name(&self.settings.schedule_group)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Never created (the stream had not shown the job yet) or already gone.
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(WakeError::Schedule(
-                aws_sdk_scheduler::error::DisplayErrorContext(error).to_string(),
-            )),
-        }
+        // Never created (the stream had not shown the job yet) or already gone.
+        settled(result, |error| error.is_resource_not_found_exception())
+    }
+}
+
+/// A Scheduler call's outcome: done, or failed with the one service error (`already`) that
+/// means what was asked is already so.
+fn settled<O, E, R>(
+    result: Result<O, aws_sdk_scheduler::error::SdkError<E, R>>,
+    already: impl FnOnce(&E) -> bool,
+) -> Result<(), WakeError>
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if error.as_service_error().is_some_and(already) => Ok(()),
+        Err(error) => Err(WakeError::Schedule(
+            aws_sdk_scheduler::error::DisplayErrorContext(error).to_string(),
+        )),
     }
 }
 

@@ -1301,7 +1301,11 @@ mod tests {
             None,
             "a value that reads like the key"
         );
-        assert_eq!(with_version(r#"{"_job":"sch_1"}"#, 4), None, "internal fields are dropped there");
+        assert_eq!(
+            with_version(r#"{"_job":"sch_1"}"#, 4),
+            None,
+            "internal fields are dropped there"
+        );
         assert_eq!(with_version("[1]", 4), None);
         assert_eq!(with_version("", 4), None);
     }

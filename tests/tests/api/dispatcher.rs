@@ -81,13 +81,14 @@ fn queue_batch(bodies: &[String]) -> Value {
     batch
 }
 
-async fn jobs(app: &TestApp) -> Vec<Item> {
+/// Every job waiting in the store.
+pub(crate) async fn jobs(app: &TestApp) -> Vec<Item> {
     let mut items = Vec::new();
     for shard in 0..space_worker::SHARDS {
         let page = app
             .engine
             .store()
-            .query(Query::partition(space_worker::partition(shard)).limit(100))
+            .query(Query::partition(space_worker::partition(shard)).limit(1000))
             .await
             .expect("jobs");
         items.extend(page.items);

@@ -72,21 +72,11 @@ async fn publish_new(app: &TestApp, account: &str, content: &str) -> String {
 
 /// The publish jobs waiting in the store.
 async fn publish_jobs(app: &TestApp) -> usize {
-    let mut count = 0;
-    for shard in 0..space_worker::SHARDS {
-        let page = app
-            .engine
-            .store()
-            .query(Query::partition(space_worker::partition(shard)).limit(1000))
-            .await
-            .expect("jobs");
-        count += page
-            .items
-            .iter()
-            .filter(|job| job.body.get("kind").and_then(Value::as_str) == Some(social::publish::PUBLISH))
-            .count();
-    }
-    count
+    crate::dispatcher::jobs(app)
+        .await
+        .iter()
+        .filter(|job| job.body.get("kind").and_then(Value::as_str) == Some(social::publish::PUBLISH))
+        .count()
 }
 
 async fn pass(app: &TestApp) {
