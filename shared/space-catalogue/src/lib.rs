@@ -164,6 +164,12 @@ pub fn families() -> Vec<Family> {
             backends: social::BACKENDS,
         },
         Family {
+            name: "inbox",
+            operations: inbox::operations,
+            router: inbox::router,
+            backends: inbox::BACKENDS,
+        },
+        Family {
             name: "webhooks",
             operations: webhooks::operations,
             router: webhooks::router,

@@ -17,6 +17,7 @@ mod family_checks;
 mod faults;
 mod forms;
 mod http;
+mod inbox;
 mod llms;
 mod lookups;
 mod matrix;
