@@ -10,6 +10,7 @@
 
 use rand::Rng as _;
 use serde_json::{Map, Value, json};
+use space_auth::Principal;
 use space_connections::{self as connections, Channel, KINDS, MAX_PER_SPACE, MESSAGING, Network, PROVIDERS, SANDBOX};
 use space_http::events::event_write;
 use space_http::fields::{Field, FieldKind, WriteMode, body_schema, format_datetime, validate};
@@ -405,8 +406,10 @@ pub fn sandbox_handler() -> Handler {
 pub fn inbound_handler() -> Handler {
     handler(|call: Call| async move {
         let (space, item) = owned(&call).await?;
+        // The owner stands in for the provider: the events show the platform as the actor,
+        // as they do for a real provider's callback.
         let mut inside = call.clone();
-        inside.principal = call.principal.clone().in_space(&space);
+        inside.principal = Principal::system().in_space(&space);
         let received = inbox::inbound::accept(&inside, &item, &call.body).await?;
         Ok(Reply::created(received))
     })

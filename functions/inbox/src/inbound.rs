@@ -14,6 +14,7 @@
 
 use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
+use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use space_connections::{self as connections, Addressing, Channel, MESSAGING};
@@ -38,7 +39,8 @@ pub const MAX_MEDIA: usize = 10;
 const MAX_HOOK_BYTES: usize = 64 * 1024;
 /// Callbacks per minute from one provider address: a busy channel posts many.
 const HOOK_PER_MINUTE: u32 = 6_000;
-const ATTEMPTS: usize = 4;
+/// Attempts at threading a message when other messages race it for the same thread.
+const ATTEMPTS: usize = 10;
 /// Exact messages (any case, trimmed) that opt a contact out of a channel, and back in.
 pub const OPT_OUT: &[&str] = &[
     "STOP",
@@ -182,16 +184,25 @@ pub async fn accept(call: &Call, connection: &Item, body: &Value) -> Result<Valu
     };
     let inbound = parse(channel, body)?;
     let mut last = None;
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         match receive(call, connection, channel, &inbound).await {
             Ok(received) => return Ok(received),
             Err(Attempt::Raced(error)) => last = Some(error),
             Err(Attempt::Failed(error)) => return Err(error),
         }
+        pause(attempt).await;
     }
     Err(last
         .map(ApiError::from)
         .unwrap_or_else(|| ApiError::Conflict("Retry the message.".into())))
+}
+
+/// A short pause, random and growing with each attempt, so that messages racing for one
+/// thread (a busy sender) spread out instead of colliding again.
+async fn pause(attempt: usize) {
+    let most = 5 * (attempt as u64 + 1);
+    let millis = rand::rng().random_range(0..=most);
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
 
 /// How one attempt ended short of success.
@@ -264,11 +275,9 @@ async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inb
     let channel_id = connection.sk.clone();
     let mut writes = Vec::new();
     let claim = threads::open_claim(&space, &channel_id, &inbound.from);
-    let open = match engine.store().get(&claim.pk, &claim.sk).await? {
-        Some(claim) => match text(&claim, "id") {
-            Some(id) => threads::get(engine, &space, id).await?,
-            None => None,
-        },
+    let claimed = engine.store().get(&claim.pk, &claim.sk).await?;
+    let open = match claimed.as_ref().and_then(|claim| text(claim, "id")) {
+        Some(id) => threads::get(engine, &space, id).await?,
         None => None,
     };
     let (current, mut thread) = match open {
@@ -295,7 +304,16 @@ async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inb
             body.insert("outbound_count".into(), json!(0));
             body.insert("created_at".into(), json!(at));
             let thread = Item::new(threads::partition(&space), id, body);
-            writes.push(threads::claim_write(&space, &thread));
+            match claimed {
+                // A claim whose thread is gone holds nothing: the new thread takes it over.
+                Some(stale) => {
+                    let mut body = Map::new();
+                    body.insert("id".into(), json!(thread.sk));
+                    let next = Item::new(stale.pk.clone(), stale.sk.clone(), body).with_version(stale.version + 1);
+                    writes.push(Write::put(next, Condition::Version(stale.version)));
+                }
+                None => writes.push(threads::claim_write(&space, &thread)),
+            }
             (None, thread)
         }
     };

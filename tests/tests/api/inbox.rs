@@ -13,6 +13,7 @@ use crate::family_checks;
 
 on_both_backends!(
     inbound_messages_find_or_create_the_contact_and_its_thread,
+    racing_first_messages_open_one_thread_for_one_contact,
     stop_and_start_opt_the_contact_out_and_back_in,
     whatsapp_free_form_replies_need_the_24_hour_window,
     sms_replies_are_counted_in_segments,
@@ -189,6 +190,39 @@ async fn inbound_messages_find_or_create_the_contact_and_its_thread(app: TestApp
     let types = app.event_types().await;
     assert_eq!(count(&types, "message.received"), 5);
     assert_eq!(count(&types, "thread.created"), 4);
+}
+
+async fn racing_first_messages_open_one_thread_for_one_contact(app: TestApp) {
+    let (sms, _) = connect(&app, "sms", "+12015550100").await;
+    let space = app.demo.space_id.clone();
+    let sends = (0..6).map(|n| {
+        app.account(Method::POST, &format!("/spaces/{space}/connections/{sms}/inbound"))
+            .json(json!({"from": "+12015550123", "text": format!("Message {n}")}))
+            .send()
+    });
+    let answers = futures::future::join_all(sends).await;
+    let mut threads = std::collections::BTreeSet::new();
+    let mut contacts = std::collections::BTreeSet::new();
+    for answer in answers {
+        let answer = answer.expect(201);
+        threads.insert(id(&answer.body["thread"]));
+        contacts.insert(answer.body["contact_id"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(threads.len(), 1, "{threads:?}");
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    let found = app
+        .space(Method::GET, "/contacts?phone=%2B12015550123")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(found.body["data"].as_array().map(Vec::len), Some(1), "{}", found.text);
+    let thread = threads.into_iter().next().unwrap_or_default();
+    let shown = app
+        .space(Method::GET, &format!("/inbox/threads/{thread}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(shown.body["inbound_count"], 6);
 }
 
 async fn stop_and_start_opt_the_contact_out_and_back_in(app: TestApp) {
