@@ -8,6 +8,7 @@
 //! Channels are connections of kind `messaging`, connected by the owner (account API,
 //! `/spaces/{space}/connections`), never by a space key.
 
+pub mod channels;
 pub mod delivery;
 pub mod inbound;
 pub mod messages;
@@ -44,7 +45,18 @@ pub fn operations() -> Vec<Operation> {
     let read = access(Action::Read);
     let write = access(Action::Write);
     let run = access(Action::Run);
-    let mut operations = Vec::new();
+    let mut operations = vec![
+        Operation::new(
+            "inbox_channels_list",
+            Method::GET,
+            "/inbox/channels",
+            read,
+            Effect::Read,
+            "List the Space's messaging channels (connected by the owner)",
+            handler(channels::list),
+        )
+        .answers(StatusCode::OK, || list_schema(channels::schema())),
+    ];
     for mut operation in threads::resource().operations() {
         match operation.name.as_str() {
             "inbox_threads_list" => {

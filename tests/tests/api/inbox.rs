@@ -99,6 +99,13 @@ async fn inbound_messages_find_or_create_the_contact_and_its_thread(app: TestApp
         .expect(200);
     assert_eq!(shown.body["address"], "+12015550100", "stored in E.164");
     assert!(shown.body.get("signing_secret").is_none(), "the secret is shown once");
+    let channels = app.space(Method::GET, "/inbox/channels").send().await.expect(200);
+    assert_eq!(channels.body["data"][0]["id"], whatsapp.as_str());
+    assert_eq!(channels.body["data"][0]["channel"], "whatsapp");
+    assert!(
+        channels.body["data"][0].get("sandbox").is_none(),
+        "the owner's orders stay the owner's"
+    );
     let refused = app
         .account(Method::POST, &format!("/spaces/{space}/connections"))
         .json(json!({"kind": "messaging", "channel": "sms", "name": "Bad", "address": "not a number"}))
