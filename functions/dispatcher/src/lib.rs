@@ -51,6 +51,7 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(inbox::SEND, inbox::Send)
         .handle(inbox::RECEIPT, inbox::Receipt)
         .handle(inbox::UNSNOOZE, inbox::Unsnooze)
+        .handle(messaging::REVIEW, messaging::Review)
         .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }
 

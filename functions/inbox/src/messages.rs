@@ -45,6 +45,8 @@ pub fn schema() -> Value {
             "media_ids": {"type": "array", "items": {"type": "string"}, "description": "Outbound: media of the Space attached."},
             "segments": {"type": "integer", "description": "SMS: how many segments the text takes."},
             "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"], "description": "SMS: how the text travels."},
+            "template_id": {"type": "string", "description": "Outbound: the approved template sent."},
+            "parameters": {"type": "array", "items": {"type": "string"}},
             "provider_message_id": {"type": "string"},
             "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
             "sent_at": {"type": "string", "format": "date-time"},
@@ -102,8 +104,16 @@ pub async fn list(call: Call) -> Result<Reply, ApiError> {
 pub fn reply_schema() -> Value {
     json!({
         "type": "object",
+        "description": "Free-form `text`, or an approved template (`template_id` with exactly its `parameters`), which also goes outside WhatsApp's 24-hour window.",
         "properties": {
             "text": {"type": "string", "minLength": 1, "maxLength": MAX_REPLY, "description": "The reply. SMS counts it in segments (GSM-7 160/153, UCS-2 70/67), at most 10."},
+            "template_id": {"type": "string", "maxLength": MAX_ID_CHARS, "description": "An approved template (/templates) to send instead of text."},
+            "parameters": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_PARAMETER},
+                "maxItems": MAX_PARAMETERS,
+                "description": "The template's {{1}}…{{n}}, in order."
+            },
             "media_ids": {
                 "type": "array",
                 "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
@@ -111,14 +121,23 @@ pub fn reply_schema() -> Value {
                 "description": "Media of the Space (/media) to attach."
             }
         },
-        "required": ["text"],
         "additionalProperties": false
     })
 }
 
+/// The most parameters a template reply carries, and the longest.
+const MAX_PARAMETERS: usize = 100;
+const MAX_PARAMETER: usize = 1_024;
+
+/// What a reply sends: free-form text, or an approved template with its parameters.
+enum Content {
+    Text(String),
+    Template { id: String, parameters: Vec<String> },
+}
+
 /// A reply request, checked.
 struct ReplyInput {
-    text: String,
+    content: Content,
     media_ids: Vec<String>,
 }
 
@@ -127,22 +146,83 @@ fn parse_reply(body: &Value) -> Result<ReplyInput, ApiError> {
         return Err(ApiError::invalid_field("body", "must be a JSON object with text"));
     };
     let mut errors = FieldErrors::new();
-    for extra in object.keys().filter(|k| !matches!(k.as_str(), "text" | "media_ids")) {
-        errors.insert(extra.clone(), vec!["is not accepted; send text and media_ids".into()]);
+    for extra in object
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "text" | "template_id" | "parameters" | "media_ids"))
+    {
+        errors.insert(
+            extra.clone(),
+            vec!["is not accepted; send text, or template_id and parameters, and media_ids".into()],
+        );
     }
-    let text = match object.get("text").and_then(Value::as_str) {
-        Some(text) if !text.trim().is_empty() && text.chars().count() <= MAX_REPLY => text.to_owned(),
-        Some(text) if text.trim().is_empty() => {
-            errors.insert("text".into(), vec!["must not be empty".into()]);
-            String::new()
+    let content = match (object.get("text"), object.get("template_id")) {
+        (Some(_), Some(_)) => {
+            errors.insert("template_id".into(), vec!["send text or template_id, not both".into()]);
+            None
         }
-        Some(_) => {
-            errors.insert("text".into(), vec![format!("must be at most {MAX_REPLY} characters")]);
-            String::new()
-        }
-        None => {
-            errors.insert("text".into(), vec!["The text field is required.".into()]);
-            String::new()
+        (None, Some(id)) => match id.as_str().map(str::trim).filter(|id| !id.is_empty()) {
+            Some(id) => {
+                let parameters = match object.get("parameters") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Array(list)) if list.len() <= MAX_PARAMETERS => {
+                        let values: Vec<String> = list
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .filter(|v| !v.trim().is_empty() && v.chars().count() <= MAX_PARAMETER)
+                            .map(str::to_owned)
+                            .collect();
+                        if values.len() != list.len() {
+                            errors.insert(
+                                "parameters".into(),
+                                vec![format!(
+                                    "must be non-empty strings of at most {MAX_PARAMETER} characters"
+                                )],
+                            );
+                        }
+                        values
+                    }
+                    Some(_) => {
+                        errors.insert(
+                            "parameters".into(),
+                            vec![format!("must be a list of at most {MAX_PARAMETERS} strings")],
+                        );
+                        Vec::new()
+                    }
+                };
+                Some(Content::Template {
+                    id: id.to_owned(),
+                    parameters,
+                })
+            }
+            None => {
+                errors.insert("template_id".into(), vec!["must be a template id".into()]);
+                None
+            }
+        },
+        (text, None) => {
+            if object.contains_key("parameters") {
+                errors.insert("parameters".into(), vec!["go with template_id".into()]);
+            }
+            match text.and_then(Value::as_str) {
+                Some(text) if !text.trim().is_empty() && text.chars().count() <= MAX_REPLY => {
+                    Some(Content::Text(text.to_owned()))
+                }
+                Some(text) if text.trim().is_empty() => {
+                    errors.insert("text".into(), vec!["must not be empty".into()]);
+                    None
+                }
+                Some(_) => {
+                    errors.insert("text".into(), vec![format!("must be at most {MAX_REPLY} characters")]);
+                    None
+                }
+                None => {
+                    errors.insert(
+                        "text".into(),
+                        vec!["The text field is required (or template_id with parameters).".into()],
+                    );
+                    None
+                }
+            }
         }
     };
     let media_ids = match object.get("media_ids") {
@@ -168,10 +248,9 @@ fn parse_reply(body: &Value) -> Result<ReplyInput, ApiError> {
             Vec::new()
         }
     };
-    if errors.is_empty() {
-        Ok(ReplyInput { text, media_ids })
-    } else {
-        Err(ApiError::validation(errors))
+    match content {
+        Some(content) if errors.is_empty() => Ok(ReplyInput { content, media_ids }),
+        _ => Err(ApiError::validation(errors)),
     }
 }
 
@@ -194,6 +273,19 @@ pub async fn reply(call: Call) -> Result<Reply, ApiError> {
     Err(ApiError::Conflict(
         "The thread kept changing while we replied; retry.".into(),
     ))
+}
+
+fn window_closed(until: Option<chrono::DateTime<chrono::Utc>>) -> ApiError {
+    ApiError::Refused {
+        code: "REPLY_WINDOW_CLOSED",
+        message: match until {
+            Some(until) => format!(
+                "WhatsApp takes free-form replies only within 24 hours of the contact's last message; that window closed at {}. Send an approved template instead (template_id).",
+                format_datetime(until)
+            ),
+            None => "WhatsApp takes free-form replies only within 24 hours of a message from the contact, and they have sent none. Send an approved template instead (template_id).".into(),
+        },
+    }
 }
 
 /// The checks of a reply on `thread`, then the writes that queue it.
@@ -227,22 +319,22 @@ async fn plan_reply(
         });
     }
     let now = call.engine.now();
-    let (allowed, until) = threads::reply_window(thread, now);
-    if !allowed {
-        return Err(ApiError::Refused {
-            code: "REPLY_WINDOW_CLOSED",
-            message: match until {
-                Some(until) => format!(
-                    "WhatsApp takes free-form replies only within 24 hours of the contact's last message; that window closed at {}. Send an approved template instead.",
-                    format_datetime(until)
-                ),
-                None => "WhatsApp takes free-form replies only within 24 hours of a message from the contact, and they have sent none. Send an approved template instead.".into(),
-            },
-        });
-    }
+    let (content, template) = match &input.content {
+        Content::Text(text) => {
+            let (allowed, until) = threads::reply_window(thread, now);
+            if !allowed {
+                return Err(window_closed(until));
+            }
+            (text.clone(), None)
+        }
+        Content::Template { id, parameters } => {
+            let (template, text) = messaging::templates::render(&call.engine, space, id, parameters).await?;
+            (text, Some((template.sk, parameters.clone())))
+        }
+    };
     let mut body = Map::new();
     if channel == Channel::Sms {
-        let count = segments::count(&input.text);
+        let count = segments::count(&content);
         if count.segments > MAX_SEGMENTS {
             return Err(ApiError::invalid_field(
                 "text",
@@ -285,7 +377,11 @@ async fn plan_reply(
         connection.body.get("address").cloned().unwrap_or(Value::Null),
     );
     body.insert("to".into(), thread.body.get("address").cloned().unwrap_or(Value::Null));
-    body.insert("text".into(), json!(input.text));
+    body.insert("text".into(), json!(content));
+    if let Some((template_id, parameters)) = template {
+        body.insert("template_id".into(), json!(template_id));
+        body.insert("parameters".into(), json!(parameters));
+    }
     body.insert("media_ids".into(), json!(input.media_ids));
     body.insert("created_at".into(), json!(at));
     body.insert("updated_at".into(), json!(at));

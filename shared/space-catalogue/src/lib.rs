@@ -170,6 +170,12 @@ pub fn families() -> Vec<Family> {
             backends: inbox::BACKENDS,
         },
         Family {
+            name: "messaging",
+            operations: messaging::operations,
+            router: messaging::router,
+            backends: messaging::BACKENDS,
+        },
+        Family {
             name: "webhooks",
             operations: webhooks::operations,
             router: webhooks::router,

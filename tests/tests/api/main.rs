@@ -23,6 +23,7 @@ mod lookups;
 mod matrix;
 mod mcp_tools;
 mod meet;
+mod messaging;
 mod openapi;
 mod pages;
 mod properties;
