@@ -487,7 +487,8 @@ impl Operation {
 
     /// The family a public route's budget is counted in: the first segment of its path
     /// (`p` for published pages, `f` for form posts, `b` for booking pages, `c` for
-    /// calendar feeds, `u` and `d` for signed media links). A visitor reading pages does not
+    /// calendar feeds, `u` and `d` for signed media links, `hooks` for providers' signed
+    /// callbacks). A visitor reading pages does not
     /// use up what the same address may post to forms, nor the other way round.
     pub fn public_family(&self) -> &str {
         self.path.trim_start_matches('/').split('/').next().unwrap_or_default()
