@@ -1,13 +1,23 @@
-//! Connections: the owner links a Space to what lies outside it (a social account today).
-//! A space key lists and uses them through its family's routes; only the owner's key
-//! creates, removes, or instructs the sandbox provider.
+//! Connections: the owner links a Space to what lies outside it (social accounts,
+//! messaging channels). A space key lists and uses them through its family's routes; only
+//! the owner's key creates, removes, instructs the sandbox provider, or injects inbound
+//! messages.
+//!
+//! A messaging connection gets a signing secret, shown once at creation and kept in the
+//! signing-key store: its provider signs the callbacks it posts to
+//! `/hooks/messaging/{connection_id}` with it. The public pointer that leads that route to
+//! the Space is written with the connection.
 
+use rand::Rng as _;
 use serde_json::{Map, Value, json};
-use space_connections::{self as connections, KINDS, MAX_PER_SPACE, Network, PROVIDERS, SANDBOX};
+use space_auth::Principal;
+use space_connections::{self as connections, Channel, KINDS, MAX_PER_SPACE, MESSAGING, Network, PROVIDERS, SANDBOX};
 use space_http::events::event_write;
 use space_http::fields::{Field, FieldKind, WriteMode, body_schema, format_datetime, validate};
 use space_http::ids::new_id;
+use space_http::keys;
 use space_http::operation::{Call, Handler, Reply, handler};
+use space_http::references;
 use space_http::{ApiError, FieldErrors};
 use space_store::{Condition, Item, Write};
 
@@ -22,9 +32,18 @@ fn fields() -> Vec<Field> {
         Field::new(
             "network",
             FieldKind::Enum(Network::NAMES),
-            "The social network (kind `social`).",
-        )
-        .required(),
+            "The social network (kind `social`, which requires it).",
+        ),
+        Field::new(
+            "channel",
+            FieldKind::Enum(Channel::NAMES),
+            "The messaging channel (kind `messaging`, which requires it).",
+        ),
+        Field::new(
+            "address",
+            FieldKind::Text { max: 254 },
+            "Kind `messaging` (required): the Space's own address on the channel, an E.164 number for whatsapp and sms, an email address for email.",
+        ),
         Field::new(
             "name",
             FieldKind::Text { max: 200 },
@@ -49,14 +68,36 @@ pub fn request_schema() -> Value {
     body_schema(&fields(), WriteMode::Create)
 }
 
+/// At most this many recipients a sandbox connection is told to fail.
+pub const MAX_FAIL_RECIPIENTS: usize = 50;
+
 pub fn sandbox_schema() -> Value {
     json!({
         "type": "object",
         "properties": {
             "fail_next": {"type": "integer", "minimum": 0, "maximum": 100, "description": "How many of the next publishes fail."},
-            "failure": {"type": "string", "enum": FAILURES, "description": "`transient` failures are retried; `permanent` ones fail the post at once."}
+            "failure": {"type": "string", "enum": FAILURES, "description": "`transient` failures are retried; `permanent` ones fail the post at once."},
+            "fail_recipients": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 254},
+                "maxItems": MAX_FAIL_RECIPIENTS,
+                "description": "Messaging: every message to these addresses fails (the list replaces the previous one)."
+            }
         },
-        "required": ["fail_next"],
+        "minProperties": 1,
+        "additionalProperties": false
+    })
+}
+
+pub fn inbound_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "from": {"type": "string", "minLength": 1, "maxLength": 254, "description": "The sender's address on the channel (E.164 for whatsapp and sms, an email address for email)."},
+            "text": {"type": "string", "maxLength": inbox::inbound::MAX_TEXT},
+            "media": {"type": "array", "maxItems": inbox::inbound::MAX_MEDIA, "items": {"type": "object"}, "description": "What the provider reports of attached media (a URL, a type)."}
+        },
+        "required": ["from"],
         "additionalProperties": false
     })
 }
@@ -77,6 +118,10 @@ pub fn schema() -> Value {
     properties.insert("created_at".into(), json!({"type": "string", "format": "date-time"}));
     properties.insert("version".into(), json!({"type": "integer"}));
     properties.insert(SANDBOX.into(), sandbox_schema());
+    properties.insert(
+        "signing_secret".into(),
+        json!({"type": "string", "readOnly": true, "description": "Messaging: the secret the provider signs its callbacks with (HMAC-SHA256 of the body, hex, in `X-Space-Signature: sha256=…`), shown only when the connection is created."}),
+    );
     json!({
         "type": "object",
         "properties": properties,
@@ -103,7 +148,8 @@ async fn owned(call: &Call) -> Result<(String, Item), ApiError> {
 pub fn create_handler() -> Handler {
     handler(|call: Call| async move {
         let space = call.path_param("space")?.to_owned();
-        let validated = validate(&fields(), &call.body, WriteMode::Create).map_err(ApiError::validation)?;
+        let mut validated = validate(&fields(), &call.body, WriteMode::Create).map_err(ApiError::validation)?;
+        check_kind(&mut validated.set)?;
         spaces::load(&call.engine, &call.principal.account_id, &space).await?;
         let mut existing = 0;
         for kind in KINDS {
@@ -129,12 +175,82 @@ pub fn create_handler() -> Handler {
             &call.principal,
             call.engine.now(),
         );
-        let shown = owner_view(&item);
-        call.engine
-            .store()
-            .transact(vec![Write::put(item, Condition::NotExists), event])
-            .await?;
+        let mut shown = owner_view(&item);
+        let mut writes = vec![Write::put(item.clone(), Condition::NotExists), event];
+        if connections::channel(&item).is_some() {
+            let secret = new_signing_secret();
+            let keys = signing_keys(&call)?;
+            keys.put_key(&space, &connections::secret_name(&id), &secret).await?;
+            let mut pointer = Map::new();
+            pointer.insert("space_id".into(), json!(space));
+            let at = keys::public_pointer(connections::HOOK_POINTER, &id);
+            writes.extend(references::put(
+                &space,
+                Item::new(at.pk, at.sk, pointer),
+                Condition::NotExists,
+            ));
+            shown["signing_secret"] = json!(secret);
+            if let Err(error) = call.engine.store().transact(writes).await {
+                let _ = keys.delete_key(&space, &connections::secret_name(&id)).await;
+                return Err(error.into());
+            }
+            return Ok(Reply::created(shown));
+        }
+        call.engine.store().transact(writes).await?;
         Ok(Reply::created(shown))
+    })
+}
+
+/// What each kind needs beyond the common fields: a social account its network, a
+/// messaging channel its channel and the Space's address on it (normalized here).
+fn check_kind(set: &mut Map<String, Value>) -> Result<(), ApiError> {
+    let mut errors = FieldErrors::new();
+    let kind = set.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (needed, foreign): (&[&str], &[&str]) = if kind == MESSAGING {
+        (&["channel", "address"], &["network", "handle"])
+    } else {
+        (&["network"], &["channel", "address"])
+    };
+    for field in needed.iter().filter(|f| !set.contains_key(**f)) {
+        errors.insert((*field).into(), vec![format!("is required for a {kind} connection")]);
+    }
+    for field in foreign.iter().filter(|f| set.contains_key(**f)) {
+        errors.insert((*field).into(), vec![format!("is not part of a {kind} connection")]);
+    }
+    if let (Some(channel), Some(address)) = (
+        set.get("channel").and_then(Value::as_str).and_then(Channel::parse),
+        set.get("address").and_then(Value::as_str),
+    ) {
+        match channel.address(address) {
+            Ok(address) => {
+                set.insert("address".into(), json!(address));
+            }
+            Err(message) => {
+                errors.insert(
+                    "address".into(),
+                    vec![format!("{message} (a {} address)", channel.as_str())],
+                );
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// 32 random bytes, hex: what a provider keys its HMAC with.
+fn new_signing_secret() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("mss_{hex}")
+}
+
+fn signing_keys(call: &Call) -> Result<&dyn space_store::secrets::SigningKeys, ApiError> {
+    call.engine.signing_keys().ok_or_else(|| ApiError::Unavailable {
+        message: "Signing keys are not configured on this server.".into(),
+        retry_after: 60,
     })
 }
 
@@ -174,13 +290,23 @@ pub fn delete_handler() -> Handler {
             &call.principal,
             call.engine.now(),
         );
-        call.engine
-            .store()
-            .transact(vec![
-                Write::delete(item.pk.clone(), item.sk.clone(), Condition::Version(item.version)),
-                event,
-            ])
-            .await?;
+        let mut writes = vec![
+            Write::delete(item.pk.clone(), item.sk.clone(), Condition::Version(item.version)),
+            event,
+        ];
+        let messaging = connections::channel(&item).is_some();
+        if messaging {
+            writes.extend(references::delete(
+                &space,
+                &keys::public_pointer(connections::HOOK_POINTER, &id),
+            ));
+        }
+        call.engine.store().transact(writes).await?;
+        if messaging && let Some(keys) = call.engine.signing_keys() {
+            // The pointer is gone, so no callback reaches the secret any more; a purge of
+            // the Space removes one left behind.
+            let _ = keys.delete_key(&space, &connections::secret_name(&id)).await;
+        }
         Ok(Reply::no_content())
     })
 }
@@ -190,21 +316,51 @@ pub fn sandbox_handler() -> Handler {
     handler(|call: Call| async move {
         let mut errors = FieldErrors::new();
         let body = call.body.as_object().cloned().unwrap_or_default();
-        for extra in body.keys().filter(|k| !matches!(k.as_str(), "fail_next" | "failure")) {
+        for extra in body
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "fail_next" | "failure" | "fail_recipients"))
+        {
             errors.insert(
                 extra.clone(),
-                vec!["is not accepted; send fail_next and failure".into()],
+                vec!["is not accepted; send fail_next, failure and fail_recipients".into()],
             );
         }
+        if body.is_empty() {
+            errors.insert("fail_next".into(), vec!["send fail_next or fail_recipients".into()]);
+        }
         // JSON Schema's integers include `20.0`.
-        let fail_next = body
-            .get("fail_next")
-            .and_then(Value::as_f64)
-            .filter(|n| n.fract() == 0.0 && (0.0..=100.0).contains(n))
-            .map(|n| n as u64);
+        let fail_next = match body.get("fail_next") {
+            None => Some(0),
+            Some(value) => value
+                .as_f64()
+                .filter(|n| n.fract() == 0.0 && (0.0..=100.0).contains(n))
+                .map(|n| n as u64),
+        };
         if fail_next.is_none() {
             errors.insert("fail_next".into(), vec!["must be a whole number from 0 to 100".into()]);
         }
+        let fail_recipients = match body.get("fail_recipients") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) if list.len() <= MAX_FAIL_RECIPIENTS => {
+                let addresses: Vec<String> = list
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::trim)
+                    .map(str::to_owned)
+                    .collect();
+                if addresses.len() != list.len() || addresses.iter().any(String::is_empty) {
+                    errors.insert("fail_recipients".into(), vec!["must hold addresses (strings)".into()]);
+                }
+                addresses
+            }
+            Some(_) => {
+                errors.insert(
+                    "fail_recipients".into(),
+                    vec![format!("must be a list of at most {MAX_FAIL_RECIPIENTS} addresses")],
+                );
+                Vec::new()
+            }
+        };
         let failure = match body.get("failure") {
             None | Some(Value::Null) => Some("transient"),
             Some(value) => value.as_str().filter(|f| FAILURES.contains(f)),
@@ -224,12 +380,37 @@ pub fn sandbox_handler() -> Handler {
                 "Only a sandbox connection takes these instructions.".into(),
             ));
         }
-        item.body
-            .insert(SANDBOX.into(), json!({"fail_next": fail_next, "failure": failure}));
+        // Addresses as the channel stores them, so a recipient matches however it was typed.
+        let channel = connections::channel(&item);
+        let fail_recipients: Vec<String> = fail_recipients
+            .into_iter()
+            .map(|address| match channel {
+                Some(channel) => channel.address(&address).unwrap_or(address),
+                None => address,
+            })
+            .collect();
+        item.body.insert(
+            SANDBOX.into(),
+            json!({"fail_next": fail_next, "failure": failure, "fail_recipients": fail_recipients}),
+        );
         let condition = Condition::Version(item.version);
         item.version += 1;
         let shown = owner_view(&item);
         call.engine.store().transact(vec![Write::put(item, condition)]).await?;
         Ok(Reply::ok(shown))
+    })
+}
+
+/// Injects an inbound message on a messaging connection, as its provider's signed callback
+/// would: the same code receives it, after the callback's signature check.
+pub fn inbound_handler() -> Handler {
+    handler(|call: Call| async move {
+        let (space, item) = owned(&call).await?;
+        // The owner stands in for the provider: the events show the platform as the actor,
+        // as they do for a real provider's callback.
+        let mut inside = call.clone();
+        inside.principal = Principal::system().in_space(&space);
+        let received = inbox::inbound::accept(&inside, &item, &call.body).await?;
+        Ok(Reply::created(received))
     })
 }

@@ -201,11 +201,21 @@ pub fn operations() -> Vec<Operation> {
             Method::POST,
             "/spaces/{space}/connections/{connection}/sandbox",
             Effect::Update,
-            "Tell a sandbox connection to fail its next publishes (transient or permanent)",
+            "Tell a sandbox connection to fail its next publishes (transient or permanent), or every message to some recipients",
             connections::sandbox_handler(),
         )
         .with_body(connections::sandbox_schema)
         .answers(StatusCode::OK, connections::schema),
+        operation(
+            "connections_inbound",
+            Method::POST,
+            "/spaces/{space}/connections/{connection}/inbound",
+            Effect::Create,
+            "Inject an inbound message on a messaging connection, as its provider's signed callback would",
+            connections::inbound_handler(),
+        )
+        .with_body(connections::inbound_schema)
+        .answers(StatusCode::CREATED, inbox::inbound::received_schema),
         operation(
             "secret_values_delete",
             Method::DELETE,
@@ -219,7 +229,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 /// What this family's Lambda binary carries beyond the table (IAM follows from it).
-pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE_AND_SECRET_VALUES;
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE_SECRET_VALUES_AND_SIGNING_KEYS;
 
 pub fn router() -> Router<Engine> {
     space_http::rest::routes(operations())

@@ -48,6 +48,10 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(webhooks::DELIVER, webhooks::Deliver)
         .handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
         .handle(social::PUBLISH, social::Publish)
+        .handle(inbox::SEND, inbox::Send)
+        .handle(inbox::RECEIPT, inbox::Receipt)
+        .handle(inbox::UNSNOOZE, inbox::Unsnooze)
+        .handle(messaging::REVIEW, messaging::Review)
         .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }
 

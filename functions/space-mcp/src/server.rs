@@ -268,6 +268,7 @@ impl SpaceMcp {
             if_match: parts.if_match,
             raw: None,
             client: None,
+            signature: None,
         };
         let outcome = request_id::scope(
             caller.request_id.clone(),

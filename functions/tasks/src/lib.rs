@@ -37,6 +37,11 @@ pub fn tasks() -> Resource {
             Field::new("due_at", FieldKind::DateTime, "When it is due (RFC 3339)."),
             Field::new("assignee", FieldKind::Text { max: 200 }, "Who is doing it."),
             Field::new("tags", FieldKind::Tags, "Labels.").default(|| Value::Array(Vec::new())),
+            Field::new(
+                "contact_id",
+                FieldKind::Text { max: 100 },
+                "The contact it is about (a conversation's summary lists the contact's open tasks).",
+            ),
         ],
         filters: vec![
             Filter::Equals {
@@ -71,6 +76,12 @@ pub fn tasks() -> Resource {
             Filter::HasTag {
                 param: "tag",
                 field: "tags",
+            },
+            Filter::Lookup {
+                param: "contact_id",
+                field: "contact_id",
+                kind: FieldKind::Text { max: 100 },
+                unique: false,
             },
         ],
         rules: None,

@@ -164,6 +164,18 @@ pub fn families() -> Vec<Family> {
             backends: social::BACKENDS,
         },
         Family {
+            name: "inbox",
+            operations: inbox::operations,
+            router: inbox::router,
+            backends: inbox::BACKENDS,
+        },
+        Family {
+            name: "messaging",
+            operations: messaging::operations,
+            router: messaging::router,
+            backends: messaging::BACKENDS,
+        },
+        Family {
             name: "webhooks",
             operations: webhooks::operations,
             router: webhooks::router,

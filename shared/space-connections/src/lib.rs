@@ -1,4 +1,4 @@
-//! Connections: what reaches outside a Space (a social account today; messaging channels,
+//! Connections: what reaches outside a Space (social accounts and messaging channels;
 //! phone numbers, mail senders and ad accounts as their families arrive). The owner
 //! creates and removes them through the account API; a space key only uses them.
 //!
@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value, json};
 use space_http::Engine;
+use space_http::fields::FieldKind;
 use space_http::keys;
 use space_store::{Item, Query, StoreError};
 
@@ -18,7 +19,11 @@ pub const ID_PREFIX: &str = "conn";
 pub const MAX_PER_SPACE: usize = 200;
 
 /// What a connection is for.
-pub const KINDS: &[&str] = &["social"];
+pub const KINDS: &[&str] = &["social", "messaging"];
+/// The kind of a social account.
+pub const SOCIAL: &str = "social";
+/// The kind of a messaging channel (the inbox's conversations run over it).
+pub const MESSAGING: &str = "messaging";
 /// Who carries the traffic: `sandbox` records it and can be told to fail.
 pub const PROVIDERS: &[&str] = &["sandbox"];
 
@@ -88,6 +93,92 @@ impl Network {
             .map(|i| Network::ALL[i])
     }
 }
+
+/// A messaging channel a connection carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Whatsapp,
+    Sms,
+    Email,
+    Instagram,
+    Messenger,
+}
+
+/// How a channel addresses people, which decides how an inbound sender is checked and
+/// which contact field finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// E.164 phone numbers (the contact's `phone`).
+    Phone,
+    /// Email addresses (the contact's `email`).
+    Email,
+    /// The network's own id of a person (no contact field holds it).
+    Handle,
+}
+
+impl Channel {
+    pub const ALL: &'static [Channel] = &[
+        Channel::Whatsapp,
+        Channel::Sms,
+        Channel::Email,
+        Channel::Instagram,
+        Channel::Messenger,
+    ];
+
+    /// The names the API uses.
+    pub const NAMES: &'static [&'static str] = &["whatsapp", "sms", "email", "instagram", "messenger"];
+
+    pub fn as_str(self) -> &'static str {
+        Channel::NAMES[self as usize]
+    }
+
+    pub fn parse(text: &str) -> Option<Channel> {
+        Channel::NAMES
+            .iter()
+            .position(|name| *name == text)
+            .map(|i| Channel::ALL[i])
+    }
+
+    pub fn addressing(self) -> Addressing {
+        match self {
+            Channel::Whatsapp | Channel::Sms => Addressing::Phone,
+            Channel::Email => Addressing::Email,
+            Channel::Instagram | Channel::Messenger => Addressing::Handle,
+        }
+    }
+
+    /// An address on this channel as stored (E.164, lowercase email, trimmed handle), or
+    /// why it is not one.
+    pub fn address(self, text: &str) -> Result<String, String> {
+        let kind = match self.addressing() {
+            Addressing::Phone => FieldKind::Phone,
+            Addressing::Email => FieldKind::Email,
+            Addressing::Handle => FieldKind::Text { max: 100 },
+        };
+        match kind.check(&Value::String(text.to_owned()))? {
+            Value::String(address) if !address.is_empty() => Ok(address),
+            _ => Err("must not be empty".into()),
+        }
+    }
+}
+
+/// The channel of a messaging connection.
+pub fn channel(item: &Item) -> Option<Channel> {
+    item.body
+        .get("channel")
+        .and_then(Value::as_str)
+        .and_then(Channel::parse)
+}
+
+/// The name, in the signing-key store, of the secret a messaging connection's provider
+/// signs its callbacks with.
+pub fn secret_name(connection_id: &str) -> String {
+    format!("messaging-{connection_id}")
+}
+
+/// The `kind` of the public pointer (`keys::public_pointer`) that takes a provider's
+/// callback (`/hooks/messaging/{connection_id}`) to the connection's Space.
+pub const HOOK_POINTER: &str = "messaging-connection";
 
 /// The item key of connection `id`.
 pub fn key(space: &str, id: &str) -> keys::ItemKey {

@@ -49,6 +49,10 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{message}")]
     Validation { message: String, fields: FieldErrors },
+    /// A well-formed request a rule of the domain refuses (422), with a code of its own
+    /// that a client branches on (`RECIPIENT_OPTED_OUT`, `REPLY_WINDOW_CLOSED`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
     #[error("{message}")]
@@ -71,7 +75,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation { .. } | ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -92,6 +96,7 @@ impl ApiError {
             ApiError::NotAcceptable(_) => "NOT_ACCEPTABLE",
             ApiError::BadRequest(_) => "BAD_REQUEST",
             ApiError::Validation { .. } => "VALIDATION_FAILED",
+            ApiError::Refused { code, .. } => code,
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Unavailable { .. } => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",

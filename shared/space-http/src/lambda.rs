@@ -67,6 +67,13 @@ impl Backends {
         secret_values: None,
         signing_keys: Some(signing_keys),
     };
+    /// The table, Secrets Manager and the signing keys: the account API, which sets secret
+    /// values and gives each messaging connection its signing secret.
+    pub const TABLE_SECRET_VALUES_AND_SIGNING_KEYS: Backends = Backends {
+        media: None,
+        secret_values: Some(secrets_manager),
+        signing_keys: Some(signing_keys),
+    };
     /// Every backend: the worker, which signs deliveries and removes deleted Spaces' media,
     /// secret values and signing keys.
     pub const ALL: Backends = Backends {

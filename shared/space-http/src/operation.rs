@@ -136,7 +136,13 @@ pub struct Call {
     pub raw: Option<RawBody>,
     /// The client's address, on public routes (their limits and records); `None` elsewhere.
     pub client: Option<String>,
+    /// The [`SIGNATURE_HEADER`] of a public route's request: a provider's signed callback
+    /// proves itself with it, since it has no key. `None` elsewhere.
+    pub signature: Option<String>,
 }
+
+/// Where a provider's callback to a public route carries its signature of the body.
+pub const SIGNATURE_HEADER: &str = "x-space-signature";
 
 /// Bytes with their content type: an upload in, or HTML, iCal or a file out.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +199,7 @@ impl Call {
             if_match: None,
             raw: None,
             client: None,
+            signature: None,
         }
     }
 
@@ -480,7 +487,8 @@ impl Operation {
 
     /// The family a public route's budget is counted in: the first segment of its path
     /// (`p` for published pages, `f` for form posts, `b` for booking pages, `c` for
-    /// calendar feeds, `u` and `d` for signed media links). A visitor reading pages does not
+    /// calendar feeds, `u` and `d` for signed media links, `hooks` for providers' signed
+    /// callbacks). A visitor reading pages does not
     /// use up what the same address may post to forms, nor the other way round.
     pub fn public_family(&self) -> &str {
         self.path.trim_start_matches('/').split('/').next().unwrap_or_default()

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
-use space_store::{Condition, Item, SortRange, StoreError, Write};
+use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
 
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{event_write, update_event_write};
@@ -764,6 +764,28 @@ impl Resource {
         let space = call.space_id()?;
         let scope = self.index_scope(call)?;
         Ok(self.holder_in(call, space, &scope, field, value).await?)
+    }
+
+    /// The ids of the items whose shared lookup `field` holds `value` in this call's scope
+    /// (the contacts with this phone), oldest first, up to `limit`: read from the index.
+    pub async fn find_by_lookup(
+        &self,
+        call: &Call,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, ApiError> {
+        let space = call.space_id()?;
+        let scope = self.index_scope(call)?;
+        let query = Query::partition(keys::lookup_partition(space, &scope, field))
+            .range(SortRange::BeginsWith(format!("{value}#")))
+            .limit(limit);
+        let page = call.engine.store().query(query).await?;
+        Ok(page
+            .items
+            .iter()
+            .filter_map(|entry| entry_id(&entry.sk, value).map(str::to_owned))
+            .collect())
     }
 
     async fn holder_in(

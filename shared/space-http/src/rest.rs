@@ -22,7 +22,7 @@ use crate::auth::{Origin, UNKNOWN_CLIENT, admit_visitor, authenticate};
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::execute::execute;
-use crate::operation::{Access, Call, IfMatch, Operation, RawBody, Reply};
+use crate::operation::{Access, Call, IfMatch, Operation, RawBody, Reply, SIGNATURE_HEADER};
 use crate::request_id;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -118,6 +118,12 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
             })?),
         };
         let idempotency_key = present(IDEMPOTENCY_KEY).map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+        let signature = match operation.access {
+            Access::Public { .. } => present(SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            Access::Space(_) | Access::Account => None,
+        };
         let call = Call {
             engine: engine.clone(),
             principal,
@@ -127,6 +133,7 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
             if_match,
             raw,
             client,
+            signature,
         };
         execute(operation, call, idempotency_key.as_deref()).await
     }

@@ -29,6 +29,8 @@ struct Visit {
     body: Option<(&'static str, Vec<u8>)>,
     /// Whether the answer is HTML rather than the JSON envelope when refused.
     html_refusal: bool,
+    /// A provider callback's signature of its body.
+    signature: Option<String>,
 }
 
 impl Visit {
@@ -39,11 +41,20 @@ impl Visit {
             path,
             body: None,
             html_refusal: false,
+            signature: None,
         }
     }
 
     fn json(mut self, body: Value) -> Visit {
         self.body = Some(("application/json", body.to_string().into_bytes()));
+        self
+    }
+
+    /// A JSON body signed with a messaging connection's secret, as its provider sends it.
+    fn signed(mut self, body: Value, secret: &str) -> Visit {
+        let bytes = body.to_string().into_bytes();
+        self.signature = Some(inbox::inbound::sign(secret, &bytes));
+        self.body = Some(("application/json", bytes));
         self
     }
 
@@ -56,6 +67,9 @@ impl Visit {
         let mut request = app.request(self.method.clone(), &self.path);
         if let Some((content_type, bytes)) = &self.body {
             request = request.raw(content_type, bytes.clone());
+        }
+        if let Some(signature) = &self.signature {
+            request = request.header(space_http::operation::SIGNATURE_HEADER, signature);
         }
         request.send().await
     }
@@ -145,6 +159,14 @@ async fn deleting_a_space_takes_every_public_route_down(app: TestApp) {
         link(&app, &space, &id_of(&pending.body), assets::Grant::Upload)
     };
     let (upload_before, upload_after) = (upload().await, upload().await);
+    let channel = app
+        .account(Method::POST, &format!("/spaces/{space}/connections"))
+        .json(json!({"kind": "messaging", "channel": "sms", "name": "Texts", "address": "+12015550100"}))
+        .send()
+        .await
+        .expect(201);
+    let secret = channel.body["signing_secret"].as_str().expect("a secret").to_owned();
+    let channel = id_of(&channel.body);
 
     // Every keyless route, each with a request that works while the Space lives.
     let visits = |upload: &str, start: &str, email: &str| {
@@ -174,6 +196,8 @@ async fn deleting_a_space_takes_every_public_route_down(app: TestApp) {
                 link(&app, &space, &media, assets::Grant::Download),
             ),
             Visit::new("assets_media_upload_receive", Method::PUT, upload.to_owned()).raw("image/png", PNG),
+            Visit::new("inbox_hook", Method::POST, format!("/hooks/messaging/{channel}"))
+                .signed(json!({"from": "+12015550123", "text": email}), &secret),
         ]
     };
     let before = visits(&upload_before, "2099-03-02T10:00:00Z", "before@example.com");

@@ -1,0 +1,561 @@
+//! Inbound messages. A provider posts each one to `POST /hooks/messaging/{connection_id}`,
+//! signed with the connection's secret; the owner injects one through the account API.
+//! Both reach [`accept`], which threads it in the request's own transaction: the contact
+//! (found through the contacts' phone or email index, or created), the open thread (found
+//! through its claim, or opened), the message, the thread's counters, an opt-out or opt-in,
+//! and their events commit together or not at all.
+//!
+//! In the request rather than on the worker: the provider is answered only once the
+//! message is stored (its own retries cover a failure), the answer can name the thread,
+//! and the message reaches `message.received` without waiting for a worker pass. Two
+//! messages from a new sender racing each other both try to claim the open thread; the
+//! loser's transaction fails on the claim and its retry finds the winner's contact and
+//! thread.
+
+use hmac::{Hmac, Mac};
+use http::{Method, StatusCode};
+use rand::Rng as _;
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+use space_connections::{self as connections, Addressing, Channel, MESSAGING};
+use space_http::events::event_write;
+use space_http::fields::format_datetime;
+use space_http::ids::{has_shape, new_id};
+use space_http::keys;
+use space_http::operation::{Access, Call, Effect, Param, RawBody, Reply, handler};
+use space_http::resource::Resource;
+use space_http::rest::parse_json;
+use space_http::{ApiError, Engine, FieldErrors, Operation};
+use space_store::{Condition, Item, StoreError, Write};
+
+use crate::messages::{self, MESSAGES};
+use crate::threads::{self, text};
+
+/// The longest inbound text kept.
+pub const MAX_TEXT: usize = 4_096;
+/// The most media an inbound message reports.
+pub const MAX_MEDIA: usize = 10;
+/// A provider's callback body, whole.
+const MAX_HOOK_BYTES: usize = 64 * 1024;
+/// Callbacks per minute from one provider address: a busy channel posts many.
+const HOOK_PER_MINUTE: u32 = 6_000;
+/// Attempts at threading a message when other messages race it for the same thread.
+const ATTEMPTS: usize = 10;
+/// Exact messages (any case, trimmed) that opt a contact out of a channel, and back in.
+pub const OPT_OUT: &[&str] = &[
+    "STOP",
+    "UNSUBSCRIBE",
+    "END",
+    "QUIT",
+    "STOPALL",
+    "REVOKE",
+    "OPTOUT",
+    "CANCEL",
+];
+pub const OPT_IN: &[&str] = &["START", "YES", "UNSTOP"];
+/// Where a contact's consent per channel is kept, `<contact id>#<channel>`.
+const CONSENT: &str = "inbox_consent";
+/// Where a sender on a channel without phone or email (Instagram, Messenger) is mapped to
+/// its contact, `<connection id>#<handle>`.
+const SENDERS: &str = "inbox_senders";
+
+/// What an inbound message says, checked.
+struct Inbound {
+    from: String,
+    text: String,
+    media: Vec<Value>,
+}
+
+fn parse(channel: Channel, body: &Value) -> Result<Inbound, ApiError> {
+    let Some(object) = body.as_object() else {
+        return Err(ApiError::invalid_field(
+            "body",
+            "must be a JSON object with from, text and media",
+        ));
+    };
+    let mut errors = FieldErrors::new();
+    for extra in object
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "from" | "text" | "media"))
+    {
+        errors.insert(extra.clone(), vec!["is not accepted; send from, text and media".into()]);
+    }
+    let from = match object.get("from").and_then(Value::as_str) {
+        Some(from) => match channel.address(from) {
+            Ok(from) => from,
+            Err(message) => {
+                errors.insert(
+                    "from".into(),
+                    vec![format!("{message} (a {} address)", channel.as_str())],
+                );
+                String::new()
+            }
+        },
+        None => {
+            errors.insert("from".into(), vec!["The from field is required.".into()]);
+            String::new()
+        }
+    };
+    let text = match object.get("text") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(text)) if text.chars().count() <= MAX_TEXT => text.clone(),
+        Some(_) => {
+            errors.insert(
+                "text".into(),
+                vec![format!("must be a string of at most {MAX_TEXT} characters")],
+            );
+            String::new()
+        }
+    };
+    let media = match object.get("media") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) if list.len() <= MAX_MEDIA && list.iter().all(Value::is_object) => list.clone(),
+        Some(_) => {
+            errors.insert(
+                "media".into(),
+                vec![format!("must be a list of at most {MAX_MEDIA} objects")],
+            );
+            Vec::new()
+        }
+    };
+    if text.trim().is_empty() && media.is_empty() && !errors.contains_key("text") {
+        errors.insert("text".into(), vec!["A message needs text or media.".into()]);
+    }
+    if errors.is_empty() {
+        Ok(Inbound { from, text, media })
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// What `text` asks of the contact's consent: `Some(true)` opts out, `Some(false)` in.
+pub fn consent_keyword(text: &str) -> Option<bool> {
+    let word = text.trim().to_uppercase();
+    if OPT_OUT.contains(&word.as_str()) {
+        Some(true)
+    } else if OPT_IN.contains(&word.as_str()) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn consent_key(space: &str, contact_id: &str, channel: &str) -> keys::ItemKey {
+    keys::resource(
+        &keys::collection_partition(space, CONSENT),
+        &format!("{contact_id}#{channel}"),
+    )
+}
+
+/// Whether the contact opted out of the channel.
+pub async fn opted_out(engine: &Engine, space: &str, contact_id: &str, channel: &str) -> Result<bool, StoreError> {
+    let key = consent_key(space, contact_id, channel);
+    Ok(engine
+        .store()
+        .get(&key.pk, &key.sk)
+        .await?
+        .and_then(|item| item.body.get("opted_out").and_then(Value::as_bool))
+        .unwrap_or(false))
+}
+
+pub fn received_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "message": messages::schema(),
+            "thread": threads::schema(),
+            "contact_id": {"type": "string"},
+            "opted_out": {"type": ["boolean", "null"], "description": "Set when the message was an opt-out (true) or opt-in (false) keyword."}
+        },
+        "required": ["message", "thread", "contact_id"]
+    })
+}
+
+/// Receives an inbound message on messaging connection `connection` of the call's Space:
+/// the account API's injection and the signed hook both end here.
+pub async fn accept(call: &Call, connection: &Item, body: &Value) -> Result<Value, ApiError> {
+    let channel = match (text(connection, "kind"), connections::channel(connection)) {
+        (Some(MESSAGING), Some(channel)) => channel,
+        _ => {
+            return Err(ApiError::Conflict(
+                "This connection is not a messaging channel: it takes no inbound messages.".into(),
+            ));
+        }
+    };
+    let inbound = parse(channel, body)?;
+    let mut last = None;
+    for attempt in 0..ATTEMPTS {
+        match receive(call, connection, channel, &inbound).await {
+            Ok(received) => return Ok(received),
+            Err(Attempt::Raced(error)) => last = Some(error),
+            Err(Attempt::Failed(error)) => return Err(error),
+        }
+        pause(attempt).await;
+    }
+    Err(last
+        .map(ApiError::from)
+        .unwrap_or_else(|| ApiError::Conflict("Retry the message.".into())))
+}
+
+/// A short pause, random and growing with each attempt, so that messages racing for one
+/// thread (a busy sender) spread out instead of colliding again.
+async fn pause(attempt: usize) {
+    let most = 5 * (attempt as u64 + 1);
+    let millis = rand::rng().random_range(0..=most);
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
+
+/// How one attempt ended short of success.
+enum Attempt {
+    /// Another writer touched the same thread or claim: read again and retry.
+    Raced(StoreError),
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Attempt {
+    fn from(error: ApiError) -> Attempt {
+        Attempt::Failed(error)
+    }
+}
+
+impl From<StoreError> for Attempt {
+    fn from(error: StoreError) -> Attempt {
+        Attempt::Failed(error.into())
+    }
+}
+
+/// The contact `from` is, through the contacts' index (phone, email) or the senders' map
+/// (handles): its id, or `None` when there is none yet.
+async fn find_contact(call: &Call, channel_id: &str, channel: Channel, from: &str) -> Result<Option<String>, ApiError> {
+    let contacts = contacts::contacts();
+    match channel.addressing() {
+        Addressing::Phone => Ok(contacts
+            .find_by_lookup(call, "phone", from, 1)
+            .await?
+            .into_iter()
+            .next()),
+        Addressing::Email => contacts.find_unique(call, "email", from).await,
+        Addressing::Handle => {
+            let space = call.space_id()?;
+            let key = keys::unique(space, SENDERS, &format!("{channel_id}#{from}"));
+            Ok(call
+                .engine
+                .store()
+                .get(&key.pk, &key.sk)
+                .await?
+                .and_then(|item| text(&item, "id").map(str::to_owned)))
+        }
+    }
+}
+
+/// The contact to create for a new sender, with the writes that create it.
+fn new_contact(call: &Call, channel_id: &str, channel: Channel, from: &str) -> Result<(String, Vec<Write>), ApiError> {
+    let field = match channel.addressing() {
+        Addressing::Phone => "phone",
+        Addressing::Email => "email",
+        Addressing::Handle => "name",
+    };
+    let (item, mut writes) = contacts::contacts()
+        .prepare_create(call, &json!({ field: from }))
+        .map_err(ApiError::validation)?;
+    if channel.addressing() == Addressing::Handle {
+        let key = keys::unique(call.space_id()?, SENDERS, &format!("{channel_id}#{from}"));
+        let mut body = Map::new();
+        body.insert("id".into(), json!(item.sk));
+        writes.push(Write::put(Item::new(key.pk, key.sk, body), Condition::None));
+    }
+    Ok((item.sk, writes))
+}
+
+async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inbound) -> Result<Value, Attempt> {
+    let space = call.space_id()?.to_owned();
+    let engine = &call.engine;
+    let now = engine.now();
+    let at = format_datetime(now);
+    let channel_id = connection.sk.clone();
+    let mut writes = Vec::new();
+    let claim = threads::open_claim(&space, &channel_id, &inbound.from);
+    let claimed = engine.store().get(&claim.pk, &claim.sk).await?;
+    let open = match claimed.as_ref().and_then(|claim| text(claim, "id")) {
+        Some(id) => threads::get(engine, &space, id).await?,
+        None => None,
+    };
+    let (current, mut thread) = match open {
+        Some(thread) => (Some(thread.clone()), thread),
+        None => {
+            let contact_id = match find_contact(call, &channel_id, channel, &inbound.from).await? {
+                Some(id) => id,
+                None => {
+                    let (id, contact_writes) = new_contact(call, &channel_id, channel, &inbound.from)?;
+                    writes.extend(contact_writes);
+                    id
+                }
+            };
+            let id = new_id("thr");
+            let mut body = Map::new();
+            body.insert("id".into(), json!(id));
+            body.insert("status".into(), json!("open"));
+            body.insert("contact_id".into(), json!(contact_id));
+            body.insert("channel_id".into(), json!(channel_id));
+            body.insert("channel".into(), json!(channel.as_str()));
+            body.insert("address".into(), json!(inbound.from));
+            body.insert("tags".into(), json!([]));
+            body.insert("inbound_count".into(), json!(0));
+            body.insert("outbound_count".into(), json!(0));
+            body.insert("created_at".into(), json!(at));
+            let thread = Item::new(threads::partition(&space), id, body);
+            match claimed {
+                // A claim whose thread is gone holds nothing: the new thread takes it over.
+                Some(stale) => {
+                    let mut body = Map::new();
+                    body.insert("id".into(), json!(thread.sk));
+                    let next = Item::new(stale.pk.clone(), stale.sk.clone(), body).with_version(stale.version + 1);
+                    writes.push(Write::put(next, Condition::Version(stale.version)));
+                }
+                None => writes.push(threads::claim_write(&space, &thread)),
+            }
+            (None, thread)
+        }
+    };
+    let contact_id = text(&thread, "contact_id").unwrap_or_default().to_owned();
+    let message_id = new_id("msg");
+    let mut message = Map::new();
+    message.insert("id".into(), json!(message_id));
+    message.insert("thread_id".into(), json!(thread.sk));
+    message.insert("contact_id".into(), json!(contact_id));
+    message.insert("channel_id".into(), json!(channel_id));
+    message.insert("channel".into(), json!(channel.as_str()));
+    message.insert("direction".into(), json!("inbound"));
+    message.insert("status".into(), json!("received"));
+    message.insert("from".into(), json!(inbound.from));
+    message.insert(
+        "to".into(),
+        connection.body.get("address").cloned().unwrap_or(Value::Null),
+    );
+    message.insert("text".into(), json!(inbound.text));
+    message.insert("media".into(), json!(inbound.media));
+    message.insert("created_at".into(), json!(at));
+    message.insert("updated_at".into(), json!(at));
+    let message = Item::new(
+        keys::child_partition(&space, MESSAGES, &thread.sk),
+        message_id.clone(),
+        message,
+    );
+
+    let inbound_count = thread.body.get("inbound_count").and_then(Value::as_u64).unwrap_or(0);
+    thread.body.insert("inbound_count".into(), json!(inbound_count + 1));
+    thread.body.insert("last_inbound_at".into(), json!(at));
+    thread.body.insert("last_message_at".into(), json!(at));
+    thread.body.insert("updated_at".into(), json!(at));
+    if threads::status(&thread) == "snoozed" {
+        // A contact who writes again wakes the thread; the snooze's job finds it moved.
+        thread.body.insert("status".into(), json!("open"));
+        thread.body.remove("snooze");
+        thread.body.remove("snoozed_until");
+    }
+    match &current {
+        Some(current) => {
+            thread.version = current.version + 1;
+            writes.push(Write::put(thread.clone(), Condition::Version(current.version)));
+            writes.push(space_http::events::update_event_write(
+                &space,
+                "thread.updated",
+                &thread.sk,
+                &Resource::render(current),
+                Resource::render(&thread),
+                &call.principal,
+                now,
+            ));
+        }
+        None => {
+            writes.push(Write::put(thread.clone(), Condition::NotExists));
+            writes.push(event_write(
+                &space,
+                "thread.created",
+                &thread.sk,
+                Resource::render(&thread),
+                &call.principal,
+                now,
+            ));
+        }
+    }
+    writes.push(Write::put(message.clone(), Condition::NotExists));
+    writes.push(event_write(
+        &space,
+        "message.received",
+        &message_id,
+        Resource::render(&message),
+        &call.principal,
+        now,
+    ));
+    let consent = consent_keyword(&inbound.text);
+    if let Some(out) = consent {
+        let key = consent_key(&space, &contact_id, channel.as_str());
+        let mut body = Map::new();
+        body.insert("contact_id".into(), json!(contact_id));
+        body.insert("channel".into(), json!(channel.as_str()));
+        body.insert("opted_out".into(), json!(out));
+        body.insert("message_id".into(), json!(message_id));
+        body.insert("updated_at".into(), json!(at));
+        let data = Value::Object(body.clone());
+        writes.push(Write::put(Item::new(key.pk, key.sk, body), Condition::None));
+        writes.push(event_write(
+            &space,
+            if out { "contact.opted_out" } else { "contact.opted_in" },
+            &contact_id,
+            data,
+            &call.principal,
+            now,
+        ));
+    }
+    match engine.store().transact(writes).await {
+        Ok(()) => Ok(json!({
+            "message": Resource::render(&message),
+            "thread": Resource::render(&thread),
+            "contact_id": contact_id,
+            "opted_out": consent,
+        })),
+        Err(
+            error @ (StoreError::TransactionConflict { .. } | StoreError::Contention | StoreError::ConditionFailed),
+        ) => Err(Attempt::Raced(error)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /hooks/messaging/{connection_id}`: a provider's callback.
+pub fn hook() -> Operation {
+    Operation::new(
+        "inbox_hook",
+        Method::POST,
+        "/hooks/messaging/{connection_id}",
+        Access::Public {
+            per_minute: HOOK_PER_MINUTE,
+        },
+        Effect::Create,
+        "A messaging provider's inbound message, signed with the connection's secret",
+        handler(|call| async move { receive_hook(call).await }),
+    )
+    .with_description(
+        "`X-Space-Signature: sha256=<hex>` carries the HMAC-SHA256 of the raw body keyed with the connection's \
+         signing secret (shown once, when the owner created the connection). A missing or wrong signature is 401 \
+         and changes nothing.",
+    )
+    .with_params(vec![Param::path("connection_id", "The messaging connection's id.")])
+    .with_body(|| {
+        json!({
+            "type": "object",
+            "properties": {
+                "from": {"type": "string", "minLength": 1, "maxLength": 254},
+                "text": {"type": "string", "maxLength": MAX_TEXT},
+                "media": {"type": "array", "maxItems": MAX_MEDIA, "items": {"type": "object"}}
+            },
+            "required": ["from"],
+            "additionalProperties": false
+        })
+    })
+    .answers(StatusCode::OK, received_schema)
+    .with_raw_body(Some(MAX_HOOK_BYTES))
+}
+
+fn unsigned() -> ApiError {
+    ApiError::Unauthenticated(
+        "The callback's X-Space-Signature is missing or does not match its body: sign it with the connection's secret."
+            .into(),
+    )
+}
+
+async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
+    let signature = call.signature.clone().ok_or_else(unsigned)?;
+    let id = call.path_param("connection_id")?.to_owned();
+    let missing = || ApiError::NotFound(format!("No messaging connection with id `{id}`."));
+    if !has_shape(&id, connections::ID_PREFIX) {
+        return Err(missing());
+    }
+    let pointer = keys::public_pointer(connections::HOOK_POINTER, &id);
+    let pointer = call
+        .engine
+        .store()
+        .get(&pointer.pk, &pointer.sk)
+        .await?
+        .ok_or_else(missing)?;
+    let space = text(&pointer, "space_id").ok_or_else(missing)?.to_owned();
+    let mut call = call;
+    space_http::public::enter_space(&mut call, &space, missing).await?;
+    let connection = connections::get(&call.engine, &space, &id).await?.ok_or_else(missing)?;
+    let keys = call.engine.signing_keys().ok_or_else(|| ApiError::Unavailable {
+        message: "Signing keys are not configured on this server.".into(),
+        retry_after: 60,
+    })?;
+    let secret = keys
+        .get_key(&space, &connections::secret_name(&id))
+        .await?
+        .ok_or_else(unsigned)?;
+    let raw = call.raw.clone().unwrap_or(RawBody {
+        content_type: String::new(),
+        bytes: Default::default(),
+    });
+    if !verify(&secret, &raw.bytes, &signature) {
+        return Err(unsigned());
+    }
+    let body = parse_json(&raw)?;
+    let received = accept(&call, &connection, &body).await?;
+    Ok(Reply::ok(received))
+}
+
+/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` keyed with `secret`,
+/// compared in constant time.
+pub fn verify(secret: &str, body: &[u8], header: &str) -> bool {
+    let Some(sent) = header.trim().strip_prefix("sha256=").and_then(decode_hex) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&sent).is_ok()
+}
+
+/// The `sha256=<hex>` header a provider sends for `body`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_are_exact_in_any_case() {
+        assert_eq!(consent_keyword(" stop "), Some(true));
+        assert_eq!(consent_keyword("StopAll"), Some(true));
+        assert_eq!(consent_keyword("unstop"), Some(false));
+        assert_eq!(consent_keyword("please stop"), None);
+        assert_eq!(consent_keyword("STOP!"), None);
+    }
+
+    #[test]
+    fn a_signature_matches_its_body_and_secret_only() {
+        let header = sign("mss_secret", b"{\"from\":\"+12015550123\"}");
+        assert!(verify("mss_secret", b"{\"from\":\"+12015550123\"}", &header));
+        assert!(!verify("mss_other", b"{\"from\":\"+12015550123\"}", &header));
+        assert!(!verify("mss_secret", b"{\"from\":\"+12015550124\"}", &header));
+        assert!(!verify("mss_secret", b"{}", "sha256=zz"));
+        assert!(!verify("mss_secret", b"{}", ""));
+    }
+}

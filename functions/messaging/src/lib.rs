@@ -1,0 +1,73 @@
+//! Messaging: the Space's message templates — what a business may send outside a
+//! channel's free-form window — written as drafts (`messaging:write`), submitted for the
+//! provider's review, and approved or rejected on the worker.
+
+pub mod templates;
+
+use axum::Router;
+use http::{Method, StatusCode};
+use space_auth::{Action, Domain, Scope};
+use space_http::fields::WriteMode;
+use space_http::operation::{Access, Answer, Effect, Param, handler};
+use space_http::resource::list_schema;
+use space_http::{Engine, Operation, Schema};
+
+pub use templates::Review;
+
+/// The job that reviews a submitted template.
+pub const REVIEW: &str = "messaging.review";
+
+/// Every operation of the family.
+pub fn operations() -> Vec<Operation> {
+    let mut operations = Vec::new();
+    for mut operation in templates::templates().operations() {
+        match operation.name.as_str() {
+            "templates_list" => operation.response = Some(Schema::lazy(|| list_schema(templates::schema()))),
+            "templates_get" | "templates_create" => operation.response = Some(Schema::lazy(templates::schema)),
+            "templates_update" | "templates_replace" => {
+                let mode = if operation.name == "templates_update" {
+                    WriteMode::Patch
+                } else {
+                    WriteMode::Replace
+                };
+                operation.handler = handler(move |call| async move { templates::write(&call, mode).await });
+                operation.response = Some(Schema::lazy(templates::schema));
+                operation.answers.push(Answer {
+                    status: StatusCode::CREATED,
+                    description: "The template was approved: the edit is a new draft naming it in `previous_id`."
+                        .into(),
+                    schema: Some(Schema::lazy(templates::schema)),
+                });
+                operation.description = Some(
+                    "A draft or rejected template is edited and is a draft again; a pending one is 409; an approved \
+                     one stays as approved and the edit is a new draft (201) naming it in `previous_id`."
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        operations.push(operation);
+    }
+    operations.push(
+        Operation::new(
+            "templates_submit",
+            Method::POST,
+            "/templates/{id}/submit",
+            Access::Space(Scope::new(Domain::Messaging, Action::Write)),
+            Effect::Update,
+            "Submit a draft or rejected template for review (pending, then approved or rejected)",
+            handler(templates::submit),
+        )
+        .with_params(vec![Param::path("id", "The template's id.")])
+        .with_no_input()
+        .answers(StatusCode::OK, templates::schema),
+    );
+    operations
+}
+
+/// What this family's Lambda binary carries beyond the table (IAM follows from it).
+pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE;
+
+pub fn router() -> Router<Engine> {
+    space_http::rest::routes(operations())
+}
