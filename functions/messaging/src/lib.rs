@@ -22,10 +22,10 @@ pub fn operations() -> Vec<Operation> {
     let mut operations = Vec::new();
     for mut operation in templates::templates().operations() {
         match operation.name.as_str() {
-            "templates_list" => operation.response = Some(Schema::lazy(|| list_schema(templates::schema()))),
-            "templates_get" | "templates_create" => operation.response = Some(Schema::lazy(templates::schema)),
-            "templates_update" | "templates_replace" => {
-                let mode = if operation.name == "templates_update" {
+            "messaging_templates_list" => operation.response = Some(Schema::lazy(|| list_schema(templates::schema()))),
+            "messaging_templates_get" | "messaging_templates_create" => operation.response = Some(Schema::lazy(templates::schema)),
+            "messaging_templates_update" | "messaging_templates_replace" => {
+                let mode = if operation.name == "messaging_templates_update" {
                     WriteMode::Patch
                 } else {
                     WriteMode::Replace
@@ -50,7 +50,7 @@ pub fn operations() -> Vec<Operation> {
     }
     operations.push(
         Operation::new(
-            "templates_submit",
+            "messaging_templates_submit",
             Method::POST,
             "/templates/{id}/submit",
             Access::Space(Scope::new(Domain::Messaging, Action::Write)),

@@ -110,7 +110,7 @@ fn check_buttons(value: &Value) -> Result<Value, String> {
 pub fn templates() -> Resource {
     Resource {
         domain: Domain::Messaging,
-        name: "templates",
+        name: "messaging_templates",
         collection: COLLECTION,
         path: "/templates",
         item_param: "id",

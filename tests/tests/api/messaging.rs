@@ -253,9 +253,9 @@ async fn every_template_route_needs_its_scope_and_the_right_space(app: TestApp) 
     let ids = [("id", template.as_str())];
     let valid = json!({"name": "hello", "language": "en", "category": "utility", "body": "Hello there, friend."});
     let bodies: HashMap<&str, Value> = HashMap::from([
-        ("templates_create", valid.clone()),
-        ("templates_update", json!({"footer": "Acme"})),
-        ("templates_replace", valid),
+        ("messaging_templates_create", valid.clone()),
+        ("messaging_templates_update", json!({"footer": "Acme"})),
+        ("messaging_templates_replace", valid),
     ]);
     family_checks::scopes_are_enforced(&app, "messaging", &ids, &bodies).await;
     family_checks::other_spaces_get_404(&app, "messaging", &ids, &bodies).await;
