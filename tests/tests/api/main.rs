@@ -30,6 +30,7 @@ mod realtime;
 mod seed;
 mod social;
 mod tables;
+mod usage;
 mod webhooks;
 mod whiteboards;
 mod worker;
