@@ -403,6 +403,7 @@ async fn tokens_and_secret_values_never_reach_the_logs() {
         args.extend(command.iter().map(|a| (*a).to_owned()));
         args.extend(["--url".to_owned(), app.base.clone(), "--config-dir".to_owned()]);
         args.push(config.path().display().to_string());
+        let what = format!("spacectl {command:?}");
         async move {
             let mut input = std::io::Cursor::new(stdin.into_bytes());
             let mut out = Vec::new();
@@ -412,7 +413,7 @@ async fn tokens_and_secret_values_never_reach_the_logs() {
                 err: &mut std::io::sink(),
                 stop: Box::pin(std::future::pending()),
             };
-            assert_eq!(spacectl::client::run(args, io).await, 0, "spacectl {command:?}");
+            assert_eq!(spacectl::client::run(args, io).await, 0, "{what}");
             String::from_utf8_lossy(&out).into_owned()
         }
     };

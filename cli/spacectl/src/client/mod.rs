@@ -376,6 +376,11 @@ async fn login(connection: &Connection, space: Option<String>, io: &mut Streams<
             "that is not an account key: account keys start with wka_live_".into(),
         ));
     }
+    if sent_in_clear(&url) {
+        io.note(format_args!(
+            "warning: {url} is plain http: the account key crosses the network unencrypted; use https beyond this machine."
+        ))?;
+    }
     let api = AccountApi::new(&url, &key);
     let spaces = api.spaces().await?;
     let space = match space {
@@ -598,6 +603,20 @@ async fn secrets(command: SecretsCommand, io: &mut Streams<'_>) -> Result<(), Cl
     }
 }
 
+/// Whether `url` is plain http to another machine than this one.
+fn sent_in_clear(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.split(':').next().unwrap_or(authority),
+    };
+    let loopback = host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    !(loopback || host.eq_ignore_ascii_case("localhost"))
+}
+
 /// `30d`, `12h`, `2w` or `90m` from `now`, as the API's RFC 3339.
 fn expiry(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String, ClientError> {
     let bad = || {
@@ -699,6 +718,17 @@ impl Tail<'_> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn only_plain_http_elsewhere_is_warned_about() {
+        assert!(sent_in_clear("http://api.example.com"));
+        assert!(!sent_in_clear("https://api.example.com"));
+        assert!(!sent_in_clear("http://127.0.0.1:8787"));
+        assert!(!sent_in_clear("http://localhost:8787"));
+        assert!(!sent_in_clear("http://[::1]:8787"));
+        assert!(sent_in_clear("http://localhost.example.com"));
+        assert!(sent_in_clear("http://127.example.com"));
+    }
 
     #[test]
     fn expiries_are_durations_from_now() {
