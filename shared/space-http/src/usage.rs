@@ -217,7 +217,7 @@ pub async fn between(
             None => break,
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(day, _)| std::cmp::Reverse(*day));
     Ok(found)
 }
 
