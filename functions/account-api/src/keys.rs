@@ -402,28 +402,13 @@ pub fn list_handler() -> Handler {
             |_| true,
         )
         .await?;
-        written_usage(&call.engine).await;
-        let today = call.engine.now().date_naive();
         if let Some(data) = listed.get_mut("data").and_then(Value::as_array_mut) {
-            let ids: Vec<String> = data
-                .iter()
-                .map(|key| key.get("id").and_then(Value::as_str).unwrap_or_default().to_owned())
-                .collect();
-            // One small query per key, a few at a time: a page holds up to 200 keys.
-            let mut totals = Vec::with_capacity(ids.len());
-            for batch in ids.chunks(USAGE_READS_AT_ONCE) {
-                let read = batch.iter().map(|id| month_totals(&call.engine, space, id, today));
-                totals.extend(futures::future::try_join_all(read).await?);
-            }
-            for (key, (requests_today, requests_this_month)) in
-                data.iter_mut().filter_map(Value::as_object_mut).zip(totals)
-            {
+            for key in data.iter_mut().filter_map(Value::as_object_mut) {
                 key.remove("token_hash");
                 key.remove("version");
                 key.entry("last_used_at").or_insert(Value::Null);
-                key.insert("requests_today".into(), json!(requests_today));
-                key.insert("requests_this_month".into(), json!(requests_this_month));
             }
+            with_usage(&call.engine, space, data).await?;
         }
         Ok(Reply::ok(listed))
     })
@@ -503,6 +488,27 @@ fn month_start(today: NaiveDate) -> NaiveDate {
     today.with_day(1).unwrap_or(today)
 }
 
+/// Adds `requests_today` and `requests_this_month` to each listed key: one small query per
+/// key, a few at a time, since a page holds up to 200 keys.
+async fn with_usage(engine: &Engine, space: &str, listed: &mut [Value]) -> Result<(), ApiError> {
+    written_usage(engine).await;
+    let today = engine.now().date_naive();
+    for batch in listed.chunks_mut(USAGE_READS_AT_ONCE) {
+        let read = batch.iter().map(|key| {
+            let id = key.get("id").and_then(Value::as_str).unwrap_or_default();
+            month_totals(engine, space, id, today)
+        });
+        let totals = futures::future::try_join_all(read).await?;
+        for (key, (on_today, this_month)) in batch.iter_mut().zip(totals) {
+            if let Some(key) = key.as_object_mut() {
+                key.insert("requests_today".into(), json!(on_today));
+                key.insert("requests_this_month".into(), json!(this_month));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Requests today and this month.
 async fn month_totals(engine: &Engine, space: &str, key_id: &str, today: NaiveDate) -> Result<(u64, u64), ApiError> {
     let days = usage::between(engine.store(), space, key_id, month_start(today), today).await?;
@@ -519,30 +525,35 @@ fn totals(days: &[(NaiveDate, u64)], today: NaiveDate) -> (u64, u64) {
     (on_today, this_month)
 }
 
+/// A key of `space` and its use over the kept window; another Space's key is not found.
+pub async fn key_usage(engine: &Engine, space: &str, key_id: &str) -> Result<Value, ApiError> {
+    let listed = keys::space_key(space, key_id);
+    engine
+        .store()
+        .get(&listed.pk, &listed.sk)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key", key_id))?;
+    written_usage(engine).await;
+    let today = engine.now().date_naive();
+    let days = usage::days(engine.store(), space, key_id, today).await?;
+    let (on_today, this_month) = totals(&days, today);
+    let days: Vec<Value> = days
+        .iter()
+        .map(|(day, requests)| json!({"date": day.format("%Y-%m-%d").to_string(), "requests": requests}))
+        .collect();
+    Ok(json!({
+        "key_id": key_id,
+        "days": days,
+        "today": on_today,
+        "this_month": this_month,
+    }))
+}
+
 pub fn usage_handler() -> Handler {
     handler(|call: Call| async move {
         let space = call.path_param("space")?;
         let key_id = call.path_param("key")?;
         spaces::load(&call.engine, &call.principal.account_id, space).await?;
-        let listed = keys::space_key(space, key_id);
-        call.engine
-            .store()
-            .get(&listed.pk, &listed.sk)
-            .await?
-            .ok_or_else(|| ApiError::not_found("key", key_id))?;
-        written_usage(&call.engine).await;
-        let today = call.engine.now().date_naive();
-        let days = usage::days(call.engine.store(), space, key_id, today).await?;
-        let (on_today, this_month) = totals(&days, today);
-        let days: Vec<Value> = days
-            .iter()
-            .map(|(day, requests)| json!({"date": day.format("%Y-%m-%d").to_string(), "requests": requests}))
-            .collect();
-        Ok(Reply::ok(json!({
-            "key_id": key_id,
-            "days": days,
-            "today": on_today,
-            "this_month": this_month,
-        })))
+        Ok(Reply::ok(key_usage(&call.engine, space, key_id).await?))
     })
 }
