@@ -685,10 +685,12 @@ impl Tail<'_> {
     ) -> Result<(), ClientError> {
         let mut last_id: Option<String> = None;
         let mut printed = 0;
+        let mut announced = false;
         loop {
             let mut response = api.realtime(token, self.types, last_id.as_deref()).await?;
-            if last_id.is_none() {
+            if !announced {
                 io.note(format_args!("Following the events of {space} (Ctrl-C to stop)."))?;
+                announced = true;
             }
             let mut parser = sse::Parser::default();
             while let Some(chunk) = response.chunk().await.map_err(|source| ClientError::Unreachable {
