@@ -28,18 +28,52 @@ const FLUSH_AT_ENTRIES: usize = 1_000;
 /// Tries of one read-modify-write against other processes' batches.
 const WRITE_TRIES: usize = 8;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Counted {
     space: String,
     key_id: String,
     day: NaiveDate,
 }
 
+/// What waits, by key id: looked up by the request's `&str`, so counting a known key
+/// allocates nothing.
 #[derive(Default)]
 struct Pending {
-    counts: HashMap<Counted, u64>,
+    keys: HashMap<String, KeyCounts>,
+    /// Keys and days waiting, over all keys.
+    entries: usize,
     /// When the oldest count still waiting was made (unix seconds).
     oldest: Option<i64>,
+}
+
+struct KeyCounts {
+    space: String,
+    /// Usually one day; two around midnight.
+    days: Vec<(NaiveDate, u64)>,
+}
+
+impl Pending {
+    fn add(&mut self, space: &str, key_id: &str, day: NaiveDate, requests: u64) {
+        if !self.keys.contains_key(key_id) {
+            self.keys.insert(
+                key_id.to_owned(),
+                KeyCounts {
+                    space: space.to_owned(),
+                    days: Vec::new(),
+                },
+            );
+        }
+        let Some(key) = self.keys.get_mut(key_id) else {
+            return;
+        };
+        match key.days.iter_mut().find(|(counted, _)| *counted == day) {
+            Some((_, count)) => *count += requests,
+            None => {
+                key.days.push((day, requests));
+                self.entries += 1;
+            }
+        }
+    }
 }
 
 /// The counts this process has not written yet.
@@ -61,21 +95,27 @@ impl UsageTally {
         let mut pending = self.lock();
         let at = now.timestamp();
         let oldest = *pending.oldest.get_or_insert(at);
-        *pending
-            .counts
-            .entry(Counted {
-                space: space.to_owned(),
-                key_id: key_id.to_owned(),
-                day: now.date_naive(),
-            })
-            .or_insert(0) += 1;
-        at - oldest >= FLUSH_AFTER_SECONDS || pending.counts.len() >= FLUSH_AT_ENTRIES
+        pending.add(space, key_id, now.date_naive(), 1);
+        at - oldest >= FLUSH_AFTER_SECONDS || pending.entries >= FLUSH_AT_ENTRIES
     }
 
-    fn take(&self) -> HashMap<Counted, u64> {
-        let mut pending = self.lock();
-        pending.oldest = None;
-        std::mem::take(&mut pending.counts)
+    fn take(&self) -> Vec<(Counted, u64)> {
+        let taken = std::mem::take(&mut *self.lock());
+        taken
+            .keys
+            .into_iter()
+            .flat_map(|(key_id, counts)| {
+                let space = counts.space;
+                counts.days.into_iter().map(move |(day, requests)| {
+                    let counted = Counted {
+                        space: space.clone(),
+                        key_id: key_id.clone(),
+                        day,
+                    };
+                    (counted, requests)
+                })
+            })
+            .collect()
     }
 
     /// Puts back what could not be written, for the next batch.
@@ -86,7 +126,7 @@ impl UsageTally {
         let mut pending = self.lock();
         pending.oldest = Some(pending.oldest.map_or(now, |oldest| oldest.min(now)));
         for (counted, requests) in unwritten {
-            *pending.counts.entry(counted).or_insert(0) += requests;
+            pending.add(&counted.space, &counted.key_id, counted.day, requests);
         }
     }
 }
@@ -234,8 +274,22 @@ mod tests {
         assert!(!tally.count("spc_1", "key_1", start + chrono::Duration::seconds(9)));
         assert!(tally.count("spc_1", "key_1", start + chrono::Duration::seconds(10)));
         let taken = tally.take();
-        assert_eq!(taken.values().sum::<u64>(), 3);
+        assert_eq!(taken.iter().map(|(_, n)| n).sum::<u64>(), 3);
         assert!(!tally.count("spc_1", "key_1", start + chrono::Duration::seconds(11)));
+    }
+
+    #[test]
+    fn unwritten_counts_join_the_next_batch() {
+        let tally = UsageTally::default();
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap();
+        tally.count("spc_1", "key_1", now);
+        let failed = tally.take();
+        tally.count("spc_1", "key_1", now);
+        tally.restore(failed, now.timestamp());
+        let again = tally.take();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].1, 2);
+        assert!(tally.take().is_empty());
     }
 
     #[test]
