@@ -301,18 +301,18 @@ impl Streams<'_> {
 }
 
 /// The stored login and a client for it.
-struct Session {
+struct LoggedIn {
     api: AccountApi,
     login: Login,
     folder: PathBuf,
 }
 
-impl Session {
-    fn open(connection: &Connection) -> Result<Session, ClientError> {
+impl LoggedIn {
+    fn open(connection: &Connection) -> Result<LoggedIn, ClientError> {
         let folder = config::folder(connection.config_dir.as_deref())?;
         let login = config::load(&folder)?.ok_or(ClientError::NotLoggedIn)?;
         let url = connection.url.clone().unwrap_or_else(|| login.url.clone());
-        Ok(Session {
+        Ok(LoggedIn {
             api: AccountApi::new(&url, &login.account_key),
             login,
             folder,
@@ -355,14 +355,14 @@ async fn dispatch(
             count,
             json,
         }) => {
-            let session = Session::open(&connection)?;
-            let space = session.space(&space).await?;
+            let logged_in = LoggedIn::open(&connection)?;
+            let space = logged_in.space(&space).await?;
             let tail = Tail {
                 types: types.as_deref(),
                 count,
                 json,
             };
-            tail.run(&session.api, &space, io, stop).await
+            tail.run(&logged_in.api, &space, io, stop).await
         }
     }
 }
@@ -414,7 +414,7 @@ async fn login(connection: &Connection, space: Option<String>, io: &mut Streams<
 async fn spaces(command: SpacesCommand, io: &mut Streams<'_>) -> Result<(), ClientError> {
     match command {
         SpacesCommand::List { connection, json } => {
-            let spaces = Session::open(&connection)?.api.spaces().await?;
+            let spaces = LoggedIn::open(&connection)?.api.spaces().await?;
             if json {
                 return io.json(&spaces);
             }
@@ -427,18 +427,18 @@ async fn spaces(command: SpacesCommand, io: &mut Streams<'_>) -> Result<(), Clie
             ))
         }
         SpacesCommand::Create { connection, name } => {
-            let space = Session::open(&connection)?.api.create_space(&name).await?;
+            let space = LoggedIn::open(&connection)?.api.create_space(&name).await?;
             io.out(format_args!("{}", space.id))
         }
         SpacesCommand::Delete { connection, space } => {
-            let session = Session::open(&connection)?;
-            session.api.delete_space(&space).await?;
-            if session.login.space.as_deref() == Some(space.as_str()) {
+            let logged_in = LoggedIn::open(&connection)?;
+            logged_in.api.delete_space(&space).await?;
+            if logged_in.login.space.as_deref() == Some(space.as_str()) {
                 let login = Login {
                     space: None,
-                    ..session.login.clone()
+                    ..logged_in.login.clone()
                 };
-                config::save(&session.folder, &login)?;
+                config::save(&logged_in.folder, &login)?;
             }
             io.out(format_args!(
                 "Deleted {space}: its keys no longer work and its data is being removed."
@@ -464,8 +464,8 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
                 Some(text) => Some(expiry(&text, chrono::Utc::now())?),
                 None => None,
             };
-            let session = Session::open(&connection)?;
-            let space = session.space(&space).await?;
+            let logged_in = LoggedIn::open(&connection)?;
+            let space = logged_in.space(&space).await?;
             let key = NewKey {
                 name,
                 scopes,
@@ -474,7 +474,7 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
                 toolsets,
                 read_only,
             };
-            let minted = session.api.create_key(&space, &key).await?;
+            let minted = logged_in.api.create_key(&space, &key).await?;
             io.note(format_args!(
                 "Minted {} ({}) on {space}. The token is shown this once; store it now:",
                 minted.id, minted.name
@@ -484,7 +484,7 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
                 io.note(format_args!("Connect Claude Code with it:"))?;
                 io.out(format_args!(
                     "claude mcp add --transport http space {}{} --header \"Authorization: Bearer {}\"",
-                    session.api.origin(),
+                    logged_in.api.origin(),
                     api::MCP,
                     minted.token
                 ))?;
@@ -496,9 +496,9 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
             space,
             json,
         } => {
-            let session = Session::open(&connection)?;
-            let space = session.space(&space).await?;
-            let keys = session.api.keys(&space).await?;
+            let logged_in = LoggedIn::open(&connection)?;
+            let space = logged_in.space(&space).await?;
+            let keys = logged_in.api.keys(&space).await?;
             if json {
                 return io.json(&keys);
             }
@@ -527,9 +527,9 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
             io.out(format_args!("{}", table::render(&headers, rows)))
         }
         KeysCommand::Revoke { connection, space, id } => {
-            let session = Session::open(&connection)?;
-            let space = session.space(&space).await?;
-            session.api.revoke_key(&space, &id).await?;
+            let logged_in = LoggedIn::open(&connection)?;
+            let space = logged_in.space(&space).await?;
+            logged_in.api.revoke_key(&space, &id).await?;
             io.out(format_args!("Revoked {id}: its next request is refused."))
         }
         KeysCommand::Usage {
@@ -538,9 +538,9 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
             id,
             json,
         } => {
-            let session = Session::open(&connection)?;
-            let space = session.space(&space).await?;
-            let usage = session.api.key_usage(&space, &id).await?;
+            let logged_in = LoggedIn::open(&connection)?;
+            let space = logged_in.space(&space).await?;
+            let usage = logged_in.api.key_usage(&space, &id).await?;
             if json {
                 return io.json(&usage);
             }
@@ -564,10 +564,10 @@ async fn secrets(command: SecretsCommand, io: &mut Streams<'_>) -> Result<(), Cl
             space,
             name,
         } => {
-            let session = Session::open(&connection)?;
-            let space = session.space(&space).await?;
+            let logged_in = LoggedIn::open(&connection)?;
+            let space = logged_in.space(&space).await?;
             let value = io.secret(&format!("Value of {name}: "))?;
-            session.api.set_secret(&space, &name, &value).await?;
+            logged_in.api.set_secret(&space, &name, &value).await?;
             io.out(format_args!("Set {name}."))
         }
         SecretsCommand::List {
@@ -575,9 +575,9 @@ async fn secrets(command: SecretsCommand, io: &mut Streams<'_>) -> Result<(), Cl
             space,
             json,
         } => {
-            let session = Session::open(&connection)?;
-            let space = session.space(&space).await?;
-            let secrets = session.api.secrets(&space).await?;
+            let logged_in = LoggedIn::open(&connection)?;
+            let space = logged_in.space(&space).await?;
+            let secrets = logged_in.api.secrets(&space).await?;
             if json {
                 return io.json(&secrets);
             }
@@ -595,9 +595,9 @@ async fn secrets(command: SecretsCommand, io: &mut Streams<'_>) -> Result<(), Cl
             space,
             name,
         } => {
-            let session = Session::open(&connection)?;
-            let space = session.space(&space).await?;
-            session.api.delete_secret(&space, &name).await?;
+            let logged_in = LoggedIn::open(&connection)?;
+            let space = logged_in.space(&space).await?;
+            logged_in.api.delete_secret(&space, &name).await?;
             io.out(format_args!("Deleted {name}."))
         }
     }
