@@ -395,6 +395,39 @@ async fn tokens_and_secret_values_never_reach_the_logs() {
         .expect(422);
     app.space(Method::GET, "/secrets").send().await.expect(200);
 
+    // The same through `spacectl`: the account key and the value on standard input, a key
+    // minted and printed once.
+    let config = tempfile::tempdir().expect("a temp dir");
+    let spacectl = |command: &[&str], stdin: String| {
+        let mut args = vec!["spacectl".to_owned()];
+        args.extend(command.iter().map(|a| (*a).to_owned()));
+        args.extend(["--url".to_owned(), app.base.clone(), "--config-dir".to_owned()]);
+        args.push(config.path().display().to_string());
+        let what = format!("spacectl {command:?}");
+        async move {
+            let mut input = std::io::Cursor::new(stdin.into_bytes());
+            let mut out = Vec::new();
+            let io = spacectl::client::Io {
+                input: spacectl::client::Input::Piped(&mut input),
+                out: &mut out,
+                err: &mut std::io::sink(),
+                stop: Box::pin(std::future::pending()),
+            };
+            assert_eq!(spacectl::client::run(args, io).await, 0, "{what}");
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    };
+    spacectl(&["login"], app.account_key().to_owned()).await;
+    let value = format!("sv-cli-{}", space_http::ids::new_id("v"));
+    spacectl(&["secrets", "set", "CLI_SECRET"], value.clone()).await;
+    secrets.push(value);
+    let printed = spacectl(
+        &["keys", "create", "--name", "cli", "--scopes", "contacts:read"],
+        String::new(),
+    )
+    .await;
+    tokens.push(printed.trim().to_owned());
+
     // The calendar's secret feed URL, fetched as a calendar app would.
     let feed = app
         .space(Method::POST, "/calendar/ical-token/rotate")

@@ -1,7 +1,9 @@
 //! `spacectl`: the whole API in one process. The same family routers the Lambda binaries
-//! serve are merged on one port, over the embedded store (or DynamoDB).
+//! serve are merged on one port, over the embedded store (or DynamoDB). [`client`] holds
+//! the owner's commands, which talk to a running API over HTTP.
 
 pub mod bootstrap;
+pub mod client;
 pub mod log_sink;
 pub mod manifest;
 pub mod serve;

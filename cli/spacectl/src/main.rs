@@ -1,4 +1,7 @@
+use std::io::IsTerminal as _;
+
 use clap::{Parser, Subcommand};
+use spacectl::client::{Input, Io};
 use spacectl::serve::{ServeOptions, serve};
 
 /// jemalloc for the long-running, many-threaded local server: under load glibc's malloc
@@ -24,6 +27,8 @@ enum Command {
     Openapi,
     /// Print the deployment manifest (committed as infra/manifest.json).
     Manifest,
+    #[command(flatten)]
+    Owner(spacectl::client::Command),
 }
 
 #[tokio::main]
@@ -43,6 +48,24 @@ async fn main() -> anyhow::Result<()> {
         Command::Manifest => {
             print!("{}", spacectl::manifest::to_json(&spacectl::manifest::manifest()));
             Ok(())
+        }
+        Command::Owner(command) => {
+            let mut stdin = std::io::BufReader::new(std::io::stdin());
+            let input = if std::io::stdin().is_terminal() {
+                Input::Terminal
+            } else {
+                Input::Piped(&mut stdin)
+            };
+            let io = Io {
+                input,
+                out: &mut std::io::stdout(),
+                err: &mut std::io::stderr(),
+                stop: Box::pin(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                }),
+            };
+            let code = spacectl::client::execute(command, io).await;
+            std::process::exit(code)
         }
     }
 }

@@ -211,8 +211,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let _ = stopping.send(true);
     });
     // Public routes limit visitors by the peer address.
-    let app = crate::app(engine).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::app(engine.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(stopped(stop)).await?;
+    // The last requests' usage counts, which would otherwise wait for a next batch.
+    if let Err(error) = space_http::usage::flush(&engine).await {
+        tracing::warn!(%error, "the last usage counts were not written");
+    }
     let pass = worker.await.unwrap_or_default();
     println!("Stopped cleanly ({} jobs released to the next start).", pass.released);
     Ok(())

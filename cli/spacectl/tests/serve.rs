@@ -103,6 +103,32 @@ async fn bootstraps_once_and_survives_a_sigterm() {
     assert_eq!(response.status(), 200);
     let contact: Value = response.json().await.unwrap();
     assert_eq!(contact["name"], "Survives restarts");
+
+    // The owner's commands, as a shell runs them: the account key piped in, a table out.
+    // The key's two requests were counted, the first written out when the server stopped.
+    let config = tempfile::tempdir().unwrap();
+    let owner = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spacectl"))
+            .args(args)
+            .args(["--url", &server.base, "--config-dir"])
+            .arg(config.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spacectl starts");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let login = owner(&["login"], bootstrap["account_key"].as_str().unwrap());
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    let listed = owner(&["keys", "list", "--json"], "");
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let keys: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(keys[0]["requests_today"], 2, "{keys}");
+    let refused = owner(&["keys", "revoke", "key_nope"], "");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("key_nope"));
     terminate(server);
 }
 

@@ -2,7 +2,7 @@
 //! only its SHA-256 is stored: in the lookup item (read on every request) and in the
 //! Space's key list, written together in one transaction.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 use space_auth::{Domain, KeyRecord, Principal, PrincipalKind, ScopeSet, Token, TokenHash, TokenKind};
 use space_http::events::event_write;
@@ -10,10 +10,13 @@ use space_http::fields::{format_datetime, parse_datetime};
 use space_http::ids::new_id;
 use space_http::operation::{Call, Handler, Reply, handler};
 use space_http::resource::{PageRequest, list_partition};
-use space_http::{ApiError, Engine, FieldErrors, keys};
+use space_http::{ApiError, Engine, FieldErrors, keys, usage};
 use space_store::{Condition, Item, Query, SortRange, Write};
 
 use crate::spaces;
+
+/// Keys whose usage a list page reads at the same time.
+const USAGE_READS_AT_ONCE: usize = 16;
 
 /// The highest per-key limit an owner can set.
 pub const MAX_RATE_LIMIT: u64 = 100_000;
@@ -80,8 +83,16 @@ pub fn schema(with_token: bool) -> Value {
     });
     if !with_token {
         schema["properties"]["last_used_at"] = json!({"type": ["string", "null"], "format": "date-time"});
+        schema["properties"]["requests_today"] =
+            json!({"type": "integer", "description": "Requests made with the key this UTC day."});
+        schema["properties"]["requests_this_month"] =
+            json!({"type": "integer", "description": "Requests made with the key this UTC month."});
         if let Some(required) = schema["required"].as_array_mut() {
-            required.push(json!("last_used_at"));
+            required.extend([
+                json!("last_used_at"),
+                json!("requests_today"),
+                json!("requests_this_month"),
+            ]);
         }
     }
     if with_token {
@@ -397,6 +408,7 @@ pub fn list_handler() -> Handler {
                 key.remove("version");
                 key.entry("last_used_at").or_insert(Value::Null);
             }
+            with_usage(&call.engine, space, data).await?;
         }
         Ok(Reply::ok(listed))
     })
@@ -435,5 +447,113 @@ pub fn revoke_handler() -> Handler {
         ));
         call.engine.store().transact(writes).await?;
         Ok(Reply::no_content())
+    })
+}
+
+/// What a key's usage answers: its days with requests in the kept window, newest first.
+pub fn usage_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["key_id", "days", "today", "this_month"],
+        "properties": {
+            "key_id": {"type": "string"},
+            "days": {
+                "type": "array",
+                "description": "The UTC days of the last 90 with any request, newest first.",
+                "items": {
+                    "type": "object",
+                    "required": ["date", "requests"],
+                    "properties": {
+                        "date": {"type": "string", "format": "date"},
+                        "requests": {"type": "integer"}
+                    }
+                }
+            },
+            "today": {"type": "integer", "description": "Requests this UTC day."},
+            "this_month": {"type": "integer", "description": "Requests this UTC month."}
+        }
+    })
+}
+
+/// Writes the counts this process still holds before they are read, so that a single
+/// process (`spacectl serve`) answers exactly; other processes' counts arrive with their
+/// next batch.
+async fn written_usage(engine: &Engine) {
+    if let Err(error) = usage::flush(engine).await {
+        tracing::warn!(%error, "usage counts of this process not written before reading");
+    }
+}
+
+fn month_start(today: NaiveDate) -> NaiveDate {
+    today.with_day(1).unwrap_or(today)
+}
+
+/// Adds `requests_today` and `requests_this_month` to each listed key: one small query per
+/// key, a few at a time, since a page holds up to 200 keys.
+async fn with_usage(engine: &Engine, space: &str, listed: &mut [Value]) -> Result<(), ApiError> {
+    written_usage(engine).await;
+    let today = engine.now().date_naive();
+    for batch in listed.chunks_mut(USAGE_READS_AT_ONCE) {
+        let read = batch.iter().map(|key| {
+            let id = key.get("id").and_then(Value::as_str).unwrap_or_default();
+            month_totals(engine, space, id, today)
+        });
+        let totals = futures::future::try_join_all(read).await?;
+        for (key, (on_today, this_month)) in batch.iter_mut().zip(totals) {
+            if let Some(key) = key.as_object_mut() {
+                key.insert("requests_today".into(), json!(on_today));
+                key.insert("requests_this_month".into(), json!(this_month));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Requests today and this month.
+async fn month_totals(engine: &Engine, space: &str, key_id: &str, today: NaiveDate) -> Result<(u64, u64), ApiError> {
+    let days = usage::between(engine.store(), space, key_id, month_start(today), today).await?;
+    Ok(totals(&days, today))
+}
+
+fn totals(days: &[(NaiveDate, u64)], today: NaiveDate) -> (u64, u64) {
+    let on_today = days.iter().filter(|(day, _)| *day == today).map(|(_, n)| n).sum();
+    let this_month = days
+        .iter()
+        .filter(|(day, _)| *day >= month_start(today))
+        .map(|(_, n)| n)
+        .sum();
+    (on_today, this_month)
+}
+
+/// A key of `space` and its use over the kept window; another Space's key is not found.
+pub async fn key_usage(engine: &Engine, space: &str, key_id: &str) -> Result<Value, ApiError> {
+    let listed = keys::space_key(space, key_id);
+    engine
+        .store()
+        .get(&listed.pk, &listed.sk)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key", key_id))?;
+    written_usage(engine).await;
+    let today = engine.now().date_naive();
+    let days = usage::days(engine.store(), space, key_id, today).await?;
+    let (on_today, this_month) = totals(&days, today);
+    let days: Vec<Value> = days
+        .iter()
+        .map(|(day, requests)| json!({"date": day.format("%Y-%m-%d").to_string(), "requests": requests}))
+        .collect();
+    Ok(json!({
+        "key_id": key_id,
+        "days": days,
+        "today": on_today,
+        "this_month": this_month,
+    }))
+}
+
+pub fn usage_handler() -> Handler {
+    handler(|call: Call| async move {
+        let space = call.path_param("space")?;
+        let key_id = call.path_param("key")?;
+        spaces::load(&call.engine, &call.principal.account_id, space).await?;
+        Ok(Reply::ok(key_usage(&call.engine, space, key_id).await?))
     })
 }

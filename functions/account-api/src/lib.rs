@@ -148,6 +148,16 @@ pub fn operations() -> Vec<Operation> {
             keys::revoke_handler(),
         )
         .answers_no_content(),
+        operation(
+            "keys_usage",
+            Method::GET,
+            "/spaces/{space}/keys/{key}/usage",
+            Effect::Read,
+            "A space key's requests per UTC day over the last 90 days, today and this month",
+            keys::usage_handler(),
+        )
+        .with_description("Counts reach this view within seconds of the requests, in batches.")
+        .answers(StatusCode::OK, Schema::lazy(keys::usage_schema).named("KeyUsage")),
         list_secrets.answers(StatusCode::OK, || list_schema(secrets::schema())),
         operation(
             "secret_values_put",

@@ -147,6 +147,7 @@ pub async fn authenticate(
         };
     }
     record_last_use(engine, &principal);
+    crate::usage::count_request(engine, &principal);
     Authenticated {
         principal: Ok(principal),
         rate: Some(decision),

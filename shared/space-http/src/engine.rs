@@ -11,6 +11,7 @@ use space_store::{Clock, Store, SystemClock};
 
 use crate::auth::AuthMemory;
 use crate::cursor::CursorKey;
+use crate::usage::UsageTally;
 
 /// Request bodies above this size are refused with 413 unless a route says otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -60,6 +61,7 @@ struct Inner {
     /// When this process last recorded each key's `last_used_at` (unix seconds).
     key_touches: Mutex<HashMap<String, i64>>,
     auth: AuthMemory,
+    usage: UsageTally,
 }
 
 /// `last_used_at` is written at most this often per key and process.
@@ -85,6 +87,11 @@ impl Engine {
     /// What authentication remembers between requests in this process.
     pub(crate) fn auth_memory(&self) -> &AuthMemory {
         &self.shared.auth
+    }
+
+    /// The usage counts this process has not written yet.
+    pub(crate) fn usage(&self) -> &UsageTally {
+        &self.shared.usage
     }
 
     pub fn builder(store: Arc<dyn Store>) -> EngineBuilder {
@@ -239,6 +246,7 @@ impl EngineBuilder {
                 allow_local_webhooks: self.allow_local_webhooks,
                 key_touches: Mutex::default(),
                 auth: AuthMemory::default(),
+                usage: UsageTally::default(),
             }),
         }
     }

@@ -176,6 +176,11 @@ pub fn rate_counter(hash: &TokenHash, window_start: i64) -> ItemKey {
     ItemKey::new(format!("RL#{}", hash.as_str()), window_start.to_string())
 }
 
+/// A space key's requests on one UTC day (`YYYY-MM-DD`), so one key's days are one range.
+pub fn key_usage(space: &str, key_id: &str, day: &str) -> ItemKey {
+    ItemKey::new(format!("SPACE#{space}#USAGE"), format!("{key_id}#{day}"))
+}
+
 /// A client address's request counter on one family of public routes.
 pub fn visitor_counter(family: &str, client: &str, window_start: i64) -> ItemKey {
     ItemKey::new(format!("RL#visitor#{family}#{client}"), window_start.to_string())

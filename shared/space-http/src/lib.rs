@@ -30,6 +30,7 @@ pub mod request_id;
 pub mod resource;
 pub mod rest;
 pub mod schema;
+pub mod usage;
 pub mod zones;
 
 pub use email::Email;

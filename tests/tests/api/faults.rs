@@ -420,9 +420,13 @@ async fn a_change_whose_response_was_lost_is_not_made_twice(backend: Backend) {
 }
 
 /// Whether a changed item is bookkeeping a failed request may leave: the key's
-/// `last_used_at`, rate counters, idempotency records.
+/// `last_used_at`, rate counters, idempotency records, usage counts.
 fn bookkeeping(pk: &str, sk: &str) -> bool {
-    sk.starts_with("APIKEY#") || pk.starts_with("KEY#") || pk.starts_with("RL#") || pk.ends_with("#IDEM")
+    sk.starts_with("APIKEY#")
+        || pk.starts_with("KEY#")
+        || pk.starts_with("RL#")
+        || pk.ends_with("#IDEM")
+        || pk.ends_with("#USAGE")
 }
 
 /// For every operation the catalogue declares, and every store call it makes: failing
