@@ -23,7 +23,9 @@ pub fn operations() -> Vec<Operation> {
     for mut operation in templates::templates().operations() {
         match operation.name.as_str() {
             "messaging_templates_list" => operation.response = Some(Schema::lazy(|| list_schema(templates::schema()))),
-            "messaging_templates_get" | "messaging_templates_create" => operation.response = Some(Schema::lazy(templates::schema)),
+            "messaging_templates_get" | "messaging_templates_create" => {
+                operation.response = Some(Schema::lazy(templates::schema))
+            }
             "messaging_templates_update" | "messaging_templates_replace" => {
                 let mode = if operation.name == "messaging_templates_update" {
                     WriteMode::Patch
