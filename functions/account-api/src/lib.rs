@@ -186,6 +186,12 @@ pub fn operations() -> Vec<Operation> {
             "Connect an account to a Space; its keys may then use it, never connect or remove one",
             connections::create_handler(),
         )
+        .with_description(
+            "The fields depend on `kind`: a `social` connection takes `network` and `handle`; a `messaging` one \
+             takes `channel` and an `address` on that channel (a phone number in international format for \
+             `whatsapp` and `sms`, an email address for `email`, a handle for `instagram` and `messenger`). A \
+             field of the other kind, or an address that is not of its channel, is 422.",
+        )
         .with_body(connections::request_schema)
         .answers(StatusCode::CREATED, connections::schema),
         operation(
@@ -223,6 +229,11 @@ pub fn operations() -> Vec<Operation> {
             Effect::Create,
             "Inject an inbound message on a messaging connection, as its provider's signed callback would",
             connections::inbound_handler(),
+        )
+        .with_description(
+            "`from` is an address on the connection's channel (a phone number in international format for \
+             `whatsapp` and `sms`, an email address for `email`): another shape is 422, as is a connection that \
+             is not a messaging channel (409).",
         )
         .with_body(connections::inbound_schema)
         .answers(StatusCode::CREATED, inbox::inbound::received_schema),

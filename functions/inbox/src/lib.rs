@@ -67,6 +67,8 @@ pub fn operations() -> Vec<Operation> {
             "inbox_threads_get" => operation.response = Some(Schema::lazy(threads::schema)),
             "inbox_threads_update" => {
                 operation.summary = "Assign, tag or snooze a thread".into();
+                operation.description =
+                    Some("`snoozed_until` must be in the future (422 otherwise); null wakes the thread now.".into());
                 operation.handler = handler(threads::update);
                 operation.body = Some(Schema::lazy(threads::update_schema));
                 operation.response = Some(Schema::lazy(threads::schema));
@@ -133,7 +135,7 @@ pub fn operations() -> Vec<Operation> {
             handler(messages::reply),
         )
         .with_description(
-            "A closed thread is 409. A contact who opted out of the channel is 422 `RECIPIENT_OPTED_OUT`. On WhatsApp \
+            "Send exactly one of `text` or `template_id` (422 otherwise). A closed thread is 409. A contact who opted out of the channel is 422 `RECIPIENT_OPTED_OUT`. On WhatsApp \
              free-form text goes only within 24 hours of the contact's last message, else 422 \
              `REPLY_WINDOW_CLOSED`; an approved template (`template_id`, exactly its `parameters`) goes any time, \
              and one not approved is 422 `TEMPLATE_NOT_APPROVED`. SMS text is counted in segments (GSM-7 160, \

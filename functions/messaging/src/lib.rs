@@ -17,14 +17,20 @@ pub use templates::Review;
 /// The job that reviews a submitted template.
 pub const REVIEW: &str = "messaging.review";
 
+/// What a template's body must be beyond its length: a grammar JSON Schema does not state.
+const BODY_RULE: &str = "The body's parameters are written {{1}} to {{n}}, numbered in order of first use without \
+                         gaps (422 otherwise).";
+
 /// Every operation of the family.
 pub fn operations() -> Vec<Operation> {
     let mut operations = Vec::new();
     for mut operation in templates::templates().operations() {
         match operation.name.as_str() {
             "messaging_templates_list" => operation.response = Some(Schema::lazy(|| list_schema(templates::schema()))),
-            "messaging_templates_get" | "messaging_templates_create" => {
-                operation.response = Some(Schema::lazy(templates::schema))
+            "messaging_templates_get" => operation.response = Some(Schema::lazy(templates::schema)),
+            "messaging_templates_create" => {
+                operation.response = Some(Schema::lazy(templates::schema));
+                operation.description = Some(BODY_RULE.into());
             }
             "messaging_templates_update" | "messaging_templates_replace" => {
                 let mode = if operation.name == "messaging_templates_update" {
@@ -40,11 +46,10 @@ pub fn operations() -> Vec<Operation> {
                         .into(),
                     schema: Some(Schema::lazy(templates::schema)),
                 });
-                operation.description = Some(
+                operation.description = Some(format!(
                     "A draft or rejected template is edited and is a draft again; a pending one is 409; an approved \
-                     one stays as approved and the edit is a new draft (201) naming it in `previous_id`."
-                        .into(),
-                );
+                     one stays as approved and the edit is a new draft (201) naming it in `previous_id`. {BODY_RULE}"
+                ));
             }
             _ => {}
         }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use space_auth::{Domain, Principal};
 use space_http::events::update_event_write;
-use space_http::fields::{CustomKind, Field, FieldKind, WriteMode, format_datetime, validate};
+use space_http::fields::{CustomKind, Field, FieldKind, WriteMode, body_schema, format_datetime, validate};
 use space_http::keys;
 use space_http::operation::{Call, Reply};
 use space_http::resource::{Filter, Resource};
@@ -64,46 +64,62 @@ const LANGUAGE: FieldKind = FieldKind::Custom(CustomKind {
     },
 });
 
+/// The three kinds of button, each an object of exactly its fields.
+const QUICK_REPLY: &[Field] = &[
+    Field::new("type", FieldKind::Enum(&["quick_reply"]), "A reply the customer taps.").required(),
+    Field::new("text", FieldKind::Text { max: 25 }, "The button's label.").required(),
+];
+const URL_BUTTON: &[Field] = &[
+    Field::new("type", FieldKind::Enum(&["url"]), "Opens a web page.").required(),
+    Field::new("text", FieldKind::Text { max: 25 }, "The button's label.").required(),
+    Field::new("url", FieldKind::Url, "The page it opens.").required(),
+];
+const PHONE_BUTTON: &[Field] = &[
+    Field::new("type", FieldKind::Enum(&["phone_number"]), "Calls a number.").required(),
+    Field::new("text", FieldKind::Text { max: 25 }, "The button's label.").required(),
+    Field::new("phone_number", FieldKind::Phone, "The number it calls.").required(),
+];
+const BUTTON_KINDS: [(&str, &[Field]); 3] = [
+    ("quick_reply", QUICK_REPLY),
+    ("url", URL_BUTTON),
+    ("phone_number", PHONE_BUTTON),
+];
+
 const BUTTONS: FieldKind = FieldKind::Custom(CustomKind {
     schema: || {
-        json!({
-            "type": "array",
-            "maxItems": MAX_BUTTONS,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string", "enum": ["quick_reply", "url", "phone_number"]},
-                    "text": {"type": "string", "minLength": 1, "maxLength": 25},
-                    "url": {"type": "string", "format": "uri", "maxLength": 2000},
-                    "phone_number": {"type": "string", "maxLength": 20}
-                },
-                "required": ["type", "text"],
-                "additionalProperties": false
-            }
-        })
+        let kinds: Vec<Value> = BUTTON_KINDS
+            .iter()
+            .map(|(_, fields)| body_schema(fields, WriteMode::Create))
+            .collect();
+        json!({"type": "array", "maxItems": MAX_BUTTONS, "items": {"oneOf": kinds}})
     },
     check: check_buttons,
 });
 
+/// Each button checked as the object of its type, with the fields' own checks.
 fn check_buttons(value: &Value) -> Result<Value, String> {
     let list = value.as_array().ok_or("must be a list of buttons")?;
     if list.len() > MAX_BUTTONS {
         return Err(format!("must hold at most {MAX_BUTTONS} buttons"));
     }
-    for button in list {
+    let mut checked = Vec::with_capacity(list.len());
+    for (index, button) in list.iter().enumerate() {
         let kind = button.get("type").and_then(Value::as_str).unwrap_or_default();
-        let text = button.get("text").and_then(Value::as_str).unwrap_or_default();
-        if !matches!(kind, "quick_reply" | "url" | "phone_number") {
-            return Err("each button's type is quick_reply, url or phone_number".into());
-        }
-        if text.trim().is_empty() || text.chars().count() > 25 {
-            return Err("each button's text is 1 to 25 characters".into());
-        }
-        if kind != "quick_reply" && button.get(kind).and_then(Value::as_str).is_none() {
-            return Err(format!("a {kind} button needs its `{kind}`"));
+        let Some((_, fields)) = BUTTON_KINDS.iter().find(|(name, _)| *name == kind) else {
+            return Err(format!("button {index}: type is quick_reply, url or phone_number"));
+        };
+        match validate(fields, button, WriteMode::Create) {
+            Ok(valid) => checked.push(Value::Object(valid.set)),
+            Err(errors) => {
+                let problems: Vec<String> = errors
+                    .into_iter()
+                    .map(|(field, messages)| format!("{field} {}", messages.join("; ")))
+                    .collect();
+                return Err(format!("button {index} ({kind}): {}", problems.join(", ")));
+            }
         }
     }
-    Ok(value.clone())
+    Ok(Value::Array(checked))
 }
 
 /// The template resource.
@@ -430,6 +446,30 @@ pub async fn render(engine: &Engine, space: &str, id: &str, parameters: &[String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_button_is_exactly_the_object_of_its_type() {
+        let checked = check_buttons(&json!([
+            {"type": "quick_reply", "text": "Yes"},
+            {"type": "url", "text": "Track", "url": "https://example.com/track"},
+            {"type": "phone_number", "text": "Call", "phone_number": "+1 (415) 555-2671"}
+        ]))
+        .expect("valid buttons");
+        assert_eq!(checked[2]["phone_number"], "+14155552671", "stored as E.164");
+        for refused in [
+            json!([{"type": "url", "text": "Track"}]),
+            json!([{"type": "quick_reply", "text": "Yes", "url": "https://example.com"}]),
+            json!([{"type": "url", "text": "Track", "url": format!("https://example.com/{}", "a".repeat(space_http::fields::MAX_URL_CHARS))}]),
+            json!([{"type": "email", "text": "Mail"}]),
+        ] {
+            assert!(check_buttons(&refused).is_err(), "{refused}");
+        }
+        let schema = (match BUTTONS {
+            FieldKind::Custom(kind) => kind.schema,
+            _ => unreachable!("buttons are a custom kind"),
+        })();
+        assert_eq!(schema["items"]["oneOf"].as_array().map(Vec::len), Some(3));
+    }
 
     #[test]
     fn parameters_are_numbered_in_order_without_gaps() {
