@@ -291,9 +291,10 @@ impl FieldKind {
                 "maxLength": MAX_PHONE_CHARS,
                 "examples": ["+14155552671"]
             }),
-            FieldKind::Url => {
-                json!({"type": "string", "format": "uri", "pattern": URL_PATTERN, "maxLength": MAX_URL_CHARS})
-            }
+            // No `format: uri`: the server takes what the pattern says (an http(s) URL without
+            // spaces or control characters, international characters included), which RFC
+            // 3986's `uri` would refuse.
+            FieldKind::Url => json!({"type": "string", "pattern": URL_PATTERN, "maxLength": MAX_URL_CHARS}),
             FieldKind::DateTime => json!({"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}),
             FieldKind::Enum(options) => json!({"type": "string", "enum": options}),
             FieldKind::Boolean => json!({"type": "boolean"}),
