@@ -207,6 +207,53 @@ async def social():
         check(got.structured_content["network_url"].startswith("https://www.linkedin.com/"), "with the network's URL")
 
 
+async def inbox():
+    """A message comes in on an SMS channel; a key reads the thread and replies over MCP."""
+    status, channel = http(
+        "POST",
+        f"/functions/v1/account-api/spaces/{SPACE_ID}/connections",
+        ACCOUNT_KEY,
+        {"kind": "messaging", "channel": "sms", "name": "Support line", "address": "+12015550100"},
+    )
+    check(status == 201, f"the owner connects a channel: {status} {channel}")
+    status, received = http(
+        "POST",
+        f"/functions/v1/account-api/spaces/{SPACE_ID}/connections/{channel['id']}/inbound",
+        ACCOUNT_KEY,
+        {"from": "+12015550123", "text": "Is my order on its way?"},
+    )
+    check(status == 201, f"an inbound message: {status} {received}")
+    thread = received["thread"]["id"]
+    key = mint(["inbox:read", "inbox:run"])
+    async with client(key) as session:
+        names = [tool.name for tool in (await session.list_tools()).tools]
+        check(names == ["read_inbox", "run_inbox", "search_operations"], f"inbox tools: {names}")
+        listed = await session.call_tool(
+            "read_inbox", {"operation": "inbox_threads_list", "arguments": {"status": "open"}}
+        )
+        ids = [t["id"] for t in listed.structured_content["data"]]
+        check(thread in ids, f"the thread is open in the inbox: {ids}")
+        replied = await session.call_tool(
+            "run_inbox",
+            {"operation": "inbox_threads_reply", "arguments": {"id": thread, "text": "Yes, it ships today."}},
+        )
+        check(not replied.is_error and replied.structured_content["status"] == "queued", f"a queued reply: {replied}")
+        check(replied.structured_content["segments"] == 1, "one SMS segment")
+        refused = await session.call_tool(
+            "run_inbox", {"operation": "inbox_threads_close", "arguments": {"id": thread}}
+        )
+        check(refused.is_error, "closing is inbox:write, which the key lacks")
+        for _ in range(100):
+            messages = await session.call_tool(
+                "read_inbox", {"operation": "inbox_threads_messages", "arguments": {"id": thread}}
+            )
+            statuses = [m["status"] for m in messages.structured_content["data"] if m.get("direction") == "outbound"]
+            if statuses and statuses[0] in ("sent", "delivered", "read"):
+                break
+            await asyncio.sleep(0.1)
+        check(statuses and statuses[0] in ("sent", "delivered", "read"), f"the worker sent it: {statuses}")
+
+
 async def main():
     async with httpx2.AsyncClient() as raw:
         response = await raw.post(MCP, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
@@ -215,6 +262,7 @@ async def main():
     await scenario("auto")
     await scenario("legacy")
     await social()
+    await inbox()
     print(f"python sdk: {CHECKS} checks passed")
 
 
