@@ -198,6 +198,10 @@ pub const SANDBOX: &str = "sandbox";
 
 /// Connection `id` of the Space, if there is one.
 pub async fn get(engine: &Engine, space: &str, id: &str) -> Result<Option<Item>, StoreError> {
+    // Not an id this API issued (a NUL, say, which no store key may hold): no such connection.
+    if !space_http::ids::has_shape(id, ID_PREFIX) {
+        return Ok(None);
+    }
     let key = key(space, id);
     engine.store().get(&key.pk, &key.sk).await
 }
