@@ -13,6 +13,7 @@ use space_store::blobs::{BlobStore, FileBlobStore, MemoryBlobStore, S3BlobStore}
 use space_store::dynamodb::DynamoStore;
 use space_store::embedded::EmbeddedStore;
 use space_store::secrets::{FileVault, MemoryVault, SecretVault, SecretsManagerVault, SigningKeys};
+use space_store::signing_cache::{CachedSigningKeys, SIGNING_KEY_TTL};
 
 use crate::bootstrap::{bootstrap_if_empty, write_file};
 
@@ -118,7 +119,10 @@ pub async fn engine(options: &ServeOptions, public_url: String) -> anyhow::Resul
             (
                 Arc::new(store),
                 Arc::new(SecretsManagerVault::from_config(&config, prefix.clone())),
-                Arc::new(SecretsManagerVault::from_config(&config, format!("{prefix}-signing"))),
+                Arc::new(CachedSigningKeys::new(
+                    Box::new(SecretsManagerVault::from_config(&config, format!("{prefix}-signing"))),
+                    SIGNING_KEY_TTL,
+                )),
                 blobs,
             )
         }

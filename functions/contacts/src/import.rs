@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
 use space_http::operation::{Access, Call, Effect, Reply, handler};
 use space_http::{ApiError, Operation, Schema};
-use space_store::{MAX_TRANSACTION_WRITES, StoreError, Write};
+use space_store::{StoreError, Write, pack_transactions};
 
 use crate::contacts;
 
@@ -177,24 +177,9 @@ struct Row {
 }
 
 /// Rows grouped into transactions of at most [`ROWS_PER_TRANSACTION`] rows and
-/// [`MAX_TRANSACTION_WRITES`] writes.
+/// [`space_store::MAX_TRANSACTION_WRITES`] writes.
 fn batches(rows: Vec<Row>) -> Vec<Vec<Row>> {
-    let mut batches: Vec<Vec<Row>> = Vec::new();
-    let mut writes = 0;
-    for row in rows {
-        let fits = batches.last().is_some_and(|batch| {
-            batch.len() < ROWS_PER_TRANSACTION && writes + row.writes.len() <= MAX_TRANSACTION_WRITES
-        });
-        if !fits {
-            batches.push(Vec::new());
-            writes = 0;
-        }
-        writes += row.writes.len();
-        if let Some(batch) = batches.last_mut() {
-            batch.push(row);
-        }
-    }
-    batches
+    pack_transactions(rows, |row| row.writes.len(), ROWS_PER_TRANSACTION, 0)
 }
 
 /// The position in `batch` of the row whose writes include the transaction's write `at`.

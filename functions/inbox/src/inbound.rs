@@ -486,16 +486,18 @@ async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
         message: "Signing keys are not configured on this server.".into(),
         retry_after: 60,
     })?;
-    let secret = keys
-        .get_key(&space, &connections::secret_name(&id))
-        .await?
-        .ok_or_else(unsigned)?;
+    let name = connections::secret_name(&id);
+    let secret = keys.get_key(&space, &name).await?.ok_or_else(unsigned)?;
     let raw = call.raw.clone().unwrap_or(RawBody {
         content_type: String::new(),
         bytes: Default::default(),
     });
     if !verify(&secret, &raw.bytes, &signature) {
-        return Err(unsigned());
+        // The remembered secret may predate a rotation served by another process.
+        let fresh = keys.get_key_fresh(&space, &name).await?;
+        if fresh.is_none_or(|fresh| fresh == secret || !verify(&fresh, &raw.bytes, &signature)) {
+            return Err(unsigned());
+        }
     }
     let body = parse_json(&raw)?;
     let received = accept(&call, &connection, &body).await?;

@@ -298,108 +298,99 @@ pub async fn update(call: Call) -> Result<Reply, ApiError> {
     };
     let wake = validated.clear.contains(&"snoozed_until");
     let space = call.space_id()?.to_owned();
-    let id = call.path_param("id")?.to_owned();
     let token = new_id("snz");
-    let thread = transition(
-        &call.engine,
-        &space,
-        &call.principal,
-        &id,
-        call.if_match,
-        |current, next| {
-            let mut kind = "thread.updated";
-            let mut writes = Vec::new();
-            for name in &validated.clear {
-                next.body.remove(*name);
+    respond(&call, |current, next| {
+        let mut kind = "thread.updated";
+        let mut writes = Vec::new();
+        for name in &validated.clear {
+            next.body.remove(*name);
+        }
+        for (name, value) in &validated.set {
+            if *name != "snoozed_until" {
+                next.body.insert(name.clone(), value.clone());
             }
-            for (name, value) in &validated.set {
-                if *name != "snoozed_until" {
-                    next.body.insert(name.clone(), value.clone());
-                }
+        }
+        if let Some(at) = snooze_until {
+            if status(current) == "closed" {
+                return Err(ApiError::Conflict(
+                    "The thread is closed: reopen it before snoozing it.".into(),
+                ));
             }
-            if let Some(at) = snooze_until {
-                if status(current) == "closed" {
-                    return Err(ApiError::Conflict(
-                        "The thread is closed: reopen it before snoozing it.".into(),
-                    ));
-                }
-                next.body.insert("status".into(), json!("snoozed"));
-                next.body.insert("snoozed_until".into(), json!(format_datetime(at)));
-                next.body.insert("snooze".into(), json!(token));
-                writes.push(
-                    NewJob::new(
-                        UNSNOOZE,
-                        json!({"space_id": space, "thread_id": current.sk, "snooze": token}),
-                        now,
-                    )
-                    .at(at)
-                    .write(),
-                );
-                kind = "thread.snoozed";
-            } else if wake && status(current) == "snoozed" {
-                next.body.insert("status".into(), json!("open"));
-                next.body.remove("snooze");
-                kind = "thread.reopened";
-            }
-            Ok(Change { kind, writes })
-        },
-    )
-    .await?;
-    Ok(Reply::ok(Resource::render(&thread)).with_etag(thread.version))
+            next.body.insert("status".into(), json!("snoozed"));
+            next.body.insert("snoozed_until".into(), json!(format_datetime(at)));
+            next.body.insert("snooze".into(), json!(token));
+            writes.push(
+                NewJob::new(
+                    UNSNOOZE,
+                    json!({"space_id": space, "thread_id": current.sk, "snooze": token}),
+                    now,
+                )
+                .at(at)
+                .write(),
+            );
+            kind = "thread.snoozed";
+        } else if wake && status(current) == "snoozed" {
+            next.body.insert("status".into(), json!("open"));
+            next.body.remove("snooze");
+            kind = "thread.reopened";
+        }
+        Ok(Change { kind, writes })
+    })
+    .await
 }
 
 pub async fn close(call: Call) -> Result<Reply, ApiError> {
     let space = call.space_id()?.to_owned();
-    let id = call.path_param("id")?.to_owned();
     let now = format_datetime(call.engine.now());
-    let thread = transition(
-        &call.engine,
-        &space,
-        &call.principal,
-        &id,
-        call.if_match,
-        |current, next| {
-            if status(current) == "closed" {
-                return Err(ApiError::Conflict("The thread is already closed.".into()));
-            }
-            next.body.insert("status".into(), json!("closed"));
-            next.body.insert("closed_at".into(), json!(now));
-            next.body.remove("snooze");
-            next.body.remove("snoozed_until");
-            Ok(Change {
-                kind: "thread.closed",
-                writes: vec![release_write(&space, current)],
-            })
-        },
-    )
-    .await?;
-    Ok(Reply::ok(Resource::render(&thread)).with_etag(thread.version))
+    respond(&call, |current, next| {
+        if status(current) == "closed" {
+            return Err(ApiError::Conflict("The thread is already closed.".into()));
+        }
+        next.body.insert("status".into(), json!("closed"));
+        next.body.insert("closed_at".into(), json!(now));
+        next.body.remove("snooze");
+        next.body.remove("snoozed_until");
+        Ok(Change {
+            kind: "thread.closed",
+            writes: vec![release_write(&space, current)],
+        })
+    })
+    .await
 }
 
 pub async fn reopen(call: Call) -> Result<Reply, ApiError> {
     let space = call.space_id()?.to_owned();
-    let id = call.path_param("id")?.to_owned();
+    respond(&call, |current, next| {
+        let writes = match status(current) {
+            "open" => return Err(ApiError::Conflict("The thread is already open.".into())),
+            "closed" => vec![claim_write(&space, current)],
+            _ => Vec::new(),
+        };
+        next.body.insert("status".into(), json!("open"));
+        next.body.remove("closed_at");
+        next.body.remove("snooze");
+        next.body.remove("snoozed_until");
+        Ok(Change {
+            kind: "thread.reopened",
+            writes,
+        })
+    })
+    .await
+}
+
+/// A thread route's change through [`transition`] (the path's thread, the caller's
+/// `If-Match`), answered with the thread.
+async fn respond<F>(call: &Call, change: F) -> Result<Reply, ApiError>
+where
+    F: FnMut(&Item, &mut Item) -> Result<Change, ApiError>,
+{
     let thread = transition(
         &call.engine,
-        &space,
+        call.space_id()?,
         &call.principal,
-        &id,
+        call.path_param("id")?,
         call.if_match,
-        |current, next| {
-            let writes = match status(current) {
-                "open" => return Err(ApiError::Conflict("The thread is already open.".into())),
-                "closed" => vec![claim_write(&space, current)],
-                _ => Vec::new(),
-            };
-            next.body.insert("status".into(), json!("open"));
-            next.body.remove("closed_at");
-            next.body.remove("snooze");
-            next.body.remove("snoozed_until");
-            Ok(Change {
-                kind: "thread.reopened",
-                writes,
-            })
-        },
+        change,
     )
     .await?;
     Ok(Reply::ok(Resource::render(&thread)).with_etag(thread.version))

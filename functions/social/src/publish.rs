@@ -22,7 +22,7 @@ use space_http::keys;
 use space_http::operation::{self, Call, Reply, handler};
 use space_http::resource::Resource;
 use space_http::{ApiError, Engine, FieldErrors};
-use space_store::{Condition, Item, MAX_TRANSACTION_WRITES, StoreError, Write};
+use space_store::{Condition, Item, StoreError, Write, pack_transactions};
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
 use crate::posts::{self, POSTS};
@@ -240,14 +240,10 @@ async fn on_cluster(call: Call, action: Action) -> Result<Reply, ApiError> {
 /// the posts already moved stay moved (each whole), the cluster shows `partial`, and
 /// repeating the call moves the rest.
 fn batches(moves: Vec<Vec<Write>>) -> Vec<Vec<Write>> {
-    let mut batches: Vec<Vec<Write>> = Vec::new();
-    for writes in moves {
-        match batches.last_mut() {
-            Some(batch) if batch.len() + writes.len() < MAX_TRANSACTION_WRITES => batch.extend(writes),
-            _ => batches.push(writes),
-        }
-    }
-    batches
+    pack_transactions(moves, Vec::len, usize::MAX, 1)
+        .into_iter()
+        .map(|posts| posts.into_iter().flatten().collect())
+        .collect()
 }
 
 async fn on_post(call: Call, action: Action) -> Result<Reply, ApiError> {

@@ -202,7 +202,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict("The item changed or already exists; read it again and retry.".into())
             }
             StoreError::Rejected(reason) => {
-                ApiError::BadRequest(format!("The request is too large for one write: {reason}."))
+                ApiError::BadRequest(format!("The request cannot be stored as it is: {reason}."))
             }
             StoreError::Internal(cause) => ApiError::Internal(cause),
         }

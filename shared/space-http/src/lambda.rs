@@ -11,6 +11,7 @@ use space_store::blobs::{BlobStore, S3BlobStore};
 use space_store::deferred::Deferred;
 use space_store::dynamodb::DynamoStore;
 use space_store::secrets::{SecretVault, SecretsManagerVault, SigningKeys};
+use space_store::signing_cache::{CachedSigningKeys, SIGNING_KEY_TTL};
 
 use crate::cursor::CursorKey;
 use crate::engine::Engine;
@@ -91,8 +92,13 @@ fn secrets_manager(config: &SdkConfig, prefix: String) -> Arc<dyn SecretVault> {
     Arc::new(SecretsManagerVault::from_config(config, prefix))
 }
 
+/// Remembered for a minute per process (`space_store::signing_cache`): every delivery and
+/// every inbound hook reads one, and each read would be a Secrets Manager call.
 fn signing_keys(config: &SdkConfig, prefix: String) -> Arc<dyn SigningKeys> {
-    Arc::new(SecretsManagerVault::from_config(config, prefix))
+    Arc::new(CachedSigningKeys::new(
+        Box::new(SecretsManagerVault::from_config(config, prefix)),
+        SIGNING_KEY_TTL,
+    ))
 }
 
 /// The environment variable that holds the API's public origin.

@@ -32,6 +32,7 @@ pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     transactions(&store, &clock).await;
     increments(&store, &clock).await;
     scans_and_bulk_deletes(&store, &clock).await;
+    keys_no_backend_holds(&store, &clock).await;
 }
 
 /// A fresh, practically unique token (hex) for keys and table names.
@@ -1077,4 +1078,32 @@ pub async fn scans_and_bulk_deletes(store: &Arc<dyn Store>, clock: &ManualClock)
     for (pk, sk) in &beside {
         assert!(get(store, pk, sk).await.is_some(), "{pk}/{sk} is not under {prefix}");
     }
+}
+
+/// A key no backend can hold (empty, with a NUL, past DynamoDB's sizes) reads as absent, so
+/// an id a client made up is "not found", and a write there is refused before anything is
+/// written.
+pub async fn keys_no_backend_holds(store: &Arc<dyn Store>, _clock: &ManualClock) {
+    let pk = partition("unholdable");
+    let long = "k".repeat(1025);
+    for sk in ["", "a\0b", long.as_str()] {
+        assert_eq!(get(store, &pk, sk).await, None, "{sk:?} reads as absent");
+        assert!(
+            matches!(store.get_raw(&pk, sk).await, Ok(None)),
+            "{sk:?} reads as absent raw"
+        );
+        assert!(
+            matches!(
+                store.put(Item::new(&pk, sk, body(json!({}))), Condition::None).await,
+                Err(StoreError::Rejected(_))
+            ),
+            "a write at {sk:?} is refused"
+        );
+    }
+    assert_eq!(get(store, "", "a").await, None, "an empty partition reads as absent");
+    assert_eq!(
+        get(store, "a\0b", "a").await,
+        None,
+        "a NUL in a partition reads as absent"
+    );
 }

@@ -142,6 +142,10 @@ impl<K: SigningKeys + ?Sized> SigningKeys for Deferred<K> {
         self.get().await?.get_key(space, name).await
     }
 
+    async fn get_key_fresh(&self, space: &str, name: &str) -> Result<Option<String>, StoreError> {
+        self.get().await?.get_key_fresh(space, name).await
+    }
+
     async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError> {
         self.get().await?.delete_key(space, name).await
     }

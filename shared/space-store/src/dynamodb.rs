@@ -29,7 +29,7 @@ use serde_json::{Map, Number, Value};
 use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::item::{Condition, Item, Page, Query, Scan, ScanPage, SortRange, Write};
-use crate::store::{Store, validate_item, validate_transaction};
+use crate::store::{Store, holdable_key, validate_item, validate_transaction};
 
 const PK: &str = "pk";
 const SK: &str = "sk";
@@ -258,6 +258,9 @@ impl DynamoStore {
 
     /// GetItem with a consistent read, expired or not.
     async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        if !holdable_key(pk, sk) {
+            return Ok(None);
+        }
         let got = self
             .client
             .get_item()

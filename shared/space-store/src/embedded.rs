@@ -22,7 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::item::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, SortRange, Write};
 use crate::read_cache::ReadCache;
-use crate::store::{Store, validate_item, validate_transaction};
+use crate::store::{Store, holdable_key, validate_item, validate_transaction};
 
 /// Items keyed by `pk \0 sk`, so a partition is one contiguous, ordered range.
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -178,6 +178,9 @@ impl EmbeddedStore {
     /// The live item at `pk`/`sk` with its body as stored text: from the read cache, or
     /// read (and cached) in a read transaction.
     fn read_cached(&self, pk: &str, sk: &str) -> Result<Option<Arc<RawItem>>, StoreError> {
+        if !holdable_key(pk, sk) {
+            return Ok(None);
+        }
         let key = composite(pk, sk)?;
         let item = match self.cache.get(&key) {
             Some(item) => item,

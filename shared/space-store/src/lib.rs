@@ -16,6 +16,7 @@ pub mod deferred;
 pub mod dynamodb;
 pub mod embedded;
 pub mod secrets;
+pub mod signing_cache;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -23,4 +24,4 @@ pub mod conformance;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use item::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, SortRange, Write};
-pub use store::{MAX_NESTING, MAX_TRANSACTION_WRITES, Store};
+pub use store::{MAX_NESTING, MAX_TRANSACTION_WRITES, Store, pack_transactions};

@@ -29,6 +29,11 @@ pub trait SecretVault: Send + Sync + 'static {
 pub trait SigningKeys: Send + Sync + 'static {
     async fn put_key(&self, space: &str, name: &str, value: &str) -> Result<(), StoreError>;
     async fn get_key(&self, space: &str, name: &str) -> Result<Option<String>, StoreError>;
+    /// Reads past any cache in front of the backend: for a check that failed with a key
+    /// that may have been replaced since it was remembered.
+    async fn get_key_fresh(&self, space: &str, name: &str) -> Result<Option<String>, StoreError> {
+        self.get_key(space, name).await
+    }
     async fn delete_key(&self, space: &str, name: &str) -> Result<(), StoreError>;
     /// Removes up to `limit` of the Space's keys and says how many: none means none is left.
     async fn delete_all_keys(&self, space: &str, limit: usize) -> Result<usize, StoreError>;

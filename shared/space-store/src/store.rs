@@ -66,6 +66,36 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// Groups of writes that must each apply whole (a post and its bookkeeping, an imported
+/// row and its index entries), in order, packed into as few transactions as the store
+/// allows: at most `max_groups` groups and `MAX_TRANSACTION_WRITES - reserve` writes each
+/// (`reserve` keeps room for writes the caller adds to the last). A group is never split;
+/// one larger than a transaction gets one of its own, for the store to refuse.
+pub fn pack_transactions<G>(
+    groups: impl IntoIterator<Item = G>,
+    writes_of: impl Fn(&G) -> usize,
+    max_groups: usize,
+    reserve: usize,
+) -> Vec<Vec<G>> {
+    let room = MAX_TRANSACTION_WRITES.saturating_sub(reserve);
+    let mut packed: Vec<Vec<G>> = Vec::new();
+    let mut writes = 0;
+    for group in groups {
+        let size = writes_of(&group);
+        match packed.last_mut() {
+            Some(last) if last.len() < max_groups && writes + size <= room => {
+                writes += size;
+                last.push(group);
+            }
+            _ => {
+                writes = size;
+                packed.push(vec![group]);
+            }
+        }
+    }
+    packed
+}
+
 /// Checks what every backend must refuse before touching data.
 pub(crate) fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
     if writes.is_empty() {
@@ -91,8 +121,29 @@ pub(crate) fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// DynamoDB's limits on a partition key and a sort key, in bytes.
+const MAX_PK_BYTES: usize = 2048;
+const MAX_SK_BYTES: usize = 1024;
+
+/// Whether an item can live at `pk`/`sk` on every backend: keys are not empty, hold no NUL
+/// (the embedded store's separator) and fit DynamoDB's sizes. A read of any other key finds
+/// nothing rather than failing, so an id a client made up is simply not found.
+pub(crate) fn holdable_key(pk: &str, sk: &str) -> bool {
+    !pk.is_empty()
+        && !sk.is_empty()
+        && pk.len() <= MAX_PK_BYTES
+        && sk.len() <= MAX_SK_BYTES
+        && !pk.contains('\0')
+        && !sk.contains('\0')
+}
+
 /// Checks what every backend must refuse in an item before writing it.
 pub(crate) fn validate_item(item: &Item) -> Result<(), StoreError> {
+    if !holdable_key(&item.pk, &item.sk) {
+        return Err(StoreError::Rejected(format!(
+            "keys are 1 to {MAX_PK_BYTES} (partition) and {MAX_SK_BYTES} (sort) bytes without NUL characters"
+        )));
+    }
     /// Whether `value` holds containers more than `levels` deep.
     fn deeper_than(value: &serde_json::Value, levels: usize) -> bool {
         let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
@@ -108,4 +159,21 @@ pub(crate) fn validate_item(item: &Item) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_packed_whole_under_both_limits() {
+        let sizes = [6usize; 40];
+        let packed = pack_transactions(sizes, |size| *size, usize::MAX, 1);
+        assert_eq!(packed.iter().map(Vec::len).collect::<Vec<_>>(), [16, 16, 8]);
+        let packed = pack_transactions(sizes, |size| *size, 10, 0);
+        assert_eq!(packed.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 10, 10]);
+        let packed = pack_transactions([60usize, 50, 40, 120, 1], |size| *size, usize::MAX, 0);
+        assert_eq!(packed, [vec![60], vec![50, 40], vec![120], vec![1]]);
+        assert!(pack_transactions(Vec::<usize>::new(), |size| *size, 1, 0).is_empty());
+    }
 }
