@@ -176,6 +176,12 @@ pub fn families() -> Vec<Family> {
             backends: messaging::BACKENDS,
         },
         Family {
+            name: "team",
+            operations: team::operations,
+            router: team::router,
+            backends: team::BACKENDS,
+        },
+        Family {
             name: "webhooks",
             operations: webhooks::operations,
             router: webhooks::router,

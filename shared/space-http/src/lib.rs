@@ -24,6 +24,7 @@ pub mod listing;
 pub mod log;
 pub mod openapi;
 pub mod operation;
+pub mod owned;
 pub mod public;
 pub mod references;
 pub mod request_id;

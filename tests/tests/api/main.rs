@@ -33,6 +33,7 @@ mod realtime;
 mod seed;
 mod social;
 mod tables;
+mod team;
 mod usage;
 mod webhooks;
 mod whiteboards;
