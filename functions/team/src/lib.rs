@@ -7,6 +7,7 @@ use axum::Router;
 use serde_json::json;
 use space_auth::Domain;
 use space_http::fields::{CustomKind, Field, FieldKind};
+use space_http::operation::describe;
 use space_http::owned::owner_kept;
 use space_http::resource::{Filter, Resource};
 use space_http::zones::{check_time_zone, time_zone_schema};
@@ -73,7 +74,19 @@ pub fn users() -> Resource {
 }
 
 pub fn operations() -> Vec<Operation> {
-    owner_kept(users())
+    let mut operations = owner_kept(users());
+    describe(
+        &mut operations,
+        &[
+            "team_users_create",
+            "team_users_replace",
+            "team_users_update",
+            "team_users_list",
+        ],
+        "An email address has at most 64 characters before the `@`, and a time zone is one the tz database \
+         has; otherwise 422.",
+    );
+    operations
 }
 
 /// What this family's Lambda binary carries beyond the table (IAM follows from it).

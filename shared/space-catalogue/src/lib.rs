@@ -176,6 +176,24 @@ pub fn families() -> Vec<Family> {
             backends: messaging::BACKENDS,
         },
         Family {
+            name: "wallet",
+            operations: wallet::operations,
+            router: wallet::router,
+            backends: wallet::BACKENDS,
+        },
+        Family {
+            name: "finance",
+            operations: finance::operations,
+            router: finance::router,
+            backends: finance::BACKENDS,
+        },
+        Family {
+            name: "integrations",
+            operations: integrations::operations,
+            router: integrations::router,
+            backends: integrations::BACKENDS,
+        },
+        Family {
             name: "team",
             operations: team::operations,
             router: team::router,

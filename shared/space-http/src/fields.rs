@@ -92,6 +92,24 @@ pub fn time_zone_schema() -> Value {
     })
 }
 
+/// An amount's currency: an ISO 4217 code in capitals, like EUR. Amounts beside it are
+/// integers in the currency's minor unit (cents), so no amount is ever a float.
+pub const CURRENCY: FieldKind = FieldKind::Custom(CustomKind {
+    schema: currency_schema,
+    check: check_currency,
+});
+
+fn currency_schema() -> Value {
+    json!({"type": "string", "pattern": "^[A-Z]{3}$", "description": "An ISO 4217 currency code, like EUR or USD.", "examples": ["EUR"]})
+}
+
+fn check_currency(value: &Value) -> Result<Value, String> {
+    match value.as_str() {
+        Some(code) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) => Ok(value.clone()),
+        _ => Err("must be an ISO 4217 currency code in capitals, like EUR".into()),
+    }
+}
+
 /// The rules of phone and email fields beyond their patterns, for the descriptions of
 /// the operations that take them.
 pub const PHONE_AND_EMAIL_RULES: &str = "A phone number must be valid in its country's numbering plan \

@@ -27,7 +27,9 @@ pub fn owner_kept(resource: Resource) -> Vec<Operation> {
         .collect()
 }
 
-fn for_the_owner(mut operation: Operation) -> Operation {
+/// `operation` served to the owner alone, at `/spaces/{space}` + its path on the account API,
+/// acting in that Space once the caller's account is found to own it.
+pub fn for_the_owner(mut operation: Operation) -> Operation {
     operation.path = format!("/spaces/{{{SPACE_PARAM}}}{}", operation.path);
     operation.access = Access::Account;
     operation.params.insert(0, Param::path(SPACE_PARAM, "The Space's id."));

@@ -29,6 +29,7 @@ mod openapi;
 mod pages;
 mod properties;
 mod purge;
+mod read_only;
 mod realtime;
 mod seed;
 mod social;
