@@ -1,7 +1,7 @@
 //! Contacts: CRUD with indexed lookups (email, phone) and word search, tags, notes, and a
 //! batch import that reports every bad row and never half-writes a good one.
 
-mod import;
+pub mod import;
 mod tags;
 
 use axum::Router;
