@@ -6,7 +6,7 @@
 use axum::Router;
 use serde_json::{Value, json};
 use space_auth::Domain;
-use space_http::fields::{CURRENCY, CustomKind, Field, FieldKind};
+use space_http::fields::{CURRENCY, CustomKind, Field, FieldKind, whole_number};
 use space_http::owned::owner_kept;
 use space_http::resource::{Filter, Resource};
 use space_http::{Engine, Operation};
@@ -120,6 +120,7 @@ fn check_lines(value: &Value) -> Result<Value, String> {
     if lines.len() > MAX_LINES {
         return Err(format!("holds at most {MAX_LINES} lines"));
     }
+    let mut checked = Vec::with_capacity(lines.len());
     for (index, line) in lines.iter().enumerate() {
         let line = line
             .as_object()
@@ -134,19 +135,19 @@ fn check_lines(value: &Value) -> Result<Value, String> {
         if description.is_empty() || description.chars().count() > 500 {
             return Err(format!("line {index} needs a description of 1 to 500 characters"));
         }
+        // 3 and 3.0 are the same integer to JSON Schema; stored as 3.
         let within = |name: &str, min: i64, max: i64| {
             line.get(name)
-                .and_then(Value::as_i64)
-                .is_some_and(|n| (min..=max).contains(&n))
+                .and_then(whole_number)
+                .filter(|n| (min..=max).contains(n))
         };
-        if !within("quantity", 1, 1_000_000) {
-            return Err(format!("line {index} needs a whole quantity from 1 to 1,000,000"));
-        }
-        if !within("unit_amount", 0, MAX_AMOUNT) {
-            return Err(format!("line {index} needs a unit_amount in minor units, 0 or more"));
-        }
+        let quantity = within("quantity", 1, 1_000_000)
+            .ok_or_else(|| format!("line {index} needs a whole quantity from 1 to 1,000,000"))?;
+        let unit_amount = within("unit_amount", 0, MAX_AMOUNT)
+            .ok_or_else(|| format!("line {index} needs a unit_amount in minor units, 0 or more"))?;
+        checked.push(json!({"description": description, "quantity": quantity, "unit_amount": unit_amount}));
     }
-    Ok(value.clone())
+    Ok(Value::Array(checked))
 }
 
 pub fn operations() -> Vec<Operation> {
@@ -158,4 +159,17 @@ pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends:
 
 pub fn router() -> Router<Engine> {
     space_http::rest::routes(operations())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_take_whole_numbers_written_either_way() {
+        let checked = check_lines(&json!([{"description": "Work", "quantity": 2.0, "unit_amount": 1500}])).unwrap();
+        assert_eq!(checked, json!([{"description": "Work", "quantity": 2, "unit_amount": 1500}]));
+        assert!(check_lines(&json!([{"description": "Work", "quantity": 2.5, "unit_amount": 1}])).is_err());
+        assert!(check_lines(&json!([{"description": "Work", "quantity": 1, "unit_amount": -1}])).is_err());
+    }
 }
