@@ -17,8 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use http::{Request, StatusCode, header};
+use http::StatusCode;
 use serde_json::{Value, json};
 use space_http::{Engine, keys};
 use space_store::blobs::{BlobStore, FileBlobStore, S3BlobStore};
@@ -26,28 +25,10 @@ use space_store::dynamodb::DynamoStore;
 use space_store::embedded::EmbeddedStore;
 use space_store::secrets::MemoryVault;
 use space_store::{Scan, Store};
-use tower::ServiceExt as _;
 
 /// One request through the app: its status and JSON body.
 async fn call(app: &Router, auth: &str, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::AUTHORIZATION, auth);
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    let response = app
-        .clone()
-        .oneshot(request.body(body).expect("request"))
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    space_bench::call(app, auth, method, path, body).await
 }
 
 /// The keys stored under `space`'s partitions.
