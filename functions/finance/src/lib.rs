@@ -168,7 +168,10 @@ mod tests {
     #[test]
     fn lines_take_whole_numbers_written_either_way() {
         let checked = check_lines(&json!([{"description": "Work", "quantity": 2.0, "unit_amount": 1500}])).unwrap();
-        assert_eq!(checked, json!([{"description": "Work", "quantity": 2, "unit_amount": 1500}]));
+        assert_eq!(
+            checked,
+            json!([{"description": "Work", "quantity": 2, "unit_amount": 1500}])
+        );
         assert!(check_lines(&json!([{"description": "Work", "quantity": 2.5, "unit_amount": 1}])).is_err());
         assert!(check_lines(&json!([{"description": "Work", "quantity": 1, "unit_amount": -1}])).is_err());
     }

@@ -277,6 +277,21 @@ impl Streams<'_> {
         self.out(format_args!("{text}"))
     }
 
+    /// What a list command prints: the items as JSON with `--json`, else a table of
+    /// `headers` with a row per item.
+    fn listing<T: serde::Serialize>(
+        &mut self,
+        json: bool,
+        items: &[T],
+        headers: &[&str],
+        row: impl Fn(&T) -> Vec<String>,
+    ) -> Result<(), ClientError> {
+        if json {
+            return self.json(&items);
+        }
+        self.out(format_args!("{}", table::render(headers, items.iter().map(row))))
+    }
+
     /// A secret from the terminal without echo, or the whole of piped input less its
     /// final line break.
     fn secret(&mut self, prompt: &str) -> Result<String, ClientError> {
@@ -319,6 +334,13 @@ impl LoggedIn {
         })
     }
 
+    /// The login and the Space a command acts on.
+    async fn in_space(connection: &Connection, choice: &SpaceChoice) -> Result<(LoggedIn, String), ClientError> {
+        let logged_in = LoggedIn::open(connection)?;
+        let space = logged_in.space(choice).await?;
+        Ok((logged_in, space))
+    }
+
     /// `--space`, else the Space chosen at login, else the account's only Space.
     async fn space(&self, choice: &SpaceChoice) -> Result<String, ClientError> {
         if let Some(space) = choice.space.clone().or_else(|| self.login.space.clone()) {
@@ -355,8 +377,7 @@ async fn dispatch(
             count,
             json,
         }) => {
-            let logged_in = LoggedIn::open(&connection)?;
-            let space = logged_in.space(&space).await?;
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
             let tail = Tail {
                 types: types.as_deref(),
                 count,
@@ -415,16 +436,9 @@ async fn spaces(command: SpacesCommand, io: &mut Streams<'_>) -> Result<(), Clie
     match command {
         SpacesCommand::List { connection, json } => {
             let spaces = LoggedIn::open(&connection)?.api.spaces().await?;
-            if json {
-                return io.json(&spaces);
-            }
-            let rows = spaces
-                .iter()
-                .map(|s| vec![s.id.clone(), s.name.clone(), s.status.clone(), s.created_at.clone()]);
-            io.out(format_args!(
-                "{}",
-                table::render(&["ID", "NAME", "STATUS", "CREATED"], rows)
-            ))
+            io.listing(json, &spaces, &["ID", "NAME", "STATUS", "CREATED"], |s| {
+                vec![s.id.clone(), s.name.clone(), s.status.clone(), s.created_at.clone()]
+            })
         }
         SpacesCommand::Create { connection, name } => {
             let space = LoggedIn::open(&connection)?.api.create_space(&name).await?;
@@ -464,8 +478,7 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
                 Some(text) => Some(expiry(&text, chrono::Utc::now())?),
                 None => None,
             };
-            let logged_in = LoggedIn::open(&connection)?;
-            let space = logged_in.space(&space).await?;
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
             let key = NewKey {
                 name,
                 scopes,
@@ -496,24 +509,8 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
             space,
             json,
         } => {
-            let logged_in = LoggedIn::open(&connection)?;
-            let space = logged_in.space(&space).await?;
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
             let keys = logged_in.api.keys(&space).await?;
-            if json {
-                return io.json(&keys);
-            }
-            let rows = keys.iter().map(|k| {
-                vec![
-                    k.id.clone(),
-                    k.name.clone(),
-                    k.prefix.clone(),
-                    k.scopes.join(","),
-                    k.expires_at.clone().unwrap_or_else(|| "never".into()),
-                    k.last_used_at.clone().unwrap_or_else(|| "never".into()),
-                    k.requests_today.to_string(),
-                    k.requests_this_month.to_string(),
-                ]
-            });
             let headers = [
                 "ID",
                 "NAME",
@@ -524,11 +521,21 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
                 "TODAY",
                 "THIS MONTH",
             ];
-            io.out(format_args!("{}", table::render(&headers, rows)))
+            io.listing(json, &keys, &headers, |k| {
+                vec![
+                    k.id.clone(),
+                    k.name.clone(),
+                    k.prefix.clone(),
+                    k.scopes.join(","),
+                    k.expires_at.clone().unwrap_or_else(|| "never".into()),
+                    k.last_used_at.clone().unwrap_or_else(|| "never".into()),
+                    k.requests_today.to_string(),
+                    k.requests_this_month.to_string(),
+                ]
+            })
         }
         KeysCommand::Revoke { connection, space, id } => {
-            let logged_in = LoggedIn::open(&connection)?;
-            let space = logged_in.space(&space).await?;
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
             logged_in.api.revoke_key(&space, &id).await?;
             io.out(format_args!("Revoked {id}: its next request is refused."))
         }
@@ -538,8 +545,7 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
             id,
             json,
         } => {
-            let logged_in = LoggedIn::open(&connection)?;
-            let space = logged_in.space(&space).await?;
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
             let usage = logged_in.api.key_usage(&space, &id).await?;
             if json {
                 return io.json(&usage);
@@ -564,8 +570,7 @@ async fn secrets(command: SecretsCommand, io: &mut Streams<'_>) -> Result<(), Cl
             space,
             name,
         } => {
-            let logged_in = LoggedIn::open(&connection)?;
-            let space = logged_in.space(&space).await?;
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
             let value = io.secret(&format!("Value of {name}: "))?;
             logged_in.api.set_secret(&space, &name, &value).await?;
             io.out(format_args!("Set {name}."))
@@ -575,28 +580,22 @@ async fn secrets(command: SecretsCommand, io: &mut Streams<'_>) -> Result<(), Cl
             space,
             json,
         } => {
-            let logged_in = LoggedIn::open(&connection)?;
-            let space = logged_in.space(&space).await?;
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
             let secrets = logged_in.api.secrets(&space).await?;
-            if json {
-                return io.json(&secrets);
-            }
-            let rows = secrets.iter().map(|s| {
+            io.listing(json, &secrets, &["NAME", "CREATED", "UPDATED"], |s| {
                 vec![
                     s.name.clone(),
                     s.created_at.clone().unwrap_or_default(),
                     s.updated_at.clone().unwrap_or_default(),
                 ]
-            });
-            io.out(format_args!("{}", table::render(&["NAME", "CREATED", "UPDATED"], rows)))
+            })
         }
         SecretsCommand::Delete {
             connection,
             space,
             name,
         } => {
-            let logged_in = LoggedIn::open(&connection)?;
-            let space = logged_in.space(&space).await?;
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
             logged_in.api.delete_secret(&space, &name).await?;
             io.out(format_args!("Deleted {name}."))
         }
