@@ -57,10 +57,11 @@ deploy: build
 
 ## Criterion in-process benchmarks, wrk against `spacectl serve` (REST and MCP, next to a bare
 ## axum handler and the official Python SDK's MCP server), recurrence expansion under attack,
-## the purge of a deleted Space (docs/benchmarks.md), then Lambda cold starts, memory and zip
-## sizes; figures go into docs/benchmarks.md.
+## the purge of a deleted Space, contact lookups and what the indexes cost an import (in
+## process), then Lambda cold starts, memory and zip sizes; figures go into docs/benchmarks.md.
 bench:
 	scripts/bench.sh
+	$(CARGO) bench -p space-bench --bench lookups --bench social_slots --bench import
 	scripts/bench-calendar.sh
 	scripts/bench-webhooks.sh
 	scripts/bench-social.sh
