@@ -13,7 +13,6 @@ pub mod delivery;
 pub mod inbound;
 pub mod messages;
 pub mod provider;
-pub mod segments;
 pub mod threads;
 
 use axum::Router;

@@ -28,6 +28,9 @@ pub enum AwsAccess {
     /// Send to and read the jobs queue, create job schedules that send to it, and pass
     /// their role (the dispatcher).
     JobQueue,
+    /// Send SMS from the account's End User Messaging phone numbers (the dispatcher, whose
+    /// jobs send the phone family's messages).
+    SmsSend,
     /// Remove a deleted Space's data: walk and bulk-delete table items, list and delete its
     /// secret values and signing keys (never read them), list and delete every version of
     /// its media objects (the dispatcher, which runs the purge).
@@ -170,6 +173,12 @@ pub fn families() -> Vec<Family> {
             backends: inbox::BACKENDS,
         },
         Family {
+            name: "phone",
+            operations: phone::operations,
+            router: phone::router,
+            backends: phone::BACKENDS,
+        },
+        Family {
             name: "messaging",
             operations: messaging::operations,
             router: messaging::router,
@@ -290,6 +299,7 @@ pub fn functions() -> Vec<Function> {
             AwsAccess::JobQueue,
             AwsAccess::SigningKeysRead,
             AwsAccess::SpacePurge,
+            AwsAccess::SmsSend,
         ],
         env: &[],
         triggers: &[Trigger::TableStream, Trigger::JobsQueue],

@@ -27,6 +27,7 @@ mod meet;
 mod messaging;
 mod openapi;
 mod pages;
+mod phone;
 mod properties;
 mod purge;
 mod realtime;
