@@ -72,6 +72,7 @@ pub fn operation() -> Operation {
         max_body_bytes: None,
         media_types: &[],
         answers: Vec::new(),
+        cap: None,
         handler: handler(|call| async move { import(&call).await }),
     }
 }

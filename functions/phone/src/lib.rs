@@ -66,6 +66,7 @@ pub fn operations() -> Vec<Operation> {
             "Send an SMS from one of the Space's numbers (queued, then sent by the provider)",
             handler(sms::send),
         )
+        .capped(space_auth::Cap::PhoneSms)
         .with_description(sms::SEND_RULES)
         .with_body(sms::send_schema)
         .answers(StatusCode::CREATED, sms::schema),

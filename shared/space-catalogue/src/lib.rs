@@ -385,3 +385,28 @@ pub fn operation_names() -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use space_auth::Cap;
+    use space_http::Effect;
+
+    /// A cap a key may set is one some live action of its domain counts against, and only
+    /// live actions count.
+    #[test]
+    fn every_cap_is_declared_by_live_actions_of_its_domain() {
+        let operations = super::operations();
+        for cap in Cap::ALL {
+            let declaring: Vec<&str> = operations
+                .iter()
+                .filter(|operation| operation.cap == Some(*cap))
+                .map(|operation| operation.name.as_str())
+                .collect();
+            assert!(!declaring.is_empty(), "no operation counts against {cap}");
+        }
+        for operation in operations.iter().filter(|operation| operation.cap.is_some()) {
+            assert_eq!(operation.effect, Effect::Live, "{} is capped", operation.name);
+            assert_eq!(operation.domain(), operation.cap.map(Cap::domain), "{}", operation.name);
+        }
+    }
+}

@@ -7,6 +7,7 @@ mod apps;
 mod assets;
 mod booking;
 mod calendar;
+mod caps;
 mod cli;
 mod deleted_spaces;
 mod deploy;
