@@ -37,6 +37,8 @@ locals {
     stream_failures = [aws_sqs_queue.stream_failures.arn]
     job_schedules   = ["arn:${local.partition}:scheduler:${var.region}:${local.account_id}:schedule/${aws_scheduler_schedule_group.jobs.name}/*"]
     scheduler_role  = [aws_iam_role.scheduler.arn]
+    # The phone numbers SMS go out from (End User Messaging's origination identities).
+    sms_numbers = ["arn:${local.partition}:sms-voice:${var.region}:${local.account_id}:phone-number/*"]
   }
 
   # Resources encrypted with the stage key, and the service that uses it on a caller's behalf.

@@ -95,6 +95,7 @@ async fn round(target: usize, dynamodb: bool) -> Round {
             rate_limit_per_minute: Some(u32::MAX),
             toolsets: None,
             read_only: false,
+            limits: Vec::new(),
         }),
     )
     .await

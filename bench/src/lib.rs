@@ -43,6 +43,7 @@ pub async fn bench_space(store: Arc<dyn Store>) -> anyhow::Result<BenchSpace> {
             rate_limit_per_minute: Some(u32::MAX),
             toolsets: None,
             read_only: false,
+            limits: Vec::new(),
         }),
     )
     .await

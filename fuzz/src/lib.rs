@@ -53,6 +53,7 @@ impl Harness {
                     rate_limit_per_minute: Some(100_000),
                     toolsets: None,
                     read_only: false,
+                    limits: Vec::new(),
                 }),
             ))
             .expect("bootstrap");

@@ -250,6 +250,7 @@ class LeastPrivilege(unittest.TestCase):
             "stream_failures": "sqs:",
             "job_schedules": "scheduler:",
             "scheduler_role": "iam:PassRole",
+            "sms_numbers": "sms-voice:SendTextMessage",
         }
         for function in MANIFEST["functions"]:
             for permission in function["permissions"]:

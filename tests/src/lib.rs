@@ -224,6 +224,7 @@ impl TestApp {
                 rate_limit_per_minute: Some(100_000),
                 toolsets: None,
                 read_only: false,
+                limits: Vec::new(),
             }),
         )
         .await

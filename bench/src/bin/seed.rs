@@ -33,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
             rate_limit_per_minute: Some(u32::MAX),
             toolsets: None,
             read_only: false,
+            limits: Vec::new(),
         }),
     )
     .await

@@ -53,6 +53,7 @@ pub async fn create_demo(
         rate_limit: 0,
         toolsets: None,
         read_only: false,
+        limits: Vec::new(),
     };
     let account_key = mint(
         engine,
@@ -65,6 +66,7 @@ pub async fn create_demo(
             rate_limit_per_minute: None,
             toolsets: None,
             read_only: false,
+            limits: Vec::new(),
         },
     )
     .await?;
@@ -76,6 +78,7 @@ pub async fn create_demo(
         rate_limit_per_minute: None,
         toolsets: None,
         read_only: false,
+        limits: Vec::new(),
     });
     let space_key = mint(engine, &owner, Some(&space.sk_id()), request).await?;
     Ok(Bootstrap {

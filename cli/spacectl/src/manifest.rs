@@ -205,6 +205,12 @@ fn entry(function: &Function) -> FunctionEntry {
                     actions: OBJECT_ACTIONS.to_vec(),
                 });
             }
+            AwsAccess::SmsSend => {
+                permissions.push(Permission {
+                    resource: "sms_numbers",
+                    actions: vec!["sms-voice:SendTextMessage"],
+                });
+            }
             AwsAccess::SpacePurge => {
                 env.extend(["SECRETS_PREFIX", "SIGNING_KEYS_PREFIX", "MEDIA_BUCKET"]);
                 for (resource, actions) in [

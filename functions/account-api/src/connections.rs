@@ -11,9 +11,13 @@
 use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
-use space_connections::{self as connections, Channel, KINDS, MAX_PER_SPACE, MESSAGING, Network, PROVIDERS, SANDBOX};
+use space_connections::{
+    self as connections, Channel, KINDS, MAX_PER_SPACE, MESSAGING, Network, PHONE, PROVIDERS, SANDBOX, SANDBOX_PROVIDER,
+};
 use space_http::events::event_write;
-use space_http::fields::{Field, FieldKind, WriteMode, body_schema, format_datetime, validate};
+use space_http::fields::{
+    CustomKind, Field, FieldKind, WriteMode, body_schema, format_datetime, normalize_phone, validate,
+};
 use space_http::ids::new_id;
 use space_http::keys;
 use space_http::operation::{Call, Handler, Reply, handler};
@@ -45,6 +49,19 @@ fn fields() -> Vec<Field> {
             "Kind `messaging` (required): the Space's own address on the channel, an E.164 number for whatsapp and sms, an email address for email.",
         ),
         Field::new(
+            "number",
+            FieldKind::Phone,
+            "Kind `phone` (required): the Space's phone number, valid in its country's numbering plan; stored as E.164.",
+        ),
+        Field::new(
+            "capabilities",
+            FieldKind::Custom(CustomKind {
+                schema: connections::capabilities_schema,
+                check: connections::check_capabilities,
+            }),
+            "Kind `phone` (required): what the number can do, `sms` and/or `voice`.",
+        ),
+        Field::new(
             "name",
             FieldKind::Text { max: 200 },
             "How the Space calls it, e.g. \"Acme on LinkedIn\".",
@@ -58,7 +75,7 @@ fn fields() -> Vec<Field> {
         Field::new(
             "provider",
             FieldKind::Enum(PROVIDERS),
-            "Who carries the traffic; `sandbox` records it and can be told to fail.",
+            "Who carries the traffic; `sandbox` records it and can be told to fail; `aws` (AWS End User Messaging SMS) carries a phone number's SMS only.",
         )
         .default(|| json!("sandbox")),
     ]
@@ -81,7 +98,13 @@ pub fn sandbox_schema() -> Value {
                 "type": "array",
                 "items": {"type": "string", "minLength": 1, "maxLength": 254},
                 "maxItems": MAX_FAIL_RECIPIENTS,
-                "description": "Messaging: every message to these addresses fails (the list replaces the previous one)."
+                "description": "Messaging and phone: every message to these addresses fails (the list replaces the previous one)."
+            },
+            "undelivered_recipients": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 254},
+                "maxItems": MAX_FAIL_RECIPIENTS,
+                "description": "Phone: every SMS to these numbers is sent and then reported undelivered by the carrier (the list replaces the previous one)."
             }
         },
         "minProperties": 1,
@@ -202,15 +225,29 @@ pub fn create_handler() -> Handler {
 }
 
 /// What each kind needs beyond the common fields: a social account its network, a
-/// messaging channel its channel and the Space's address on it (normalized here).
+/// messaging channel its channel and the Space's address on it (normalized here), a phone
+/// number its number and capabilities. Only a phone number may go through `aws`.
 fn check_kind(set: &mut Map<String, Value>) -> Result<(), ApiError> {
     let mut errors = FieldErrors::new();
     let kind = set.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let (needed, foreign): (&[&str], &[&str]) = if kind == MESSAGING {
-        (&["channel", "address"], &["network", "handle"])
-    } else {
-        (&["network"], &["channel", "address"])
+    let (needed, foreign): (&[&str], &[&str]) = match kind.as_str() {
+        MESSAGING => (
+            &["channel", "address"],
+            &["network", "handle", "number", "capabilities"],
+        ),
+        PHONE => (
+            &["number", "capabilities"],
+            &["network", "handle", "channel", "address"],
+        ),
+        _ => (&["network"], &["channel", "address", "number", "capabilities"]),
     };
+    let provider = set.get("provider").and_then(Value::as_str).unwrap_or(SANDBOX_PROVIDER);
+    if kind != PHONE && provider != SANDBOX_PROVIDER {
+        errors.insert(
+            "provider".into(),
+            vec![format!("a {kind} connection goes through `{SANDBOX_PROVIDER}` only")],
+        );
+    }
     for field in needed.iter().filter(|f| !set.contains_key(**f)) {
         errors.insert((*field).into(), vec![format!("is required for a {kind} connection")]);
     }
@@ -316,13 +353,15 @@ pub fn sandbox_handler() -> Handler {
     handler(|call: Call| async move {
         let mut errors = FieldErrors::new();
         let body = call.body.as_object().cloned().unwrap_or_default();
-        for extra in body
-            .keys()
-            .filter(|k| !matches!(k.as_str(), "fail_next" | "failure" | "fail_recipients"))
-        {
+        for extra in body.keys().filter(|k| {
+            !matches!(
+                k.as_str(),
+                "fail_next" | "failure" | "fail_recipients" | "undelivered_recipients"
+            )
+        }) {
             errors.insert(
                 extra.clone(),
-                vec!["is not accepted; send fail_next, failure and fail_recipients".into()],
+                vec!["is not accepted; send fail_next, failure, fail_recipients and undelivered_recipients".into()],
             );
         }
         if body.is_empty() {
@@ -339,28 +378,8 @@ pub fn sandbox_handler() -> Handler {
         if fail_next.is_none() {
             errors.insert("fail_next".into(), vec!["must be a whole number from 0 to 100".into()]);
         }
-        let fail_recipients = match body.get("fail_recipients") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) if list.len() <= MAX_FAIL_RECIPIENTS => {
-                let addresses: Vec<String> = list
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::trim)
-                    .map(str::to_owned)
-                    .collect();
-                if addresses.len() != list.len() || addresses.iter().any(String::is_empty) {
-                    errors.insert("fail_recipients".into(), vec!["must hold addresses (strings)".into()]);
-                }
-                addresses
-            }
-            Some(_) => {
-                errors.insert(
-                    "fail_recipients".into(),
-                    vec![format!("must be a list of at most {MAX_FAIL_RECIPIENTS} addresses")],
-                );
-                Vec::new()
-            }
-        };
+        let fail_recipients = recipients(&body, "fail_recipients", &mut errors);
+        let undelivered_recipients = recipients(&body, "undelivered_recipients", &mut errors);
         let failure = match body.get("failure") {
             None | Some(Value::Null) => Some("transient"),
             Some(value) => value.as_str().filter(|f| FAILURES.contains(f)),
@@ -382,16 +401,26 @@ pub fn sandbox_handler() -> Handler {
         }
         // Addresses as the channel stores them, so a recipient matches however it was typed.
         let channel = connections::channel(&item);
-        let fail_recipients: Vec<String> = fail_recipients
-            .into_iter()
-            .map(|address| match channel {
-                Some(channel) => channel.address(&address).unwrap_or(address),
-                None => address,
-            })
-            .collect();
+        let phone = item.body.get("kind").and_then(Value::as_str) == Some(PHONE);
+        let normalized = |list: Vec<String>| -> Vec<String> {
+            list.into_iter()
+                .map(|address| match channel {
+                    Some(channel) => channel.address(&address).unwrap_or(address),
+                    None if phone => normalize_phone(&address).unwrap_or(address),
+                    None => address,
+                })
+                .collect()
+        };
+        let fail_recipients = normalized(fail_recipients);
+        let undelivered_recipients = normalized(undelivered_recipients);
         item.body.insert(
             SANDBOX.into(),
-            json!({"fail_next": fail_next, "failure": failure, "fail_recipients": fail_recipients}),
+            json!({
+                "fail_next": fail_next,
+                "failure": failure,
+                "fail_recipients": fail_recipients,
+                "undelivered_recipients": undelivered_recipients,
+            }),
         );
         let condition = Condition::Version(item.version);
         item.version += 1;
@@ -399,6 +428,32 @@ pub fn sandbox_handler() -> Handler {
         call.engine.store().transact(vec![Write::put(item, condition)]).await?;
         Ok(Reply::ok(shown))
     })
+}
+
+/// A list of addresses the sandbox is told about, checked.
+fn recipients(body: &Map<String, Value>, name: &str, errors: &mut FieldErrors) -> Vec<String> {
+    match body.get(name) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) if list.len() <= MAX_FAIL_RECIPIENTS => {
+            let addresses: Vec<String> = list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .map(str::to_owned)
+                .collect();
+            if addresses.len() != list.len() || addresses.iter().any(String::is_empty) {
+                errors.insert(name.into(), vec!["must hold addresses (strings)".into()]);
+            }
+            addresses
+        }
+        Some(_) => {
+            errors.insert(
+                name.into(),
+                vec![format!("must be a list of at most {MAX_FAIL_RECIPIENTS} addresses")],
+            );
+            Vec::new()
+        }
+    }
 }
 
 /// Injects an inbound message on a messaging connection, as its provider's signed callback
@@ -412,5 +467,17 @@ pub fn inbound_handler() -> Handler {
         inside.principal = Principal::system().in_space(&space);
         let received = inbox::inbound::accept(&inside, &item, &call.body).await?;
         Ok(Reply::created(received))
+    })
+}
+
+/// Records a call on a phone connection's log, as its provider's report of the call would:
+/// the owner stands in for the provider (the sandbox has no other way to place calls).
+pub fn calls_handler() -> Handler {
+    handler(|call: Call| async move {
+        let (space, item) = owned(&call).await?;
+        let mut inside = call.clone();
+        inside.principal = Principal::system().in_space(&space);
+        let recorded = phone::calls::record(&inside, &item, &call.body).await?;
+        Ok(Reply::created(recorded))
     })
 }

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
-use space_auth::{Domain, KeyRecord, Principal, PrincipalKind, ScopeSet, Token, TokenHash, TokenKind};
+use space_auth::{
+    Cap, CapLimit, Domain, KeyRecord, Principal, PrincipalKind, ScopeSet, StoredLimits, Token, TokenHash, TokenKind,
+};
 use space_http::events::event_write;
 use space_http::fields::{format_datetime, parse_datetime};
 use space_http::ids::new_id;
@@ -20,6 +22,8 @@ const USAGE_READS_AT_ONCE: usize = 16;
 
 /// The highest per-key limit an owner can set.
 pub const MAX_RATE_LIMIT: u64 = 100_000;
+/// The highest daily cap on a live action.
+pub const MAX_PER_DAY: u64 = 1_000_000;
 
 /// What a new key may do.
 #[derive(Debug, Clone)]
@@ -32,6 +36,8 @@ pub struct KeyRequest {
     pub toolsets: Option<Vec<Domain>>,
     /// Refuse every operation that is not a read.
     pub read_only: bool,
+    /// Caps on live actions per UTC day.
+    pub limits: Vec<(Cap, u32)>,
 }
 
 /// A freshly minted key: its public view and the token, which exists nowhere else.
@@ -59,8 +65,29 @@ pub fn request_schema() -> Value {
                 "description": "Pin the key to these domains: MCP lists only their tools and every call outside them is refused.",
                 "items": {"type": "string", "enum": Domain::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>()}
             },
-            "read_only": {"type": "boolean", "default": false, "description": "Refuse every operation that is not a read."}
+            "read_only": {"type": "boolean", "default": false, "description": "Refuse every operation that is not a read."},
+            "limits": limits_schema()
         }
+    })
+}
+
+/// A key's caps on live actions: per cap name, how many uses per UTC day.
+pub fn limits_schema() -> Value {
+    let per_cap = json!({
+        "type": "object",
+        "properties": {"per_day": {"type": "integer", "minimum": 1, "maximum": MAX_PER_DAY}},
+        "required": ["per_day"],
+        "additionalProperties": false
+    });
+    let properties: Map<String, Value> = Cap::names()
+        .into_iter()
+        .map(|name| (name.to_owned(), per_cap.clone()))
+        .collect();
+    json!({
+        "type": ["object", "null"],
+        "description": "Caps on live actions, per UTC day, e.g. {\"phone.sms\": {\"per_day\": 50}}. Past a cap the action answers 429 `LIVE_ACTION_CAP` until the next UTC day, and nothing is sent.",
+        "properties": properties,
+        "additionalProperties": false
     })
 }
 
@@ -78,6 +105,11 @@ pub fn schema(with_token: bool) -> Value {
             "rate_limit_per_minute": {"type": ["integer", "null"]},
             "toolsets": {"type": ["array", "null"], "items": {"type": "string"}},
             "read_only": {"type": "boolean"},
+            "limits": {
+                "type": "object",
+                "description": "Caps on live actions per UTC day, by cap name.",
+                "additionalProperties": {"type": "object", "properties": {"per_day": {"type": "integer"}}, "required": ["per_day"]}
+            },
             "created_at": {"type": "string", "format": "date-time"}
         }
     });
@@ -119,6 +151,7 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
             "rate_limit_per_minute",
             "toolsets",
             "read_only",
+            "limits",
         ]
         .contains(&k.as_str())
     }) {
@@ -214,6 +247,7 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
             false
         }
     };
+    let limits = parse_limits(object.get("limits"), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -224,7 +258,61 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
         rate_limit_per_minute,
         toolsets,
         read_only,
+        limits,
     })
+}
+
+/// `{"phone.sms": {"per_day": 50}, …}`: known cap names only (the message lists them),
+/// each with a whole `per_day` from 1 to [`MAX_PER_DAY`].
+fn parse_limits(value: Option<&Value>, errors: &mut FieldErrors) -> Vec<(Cap, u32)> {
+    let object = match value {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Object(object)) => object,
+        Some(_) => {
+            errors.insert(
+                "limits".into(),
+                vec!["must be an object like {\"phone.sms\": {\"per_day\": 50}}, or null".into()],
+            );
+            return Vec::new();
+        }
+    };
+    let mut limits = Vec::new();
+    let mut problems = Vec::new();
+    for (name, limit) in object {
+        let Some(cap) = Cap::parse(name) else {
+            problems.push(format!(
+                "`{name}` is not a cap; the caps are {}",
+                Cap::names().join(", ")
+            ));
+            continue;
+        };
+        let per_day = limit
+            .as_object()
+            .filter(|fields| fields.len() == 1)
+            .and_then(|fields| fields.get("per_day"))
+            .and_then(Value::as_u64)
+            .filter(|n| (1..=MAX_PER_DAY).contains(n))
+            .and_then(|n| u32::try_from(n).ok());
+        match per_day {
+            Some(per_day) => limits.push((cap, per_day)),
+            None => problems.push(format!(
+                "`{name}` takes {{\"per_day\": N}} with N a whole number from 1 to {MAX_PER_DAY}"
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        errors.insert("limits".into(), problems);
+    }
+    limits.sort();
+    limits
+}
+
+/// Limits as a key record and a key's view hold them.
+fn stored_limits(limits: &[(Cap, u32)]) -> StoredLimits {
+    limits
+        .iter()
+        .map(|(cap, per_day)| (cap.as_str().to_owned(), CapLimit { per_day: *per_day }))
+        .collect()
 }
 
 fn view(id: &str, request: &KeyRequest, prefix: &str, created_at: &str) -> Map<String, Value> {
@@ -241,6 +329,7 @@ fn view(id: &str, request: &KeyRequest, prefix: &str, created_at: &str) -> Map<S
         .map(|sets| sets.iter().map(|d| d.as_str()).collect());
     view.insert("toolsets".into(), json!(toolsets));
     view.insert("read_only".into(), json!(request.read_only));
+    view.insert("limits".into(), json!(stored_limits(&request.limits)));
     view.insert("created_at".into(), json!(created_at));
     view
 }
@@ -275,6 +364,7 @@ pub async fn mint(
             .as_ref()
             .map(|sets| sets.iter().map(|d| d.as_str().to_owned()).collect()),
         read_only: request.read_only,
+        limits: stored_limits(&request.limits),
     };
     let public = view(&id, &request, &token.display_prefix(), &created_at);
     let mut listed_body = public.clone();

@@ -256,6 +256,17 @@ fn api_operations() -> Vec<Operation> {
         .with_body(connections::inbound_schema)
         .answers(StatusCode::CREATED, inbox::inbound::received_schema),
         operation(
+            "connections_calls",
+            Method::POST,
+            "/spaces/{space}/connections/{connection}/calls",
+            Effect::Create,
+            "Record a call on a phone number's log, as its provider's report of the call would",
+            connections::calls_handler(),
+        )
+        .with_description(phone::calls::RECORD_RULES)
+        .with_body(phone::calls::record_schema)
+        .answers(StatusCode::CREATED, phone::calls::schema),
+        operation(
             "secret_values_delete",
             Method::DELETE,
             "/spaces/{space}/secrets/{name}",

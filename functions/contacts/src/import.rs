@@ -78,6 +78,7 @@ pub fn operation_for(resource: fn() -> space_http::resource::Resource) -> Operat
         max_body_bytes: None,
         media_types: &[],
         answers: Vec::new(),
+        cap: None,
         handler: handler(move |call| async move { import(&call, resource()).await }),
     }
 }

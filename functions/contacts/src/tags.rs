@@ -50,6 +50,7 @@ pub fn operations() -> Vec<Operation> {
             max_body_bytes: None,
             media_types: &[],
             answers: Vec::new(),
+            cap: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&list_resource);
                 async move {
@@ -83,6 +84,7 @@ pub fn operations() -> Vec<Operation> {
             max_body_bytes: None,
             media_types: &[],
             answers: Vec::new(),
+            cap: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&add_resource);
                 async move {
@@ -128,6 +130,7 @@ pub fn operations() -> Vec<Operation> {
             max_body_bytes: None,
             media_types: &[],
             answers: Vec::new(),
+            cap: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&remove_resource);
                 async move {

@@ -51,6 +51,8 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(inbox::SEND, inbox::Send)
         .handle(inbox::RECEIPT, inbox::Receipt)
         .handle(inbox::UNSNOOZE, inbox::Unsnooze)
+        .handle(phone::SEND, phone::Send)
+        .handle(phone::RECEIPT, phone::Receipt)
         .handle(messaging::REVIEW, messaging::Review)
         .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }

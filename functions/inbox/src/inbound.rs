@@ -147,6 +147,24 @@ fn consent_key(space: &str, contact_id: &str, channel: &str) -> keys::ItemKey {
     )
 }
 
+/// Whether a contact holding phone number `number` (E.164) opted out of `channel`: what
+/// a message to a number, not to a thread, is checked against (the phone family's SMS).
+pub async fn number_opted_out(call: &Call, number: &str, channel: Channel) -> Result<bool, ApiError> {
+    let space = call.space_id()?.to_owned();
+    let holders = contacts::contacts()
+        .find_by_lookup(call, "phone", number, NUMBER_HOLDERS)
+        .await?;
+    for contact in holders {
+        if opted_out(&call.engine, &space, &contact, channel.as_str()).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The most contacts sharing one number that an opt-out check reads.
+const NUMBER_HOLDERS: usize = 20;
+
 /// Whether the contact opted out of the channel.
 pub async fn opted_out(engine: &Engine, space: &str, contact_id: &str, channel: &str) -> Result<bool, StoreError> {
     let key = consent_key(space, contact_id, channel);

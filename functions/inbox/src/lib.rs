@@ -13,7 +13,6 @@ pub mod delivery;
 pub mod inbound;
 pub mod messages;
 pub mod provider;
-pub mod segments;
 pub mod threads;
 
 use axum::Router;
@@ -134,6 +133,7 @@ pub fn operations() -> Vec<Operation> {
             "Reply to the contact on the thread's channel (queued, then sent by the provider)",
             handler(messages::reply),
         )
+        .capped(space_auth::Cap::InboxReply)
         .with_description(
             "Send exactly one of `text` or `template_id` (422 otherwise). A closed thread is 409. A contact who opted out of the channel is 422 `RECIPIENT_OPTED_OUT`. On WhatsApp \
              free-form text goes only within 24 hours of the contact's last message, else 422 \

@@ -3,6 +3,7 @@
 //! (one transaction), and moved on by the provider through the worker.
 
 use serde_json::{Map, Value, json};
+use space_connections::segments::{self, MAX_SEGMENTS};
 use space_connections::{self as connections, Channel};
 use space_http::events::{event_write, update_event_write};
 use space_http::fields::format_datetime;
@@ -16,7 +17,6 @@ use space_worker::NewJob;
 
 use crate::SEND;
 use crate::inbound::opted_out;
-use crate::segments::{self, MAX_SEGMENTS};
 use crate::threads::{self, text};
 
 pub const MESSAGES: &str = "inbox_messages";

@@ -46,6 +46,7 @@ pub fn operations() -> Vec<Operation> {
             max_body_bytes: None,
             media_types: &[],
             answers: Vec::new(),
+            cap: None,
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
@@ -72,6 +73,7 @@ pub fn operations() -> Vec<Operation> {
             max_body_bytes: None,
             media_types: &[],
             answers: Vec::new(),
+            cap: None,
             handler: handler(|call| async move {
                 let key = keys::secret(call.space_id()?, call.path_param("name")?);
                 let item = call

@@ -251,7 +251,8 @@ pub fn operations() -> Vec<Operation> {
             .with_params(id_param(what));
             let operation = match verb {
                 publish::Verb::Schedule => operation.with_body(publish::schedule_schema),
-                _ => operation.with_no_input(),
+                publish::Verb::Publish => operation.with_no_input().capped(space_auth::Cap::SocialPublish),
+                publish::Verb::Unschedule => operation.with_no_input(),
             };
             operations.push(operation.answers(StatusCode::OK, answer()));
         }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::caps::{Cap, StoredLimits};
 use crate::rate_limit::DEFAULT_RATE_LIMIT_PER_MINUTE;
 use crate::scope::{Domain, Scope, ScopeSet};
 use crate::token::TokenKind;
@@ -30,6 +31,9 @@ pub struct KeyRecord {
     /// A read-only key may only read, whatever its scopes say.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    /// Caps on live actions per UTC day, by cap name.
+    #[serde(default, skip_serializing_if = "StoredLimits::is_empty")]
+    pub limits: StoredLimits,
 }
 
 /// The scopes of a stored key as one space-separated string, OAuth's form
@@ -150,6 +154,7 @@ impl KeyRecord {
                 .as_ref()
                 .map(|names| names.iter().filter_map(|name| name.parse().ok()).collect()),
             read_only: self.read_only,
+            limits: crate::caps::known(&self.limits),
         })
     }
 }
@@ -166,6 +171,8 @@ pub struct Principal {
     /// The domains the key is pinned to, if any.
     pub toolsets: Option<Vec<Domain>>,
     pub read_only: bool,
+    /// The key's caps on live actions, per UTC day.
+    pub limits: Vec<(Cap, u32)>,
 }
 
 /// The scope a call needed and the key did not have.
@@ -184,6 +191,7 @@ impl Principal {
             rate_limit: 0,
             toolsets: Some(Vec::new()),
             read_only: true,
+            limits: Vec::new(),
         }
     }
 
@@ -211,6 +219,14 @@ impl Principal {
         }
     }
 
+    /// The key's daily limit on `cap`, if it has one.
+    pub fn limit(&self, cap: Cap) -> Option<u32> {
+        self.limits
+            .iter()
+            .find(|(capped, _)| *capped == cap)
+            .map(|(_, limit)| *limit)
+    }
+
     /// Whether the key's pinned toolsets include `domain`.
     pub fn reaches(&self, domain: Domain) -> bool {
         self.toolsets.as_ref().is_none_or(|sets| sets.contains(&domain))
@@ -235,6 +251,7 @@ mod tests {
             revoked_at: None,
             toolsets: None,
             read_only: false,
+            limits: StoredLimits::new(),
         }
     }
 

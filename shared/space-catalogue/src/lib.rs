@@ -28,6 +28,9 @@ pub enum AwsAccess {
     /// Send to and read the jobs queue, create job schedules that send to it, and pass
     /// their role (the dispatcher).
     JobQueue,
+    /// Send SMS from the account's End User Messaging phone numbers (the dispatcher, whose
+    /// jobs send the phone family's messages).
+    SmsSend,
     /// Remove a deleted Space's data: walk and bulk-delete table items, list and delete its
     /// secret values and signing keys (never read them), list and delete every version of
     /// its media objects (the dispatcher, which runs the purge).
@@ -168,6 +171,12 @@ pub fn families() -> Vec<Family> {
             operations: inbox::operations,
             router: inbox::router,
             backends: inbox::BACKENDS,
+        },
+        Family {
+            name: "phone",
+            operations: phone::operations,
+            router: phone::router,
+            backends: phone::BACKENDS,
         },
         Family {
             name: "messaging",
@@ -314,6 +323,7 @@ pub fn functions() -> Vec<Function> {
             AwsAccess::JobQueue,
             AwsAccess::SigningKeysRead,
             AwsAccess::SpacePurge,
+            AwsAccess::SmsSend,
         ],
         env: &[],
         triggers: &[Trigger::TableStream, Trigger::JobsQueue],
@@ -398,4 +408,29 @@ pub fn operation_names() -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use space_auth::Cap;
+    use space_http::Effect;
+
+    /// A cap a key may set is one some live action of its domain counts against, and only
+    /// live actions count.
+    #[test]
+    fn every_cap_is_declared_by_live_actions_of_its_domain() {
+        let operations = super::operations();
+        for cap in Cap::ALL {
+            let declaring: Vec<&str> = operations
+                .iter()
+                .filter(|operation| operation.cap == Some(*cap))
+                .map(|operation| operation.name.as_str())
+                .collect();
+            assert!(!declaring.is_empty(), "no operation counts against {cap}");
+        }
+        for operation in operations.iter().filter(|operation| operation.cap.is_some()) {
+            assert_eq!(operation.effect, Effect::Live, "{} is capped", operation.name);
+            assert_eq!(operation.domain(), operation.cap.map(Cap::domain), "{}", operation.name);
+        }
+    }
 }

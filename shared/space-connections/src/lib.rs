@@ -1,9 +1,12 @@
-//! Connections: what reaches outside a Space (social accounts and messaging channels;
-//! phone numbers, mail senders and ad accounts as their families arrive). The owner
+//! Connections: what reaches outside a Space (social accounts, messaging channels and
+//! phone numbers; mail senders and ad accounts as their families arrive). The owner
 //! creates and removes them through the account API; a space key only uses them.
 //!
 //! One item per connection in the Space's `connections` collection. This crate owns its
-//! shape so the account API that writes it and the families that read it agree.
+//! shape so the account API that writes it and the families that read it agree, and the
+//! rules of the traffic more than one family sends ([`segments`]: SMS length).
+
+pub mod segments;
 
 use serde_json::{Map, Value, json};
 use space_http::Engine;
@@ -19,13 +22,57 @@ pub const ID_PREFIX: &str = "conn";
 pub const MAX_PER_SPACE: usize = 200;
 
 /// What a connection is for.
-pub const KINDS: &[&str] = &["social", "messaging"];
+pub const KINDS: &[&str] = &["social", "messaging", "phone"];
 /// The kind of a social account.
 pub const SOCIAL: &str = "social";
 /// The kind of a messaging channel (the inbox's conversations run over it).
 pub const MESSAGING: &str = "messaging";
-/// Who carries the traffic: `sandbox` records it and can be told to fail.
-pub const PROVIDERS: &[&str] = &["sandbox"];
+/// The kind of a phone number of the Space (the phone family sends SMS from it).
+pub const PHONE: &str = "phone";
+/// Who carries the traffic: `sandbox` records it and can be told to fail; `aws` (phone
+/// numbers only) is AWS End User Messaging SMS.
+pub const PROVIDERS: &[&str] = &["sandbox", "aws"];
+/// The provider of every kind; the others exist for some kinds only.
+pub const SANDBOX_PROVIDER: &str = "sandbox";
+/// What a phone number can do.
+pub const CAPABILITIES: &[&str] = &["sms", "voice"];
+
+/// The capabilities of a phone connection: a non-empty list of [`CAPABILITIES`], each
+/// once, in the order given.
+pub fn check_capabilities(value: &Value) -> Result<Value, String> {
+    let list = value
+        .as_array()
+        .filter(|list| !list.is_empty() && list.len() <= CAPABILITIES.len() * 4)
+        .ok_or_else(|| format!("must be a non-empty list of {}", CAPABILITIES.join(", ")))?;
+    let mut kept: Vec<&str> = Vec::new();
+    for entry in list {
+        match entry.as_str().filter(|name| CAPABILITIES.contains(name)) {
+            Some(name) if !kept.contains(&name) => kept.push(name),
+            Some(_) => {}
+            None => return Err(format!("holds only {}", CAPABILITIES.join(", "))),
+        }
+    }
+    Ok(json!(kept))
+}
+
+/// The JSON Schema of [`check_capabilities`]'s list.
+pub fn capabilities_schema() -> Value {
+    json!({
+        "type": "array",
+        "items": {"type": "string", "enum": CAPABILITIES},
+        "minItems": 1,
+        "maxItems": CAPABILITIES.len() * 4,
+        "description": "What the number can do: `sms`, `voice` (repeats count once)."
+    })
+}
+
+/// Whether phone connection `item` has `capability`.
+pub fn has_capability(item: &Item, capability: &str) -> bool {
+    item.body
+        .get("capabilities")
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.iter().any(|c| c.as_str() == Some(capability)))
+}
 
 /// A social network an account can be connected on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

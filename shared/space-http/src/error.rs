@@ -55,6 +55,16 @@ pub enum ApiError {
     Refused { code: &'static str, message: String },
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// The key used up its daily cap on a live action (429 `LIVE_ACTION_CAP`).
+    #[error(
+        "This API key may do `{cap}` at most {limit} times per UTC day and has; the cap resets at {resets_at}. Nothing was sent."
+    )]
+    CapReached {
+        cap: space_auth::Cap,
+        limit: u32,
+        resets_at: String,
+        retry_after: u64,
+    },
     #[error("{message}")]
     Unavailable { message: String, retry_after: u64 },
     /// A fault on our side. The cause is logged; the client sees a generic message.
@@ -76,7 +86,7 @@ impl ApiError {
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation { .. } | ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::CapReached { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,6 +108,7 @@ impl ApiError {
             ApiError::Validation { .. } => "VALIDATION_FAILED",
             ApiError::Refused { code, .. } => code,
             ApiError::RateLimited { .. } => "RATE_LIMITED",
+            ApiError::CapReached { .. } => "LIVE_ACTION_CAP",
             ApiError::Unavailable { .. } => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
@@ -151,12 +162,22 @@ impl ApiError {
             error["fields"] = json!({ field: [message] });
             error["existing_id"] = json!(existing_id);
         }
+        if let ApiError::CapReached {
+            cap, limit, resets_at, ..
+        } = self
+        {
+            error["cap"] = json!(cap.as_str());
+            error["limit"] = json!(limit);
+            error["resets_at"] = json!(resets_at);
+        }
         json!({ "error": error })
     }
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::Unavailable { retry_after, .. }
+            | ApiError::CapReached { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

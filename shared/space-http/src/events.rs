@@ -418,6 +418,7 @@ mod tests {
             rate_limit: 0,
             toolsets: None,
             read_only: false,
+            limits: Vec::new(),
         }
     }
 

@@ -1,9 +1,13 @@
 //! The one path every call takes after authentication, whether it came over REST or MCP:
-//! authorize the scope, then run the handler (once per idempotency key for POST).
+//! authorize the scope, then run the handler (once per idempotency key for POST), counting
+//! it against the key's cap on the live action when it has one.
+
+use std::sync::Arc;
 
 use http::Method;
 use serde_json::Value;
 
+use crate::caps::{self, CapStore};
 use crate::error::ApiError;
 use crate::idempotency;
 use crate::operation::{Access, Call, Effect, Operation, Reply};
@@ -45,6 +49,32 @@ pub async fn execute(op: &Operation, mut call: Call, idempotency_key: Option<&st
     if let Access::Space(scope) = op.access {
         authorize(&call.principal, scope, op.effect)?;
     }
+    let capped = match (op.cap, &call.principal.space_id) {
+        (Some(cap), Some(space)) => call.principal.limit(cap).map(|limit| (cap, limit, space.clone())),
+        _ => None,
+    };
+    let Some((cap, limit, space)) = capped else {
+        return run(op, call, idempotency_key).await;
+    };
+    let now = call.engine.now();
+    let counting = Arc::new(CapStore::new(
+        call.engine.store_arc(),
+        &space,
+        &call.principal.key_id,
+        cap,
+        limit,
+        now,
+    ));
+    call.engine = call.engine.with_store(counting.clone());
+    match run(op, call, idempotency_key).await {
+        // However the handler reported its failed transaction, the cap refused it.
+        Err(_) if counting.refused() => Err(caps::reached(cap, limit, now)),
+        outcome => outcome,
+    }
+}
+
+/// Runs the handler, once per idempotency key for POST.
+async fn run(op: &Operation, call: Call, idempotency_key: Option<&str>) -> Result<Reply, ApiError> {
     // Visitors share one principal: a replay store keyed by it would hand one visitor's
     // response (a form submission) to another, so public routes take no Idempotency-Key.
     let replayable = !matches!(op.access, Access::Public { .. });

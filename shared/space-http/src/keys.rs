@@ -176,6 +176,12 @@ pub fn rate_counter(hash: &TokenHash, window_start: i64) -> ItemKey {
     ItemKey::new(format!("RL#{}", hash.as_str()), window_start.to_string())
 }
 
+/// A space key's uses of a capped live action on one UTC day (`YYYY-MM-DD`), under the
+/// Space so its purge takes them.
+pub fn cap_counter(space: &str, key_id: &str, cap: &str, day: &str) -> ItemKey {
+    ItemKey::new(format!("SPACE#{space}#CAPS"), format!("{key_id}#{cap}#{day}"))
+}
+
 /// A space key's requests on one UTC day (`YYYY-MM-DD`), so one key's days are one range.
 pub fn key_usage(space: &str, key_id: &str, day: &str) -> ItemKey {
     ItemKey::new(format!("SPACE#{space}#USAGE"), format!("{key_id}#{day}"))

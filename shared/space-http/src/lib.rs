@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod budget;
+pub mod caps;
 pub mod cpu;
 pub mod cursor;
 pub mod email;

@@ -51,7 +51,7 @@ fn error_components() -> [(&'static str, Value); 3] {
                 "properties": {
                     "code": {
                         "type": "string",
-                        "description": "Stable and machine-readable: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED, CONFLICT, PRECONDITION_FAILED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, BAD_REQUEST, VALIDATION_FAILED, RATE_LIMITED, UNAVAILABLE or INTERNAL.",
+                        "description": "Stable and machine-readable: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED, CONFLICT, PRECONDITION_FAILED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, BAD_REQUEST, VALIDATION_FAILED, RATE_LIMITED, LIVE_ACTION_CAP, UNAVAILABLE or INTERNAL.",
                         "examples": ["VALIDATION_FAILED"]
                     },
                     "message": {"type": "string", "description": "For people: what went wrong and what to do."},
@@ -60,7 +60,10 @@ fn error_components() -> [(&'static str, Value); 3] {
                     "existing_id": {
                         "type": "string",
                         "description": "On a 409 for a value that must be unique: the id of the item that already holds it."
-                    }
+                    },
+                    "cap": {"type": "string", "description": "On a 429 `LIVE_ACTION_CAP`: the key's cap that is used up, like `phone.sms`."},
+                    "limit": {"type": "integer", "description": "On a 429 `LIVE_ACTION_CAP`: the cap's uses per UTC day."},
+                    "resets_at": {"type": "string", "format": "date-time", "description": "On a 429 `LIVE_ACTION_CAP`: when the cap allows again (the next UTC midnight; also `Retry-After`)."}
                 }
             }),
         ),
@@ -271,6 +274,12 @@ impl Components {
                 description.push_str("\n\n");
             }
             description.push_str(notes);
+        }
+        if let Some(cap) = operation.cap {
+            if !description.is_empty() {
+                description.push_str("\n\n");
+            }
+            description.push_str(&crate::caps::rule(cap));
         }
         if !description.is_empty() {
             entry["description"] = json!(description);

@@ -363,6 +363,8 @@ pub struct Operation {
     /// Answers besides the success and the generic errors that a client must tell apart
     /// (an upsert's 200 beside a create's 201, a duplicate's 409): what OpenAPI documents.
     pub answers: Vec<Answer>,
+    /// The cap a live action counts against ([`crate::caps`]), for keys that limit it.
+    pub cap: Option<space_auth::Cap>,
     pub handler: Handler,
 }
 
@@ -416,8 +418,15 @@ impl Operation {
             max_body_bytes: None,
             media_types: &[],
             answers: Vec::new(),
+            cap: None,
             handler,
         }
+    }
+
+    /// A live action that counts against `cap` for keys with a limit on it.
+    pub fn capped(mut self, cap: space_auth::Cap) -> Operation {
+        self.cap = Some(cap);
+        self
     }
 
     /// Rules the schemas cannot state, for the OpenAPI description.

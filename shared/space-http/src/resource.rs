@@ -507,6 +507,7 @@ impl Resource {
             max_body_bytes: None,
             media_types: &[],
             answers: Vec::new(),
+            cap: None,
             handler: run,
         }
     }

@@ -31,6 +31,7 @@ pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     pagination(&store, &clock).await;
     transactions(&store, &clock).await;
     increments(&store, &clock).await;
+    counts(&store, &clock).await;
     scans_and_bulk_deletes(&store, &clock).await;
     keys_no_backend_holds(&store, &clock).await;
 }
@@ -983,6 +984,66 @@ pub async fn increments(store: &Arc<dyn Store>, clock: &ManualClock) {
 }
 
 /// Every key a scan of `prefix` finds, `limit` examined per page; each key once.
+/// A count takes its unit in the transaction it belongs to, up to its limit: at the limit
+/// the whole transaction fails at the count's index and writes nothing; a failed
+/// transaction takes no unit; racing transactions share exactly the limit.
+pub async fn counts(store: &Arc<dyn Store>, _clock: &ManualClock) {
+    let pk = partition("counts");
+    let expires_at = chrono::Utc::now().timestamp() + 86_400;
+    let action = |n: usize| {
+        Write::put(
+            Item::new(pk.clone(), format!("action#{n}"), Map::new()),
+            Condition::NotExists,
+        )
+    };
+    let count = || Write::count(pk.clone(), "counter", 2, expires_at);
+    store.transact(vec![action(1), count()]).await.expect("the first unit");
+    // The action's own condition fails: the transaction takes no unit.
+    match store.transact(vec![action(1), count()]).await {
+        Err(StoreError::TransactionConflict { index: 0 }) => {}
+        other => panic!("a duplicate action fails at its own index, got {other:?}"),
+    }
+    store.transact(vec![action(2), count()]).await.expect("the second unit");
+    match store.transact(vec![action(3), count()]).await {
+        Err(StoreError::TransactionConflict { index: 1 }) => {}
+        other => panic!("past the limit the count fails the transaction, got {other:?}"),
+    }
+    assert!(
+        get(store, &pk, "action#3").await.is_none(),
+        "a refused transaction writes nothing"
+    );
+    let counter = get(store, &pk, "counter")
+        .await
+        .expect("the counter reads back as an item");
+    assert_eq!(counter.version, 2, "the version is the count");
+
+    let racing = partition("counts-race");
+    let mut attempts = tokio::task::JoinSet::new();
+    for n in 0..24 {
+        let store = Arc::clone(store);
+        let racing = racing.clone();
+        attempts.spawn(async move {
+            let writes = vec![
+                Write::put(
+                    Item::new(racing.clone(), format!("action#{n}"), Map::new()),
+                    Condition::NotExists,
+                ),
+                Write::count(racing.clone(), "counter", 5, expires_at),
+            ];
+            loop {
+                match store.transact(writes.clone()).await {
+                    Ok(()) => return true,
+                    Err(StoreError::TransactionConflict { index: 1 }) => return false,
+                    Err(StoreError::Contention) => continue,
+                    Err(other) => panic!("a racing count: {other:?}"),
+                }
+            }
+        });
+    }
+    let won = attempts.join_all().await.into_iter().filter(|won| *won).count();
+    assert_eq!(won, 5, "exactly the limit passes");
+}
+
 async fn scan_all(store: &Arc<dyn Store>, prefix: &str, limit: usize) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let mut after = None;

@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, KeySchemaElement, KeyType,
     Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus, TransactWriteItem, WriteRequest,
+    TimeToLiveStatus, TransactWriteItem, Update, WriteRequest,
 };
 use serde_json::{Map, Number, Value};
 
@@ -736,6 +736,30 @@ impl DynamoStore {
                     .build()
                     .map_err(build_error)?;
                 TransactWriteItem::builder().condition_check(check)
+            }
+            Write::Count {
+                pk,
+                sk,
+                limit,
+                expires_at,
+            } => {
+                // The version is the count, and the body an empty map, so the counter reads
+                // back as an item like any other (a Space's purge walks it).
+                let update = Update::builder()
+                    .table_name(self.table.as_ref())
+                    .set_key(Some(key(pk, sk)))
+                    .update_expression("ADD #v :one SET #ttl = :ttl, #body = if_not_exists(#body, :empty)")
+                    .condition_expression("attribute_not_exists(#v) OR #v < :limit")
+                    .set_expression_attribute_names(Some(names(&[("#v", VERSION), ("#ttl", TTL), ("#body", BODY)])))
+                    .set_expression_attribute_values(Some(HashMap::from([
+                        (":one".to_owned(), AttributeValue::N("1".to_owned())),
+                        (":ttl".to_owned(), number(*expires_at)),
+                        (":empty".to_owned(), AttributeValue::M(HashMap::new())),
+                        (":limit".to_owned(), AttributeValue::N(limit.to_string())),
+                    ])))
+                    .build()
+                    .map_err(build_error)?;
+                TransactWriteItem::builder().update(update)
             }
         };
         Ok(item.build())

@@ -270,6 +270,18 @@ fn commit_group(db: &Database, group: &[Pending], now: i64) -> Result<Vec<Result
             let mut failed = None;
             for (index, write) in pending.writes.iter().enumerate() {
                 let (pk, sk) = write.key();
+                if let Write::Count { limit, .. } = write {
+                    let used = read_live(&table, pk, sk, now)?.map_or(0, |counter| counter.version);
+                    if used >= *limit {
+                        failed = Some(if pending.single {
+                            StoreError::ConditionFailed
+                        } else {
+                            StoreError::TransactionConflict { index }
+                        });
+                        break;
+                    }
+                    continue;
+                }
                 let condition = write.condition();
                 if condition != Condition::None && !condition.holds(read_live(&table, pk, sk, now)?.as_ref()) {
                     failed = Some(if pending.single {
@@ -285,7 +297,7 @@ fn commit_group(db: &Database, group: &[Pending], now: i64) -> Result<Vec<Result
                 continue;
             }
             for write in &pending.writes {
-                apply(&mut table, write)?;
+                apply(&mut table, write, now)?;
             }
             outcomes.push(Ok(()));
         }
@@ -294,7 +306,7 @@ fn commit_group(db: &Database, group: &[Pending], now: i64) -> Result<Vec<Result
     Ok(outcomes)
 }
 
-fn apply(table: &mut redb::Table<&'static str, &'static [u8]>, write: &Write) -> Result<(), StoreError> {
+fn apply(table: &mut redb::Table<&'static str, &'static [u8]>, write: &Write, now: i64) -> Result<(), StoreError> {
     match write {
         Write::Put { item, .. } => {
             let key = composite(&item.pk, &item.sk)?;
@@ -305,6 +317,16 @@ fn apply(table: &mut redb::Table<&'static str, &'static [u8]>, write: &Write) ->
             table.remove(key.as_str()).map_err(internal)?;
         }
         Write::Check { .. } => {}
+        Write::Count { pk, sk, expires_at, .. } => {
+            let used = read_live(&*table, pk, sk, now)?.map_or(0, |counter| counter.version);
+            let counter = Item::new(pk.clone(), sk.clone(), Map::new())
+                .with_version(used + 1)
+                .expiring_at(*expires_at);
+            let key = composite(pk, sk)?;
+            table
+                .insert(key.as_str(), encode(&counter)?.as_slice())
+                .map_err(internal)?;
+        }
     }
     Ok(())
 }

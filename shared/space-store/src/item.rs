@@ -91,6 +91,18 @@ pub enum Write {
         sk: String,
         condition: Condition,
     },
+    /// Adds one to a counter unless it already holds `limit`, failing the transaction
+    /// then: a quota taken in the same transaction as the action it allows, so an action
+    /// that fails takes nothing and two racing for the last unit cannot both have it. The
+    /// counter is an item whose version is its count; its window belongs in its key (a day
+    /// in the sort key), and `expires_at` (unix seconds, after the window) only lets the
+    /// store drop it.
+    Count {
+        pk: String,
+        sk: String,
+        limit: u64,
+        expires_at: i64,
+    },
 }
 
 impl Write {
@@ -114,18 +126,30 @@ impl Write {
         }
     }
 
-    pub fn key(&self) -> (&str, &str) {
-        match self {
-            Write::Put { item, .. } => (&item.pk, &item.sk),
-            Write::Delete { pk, sk, .. } | Write::Check { pk, sk, .. } => (pk, sk),
+    /// See [`Write::Count`].
+    pub fn count(pk: impl Into<String>, sk: impl Into<String>, limit: u64, expires_at: i64) -> Write {
+        Write::Count {
+            pk: pk.into(),
+            sk: sk.into(),
+            limit,
+            expires_at,
         }
     }
 
+    pub fn key(&self) -> (&str, &str) {
+        match self {
+            Write::Put { item, .. } => (&item.pk, &item.sk),
+            Write::Delete { pk, sk, .. } | Write::Check { pk, sk, .. } | Write::Count { pk, sk, .. } => (pk, sk),
+        }
+    }
+
+    /// The precondition on the item; a count's limit is a condition of its own.
     pub fn condition(&self) -> Condition {
         match self {
             Write::Put { condition, .. } | Write::Delete { condition, .. } | Write::Check { condition, .. } => {
                 *condition
             }
+            Write::Count { .. } => Condition::None,
         }
     }
 }

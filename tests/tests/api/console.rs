@@ -205,7 +205,7 @@ async fn the_mcp_lines_are_the_clis(app: TestApp) {
         account_api::mcp_setup::mcp_json(&app.base, token)
     );
     assert_eq!(account_api::mcp_setup::MCP_PATH, space_catalogue::MCP_PATH);
-    assert_eq!(config["connections"]["kinds"], json!(["social", "messaging"]));
+    assert_eq!(config["connections"]["kinds"], json!(space_connections::KINDS));
     assert_eq!(config["realtime_path"], REALTIME);
 }
 

@@ -308,6 +308,7 @@ async fn spaces_and_keys_through_the_account_api(app: TestApp) {
             "created_at",
             "expires_at",
             "id",
+            "limits",
             "name",
             "prefix",
             "rate_limit_per_minute",

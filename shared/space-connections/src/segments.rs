@@ -4,7 +4,7 @@
 //! never ends between the two septets of an extended character, nor between the two
 //! halves of a surrogate pair.
 
-/// The most segments a reply may take.
+/// The most segments one message may take (an inbox reply, an SMS of the phone family).
 pub const MAX_SEGMENTS: usize = 10;
 
 /// How a text travels.

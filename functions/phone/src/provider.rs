@@ -1,0 +1,251 @@
+//! Who carries SMS out. One implementation per provider: `sandbox` (the default locally
+//! and in tests) records what it sent, one record per message, reports delivery later as a
+//! carrier's receipt would, and fails every message to the recipients the owner names
+//! (`POST …/connections/{id}/sandbox`: `fail_recipients` fail at once,
+//! `undelivered_recipients` are sent and reported undelivered); `aws` sends through AWS End
+//! User Messaging SMS.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_pinpointsmsvoicev2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_pinpointsmsvoicev2::types::MessageType;
+use chrono::TimeDelta;
+use serde_json::{Map, Value, json};
+use space_connections::SANDBOX;
+use space_http::Engine;
+use space_http::fields::format_datetime;
+use space_http::keys;
+use space_store::{Condition, Item, StoreError, Write};
+use tokio::sync::OnceCell;
+
+/// What the provider answered a send with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub provider_message_id: String,
+    /// Receipts the provider will report, each after a wait (`delivered` or
+    /// `undelivered`). A real provider reports them through its own events instead and
+    /// lists none here.
+    pub receipts: Vec<(&'static str, TimeDelta)>,
+}
+
+/// Why it did not send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth another try later (the provider is down, throttling).
+    #[error("{0}")]
+    Transient(String),
+    /// Never worth another try (the number does not exist, the provider refused).
+    #[error("{code}: {message}")]
+    Permanent { code: String, message: String },
+}
+
+impl From<StoreError> for SendError {
+    fn from(error: StoreError) -> SendError {
+        SendError::Transient(error.to_string())
+    }
+}
+
+/// One SMS as a provider needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// The message's id in the Space (`sms_…`).
+    pub id: &'a str,
+    /// The Space's number (E.164).
+    pub from: &'a str,
+    /// The recipient (E.164).
+    pub to: &'a str,
+    pub text: &'a str,
+}
+
+impl<'a> Outgoing<'a> {
+    /// The SMS a stored message describes.
+    pub fn of(message: &'a Item) -> Outgoing<'a> {
+        let text = |name: &str| message.body.get(name).and_then(Value::as_str).unwrap_or_default();
+        Outgoing {
+            id: &message.sk,
+            from: text("from"),
+            to: text("to"),
+            text: text("text"),
+        }
+    }
+}
+
+/// Sends SMS through one kind of provider.
+#[async_trait]
+pub trait SmsProvider: Send + Sync {
+    async fn send(&self, engine: &Engine, space: &str, connection: &Item, sms: Outgoing<'_>)
+    -> Result<Sent, SendError>;
+}
+
+/// The provider of a phone connection.
+pub async fn provider_for(connection: &Item) -> Arc<dyn SmsProvider> {
+    match connection.body.get("provider").and_then(Value::as_str) {
+        Some("aws") => aws_from_environment().await,
+        _ => Arc::new(Sandbox),
+    }
+}
+
+/// The AWS adapter over the process's AWS configuration (region and credentials from the
+/// environment, as every AWS client here), built once.
+async fn aws_from_environment() -> Arc<dyn SmsProvider> {
+    static CLIENT: OnceCell<Arc<AwsSms>> = OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Arc::new(AwsSms::new(aws_sdk_pinpointsmsvoicev2::Client::new(&config)))
+        })
+        .await
+        .clone()
+}
+
+/// Records messages in the Space instead of reaching a carrier.
+pub struct Sandbox;
+
+/// Where the sandbox keeps what it sent, one item per message.
+pub const SENT: &str = "sandbox_sms";
+/// When the sandbox's receipt comes: a few seconds after sending.
+pub const RECEIPT_AFTER: TimeDelta = TimeDelta::seconds(2);
+
+/// Whether the owner listed `to` under `list` of the sandbox's orders.
+fn listed(connection: &Item, list: &str, to: &str) -> bool {
+    connection
+        .body
+        .get(SANDBOX)
+        .and_then(|orders| orders.get(list))
+        .and_then(Value::as_array)
+        .is_some_and(|numbers| numbers.iter().any(|number| number.as_str() == Some(to)))
+}
+
+fn sandbox_sent(connection: &Item, record: &Item, to: &str) -> Sent {
+    let receipt = if listed(connection, "undelivered_recipients", to) {
+        "undelivered"
+    } else {
+        "delivered"
+    };
+    Sent {
+        provider_message_id: record
+            .body
+            .get("provider_message_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        receipts: vec![(receipt, RECEIPT_AFTER)],
+    }
+}
+
+#[async_trait]
+impl SmsProvider for Sandbox {
+    /// Asked twice for one message (a run that died after sending), it sends once.
+    async fn send(
+        &self,
+        engine: &Engine,
+        space: &str,
+        connection: &Item,
+        sms: Outgoing<'_>,
+    ) -> Result<Sent, SendError> {
+        let key = keys::resource(&keys::collection_partition(space, SENT), sms.id);
+        if let Some(done) = engine.store().get(&key.pk, &key.sk).await? {
+            return Ok(sandbox_sent(connection, &done, sms.to));
+        }
+        if listed(connection, "fail_recipients", sms.to) {
+            return Err(SendError::Permanent {
+                code: "RECIPIENT_UNREACHABLE".into(),
+                message: format!(
+                    "The carrier could not reach {} (sandbox: told to fail this recipient).",
+                    sms.to
+                ),
+            });
+        }
+        let mut body = Map::new();
+        body.insert("message_id".into(), json!(sms.id));
+        body.insert("connection_id".into(), json!(connection.sk));
+        body.insert("provider_message_id".into(), json!(format!("sbx_{}", sms.id)));
+        body.insert("from".into(), json!(sms.from));
+        body.insert("to".into(), json!(sms.to));
+        body.insert("text".into(), json!(sms.text));
+        body.insert("sent_at".into(), json!(format_datetime(engine.now())));
+        let record = Item::new(key.pk.clone(), key.sk.clone(), body);
+        match engine
+            .store()
+            .transact(vec![Write::put(record.clone(), Condition::NotExists)])
+            .await
+        {
+            Ok(()) => Ok(sandbox_sent(connection, &record, sms.to)),
+            Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => {
+                let done = engine.store().get(&key.pk, &key.sk).await?;
+                done.map(|done| sandbox_sent(connection, &done, sms.to))
+                    .ok_or_else(|| SendError::Transient("the sent record vanished".into()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// AWS End User Messaging SMS (`SendTextMessage`): the number is the origination identity,
+/// every message transactional. Its delivery receipts arrive through the account's event
+/// destinations, which are not wired here, so a message it took stays `sent`. The API has
+/// no idempotency token: a run that dies between its answer and the recorded `sent` sends
+/// again on the retry (at least once, never silently lost).
+pub struct AwsSms {
+    client: aws_sdk_pinpointsmsvoicev2::Client,
+}
+
+/// Error codes of `SendTextMessage` worth another try.
+const AWS_TRANSIENT: &[&str] = &["ThrottlingException", "InternalServerException", "ServiceUnavailable"];
+
+impl AwsSms {
+    pub fn new(client: aws_sdk_pinpointsmsvoicev2::Client) -> AwsSms {
+        AwsSms { client }
+    }
+}
+
+#[async_trait]
+impl SmsProvider for AwsSms {
+    async fn send(
+        &self,
+        _engine: &Engine,
+        _space: &str,
+        _connection: &Item,
+        sms: Outgoing<'_>,
+    ) -> Result<Sent, SendError> {
+        let answer = self
+            .client
+            .send_text_message()
+            .origination_identity(sms.from)
+            .destination_phone_number(sms.to)
+            .message_body(sms.text)
+            .message_type(MessageType::Transactional)
+            .send()
+            .await;
+        match answer {
+            Ok(output) => match output.message_id() {
+                Some(id) if !id.is_empty() => Ok(Sent {
+                    provider_message_id: id.to_owned(),
+                    receipts: Vec::new(),
+                }),
+                _ => Err(SendError::Transient(
+                    "SendTextMessage answered without a MessageId".into(),
+                )),
+            },
+            Err(SdkError::ServiceError(failure)) => {
+                let error = failure.err();
+                let code = error.code().unwrap_or("Unknown").to_owned();
+                let message = error.message().unwrap_or("refused").to_owned();
+                if AWS_TRANSIENT.contains(&code.as_str()) {
+                    Err(SendError::Transient(format!("{code}: {message}")))
+                } else {
+                    Err(SendError::Permanent {
+                        code: "PROVIDER_REFUSED".into(),
+                        message: format!("AWS End User Messaging refused the message ({code}: {message})."),
+                    })
+                }
+            }
+            // Timeouts, connection failures, unreadable answers: try again later.
+            Err(other) => Err(SendError::Transient(format!(
+                "SendTextMessage: {}",
+                aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&other)
+            ))),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Caps on live actions ([`space_auth::Cap`]), counted exactly. A call to an operation
+//! that declares a cap, made with a key that limits it, runs over a store that adds the
+//! day's counter to the handler's first successful transaction — the action's own writes —
+//! as a count that fails the transaction at the limit. So a refused or failed action takes
+//! nothing, two racing for the last unit cannot both have it, and past the cap the action
+//! is not done at all: the caller gets 429 `LIVE_ACTION_CAP` until the next UTC day.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use space_auth::Cap;
+use space_store::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, Store, StoreError, Write};
+
+use crate::error::ApiError;
+use crate::fields::format_datetime;
+use crate::keys;
+
+/// How often a transaction that met another one on the counter is tried again.
+const CONTENTION_ROUNDS: u32 = 12;
+/// A counter outlives its day by this much before the store may drop it.
+const KEPT_AFTER: TimeDelta = TimeDelta::days(2);
+
+/// When the UTC day of `now` ends: when a cap resets.
+pub fn resets_at(now: DateTime<Utc>) -> DateTime<Utc> {
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    midnight + TimeDelta::days(1)
+}
+
+/// What a capped operation's description says of its cap.
+pub fn rule(cap: Cap) -> String {
+    format!(
+        "Counts as one use of the `{cap}` cap of a key that limits it (`limits` at minting): past the key's uses \
+         for the UTC day it answers 429 `LIVE_ACTION_CAP` with `Retry-After` until the next UTC midnight, and \
+         nothing is done."
+    )
+}
+
+/// The answer past a cap.
+pub fn reached(cap: Cap, limit: u32, now: DateTime<Utc>) -> ApiError {
+    let resets = resets_at(now);
+    ApiError::CapReached {
+        cap,
+        limit,
+        resets_at: format_datetime(resets),
+        retry_after: u64::try_from((resets - now).num_seconds().max(1)).unwrap_or(1),
+    }
+}
+
+/// The store a capped call runs over.
+pub struct CapStore {
+    inner: Arc<dyn Store>,
+    counter: keys::ItemKey,
+    limit: u64,
+    expires_at: i64,
+    /// Whether a transaction already carried the count (later ones go through as they are).
+    counted: AtomicBool,
+    /// Whether the count refused a transaction: the call is over its cap.
+    refused: AtomicBool,
+}
+
+impl CapStore {
+    pub fn new(inner: Arc<dyn Store>, space: &str, key_id: &str, cap: Cap, limit: u32, now: DateTime<Utc>) -> CapStore {
+        let day = now.format("%Y-%m-%d").to_string();
+        CapStore {
+            inner,
+            counter: keys::cap_counter(space, key_id, cap.as_str(), &day),
+            limit: u64::from(limit),
+            expires_at: (resets_at(now) + KEPT_AFTER).timestamp(),
+            counted: AtomicBool::new(false),
+            refused: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the cap refused the call's action.
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    async fn write(&self, mut writes: Vec<Write>, single: bool) -> Result<(), StoreError> {
+        if self.counted.load(Ordering::SeqCst) || writes.len() >= space_store::MAX_TRANSACTION_WRITES {
+            return self
+                .inner
+                .transact(writes)
+                .await
+                .map_err(|error| single_error(error, single));
+        }
+        let at = writes.len();
+        writes.push(Write::count(
+            self.counter.pk.clone(),
+            self.counter.sk.clone(),
+            self.limit,
+            self.expires_at,
+        ));
+        let mut round = 0;
+        loop {
+            match self.inner.transact(writes.clone()).await {
+                Ok(()) => {
+                    self.counted.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
+                Err(StoreError::TransactionConflict { index }) if index == at => {
+                    self.refused.store(true, Ordering::SeqCst);
+                    return Err(StoreError::TransactionConflict { index });
+                }
+                // Another request's transaction held the counter: nothing was written, so
+                // the same writes may go again.
+                Err(StoreError::Contention) if round < CONTENTION_ROUNDS => {
+                    round += 1;
+                    tokio::time::sleep(Duration::from_millis(2 << round.min(6))).await;
+                }
+                Err(error) => return Err(single_error(error, single)),
+            }
+        }
+    }
+}
+
+/// A single put or delete reports its own condition as `ConditionFailed`.
+fn single_error(error: StoreError, single: bool) -> StoreError {
+    match error {
+        StoreError::TransactionConflict { index: 0 } if single => StoreError::ConditionFailed,
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Store for CapStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.inner.get(pk, sk).await
+    }
+
+    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<RawItem>, StoreError> {
+        self.inner.get_raw(pk, sk).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.write(vec![Write::put(item, condition)], true).await
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        self.write(vec![Write::delete(pk, sk, condition)], true).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.write(writes, false).await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
+        self.inner.scan(scan).await
+    }
+
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+        self.inner.delete_many(keys).await
+    }
+
+    async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
+        self.inner.increment(pk, sk, by, expires_at).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_reset_at_the_next_utc_midnight() {
+        let now = DateTime::parse_from_rfc3339("2026-12-05T23:59:30Z")
+            .map(|at| at.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert!(format_datetime(resets_at(now)).starts_with("2026-12-06T00:00:00"));
+        let ApiError::CapReached { retry_after, .. } = reached(Cap::PhoneSms, 5, now) else {
+            panic!("a cap error");
+        };
+        assert_eq!(retry_after, 30);
+    }
+}

@@ -1,0 +1,293 @@
+//! Caps on live actions: a key minted with `limits` may send, publish and reply so many
+//! times per UTC day, counted in the action's own transaction — exactly, under
+//! concurrency — and answers 429 `LIVE_ACTION_CAP` past it, over REST and MCP alike.
+
+use chrono::TimeDelta;
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+use space_tests::{SPACE_API, TestApp, on_both_backends};
+
+use crate::phone::{connect, send};
+
+on_both_backends!(
+    limits_take_known_cap_names_only_and_show_on_the_key,
+    three_hundred_concurrent_sms_on_a_cap_of_fifty_let_exactly_fifty_through,
+    refused_actions_take_nothing_and_caps_are_per_key_and_per_action,
+    social_publish_now_is_capped_and_scheduling_is_not,
+    mcp_answers_the_same_refusal,
+);
+
+/// Mints a key on the demo Space with `scopes` and `limits`.
+async fn mint(app: &TestApp, scopes: &[&str], limits: Value) -> String {
+    let space = &app.demo.space_id;
+    let minted = app
+        .account(Method::POST, &format!("/spaces/{space}/keys"))
+        .json(json!({"name": "capped", "scopes": scopes, "rate_limit_per_minute": 100_000, "limits": limits}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(minted.body["limits"], limits, "{}", minted.text);
+    minted.body["token"].as_str().expect("a token").to_owned()
+}
+
+async fn send_with(app: &TestApp, key: &str, from: &str, to: &str) -> space_tests::Response {
+    app.request(Method::POST, &format!("{SPACE_API}/phone/sms"))
+        .key(key)
+        .json(json!({"from_number_id": from, "to": to, "text": "Your order shipped"}))
+        .send()
+        .await
+}
+
+/// Every SMS of the Space, through the pages.
+async fn all_sms(app: &TestApp) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/phone/sms?limit=200&cursor={cursor}"),
+            None => "/phone/sms?limit=200".to_owned(),
+        };
+        let page = app.space(Method::GET, &path).send().await.expect(200);
+        all.extend(page.body["data"].as_array().cloned().unwrap_or_default());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return all,
+        }
+    }
+}
+
+fn assert_capped(response: &space_tests::Response, cap: &str, limit: u64) {
+    assert_eq!(response.status, 429, "{}", response.text);
+    assert_eq!(response.error_code(), "LIVE_ACTION_CAP");
+    let error = &response.body["error"];
+    assert_eq!(error["cap"], cap);
+    assert_eq!(error["limit"], limit);
+    let resets = error["resets_at"].as_str().unwrap_or_default();
+    assert!(resets.contains("T00:00:00"), "the next UTC midnight: {resets}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains(cap) && message.contains(resets), "{message}");
+    let retry: i64 = response.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!((1..=86_400).contains(&retry), "Retry-After: {retry}");
+}
+
+async fn limits_take_known_cap_names_only_and_show_on_the_key(app: TestApp) {
+    let space = &app.demo.space_id;
+    let limits =
+        json!({"phone.sms": {"per_day": 50}, "social.publish": {"per_day": 10}, "inbox.reply": {"per_day": 100}});
+    mint(&app, &["phone:run"], limits.clone()).await;
+    let listed = app
+        .account(Method::GET, &format!("/spaces/{space}/keys"))
+        .send()
+        .await
+        .expect(200);
+    let capped = listed.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|key| key["name"] == "capped")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(capped["limits"], limits, "the list shows the caps");
+    for (limits, says) in [
+        (
+            json!({"phone.fax": {"per_day": 5}}),
+            "phone.sms, social.publish, inbox.reply",
+        ),
+        (json!({"phone.sms": {"per_day": 0}}), "per_day"),
+        (json!({"phone.sms": {"per_day": "ten"}}), "per_day"),
+        (json!({"phone.sms": {"per_day": 5, "per_hour": 1}}), "per_day"),
+        (json!({"phone.sms": 5}), "per_day"),
+        (json!(["phone.sms"]), "object"),
+    ] {
+        let refused = app
+            .account(Method::POST, &format!("/spaces/{space}/keys"))
+            .json(json!({"name": "bad", "scopes": ["phone:run"], "limits": limits}))
+            .send()
+            .await
+            .expect(422);
+        let why = refused.body["error"]["fields"]["limits"].to_string();
+        assert!(why.contains(says), "{limits}: {why}");
+    }
+}
+
+async fn three_hundred_concurrent_sms_on_a_cap_of_fifty_let_exactly_fifty_through(app: TestApp) {
+    let number = connect(&app, "+12015550100", &["sms"]).await;
+    let key = mint(
+        &app,
+        &["phone:run", "phone:read"],
+        json!({"phone.sms": {"per_day": 50}}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let sends = (0..300).map(|n| {
+        let (app, key, number) = (&app, key.clone(), number.clone());
+        async move { send_with(app, &key, &number, &format!("+1201555{:04}", 1000 + n)).await }
+    });
+    let responses = join_all(sends).await;
+    let elapsed = started.elapsed();
+    let accepted = responses.iter().filter(|r| r.status == 201).count();
+    let capped: Vec<_> = responses.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(accepted, 50, "exactly the cap passes");
+    assert_eq!(capped.len(), 250, "every other request is refused");
+    for response in &capped {
+        assert_capped(response, "phone.sms", 50);
+    }
+    assert_eq!(all_sms(&app).await.len(), 50, "exactly 50 messages recorded");
+    let types = app.event_types().await;
+    assert_eq!(types.iter().filter(|t| *t == "sms.queued").count(), 50);
+    eprintln!("300 concurrent capped SMS sends on {:?}: {elapsed:?}", app.backend);
+
+    // Still refused later the same day; the next UTC day allows again.
+    assert_capped(&send_with(&app, &key, &number, "+12015550123").await, "phone.sms", 50);
+    let now = app.engine.now();
+    let midnight = space_http::caps::resets_at(now);
+    app.clock.advance(midnight - now + TimeDelta::seconds(1));
+    send_with(&app, &key, &number, "+12015550123").await.expect(201);
+    assert_eq!(all_sms(&app).await.len(), 51);
+}
+
+async fn refused_actions_take_nothing_and_caps_are_per_key_and_per_action(app: TestApp) {
+    let space = &app.demo.space_id;
+    let number = connect(&app, "+12015550100", &["sms"]).await;
+    let key = mint(
+        &app,
+        &["phone:run", "inbox:run"],
+        json!({"phone.sms": {"per_day": 2}, "inbox.reply": {"per_day": 1}}),
+    )
+    .await;
+    // A refused request (a bad number, an opted-out recipient) and one that fails in the
+    // store take nothing.
+    send_with(&app, &key, &number, "+1 555 123 4567").await.expect(422);
+    let channel = app
+        .account(Method::POST, &format!("/spaces/{space}/connections"))
+        .json(json!({"kind": "messaging", "channel": "sms", "name": "SMS", "address": "+12015550100"}))
+        .send()
+        .await
+        .expect(201);
+    let channel = channel.body["id"].as_str().expect("an id").to_owned();
+    app.account(Method::POST, &format!("/spaces/{space}/connections/{channel}/inbound"))
+        .json(json!({"from": "+12015550199", "text": "STOP"}))
+        .send()
+        .await
+        .expect(201);
+    let refused = send_with(&app, &key, &number, "+12015550199").await.expect(422);
+    assert_eq!(refused.error_code(), "RECIPIENT_OPTED_OUT");
+    send_with(&app, &key, &number, "+12015550123").await.expect(201);
+    send_with(&app, &key, &number, "+12015550124").await.expect(201);
+    assert_capped(&send_with(&app, &key, &number, "+12015550125").await, "phone.sms", 2);
+    // An Idempotency-Key replay of an accepted send answers as before and takes nothing more.
+    let other = mint(&app, &["phone:run"], json!({"phone.sms": {"per_day": 1}})).await;
+    let keyed = |key: String| {
+        let (app, number) = (&app, number.clone());
+        async move {
+            app.request(Method::POST, &format!("{SPACE_API}/phone/sms"))
+                .key(&key)
+                .header("idempotency-key", "send-once")
+                .json(json!({"from_number_id": number, "to": "+12015550126", "text": "Hi"}))
+                .send()
+                .await
+        }
+    };
+    let first = keyed(other.clone()).await.expect(201);
+    let again = keyed(other.clone()).await.expect(201);
+    assert_eq!(first.body["id"], again.body["id"]);
+    // Each key has its own count; a key without limits has none.
+    send(&app, &number, "+12015550127", "Hi").await.expect(201);
+    assert_capped(&send_with(&app, &other, &number, "+12015550128").await, "phone.sms", 1);
+    // The same key's other cap is counted apart: the inbox reply still has its unit.
+    let thread = app
+        .account(Method::POST, &format!("/spaces/{space}/connections/{channel}/inbound"))
+        .json(json!({"from": "+12015550123", "text": "Hello"}))
+        .send()
+        .await
+        .expect(201);
+    let thread = thread.body["thread"]["id"].as_str().expect("a thread").to_owned();
+    let reply = |text: &'static str| {
+        let (app, key, thread) = (&app, key.clone(), thread.clone());
+        async move {
+            app.request(Method::POST, &format!("{SPACE_API}/inbox/threads/{thread}/reply"))
+                .key(&key)
+                .json(json!({"text": text}))
+                .send()
+                .await
+        }
+    };
+    reply("On its way").await.expect(201);
+    assert_capped(&reply("Anything else?").await, "inbox.reply", 1);
+}
+
+async fn social_publish_now_is_capped_and_scheduling_is_not(app: TestApp) {
+    let account = crate::social::connect(&app, "linkedin", "Acme").await;
+    let key = mint(
+        &app,
+        &["social:run", "social:write"],
+        json!({"social.publish": {"per_day": 1}}),
+    )
+    .await;
+    let mut posts = Vec::new();
+    for content in ["First", "Second"] {
+        let created = app
+            .space(Method::POST, "/social/posts")
+            .json(json!({"content": content, "account_ids": [account]}))
+            .send()
+            .await
+            .expect(201);
+        posts.push(created.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let publish = |post: String| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            app.request(Method::POST, &format!("{SPACE_API}/social/posts/{post}/publish"))
+                .key(&key)
+                .json(json!({}))
+                .send()
+                .await
+        }
+    };
+    publish(posts[0].clone()).await.expect(200);
+    assert_capped(&publish(posts[1].clone()).await, "social.publish", 1);
+    let second = app
+        .space(Method::GET, &format!("/social/posts/{}", posts[1]))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(second.body["status"], "draft", "nothing was scheduled");
+    // Scheduling for later is not publishing now: the cap does not count it.
+    app.request(Method::POST, &format!("{SPACE_API}/social/posts/{}/schedule", posts[1]))
+        .key(&key)
+        .json(json!({"scheduled_at": "2099-01-01T10:00:00Z"}))
+        .send()
+        .await
+        .expect(200);
+}
+
+async fn mcp_answers_the_same_refusal(app: TestApp) {
+    let number = connect(&app, "+12015550100", &["sms"]).await;
+    let key = mint(&app, &["phone:run"], json!({"phone.sms": {"per_day": 1}})).await;
+    let call = |to: &'static str| {
+        let (app, key, number) = (&app, key.clone(), number.clone());
+        async move {
+            app.mcp(
+                &key,
+                "",
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "run_phone",
+                       "arguments": {"operation": "phone_sms_send", "arguments": {"from_number_id": number, "to": to, "text": "Hi"}}}}),
+            )
+            .send()
+            .await
+            .expect(200)
+            .body["result"]
+                .clone()
+        }
+    };
+    let sent = call("+12015550123").await;
+    assert_ne!(sent["isError"], json!(true), "{sent}");
+    let refused = call("+12015550124").await;
+    assert_eq!(refused["isError"], json!(true), "{refused}");
+    let text = refused["content"][0]["text"].as_str().unwrap_or_default();
+    let envelope: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    assert_eq!(envelope["error"]["code"], "LIVE_ACTION_CAP", "{text}");
+    assert_eq!(envelope["error"]["cap"], "phone.sms");
+    assert_eq!(all_sms(&app).await.len(), 1, "nothing more was sent");
+}
