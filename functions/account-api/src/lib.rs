@@ -3,11 +3,14 @@
 //!
 //! The functions in [`spaces`], [`keys`] and [`secrets`] hold the rules and take plain
 //! arguments, so `spacectl` and the tests use them without HTTP; [`operations`] wraps
-//! them as routes.
+//! them as routes. The owner's web console ([`console`]) is served from here too.
 
+pub mod catalogue;
 pub mod connections;
+pub mod console;
 pub mod jobs;
 pub mod keys;
+pub mod mcp_setup;
 pub mod purge;
 pub mod secrets;
 pub mod spaces;
@@ -54,8 +57,14 @@ fn secret_value_body() -> Value {
     })
 }
 
-/// Every operation of the account API.
+/// Every operation of the account API, and the console's routes.
 pub fn operations() -> Vec<Operation> {
+    let mut operations = api_operations();
+    operations.extend(console::operations());
+    operations
+}
+
+fn api_operations() -> Vec<Operation> {
     use space_http::resource::page_params;
     let mut list_spaces = operation(
         "spaces_list",
@@ -85,6 +94,15 @@ pub fn operations() -> Vec<Operation> {
     );
     list_secrets.params.extend(page_params());
     vec![
+        operation(
+            "scopes_list",
+            Method::GET,
+            "/scopes",
+            Effect::Read,
+            "The scope catalogue: every domain with the actions it offers, and the toolsets a key may pin",
+            catalogue::get_handler(),
+        )
+        .answers(StatusCode::OK, Schema::lazy(catalogue::schema).named("ScopeCatalogue")),
         list_spaces.answers(StatusCode::OK, || list_schema(spaces::schema())),
         operation(
             "spaces_create",
@@ -253,5 +271,5 @@ pub fn operations() -> Vec<Operation> {
 pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE_SECRET_VALUES_AND_SIGNING_KEYS;
 
 pub fn router() -> Router<Engine> {
-    space_http::rest::routes(operations())
+    space_http::rest::routes(api_operations()).merge(console::router())
 }

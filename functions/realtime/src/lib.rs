@@ -1,5 +1,6 @@
 //! The realtime stream: `GET /functions/v1/space-realtime`, the Space's events as
-//! Server-Sent Events (`events:read`, `?types=` as on the feed). Each SSE event's `id` is the
+//! Server-Sent Events (`events:read`, `?types=` as on the feed); the owner's account key
+//! watches one of its Spaces with `?space=`. Each SSE event's `id` is the
 //! event id, so a client that reconnects with `Last-Event-ID` resumes from the feed with
 //! nothing missed or repeated. A comment every 15 s keeps proxies from closing an idle
 //! stream, and the key is checked every second: a revoked or expired key ends the stream.
@@ -14,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use space_auth::{Action, Domain, PrincipalKind, Scope};
+use space_auth::{Action, Domain, PrincipalKind, Scope, TokenKind};
 use space_http::auth::{Origin, authenticate, still_valid};
 use space_http::events::{EVENT_ID_PREFIX, FeedTail, TypePattern, parse_types, render};
 use space_http::ids::{first_at, has_shape, id_clock_now};
@@ -64,17 +65,34 @@ async fn open(engine: Engine, request: Request) -> Result<Tail, ApiError> {
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let origin = Origin::of(&parts.extensions, &parts.headers);
-    let principal = authenticate(&engine, authorization.as_deref(), PrincipalKind::Space, origin)
-        .await
-        .principal?;
-    space_http::execute::authorize(&principal, Scope::new(Domain::Events, Action::Read), Effect::Read)?;
-    let space = principal
-        .space_id
-        .clone()
-        .ok_or_else(|| ApiError::Forbidden("Use a space key.".into()))?;
     let query = axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(&parts.uri)
         .map_err(|rejection| ApiError::BadRequest(format!("Invalid query string: {}.", rejection.body_text())))?
         .0;
+    let kind = watcher_kind(authorization.as_deref());
+    let principal = authenticate(&engine, authorization.as_deref(), kind, origin)
+        .await
+        .principal?;
+    let wanted = query.get("space").map(String::as_str);
+    let space = match kind {
+        PrincipalKind::Space => {
+            space_http::execute::authorize(&principal, Scope::new(Domain::Events, Action::Read), Effect::Read)?;
+            let space = principal
+                .space_id
+                .clone()
+                .ok_or_else(|| ApiError::Forbidden("Use a space key.".into()))?;
+            if wanted.is_some_and(|wanted| wanted != space) {
+                return Err(ApiError::not_found("space", wanted.unwrap_or_default()));
+            }
+            space
+        }
+        PrincipalKind::Account => {
+            let space = wanted.ok_or_else(|| {
+                ApiError::invalid_field("space", "An account key watches one of its Spaces: add ?space=spc_….")
+            })?;
+            owned_space(&engine, &principal.account_id, space).await?;
+            space.to_owned()
+        }
+    };
     let types = match query.get("types") {
         Some(raw) => Some(parse_types(raw).map_err(|error| ApiError::invalid_field("types", error.to_string()))?),
         None => None,
@@ -89,15 +107,52 @@ async fn open(engine: Engine, request: Request) -> Result<Tail, ApiError> {
         }
         None => first_id_at(id_clock_now()),
     };
+    let watched_by_owner = (kind == PrincipalKind::Account).then(|| (principal.account_id.clone(), space.clone()));
     Ok(Tail {
         engine,
         authorization: authorization.unwrap_or_default(),
+        kind,
+        watched_by_owner,
         feed: FeedTail::after(&space, floor),
         types,
         pending: VecDeque::new(),
         checked: Instant::now(),
         opened: Instant::now(),
     })
+}
+
+/// A space key watches its own Space; the owner's account key (`wka_…`) watches any Space
+/// of its account, named by `?space=`, so the console can show what an agent does without
+/// holding a space key.
+fn watcher_kind(authorization: Option<&str>) -> PrincipalKind {
+    let credentials = authorization
+        .and_then(|header| header.split_once(' '))
+        .map(|(_, credentials)| credentials.trim())
+        .unwrap_or_default();
+    if credentials.starts_with(TokenKind::Account.prefix()) {
+        PrincipalKind::Account
+    } else {
+        PrincipalKind::Space
+    }
+}
+
+/// Whether `space` is a live Space of `account`; another account's Space, like one that
+/// does not exist, is not found.
+async fn owned_space(engine: &Engine, account: &str, space: &str) -> Result<(), ApiError> {
+    if !has_shape(space, "spc") {
+        return Err(ApiError::not_found("space", space));
+    }
+    let record = space_http::keys::space_meta(space);
+    let owner = engine.store().get(&record.pk, &record.sk).await?.and_then(|item| {
+        item.body
+            .get("account_id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    });
+    match owner {
+        Some(owner) if owner == account => Ok(()),
+        _ => Err(ApiError::not_found("space", space)),
+    }
 }
 
 fn first_id_at(millis: u64) -> String {
@@ -108,6 +163,9 @@ fn first_id_at(millis: u64) -> String {
 struct Tail {
     engine: Engine,
     authorization: String,
+    kind: PrincipalKind,
+    /// The account and Space an owner watches: the stream ends when the Space is deleted.
+    watched_by_owner: Option<(String, String)>,
     /// Starts where the client resumed (`Last-Event-ID`), or when it connected.
     feed: FeedTail,
     types: Option<Vec<TypePattern>>,
@@ -117,6 +175,20 @@ struct Tail {
 }
 
 impl Tail {
+    /// The key still works, and an owner's Space is still theirs and live.
+    async fn still_allowed(&self) -> bool {
+        if !still_valid(&self.engine, &self.authorization, self.kind).await {
+            return false;
+        }
+        match &self.watched_by_owner {
+            Some((account, space)) => !matches!(
+                owned_space(&self.engine, account, space).await,
+                Err(ApiError::NotFound(_))
+            ),
+            None => true,
+        }
+    }
+
     /// Queues what the feed gained since the last read.
     async fn read(&mut self) -> Result<(), ApiError> {
         for item in self.feed.read(self.engine.store(), BATCH).await? {
@@ -151,7 +223,7 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
                 return None;
             }
             if tail.checked.elapsed() >= KEY_CHECK {
-                if !still_valid(&tail.engine, &tail.authorization, PrincipalKind::Space).await {
+                if !tail.still_allowed().await {
                     return None;
                 }
                 tail.checked = Instant::now();

@@ -29,6 +29,20 @@ impl Action {
         }
     }
 
+    /// One line for docs and the console's scope grid.
+    pub const fn about(self) -> &'static str {
+        match self {
+            Action::Read => "List and inspect",
+            Action::Write => "Create and edit: drafts, never a live action",
+            Action::Run => "Live actions, seen outside the Space: publish, send, reply, run, launch",
+        }
+    }
+
+    /// Whether the action reaches outside the Space.
+    pub const fn is_live(self) -> bool {
+        matches!(self, Action::Run)
+    }
+
     const fn bit(self) -> u32 {
         match self {
             Action::Read => 0,

@@ -217,11 +217,13 @@ async fn deleting_a_space_takes_every_public_route_down(app: TestApp) {
     let calendar = before[7].send(&app).await.expect(200);
     assert!(calendar.text.contains("Private board meeting"));
 
-    // The test covers every public route the catalogue has.
+    // The test covers every public route the catalogue has that leads into a Space (the
+    // console is one page for everyone, with nothing of a Space in it).
     let covered: BTreeSet<&str> = before.iter().map(|visit| visit.operation).collect();
     let public: BTreeSet<String> = space_catalogue::operations()
         .into_iter()
         .filter(|operation| matches!(operation.access, Access::Public { .. }))
+        .filter(|operation| operation.public_family() != "console")
         .map(|operation| operation.name)
         .collect();
     assert_eq!(

@@ -8,6 +8,7 @@ mod assets;
 mod booking;
 mod calendar;
 mod cli;
+mod console;
 mod deleted_spaces;
 mod deploy;
 mod dispatcher;

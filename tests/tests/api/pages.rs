@@ -793,7 +793,9 @@ async fn each_public_route_family_has_its_own_budget_per_address(app: TestApp) {
         .collect();
     assert_eq!(
         families,
-        ["b", "c", "d", "f", "hooks", "p", "u"].map(String::from).into(),
+        ["b", "c", "console", "d", "f", "hooks", "p", "u"]
+            .map(String::from)
+            .into(),
         "the public route families"
     );
     let limit_of = |name: &str| {

@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 const ACCOUNT_API: &str = "/functions/v1/account-api";
 /// Where the realtime stream lives.
 pub const REALTIME: &str = "/functions/v1/space-realtime";
-/// Where MCP clients connect.
-pub const MCP: &str = "/functions/v1/space-mcp";
 
 /// What a command can fail with.
 #[derive(Debug, thiserror::Error)]

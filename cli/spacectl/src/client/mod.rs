@@ -494,12 +494,16 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
             ))?;
             io.out(format_args!("{}", minted.token))?;
             if mcp {
+                let origin = logged_in.api.origin();
                 io.note(format_args!("Connect Claude Code with it:"))?;
                 io.out(format_args!(
-                    "claude mcp add --transport http space {}{} --header \"Authorization: Bearer {}\"",
-                    logged_in.api.origin(),
-                    api::MCP,
-                    minted.token
+                    "{}",
+                    account_api::mcp_setup::claude_code_command(origin, &minted.token)
+                ))?;
+                io.note(format_args!("Or put this in .mcp.json:"))?;
+                io.out(format_args!(
+                    "{}",
+                    account_api::mcp_setup::mcp_json(origin, &minted.token)
                 ))?;
             }
             Ok(())

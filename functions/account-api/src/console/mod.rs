@@ -1,0 +1,130 @@
+//! The owner's console: one page, a stylesheet and a script, built into the binary, that
+//! call the account API with the key the owner pastes in. The page holds no data of its
+//! own and reaches nothing a key does not, so it is served without a key, limited per
+//! client address like every public route.
+//!
+//! Every answer under `/console` carries a Content-Security-Policy that allows only this
+//! origin's script, style and API (no inline code, no third party, no framing), so an
+//! injected string can neither run nor send the key anywhere.
+
+use axum::Router;
+use axum::response::Response;
+use axum::routing::{MethodFilter, on};
+use http::{HeaderValue, Method, StatusCode, header};
+use serde_json::{Value, json};
+use space_connections::{Channel, KINDS, Network};
+use space_http::operation::{Access, Call, Effect, Handler, Param, Reply, handler};
+use space_http::{ApiError, Engine, Operation};
+
+use crate::mcp_setup;
+
+/// Requests per minute a client address may make to `/console…` (a page load is four).
+pub const PER_MINUTE: u32 = 120;
+
+/// The policy on every console answer.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+const PAGE: &str = include_str!("index.html");
+const STYLE: &str = include_str!("console.css");
+const SCRIPT: &str = include_str!("console.js");
+
+/// What the script's `{TOKEN}` stands for in the MCP lines of [`config`].
+pub const TOKEN_SLOT: &str = "{TOKEN}";
+
+/// The files under `/console/`.
+pub const FILES: &[&str] = &["console.css", "console.js", "config.json"];
+
+/// What the console needs to know that the server decides: the MCP lines to paste (with
+/// [`TOKEN_SLOT`] for the token) and the kinds of connection an owner can make.
+pub fn config(origin: &str) -> Value {
+    json!({
+        "mcp": {
+            "claude_code": mcp_setup::claude_code_command(origin, TOKEN_SLOT),
+            "mcp_json": mcp_setup::mcp_json(origin, TOKEN_SLOT),
+            "token_slot": TOKEN_SLOT,
+        },
+        "connections": {
+            "kinds": KINDS,
+            "networks": Network::NAMES,
+            "channels": Channel::NAMES,
+        },
+        "realtime_path": "/functions/v1/space-realtime",
+    })
+}
+
+fn page_handler() -> Handler {
+    handler(|_call: Call| async move { Ok(Reply::raw(StatusCode::OK, "text/html; charset=utf-8", PAGE)) })
+}
+
+fn file_handler() -> Handler {
+    handler(|call: Call| async move {
+        let file = call.path_param("file")?;
+        match file {
+            "console.css" => Ok(Reply::raw(StatusCode::OK, "text/css; charset=utf-8", STYLE)),
+            "console.js" => Ok(Reply::raw(StatusCode::OK, "text/javascript; charset=utf-8", SCRIPT)),
+            "config.json" => Ok(Reply::ok(config(call.engine.public_url()))),
+            _ => Err(ApiError::NotFound(format!("The console has no file `{file}`."))),
+        }
+    })
+}
+
+/// The console's routes as operations, so that they reach OpenAPI and the deployment.
+pub fn operations() -> Vec<Operation> {
+    let access = Access::Public { per_minute: PER_MINUTE };
+    vec![
+        Operation::new(
+            "console_view",
+            Method::GET,
+            "/console",
+            access,
+            Effect::Read,
+            "The owner's console: a web page that manages Spaces, keys, secrets and connections with the account key pasted into it (no key to load it)",
+            page_handler(),
+        )
+        .answers_as(StatusCode::OK, &["text/html"]),
+        Operation::new(
+            "console_file",
+            Method::GET,
+            "/console/{file}",
+            access,
+            Effect::Read,
+            "A file of the console: its stylesheet, its script, or its settings",
+            file_handler(),
+        )
+        .with_params(vec![Param {
+            schema: json!({"type": "string", "enum": FILES}),
+            ..Param::path("file", "The file's name.")
+        }])
+        .answers_as(StatusCode::OK, &["text/css", "text/javascript", "application/json"]),
+    ]
+}
+
+/// The console's routes, every answer (errors included) with the security headers.
+pub fn router() -> Router<Engine> {
+    let others = MethodFilter::POST
+        .or(MethodFilter::PUT)
+        .or(MethodFilter::PATCH)
+        .or(MethodFilter::DELETE)
+        .or(MethodFilter::OPTIONS);
+    let refuse = || async { ApiError::MethodNotAllowed("The console is only read: use GET.".into()) };
+    operations()
+        .iter()
+        .fold(space_http::rest::routes(operations()), |router, operation| {
+            router.route(&operation.full_path(), on(others, refuse))
+        })
+        .layer(axum::middleware::map_response(secured))
+}
+
+async fn secured(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
