@@ -202,6 +202,7 @@
   }
 
   async function show(tab) {
+    if (tab !== state.tab) say('');
     state.tab = tab;
     document.querySelectorAll('.tab').forEach((section) => { section.hidden = section.id !== `tab-${tab}`; });
     document.querySelectorAll('#tabs button').forEach((item) => {
@@ -384,7 +385,7 @@
     const filter = $('live-key');
     const chosen = filter.value;
     filter.replaceChildren(el('option', { value: '' }, 'Any key'),
-      state.keys.map((key) => el('option', { value: key.id, selected: key.id === chosen }, `${key.name} (${key.prefix})`)));
+      ...state.keys.map((key) => el('option', { value: key.id, selected: key.id === chosen }, `${key.name} (${key.prefix})`)));
   }
 
   function expiry() {

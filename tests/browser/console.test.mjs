@@ -1,0 +1,236 @@
+// The owner's console in headless Chromium against `spacectl serve`: sign in with the
+// account key, create a Space, mint a key by ticking two cells of the scope grid, read its
+// token once and use it over REST, see it counted in the list, set and delete a secret,
+// connect a sandbox account, watch an event arrive in Live, revoke the key (the next call is
+// 401) and delete the Space by typing its name. Along the way: nothing overflows at 375 px,
+// every control has a label, and no console error or CSP violation happens.
+// Run by scripts/test-browser.sh: BASE_URL, ACCOUNT_KEY and CHROMIUM come from the
+// environment. Screenshots go to target/console-screenshots/ (not committed).
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { test } from "node:test";
+import { chromium } from "playwright-core";
+
+const base = process.env.BASE_URL;
+const accountKey = process.env.ACCOUNT_KEY;
+const shots = fileURLToPath(new URL("../../target/console-screenshots/", import.meta.url));
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 375, height: 800 };
+
+async function rest(token, method, path, body) {
+  const response = await fetch(`${base}/functions/v1/space-api${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+test("an owner mints, watches and revokes a key in the console", async (t) => {
+  assert.ok(base && accountKey, "BASE_URL and ACCOUNT_KEY are set");
+  mkdirSync(shots, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), "space-console-"));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    viewport: DESKTOP,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  t.after(async () => {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+  await browser.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  const tab = await browser.newPage();
+  const problems = [];
+  tab.on("console", (message) => {
+    if (message.type() === "error" || message.type() === "warning") problems.push(`${message.type()}: ${message.text()}`);
+  });
+  tab.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  await tab.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
+  const requested = [];
+  tab.on("request", (request) => requested.push(request.url()));
+  tab.on("response", (response) => {
+    if (response.status() >= 400) problems.push(`${response.status()} for ${response.url()}`);
+  });
+
+  /** At 375 px: no horizontal overflow; a screenshot of each width. */
+  async function checkWidths(name) {
+    await tab.screenshot({ path: join(shots, `${name}-desktop.png`), fullPage: true });
+    await tab.setViewportSize(PHONE);
+    const width = await tab.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= PHONE.width, `${name}: the page is ${width} px wide at 375 px`);
+    await tab.screenshot({ path: join(shots, `${name}-375.png`), fullPage: true });
+    await tab.setViewportSize(DESKTOP);
+  }
+
+  async function open(section) {
+    await tab.getByRole("navigation", { name: "Sections" }).getByRole("button", { name: section, exact: true }).click();
+  }
+
+  // Sign in by keyboard: the key field has the focus on arrival.
+  const page = await tab.goto(`${base}/console`);
+  assert.equal(page.status(), 200);
+  assert.match(page.headers()["content-security-policy"] ?? "", /default-src 'none'/);
+  await tab.waitForFunction(() => document.activeElement && document.activeElement.id === "account-key");
+  await checkWidths("01-sign-in");
+  await tab.keyboard.type(accountKey);
+  await tab.keyboard.press("Enter");
+  await tab.locator("#tabs").waitFor();
+  assert.equal(await tab.locator("#account-key").inputValue(), "", "the key leaves the field");
+  const stored = await tab.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]);
+  assert.deepEqual(stored, [0, 0, ""], "nothing kept in storage or cookies");
+
+  // A new Space.
+  await open("Spaces");
+  const spaceName = `Console ${Date.now()}`;
+  await tab.locator("#space-name").fill(spaceName);
+  await tab.getByRole("button", { name: "Create Space" }).click();
+  const spaceCard = tab.locator("#spaces-list li", { hasText: spaceName });
+  await spaceCard.waitFor();
+  const spaceId = await spaceCard.getAttribute("data-space");
+  assert.equal(await tab.locator("#space-select").inputValue(), spaceId, "the new Space is chosen");
+  await checkWidths("02-spaces");
+
+  // A key with two cells of the grid.
+  await open("API keys");
+  await tab.locator("#keys-list li").first().waitFor();
+  assert.equal(await tab.locator("#scope-wallet-write").count(), 0, "no cell the catalogue lacks");
+  assert.equal(await tab.locator("#scope-pages-run").count(), 1);
+  assert.match(await tab.locator("#scope-grid thead th.live").textContent(), /run.*live/i);
+  await tab.locator("#key-name").fill("console agent");
+  await tab.getByLabel("contacts:read", { exact: true }).check();
+  await tab.getByLabel("contacts:write", { exact: true }).check();
+  await tab.locator("#key-expiry").selectOption("30");
+  await checkWidths("03-new-key");
+  await tab.getByRole("button", { name: "Create key" }).click();
+  await tab.locator("#minted").waitFor();
+  await tab.locator('button[data-copy="minted-token"]').click();
+  const token = await tab.evaluate(() => navigator.clipboard.readText());
+  assert.match(token, /^wks_live_/);
+  assert.equal(await tab.locator("#minted-token").inputValue(), token);
+  const claude = await tab.locator("#minted-claude").inputValue();
+  assert.equal(
+    claude,
+    `claude mcp add --transport http space ${base}/functions/v1/space-mcp --header "Authorization: Bearer ${token}"`,
+  );
+  const mcpJson = JSON.parse(await tab.locator("#minted-mcp-json").inputValue());
+  assert.equal(mcpJson.mcpServers.space.headers.Authorization, `Bearer ${token}`);
+  await checkWidths("04-token");
+
+  // The token works, within its scopes.
+  assert.equal((await rest(token, "POST", "/contacts", { name: "Ada Lovelace" })).status, 201);
+  assert.equal((await rest(token, "GET", "/contacts")).status, 200);
+  assert.equal((await rest(token, "POST", "/tasks", { title: "Not allowed" })).status, 403);
+
+  // Shown once: hiding it clears it; the list counts the three requests.
+  await tab.getByRole("button", { name: "Done: hide the token" }).click();
+  assert.equal(await tab.locator("#minted").isHidden(), true);
+  assert.equal(await tab.locator("#minted-token").inputValue(), "");
+  await tab.getByRole("button", { name: "Refresh" }).click();
+  const keyCard = tab.locator("#keys-list li", { hasText: "console agent" });
+  await keyCard.waitFor();
+  const keyId = await keyCard.getAttribute("data-key");
+  const fact = (card, term) =>
+    card.locator("dt", { hasText: term }).locator("xpath=following-sibling::dd[1]").first().textContent();
+  assert.equal(await fact(keyCard, "Requests today"), "3");
+  assert.equal(await fact(keyCard, "This month"), "3");
+  assert.equal(await fact(keyCard, "Scopes"), "contacts:read contacts:write");
+  assert.notEqual(await fact(keyCard, "Last used"), "never");
+  assert.ok(!(await tab.content()).includes(token), "the token is nowhere on the page any more");
+
+  // A secret: set (write-only), listed by name, deleted.
+  await open("Secrets");
+  const secretValue = `sk_console_${Date.now()}`;
+  await tab.locator("#secret-name").fill("STRIPE_KEY");
+  await tab.locator("#secret-value").fill(secretValue);
+  await tab.getByRole("button", { name: "Set value" }).click();
+  const secretCard = tab.locator('#secrets-list li[data-secret="STRIPE_KEY"]');
+  await secretCard.waitFor();
+  assert.equal(await tab.locator("#secret-value").inputValue(), "");
+  assert.ok(!(await tab.content()).includes(secretValue), "the value is not on the page");
+  await checkWidths("05-secrets");
+  await secretCard.getByRole("button", { name: "Delete" }).click();
+  await secretCard.getByRole("button", { name: "Yes, delete" }).click();
+  await secretCard.waitFor({ state: "detached" });
+
+  // A sandbox connection.
+  await open("Connections");
+  await tab.locator("#connection-kind").selectOption("social");
+  await tab.locator("#connection-network").selectOption("linkedin");
+  await tab.locator("#connection-name").fill("Acme on LinkedIn");
+  await tab.getByRole("button", { name: "Connect", exact: true }).click();
+  const connection = tab.locator("#connections-list li", { hasText: "Acme on LinkedIn" });
+  await connection.waitFor();
+  assert.equal(await fact(connection, "Provider"), "sandbox");
+  assert.equal(await fact(connection, "Network"), "linkedin");
+  await checkWidths("06-connections");
+
+  // Live: a REST write with the minted key shows up, filtered by type and by key.
+  await open("Live");
+  await tab.locator("#live-state", { hasText: "Watching" }).waitFor();
+  await tab.locator("#live-type").fill("contact.*");
+  await tab.locator("#live-key").selectOption(keyId);
+  const written = Date.now();
+  const grace = await rest(token, "POST", "/contacts", { name: "Grace Hopper" });
+  assert.equal(grace.status, 201);
+  const arrived = tab.locator('#live-events li[data-type="contact.created"]');
+  await arrived.waitFor({ timeout: 5000 });
+  const seenAfter = Date.now() - written;
+  assert.match(await arrived.textContent(), /console agent/);
+  assert.match(await arrived.textContent(), new RegExp(grace.body.id));
+  await tab.locator("#live-type").fill("task.*");
+  assert.equal(await arrived.count(), 0, "the type filter hides it");
+  await tab.locator("#live-type").fill("contact.*");
+  await checkWidths("07-live");
+  t.diagnostic(`event shown in Live ${seenAfter} ms after the REST write returned`);
+
+  // Revoke: the next call is 401.
+  await open("API keys");
+  const revoking = tab.locator(`#keys-list li[data-key="${keyId}"]`);
+  await revoking.getByRole("button", { name: "Revoke" }).click();
+  await revoking.getByRole("button", { name: "Yes, revoke" }).click();
+  await revoking.waitFor({ state: "detached" });
+  assert.equal((await rest(token, "GET", "/contacts")).status, 401);
+
+  // Every control has a label, the shown ones and the hidden ones.
+  const unlabelled = await tab.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea")].filter((c) => c.labels.length === 0).map((c) => c.id || c.outerHTML),
+  );
+  assert.deepEqual(unlabelled, []);
+
+  // Delete the Space by typing its name.
+  await open("Spaces");
+  const card = tab.locator(`#spaces-list li[data-space="${spaceId}"]`);
+  await card.getByRole("button", { name: "Delete" }).click();
+  const confirm = card.getByRole("button", { name: "Delete this Space" });
+  assert.equal(await confirm.isDisabled(), true, "not before the name is typed");
+  await card.getByLabel(`Type “${spaceName}” to delete it`).fill(spaceName.slice(0, -1));
+  assert.equal(await confirm.isDisabled(), true);
+  await card.getByLabel(`Type “${spaceName}” to delete it`).fill(spaceName);
+  await confirm.click();
+  await tab.locator("#status", { hasText: `Deleted ${spaceName}` }).waitFor();
+  // Listed as `deleting` until the worker's purge is over, then gone.
+  await tab.waitForFunction((id) => {
+    const listed = document.querySelector(`#spaces-list li[data-space="${id}"]`);
+    return !listed || listed.textContent.includes("deleting");
+  }, spaceId);
+  const gone = await fetch(`${base}/functions/v1/account-api/spaces/${spaceId}`, {
+    headers: { Authorization: `Bearer ${accountKey}` },
+  });
+  assert.ok(gone.status === 404 || (await gone.json()).status === "deleting", `the Space answers ${gone.status}`);
+  await checkWidths("08-deleted");
+
+  const elsewhere = requested.filter((url) => !url.startsWith(base));
+  assert.deepEqual(elsewhere, [], "no request leaves the API's origin");
+  assert.ok(requested.every((url) => !url.includes("wka_") && !url.includes("wks_")), "no key in a URL");
+  assert.deepEqual(problems, [], "no console error or CSP violation");
+});
