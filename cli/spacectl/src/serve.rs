@@ -186,6 +186,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         println!("  space key:   {}", created.space_key);
     }
     println!("Space API listening on http://{local}/functions/v1/space-api");
+    println!("Console: http://{local}/console");
     let listener = listener.tap_io(|tcp| {
         // Small JSON answers must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
