@@ -1,9 +1,10 @@
 // The owner's console in headless Chromium against `spacectl serve`: sign in with the
-// account key, create a Space, mint a key by ticking two cells of the scope grid, read its
-// token once and use it over REST, see it counted in the list, set and delete a secret,
-// connect a sandbox account, watch an event arrive in Live, revoke the key (the next call is
-// 401) and delete the Space by typing its name. Along the way: nothing overflows at 375 px,
-// every control has a label, and no console error or CSP violation happens.
+// account key, create a Space, mint a key by ticking pages:read and pages:write on the scope
+// grid, copy its token (shown once) and use it over REST (a draft page: yes; publishing: 403),
+// see it counted in the list, set and delete a secret, connect a sandbox account, see a page
+// created with the key arrive in Live within a second, revoke the key (the next call is 401)
+// and delete the Space by typing its name. Along the way: nothing overflows at 375 px, every
+// control has a label, and no console error or CSP violation happens.
 // Run by scripts/test-browser.sh: BASE_URL, ACCOUNT_KEY and CHROMIUM come from the
 // environment. Screenshots go to target/console-screenshots/ (not committed).
 import assert from "node:assert/strict";
@@ -107,8 +108,8 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   assert.equal(await tab.locator("#scope-pages-run").count(), 1);
   assert.match(await tab.locator("#scope-grid thead th.live").textContent(), /run.*live/i);
   await tab.locator("#key-name").fill("console agent");
-  await tab.getByLabel("contacts:read", { exact: true }).check();
-  await tab.getByLabel("contacts:write", { exact: true }).check();
+  await tab.getByLabel("pages:read", { exact: true }).check();
+  await tab.getByLabel("pages:write", { exact: true }).check();
   await tab.locator("#key-expiry").selectOption("30");
   await checkWidths("03-new-key");
   await tab.getByRole("button", { name: "Create key" }).click();
@@ -126,10 +127,13 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   assert.equal(mcpJson.mcpServers.space.headers.Authorization, `Bearer ${token}`);
   await checkWidths("04-token");
 
-  // The token works, within its scopes.
-  assert.equal((await rest(token, "POST", "/contacts", { name: "Ada Lovelace" })).status, 201);
-  assert.equal((await rest(token, "GET", "/contacts")).status, 200);
-  assert.equal((await rest(token, "POST", "/tasks", { title: "Not allowed" })).status, 403);
+  // The token works, within its scopes: a draft page, but no publishing (pages:run).
+  const draft = await rest(token, "POST", "/pages", { title: "Launch", layout_html: "<h1>Launch</h1>" });
+  assert.equal(draft.status, 201, JSON.stringify(draft.body));
+  assert.equal((await rest(token, "GET", "/pages")).status, 200);
+  const publish = await rest(token, "POST", `/pages/${draft.body.id}/publish`, {});
+  assert.equal(publish.status, 403);
+  assert.match(publish.body.error.message, /pages:run/);
 
   // Shown once: hiding it clears it; the list counts the three requests.
   await tab.getByRole("button", { name: "Done: hide the token" }).click();
@@ -143,7 +147,7 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
     card.locator("dt", { hasText: term }).locator("xpath=following-sibling::dd[1]").first().textContent();
   assert.equal(await fact(keyCard, "Requests today"), "3");
   assert.equal(await fact(keyCard, "This month"), "3");
-  assert.equal(await fact(keyCard, "Scopes"), "contacts:read contacts:write");
+  assert.equal(await fact(keyCard, "Scopes"), "pages:read pages:write");
   assert.notEqual(await fact(keyCard, "Last used"), "never");
   assert.ok(!(await tab.content()).includes(token), "the token is nowhere on the page any more");
 
@@ -177,19 +181,19 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   // Live: a REST write with the minted key shows up, filtered by type and by key.
   await open("Live");
   await tab.locator("#live-state", { hasText: "Watching" }).waitFor();
-  await tab.locator("#live-type").fill("contact.*");
+  await tab.locator("#live-type").fill("page.*");
   await tab.locator("#live-key").selectOption(keyId);
   const written = Date.now();
-  const grace = await rest(token, "POST", "/contacts", { name: "Grace Hopper" });
-  assert.equal(grace.status, 201);
-  const arrived = tab.locator('#live-events li[data-type="contact.created"]');
-  await arrived.waitFor({ timeout: 5000 });
+  const page2 = await rest(token, "POST", "/pages", { title: "Pricing", layout_html: "<h1>Pricing</h1>" });
+  assert.equal(page2.status, 201);
+  const arrived = tab.locator('#live-events li[data-type="page.created"]');
+  await arrived.waitFor({ timeout: 1000 });
   const seenAfter = Date.now() - written;
   assert.match(await arrived.textContent(), /console agent/);
-  assert.match(await arrived.textContent(), new RegExp(grace.body.id));
-  await tab.locator("#live-type").fill("task.*");
-  assert.equal(await arrived.count(), 0, "the type filter hides it");
+  assert.match(await arrived.textContent(), new RegExp(page2.body.id));
   await tab.locator("#live-type").fill("contact.*");
+  assert.equal(await arrived.count(), 0, "the type filter hides it");
+  await tab.locator("#live-type").fill("page.*");
   await checkWidths("07-live");
   t.diagnostic(`event shown in Live ${seenAfter} ms after the REST write returned`);
 
