@@ -191,6 +191,12 @@ async fn keys_are_minted_listed_counted_and_revoked(app: TestApp) {
             app.base
         )
     );
+    let mcp_json: String = lines.collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        mcp_json,
+        account_api::mcp_setup::mcp_json(&app.base, &token),
+        "then the .mcp.json entry, as the console shows it"
+    );
     for _ in 0..3 {
         app.request(Method::GET, &format!("{SPACE_API}/contacts"))
             .key(&token)
