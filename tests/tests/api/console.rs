@@ -72,9 +72,13 @@ async fn every_console_answer_carries_the_security_headers(app: TestApp) {
     assert_eq!(missing.status, 404, "{}", missing.text);
     assert_eq!(missing.error_code(), "NOT_FOUND");
     assert_secured(&missing, "/console/other.js");
-    let posted = app.request(Method::POST, "/console").send().await;
-    assert_eq!(posted.status, 405);
-    assert_secured(&posted, "POST /console");
+    for path in ["/console", "/console/console.js"] {
+        let put = app.request(Method::PUT, path).send().await;
+        assert_eq!(put.status, 405);
+        assert_eq!(put.error_code(), "METHOD_NOT_ALLOWED");
+        assert_eq!(put.header("allow"), Some("GET, HEAD"));
+        assert_secured(&put, path);
+    }
 }
 
 async fn the_page_loads_only_its_own_script_and_style(app: TestApp) {

@@ -32,8 +32,8 @@ const SCRIPT: &str = include_str!("console.js");
 /// What the script's `{TOKEN}` stands for in the MCP lines of [`config`].
 pub const TOKEN_SLOT: &str = "{TOKEN}";
 
-/// The files under `/console/`.
-pub const FILES: &[&str] = &["console.css", "console.js", "config.json"];
+/// The static files under `/console/`.
+pub const FILES: &[&str] = &["console.css", "console.js"];
 
 /// What the console needs to know that the server decides: the MCP lines to paste (with
 /// [`TOKEN_SLOT`] for the token) and the kinds of connection an owner can make.
@@ -53,6 +53,29 @@ pub fn config(origin: &str) -> Value {
     })
 }
 
+fn config_schema() -> Value {
+    let text = json!({"type": "string"});
+    let names = |names: &[&str]| json!({"type": "array", "items": {"type": "string", "enum": names}});
+    json!({
+        "type": "object",
+        "required": ["mcp", "connections", "realtime_path"],
+        "properties": {
+            "mcp": {
+                "type": "object",
+                "required": ["claude_code", "mcp_json", "token_slot"],
+                "description": "The lines to paste with a new key, `token_slot` standing for its token.",
+                "properties": {"claude_code": text, "mcp_json": text, "token_slot": text}
+            },
+            "connections": {
+                "type": "object",
+                "required": ["kinds", "networks", "channels"],
+                "properties": {"kinds": names(KINDS), "networks": names(Network::NAMES), "channels": names(Channel::NAMES)}
+            },
+            "realtime_path": text
+        }
+    })
+}
+
 fn page_handler() -> Handler {
     handler(|_call: Call| async move { Ok(Reply::raw(StatusCode::OK, "text/html; charset=utf-8", PAGE)) })
 }
@@ -63,7 +86,6 @@ fn file_handler() -> Handler {
         match file {
             "console.css" => Ok(Reply::raw(StatusCode::OK, "text/css; charset=utf-8", STYLE)),
             "console.js" => Ok(Reply::raw(StatusCode::OK, "text/javascript; charset=utf-8", SCRIPT)),
-            "config.json" => Ok(Reply::ok(config(call.engine.public_url()))),
             _ => Err(ApiError::NotFound(format!("The console has no file `{file}`."))),
         }
     })
@@ -84,19 +106,29 @@ pub fn operations() -> Vec<Operation> {
         )
         .answers_as(StatusCode::OK, &["text/html"]),
         Operation::new(
+            "console_config",
+            Method::GET,
+            "/console/config.json",
+            access,
+            Effect::Read,
+            "The console's settings: the MCP lines to paste with a new key, the kinds of connection, where the live stream is",
+            handler(|call: Call| async move { Ok(Reply::ok(config(call.engine.public_url()))) }),
+        )
+        .answers(StatusCode::OK, config_schema),
+        Operation::new(
             "console_file",
             Method::GET,
             "/console/{file}",
             access,
             Effect::Read,
-            "A file of the console: its stylesheet, its script, or its settings",
+            "A file of the console: its stylesheet or its script",
             file_handler(),
         )
         .with_params(vec![Param {
             schema: json!({"type": "string", "enum": FILES}),
             ..Param::path("file", "The file's name.")
         }])
-        .answers_as(StatusCode::OK, &["text/css", "text/javascript", "application/json"]),
+        .answers_as(StatusCode::OK, &["text/css", "text/javascript"]),
     ]
 }
 
@@ -107,7 +139,12 @@ pub fn router() -> Router<Engine> {
         .or(MethodFilter::PATCH)
         .or(MethodFilter::DELETE)
         .or(MethodFilter::OPTIONS);
-    let refuse = || async { ApiError::MethodNotAllowed("The console is only read: use GET.".into()) };
+    let refuse = || async {
+        (
+            [(header::ALLOW, "GET, HEAD")],
+            ApiError::MethodNotAllowed("The console is only read: use GET.".into()),
+        )
+    };
     operations()
         .iter()
         .fold(space_http::rest::routes(operations()), |router, operation| {
