@@ -1,10 +1,12 @@
 // The owner's console in headless Chromium against `spacectl serve`: sign in with the
-// account key, create a Space, mint a key by ticking pages:read and pages:write on the scope
-// grid, copy its token (shown once) and use it over REST (a draft page: yes; publishing: 403),
-// see it counted in the list, set and delete a secret, connect a sandbox account, see a page
-// created with the key arrive in Live within a second, revoke the key (the next call is 401)
-// and delete the Space by typing its name. Along the way: nothing overflows at 375 px, every
-// control has a label, and no console error or CSP violation happens.
+// account key (by keyboard), create and rename a Space, mint a key by ticking pages:read and
+// pages:write on the scope grid, copy its token (shown once) and use it over REST (a draft
+// page: yes; publishing: 403), see it counted in the list, set and delete a secret, connect a
+// sandbox account and a messaging channel (its signing secret shown once), disconnect, see a
+// page created with the key arrive in Live within a second, revoke the key (the next call is
+// 401) and delete the Space by typing its name. Along the way: nothing overflows at 375 px,
+// the focus is visible, every control has a label, and no console error, failed request or
+// CSP violation happens.
 // Run by scripts/test-browser.sh: BASE_URL, ACCOUNT_KEY and CHROMIUM come from the
 // environment. Screenshots go to target/console-screenshots/ (not committed).
 import assert from "node:assert/strict";
@@ -84,6 +86,14 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   await tab.waitForFunction(() => document.activeElement && document.activeElement.id === "account-key");
   await checkWidths("01-sign-in");
   await tab.keyboard.type(accountKey);
+  // The focus shows where it is.
+  await tab.keyboard.press("Tab");
+  const ring = await tab.evaluate(() => {
+    const style = getComputedStyle(document.activeElement);
+    return [document.activeElement.textContent, style.outlineStyle, style.outlineWidth];
+  });
+  assert.deepEqual(ring, ["Sign in", "solid", "3px"], "a visible focus ring on the focused button");
+  await tab.keyboard.press("Shift+Tab");
   await tab.keyboard.press("Enter");
   await tab.locator("#tabs").waitFor();
   assert.equal(await tab.locator("#account-key").inputValue(), "", "the key leaves the field");
@@ -92,13 +102,21 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
 
   // A new Space.
   await open("Spaces");
-  const spaceName = `Console ${Date.now()}`;
+  let spaceName = `Console ${Date.now()}`;
   await tab.locator("#space-name").fill(spaceName);
   await tab.getByRole("button", { name: "Create Space" }).click();
   const spaceCard = tab.locator("#spaces-list li", { hasText: spaceName });
   await spaceCard.waitFor();
   const spaceId = await spaceCard.getAttribute("data-space");
   assert.equal(await tab.locator("#space-select").inputValue(), spaceId, "the new Space is chosen");
+  // Renamed, it is renamed everywhere.
+  const firstName = spaceName;
+  spaceName = `${firstName} renamed`;
+  await spaceCard.getByRole("button", { name: "Rename" }).click();
+  await tab.getByLabel(`New name for ${firstName}`).fill(spaceName);
+  await tab.getByRole("button", { name: "Save" }).click();
+  await tab.locator(`#spaces-list li[data-space="${spaceId}"] h3`, { hasText: spaceName }).waitFor();
+  assert.equal(await tab.locator("#space-select option:checked").textContent(), spaceName);
   await checkWidths("02-spaces");
 
   // A key with two cells of the grid.
@@ -176,7 +194,22 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   await connection.waitFor();
   assert.equal(await fact(connection, "Provider"), "sandbox");
   assert.equal(await fact(connection, "Network"), "linkedin");
+  // A messaging channel's signing secret shows once.
+  await tab.locator("#connection-kind").selectOption("messaging");
+  await tab.locator("#connection-channel").selectOption("whatsapp");
+  await tab.locator("#connection-address").fill("+12015550100");
+  await tab.locator("#connection-name").fill("Support on WhatsApp");
+  await tab.getByRole("button", { name: "Connect", exact: true }).click();
+  await tab.locator("#connection-secret").waitFor();
+  assert.ok((await tab.locator("#connection-secret-value").inputValue()).length > 16);
+  await tab.locator("#connections-list li", { hasText: "Support on WhatsApp" }).waitFor();
   await checkWidths("06-connections");
+  await tab.getByRole("button", { name: "Done", exact: true }).click();
+  assert.equal(await tab.locator("#connection-secret-value").inputValue(), "");
+  // Disconnecting asks once more.
+  await connection.getByRole("button", { name: "Disconnect" }).click();
+  await connection.getByRole("button", { name: "Yes, disconnect" }).click();
+  await connection.waitFor({ state: "detached" });
 
   // Live: a REST write with the minted key shows up, filtered by type and by key.
   await open("Live");
