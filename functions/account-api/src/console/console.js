@@ -385,6 +385,7 @@
     const filter = $('live-key');
     const chosen = filter.value;
     filter.replaceChildren(el('option', { value: '' }, 'Any key'),
+      el('option', { value: OWNER, selected: chosen === OWNER }, 'The owner (account key)'),
       ...state.keys.map((key) => el('option', { value: key.id, selected: key.id === chosen }, `${key.name} (${key.prefix})`)));
   }
 
@@ -645,6 +646,17 @@
     renderEvents();
   }
 
+  /** Who wrote an event, by the kind its actor records. */
+  const ACTORS = { owner: 'the owner', system: 'the platform' };
+  /** The key filter's choice for the owner's own changes. */
+  const OWNER = '@owner';
+
+  function byKey(actor, chosen) {
+    if (!chosen) return true;
+    if (chosen === OWNER) return actor.kind === 'owner';
+    return actor.kind === 'key' && actor.key_id === chosen;
+  }
+
   /** `contact.*` matches every contact event; a plain word matches a type containing it. */
   function typeMatcher(text) {
     const pattern = text.trim();
@@ -659,11 +671,10 @@
     const matches = typeMatcher($('live-type').value);
     const key = $('live-key').value;
     const names = new Map(state.keys.map((item) => [item.id, item.name]));
-    const shown = live.events.filter((event) => matches(event.type || '')
-      && (!key || (event.actor && event.actor.key_id === key)));
+    const shown = live.events.filter((event) => matches(event.type || '') && byKey(event.actor || {}, key));
     $('live-events').replaceChildren(...shown.map((event) => {
       const actor = event.actor || {};
-      const by = actor.key_id ? (names.get(actor.key_id) || actor.key_id) : (actor.kind || 'unknown');
+      const by = actor.kind === 'key' ? (names.get(actor.key_id) || actor.key_id) : ACTORS[actor.kind] || actor.kind;
       const resource = event.resource ? `${event.resource.type} ${event.resource.id}` : '';
       return el('li', { class: 'event', 'data-type': event.type, 'data-id': event.id },
         el('div', { class: 'type' }, event.type),

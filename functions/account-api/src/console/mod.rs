@@ -29,7 +29,7 @@ const PAGE: &str = include_str!("index.html");
 const STYLE: &str = include_str!("console.css");
 const SCRIPT: &str = include_str!("console.js");
 
-/// What the script's `{TOKEN}` stands for in the MCP lines of [`config`].
+/// Where the token goes in the MCP lines of [`config`]: the script puts a new key's there.
 pub const TOKEN_SLOT: &str = "{TOKEN}";
 
 /// The static files under `/console/`.
