@@ -412,6 +412,7 @@
       const minted = await api('POST', spacePath('/keys'), body);
       event.target.reset();
       $('key-expiry-date-row').hidden = true;
+      $('key-expiry-date').required = false;
       showMinted(minted.token);
       say(`Minted ${minted.name}. Copy its token now: it is not shown again.`);
       await loadKeys();
