@@ -167,6 +167,9 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   assert.equal(await fact(keyCard, "This month"), "3");
   assert.equal(await fact(keyCard, "Scopes"), "pages:read pages:write");
   assert.notEqual(await fact(keyCard, "Last used"), "never");
+  await keyCard.getByText("Requests per day").click();
+  const today = new Date().toISOString().slice(0, 10);
+  await keyCard.locator(`li[data-date="${today}"]`, { hasText: `${today}: 3` }).waitFor();
   assert.ok(!(await tab.content()).includes(token), "the token is nowhere on the page any more");
 
   // A secret: set (write-only), listed by name, deleted.

@@ -375,7 +375,7 @@
       ];
       if (key.toolsets) pairs.push(['Toolsets', key.toolsets.join(' ')]);
       if (key.read_only) pairs.push(['Read-only', 'yes']);
-      list.append(el('li', { class: 'card', 'data-key': key.id }, el('h3', {}, key.name), facts(pairs),
+      list.append(el('li', { class: 'card', 'data-key': key.id }, el('h3', {}, key.name), facts(pairs), usageDetails(key),
         confirmButton('Revoke', `Revoke ${key.name}? It stops working on its next request.`, async () => {
           await api('DELETE', spacePath(`/keys/${encodeURIComponent(key.id)}`));
           say(`Revoked ${key.name}.`);
@@ -387,6 +387,25 @@
     filter.replaceChildren(el('option', { value: '' }, 'Any key'),
       el('option', { value: OWNER, selected: chosen === OWNER }, 'The owner (account key)'),
       ...state.keys.map((key) => el('option', { value: key.id, selected: key.id === chosen }, `${key.name} (${key.prefix})`)));
+  }
+
+  /** A key's requests per UTC day over the kept 90 days, read when first opened. */
+  function usageDetails(key) {
+    const days = el('ol', { class: 'days' });
+    const details = el('details', { class: 'usage' }, el('summary', {}, 'Requests per day'), days);
+    details.addEventListener('toggle', async () => {
+      if (!details.open || days.dataset.loaded) return;
+      try {
+        const usage = await api('GET', spacePath(`/keys/${encodeURIComponent(key.id)}/usage`));
+        days.dataset.loaded = 'yes';
+        days.replaceChildren(...(usage.days.length
+          ? usage.days.map((day) => el('li', { 'data-date': day.date }, `${day.date}: ${day.requests}`))
+          : [el('li', {}, 'No request in the last 90 days.')]));
+      } catch (error) {
+        fail(error);
+      }
+    });
+    return details;
   }
 
   function expiry() {
