@@ -237,3 +237,18 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_token_watches_as_the_owner_and_anything_else_as_a_space_key() {
+        assert_eq!(watcher_kind(Some("Bearer wka_live_abc")), PrincipalKind::Account);
+        assert_eq!(watcher_kind(Some("bearer  wka_live_abc ")), PrincipalKind::Account);
+        // Whatever is not an account key is checked as a space key, which refuses it.
+        for other in [Some("Bearer wks_live_abc"), Some("Bearer"), Some("wka_live_abc"), None] {
+            assert_eq!(watcher_kind(other), PrincipalKind::Space, "{other:?}");
+        }
+    }
+}
