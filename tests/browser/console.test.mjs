@@ -205,10 +205,17 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   await tab.getByRole("button", { name: "Connect", exact: true }).click();
   await tab.locator("#connection-secret").waitFor();
   assert.ok((await tab.locator("#connection-secret-value").inputValue()).length > 16);
-  await tab.locator("#connections-list li", { hasText: "Support on WhatsApp" }).waitFor();
+  const whatsapp = tab.locator("#connections-list li", { hasText: "Support on WhatsApp" });
+  await whatsapp.waitFor();
   await checkWidths("06-connections");
   await tab.getByRole("button", { name: "Done", exact: true }).click();
   assert.equal(await tab.locator("#connection-secret-value").inputValue(), "");
+  // The sandbox plays a customer writing in.
+  await whatsapp.getByRole("button", { name: "Play a customer" }).click();
+  await whatsapp.getByLabel("From (a number like +12015550123)").fill("+12015550123");
+  await whatsapp.getByLabel("Message").fill("Hi there");
+  await whatsapp.getByRole("button", { name: "Send to the inbox" }).click();
+  await tab.locator("#status", { hasText: "Received in thread thr_" }).waitFor();
   // Disconnecting asks once more.
   await connection.getByRole("button", { name: "Disconnect" }).click();
   await connection.getByRole("button", { name: "Yes, disconnect" }).click();

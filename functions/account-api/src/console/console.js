@@ -531,13 +531,36 @@
       if (connection.handle) pairs.push(['Handle', connection.handle]);
       if (connection.address) pairs.push(['Address', connection.address]);
       pairs.push(['Provider', connection.provider], ['Active', connection.active ? 'yes' : 'no'], ['Id', code(connection.id)]);
-      list.append(el('li', { class: 'card', 'data-connection': connection.id }, el('h3', {}, connection.name), facts(pairs),
-        confirmButton('Disconnect', `Disconnect ${connection.name}? Work queued through it fails instead of going out.`, async () => {
+      const card = el('li', { class: 'card', 'data-connection': connection.id }, el('h3', {}, connection.name), facts(pairs));
+      if (connection.kind === 'messaging' && connection.provider === 'sandbox') {
+        card.append(button('Play a customer', () => inboundForm(card, connection), 'secondary'));
+      }
+      list.append(card);
+      card.append(confirmButton('Disconnect', `Disconnect ${connection.name}? Work queued through it fails instead of going out.`, async () => {
           await api('DELETE', spacePath(`/connections/${encodeURIComponent(connection.id)}`));
           say(`Disconnected ${connection.name}.`);
           await loadConnections();
-        })));
+        }));
     }
+  }
+
+  /** The sandbox lets the owner send a message to a channel as a customer would: it lands
+   * in the inbox through the same path as the provider's signed callback. */
+  function inboundForm(card, connection) {
+    inlineForm(card, (form, close) => {
+      const from = el('input', { id: `inbound-from-${connection.id}`, required: true, maxlength: 254, autocomplete: 'off' });
+      const text = el('textarea', { id: `inbound-text-${connection.id}`, rows: 2, maxlength: 4096 });
+      form.append(
+        el('label', { for: from.id }, connection.channel === 'email' ? 'From (an email address)' : 'From (a number like +12015550123)'), from,
+        el('label', { for: text.id }, 'Message'), text,
+        el('div', { class: 'actions' }, el('button', { type: 'submit' }, 'Send to the inbox'), button('Cancel', close, 'secondary')));
+      form.addEventListener('submit', (event) => submitting(event, async () => {
+        const received = await api('POST', spacePath(`/connections/${encodeURIComponent(connection.id)}/inbound`),
+          { from: from.value.trim(), text: text.value });
+        say(`Received in thread ${received.thread.id}.`);
+        close();
+      }));
+    });
   }
 
   async function connect(event) {
