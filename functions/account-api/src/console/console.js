@@ -191,7 +191,8 @@
     state.spaces = [];
     state.space = null;
     state.keys = [];
-    for (const id of ['spaces-list', 'keys-list', 'secrets-list', 'connections-list', 'live-events']) $(id).replaceChildren();
+    forgetEvents();
+    for (const id of ['spaces-list', 'keys-list', 'secrets-list', 'connections-list']) $(id).replaceChildren();
     hideSecretPanels();
     document.querySelectorAll('.tab').forEach((tab) => { tab.hidden = true; });
     $('tabs').hidden = true;
@@ -228,8 +229,7 @@
   async function choose(space) {
     state.space = space;
     state.keys = [];
-    $('live-events').replaceChildren();
-    live.lastId = null;
+    forgetEvents();
     hideSecretPanels();
     renderSpaceChoice();
     if (state.tab !== 'spaces') await show(state.tab);
@@ -591,6 +591,13 @@
   // ---- Live --------------------------------------------------------------------------
 
   const live = { controller: null, lastId: null, events: [] };
+
+  /** Drops what Live showed (another Space, or signed out) and where it was in the stream. */
+  function forgetEvents() {
+    live.events = [];
+    live.lastId = null;
+    $('live-events').replaceChildren();
+  }
 
   function liveState(text, error = false) {
     const node = $('live-state');
