@@ -216,6 +216,16 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   await whatsapp.getByLabel("Message").fill("Hi there");
   await whatsapp.getByRole("button", { name: "Send to the inbox" }).click();
   await tab.locator("#status", { hasText: "Received in thread thr_" }).waitFor();
+  // A phone number that sends SMS only.
+  await tab.locator("#connection-kind").selectOption("phone");
+  await tab.locator("#connection-number").fill("+1 201 555 0100");
+  await tab.getByLabel("voice").uncheck();
+  await tab.locator("#connection-name").fill("Front desk");
+  await tab.getByRole("button", { name: "Connect", exact: true }).click();
+  const phone = tab.locator("#connections-list li", { hasText: "Front desk" });
+  await phone.waitFor();
+  assert.equal(await fact(phone, "Number"), "+12015550100");
+  assert.equal(await fact(phone, "Capabilities"), "sms");
   // Disconnecting asks once more.
   await connection.getByRole("button", { name: "Disconnect" }).click();
   await connection.getByRole("button", { name: "Yes, disconnect" }).click();

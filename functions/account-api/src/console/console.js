@@ -191,7 +191,8 @@
     state.spaces = [];
     state.space = null;
     state.keys = [];
-    for (const id of ['spaces-list', 'keys-list', 'secrets-list', 'connections-list', 'live-events']) $(id).replaceChildren();
+    forgetEvents();
+    for (const id of ['spaces-list', 'keys-list', 'secrets-list', 'connections-list']) $(id).replaceChildren();
     hideSecretPanels();
     document.querySelectorAll('.tab').forEach((tab) => { tab.hidden = true; });
     $('tabs').hidden = true;
@@ -228,8 +229,7 @@
   async function choose(space) {
     state.space = space;
     state.keys = [];
-    $('live-events').replaceChildren();
-    live.lastId = null;
+    forgetEvents();
     hideSecretPanels();
     renderSpaceChoice();
     if (state.tab !== 'spaces') await show(state.tab);
@@ -504,11 +504,18 @@
   // ---- Connections -------------------------------------------------------------------
 
   function buildConnectionForm() {
-    const { kinds, networks, channels } = state.config.connections;
+    const { kinds, networks, channels, capabilities } = state.config.connections;
     const options = (names) => names.map((name) => el('option', { value: name }, name));
     $('connection-kind').replaceChildren(...options(kinds));
     $('connection-network').replaceChildren(...options(networks));
     $('connection-channel').replaceChildren(...options(channels));
+    const legend = $('connection-capabilities').querySelector('legend');
+    $('connection-capabilities').replaceChildren(legend, ...capabilities.map((name) => {
+      const box = el('input', { type: 'checkbox', id: `connection-capability-${name}`, value: name });
+      box.defaultChecked = true;
+      box.checked = true;
+      return el('div', { class: 'check' }, box, el('label', { for: box.id }, name));
+    }));
     showKindFields();
   }
 
@@ -517,6 +524,8 @@
     $('connection-social').hidden = kind !== 'social';
     $('connection-messaging').hidden = kind !== 'messaging';
     $('connection-address').required = kind === 'messaging';
+    $('connection-phone').hidden = kind !== 'phone';
+    $('connection-number').required = kind === 'phone';
   }
 
   async function loadConnections() {
@@ -530,6 +539,8 @@
       if (connection.channel) pairs.push(['Channel', connection.channel]);
       if (connection.handle) pairs.push(['Handle', connection.handle]);
       if (connection.address) pairs.push(['Address', connection.address]);
+      if (connection.number) pairs.push(['Number', connection.number]);
+      if (connection.capabilities) pairs.push(['Capabilities', connection.capabilities.join(', ')]);
       pairs.push(['Provider', connection.provider], ['Active', connection.active ? 'yes' : 'no'], ['Id', code(connection.id)]);
       const card = el('li', { class: 'card', 'data-connection': connection.id }, el('h3', {}, connection.name), facts(pairs));
       if (connection.kind === 'messaging' && connection.provider === 'sandbox') {
@@ -574,6 +585,9 @@
       } else if (kind === 'messaging') {
         body.channel = $('connection-channel').value;
         body.address = $('connection-address').value.trim();
+      } else if (kind === 'phone') {
+        body.number = $('connection-number').value.trim();
+        body.capabilities = [...$('connection-capabilities').querySelectorAll('input:checked')].map((box) => box.value);
       }
       const created = await api('POST', spacePath('/connections'), body);
       event.target.reset();
@@ -591,6 +605,13 @@
   // ---- Live --------------------------------------------------------------------------
 
   const live = { controller: null, lastId: null, events: [] };
+
+  /** Drops what Live showed (another Space, or signed out) and where it was in the stream. */
+  function forgetEvents() {
+    live.events = [];
+    live.lastId = null;
+    $('live-events').replaceChildren();
+  }
 
   function liveState(text, error = false) {
     const node = $('live-state');

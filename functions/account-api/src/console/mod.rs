@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::{MethodFilter, on};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
-use space_connections::{Channel, KINDS, Network};
+use space_connections::{CAPABILITIES, Channel, KINDS, Network};
 use space_http::operation::{Access, Call, Effect, Handler, Param, Reply, handler};
 use space_http::{ApiError, Engine, Operation};
 
@@ -48,6 +48,7 @@ pub fn config(origin: &str) -> Value {
             "kinds": KINDS,
             "networks": Network::NAMES,
             "channels": Channel::NAMES,
+            "capabilities": CAPABILITIES,
         },
         "realtime_path": "/functions/v1/space-realtime",
     })
@@ -68,8 +69,13 @@ fn config_schema() -> Value {
             },
             "connections": {
                 "type": "object",
-                "required": ["kinds", "networks", "channels"],
-                "properties": {"kinds": names(KINDS), "networks": names(Network::NAMES), "channels": names(Channel::NAMES)}
+                "required": ["kinds", "networks", "channels", "capabilities"],
+                "properties": {
+                    "kinds": names(KINDS),
+                    "networks": names(Network::NAMES),
+                    "channels": names(Channel::NAMES),
+                    "capabilities": names(CAPABILITIES)
+                }
             },
             "realtime_path": text
         }
