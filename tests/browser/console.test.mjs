@@ -129,6 +129,7 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   await tab.getByLabel("pages:read", { exact: true }).check();
   await tab.getByLabel("pages:write", { exact: true }).check();
   await tab.locator("#key-expiry").selectOption("30");
+  await tab.getByLabel("phone.sms (needs phone:run)").fill("50");
   await checkWidths("03-new-key");
   await tab.getByRole("button", { name: "Create key" }).click();
   await tab.locator("#minted").waitFor();
@@ -166,6 +167,7 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   assert.equal(await fact(keyCard, "Requests today"), "3");
   assert.equal(await fact(keyCard, "This month"), "3");
   assert.equal(await fact(keyCard, "Scopes"), "pages:read pages:write");
+  assert.equal(await fact(keyCard, "Caps"), "phone.sms 50/day");
   assert.notEqual(await fact(keyCard, "Last used"), "never");
   await keyCard.getByText("Requests per day").click();
   const today = new Date().toISOString().slice(0, 10);

@@ -2,7 +2,7 @@
 //! choices from what the server accepts instead of a copy that drifts.
 
 use serde_json::{Value, json};
-use space_auth::{Action, Domain};
+use space_auth::{Action, Cap, Domain};
 use space_http::operation::{Call, Handler, Reply, handler};
 
 /// Every action, every domain with the actions it offers, and the toolsets a key may pin.
@@ -19,7 +19,11 @@ pub fn view() -> Value {
         })
         .collect();
     let toolsets: Vec<&str> = Domain::ALL.iter().map(|domain| domain.as_str()).collect();
-    json!({"actions": actions, "domains": domains, "toolsets": toolsets})
+    let caps: Vec<Value> = Cap::ALL
+        .iter()
+        .map(|cap| json!({"name": cap.as_str(), "domain": cap.domain().as_str()}))
+        .collect();
+    json!({"actions": actions, "domains": domains, "toolsets": toolsets, "caps": caps})
 }
 
 pub fn schema() -> Value {
@@ -27,7 +31,7 @@ pub fn schema() -> Value {
     let domain_names: Vec<&str> = Domain::ALL.iter().map(|domain| domain.as_str()).collect();
     json!({
         "type": "object",
-        "required": ["actions", "domains", "toolsets"],
+        "required": ["actions", "domains", "toolsets", "caps"],
         "properties": {
             "actions": {
                 "type": "array",
@@ -59,6 +63,18 @@ pub fn schema() -> Value {
                 "type": "array",
                 "description": "What a key's `toolsets` may name.",
                 "items": {"type": "string", "enum": domain_names}
+            },
+            "caps": {
+                "type": "array",
+                "description": "The live actions a key's `limits` may cap per UTC day, each with the domain whose `run` scope does it.",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "domain"],
+                    "properties": {
+                        "name": {"type": "string", "enum": Cap::names()},
+                        "domain": {"type": "string", "enum": domain_names}
+                    }
+                }
             }
         }
     })

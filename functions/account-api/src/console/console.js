@@ -352,6 +352,11 @@
       })));
     $('scope-grid').replaceChildren(el('thead', {}, head), el('tbody', {}, rows));
     $('key-toolsets').replaceChildren(...toolsets.map((name) => el('option', { value: name }, name)));
+    const legend = $('key-caps').querySelector('legend');
+    $('key-caps').replaceChildren(legend, ...state.catalogue.caps.map((cap) => {
+      const input = el('input', { type: 'number', id: `key-cap-${cap.name}`, min: 1, max: 1000000, step: 1, inputmode: 'numeric', 'data-cap': cap.name });
+      return el('div', {}, el('label', { for: input.id }, `${cap.name} (needs ${cap.domain}:run)`), input);
+    }));
   }
 
   async function loadKeys() {
@@ -375,6 +380,8 @@
       ];
       if (key.toolsets) pairs.push(['Toolsets', key.toolsets.join(' ')]);
       if (key.read_only) pairs.push(['Read-only', 'yes']);
+      const caps = Object.entries(key.limits || {});
+      if (caps.length) pairs.push(['Caps', caps.map(([name, limit]) => `${name} ${limit.per_day}/day`).join(', ')]);
       list.append(el('li', { class: 'card', 'data-key': key.id }, el('h3', {}, key.name), facts(pairs), usageDetails(key),
         confirmButton('Revoke', `Revoke ${key.name}? It stops working on its next request.`, async () => {
           await api('DELETE', spacePath(`/keys/${encodeURIComponent(key.id)}`));
@@ -428,6 +435,11 @@
       if (toolsets.length) body.toolsets = toolsets;
       const rate = $('key-rate').value.trim();
       if (rate) body.rate_limit_per_minute = Number(rate);
+      const limits = {};
+      for (const input of $('key-caps').querySelectorAll('input[data-cap]')) {
+        if (input.value.trim()) limits[input.dataset.cap] = { per_day: Number(input.value) };
+      }
+      if (Object.keys(limits).length) body.limits = limits;
       const minted = await api('POST', spacePath('/keys'), body);
       event.target.reset();
       $('key-expiry-date-row').hidden = true;
