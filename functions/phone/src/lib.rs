@@ -23,6 +23,10 @@ pub const SEND: &str = "phone.sms_send";
 /// The job that records a provider's receipt (delivered, undelivered).
 pub const RECEIPT: &str = "phone.sms_receipt";
 
+/// What a filter on a phone number takes beyond its pattern.
+const NUMBER_FILTER_RULE: &str = "A phone number filter (`from`, `to`) must be valid in its country's numbering plan \
+     (libphonenumber's metadata), otherwise 422; it matches however the number was written.";
+
 fn access(action: Action) -> Access {
     Access::Space(Scope::new(Domain::Phone, action))
 }
@@ -45,6 +49,7 @@ pub fn operations() -> Vec<Operation> {
         match operation.name.as_str() {
             "phone_calls_list" => {
                 operation.summary = "The call log (filter by from, to, direction)".into();
+                operation.description = Some(NUMBER_FILTER_RULE.into());
                 operation.response = Some(Schema::lazy(|| list_schema(calls::schema())));
             }
             "phone_calls_get" => {
@@ -75,6 +80,7 @@ pub fn operations() -> Vec<Operation> {
         match operation.name.as_str() {
             "phone_sms_list" => {
                 operation.summary = "List sent SMS with their status (filter by status, to)".into();
+                operation.description = Some(NUMBER_FILTER_RULE.into());
                 operation.response = Some(Schema::lazy(|| list_schema(sms::schema())));
             }
             "phone_sms_get" => {

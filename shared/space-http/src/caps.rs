@@ -1,6 +1,7 @@
 //! Caps on live actions ([`space_auth::Cap`]), counted exactly. A call to an operation
 //! that declares a cap, made with a key that limits it, runs over a store that adds the
-//! day's counter to the handler's first successful transaction — the action's own writes —
+//! day's counter to the handler's first successful transaction — the action's own writes
+//! (a capped handler makes its change with `transact`) —
 //! as a count that fails the transaction at the limit. So a refused or failed action takes
 //! nothing, two racing for the last unit cannot both have it, and past the cap the action
 //! is not done at all: the caller gets 429 `LIVE_ACTION_CAP` until the next UTC day.
@@ -79,13 +80,9 @@ impl CapStore {
         self.refused.load(Ordering::SeqCst)
     }
 
-    async fn write(&self, mut writes: Vec<Write>, single: bool) -> Result<(), StoreError> {
+    async fn write(&self, mut writes: Vec<Write>) -> Result<(), StoreError> {
         if self.counted.load(Ordering::SeqCst) || writes.len() >= space_store::MAX_TRANSACTION_WRITES {
-            return self
-                .inner
-                .transact(writes)
-                .await
-                .map_err(|error| single_error(error, single));
+            return self.inner.transact(writes).await;
         }
         let at = writes.len();
         writes.push(Write::count(
@@ -111,17 +108,9 @@ impl CapStore {
                     round += 1;
                     tokio::time::sleep(Duration::from_millis(2 << round.min(6))).await;
                 }
-                Err(error) => return Err(single_error(error, single)),
+                Err(error) => return Err(error),
             }
         }
-    }
-}
-
-/// A single put or delete reports its own condition as `ConditionFailed`.
-fn single_error(error: StoreError, single: bool) -> StoreError {
-    match error {
-        StoreError::TransactionConflict { index: 0 } if single => StoreError::ConditionFailed,
-        other => other,
     }
 }
 
@@ -135,12 +124,14 @@ impl Store for CapStore {
         self.inner.get_raw(pk, sk).await
     }
 
+    /// A single put or delete is bookkeeping around the action (an idempotency claim, its
+    /// release), never the action: it goes through uncounted.
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.write(vec![Write::put(item, condition)], true).await
+        self.inner.put(item, condition).await
     }
 
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        self.write(vec![Write::delete(pk, sk, condition)], true).await
+        self.inner.delete(pk, sk, condition).await
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
@@ -148,7 +139,7 @@ impl Store for CapStore {
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.write(writes, false).await
+        self.write(writes).await
     }
 
     async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {

@@ -176,21 +176,23 @@ async fn refused_actions_take_nothing_and_caps_are_per_key_and_per_action(app: T
     send_with(&app, &key, &number, "+12015550123").await.expect(201);
     send_with(&app, &key, &number, "+12015550124").await.expect(201);
     assert_capped(&send_with(&app, &key, &number, "+12015550125").await, "phone.sms", 2);
-    // An Idempotency-Key replay of an accepted send answers as before and takes nothing more.
+    // With an Idempotency-Key, a refused send takes nothing, and a replay of an accepted
+    // one answers as before and takes nothing more.
     let other = mint(&app, &["phone:run"], json!({"phone.sms": {"per_day": 1}})).await;
-    let keyed = |key: String| {
+    let keyed = |key: String, idempotency: &'static str, to: &'static str| {
         let (app, number) = (&app, number.clone());
         async move {
             app.request(Method::POST, &format!("{SPACE_API}/phone/sms"))
                 .key(&key)
-                .header("idempotency-key", "send-once")
-                .json(json!({"from_number_id": number, "to": "+12015550126", "text": "Hi"}))
+                .header("idempotency-key", idempotency)
+                .json(json!({"from_number_id": number, "to": to, "text": "Hi"}))
                 .send()
                 .await
         }
     };
-    let first = keyed(other.clone()).await.expect(201);
-    let again = keyed(other.clone()).await.expect(201);
+    keyed(other.clone(), "opted-out", "+12015550199").await.expect(422);
+    let first = keyed(other.clone(), "send-once", "+12015550126").await.expect(201);
+    let again = keyed(other.clone(), "send-once", "+12015550126").await.expect(201);
     assert_eq!(first.body["id"], again.body["id"]);
     // Each key has its own count; a key without limits has none.
     send(&app, &number, "+12015550127", "Hi").await.expect(201);
