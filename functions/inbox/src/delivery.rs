@@ -8,15 +8,12 @@
 //! - [`Unsnooze`]: a snoozed thread reopens at its time, unless it moved meanwhile.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use space_auth::Principal;
 use space_connections as connections;
-use space_http::events::update_event_write;
-use space_http::fields::format_datetime;
-use space_http::resource::Resource;
+use space_connections::outbound::{Outbound, moved};
 use space_http::{ApiError, Engine};
-use space_store::{Condition, Item, StoreError, Write};
+use space_store::Item;
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
 use crate::RECEIPT;
@@ -46,44 +43,8 @@ fn rank(status: &str) -> u8 {
     }
 }
 
-fn moved(message: &Item, status: &str, now: DateTime<Utc>) -> Item {
-    let mut next = message.clone();
-    let at = format_datetime(now);
-    next.body.insert("status".into(), json!(status));
-    next.body.insert(format!("{status}_at"), json!(at));
-    next.body.insert("updated_at".into(), json!(at));
-    next.version += 1;
-    next
-}
-
-/// Writes `next` over `message` with its `message.<status>` event and `extra`; `false`
-/// when the message moved meanwhile.
-async fn record(engine: &Engine, space: &str, message: &Item, next: Item, extra: Vec<Write>) -> Result<bool, JobError> {
-    let status = text(&next, "status").unwrap_or_default().to_owned();
-    let event = update_event_write(
-        space,
-        &format!("message.{status}"),
-        &message.sk,
-        &Resource::render(message),
-        Resource::render(&next),
-        &Principal::system(),
-        engine.now(),
-    );
-    let mut writes = vec![Write::put(next, Condition::Version(message.version)), event];
-    writes.extend(extra);
-    match engine.store().transact(writes).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => Ok(false),
-        Err(error) => Err(error.into()),
-    }
-}
-
-async fn fail(engine: &Engine, space: &str, message: &Item, code: &str, why: &str) -> Result<Outcome, JobError> {
-    let mut next = moved(message, "failed", engine.now());
-    next.body.insert("error".into(), json!({"code": code, "message": why}));
-    record(engine, space, message, next, Vec::new()).await?;
-    Ok(Outcome::Done)
-}
+/// How this family's messages move: events `message.<status>`.
+const OUT: Outbound = Outbound { events: "message" };
 
 async fn load_message(engine: &Engine, job: &Job) -> Result<Option<(String, Item)>, JobError> {
     let space = payload(job, "space_id")?;
@@ -110,26 +71,28 @@ impl Handler for Send {
         }
         let channel_id = text(&message, "channel_id").unwrap_or_default();
         let Some(connection) = connections::get(engine, &space, channel_id).await? else {
-            return fail(
-                engine,
-                &space,
-                &message,
-                "CONNECTION_REMOVED",
-                "The messaging connection was removed.",
-            )
-            .await;
+            return OUT
+                .fail(
+                    engine,
+                    &space,
+                    &message,
+                    "CONNECTION_REMOVED",
+                    "The messaging connection was removed.",
+                )
+                .await;
         };
         let contact = text(&message, "contact_id").unwrap_or_default();
         let channel = text(&message, "channel").unwrap_or_default();
         if opted_out(engine, &space, contact, channel).await? {
-            return fail(
-                engine,
-                &space,
-                &message,
-                "RECIPIENT_OPTED_OUT",
-                "The contact opted out of this channel before the message went.",
-            )
-            .await;
+            return OUT
+                .fail(
+                    engine,
+                    &space,
+                    &message,
+                    "RECIPIENT_OPTED_OUT",
+                    "The contact opted out of this channel before the message went.",
+                )
+                .await;
         }
         let now = engine.now();
         match provider_for(&connection)
@@ -158,12 +121,12 @@ impl Handler for Send {
                         .write()
                     })
                     .collect();
-                record(engine, &space, &message, next, receipts).await?;
+                OUT.record(engine, &space, &message, next, receipts).await?;
                 Ok(Outcome::Done)
             }
             Err(SendError::Transient(why)) if (job.failures as usize) < RETRY_DELAYS.len() => Err(JobError::Retry(why)),
             Err(SendError::Transient(why)) => {
-                fail(
+                OUT.fail(
                     engine,
                     &space,
                     &message,
@@ -172,7 +135,7 @@ impl Handler for Send {
                 )
                 .await
             }
-            Err(SendError::Permanent { code, message: why }) => fail(engine, &space, &message, &code, &why).await,
+            Err(SendError::Permanent { code, message: why }) => OUT.fail(engine, &space, &message, &code, &why).await,
         }
     }
 }
@@ -195,7 +158,7 @@ impl Handler for Receipt {
             return Ok(Outcome::Done);
         }
         let next = moved(&message, status, engine.now());
-        if !record(engine, &space, &message, next, Vec::new()).await? {
+        if !OUT.record(engine, &space, &message, next, Vec::new()).await? {
             return Err(JobError::Retry(
                 "the message changed while its receipt was recorded".into(),
             ));

@@ -6,17 +6,14 @@
 //! - [`Receipt`]: the carrier's word on a sent message, `delivered` or `undelivered`.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use space_auth::Principal;
+use space_connections::outbound::{Outbound, moved};
 use space_connections::{self as connections, Channel};
 use space_http::Engine;
-use space_http::events::update_event_write;
-use space_http::fields::format_datetime;
 use space_http::keys;
 use space_http::operation::Call;
-use space_http::resource::Resource;
-use space_store::{Condition, Item, StoreError, Write};
+use space_store::Item;
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
 use crate::RECEIPT;
@@ -37,43 +34,8 @@ fn status(message: &Item) -> &str {
     message.body.get("status").and_then(Value::as_str).unwrap_or_default()
 }
 
-fn moved(message: &Item, status: &str, now: DateTime<Utc>) -> Item {
-    let mut next = message.clone();
-    let at = format_datetime(now);
-    next.body.insert("status".into(), json!(status));
-    next.body.insert(format!("{status}_at"), json!(at));
-    next.body.insert("updated_at".into(), json!(at));
-    next.version += 1;
-    next
-}
-
-/// Writes `next` over `message` with its `sms.<status>` event and `extra`; `false` when
-/// the message moved meanwhile.
-async fn record(engine: &Engine, space: &str, message: &Item, next: Item, extra: Vec<Write>) -> Result<bool, JobError> {
-    let event = update_event_write(
-        space,
-        &format!("sms.{}", status(&next)),
-        &message.sk,
-        &Resource::render(message),
-        Resource::render(&next),
-        &Principal::system(),
-        engine.now(),
-    );
-    let mut writes = vec![Write::put(next, Condition::Version(message.version)), event];
-    writes.extend(extra);
-    match engine.store().transact(writes).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => Ok(false),
-        Err(error) => Err(error.into()),
-    }
-}
-
-async fn fail(engine: &Engine, space: &str, message: &Item, code: &str, why: &str) -> Result<Outcome, JobError> {
-    let mut next = moved(message, "failed", engine.now());
-    next.body.insert("error".into(), json!({"code": code, "message": why}));
-    record(engine, space, message, next, Vec::new()).await?;
-    Ok(Outcome::Done)
-}
+/// How this family's messages move: events `sms.<status>`.
+const OUT: Outbound = Outbound { events: "sms" };
 
 async fn load_message(engine: &Engine, job: &Job) -> Result<Option<(String, Item)>, JobError> {
     let space = payload(job, "space_id")?;
@@ -100,14 +62,15 @@ pub async fn deliver(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let Some(connection) = connections::get(engine, space, number_id).await? else {
-        return fail(
-            engine,
-            space,
-            message,
-            "CONNECTION_REMOVED",
-            "The phone number was disconnected.",
-        )
-        .await;
+        return OUT
+            .fail(
+                engine,
+                space,
+                message,
+                "CONNECTION_REMOVED",
+                "The phone number was disconnected.",
+            )
+            .await;
     };
     let to = message.body.get("to").and_then(Value::as_str).unwrap_or_default();
     let inside = Call::new(engine.clone(), Principal::system().in_space(space));
@@ -115,14 +78,15 @@ pub async fn deliver(
         .await
         .map_err(|error| JobError::Retry(error.to_string()))?;
     if opted_out {
-        return fail(
-            engine,
-            space,
-            message,
-            "RECIPIENT_OPTED_OUT",
-            "The recipient opted out of SMS before the message went.",
-        )
-        .await;
+        return OUT
+            .fail(
+                engine,
+                space,
+                message,
+                "RECIPIENT_OPTED_OUT",
+                "The recipient opted out of SMS before the message went.",
+            )
+            .await;
     }
     let own;
     let provider = match provider {
@@ -151,12 +115,12 @@ pub async fn deliver(
                     .write()
                 })
                 .collect();
-            record(engine, space, message, next, receipts).await?;
+            OUT.record(engine, space, message, next, receipts).await?;
             Ok(Outcome::Done)
         }
         Err(SendError::Transient(why)) if failures < RETRY_DELAYS.len() => Err(JobError::Retry(why)),
         Err(SendError::Transient(why)) => {
-            fail(
+            OUT.fail(
                 engine,
                 space,
                 message,
@@ -165,7 +129,7 @@ pub async fn deliver(
             )
             .await
         }
-        Err(SendError::Permanent { code, message: why }) => fail(engine, space, message, &code, &why).await,
+        Err(SendError::Permanent { code, message: why }) => OUT.fail(engine, space, message, &code, &why).await,
     }
 }
 
@@ -204,7 +168,7 @@ impl Handler for Receipt {
             return Ok(Outcome::Done);
         }
         let next = moved(&message, receipt, engine.now());
-        if !record(engine, &space, &message, next, Vec::new()).await? {
+        if !OUT.record(engine, &space, &message, next, Vec::new()).await? {
             return Err(JobError::Retry(
                 "the message changed while its receipt was recorded".into(),
             ));

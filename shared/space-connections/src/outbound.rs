@@ -1,0 +1,79 @@
+//! An outbound message's way through its provider (`queued → sent → delivered | read`, or
+//! `failed`), recorded the same way by every family that sends: the inbox's replies and
+//! the phone's SMS. Each move is the message's next version with its event, written only
+//! if nothing moved the message meanwhile, so a receipt that arrives twice or late changes
+//! nothing.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use space_auth::Principal;
+use space_http::Engine;
+use space_http::events::update_event_write;
+use space_http::fields::format_datetime;
+use space_http::resource::Resource;
+use space_store::{Condition, Item, StoreError, Write};
+use space_worker::{JobError, Outcome};
+
+/// The messages of one family: their events are `<events>.<status>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound {
+    pub events: &'static str,
+}
+
+/// `message` at `status` from `now`: the status, its `<status>_at`, `updated_at`, the next
+/// version.
+pub fn moved(message: &Item, status: &str, now: DateTime<Utc>) -> Item {
+    let mut next = message.clone();
+    let at = format_datetime(now);
+    next.body.insert("status".into(), json!(status));
+    next.body.insert(format!("{status}_at"), json!(at));
+    next.body.insert("updated_at".into(), json!(at));
+    next.version += 1;
+    next
+}
+
+impl Outbound {
+    /// Writes `next` over `message` with its event and `extra`; `false` when the message
+    /// moved meanwhile.
+    pub async fn record(
+        self,
+        engine: &Engine,
+        space: &str,
+        message: &Item,
+        next: Item,
+        extra: Vec<Write>,
+    ) -> Result<bool, JobError> {
+        let status = next.body.get("status").and_then(|s| s.as_str()).unwrap_or_default();
+        let event = update_event_write(
+            space,
+            &format!("{}.{status}", self.events),
+            &message.sk,
+            &Resource::render(message),
+            Resource::render(&next),
+            &Principal::system(),
+            engine.now(),
+        );
+        let mut writes = vec![Write::put(next, Condition::Version(message.version)), event];
+        writes.extend(extra);
+        match engine.store().transact(writes).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Records `message` as failed, with the provider's code and reason; the job is done.
+    pub async fn fail(
+        self,
+        engine: &Engine,
+        space: &str,
+        message: &Item,
+        code: &str,
+        why: &str,
+    ) -> Result<Outcome, JobError> {
+        let mut next = moved(message, "failed", engine.now());
+        next.body.insert("error".into(), json!({"code": code, "message": why}));
+        self.record(engine, space, message, next, Vec::new()).await?;
+        Ok(Outcome::Done)
+    }
+}
