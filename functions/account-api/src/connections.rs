@@ -441,10 +441,11 @@ fn recipients(body: &Map<String, Value>, name: &str, errors: &mut FieldErrors) -
                 .map(str::trim)
                 .map(str::to_owned)
                 .collect();
-            if addresses.len() != list.len() || addresses.iter().any(String::is_empty) {
+            if addresses.len() != list.len() {
                 errors.insert(name.into(), vec!["must hold addresses (strings)".into()]);
             }
-            addresses
+            // An address of spaces alone matches no recipient: kept out rather than refused.
+            addresses.into_iter().filter(|address| !address.is_empty()).collect()
         }
         Some(_) => {
             errors.insert(
