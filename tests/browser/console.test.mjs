@@ -164,7 +164,17 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   const keyId = await keyCard.getAttribute("data-key");
   const fact = (card, term) =>
     card.locator("dt", { hasText: term }).locator("xpath=following-sibling::dd[1]").first().textContent();
-  assert.equal(await fact(keyCard, "Requests today"), "3");
+  // The refreshed list replaces the one drawn before the requests: wait for its counts.
+  const settled = async (card, term, expected) => {
+    const until = Date.now() + 5000;
+    let seen = await fact(card, term);
+    while (seen !== expected && Date.now() < until) {
+      await tab.waitForTimeout(50);
+      seen = await fact(card, term);
+    }
+    return seen;
+  };
+  assert.equal(await settled(keyCard, "Requests today", "3"), "3");
   assert.equal(await fact(keyCard, "This month"), "3");
   assert.equal(await fact(keyCard, "Scopes"), "pages:read pages:write");
   assert.equal(await fact(keyCard, "Caps"), "phone.sms 50/day");
