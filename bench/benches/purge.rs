@@ -96,6 +96,7 @@ async fn round(target: usize, dynamodb: bool) -> Round {
             toolsets: None,
             read_only: false,
             limits: Vec::new(),
+            approval_required: space_auth::ScopeSet::default(),
         }),
     )
     .await

@@ -44,6 +44,7 @@ pub async fn bench_space(store: Arc<dyn Store>) -> anyhow::Result<BenchSpace> {
             toolsets: None,
             read_only: false,
             limits: Vec::new(),
+            approval_required: space_auth::ScopeSet::default(),
         }),
     )
     .await

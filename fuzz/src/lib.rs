@@ -54,6 +54,7 @@ impl Harness {
                     toolsets: None,
                     read_only: false,
                     limits: Vec::new(),
+                    approval_required: space_auth::ScopeSet::default(),
                 }),
             ))
             .expect("bootstrap");

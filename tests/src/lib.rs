@@ -225,6 +225,7 @@ impl TestApp {
                 toolsets: None,
                 read_only: false,
                 limits: Vec::new(),
+                approval_required: space_auth::ScopeSet::default(),
             }),
         )
         .await
@@ -330,6 +331,14 @@ impl TestApp {
     }
 
     /// The Space's events feed, read straight from the store.
+    /// One pass of the worker `spacectl serve` runs: every job due now.
+    pub async fn worker_pass(&self) {
+        spacectl::worker(self.engine.clone())
+            .run_due()
+            .await
+            .expect("a worker pass");
+    }
+
     pub async fn event_types(&self) -> Vec<String> {
         let partition = space_http::keys::events_partition(&self.demo.space_id);
         let mut types = Vec::new();

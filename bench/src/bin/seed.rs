@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
             toolsets: None,
             read_only: false,
             limits: Vec::new(),
+            approval_required: space_auth::ScopeSet::default(),
         }),
     )
     .await

@@ -54,6 +54,7 @@ pub async fn create_demo(
         toolsets: None,
         read_only: false,
         limits: Vec::new(),
+        approval_required: space_auth::ScopeSet::default(),
     };
     let account_key = mint(
         engine,
@@ -67,6 +68,7 @@ pub async fn create_demo(
             toolsets: None,
             read_only: false,
             limits: Vec::new(),
+            approval_required: space_auth::ScopeSet::default(),
         },
     )
     .await?;
@@ -79,6 +81,7 @@ pub async fn create_demo(
         toolsets: None,
         read_only: false,
         limits: Vec::new(),
+        approval_required: space_auth::ScopeSet::default(),
     });
     let space_key = mint(engine, &owner, Some(&space.sk_id()), request).await?;
     Ok(Bootstrap {

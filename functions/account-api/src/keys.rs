@@ -38,6 +38,8 @@ pub struct KeyRequest {
     pub read_only: bool,
     /// Caps on live actions per UTC day.
     pub limits: Vec<(Cap, u32)>,
+    /// Scopes whose live actions wait for the owner's approval.
+    pub approval_required: ScopeSet,
 }
 
 /// A freshly minted key: its public view and the token, which exists nowhere else.
@@ -66,8 +68,18 @@ pub fn request_schema() -> Value {
                 "items": {"type": "string", "enum": Domain::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>()}
             },
             "read_only": {"type": "boolean", "default": false, "description": "Refuse every operation that is not a read."},
-            "limits": limits_schema()
+            "limits": limits_schema(),
+            "approval_required": approval_schema()
         }
+    })
+}
+
+/// Scopes whose live actions wait for the owner's approval.
+pub fn approval_schema() -> Value {
+    json!({
+        "type": ["array", "null"],
+        "description": "Scopes of this key whose live actions (publish, send, reply, run) wait for the Space owner's approval: such a call answers 202 with a pending approval and runs once the owner approves it. The key's other operations run as usual.",
+        "items": {"type": "string", "enum": ScopeSet::all().iter().map(|s| s.to_string()).collect::<Vec<_>>()}
     })
 }
 
@@ -105,6 +117,7 @@ pub fn schema(with_token: bool) -> Value {
             "rate_limit_per_minute": {"type": ["integer", "null"]},
             "toolsets": {"type": ["array", "null"], "items": {"type": "string"}},
             "read_only": {"type": "boolean"},
+            "approval_required": {"type": "array", "items": {"type": "string"}, "description": "Scopes whose live actions wait for the owner's approval."},
             "limits": {
                 "type": "object",
                 "description": "Caps on live actions per UTC day, by cap name.",
@@ -152,6 +165,7 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
             "toolsets",
             "read_only",
             "limits",
+            "approval_required",
         ]
         .contains(&k.as_str())
     }) {
@@ -248,6 +262,7 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
         }
     };
     let limits = parse_limits(object.get("limits"), &mut errors);
+    let approval_required = parse_approval(object.get("approval_required"), scopes, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -259,7 +274,37 @@ pub fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<KeyRequest, Api
         toolsets,
         read_only,
         limits,
+        approval_required,
     })
+}
+
+/// `["phone:run", …]`: scopes of the key itself (approving what it cannot do is no rule).
+fn parse_approval(value: Option<&Value>, scopes: ScopeSet, errors: &mut FieldErrors) -> ScopeSet {
+    let names = match value {
+        None | Some(Value::Null) => return ScopeSet::default(),
+        Some(Value::Array(names)) => names,
+        Some(_) => {
+            errors.insert(
+                "approval_required".into(),
+                vec!["must be a list of the key's scopes, like [\"phone:run\"], or null".into()],
+            );
+            return ScopeSet::default();
+        }
+    };
+    let mut set = ScopeSet::default();
+    let mut problems = Vec::new();
+    for name in names {
+        let text = name.as_str().unwrap_or_default();
+        match text.parse::<space_auth::Scope>() {
+            Ok(scope) if scopes.contains(scope) => set.insert(scope),
+            Ok(_) => problems.push(format!("`{text}` is not one of this key's scopes")),
+            Err(error) => problems.push(format!("`{text}`: {error}")),
+        }
+    }
+    if !problems.is_empty() {
+        errors.insert("approval_required".into(), problems);
+    }
+    set
 }
 
 /// `{"phone.sms": {"per_day": 50}, …}`: known cap names only (the message lists them),
@@ -330,6 +375,7 @@ fn view(id: &str, request: &KeyRequest, prefix: &str, created_at: &str) -> Map<S
     view.insert("toolsets".into(), json!(toolsets));
     view.insert("read_only".into(), json!(request.read_only));
     view.insert("limits".into(), json!(stored_limits(&request.limits)));
+    view.insert("approval_required".into(), json!(request.approval_required));
     view.insert("created_at".into(), json!(created_at));
     view
 }
@@ -365,6 +411,7 @@ pub async fn mint(
             .map(|sets| sets.iter().map(|d| d.as_str().to_owned()).collect()),
         read_only: request.read_only,
         limits: stored_limits(&request.limits),
+        approval_required: request.approval_required,
     };
     let public = view(&id, &request, &token.display_prefix(), &created_at);
     let mut listed_body = public.clone();

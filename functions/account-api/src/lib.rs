@@ -5,6 +5,7 @@
 //! arguments, so `spacectl` and the tests use them without HTTP; [`operations`] wraps
 //! them as routes. The owner's web console ([`console`]) is served from here too.
 
+pub mod approvals;
 pub mod catalogue;
 pub mod connections;
 pub mod console;
@@ -30,6 +31,7 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
             "space" => Param::path("space", "The Space's id."),
             "key" => Param::path("key", "The key's id."),
             "connection" => Param::path("connection", "The connection's id."),
+            "approval" => Param::path("approval", "The approval's id."),
             _ => Param {
                 schema: json!({"type": "string", "pattern": secrets::NAME_PATTERN}),
                 ..Param::path("name", "The secret's name.")
@@ -93,7 +95,53 @@ fn api_operations() -> Vec<Operation> {
         secrets::list_handler(),
     );
     list_secrets.params.extend(page_params());
+    let mut list_approvals = operation(
+        "approvals_list",
+        Method::GET,
+        "/spaces/{space}/approvals",
+        Effect::Read,
+        "List a Space's approvals: live actions of keys with `approval_required`, oldest first",
+        approvals::list_handler(),
+    );
+    list_approvals.params.push(Param::query(
+        "status",
+        json!({"type": "string", "enum": approvals::STATUSES}),
+        "Only approvals in this status (`pending`: what waits for you).",
+    ));
+    list_approvals.params.extend(page_params());
     vec![
+        list_approvals.answers(StatusCode::OK, || list_schema(approvals::schema())),
+        operation(
+            "approvals_get",
+            Method::GET,
+            "/spaces/{space}/approvals/{approval}",
+            Effect::Read,
+            "Get an approval: the call that waits, or what it answered",
+            approvals::get_handler(),
+        )
+        .answers(StatusCode::OK, Schema::lazy(approvals::schema).named("Approval")),
+        operation(
+            "approvals_approve",
+            Method::POST,
+            "/spaces/{space}/approvals/{approval}/approve",
+            Effect::Update,
+            "Approve a pending live action: the worker runs it once, as its key",
+            approvals::approve_handler(),
+        )
+        .with_description("Approving an approved approval answers it as it is; a rejected one is 409.")
+        .with_no_input()
+        .answers(StatusCode::OK, Schema::lazy(approvals::schema).named("Approval")),
+        operation(
+            "approvals_reject",
+            Method::POST,
+            "/spaces/{space}/approvals/{approval}/reject",
+            Effect::Update,
+            "Reject a pending live action: it is never run",
+            approvals::reject_handler(),
+        )
+        .with_description("Rejecting a rejected approval answers it as it is; an approved one is 409.")
+        .with_optional_body(Schema::lazy(approvals::reject_schema).named("ApprovalReject"))
+        .answers(StatusCode::OK, Schema::lazy(approvals::schema).named("Approval")),
         operation(
             "scopes_list",
             Method::GET,

@@ -54,6 +54,10 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(phone::SEND, phone::Send)
         .handle(phone::RECEIPT, phone::Receipt)
         .handle(messaging::REVIEW, messaging::Review)
+        .handle(
+            account_api::approvals::PERFORM,
+            account_api::approvals::Perform::new(space_catalogue::operations),
+        )
         .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }
 

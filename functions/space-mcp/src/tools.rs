@@ -104,7 +104,11 @@ impl ToolEntry {
         }
         let mut tool = Tool::new(operation.name.clone(), description, Arc::new(input)).with_annotations(annotations);
         if let Some(Value::Object(output)) = operation.response.as_deref() {
-            tool = tool.with_raw_output_schema(Arc::new(output.clone()));
+            let output = match operation.approvable() {
+                Some(_) => space_http::approvals::or_pending(output),
+                None => output.clone(),
+            };
+            tool = tool.with_raw_output_schema(Arc::new(output));
         }
         Some(ToolEntry {
             operation,

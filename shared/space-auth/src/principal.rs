@@ -34,6 +34,9 @@ pub struct KeyRecord {
     /// Caps on live actions per UTC day, by cap name.
     #[serde(default, skip_serializing_if = "StoredLimits::is_empty")]
     pub limits: StoredLimits,
+    /// Scopes whose live actions wait for the owner's approval instead of running.
+    #[serde(default, skip_serializing_if = "ScopeSet::is_empty")]
+    pub approval_required: ScopeSet,
 }
 
 /// The scopes of a stored key as one space-separated string, OAuth's form
@@ -155,6 +158,7 @@ impl KeyRecord {
                 .map(|names| names.iter().filter_map(|name| name.parse().ok()).collect()),
             read_only: self.read_only,
             limits: crate::caps::known(&self.limits),
+            approval_required: self.approval_required,
         })
     }
 }
@@ -173,6 +177,8 @@ pub struct Principal {
     pub read_only: bool,
     /// The key's caps on live actions, per UTC day.
     pub limits: Vec<(Cap, u32)>,
+    /// Scopes whose live actions wait for the owner's approval.
+    pub approval_required: ScopeSet,
 }
 
 /// The scope a call needed and the key did not have.
@@ -192,6 +198,7 @@ impl Principal {
             toolsets: Some(Vec::new()),
             read_only: true,
             limits: Vec::new(),
+            approval_required: ScopeSet::default(),
         }
     }
 
@@ -227,6 +234,11 @@ impl Principal {
             .map(|(_, limit)| *limit)
     }
 
+    /// Whether a live action under `scope` waits for the owner's approval.
+    pub fn needs_approval(&self, scope: Scope) -> bool {
+        self.approval_required.contains(scope)
+    }
+
     /// Whether the key's pinned toolsets include `domain`.
     pub fn reaches(&self, domain: Domain) -> bool {
         self.toolsets.as_ref().is_none_or(|sets| sets.contains(&domain))
@@ -252,6 +264,7 @@ mod tests {
             toolsets: None,
             read_only: false,
             limits: StoredLimits::new(),
+            approval_required: ScopeSet::default(),
         }
     }
 

@@ -433,4 +433,13 @@ mod tests {
             assert_eq!(operation.domain(), operation.cap.map(Cap::domain), "{}", operation.name);
         }
     }
+
+    /// An approval keeps the call's path, query and JSON body to run it later: a live
+    /// action that read its body undecoded could not be kept.
+    #[test]
+    fn every_approvable_action_takes_json() {
+        for operation in super::operations().iter().filter(|o| o.approvable().is_some()) {
+            assert!(!operation.raw_body, "{} takes a raw body", operation.name);
+        }
+    }
 }

@@ -419,6 +419,7 @@ mod tests {
             toolsets: None,
             read_only: false,
             limits: Vec::new(),
+            approval_required: ScopeSet::default(),
         }
     }
 

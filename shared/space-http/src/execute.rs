@@ -1,16 +1,18 @@
 //! The one path every call takes after authentication, whether it came over REST or MCP:
 //! authorize the scope, then run the handler (once per idempotency key for POST), counting
-//! it against the key's cap on the live action when it has one.
+//! it against the key's cap on the live action when it has one — or, for a live action the
+//! key must have approved, write it down for the owner instead ([`crate::approvals`]).
 
 use std::sync::Arc;
 
 use http::Method;
 use serde_json::Value;
 
+use crate::approvals;
 use crate::caps::{self, CapStore};
 use crate::error::ApiError;
 use crate::idempotency;
-use crate::operation::{Access, Call, Effect, Operation, Reply};
+use crate::operation::{Access, Call, Effect, Operation, Reply, handler};
 use space_auth::{Principal, Scope};
 
 /// Scope, pinned toolsets and read-only mode: everything a space key's record says about
@@ -48,13 +50,57 @@ pub async fn execute(op: &Operation, mut call: Call, idempotency_key: Option<&st
     }
     if let Access::Space(scope) = op.access {
         authorize(&call.principal, scope, op.effect)?;
+        if op.effect == Effect::Live && call.principal.needs_approval(scope) {
+            return ask_approval(op, call, idempotency_key, scope.to_string()).await;
+        }
     }
+    counted(op, call, |op, call| run(op, call, idempotency_key)).await
+}
+
+/// Runs a call the owner approved ([`crate::approvals`]): authorized again (the key is read
+/// afresh), counted against its cap, and done once whatever its method — the approval's id
+/// is its idempotency key.
+pub async fn execute_approved(op: &Operation, call: Call, approval_id: &str) -> Result<Reply, ApiError> {
+    if let Access::Space(scope) = op.access {
+        authorize(&call.principal, scope, op.effect)?;
+    }
+    counted(op, call, |op, call| idempotency::run(op, call, approval_id)).await
+}
+
+/// A pending approval in place of the call: with an `Idempotency-Key`, a retry answers the
+/// same approval instead of asking again.
+async fn ask_approval(
+    op: &Operation,
+    call: Call,
+    idempotency_key: Option<&str>,
+    scope: String,
+) -> Result<Reply, ApiError> {
+    let Some(key) = idempotency_key else {
+        return approvals::request(op, call, &scope).await;
+    };
+    let mut asking = op.clone();
+    let waiting = op.clone();
+    asking.handler = handler(move |call| {
+        let waiting = waiting.clone();
+        let scope = scope.clone();
+        async move { approvals::request(&waiting, call, &scope).await }
+    });
+    idempotency::run(&asking, call, key).await
+}
+
+/// Runs `perform`, counting it against the key's cap on the operation's live action when
+/// the key limits it.
+async fn counted<'a, F, Fut>(op: &'a Operation, mut call: Call, perform: F) -> Result<Reply, ApiError>
+where
+    F: FnOnce(&'a Operation, Call) -> Fut,
+    Fut: std::future::Future<Output = Result<Reply, ApiError>>,
+{
     let capped = match (op.cap, &call.principal.space_id) {
         (Some(cap), Some(space)) => call.principal.limit(cap).map(|limit| (cap, limit, space.clone())),
         _ => None,
     };
     let Some((cap, limit, space)) = capped else {
-        return run(op, call, idempotency_key).await;
+        return perform(op, call).await;
     };
     let now = call.engine.now();
     let counting = Arc::new(CapStore::new(
@@ -66,7 +112,7 @@ pub async fn execute(op: &Operation, mut call: Call, idempotency_key: Option<&st
         now,
     ));
     call.engine = call.engine.with_store(counting.clone());
-    match run(op, call, idempotency_key).await {
+    match perform(op, call).await {
         // However the handler reported its failed transaction, the cap refused it.
         Err(_) if counting.refused() => Err(caps::reached(cap, limit, now)),
         outcome => outcome,

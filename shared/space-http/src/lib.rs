@@ -5,6 +5,7 @@
 //! document ([`openapi`]) and, through the MCP server, tools — all running the same
 //! handler through [`execute`].
 
+pub mod approvals;
 pub mod auth;
 pub mod budget;
 pub mod caps;

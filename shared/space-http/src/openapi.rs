@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::operation::{Access, Effect, Operation, ParamIn};
@@ -240,6 +241,27 @@ impl Components {
         for status in error_statuses(operation) {
             responses.insert(status.into(), json!({"$ref": "#/components/responses/Error"}));
         }
+        if operation.approvable().is_some() {
+            let pending = self.top(
+                &Schema::lazy(crate::approvals::pending_schema).named("PendingApproval"),
+                "PendingApproval",
+            );
+            let accepted = StatusCode::ACCEPTED.as_u16().to_string();
+            match responses.get_mut(&accepted) {
+                // The action itself answers 202 (queued): either body may come.
+                Some(answer) => {
+                    if let Some(schema) = answer.pointer_mut("/content/application~1json/schema") {
+                        *schema = json!({"anyOf": [schema.take(), pending]});
+                    }
+                }
+                None => {
+                    responses.insert(
+                        accepted,
+                        json!({"description": "Waiting for the Space owner's approval (a key with `approval_required`): nothing was done yet.", "content": {"application/json": {"schema": pending}}}),
+                    );
+                }
+            }
+        }
         for answer in &operation.answers {
             let status = answer.status.as_u16().to_string();
             let schema = match &answer.schema {
@@ -280,6 +302,12 @@ impl Components {
                 description.push_str("\n\n");
             }
             description.push_str(&crate::caps::rule(cap));
+        }
+        if let Some(scope) = operation.approvable() {
+            if !description.is_empty() {
+                description.push_str("\n\n");
+            }
+            description.push_str(&crate::approvals::rule(&scope.to_string()));
         }
         if !description.is_empty() {
             entry["description"] = json!(description);

@@ -519,6 +519,15 @@ impl Operation {
         }
     }
 
+    /// The scope under which a key may make this operation wait for the owner's approval
+    /// ([`crate::approvals`]): a space key's live actions.
+    pub fn approvable(&self) -> Option<Scope> {
+        match self.access {
+            Access::Space(scope) if self.effect == Effect::Live => Some(scope),
+            _ => None,
+        }
+    }
+
     /// Whether the operation takes a body.
     pub fn takes_body(&self) -> bool {
         self.body.is_some() || self.raw_body

@@ -31,7 +31,7 @@ async fn mint(app: &TestApp, scopes: &[&str], limits: Value) -> String {
     minted.body["token"].as_str().expect("a token").to_owned()
 }
 
-async fn send_with(app: &TestApp, key: &str, from: &str, to: &str) -> space_tests::Response {
+pub(crate) async fn send_with(app: &TestApp, key: &str, from: &str, to: &str) -> space_tests::Response {
     app.request(Method::POST, &format!("{SPACE_API}/phone/sms"))
         .key(key)
         .json(json!({"from_number_id": from, "to": to, "text": "Your order shipped"}))
@@ -40,7 +40,7 @@ async fn send_with(app: &TestApp, key: &str, from: &str, to: &str) -> space_test
 }
 
 /// Every SMS of the Space, through the pages.
-async fn all_sms(app: &TestApp) -> Vec<Value> {
+pub(crate) async fn all_sms(app: &TestApp) -> Vec<Value> {
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

@@ -305,6 +305,7 @@ async fn spaces_and_keys_through_the_account_api(app: TestApp) {
     assert_eq!(
         fields,
         [
+            "approval_required",
             "created_at",
             "expires_at",
             "id",

@@ -63,13 +63,6 @@ async fn reply(app: &TestApp, thread: &str, text: &str) -> Response {
         .await
 }
 
-async fn pass(app: &TestApp) {
-    spacectl::worker(app.engine.clone())
-        .run_due()
-        .await
-        .expect("a worker pass");
-}
-
 async fn message(app: &TestApp, thread: &str, message: &str) -> Value {
     let page = app
         .space(Method::GET, &format!("/inbox/threads/{thread}/messages"))
@@ -393,21 +386,21 @@ async fn replies_move_through_the_provider_with_events(app: TestApp) {
     assert_eq!(sent.body["to"], "+12015550123");
     assert_eq!(sent.body["from"], "+12015550100");
 
-    pass(&app).await;
+    app.worker_pass().await;
     let after = message(&app, &thread, &message_id).await;
     assert_eq!(after["status"], "sent");
     assert!(after["provider_message_id"].is_string(), "{after}");
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(
         message(&app, &thread, &message_id).await["status"],
         "sent",
         "no receipt yet"
     );
     app.clock.advance(TimeDelta::seconds(2));
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(message(&app, &thread, &message_id).await["status"], "delivered");
     app.clock.advance(TimeDelta::seconds(60));
-    pass(&app).await;
+    app.worker_pass().await;
     let read = message(&app, &thread, &message_id).await;
     assert_eq!(read["status"], "read");
     assert!(read["read_at"].is_string() && read["delivered_at"].is_string());
@@ -421,9 +414,9 @@ async fn replies_move_through_the_provider_with_events(app: TestApp) {
         .expect(200);
     let doomed = id(&inject(&app, &whatsapp, "+12015550199", "Hi").await["thread"]);
     let lost = id(&reply(&app, &doomed, "Hello?").await.expect(201).body);
-    pass(&app).await;
+    app.worker_pass().await;
     app.clock.advance(TimeDelta::minutes(5));
-    pass(&app).await;
+    app.worker_pass().await;
     let failed = message(&app, &doomed, &lost).await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"]["code"], "RECIPIENT_UNREACHABLE");
@@ -546,11 +539,11 @@ async fn threads_are_assigned_snoozed_noted_and_summarized(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(listed.body["data"][0]["id"], thread.as_str());
-    pass(&app).await;
+    app.worker_pass().await;
     let still = app.space(Method::GET, &path).send().await.expect(200);
     assert_eq!(still.body["status"], "snoozed", "not before its time");
     app.clock.advance(TimeDelta::hours(2));
-    pass(&app).await;
+    app.worker_pass().await;
     let woken = app.space(Method::GET, &path).send().await.expect(200);
     assert_eq!(woken.body["status"], "open");
     assert!(woken.body.get("snoozed_until").is_none(), "{}", woken.text);
@@ -569,7 +562,7 @@ async fn threads_are_assigned_snoozed_noted_and_summarized(app: TestApp) {
         .await
         .expect(200);
     app.clock.advance(TimeDelta::hours(1));
-    pass(&app).await;
+    app.worker_pass().await;
     let closed = app.space(Method::GET, &path).send().await.expect(200);
     assert_eq!(closed.body["status"], "closed", "a stale snooze does not reopen it");
 

@@ -21,13 +21,6 @@ fn id(value: &Value) -> String {
     value["id"].as_str().expect("an id").to_owned()
 }
 
-async fn pass(app: &TestApp) {
-    spacectl::worker(app.engine.clone())
-        .run_due()
-        .await
-        .expect("a worker pass");
-}
-
 async fn create(app: &TestApp, name: &str, body: &str) -> Value {
     app.space(Method::POST, "/templates")
         .json(json!({"name": name, "language": "en-US", "category": "utility", "body": body}))
@@ -48,7 +41,7 @@ async fn submit(app: &TestApp, template: &str) -> Value {
 async fn approved(app: &TestApp, name: &str, body: &str) -> String {
     let template = id(&create(app, name, body).await);
     submit(app, &template).await;
-    pass(app).await;
+    app.worker_pass().await;
     template
 }
 
@@ -108,7 +101,7 @@ async fn templates_are_drafted_reviewed_and_approved_ones_stay(app: TestApp) {
         .send()
         .await
         .expect(409);
-    pass(&app).await;
+    app.worker_pass().await;
     let shown = app.space(Method::GET, &path).send().await.expect(200);
     assert_eq!(shown.body["status"], "approved");
     app.space(Method::POST, &format!("{path}/submit"))
@@ -134,7 +127,7 @@ async fn templates_are_drafted_reviewed_and_approved_ones_stay(app: TestApp) {
     // The review refuses a parameter at an edge; an edit makes it a draft again.
     let edgy = id(&create(&app, "code", "{{1}} is your code, keep it safe.").await);
     submit(&app, &edgy).await;
-    pass(&app).await;
+    app.worker_pass().await;
     let rejected = app
         .space(Method::GET, &format!("/templates/{edgy}"))
         .send()
@@ -156,7 +149,7 @@ async fn templates_are_drafted_reviewed_and_approved_ones_stay(app: TestApp) {
     assert_eq!(fixed.body["status"], "draft");
     assert!(fixed.body.get("rejection_reason").is_none(), "{}", fixed.text);
     submit(&app, &edgy).await;
-    pass(&app).await;
+    app.worker_pass().await;
     let listed = app
         .space(Method::GET, "/templates?status=approved")
         .send()
@@ -228,7 +221,7 @@ async fn approved_templates_reply_outside_the_window(app: TestApp) {
     assert_eq!(sent.body["text"], "Hi Ada, your order #42 has shipped today.");
     assert_eq!(sent.body["template_id"], good.as_str());
     assert_eq!(sent.body["status"], "queued");
-    pass(&app).await;
+    app.worker_pass().await;
     let page = app
         .space(
             Method::GET,

@@ -46,13 +46,6 @@ fn id(value: &Value) -> String {
     value["id"].as_str().expect("an id").to_owned()
 }
 
-async fn pass(app: &TestApp) {
-    spacectl::worker(app.engine.clone())
-        .run_due()
-        .await
-        .expect("a worker pass");
-}
-
 async fn sms(app: &TestApp, id: &str) -> Value {
     app.space(Method::GET, &format!("/phone/sms/{id}"))
         .send()
@@ -223,7 +216,7 @@ async fn opted_out_recipients_are_refused(app: TestApp) {
     // An opt-out between the request and the worker's send fails the message there.
     let queued = id(&send(&app, &number, "+12015550123", "Last one").await.expect(201).body);
     inject("STOP").await;
-    pass(&app).await;
+    app.worker_pass().await;
     let failed = sms(&app, &queued).await;
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"]["code"], "RECIPIENT_OPTED_OUT");
@@ -241,7 +234,7 @@ async fn sms_moves_through_the_provider_with_events(app: TestApp) {
     let undelivered = id(&send(&app, &number, "+12015550198", "Hello").await.expect(201).body);
     let failed = id(&send(&app, &number, "+12015550199", "Hello").await.expect(201).body);
 
-    pass(&app).await;
+    app.worker_pass().await;
     let after = sms(&app, &delivered).await;
     assert_eq!(after["status"], "sent");
     assert!(
@@ -252,17 +245,17 @@ async fn sms_moves_through_the_provider_with_events(app: TestApp) {
     let gone = sms(&app, &failed).await;
     assert_eq!(gone["status"], "failed");
     assert_eq!(gone["error"]["code"], "RECIPIENT_UNREACHABLE");
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(sms(&app, &delivered).await["status"], "sent", "no receipt yet");
     app.clock.advance(TimeDelta::seconds(2));
-    pass(&app).await;
+    app.worker_pass().await;
     let done = sms(&app, &delivered).await;
     assert_eq!(done["status"], "delivered");
     assert!(done["delivered_at"].is_string());
     assert_eq!(sms(&app, &undelivered).await["status"], "undelivered");
     // Later passes change nothing.
     app.clock.advance(TimeDelta::minutes(30));
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(sms(&app, &delivered).await["status"], "delivered");
 
     let by_status = app

@@ -79,13 +79,6 @@ async fn publish_jobs(app: &TestApp) -> usize {
         .count()
 }
 
-async fn pass(app: &TestApp) {
-    spacectl::worker(app.engine.clone())
-        .run_due()
-        .await
-        .expect("a worker pass");
-}
-
 async fn post(app: &TestApp, id: &str) -> Value {
     app.space(Method::GET, &format!("/social/posts/{id}"))
         .send()
@@ -370,10 +363,10 @@ async fn going_live_needs_run_and_publishes_once_at_its_time(app: TestApp) {
         .expect(422);
     assert!(moved.text.contains("schedule"), "{}", moved.text);
 
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(post(&app, &post_id).await["status"], "scheduled", "not before its time");
     app.clock.advance(TimeDelta::minutes(10));
-    pass(&app).await;
+    app.worker_pass().await;
     let published = post(&app, &post_id).await;
     assert_eq!(published["status"], "published", "{published}");
     assert!(
@@ -384,7 +377,7 @@ async fn going_live_needs_run_and_publishes_once_at_its_time(app: TestApp) {
     assert!(published["network_post_id"].is_string());
     for _ in 0..2 {
         app.clock.advance(TimeDelta::minutes(20));
-        pass(&app).await;
+        app.worker_pass().await;
     }
     let records = publications(&app).await;
     assert_eq!(records.len(), 1, "published once: {records:?}");
@@ -413,7 +406,7 @@ async fn going_live_needs_run_and_publishes_once_at_its_time(app: TestApp) {
     assert_eq!(back.body["status"], "draft");
     assert_eq!(publish_jobs(&app).await, 0, "unscheduling withdraws the job");
     app.clock.advance(TimeDelta::minutes(6));
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(post(&app, &second_post).await["status"], "draft");
     assert_eq!(publications(&app).await.len(), 1);
 }
@@ -422,24 +415,24 @@ async fn transient_failures_retry_and_permanent_ones_fail(app: TestApp) {
     let x = connect(&app, "x", "Acme on X").await;
     fail_next(&app, &x, 2, "transient").await;
     let id = publish_new(&app, &x, "Try, try again").await;
-    pass(&app).await;
+    app.worker_pass().await;
     let waiting = post(&app, &id).await;
     assert_eq!(
         (waiting["status"].as_str(), waiting["error"]["code"].as_str()),
         (Some("scheduled"), Some("TRANSIENT"))
     );
     app.clock.advance(TimeDelta::seconds(60));
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(post(&app, &id).await["status"], "scheduled");
     app.clock.advance(TimeDelta::seconds(300));
-    pass(&app).await;
+    app.worker_pass().await;
     let published = post(&app, &id).await;
     assert_eq!(published["status"], "published", "the third try: {published}");
     assert!(published.get("error").is_none());
 
     fail_next(&app, &x, 1, "permanent").await;
     let id = publish_new(&app, &x, "Not this one").await;
-    pass(&app).await;
+    app.worker_pass().await;
     let failed = post(&app, &id).await;
     assert_eq!(
         (failed["status"].as_str(), failed["error"]["code"].as_str()),
@@ -488,7 +481,7 @@ async fn a_cluster_of_every_account_it_may_hold_goes_live_whole(app: TestApp) {
         .send()
         .await
         .expect(200);
-    pass(&app).await;
+    app.worker_pass().await;
     let live = app
         .space(Method::GET, &format!("/social/clusters/{cluster}"))
         .send()
@@ -514,7 +507,7 @@ async fn drafts_edit_together_and_published_posts_stay(app: TestApp) {
         .send()
         .await
         .expect(200);
-    pass(&app).await;
+    app.worker_pass().await;
 
     let edited = app
         .space(Method::PUT, &format!("/social/clusters/{cluster}"))
@@ -693,7 +686,7 @@ async fn next_slot_fills_the_free_slots_in_order_and_the_queue_follows(app: Test
 
     // Published, a post leaves the queue and its figures arrive.
     app.clock.advance(times[0] - now + TimeDelta::seconds(1));
-    pass(&app).await;
+    app.worker_pass().await;
     let queue = app
         .space(Method::GET, &format!("/social/queue?account_id={linkedin}"))
         .send()

@@ -101,13 +101,6 @@ pub(crate) async fn endpoint(app: &TestApp, url: &str, events: Value) -> (String
     (created.body["id"].as_str().expect("an id").to_owned(), secret)
 }
 
-async fn pass(app: &TestApp) {
-    spacectl::worker(app.engine.clone())
-        .run_due()
-        .await
-        .expect("a worker pass");
-}
-
 pub(crate) async fn deliveries(app: &TestApp, webhook: &str) -> Vec<Value> {
     let listed = app
         .space(Method::GET, &format!("/webhooks/{webhook}/deliveries"))
@@ -135,8 +128,8 @@ async fn deliveries_are_signed_sent_once_and_logged(app: TestApp) {
         .send()
         .await
         .expect(201);
-    pass(&app).await;
-    pass(&app).await;
+    app.worker_pass().await;
+    app.worker_pass().await;
 
     let received = receiver.received().await;
     assert_eq!(received.len(), 1, "{received:#?}");
@@ -172,8 +165,8 @@ async fn deliveries_are_signed_sent_once_and_logged(app: TestApp) {
     .send()
     .await
     .expect(200);
-    pass(&app).await;
-    pass(&app).await;
+    app.worker_pass().await;
+    app.worker_pass().await;
     let received = receiver.received().await;
     let types: Vec<&str> = received.iter().filter_map(|d| d["body"]["type"].as_str()).collect();
     assert_eq!(types, ["contact.created", "contact.updated"]);
@@ -193,11 +186,11 @@ async fn failures_retry_on_schedule_and_410_turns_the_endpoint_off(app: TestApp)
     receiver.configure(&[&secret], &[500, 503, 410]).await;
     app.contact(json!({"name": "Grace"})).await;
 
-    pass(&app).await;
+    app.worker_pass().await;
     let log = deliveries(&app, &webhook).await;
     assert_eq!(log[0]["status"], "retrying");
     assert_eq!(log[0]["attempts"][0]["status"], 500);
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(
         receiver.received().await.len(),
         1,
@@ -205,14 +198,14 @@ async fn failures_retry_on_schedule_and_410_turns_the_endpoint_off(app: TestApp)
     );
 
     app.clock.advance(TimeDelta::seconds(5));
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(receiver.received().await.len(), 2);
     // 503 with Retry-After: 7 waits 7 s, not the schedule's 5 minutes.
     app.clock.advance(TimeDelta::seconds(6));
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(receiver.received().await.len(), 2);
     app.clock.advance(TimeDelta::seconds(1));
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(receiver.received().await.len(), 3);
 
     let shown = app
@@ -235,7 +228,7 @@ async fn failures_retry_on_schedule_and_410_turns_the_endpoint_off(app: TestApp)
     // Disabled: new events are not delivered.
     app.contact(json!({"name": "Hopper"})).await;
     app.clock.advance(TimeDelta::hours(1));
-    pass(&app).await;
+    app.worker_pass().await;
     assert_eq!(receiver.received().await.len(), 3);
 }
 
@@ -254,7 +247,7 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_a_day(app: TestApp) {
     receiver.configure(&[&old, &new], &[]).await;
 
     app.contact(json!({"name": "Ada"})).await;
-    pass(&app).await;
+    app.worker_pass().await;
     let received = receiver.received().await;
     assert_eq!(received.len(), 1);
     // (The receiver checks timestamps against its own clock, so the end of the overlap is
@@ -278,7 +271,7 @@ async fn an_endpoint_for_everything_hears_nothing_about_itself(app: TestApp) {
     let (_, other_secret) = endpoint(&app, "http://127.0.0.1:9/other", json!(["contact.*"])).await;
     assert_ne!(other_secret, secret);
     app.contact(json!({"name": "Ada"})).await;
-    pass(&app).await;
+    app.worker_pass().await;
     let mut types: Vec<String> = receiver
         .received()
         .await
@@ -304,7 +297,7 @@ async fn test_sends_and_manual_retries_reach_the_endpoint(app: TestApp) {
         .send()
         .await
         .expect(202);
-    pass(&app).await;
+    app.worker_pass().await;
     let received = receiver.received().await;
     assert_eq!(received.len(), 1);
     assert_eq!(received[0]["body"]["type"], "webhook.test");
@@ -319,7 +312,7 @@ async fn test_sends_and_manual_retries_reach_the_endpoint(app: TestApp) {
     .send()
     .await
     .expect(202);
-    pass(&app).await;
+    app.worker_pass().await;
     let received = receiver.received().await;
     assert_eq!(received.len(), 2);
     assert_eq!(
