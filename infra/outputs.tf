@@ -17,7 +17,12 @@ output "mcp_url" {
 
 output "realtime_url" {
   description = "The realtime stream (Server-Sent Events), served through a streaming function URL."
-  value       = "${trimsuffix(one(values(aws_lambda_function_url.streaming)).function_url, "/")}/functions/v1/space-realtime"
+  value       = "${trimsuffix(aws_lambda_function_url.streaming["realtime"].function_url, "/")}/functions/v1/space-realtime"
+}
+
+output "analytics_url" {
+  description = "Analytics (summaries and streamed exports) with a space key, served through a streaming function URL: API Gateway buffers answers, and exports have no size limit."
+  value       = "${trimsuffix(aws_lambda_function_url.streaming["analytics"].function_url, "/")}/functions/v1/space-api/analytics"
 }
 
 output "jobs_queue_url" {

@@ -134,8 +134,9 @@ resource "aws_iam_role_policy" "scheduler" {
   policy = data.aws_iam_policy_document.scheduler.json
 }
 
-# The realtime stream: API Gateway's HTTP APIs buffer a response until it ends, so the
-# stream has a function URL that streams instead. The function checks the key itself.
+# The realtime stream and analytics' exports: API Gateway's HTTP APIs buffer a response
+# until it ends, so these functions have a function URL that streams instead. Each checks
+# the key itself.
 resource "aws_lambda_function_url" "streaming" {
   #checkov:skip=CKV_AWS_258:The URL serves API clients holding a Space API key, which the function checks (scopes, revocation) on every stream, as API Gateway's routes do.
   for_each = local.streaming_urls

@@ -273,7 +273,8 @@ class Worker(unittest.TestCase):
     def test_the_dispatcher_alone_reads_the_stream_and_the_queue(self):
         self.assertEqual(self.consumers("table_stream"), {"dispatcher"})
         self.assertEqual(self.consumers("jobs_queue"), {"dispatcher"})
-        self.assertEqual(self.consumers("streaming_url"), {"realtime"})
+        # The realtime stream and the family whose exports stream (analytics).
+        self.assertEqual(self.consumers("streaming_url"), {"realtime", "analytics"})
         for name, trigger in [("stream_consumers", "table_stream"), ("queue_consumers", "jobs_queue"), ("streaming_urls", "streaming_url")]:
             self.assertIn(f'contains(function.triggers,"{trigger}")', one(LOCALS[name]).replace(", ", ","))
         for function in MANIFEST["functions"]:

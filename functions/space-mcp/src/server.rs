@@ -276,7 +276,10 @@ impl SpaceMcp {
         )
         .await;
         Ok(match outcome {
-            Ok(reply) => CallToolResult::structured(reply.into_json().unwrap_or_else(|| json!({}))),
+            Ok(reply) => match reply.stream.as_ref().and_then(|streamed| streamed.take()) {
+                Some(chunks) => CallToolResult::success(vec![ContentBlock::text(gather(chunks).await)]),
+                None => CallToolResult::structured(reply.into_json().unwrap_or_else(|| json!({}))),
+            },
             Err(error) => {
                 if matches!(error, ApiError::Internal(_)) {
                     tracing::error!(%error, tool = name, "tool failed");
@@ -285,6 +288,42 @@ impl SpaceMcp {
             }
         })
     }
+}
+
+/// The most of a streamed answer (an export) a tool result carries: a model's context is
+/// no place for a whole file, and REST streams it whole.
+const STREAM_LIMIT: usize = 256 * 1024;
+
+/// A streamed answer as text, up to [`STREAM_LIMIT`] bytes, cut at a line's end, with a
+/// last line saying so when there was more.
+async fn gather(mut chunks: space_http::operation::Chunks) -> String {
+    use futures::StreamExt as _;
+    let mut text = Vec::new();
+    let mut more = false;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(bytes) if text.len() + bytes.len() <= STREAM_LIMIT => text.extend_from_slice(&bytes),
+            Ok(bytes) => {
+                text.extend_from_slice(&bytes[..STREAM_LIMIT.saturating_sub(text.len())]);
+                more = true;
+                break;
+            }
+            Err(error) => {
+                tracing::error!(%error, "a streamed answer failed");
+                more = true;
+                break;
+            }
+        }
+    }
+    if more {
+        let whole_lines = text.iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
+        text.truncate(whole_lines);
+    }
+    let mut text = String::from_utf8_lossy(&text).into_owned();
+    if more {
+        text.push_str("… (cut here: call the REST endpoint for the whole file)\n");
+    }
+    text
 }
 
 /// The object under `field` of a tool's arguments; absent or null is an empty one.

@@ -66,6 +66,10 @@ pub struct Family {
     pub router: fn() -> Router<Engine>,
     /// What the family's binary links; its AWS permissions follow from it.
     pub backends: Backends,
+    /// It streams answers (exports): API Gateway's HTTP APIs buffer a response until it
+    /// ends, and a Lambda's buffered answer is at most 6 MB, so in AWS such a family is
+    /// served through its own streaming function URL, like the realtime stream.
+    pub streaming: bool,
 }
 
 impl Family {
@@ -99,150 +103,182 @@ pub fn families() -> Vec<Family> {
             operations: contacts::operations,
             router: contacts::router,
             backends: contacts::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "tasks",
             operations: tasks::operations,
             router: tasks::router,
             backends: tasks::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "booking",
             operations: booking::operations,
             router: booking::router,
             backends: booking::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "calendar",
             operations: calendar::operations,
             router: calendar::router,
             backends: calendar::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "forms",
             operations: forms::operations,
             router: forms::router,
             backends: forms::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "pages",
             operations: pages::operations,
             router: pages::router,
             backends: pages::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "tables",
             operations: tables::operations,
             router: tables::router,
             backends: tables::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "documents",
             operations: documents::operations,
             router: documents::router,
             backends: documents::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "whiteboards",
             operations: whiteboards::operations,
             router: whiteboards::router,
             backends: whiteboards::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "meet",
             operations: meet::operations,
             router: meet::router,
             backends: meet::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "agents",
             operations: agents::operations,
             router: agents::router,
             backends: agents::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "social",
             operations: social::operations,
             router: social::router,
             backends: social::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "inbox",
             operations: inbox::operations,
             router: inbox::router,
             backends: inbox::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "phone",
             operations: phone::operations,
             router: phone::router,
             backends: phone::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "messaging",
             operations: messaging::operations,
             router: messaging::router,
             backends: messaging::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "wallet",
             operations: wallet::operations,
             router: wallet::router,
             backends: wallet::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "finance",
             operations: finance::operations,
             router: finance::router,
             backends: finance::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "integrations",
             operations: integrations::operations,
             router: integrations::router,
             backends: integrations::BACKENDS,
+            streaming: false,
+        },
+        Family {
+            name: "analytics",
+            operations: analytics::operations,
+            router: analytics::router,
+            backends: analytics::BACKENDS,
+            streaming: true,
         },
         Family {
             name: "team",
             operations: team::operations,
             router: team::router,
             backends: team::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "webhooks",
             operations: webhooks::operations,
             router: webhooks::router,
             backends: webhooks::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "assets",
             operations: assets::operations,
             router: assets::router,
             backends: assets::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "apps",
             operations: apps::operations,
             router: apps::router,
             backends: apps::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "secrets",
             operations: secrets::operations,
             router: secrets::router,
             backends: secrets::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "events",
             operations: events::operations,
             router: events::router,
             backends: events::BACKENDS,
+            streaming: false,
         },
         Family {
             name: "account-api",
             operations: account_api::operations,
             router: account_api::router,
             backends: account_api::BACKENDS,
+            streaming: false,
         },
     ]
 }
@@ -302,16 +338,23 @@ pub fn functions() -> Vec<Function> {
         .iter()
         .map(|family| Function {
             name: family.name,
-            routes: (family.operations)()
-                .iter()
-                .map(|operation| Route {
-                    method: operation.method.as_str().to_owned(),
-                    path: operation.full_path(),
-                })
-                .collect(),
+            // A streaming family is reached at its function URL, not through API Gateway.
+            routes: match family.streaming {
+                true => Vec::new(),
+                false => (family.operations)()
+                    .iter()
+                    .map(|operation| Route {
+                        method: operation.method.as_str().to_owned(),
+                        path: operation.full_path(),
+                    })
+                    .collect(),
+            },
             aws: family.aws(),
             env: &[PUBLIC_URL_ENV],
-            triggers: &[],
+            triggers: match family.streaming {
+                true => &[Trigger::StreamingUrl],
+                false => &[],
+            },
         })
         .collect();
     functions.push(Function {
@@ -431,6 +474,27 @@ mod tests {
         for operation in operations.iter().filter(|operation| operation.cap.is_some()) {
             assert_eq!(operation.effect, Effect::Live, "{} is capped", operation.name);
             assert_eq!(operation.domain(), operation.cap.map(Cap::domain), "{}", operation.name);
+        }
+    }
+
+    /// Exports read the families' own collections: the names they spell are the families'.
+    #[test]
+    fn exports_read_the_families_collections() {
+        use analytics::export::{DATASETS, Source, dataset};
+        let expected = |name: &str| match name {
+            "contacts" => (None, contacts::contacts().collection),
+            "messages" => (Some(inbox::threads::THREADS), inbox::messages::MESSAGES),
+            "posts" => (None, social::posts::POSTS),
+            "submissions" => (Some(forms::forms().collection), forms::submissions().collection),
+            other => panic!("no family for the dataset {other}"),
+        };
+        for name in DATASETS {
+            let read = match dataset(name).map(|d| d.source) {
+                Some(Source::Collection(collection)) => (None, collection),
+                Some(Source::Children { parents, children }) => (Some(parents), children),
+                None => panic!("{name} is not defined"),
+            };
+            assert_eq!(read, expected(name), "{name}");
         }
     }
 

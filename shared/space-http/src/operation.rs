@@ -245,6 +245,49 @@ pub struct Reply {
     pub raw: Option<RawBody>,
     /// Extra response headers (e.g. a Content-Security-Policy on public HTML).
     pub headers: Vec<(&'static str, String)>,
+    /// A body made while it is sent (an export), never held whole.
+    pub stream: Option<Streamed>,
+}
+
+/// The chunks of a streamed body.
+pub type Chunks = futures::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>;
+
+/// A body produced as it is sent, in one media type. Taken once, by whoever sends it.
+#[derive(Clone)]
+pub struct Streamed {
+    pub content_type: &'static str,
+    chunks: Arc<std::sync::Mutex<Option<Chunks>>>,
+}
+
+impl Streamed {
+    pub fn new(content_type: &'static str, chunks: Chunks) -> Streamed {
+        Streamed {
+            content_type,
+            chunks: Arc::new(std::sync::Mutex::new(Some(chunks))),
+        }
+    }
+
+    /// The chunks, the first time; `None` after.
+    pub fn take(&self) -> Option<Chunks> {
+        self.chunks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+}
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamed")
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Streamed {
+    fn eq(&self, other: &Streamed) -> bool {
+        Arc::ptr_eq(&self.chunks, &other.chunks)
+    }
 }
 
 impl Reply {
@@ -255,6 +298,7 @@ impl Reply {
             etag: None,
             raw: None,
             headers: Vec::new(),
+            stream: None,
         }
     }
 
@@ -282,6 +326,14 @@ impl Reply {
                 content_type: content_type.into(),
                 bytes: bytes.into(),
             }),
+            ..Reply::json(status, None)
+        }
+    }
+
+    /// A body sent as it is made, in `content_type`.
+    pub fn streamed(status: StatusCode, content_type: &'static str, chunks: Chunks) -> Reply {
+        Reply {
+            stream: Some(Streamed::new(content_type, chunks)),
             ..Reply::json(status, None)
         }
     }

@@ -211,16 +211,27 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 fn reply_response(reply: Reply) -> Response {
-    let mut response = match (reply.raw, reply.body) {
-        (Some(raw), _) => {
+    let streamed = reply
+        .stream
+        .as_ref()
+        .and_then(|streamed| Some((streamed.content_type, streamed.take()?)));
+    let mut response = match (streamed, reply.raw, reply.body) {
+        (Some((content_type, chunks)), _, _) => {
+            let mut response = (reply.status, axum::body::Body::from_stream(chunks)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+        (None, Some(raw), _) => {
             let mut response = (reply.status, raw.bytes).into_response();
             if let Ok(value) = HeaderValue::from_str(&raw.content_type) {
                 response.headers_mut().insert(header::CONTENT_TYPE, value);
             }
             response
         }
-        (None, Some(body)) => (reply.status, axum::Json(body)).into_response(),
-        (None, None) => reply.status.into_response(),
+        (None, None, Some(body)) => (reply.status, axum::Json(body)).into_response(),
+        (None, None, None) => reply.status.into_response(),
     };
     for (name, value) in reply.headers {
         if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(name), HeaderValue::from_str(&value)) {

@@ -34,7 +34,7 @@ async fn create_form(app: &TestApp, body: Value) -> Value {
 }
 
 /// A form with one field of each kind a contact form uses.
-async fn lead_form(app: &TestApp) -> String {
+pub(crate) async fn lead_form(app: &TestApp) -> String {
     let form = create_form(
         app,
         json!({
@@ -55,7 +55,7 @@ async fn lead_form(app: &TestApp) -> String {
     id_of(&form)
 }
 
-async fn submit_json(app: &TestApp, form: &str, values: Value) -> Response {
+pub(crate) async fn submit_json(app: &TestApp, form: &str, values: Value) -> Response {
     app.request(Method::POST, &format!("/f/{form}"))
         .json(values)
         .send()

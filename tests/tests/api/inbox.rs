@@ -25,7 +25,7 @@ on_both_backends!(
 );
 
 /// Connects a messaging channel: its id and signing secret.
-async fn connect(app: &TestApp, channel: &str, address: &str) -> (String, String) {
+pub(crate) async fn connect(app: &TestApp, channel: &str, address: &str) -> (String, String) {
     let space = &app.demo.space_id;
     let created = app
         .account(Method::POST, &format!("/spaces/{space}/connections"))
@@ -39,7 +39,7 @@ async fn connect(app: &TestApp, channel: &str, address: &str) -> (String, String
 }
 
 /// The owner injects an inbound message, as the provider's callback would.
-async fn inject(app: &TestApp, connection: &str, from: &str, text: &str) -> Value {
+pub(crate) async fn inject(app: &TestApp, connection: &str, from: &str, text: &str) -> Value {
     let space = &app.demo.space_id;
     app.account(
         Method::POST,
@@ -56,7 +56,7 @@ fn id(value: &Value) -> String {
     value["id"].as_str().expect("an id").to_owned()
 }
 
-async fn reply(app: &TestApp, thread: &str, text: &str) -> Response {
+pub(crate) async fn reply(app: &TestApp, thread: &str, text: &str) -> Response {
     app.space(Method::POST, &format!("/inbox/threads/{thread}/reply"))
         .json(json!({"text": text}))
         .send()

@@ -3,6 +3,7 @@
 //! (`hygiene` stays its own binary: it installs a process-wide log subscriber.)
 
 mod agents;
+mod analytics;
 mod approvals;
 mod apps;
 mod assets;
