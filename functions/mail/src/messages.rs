@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 use space_auth::Domain;
 use space_connections::{self as connections, MAIL};
-use space_http::email::{EMAIL_PATTERN, Email, MAX_EMAIL_LEN};
+use space_http::email::Email;
 use space_http::events::event_write;
 use space_http::fields::{Field, FieldKind, format_datetime};
 use space_http::ids::new_id;
@@ -83,11 +83,17 @@ pub fn resource() -> Resource {
 fn addresses_schema(min: usize, description: &str) -> Value {
     json!({
         "type": "array",
-        "items": {"type": "string", "maxLength": MAX_EMAIL_LEN, "pattern": EMAIL_PATTERN},
+        "items": FieldKind::Email.schema(),
         "minItems": min,
         "maxItems": MAX_RECIPIENTS,
         "description": description
     })
+}
+
+fn email_schema(description: &str) -> Value {
+    let mut schema = FieldKind::Email.schema();
+    schema["description"] = json!(description);
+    schema
 }
 
 pub fn schema() -> Value {
@@ -139,14 +145,14 @@ pub fn send_schema() -> Value {
         "type": "object",
         "properties": {
             "from_sender_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "description": "A verified mail sender of the Space (a connection of kind `mail`)."},
-            "from": {"type": "string", "maxLength": MAX_EMAIL_LEN, "pattern": EMAIL_PATTERN, "description": "The address it goes out as: the sender's own, or one at a domain sender's domain."},
+            "from": email_schema("The address it goes out as: the sender's own, or one at a domain sender's domain."),
             "to": addresses_schema(1, "1 to 50 addresses."),
             "cc": addresses_schema(0, "Copies; to, cc and bcc hold at most 50 recipients together."),
             "bcc": addresses_schema(0, "Blind copies; to, cc and bcc hold at most 50 recipients together."),
-            "reply_to": {"type": "string", "maxLength": MAX_EMAIL_LEN, "pattern": EMAIL_PATTERN},
-            "subject": {"type": "string", "minLength": 1, "maxLength": MAX_SUBJECT, "pattern": "\\S"},
-            "text": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "description": "The plain text body; `text`, `html` or both."},
-            "html": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "description": "The html body, sanitized before it is stored and sent (scripts, event handlers and unknown tags are removed); `text`, `html` or both."}
+            "reply_to": email_schema("Where replies go."),
+            "subject": {"type": "string", "minLength": 1, "maxLength": MAX_SUBJECT, "pattern": "^[^\\r\\n]*\\S[^\\r\\n]*$", "description": "One line.", "examples": ["Your order shipped"]},
+            "text": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "pattern": "\\S", "description": "The plain text body; `text`, `html` or both."},
+            "html": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "pattern": "\\S", "description": "The html body, sanitized before it is stored and sent (scripts, event handlers and unknown tags are removed); `text`, `html` or both."}
         },
         "required": ["from_sender_id", "to", "subject"],
         "additionalProperties": false
@@ -307,7 +313,13 @@ fn parse(body: &Value) -> Result<SendInput, ApiError> {
         }
     };
     let text = body_text(object, "text", &mut errors);
-    let html = body_text(object, "html", &mut errors);
+    let html = body_text(object, "html", &mut errors).map(|html| html::sanitize(&html));
+    if text.is_none() && html.as_deref().is_some_and(|html| html.trim().is_empty()) {
+        errors.insert(
+            "html".into(),
+            vec!["has nothing left once sanitized (scripts and unknown tags are removed); send text, or html with content".into()],
+        );
+    }
     if text.is_none() && html.is_none() && !errors.contains_key("text") && !errors.contains_key("html") {
         errors.insert(
             "text".into(),
@@ -322,7 +334,7 @@ fn parse(body: &Value) -> Result<SendInput, ApiError> {
             reply_to,
             subject,
             text,
-            html: html.map(|html| html::sanitize(&html)),
+            html,
         })
     } else {
         Err(ApiError::validation(errors))

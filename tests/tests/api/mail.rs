@@ -345,6 +345,13 @@ async fn bodies_addresses_and_recipients_are_checked(app: TestApp) {
     }
     assert_eq!(accepted.body["html"], kept, "the answer shows what was stored");
     assert!(stored.get("text").is_none(), "html alone is a body");
+    let emptied = send(
+        &app,
+        json!({"from_sender_id": sender, "to": ["ada@example.com"], "subject": "Hi", "html": "<script>alert(1)</script>"}),
+    )
+    .await
+    .expect(422);
+    assert!(field_errors(&emptied, "html").contains("sanitized"), "{}", emptied.text);
 }
 
 async fn senders_must_be_verified_mail_connections_of_the_space(app: TestApp) {
