@@ -282,8 +282,8 @@ fn api_operations() -> Vec<Operation> {
             Param::path("space", "The Space's id."),
             Param::query(
                 "cursor",
-                json!({"type": "string", "maxLength": 254}),
-                "The `next_cursor` of the previous page.",
+                json!({"type": "string"}),
+                "The `next_cursor` of the previous page, as the API gave it: any other value is refused (400).",
             ),
         ])
         .answers(StatusCode::OK, suppressions::list_schema),

@@ -14,7 +14,7 @@ pub fn list_schema() -> Value {
         "type": "object",
         "properties": {
             "data": {"type": "array", "items": mail::suppressions::schema()},
-            "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page (the addresses come in order); null on the last page."}
+            "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last page."}
         },
         "required": ["data", "next_cursor"]
     })
@@ -34,12 +34,16 @@ pub fn delete_handler() -> Handler {
         let space = call.path_param("space")?.to_owned();
         spaces::load(&call.engine, &call.principal.account_id, &space).await?;
         let raw = call.path_param("address")?;
-        let address = Email::parse(raw).map_err(|why| ApiError::invalid_field("address", why.to_string()))?;
-        if mail::suppressions::remove(&call.engine, &space, address.as_str()).await? {
+        // What is no address was never suppressed.
+        let removed = match Email::parse(raw) {
+            Ok(address) => mail::suppressions::remove(&call.engine, &space, address.as_str()).await?,
+            Err(_) => false,
+        };
+        if removed {
             Ok(Reply::no_content())
         } else {
             Err(ApiError::NotFound(format!(
-                "{address} is not on this Space's suppression list."
+                "{raw} is not on this Space's suppression list."
             )))
         }
     })

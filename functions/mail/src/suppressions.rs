@@ -5,9 +5,10 @@
 
 use futures::future::try_join_all;
 use serde_json::{Map, Value, json};
-use space_http::Engine;
+use space_http::cursor::{self, Position};
 use space_http::fields::format_datetime;
 use space_http::keys;
+use space_http::{ApiError, Engine};
 use space_store::{Condition, Item, Query, StoreError, Write};
 
 /// The collection of suppressed addresses, one item per address (its key).
@@ -49,20 +50,36 @@ pub fn suppress(
     Write::put(Item::new(partition(space), address, body), Condition::None)
 }
 
-/// One page of the list, by address; `after` is the last address of the previous page.
+/// One page of the list, by address, after the entry `cursor` (sealed by this list)
+/// points at: the entries and the next page's cursor.
 pub async fn list(
     engine: &Engine,
     space: &str,
-    after: Option<&str>,
-) -> Result<(Vec<Value>, Option<String>), StoreError> {
-    let query = Query::partition(partition(space))
-        .limit(PAGE)
-        .after(after.map(str::to_owned));
+    cursor: Option<&str>,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let binding = partition(space);
+    let after = match cursor {
+        None => None,
+        Some(text) => Some(
+            cursor::open(engine.cursor_key(), &binding, text)
+                .map_err(|error| ApiError::BadRequest(format!("Invalid cursor: {error}.")))?
+                .last_sk,
+        ),
+    };
+    let query = Query::partition(binding.clone()).limit(PAGE).after(after);
     let page = engine.store().query(query).await?;
     let data: Vec<Value> = page.items.iter().map(|item| Value::Object(item.body.clone())).collect();
-    let next = (data.len() == PAGE)
-        .then(|| page.items.last().map(|item| item.sk.clone()))
-        .flatten();
+    let next = match (&page.last_sk, page.items.last()) {
+        (Some(_), Some(last)) => Some(cursor::seal(
+            engine.cursor_key(),
+            &binding,
+            &Position {
+                last_sk: last.sk.clone(),
+                descending: false,
+            },
+        )),
+        _ => None,
+    };
     Ok((data, next))
 }
 

@@ -510,6 +510,20 @@ async fn bounces_and_complaints_suppress_addresses(app: TestApp) {
     );
     assert_eq!(listed.body["next_cursor"], Value::Null);
     app.account(
+        Method::GET,
+        &format!("/spaces/{space}/mail/suppressions?cursor=gone%40example.com"),
+    )
+    .send()
+    .await
+    .expect(400);
+    app.account(
+        Method::DELETE,
+        &format!("/spaces/{space}/mail/suppressions/not-an-address"),
+    )
+    .send()
+    .await
+    .expect(404);
+    app.account(
         Method::DELETE,
         &format!("/spaces/{space}/mail/suppressions/Gone%40example.com"),
     )
