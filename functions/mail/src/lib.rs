@@ -40,6 +40,16 @@ fn access() -> Access {
 pub fn operations() -> Vec<Operation> {
     let mut operations = vec![
         Operation::new(
+            "mail_senders_list",
+            Method::GET,
+            "/mail/senders",
+            access(),
+            Effect::Read,
+            "List the Space's mail senders and whether each is verified (connected by the owner)",
+            handler(senders::list),
+        )
+        .answers(StatusCode::OK, || list_schema(senders::schema())),
+        Operation::new(
             "mail_messages_send",
             Method::POST,
             "/mail/messages",

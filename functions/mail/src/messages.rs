@@ -47,7 +47,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// What the send operation's schema cannot say.
-pub const SEND_RULES: &str = "`from_sender_id` must be a mail sender of this Space (connected by the owner, kind `mail`) \
+pub const SEND_RULES: &str = "`from_sender_id` must be a mail sender of this Space (GET /mail/senders; the owner connects them) \
      that is verified (a sandbox sender is at once; an SES sender once SES verified the address or domain), otherwise 422 \
      (`SENDER_UNVERIFIED` for one not yet verified). `from` defaults to the sender's address; a domain sender takes \
      any address at its domain (default `no-reply@<domain>`). `to` (1 to 50), `cc` and `bcc` hold plain email \
@@ -144,7 +144,7 @@ pub fn send_schema() -> Value {
     json!({
         "type": "object",
         "properties": {
-            "from_sender_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "description": "A verified mail sender of the Space (a connection of kind `mail`)."},
+            "from_sender_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "description": "A verified mail sender of the Space (GET /mail/senders)."},
             "from": email_schema("The address it goes out as: the sender's own, or one at a domain sender's domain."),
             "to": addresses_schema(1, "1 to 50 addresses."),
             "cc": addresses_schema(0, "Copies; to, cc and bcc hold at most 50 recipients together."),
@@ -349,7 +349,7 @@ async fn sender(call: &Call, space: &str, id: &str) -> Result<Item, ApiError> {
         .ok_or_else(|| {
             ApiError::invalid_field(
                 "from_sender_id",
-                format!("there is no mail sender `{id}` in this Space (the owner connects senders: kind `mail`)"),
+                format!("there is no mail sender `{id}` in this Space (GET /mail/senders)"),
             )
         })?;
     if !is_verified(&sender) || !connections::is_active(&sender) {

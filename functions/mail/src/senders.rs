@@ -9,8 +9,9 @@ use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::VerificationStatus;
 use serde_json::{Map, Value, json};
 use space_connections::{self as connections, MAIL};
-use space_http::Engine;
 use space_http::email::Email;
+use space_http::operation::{Call, Reply};
+use space_http::{ApiError, Engine};
 use space_store::{Condition, Item, StoreError, Write};
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
@@ -101,6 +102,42 @@ pub fn prepare(
         json!(if ses { "pending" } else { "success" }),
     );
     Ok(ses.then(|| NewJob::new(IDENTITY, json!({"space_id": space, "connection_id": id}), now).write()))
+}
+
+/// A sender as a space key sees it.
+pub fn schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "What `POST /mail/messages` takes as `from_sender_id`."},
+            "address": {"type": "string", "description": "An email address, or a domain (any address at it)."},
+            "address_type": {"type": "string", "enum": ["address", "domain"]},
+            "name": {"type": "string"},
+            "provider": {"type": "string", "enum": ["sandbox", "ses"]},
+            "verified": {"type": "boolean", "description": "Whether mail may go out from it now."},
+            "verification_status": {"type": "string", "description": "The provider's word: `success`, `pending`, `failed`, …"},
+            "active": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "version": {"type": "integer"}
+        },
+        "required": ["id", "address", "address_type", "name", "provider", "verified", "verification_status", "active", "created_at", "version"]
+    })
+}
+
+fn view(item: &Item) -> Value {
+    let mut shown = connections::render(item);
+    if let Some(object) = shown.as_object_mut() {
+        object.remove("kind");
+        object.remove("verification_checks");
+    }
+    shown
+}
+
+/// `GET /mail/senders`.
+pub async fn list(call: Call) -> Result<Reply, ApiError> {
+    let items = connections::list(&call.engine, call.space_id()?, MAIL).await?;
+    let data: Vec<Value> = items.iter().map(view).collect();
+    Ok(Reply::ok(json!({"data": data, "next_cursor": null})))
 }
 
 /// Registers an SES sender as an identity and reads its verification, again after each

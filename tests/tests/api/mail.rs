@@ -106,6 +106,14 @@ async fn senders_are_connected_by_the_owner_and_checked(app: TestApp) {
     let domain = connect(&app, "Mail.Example.org", "sandbox").await;
     assert_eq!(domain["address"], "mail.example.org");
     assert_eq!(domain["address_type"], "domain");
+    // A key sees the senders it may send from, without the owner's sandbox orders.
+    let listed = app.space(Method::GET, "/mail/senders").send().await.expect(200);
+    let senders = listed.body["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(senders.len(), 2, "{}", listed.text);
+    assert_eq!(senders[0]["id"], address["id"]);
+    assert_eq!(senders[0]["verified"], true);
+    assert_eq!(senders[1]["address"], "mail.example.org");
+    assert!(senders[0].get("kind").is_none() && senders[0].get("sandbox").is_none());
     for (body, field) in [
         (json!({"kind": "mail", "address": "not an address"}), "address"),
         (json!({"kind": "mail", "address": "Ada <ada@example.com>"}), "address"),
