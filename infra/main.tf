@@ -39,6 +39,8 @@ locals {
     scheduler_role  = [aws_iam_role.scheduler.arn]
     # The phone numbers SMS go out from (End User Messaging's origination identities).
     sms_numbers = ["arn:${local.partition}:sms-voice:${var.region}:${local.account_id}:phone-number/*"]
+    # The SES identities (addresses and domains) mail goes out from.
+    mail_identities = ["arn:${local.partition}:ses:${var.region}:${local.account_id}:identity/*"]
   }
 
   # Resources encrypted with the stage key, and the service that uses it on a caller's behalf.

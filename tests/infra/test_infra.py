@@ -251,6 +251,7 @@ class LeastPrivilege(unittest.TestCase):
             "job_schedules": "scheduler:",
             "scheduler_role": "iam:PassRole",
             "sms_numbers": "sms-voice:SendTextMessage",
+            "mail_identities": "ses:",
         }
         for function in MANIFEST["functions"]:
             for permission in function["permissions"]:

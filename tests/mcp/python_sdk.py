@@ -254,6 +254,61 @@ async def inbox():
         check(statuses and statuses[0] in ("sent", "delivered", "read"), f"the worker sent it: {statuses}")
 
 
+async def mail():
+    """A key with mail:write sends through its one tool; the worker delivers; a bounce is
+    suppressed and the next send to that address is refused."""
+    status, sender = http(
+        "POST",
+        f"/functions/v1/account-api/spaces/{SPACE_ID}/connections",
+        ACCOUNT_KEY,
+        {"kind": "mail", "address": "agent@example.com"},
+    )
+    check(status == 201 and sender["verified"] is True, f"the owner connects a sandbox sender: {status} {sender}")
+    status, _ = http(
+        "POST",
+        f"/functions/v1/account-api/spaces/{SPACE_ID}/connections/{sender['id']}/sandbox",
+        ACCOUNT_KEY,
+        {"bounce_recipients": ["gone@example.com"]},
+    )
+    check(status == 200, f"the sandbox is told to bounce: {status}")
+    key = mint(["mail:write"])
+    async with client(key) as session:
+        tools = (await session.list_tools()).tools
+        names = [tool.name for tool in tools]
+        check(names == ["write_mail", "search_operations"], f"mail tools: {names}")
+        check(tools[0].annotations.open_world_hint is True, "sending mail reaches the world")
+
+        def message(to):
+            return {
+                "operation": "mail_messages_send",
+                "arguments": {
+                    "from_sender_id": sender["id"],
+                    "to": [to],
+                    "subject": "Your order shipped",
+                    "html": "<p>It left <b>today</b>.</p><script>steal()</script>",
+                },
+            }
+
+        sent = await session.call_tool("write_mail", message("Ada@Example.com"))
+        check(not sent.is_error and sent.structured_content["status"] == "queued", f"a queued mail: {sent}")
+        check("script" not in sent.structured_content["html"], "the html is sanitized")
+        bounced = await session.call_tool("write_mail", message("gone@example.com"))
+        check(not bounced.is_error, f"a mail that will bounce: {bounced}")
+        want = {sent.structured_content["id"]: "delivered", bounced.structured_content["id"]: "bounced"}
+        for _ in range(300):
+            got = {
+                id: (await session.call_tool("write_mail", {"operation": "mail_messages_get", "arguments": {"id": id}}))
+                .structured_content["status"]
+                for id in want
+            }
+            if got == want:
+                break
+            await asyncio.sleep(0.1)
+        check(got == want, f"the worker delivered one and the other bounced: {got}")
+        refused = await session.call_tool("write_mail", message("gone@example.com"))
+        check(refused.is_error and envelope(refused)["code"] == "RECIPIENT_SUPPRESSED", f"suppressed: {refused}")
+
+
 async def main():
     async with httpx2.AsyncClient() as raw:
         response = await raw.post(MCP, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
@@ -263,6 +318,7 @@ async def main():
     await scenario("legacy")
     await social()
     await inbox()
+    await mail()
     print(f"python sdk: {CHECKS} checks passed")
 
 

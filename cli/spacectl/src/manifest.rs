@@ -211,6 +211,12 @@ fn entry(function: &Function) -> FunctionEntry {
                     actions: vec!["sms-voice:SendTextMessage"],
                 });
             }
+            AwsAccess::MailSend => {
+                permissions.push(Permission {
+                    resource: "mail_identities",
+                    actions: vec!["ses:SendEmail", "ses:CreateEmailIdentity", "ses:GetEmailIdentity"],
+                });
+            }
             AwsAccess::SpacePurge => {
                 env.extend(["SECRETS_PREFIX", "SIGNING_KEYS_PREFIX", "MEDIA_BUCKET"]);
                 for (resource, actions) in [

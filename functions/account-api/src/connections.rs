@@ -1,5 +1,5 @@
 //! Connections: the owner links a Space to what lies outside it (social accounts,
-//! messaging channels). A space key lists and uses them through its family's routes; only
+//! messaging channels, phone numbers, mail senders). A space key lists and uses them through its family's routes; only
 //! the owner's key creates, removes, instructs the sandbox provider, or injects inbound
 //! messages.
 //!
@@ -12,7 +12,8 @@ use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
 use space_connections::{
-    self as connections, Channel, KINDS, MAX_PER_SPACE, MESSAGING, Network, PHONE, PROVIDERS, SANDBOX, SANDBOX_PROVIDER,
+    self as connections, Channel, KINDS, MAIL, MAX_PER_SPACE, MESSAGING, Network, PHONE, PROVIDERS, SANDBOX,
+    SANDBOX_PROVIDER,
 };
 use space_http::events::event_write;
 use space_http::fields::{
@@ -46,7 +47,7 @@ fn fields() -> Vec<Field> {
         Field::new(
             "address",
             FieldKind::Text { max: 254 },
-            "Kind `messaging` (required): the Space's own address on the channel, an E.164 number for whatsapp and sms, an email address for email.",
+            "Kind `messaging` (required): the Space's own address on the channel, an E.164 number for whatsapp and sms, an email address for email. Kind `mail` (required): the address mail goes out from (agent@example.com) or a whole domain (example.com).",
         ),
         Field::new(
             "number",
@@ -64,9 +65,8 @@ fn fields() -> Vec<Field> {
         Field::new(
             "name",
             FieldKind::Text { max: 200 },
-            "How the Space calls it, e.g. \"Acme on LinkedIn\".",
-        )
-        .required(),
+            "How the Space calls it, e.g. \"Acme on LinkedIn\"; required except for a `mail` sender, which defaults to its address.",
+        ),
         Field::new(
             "handle",
             FieldKind::Text { max: 100 },
@@ -75,7 +75,7 @@ fn fields() -> Vec<Field> {
         Field::new(
             "provider",
             FieldKind::Enum(PROVIDERS),
-            "Who carries the traffic; `sandbox` records it and can be told to fail; `aws` (AWS End User Messaging SMS) carries a phone number's SMS only.",
+            "Who carries the traffic; `sandbox` records it and can be told to fail; `aws` (AWS End User Messaging SMS) carries a phone number's SMS only; `ses` (Amazon SES) a mail sender's mail only.",
         )
         .default(|| json!("sandbox")),
     ]
@@ -105,6 +105,18 @@ pub fn sandbox_schema() -> Value {
                 "items": {"type": "string", "minLength": 1, "maxLength": 254},
                 "maxItems": MAX_FAIL_RECIPIENTS,
                 "description": "Phone: every SMS to these numbers is sent and then reported undelivered by the carrier (the list replaces the previous one)."
+            },
+            "bounce_recipients": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 254},
+                "maxItems": MAX_FAIL_RECIPIENTS,
+                "description": "Mail: every message to these addresses is sent and then reported as a hard bounce, which suppresses the address (the list replaces the previous one)."
+            },
+            "complain_recipients": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 254},
+                "maxItems": MAX_FAIL_RECIPIENTS,
+                "description": "Mail: every message to these addresses is delivered and then reported as a spam complaint, which suppresses the address (the list replaces the previous one)."
             }
         },
         "minProperties": 1,
@@ -141,6 +153,18 @@ pub fn schema() -> Value {
     properties.insert("created_at".into(), json!({"type": "string", "format": "date-time"}));
     properties.insert("version".into(), json!({"type": "integer"}));
     properties.insert(SANDBOX.into(), sandbox_schema());
+    properties.insert(
+        "verified".into(),
+        json!({"type": "boolean", "description": "Mail: whether mail may go out from the sender (a sandbox sender at once, an SES sender once SES verified it)."}),
+    );
+    properties.insert(
+        "verification_status".into(),
+        json!({"type": "string", "description": "Mail: the provider's word on the sender's verification (`success`, `pending`, `failed`, …)."}),
+    );
+    properties.insert(
+        "address_type".into(),
+        json!({"type": "string", "enum": ["address", "domain"], "description": "Mail: whether the sender is one address or a whole domain."}),
+    );
     properties.insert(
         "signing_secret".into(),
         json!({"type": "string", "readOnly": true, "description": "Messaging: the secret the provider signs its callbacks with (HMAC-SHA256 of the body, hex, in `X-Space-Signature: sha256=…`), shown only when the connection is created."}),
@@ -185,6 +209,12 @@ pub fn create_handler() -> Handler {
         }
         let id = new_id(connections::ID_PREFIX);
         let mut body = validated.set;
+        let identity_job = if body.get("kind").and_then(Value::as_str) == Some(MAIL) {
+            mail::senders::prepare(&space, &id, &mut body, call.engine.now())
+                .map_err(|error| ApiError::invalid_field("address", error.to_string()))?
+        } else {
+            None
+        };
         body.insert("id".into(), json!(id));
         body.insert("active".into(), json!(true));
         body.insert("created_at".into(), json!(format_datetime(call.engine.now())));
@@ -200,6 +230,7 @@ pub fn create_handler() -> Handler {
         );
         let mut shown = owner_view(&item);
         let mut writes = vec![Write::put(item.clone(), Condition::NotExists), event];
+        writes.extend(identity_job);
         if connections::channel(&item).is_some() {
             let secret = new_signing_secret();
             let keys = signing_keys(&call)?;
@@ -226,7 +257,8 @@ pub fn create_handler() -> Handler {
 
 /// What each kind needs beyond the common fields: a social account its network, a
 /// messaging channel its channel and the Space's address on it (normalized here), a phone
-/// number its number and capabilities. Only a phone number may go through `aws`.
+/// number its number and capabilities, a mail sender its address (an email address or a
+/// domain). Only a phone number may go through `aws`, only a mail sender through `ses`.
 fn check_kind(set: &mut Map<String, Value>) -> Result<(), ApiError> {
     let mut errors = FieldErrors::new();
     let kind = set.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -239,14 +271,37 @@ fn check_kind(set: &mut Map<String, Value>) -> Result<(), ApiError> {
             &["number", "capabilities"],
             &["network", "handle", "channel", "address"],
         ),
+        MAIL => (
+            &["address"],
+            &["network", "handle", "channel", "number", "capabilities"],
+        ),
         _ => (&["network"], &["channel", "address", "number", "capabilities"]),
     };
     let provider = set.get("provider").and_then(Value::as_str).unwrap_or(SANDBOX_PROVIDER);
-    if kind != PHONE && provider != SANDBOX_PROVIDER {
+    let allowed = match kind.as_str() {
+        PHONE => "aws",
+        MAIL => "ses",
+        _ => SANDBOX_PROVIDER,
+    };
+    if provider != SANDBOX_PROVIDER && provider != allowed {
+        let only = if allowed == SANDBOX_PROVIDER {
+            format!("`{SANDBOX_PROVIDER}` only")
+        } else {
+            format!("`{SANDBOX_PROVIDER}` or `{allowed}`")
+        };
         errors.insert(
             "provider".into(),
-            vec![format!("a {kind} connection goes through `{SANDBOX_PROVIDER}` only")],
+            vec![format!("a {kind} connection goes through {only}")],
         );
+    }
+    if kind != MAIL && !set.contains_key("name") {
+        errors.insert("name".into(), vec![format!("is required for a {kind} connection")]);
+    }
+    if kind == MAIL
+        && let Some(address) = set.get("address").and_then(Value::as_str)
+        && let Err(error) = mail::senders::parse_sender(address)
+    {
+        errors.insert("address".into(), vec![error.to_string()]);
     }
     for field in needed.iter().filter(|f| !set.contains_key(**f)) {
         errors.insert((*field).into(), vec![format!("is required for a {kind} connection")]);
@@ -356,12 +411,17 @@ pub fn sandbox_handler() -> Handler {
         for extra in body.keys().filter(|k| {
             !matches!(
                 k.as_str(),
-                "fail_next" | "failure" | "fail_recipients" | "undelivered_recipients"
+                "fail_next"
+                    | "failure"
+                    | "fail_recipients"
+                    | "undelivered_recipients"
+                    | "bounce_recipients"
+                    | "complain_recipients"
             )
         }) {
             errors.insert(
                 extra.clone(),
-                vec!["is not accepted; send fail_next, failure, fail_recipients and undelivered_recipients".into()],
+                vec!["is not accepted; send fail_next, failure, fail_recipients, undelivered_recipients, bounce_recipients and complain_recipients".into()],
             );
         }
         if body.is_empty() {
@@ -380,6 +440,8 @@ pub fn sandbox_handler() -> Handler {
         }
         let fail_recipients = recipients(&body, "fail_recipients", &mut errors);
         let undelivered_recipients = recipients(&body, "undelivered_recipients", &mut errors);
+        let bounce_recipients = recipients(&body, "bounce_recipients", &mut errors);
+        let complain_recipients = recipients(&body, "complain_recipients", &mut errors);
         let failure = match body.get("failure") {
             None | Some(Value::Null) => Some("transient"),
             Some(value) => value.as_str().filter(|f| FAILURES.contains(f)),
@@ -402,17 +464,23 @@ pub fn sandbox_handler() -> Handler {
         // Addresses as the channel stores them, so a recipient matches however it was typed.
         let channel = connections::channel(&item);
         let phone = item.body.get("kind").and_then(Value::as_str) == Some(PHONE);
+        let mail = item.body.get("kind").and_then(Value::as_str) == Some(MAIL);
         let normalized = |list: Vec<String>| -> Vec<String> {
             list.into_iter()
                 .map(|address| match channel {
                     Some(channel) => channel.address(&address).unwrap_or(address),
                     None if phone => normalize_phone(&address).unwrap_or(address),
+                    None if mail => space_http::email::Email::parse(&address)
+                        .map(String::from)
+                        .unwrap_or(address),
                     None => address,
                 })
                 .collect()
         };
         let fail_recipients = normalized(fail_recipients);
         let undelivered_recipients = normalized(undelivered_recipients);
+        let bounce_recipients = normalized(bounce_recipients);
+        let complain_recipients = normalized(complain_recipients);
         item.body.insert(
             SANDBOX.into(),
             json!({
@@ -420,6 +488,8 @@ pub fn sandbox_handler() -> Handler {
                 "failure": failure,
                 "fail_recipients": fail_recipients,
                 "undelivered_recipients": undelivered_recipients,
+                "bounce_recipients": bounce_recipients,
+                "complain_recipients": complain_recipients,
             }),
         );
         let condition = Condition::Version(item.version);

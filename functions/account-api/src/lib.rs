@@ -15,6 +15,7 @@ pub mod mcp_setup;
 pub mod purge;
 pub mod secrets;
 pub mod spaces;
+pub mod suppressions;
 
 use axum::Router;
 use http::{Method, StatusCode};
@@ -32,6 +33,7 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
             "key" => Param::path("key", "The key's id."),
             "connection" => Param::path("connection", "The connection's id."),
             "approval" => Param::path("approval", "The approval's id."),
+            "address" => Param::path("address", "The email address (URL-encoded)."),
             _ => Param {
                 schema: json!({"type": "string", "pattern": secrets::NAME_PATTERN}),
                 ..Param::path("name", "The secret's name.")
@@ -316,6 +318,32 @@ fn api_operations() -> Vec<Operation> {
         .with_description(phone::calls::RECORD_RULES)
         .with_body(phone::calls::record_schema)
         .answers(StatusCode::CREATED, phone::calls::schema),
+        operation(
+            "suppressions_list",
+            Method::GET,
+            "/spaces/{space}/mail/suppressions",
+            Effect::Read,
+            "List a Space's mail suppression list (addresses that hard-bounced or complained), by address",
+            suppressions::list_handler(),
+        )
+        .with_params(vec![
+            Param::path("space", "The Space's id."),
+            Param::query(
+                "cursor",
+                json!({"type": "string"}),
+                "The `next_cursor` of the previous page, as the API gave it: any other value is refused (400).",
+            ),
+        ])
+        .answers(StatusCode::OK, suppressions::list_schema),
+        operation(
+            "suppressions_delete",
+            Method::DELETE,
+            "/spaces/{space}/mail/suppressions/{address}",
+            Effect::Delete,
+            "Remove an address from a Space's mail suppression list (mail may go to it again)",
+            suppressions::delete_handler(),
+        )
+        .answers_no_content(),
         operation(
             "secret_values_delete",
             Method::DELETE,

@@ -53,6 +53,9 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(inbox::UNSNOOZE, inbox::Unsnooze)
         .handle(phone::SEND, phone::Send)
         .handle(phone::RECEIPT, phone::Receipt)
+        .handle(mail::SEND, mail::Send)
+        .handle(mail::RECEIPT, mail::Receipt)
+        .handle(mail::IDENTITY, mail::Identity)
         .handle(messaging::REVIEW, messaging::Review)
         .handle(
             account_api::approvals::PERFORM,

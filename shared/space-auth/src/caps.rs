@@ -1,7 +1,7 @@
 //! Caps on live actions: how many times per UTC day a key may send an SMS, publish a post,
-//! reply in the inbox. The names are here, once, like the scopes: an operation that counts
-//! against a cap declares it, the account API accepts limits on these names only, and the
-//! engine counts each use in the transaction of the action itself.
+//! reply in the inbox, send a mail. The names are here, once, like the scopes: an operation
+//! that counts against a cap declares it, the account API accepts limits on these names
+//! only, and the engine counts each use in the transaction of the action itself.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +15,11 @@ pub enum Cap {
     PhoneSms,
     SocialPublish,
     InboxReply,
+    MailSend,
 }
 
 impl Cap {
-    pub const ALL: &'static [Cap] = &[Cap::PhoneSms, Cap::SocialPublish, Cap::InboxReply];
+    pub const ALL: &'static [Cap] = &[Cap::PhoneSms, Cap::SocialPublish, Cap::InboxReply, Cap::MailSend];
 
     /// The name a key's `limits` use: `<domain>.<action>`.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +27,7 @@ impl Cap {
             Cap::PhoneSms => "phone.sms",
             Cap::SocialPublish => "social.publish",
             Cap::InboxReply => "inbox.reply",
+            Cap::MailSend => "mail.send",
         }
     }
 
@@ -39,6 +41,7 @@ impl Cap {
             Cap::PhoneSms => Domain::Phone,
             Cap::SocialPublish => Domain::Social,
             Cap::InboxReply => Domain::Inbox,
+            Cap::MailSend => Domain::Mail,
         }
     }
 

@@ -31,6 +31,10 @@ pub enum AwsAccess {
     /// Send SMS from the account's End User Messaging phone numbers (the dispatcher, whose
     /// jobs send the phone family's messages).
     SmsSend,
+    /// Send mail from the account's SES identities, create them and read their
+    /// verification (the dispatcher, whose jobs register the mail family's senders and send
+    /// its messages).
+    MailSend,
     /// Remove a deleted Space's data: walk and bulk-delete table items, list and delete its
     /// secret values and signing keys (never read them), list and delete every version of
     /// its media objects (the dispatcher, which runs the purge).
@@ -194,6 +198,13 @@ pub fn families() -> Vec<Family> {
             operations: phone::operations,
             router: phone::router,
             backends: phone::BACKENDS,
+            streaming: false,
+        },
+        Family {
+            name: "mail",
+            operations: mail::operations,
+            router: mail::router,
+            backends: mail::BACKENDS,
             streaming: false,
         },
         Family {
@@ -367,6 +378,7 @@ pub fn functions() -> Vec<Function> {
             AwsAccess::SigningKeysRead,
             AwsAccess::SpacePurge,
             AwsAccess::SmsSend,
+            AwsAccess::MailSend,
         ],
         env: &[],
         triggers: &[Trigger::TableStream, Trigger::JobsQueue],

@@ -1,5 +1,5 @@
-//! Connections: what reaches outside a Space (social accounts, messaging channels and
-//! phone numbers; mail senders and ad accounts as their families arrive). The owner
+//! Connections: what reaches outside a Space (social accounts, messaging channels, phone
+//! numbers and mail senders; ad accounts as their family arrives). The owner
 //! creates and removes them through the account API; a space key only uses them.
 //!
 //! One item per connection in the Space's `connections` collection. This crate owns its
@@ -23,16 +23,19 @@ pub const ID_PREFIX: &str = "conn";
 pub const MAX_PER_SPACE: usize = 200;
 
 /// What a connection is for.
-pub const KINDS: &[&str] = &["social", "messaging", "phone"];
+pub const KINDS: &[&str] = &["social", "messaging", "phone", "mail"];
 /// The kind of a social account.
 pub const SOCIAL: &str = "social";
 /// The kind of a messaging channel (the inbox's conversations run over it).
 pub const MESSAGING: &str = "messaging";
 /// The kind of a phone number of the Space (the phone family sends SMS from it).
 pub const PHONE: &str = "phone";
+/// The kind of a mail sender of the Space (an address or a whole domain the mail family
+/// sends from once it is verified).
+pub const MAIL: &str = "mail";
 /// Who carries the traffic: `sandbox` records it and can be told to fail; `aws` (phone
-/// numbers only) is AWS End User Messaging SMS.
-pub const PROVIDERS: &[&str] = &["sandbox", "aws"];
+/// numbers only) is AWS End User Messaging SMS; `ses` (mail senders only) is Amazon SES.
+pub const PROVIDERS: &[&str] = &["sandbox", "aws", "ses"];
 /// The provider of every kind; the others exist for some kinds only.
 pub const SANDBOX_PROVIDER: &str = "sandbox";
 /// What a phone number can do.

@@ -25,6 +25,7 @@ mod http;
 mod inbox;
 mod llms;
 mod lookups;
+mod mail;
 mod matrix;
 mod mcp_tools;
 mod meet;

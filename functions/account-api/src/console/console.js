@@ -538,6 +538,8 @@
     $('connection-address').required = kind === 'messaging';
     $('connection-phone').hidden = kind !== 'phone';
     $('connection-number').required = kind === 'phone';
+    $('connection-mail').hidden = kind !== 'mail';
+    $('connection-sender').required = kind === 'mail';
   }
 
   async function loadConnections() {
@@ -553,6 +555,7 @@
       if (connection.address) pairs.push(['Address', connection.address]);
       if (connection.number) pairs.push(['Number', connection.number]);
       if (connection.capabilities) pairs.push(['Capabilities', connection.capabilities.join(', ')]);
+      if (connection.kind === 'mail') pairs.push(['Verified', connection.verified ? 'yes' : `no (${connection.verification_status})`]);
       pairs.push(['Provider', connection.provider], ['Active', connection.active ? 'yes' : 'no'], ['Id', code(connection.id)]);
       const card = el('li', { class: 'card', 'data-connection': connection.id }, el('h3', {}, connection.name), facts(pairs));
       if (connection.kind === 'messaging' && connection.provider === 'sandbox') {
@@ -600,6 +603,8 @@
       } else if (kind === 'phone') {
         body.number = $('connection-number').value.trim();
         body.capabilities = [...$('connection-capabilities').querySelectorAll('input:checked')].map((box) => box.value);
+      } else if (kind === 'mail') {
+        body.address = $('connection-sender').value.trim();
       }
       const created = await api('POST', spacePath('/connections'), body);
       event.target.reset();

@@ -1,0 +1,328 @@
+//! Who carries mail out. One implementation per provider: `sandbox` (the default locally
+//! and in tests) records what it sent, one record per message, reports each recipient's
+//! fate later as a provider's notifications would, and obeys the owner's orders
+//! (`POST …/connections/{id}/sandbox`: `fail_recipients` fail the message at once,
+//! `bounce_recipients` and `complain_recipients` are sent and then reported as a hard
+//! bounce or a spam complaint); `ses` sends through Amazon SES (v2 `SendEmail`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use chrono::TimeDelta;
+use serde_json::{Map, Value, json};
+use space_connections::SANDBOX;
+use space_http::Engine;
+use space_http::fields::format_datetime;
+use space_http::keys;
+use space_store::{Condition, Item, StoreError, Write};
+use tokio::sync::OnceCell;
+
+/// What a recipient's provider reports after sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Delivered,
+    Bounced,
+    Complained,
+}
+
+impl Fate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fate::Delivered => "delivered",
+            Fate::Bounced => "bounced",
+            Fate::Complained => "complained",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Fate> {
+        [Fate::Delivered, Fate::Bounced, Fate::Complained]
+            .into_iter()
+            .find(|fate| fate.as_str() == text)
+    }
+}
+
+/// What the provider answered a send with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub provider_message_id: String,
+    /// What the provider will report of each recipient, after a wait. A real provider
+    /// reports through its own notifications instead and lists nothing here.
+    pub report: Option<(Vec<(String, Fate)>, TimeDelta)>,
+}
+
+/// Why it did not send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth another try later (the provider is down, throttling).
+    #[error("{0}")]
+    Transient(String),
+    /// Never worth another try (the provider refused the message).
+    #[error("{code}: {message}")]
+    Permanent { code: String, message: String },
+}
+
+impl From<StoreError> for SendError {
+    fn from(error: StoreError) -> SendError {
+        SendError::Transient(error.to_string())
+    }
+}
+
+/// One message as a provider needs it.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    /// The message's id in the Space (`mail_…`).
+    pub id: &'a str,
+    pub from: &'a str,
+    pub to: Vec<&'a str>,
+    pub cc: Vec<&'a str>,
+    pub bcc: Vec<&'a str>,
+    pub reply_to: Option<&'a str>,
+    pub subject: &'a str,
+    pub text: Option<&'a str>,
+    /// Sanitized when the message was accepted.
+    pub html: Option<&'a str>,
+}
+
+fn strings<'a>(message: &'a Item, name: &str) -> Vec<&'a str> {
+    message
+        .body
+        .get(name)
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+impl<'a> Outgoing<'a> {
+    /// The message a stored item describes.
+    pub fn of(message: &'a Item) -> Outgoing<'a> {
+        let text = |name: &str| message.body.get(name).and_then(Value::as_str);
+        Outgoing {
+            id: &message.sk,
+            from: text("from").unwrap_or_default(),
+            to: strings(message, "to"),
+            cc: strings(message, "cc"),
+            bcc: strings(message, "bcc"),
+            reply_to: text("reply_to"),
+            subject: text("subject").unwrap_or_default(),
+            text: text("text"),
+            html: text("html"),
+        }
+    }
+
+    /// Every recipient, `to` then `cc` then `bcc`.
+    pub fn recipients(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.to.iter().chain(&self.cc).chain(&self.bcc).copied()
+    }
+}
+
+/// Sends mail through one kind of provider.
+#[async_trait]
+pub trait MailProvider: Send + Sync {
+    async fn send(&self, engine: &Engine, space: &str, sender: &Item, mail: &Outgoing<'_>) -> Result<Sent, SendError>;
+}
+
+/// The provider of a mail sender.
+pub async fn provider_for(sender: &Item) -> Arc<dyn MailProvider> {
+    match sender.body.get("provider").and_then(Value::as_str) {
+        Some("ses") => Arc::new(Ses::new(ses_client().await)),
+        _ => Arc::new(Sandbox),
+    }
+}
+
+/// The SES client over the process's AWS configuration (region, credentials and endpoint
+/// from the environment, as every AWS client here), built once.
+pub async fn ses_client() -> aws_sdk_sesv2::Client {
+    static CLIENT: OnceCell<aws_sdk_sesv2::Client> = OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            aws_sdk_sesv2::Client::new(&config)
+        })
+        .await
+        .clone()
+}
+
+/// Records messages in the Space instead of reaching anyone.
+pub struct Sandbox;
+
+/// Where the sandbox keeps what it sent, one item per message.
+pub const SENT: &str = "sandbox_mail";
+/// When the sandbox's report comes: a few seconds after sending.
+pub const REPORT_AFTER: TimeDelta = TimeDelta::seconds(2);
+
+/// Whether the owner listed `address` under `list` of the sandbox's orders.
+fn listed(sender: &Item, list: &str, address: &str) -> bool {
+    sender
+        .body
+        .get(SANDBOX)
+        .and_then(|orders| orders.get(list))
+        .and_then(Value::as_array)
+        .is_some_and(|addresses| addresses.iter().any(|listed| listed.as_str() == Some(address)))
+}
+
+fn sandbox_sent(sender: &Item, record: &Item, mail: &Outgoing<'_>) -> Sent {
+    let fates = mail
+        .recipients()
+        .map(|address| {
+            let fate = if listed(sender, "complain_recipients", address) {
+                Fate::Complained
+            } else if listed(sender, "bounce_recipients", address) {
+                Fate::Bounced
+            } else {
+                Fate::Delivered
+            };
+            (address.to_owned(), fate)
+        })
+        .collect();
+    Sent {
+        provider_message_id: record
+            .body
+            .get("provider_message_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        report: Some((fates, REPORT_AFTER)),
+    }
+}
+
+#[async_trait]
+impl MailProvider for Sandbox {
+    /// Asked twice for one message (a run that died after sending), it sends once.
+    async fn send(&self, engine: &Engine, space: &str, sender: &Item, mail: &Outgoing<'_>) -> Result<Sent, SendError> {
+        let key = keys::resource(&keys::collection_partition(space, SENT), mail.id);
+        if let Some(done) = engine.store().get(&key.pk, &key.sk).await? {
+            return Ok(sandbox_sent(sender, &done, mail));
+        }
+        if let Some(refused) = mail.recipients().find(|to| listed(sender, "fail_recipients", to)) {
+            return Err(SendError::Permanent {
+                code: "RECIPIENT_UNREACHABLE".into(),
+                message: format!(
+                    "The provider refused the message to {refused} (sandbox: told to fail this recipient)."
+                ),
+            });
+        }
+        let mut body = Map::new();
+        body.insert("message_id".into(), json!(mail.id));
+        body.insert("connection_id".into(), json!(sender.sk));
+        body.insert("provider_message_id".into(), json!(format!("sbx_{}", mail.id)));
+        body.insert("from".into(), json!(mail.from));
+        body.insert("recipients".into(), json!(mail.recipients().collect::<Vec<_>>()));
+        body.insert("subject".into(), json!(mail.subject));
+        body.insert("sent_at".into(), json!(format_datetime(engine.now())));
+        let record = Item::new(key.pk.clone(), key.sk.clone(), body);
+        match engine
+            .store()
+            .transact(vec![Write::put(record.clone(), Condition::NotExists)])
+            .await
+        {
+            Ok(()) => Ok(sandbox_sent(sender, &record, mail)),
+            Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => {
+                let done = engine.store().get(&key.pk, &key.sk).await?;
+                done.map(|done| sandbox_sent(sender, &done, mail))
+                    .ok_or_else(|| SendError::Transient("the sent record vanished".into()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// Amazon SES (v2 `SendEmail`, simple content: the subject, the text and the sanitized
+/// html). Bounces and complaints arrive through SES's event destinations, which are not
+/// wired here, so a message it took stays `sent`. The API has no idempotency token: a run
+/// that dies between its answer and the recorded `sent` sends again on the retry (at
+/// least once, never silently lost).
+pub struct Ses {
+    client: aws_sdk_sesv2::Client,
+}
+
+/// Error codes of `SendEmail` worth another try.
+const SES_TRANSIENT: &[&str] = &[
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "InternalFailure",
+    "ServiceUnavailable",
+];
+
+impl Ses {
+    pub fn new(client: aws_sdk_sesv2::Client) -> Ses {
+        Ses { client }
+    }
+}
+
+fn content(data: &str) -> Result<Content, SendError> {
+    Content::builder()
+        .data(data)
+        .charset("UTF-8")
+        .build()
+        .map_err(|error| SendError::Permanent {
+            code: "PROVIDER_REFUSED".into(),
+            message: error.to_string(),
+        })
+}
+
+#[async_trait]
+impl MailProvider for Ses {
+    async fn send(
+        &self,
+        _engine: &Engine,
+        _space: &str,
+        _sender: &Item,
+        mail: &Outgoing<'_>,
+    ) -> Result<Sent, SendError> {
+        let owned = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+        let destination = Destination::builder()
+            .set_to_addresses(Some(owned(&mail.to)))
+            .set_cc_addresses((!mail.cc.is_empty()).then(|| owned(&mail.cc)))
+            .set_bcc_addresses((!mail.bcc.is_empty()).then(|| owned(&mail.bcc)))
+            .build();
+        let mut body = Body::builder();
+        if let Some(text) = mail.text {
+            body = body.text(content(text)?);
+        }
+        if let Some(html) = mail.html {
+            body = body.html(content(html)?);
+        }
+        let message = Message::builder()
+            .subject(content(mail.subject)?)
+            .body(body.build())
+            .build();
+        let answer = self
+            .client
+            .send_email()
+            .from_email_address(mail.from)
+            .destination(destination)
+            .set_reply_to_addresses(mail.reply_to.map(|to| vec![to.to_owned()]))
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await;
+        match answer {
+            Ok(output) => match output.message_id() {
+                Some(id) if !id.is_empty() => Ok(Sent {
+                    provider_message_id: id.to_owned(),
+                    report: None,
+                }),
+                _ => Err(SendError::Transient("SendEmail answered without a MessageId".into())),
+            },
+            Err(SdkError::ServiceError(failure)) => {
+                let error = failure.err();
+                let code = error.code().unwrap_or("Unknown").to_owned();
+                let message = error.message().unwrap_or("refused").to_owned();
+                if SES_TRANSIENT.contains(&code.as_str()) {
+                    Err(SendError::Transient(format!("{code}: {message}")))
+                } else {
+                    Err(SendError::Permanent {
+                        code: "PROVIDER_REFUSED".into(),
+                        message: format!("Amazon SES refused the message ({code}: {message})."),
+                    })
+                }
+            }
+            // Timeouts, connection failures, unreadable answers: try again later.
+            Err(other) => Err(SendError::Transient(format!(
+                "SendEmail: {}",
+                aws_sdk_sesv2::error::DisplayErrorContext(&other)
+            ))),
+        }
+    }
+}
