@@ -14,6 +14,7 @@ on_both_backends!(
     secret_values_come_from_standard_input_only,
     events_tail_prints_changes_made_over_rest,
     api_errors_are_printed_and_exit_non_zero,
+    approvals_are_listed_approved_and_rejected,
 );
 
 /// What one command did.
@@ -377,4 +378,52 @@ async fn api_errors_are_printed_and_exit_non_zero(app: TestApp) {
         .await;
     assert_eq!(bad_expiry.code, 1);
     assert!(bad_expiry.err.contains("--expires-in"), "{}", bad_expiry.err);
+}
+
+async fn approvals_are_listed_approved_and_rejected(app: TestApp) {
+    let cli = Cli::logged_in(&app).await;
+    let created = cli
+        .ok(&[
+            "keys",
+            "create",
+            "--name",
+            "supervised",
+            "--scopes",
+            "phone:run,phone:read",
+            "--approval-required",
+            "phone:run",
+        ])
+        .await;
+    let token = created.out.lines().next().expect("the token").to_owned();
+    let number = crate::phone::connect(&app, "+12015550100", &["sms"]).await;
+    let mut asked = Vec::new();
+    for to in ["+12015550123", "+12015550124"] {
+        let pending = crate::caps::send_with(&app, &token, &number, to).await;
+        assert_eq!(pending.status, 202, "{}", pending.text);
+        asked.push(pending.body["approval_id"].as_str().expect("an approval").to_owned());
+    }
+    let listed = cli.json(&["approvals", "list", "--status", "pending"]).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let table = cli.ok(&["approvals", "list"]).await.out;
+    assert!(
+        table.contains("phone_sms_send") && table.contains("POST /functions/v1/space-api/phone/sms"),
+        "{table}"
+    );
+
+    let approved = cli.ok(&["approvals", "approve", &asked[0]]).await;
+    assert!(approved.out.contains("Approved"), "{}", approved.out);
+    let rejected = cli
+        .ok(&["approvals", "reject", &asked[1], "--reason", "Wrong number"])
+        .await;
+    assert!(rejected.out.contains("Rejected"), "{}", rejected.out);
+    let late = cli.run(&["approvals", "approve", &asked[1]], "").await;
+    assert_eq!(late.code, 1);
+    assert!(late.err.contains("rejected"), "{}", late.err);
+    app.worker_pass().await;
+    let sent = crate::caps::all_sms(&app).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["to"], "+12015550123");
+    let done = cli.json(&["approvals", "list", "--status", "performed"]).await;
+    assert_eq!(done[0]["id"], asked[0].as_str());
+    assert_eq!(done[0]["result"]["status"], 201);
 }

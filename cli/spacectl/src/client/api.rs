@@ -100,6 +100,27 @@ pub struct NewKey {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub toolsets: Option<Vec<String>>,
     pub read_only: bool,
+    /// Scopes whose live actions wait for the owner's approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_required: Option<Vec<String>>,
+}
+
+/// A live action of a key that waits for (or had) the owner's decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: String,
+    pub status: String,
+    pub operation: String,
+    pub method: String,
+    pub path: String,
+    pub key_id: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub request: Value,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub result: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,10 +202,20 @@ impl AccountApi {
 
     /// Every page of a list.
     async fn list<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, ClientError> {
+        self.list_where(path, &[]).await
+    }
+
+    /// Every page of a list filtered by `filters`.
+    async fn list_where<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&str, String)],
+    ) -> Result<Vec<T>, ClientError> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut query = vec![("limit", "200".to_owned())];
+            let mut query = filters.to_vec();
+            query.push(("limit", "200".to_owned()));
             if let Some(cursor) = cursor.take() {
                 query.push(("cursor", cursor));
             }
@@ -249,6 +280,28 @@ impl AccountApi {
     pub async fn delete_secret(&self, space: &str, name: &str) -> Result<(), ClientError> {
         let path = format!("/spaces/{}/secrets/{}", segment(space), segment(name));
         self.send(self.http.delete(self.url(&path))).await.map(drop)
+    }
+
+    pub async fn approvals(&self, space: &str, status: Option<&str>) -> Result<Vec<Approval>, ClientError> {
+        let filters: Vec<(&str, String)> = status.map(|status| ("status", status.to_owned())).into_iter().collect();
+        self.list_where(&format!("/spaces/{}/approvals", segment(space)), &filters)
+            .await
+    }
+
+    /// Approves or rejects (`decision`) an approval; its state after.
+    pub async fn decide(
+        &self,
+        space: &str,
+        approval: &str,
+        decision: &str,
+        reason: Option<&str>,
+    ) -> Result<Approval, ClientError> {
+        let path = format!("/spaces/{}/approvals/{}/{decision}", segment(space), segment(approval));
+        let body = match reason {
+            Some(reason) => json!({"reason": reason}),
+            None => json!({}),
+        };
+        self.read(self.http.post(self.url(&path)).json(&body)).await
     }
 
     /// Opens the realtime stream with a space key.

@@ -84,6 +84,44 @@ pub enum Command {
     /// A Space's events.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Live actions of keys minted with --approval-required, waiting for your decision.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List the approvals (the pending ones with --status pending).
+    List {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        space: SpaceChoice,
+        /// pending, approved, rejected, performed or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve: the worker runs the call once, as its key.
+    Approve {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        space: SpaceChoice,
+        id: String,
+    },
+    /// Reject: the call is never run.
+    Reject {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(flatten)]
+        space: SpaceChoice,
+        id: String,
+        /// Why, kept with the approval.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +173,9 @@ pub enum KeysCommand {
         /// Refuse everything but reads.
         #[arg(long)]
         read_only: bool,
+        /// Scopes whose live actions wait for your approval (comma-separated, like phone:run).
+        #[arg(long, value_delimiter = ',')]
+        approval_required: Option<Vec<String>>,
         /// Also print the `claude mcp add` line that connects Claude Code with this key.
         #[arg(long)]
         mcp: bool,
@@ -370,6 +411,7 @@ async fn dispatch(
         Command::Spaces(command) => spaces(command, io).await,
         Command::Keys(command) => keys(command, io).await,
         Command::Secrets(command) => secrets(command, io).await,
+        Command::Approvals(command) => approvals(command, io).await,
         Command::Events(EventsCommand::Tail {
             connection,
             space,
@@ -461,6 +503,48 @@ async fn spaces(command: SpacesCommand, io: &mut Streams<'_>) -> Result<(), Clie
     }
 }
 
+async fn approvals(command: ApprovalsCommand, io: &mut Streams<'_>) -> Result<(), ClientError> {
+    let (connection, space, id, decision, reason) = match command {
+        ApprovalsCommand::List {
+            connection,
+            space,
+            status,
+            json,
+        } => {
+            let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
+            let approvals = logged_in.api.approvals(&space, status.as_deref()).await?;
+            let headers = ["ID", "STATUS", "OPERATION", "PATH", "KEY", "CREATED"];
+            return io.listing(json, &approvals, &headers, |a| {
+                vec![
+                    a.id.clone(),
+                    a.status.clone(),
+                    a.operation.clone(),
+                    format!("{} {}", a.method, a.path),
+                    a.key_id.clone(),
+                    a.created_at.clone(),
+                ]
+            });
+        }
+        ApprovalsCommand::Approve { connection, space, id } => (connection, space, id, "approve", None),
+        ApprovalsCommand::Reject {
+            connection,
+            space,
+            id,
+            reason,
+        } => (connection, space, id, "reject", reason),
+    };
+    let (logged_in, space) = LoggedIn::in_space(&connection, &space).await?;
+    let approval = logged_in.api.decide(&space, &id, decision, reason.as_deref()).await?;
+    match approval.status.as_str() {
+        "approved" => io.out(format_args!(
+            "Approved {id}: the worker runs {} once.",
+            approval.operation
+        )),
+        "rejected" => io.out(format_args!("Rejected {id}: {} is never run.", approval.operation)),
+        other => io.out(format_args!("{id} is {other}.")),
+    }
+}
+
 async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientError> {
     match command {
         KeysCommand::Create {
@@ -472,6 +556,7 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
             rate_limit,
             toolsets,
             read_only,
+            approval_required,
             mcp,
         } => {
             let expires_at = match expires_in {
@@ -486,6 +571,7 @@ async fn keys(command: KeysCommand, io: &mut Streams<'_>) -> Result<(), ClientEr
                 rate_limit_per_minute: rate_limit,
                 toolsets,
                 read_only,
+                approval_required,
             };
             let minted = logged_in.api.create_key(&space, &key).await?;
             io.note(format_args!(
@@ -667,6 +753,7 @@ impl Tail<'_> {
             rate_limit_per_minute: None,
             toolsets: None,
             read_only: true,
+            approval_required: None,
         };
         let minted = api.create_key(space, &key).await?;
         let followed = tokio::select! {
