@@ -179,6 +179,12 @@ pub fn families() -> Vec<Family> {
             backends: phone::BACKENDS,
         },
         Family {
+            name: "ads",
+            operations: ads::operations,
+            router: ads::router,
+            backends: ads::BACKENDS,
+        },
+        Family {
             name: "messaging",
             operations: messaging::operations,
             router: messaging::router,

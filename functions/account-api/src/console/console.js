@@ -516,10 +516,11 @@
   // ---- Connections -------------------------------------------------------------------
 
   function buildConnectionForm() {
-    const { kinds, networks, channels, capabilities } = state.config.connections;
+    const { kinds, networks, ad_networks: adNetworks, channels, capabilities } = state.config.connections;
     const options = (names) => names.map((name) => el('option', { value: name }, name));
     $('connection-kind').replaceChildren(...options(kinds));
     $('connection-network').replaceChildren(...options(networks));
+    $('connection-ad-network').replaceChildren(...options(adNetworks));
     $('connection-channel').replaceChildren(...options(channels));
     const legend = $('connection-capabilities').querySelector('legend');
     $('connection-capabilities').replaceChildren(legend, ...capabilities.map((name) => {
@@ -538,6 +539,7 @@
     $('connection-address').required = kind === 'messaging';
     $('connection-phone').hidden = kind !== 'phone';
     $('connection-number').required = kind === 'phone';
+    $('connection-ads').hidden = kind !== 'ads';
   }
 
   async function loadConnections() {
@@ -600,6 +602,8 @@
       } else if (kind === 'phone') {
         body.number = $('connection-number').value.trim();
         body.capabilities = [...$('connection-capabilities').querySelectorAll('input:checked')].map((box) => box.value);
+      } else if (kind === 'ads') {
+        body.network = $('connection-ad-network').value;
       }
       const created = await api('POST', spacePath('/connections'), body);
       event.target.reset();
