@@ -54,6 +54,7 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(phone::SEND, phone::Send)
         .handle(phone::RECEIPT, phone::Receipt)
         .handle(messaging::REVIEW, messaging::Review)
+        .handle(messaging::knowledge::INDEX, messaging::knowledge::IndexWords)
         .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }
 

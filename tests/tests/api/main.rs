@@ -22,6 +22,7 @@ mod faults;
 mod forms;
 mod http;
 mod inbox;
+mod knowledge;
 mod llms;
 mod lookups;
 mod matrix;
