@@ -7,6 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
 use serde_json::{Value, json};
+use space_auth::Action;
+use space_http::operation::{Access, Effect};
 use space_tests::{PNG, SPACE_API, TestApp, on_both_backends};
 
 use crate::family_checks;
@@ -19,6 +21,25 @@ on_both_backends!(
     launching_is_refused_to_every_key,
     scopes_split_and_other_spaces_see_nothing,
 );
+
+/// No ads operation is a live action, and none needs a `run` scope (the domain offers none):
+/// launching, which spends money, is the owner's, in the app.
+#[test]
+fn no_ads_operation_spends_money() {
+    let ads: Vec<_> = space_catalogue::operations()
+        .into_iter()
+        .filter(|operation| operation.path.starts_with("/ads/"))
+        .collect();
+    assert!(ads.len() >= 9, "{}", ads.len());
+    for operation in ads {
+        assert_ne!(operation.effect, Effect::Live, "{}", operation.name);
+        assert!(
+            matches!(operation.access, Access::Space(scope) if scope.action != Action::Run),
+            "{}",
+            operation.name
+        );
+    }
+}
 
 /// Connects an ads account on `network` in `space`: its id.
 pub async fn connect(app: &TestApp, space: &str, network: &str) -> String {
