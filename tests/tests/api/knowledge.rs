@@ -3,7 +3,7 @@
 //! edit or a deletion removed, and finds words anywhere in a long body once the worker has
 //! indexed it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::TimeDelta;
 use reqwest::Method;
@@ -445,6 +445,19 @@ async fn scopes_split_and_other_spaces_see_nothing(app: TestApp) {
     let writer = app.mint(&["messaging:write"], None).await;
     let refused = app.request(Method::GET, &path).key(&writer).send().await.expect(403);
     assert!(refused.text.contains("messaging:read"), "{}", refused.text);
+
+    // Every route of the domain, templates included, with this article's id.
+    let article_body = json!({"title": "Returns", "body": "Within 30 days."});
+    let template = json!({"name": "hello", "language": "en", "category": "utility", "body": "Hello there, friend."});
+    let bodies: HashMap<&str, Value> = HashMap::from([
+        ("messaging_knowledge_create", article_body.clone()),
+        ("messaging_knowledge_replace", article_body),
+        ("messaging_templates_create", template.clone()),
+        ("messaging_templates_replace", template),
+    ]);
+    let ids = [("id", id.as_str())];
+    crate::family_checks::scopes_are_enforced(&app, "messaging", &ids, &bodies).await;
+    crate::family_checks::other_spaces_get_404(&app, "messaging", &ids, &bodies).await;
 
     let (_, other) = app.other_space().await;
     app.request(Method::GET, &path).key(&other).send().await.expect(404);
