@@ -238,6 +238,15 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   await phone.waitFor();
   assert.equal(await fact(phone, "Number"), "+12015550100");
   assert.equal(await fact(phone, "Capabilities"), "sms");
+  // An ads account, on an ad network.
+  await tab.locator("#connection-kind").selectOption("ads");
+  await tab.locator("#connection-ad-network").selectOption("meta");
+  await tab.locator("#connection-name").fill("Acme ads");
+  await tab.getByRole("button", { name: "Connect", exact: true }).click();
+  const ads = tab.locator("#connections-list li", { hasText: "Acme ads" });
+  await ads.waitFor();
+  assert.equal(await fact(ads, "Kind"), "ads");
+  assert.equal(await fact(ads, "Network"), "meta");
   // Disconnecting asks once more.
   await connection.getByRole("button", { name: "Disconnect" }).click();
   await connection.getByRole("button", { name: "Yes, disconnect" }).click();

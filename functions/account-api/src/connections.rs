@@ -1,5 +1,5 @@
 //! Connections: the owner links a Space to what lies outside it (social accounts,
-//! messaging channels, phone numbers, mail senders). A space key lists and uses them through its family's routes; only
+//! messaging channels, phone numbers, mail senders, ads accounts). A space key lists and uses them through its family's routes; only
 //! the owner's key creates, removes, instructs the sandbox provider, or injects inbound
 //! messages.
 //!
@@ -12,8 +12,8 @@ use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
 use space_connections::{
-    self as connections, Channel, KINDS, MAIL, MAX_PER_SPACE, MESSAGING, Network, PHONE, PROVIDERS, SANDBOX,
-    SANDBOX_PROVIDER,
+    self as connections, AD_NETWORKS, ADS, Channel, KINDS, MAIL, MAX_PER_SPACE, MESSAGING, NETWORKS, Network, PHONE,
+    PROVIDERS, SANDBOX, SANDBOX_PROVIDER,
 };
 use space_http::events::event_write;
 use space_http::fields::{
@@ -36,8 +36,8 @@ fn fields() -> Vec<Field> {
         Field::new("kind", FieldKind::Enum(KINDS), "What the connection is for.").required(),
         Field::new(
             "network",
-            FieldKind::Enum(Network::NAMES),
-            "The social network (kind `social`, which requires it).",
+            FieldKind::Enum(NETWORKS),
+            "The network: kind `social` requires a social network (x, linkedin, instagram, facebook, pinterest, tiktok, threads, bluesky, youtube), kind `ads` an ad network (meta, google, linkedin).",
         ),
         Field::new(
             "channel",
@@ -255,10 +255,11 @@ pub fn create_handler() -> Handler {
     })
 }
 
-/// What each kind needs beyond the common fields: a social account its network, a
-/// messaging channel its channel and the Space's address on it (normalized here), a phone
-/// number its number and capabilities, a mail sender its address (an email address or a
-/// domain). Only a phone number may go through `aws`, only a mail sender through `ses`.
+/// What each kind needs beyond the common fields: a social account its social network, an
+/// ads account its ad network, a messaging channel its channel and the Space's address on
+/// it (normalized here), a phone number its number and capabilities, a mail sender its
+/// address (an email address or a domain). Only a phone number may go through `aws`, only
+/// a mail sender through `ses`.
 fn check_kind(set: &mut Map<String, Value>) -> Result<(), ApiError> {
     let mut errors = FieldErrors::new();
     let kind = set.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -275,8 +276,28 @@ fn check_kind(set: &mut Map<String, Value>) -> Result<(), ApiError> {
             &["address"],
             &["network", "handle", "channel", "number", "capabilities"],
         ),
+        ADS => (
+            &["network"],
+            &["handle", "channel", "address", "number", "capabilities"],
+        ),
         _ => (&["network"], &["channel", "address", "number", "capabilities"]),
     };
+    let networks: Option<(&[&str], &str)> = match kind.as_str() {
+        ADS => Some((AD_NETWORKS, "an ad network")),
+        connections::SOCIAL => Some((Network::NAMES, "a social network")),
+        _ => None,
+    };
+    if let (Some((networks, which)), Some(network)) = (networks, set.get("network").and_then(Value::as_str))
+        && !networks.contains(&network)
+    {
+        errors.insert(
+            "network".into(),
+            vec![format!(
+                "a {kind} connection is on {which}: one of {}",
+                networks.join(", ")
+            )],
+        );
+    }
     let provider = set.get("provider").and_then(Value::as_str).unwrap_or(SANDBOX_PROVIDER);
     let allowed = match kind.as_str() {
         PHONE => "aws",

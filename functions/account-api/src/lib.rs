@@ -258,9 +258,10 @@ fn api_operations() -> Vec<Operation> {
             "The fields depend on `kind`: a `social` connection takes `network` and `handle`; a `messaging` one \
              takes `channel` and an `address` on that channel (a phone number in international format for \
              `whatsapp` and `sms`, an email address for `email`, a handle for `instagram` and `messenger`); a \
-             `phone` one takes `number` (valid in its country's numbering plan) and `capabilities`. Only a \
-             `phone` connection may use the `aws` provider. A field of another kind, or an address that is not \
-             of its channel, is 422.",
+             `phone` one takes `number` (valid in its country's numbering plan) and `capabilities`; an `ads` one \
+             takes an ad `network` (`meta`, `google` or `linkedin`; a `social` one a social network). Only a \
+             `phone` connection may use the `aws` provider. A field of another kind, a network of another kind, \
+             or an address that is not of its channel, is 422.",
         )
         .with_body(connections::request_schema)
         .answers(StatusCode::CREATED, connections::schema),

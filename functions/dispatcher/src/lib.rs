@@ -61,6 +61,7 @@ pub fn worker(engine: Engine) -> Worker {
             account_api::approvals::PERFORM,
             account_api::approvals::Perform::new(space_catalogue::operations),
         )
+        .handle(messaging::knowledge::INDEX, messaging::knowledge::IndexWords)
         .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }
 

@@ -1,7 +1,9 @@
 //! Messaging: the Space's message templates — what a business may send outside a
 //! channel's free-form window — written as drafts (`messaging:write`), submitted for the
-//! provider's review, and approved or rejected on the worker.
+//! provider's review, and approved or rejected on the worker; and its knowledge base
+//! ([`knowledge`]), the articles an agent answers from, found by a ranked word search.
 
+pub mod knowledge;
 pub mod templates;
 
 use axum::Router;
@@ -55,6 +57,7 @@ pub fn operations() -> Vec<Operation> {
         }
         operations.push(operation);
     }
+    operations.extend(knowledge_operations());
     operations.push(
         Operation::new(
             "messaging_templates_submit",
@@ -69,6 +72,34 @@ pub fn operations() -> Vec<Operation> {
         .with_no_input()
         .answers(StatusCode::OK, templates::schema),
     );
+    operations
+}
+
+/// The knowledge base's operations: the resource's, with the search on `q` and the writes
+/// that enqueue the indexing of the body.
+fn knowledge_operations() -> Vec<Operation> {
+    let mut operations = knowledge::articles().operations();
+    for operation in &mut operations {
+        match operation.name.as_str() {
+            "messaging_knowledge_list" => {
+                operation.summary = "List knowledge articles, or search them ranked by `q` (titles first)".into();
+                operation.handler = knowledge::list(operation.handler.clone());
+                if let Some(param) = operation.params.iter_mut().find(|param| param.name == "q") {
+                    param.description = knowledge::SEARCH_RULE.into();
+                }
+                operation.description = Some(
+                    "With `q`, the matches in rank order (`order` does not apply): every article whose title holds \
+                     the words before any matched in its body only."
+                        .into(),
+                );
+            }
+            "messaging_knowledge_create" => operation.handler = knowledge::create(),
+            "messaging_knowledge_update" => operation.handler = knowledge::write(WriteMode::Patch),
+            "messaging_knowledge_replace" => operation.handler = knowledge::write(WriteMode::Replace),
+            "messaging_knowledge_delete" => operation.handler = knowledge::delete(),
+            _ => {}
+        }
+    }
     operations
 }
 

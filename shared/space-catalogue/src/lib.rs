@@ -208,6 +208,13 @@ pub fn families() -> Vec<Family> {
             streaming: false,
         },
         Family {
+            name: "ads",
+            operations: ads::operations,
+            router: ads::router,
+            backends: ads::BACKENDS,
+            streaming: false,
+        },
+        Family {
             name: "messaging",
             operations: messaging::operations,
             router: messaging::router,

@@ -214,6 +214,14 @@ fn describe(text: &mut String, operation: &Operation) {
                 example(response)
             );
         }
+        // An operation that is documented only to refuse (launching an ad campaign).
+        None if !operation.success.is_success() => {
+            let _ = writeln!(
+                text,
+                "\nAnswers {} with the error envelope.",
+                operation.success.as_u16()
+            );
+        }
         None => {
             let _ = writeln!(text, "\nAnswers {} with no body.", operation.success.as_u16());
         }

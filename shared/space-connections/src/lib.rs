@@ -1,5 +1,5 @@
 //! Connections: what reaches outside a Space (social accounts, messaging channels, phone
-//! numbers and mail senders; ad accounts as their family arrives). The owner
+//! numbers, mail senders and ads accounts). The owner
 //! creates and removes them through the account API; a space key only uses them.
 //!
 //! One item per connection in the Space's `connections` collection. This crate owns its
@@ -23,7 +23,7 @@ pub const ID_PREFIX: &str = "conn";
 pub const MAX_PER_SPACE: usize = 200;
 
 /// What a connection is for.
-pub const KINDS: &[&str] = &["social", "messaging", "phone", "mail"];
+pub const KINDS: &[&str] = &["social", "messaging", "phone", "mail", "ads"];
 /// The kind of a social account.
 pub const SOCIAL: &str = "social";
 /// The kind of a messaging channel (the inbox's conversations run over it).
@@ -33,6 +33,26 @@ pub const PHONE: &str = "phone";
 /// The kind of a mail sender of the Space (an address or a whole domain the mail family
 /// sends from once it is verified).
 pub const MAIL: &str = "mail";
+/// The kind of an ads account (the ads family drafts campaigns on it; launching one is the
+/// owner's, in the app).
+pub const ADS: &str = "ads";
+/// The ad networks an ads account can be on.
+pub const AD_NETWORKS: &[&str] = &["meta", "google", "linkedin"];
+/// Every network a connection may name: the social networks, then the ad networks that are
+/// not social ones (`linkedin` is both). A connection's kind decides which it takes.
+pub const NETWORKS: &[&str] = &[
+    "x",
+    "linkedin",
+    "instagram",
+    "facebook",
+    "pinterest",
+    "tiktok",
+    "threads",
+    "bluesky",
+    "youtube",
+    "meta",
+    "google",
+];
 /// Who carries the traffic: `sandbox` records it and can be told to fail; `aws` (phone
 /// numbers only) is AWS End User Messaging SMS; `ses` (mail senders only) is Amazon SES.
 pub const PROVIDERS: &[&str] = &["sandbox", "aws", "ses"];
@@ -282,4 +302,16 @@ pub fn network(item: &Item) -> Option<Network> {
 /// Whether the connection takes new work (the space key can pause a social account).
 pub fn is_active(item: &Item) -> bool {
     item.body.get("active").and_then(Value::as_bool).unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_the_social_and_the_ad_networks_once_each() {
+        let mut wanted: Vec<&str> = Network::NAMES.to_vec();
+        wanted.extend(AD_NETWORKS.iter().filter(|name| !Network::NAMES.contains(name)));
+        assert_eq!(NETWORKS, wanted.as_slice());
+    }
 }

@@ -16,6 +16,8 @@
 //!
 //! `<scope>` is the collection, or `<collection>#<parent id>` for a child resource.
 
+use std::collections::HashSet;
+
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -37,16 +39,23 @@ pub const MAX_WORD_CHARS: usize = 24;
 /// [`MAX_DROPPED_DIGITS`] digits, so `5550109999` finds `+15550109999` whatever the
 /// length of the country code.
 pub fn index_words<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    words_up_to(texts, MAX_WORDS)
+}
+
+/// [`index_words`] with another bound than [`MAX_WORDS`]: for an index written apart from
+/// the item's transaction (long text indexed in batches by a job), which may hold many.
+pub fn words_up_to<'a>(texts: impl IntoIterator<Item = &'a str>, max: usize) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for text in texts {
         for raw in split_words(text) {
             let (plain, spelled) = fold(raw);
             let shorter = number_tails(&plain);
             for word in [Some(plain), spelled].into_iter().flatten().chain(shorter) {
-                if words.len() == MAX_WORDS {
+                if words.len() == max {
                     return words;
                 }
-                if !word.is_empty() && !words.contains(&word) {
+                if !word.is_empty() && seen.insert(word.clone()) {
                     words.push(word);
                 }
             }

@@ -55,9 +55,9 @@ pub enum Source {
 
 /// One candidate: its position (the sort key a cursor resumes after) and the item, if
 /// it still exists.
-struct Candidate {
-    position: String,
-    item: Option<Item>,
+pub struct Candidate {
+    pub position: String,
+    pub item: Option<Item>,
 }
 
 impl Source {
@@ -76,8 +76,9 @@ impl Source {
         }
     }
 
-    /// The next `limit` candidates after `after`, and whether more may follow.
-    async fn read(
+    /// The next `limit` candidates after `after`, and whether more may follow: for a list
+    /// that pages over several sources itself (a ranked search), with its own cursor.
+    pub async fn read(
         &self,
         call: &Call,
         after: Option<String>,

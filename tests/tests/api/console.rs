@@ -206,6 +206,10 @@ async fn the_mcp_lines_are_the_clis(app: TestApp) {
     );
     assert_eq!(account_api::mcp_setup::MCP_PATH, space_catalogue::MCP_PATH);
     assert_eq!(config["connections"]["kinds"], json!(space_connections::KINDS));
+    assert_eq!(
+        config["connections"]["ad_networks"],
+        json!(space_connections::AD_NETWORKS)
+    );
     assert_eq!(config["realtime_path"], REALTIME);
 }
 

@@ -2,6 +2,7 @@
 //! links the whole API, so one per area cost a minute of linking and ~100 MB of disk each.
 //! (`hygiene` stays its own binary: it installs a process-wide log subscriber.)
 
+mod ads;
 mod agents;
 mod analytics;
 mod approvals;
@@ -23,6 +24,7 @@ mod faults;
 mod forms;
 mod http;
 mod inbox;
+mod knowledge;
 mod llms;
 mod lookups;
 mod mail;

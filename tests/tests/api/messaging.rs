@@ -249,6 +249,14 @@ async fn every_template_route_needs_its_scope_and_the_right_space(app: TestApp) 
         ("messaging_templates_create", valid.clone()),
         ("messaging_templates_update", json!({"footer": "Acme"})),
         ("messaging_templates_replace", valid),
+        (
+            "messaging_knowledge_create",
+            json!({"title": "Returns", "body": "Within 30 days."}),
+        ),
+        (
+            "messaging_knowledge_replace",
+            json!({"title": "Returns", "body": "Within 30 days."}),
+        ),
     ]);
     family_checks::scopes_are_enforced(&app, "messaging", &ids, &bodies).await;
     family_checks::other_spaces_get_404(&app, "messaging", &ids, &bodies).await;

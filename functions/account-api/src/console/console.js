@@ -516,10 +516,11 @@
   // ---- Connections -------------------------------------------------------------------
 
   function buildConnectionForm() {
-    const { kinds, networks, channels, capabilities } = state.config.connections;
+    const { kinds, networks, ad_networks: adNetworks, channels, capabilities } = state.config.connections;
     const options = (names) => names.map((name) => el('option', { value: name }, name));
     $('connection-kind').replaceChildren(...options(kinds));
     $('connection-network').replaceChildren(...options(networks));
+    $('connection-ad-network').replaceChildren(...options(adNetworks));
     $('connection-channel').replaceChildren(...options(channels));
     const legend = $('connection-capabilities').querySelector('legend');
     $('connection-capabilities').replaceChildren(legend, ...capabilities.map((name) => {
@@ -540,6 +541,7 @@
     $('connection-number').required = kind === 'phone';
     $('connection-mail').hidden = kind !== 'mail';
     $('connection-sender').required = kind === 'mail';
+    $('connection-ads').hidden = kind !== 'ads';
   }
 
   async function loadConnections() {
@@ -605,6 +607,8 @@
         body.capabilities = [...$('connection-capabilities').querySelectorAll('input:checked')].map((box) => box.value);
       } else if (kind === 'mail') {
         body.address = $('connection-sender').value.trim();
+      } else if (kind === 'ads') {
+        body.network = $('connection-ad-network').value;
       }
       const created = await api('POST', spacePath('/connections'), body);
       event.target.reset();

@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::{MethodFilter, on};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
-use space_connections::{CAPABILITIES, Channel, KINDS, Network};
+use space_connections::{AD_NETWORKS, CAPABILITIES, Channel, KINDS, Network};
 use space_http::operation::{Access, Call, Effect, Handler, Param, Reply, handler};
 use space_http::{ApiError, Engine, Operation};
 
@@ -47,6 +47,7 @@ pub fn config(origin: &str) -> Value {
         "connections": {
             "kinds": KINDS,
             "networks": Network::NAMES,
+            "ad_networks": AD_NETWORKS,
             "channels": Channel::NAMES,
             "capabilities": CAPABILITIES,
         },
@@ -69,10 +70,11 @@ fn config_schema() -> Value {
             },
             "connections": {
                 "type": "object",
-                "required": ["kinds", "networks", "channels", "capabilities"],
+                "required": ["kinds", "networks", "ad_networks", "channels", "capabilities"],
                 "properties": {
                     "kinds": names(KINDS),
                     "networks": names(Network::NAMES),
+                    "ad_networks": names(AD_NETWORKS),
                     "channels": names(Channel::NAMES),
                     "capabilities": names(CAPABILITIES)
                 }
