@@ -27,6 +27,9 @@ pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends:
 /// The period a summary covers when the caller names none.
 const DEFAULT_DAYS: i64 = 7;
 
+/// The ends of a period a caller may give, each optional.
+type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// A period `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
@@ -36,7 +39,7 @@ pub struct Period {
 
 impl Period {
     /// `from` and `to` of the query, each optional, as RFC 3339 date-times.
-    fn parse(call: &Call) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ApiError> {
+    fn parse(call: &Call) -> Result<Bounds, ApiError> {
         let mut errors = FieldErrors::new();
         let mut read = |name: &str| {
             let text = call.query_param(name)?;

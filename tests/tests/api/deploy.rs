@@ -99,7 +99,7 @@ fn every_catalogue_route_goes_to_exactly_one_function() {
     for function in manifest
         .functions
         .iter()
-        .filter(|f| f.triggers.iter().any(|t| *t == "streaming_url"))
+        .filter(|f| f.triggers.contains(&"streaming_url"))
     {
         assert!(
             function.routes.is_empty(),
