@@ -19,7 +19,7 @@ use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 use crate::RECEIPT;
 use crate::inbound::opted_out;
 use crate::messages;
-use crate::provider::{SendError, provider_for};
+use crate::provider::provider_for;
 use crate::threads::{self, Change, text};
 
 /// Waits after a provider's transient failures; after the last one the message fails.
@@ -124,18 +124,17 @@ impl Handler for Send {
                 OUT.record(engine, &space, &message, next, receipts).await?;
                 Ok(Outcome::Done)
             }
-            Err(SendError::Transient(why)) if (job.failures as usize) < RETRY_DELAYS.len() => Err(JobError::Retry(why)),
-            Err(SendError::Transient(why)) => {
-                OUT.fail(
+            Err(error) => {
+                OUT.not_sent(
                     engine,
                     &space,
                     &message,
-                    "PROVIDER_UNAVAILABLE",
-                    &format!("The provider kept failing: {why}"),
+                    error,
+                    job.failures as usize,
+                    RETRY_DELAYS.len(),
                 )
                 .await
             }
-            Err(SendError::Permanent { code, message: why }) => OUT.fail(engine, &space, &message, &code, &why).await,
         }
     }
 }

@@ -21,22 +21,7 @@ pub struct Sent {
     pub receipts: Vec<(&'static str, TimeDelta)>,
 }
 
-/// Why it did not send.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Worth another try later (the provider is down, rate limited).
-    #[error("{0}")]
-    Transient(String),
-    /// Never worth another try (the number does not exist, the provider refused).
-    #[error("{code}: {message}")]
-    Permanent { code: String, message: String },
-}
-
-impl From<StoreError> for SendError {
-    fn from(error: StoreError) -> SendError {
-        SendError::Transient(error.to_string())
-    }
-}
+pub use space_connections::outbound::SendError;
 
 /// Sends messages through one kind of provider. Asked twice for the same message (a run
 /// that died after the provider answered), it must not send twice.

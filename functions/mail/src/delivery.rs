@@ -17,7 +17,7 @@ use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
 use crate::RECEIPT;
 use crate::messages::MESSAGES;
-use crate::provider::{Fate, MailProvider, Outgoing, SendError, provider_for};
+use crate::provider::{Fate, MailProvider, Outgoing, provider_for};
 use crate::suppressions::{suppress, suppressed};
 
 /// Waits after a provider's transient failures; after the last one the message fails.
@@ -139,18 +139,10 @@ pub async fn deliver(
             OUT.record(engine, space, message, next, extra).await?;
             Ok(Outcome::Done)
         }
-        Err(SendError::Transient(why)) if failures < RETRY_DELAYS.len() => Err(JobError::Retry(why)),
-        Err(SendError::Transient(why)) => {
-            OUT.fail(
-                engine,
-                space,
-                message,
-                "PROVIDER_UNAVAILABLE",
-                &format!("The provider kept failing: {why}"),
-            )
-            .await
+        Err(error) => {
+            OUT.not_sent(engine, space, message, error, failures, RETRY_DELAYS.len())
+                .await
         }
-        Err(SendError::Permanent { code, message: why }) => OUT.fail(engine, space, message, &code, &why).await,
     }
 }
 

@@ -52,22 +52,7 @@ pub struct Sent {
     pub report: Option<(Vec<(String, Fate)>, TimeDelta)>,
 }
 
-/// Why it did not send.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Worth another try later (the provider is down, throttling).
-    #[error("{0}")]
-    Transient(String),
-    /// Never worth another try (the provider refused the message).
-    #[error("{code}: {message}")]
-    Permanent { code: String, message: String },
-}
-
-impl From<StoreError> for SendError {
-    fn from(error: StoreError) -> SendError {
-        SendError::Transient(error.to_string())
-    }
-}
+pub use space_connections::outbound::SendError;
 
 /// One message as a provider needs it.
 #[derive(Debug, Clone)]

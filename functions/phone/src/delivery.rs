@@ -17,7 +17,7 @@ use space_store::Item;
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
 use crate::RECEIPT;
-use crate::provider::{Outgoing, SendError, SmsProvider, provider_for};
+use crate::provider::{Outgoing, SmsProvider, provider_for};
 use crate::sms::MESSAGES;
 
 /// Waits after a provider's transient failures; after the last one the message fails.
@@ -118,18 +118,10 @@ pub async fn deliver(
             OUT.record(engine, space, message, next, receipts).await?;
             Ok(Outcome::Done)
         }
-        Err(SendError::Transient(why)) if failures < RETRY_DELAYS.len() => Err(JobError::Retry(why)),
-        Err(SendError::Transient(why)) => {
-            OUT.fail(
-                engine,
-                space,
-                message,
-                "PROVIDER_UNAVAILABLE",
-                &format!("The provider kept failing: {why}"),
-            )
-            .await
+        Err(error) => {
+            OUT.not_sent(engine, space, message, error, failures, RETRY_DELAYS.len())
+                .await
         }
-        Err(SendError::Permanent { code, message: why }) => OUT.fail(engine, space, message, &code, &why).await,
     }
 }
 

@@ -29,22 +29,7 @@ pub struct Sent {
     pub receipts: Vec<(&'static str, TimeDelta)>,
 }
 
-/// Why it did not send.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Worth another try later (the provider is down, throttling).
-    #[error("{0}")]
-    Transient(String),
-    /// Never worth another try (the number does not exist, the provider refused).
-    #[error("{code}: {message}")]
-    Permanent { code: String, message: String },
-}
-
-impl From<StoreError> for SendError {
-    fn from(error: StoreError) -> SendError {
-        SendError::Transient(error.to_string())
-    }
-}
+pub use space_connections::outbound::SendError;
 
 /// One SMS as a provider needs it.
 #[derive(Debug, Clone, Copy)]

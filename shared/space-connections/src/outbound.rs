@@ -1,6 +1,6 @@
 //! An outbound message's way through its provider (`queued → sent → delivered | read`, or
-//! `failed`), recorded the same way by every family that sends: the inbox's replies and
-//! the phone's SMS. Each move is the message's next version with its event, written only
+//! `failed`), recorded the same way by every family that sends: the inbox's replies, the
+//! phone's SMS and agent mail. Each move is the message's next version with its event, written only
 //! if nothing moved the message meanwhile, so a receipt that arrives twice or late changes
 //! nothing.
 
@@ -13,6 +13,23 @@ use space_http::fields::format_datetime;
 use space_http::resource::Resource;
 use space_store::{Condition, Item, StoreError, Write};
 use space_worker::{JobError, Outcome};
+
+/// Why a provider did not send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth another try later (the provider is down, throttling).
+    #[error("{0}")]
+    Transient(String),
+    /// Never worth another try (the recipient does not exist, the provider refused).
+    #[error("{code}: {message}")]
+    Permanent { code: String, message: String },
+}
+
+impl From<StoreError> for SendError {
+    fn from(error: StoreError) -> SendError {
+        SendError::Transient(error.to_string())
+    }
+}
 
 /// The messages of one family: their events are `<events>.<status>`.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +76,28 @@ impl Outbound {
             Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => Ok(false),
             Err(error) => Err(error.into()),
+        }
+    }
+
+    /// What a send job does when its provider did not send: tries again after the next
+    /// delay while a transient failure has tries left (`failures` so far, `retries` in
+    /// all), else records the message failed.
+    pub async fn not_sent(
+        self,
+        engine: &Engine,
+        space: &str,
+        message: &Item,
+        error: SendError,
+        failures: usize,
+        retries: usize,
+    ) -> Result<Outcome, JobError> {
+        match error {
+            SendError::Transient(why) if failures < retries => Err(JobError::Retry(why)),
+            SendError::Transient(why) => {
+                let why = format!("The provider kept failing: {why}");
+                self.fail(engine, space, message, "PROVIDER_UNAVAILABLE", &why).await
+            }
+            SendError::Permanent { code, message: why } => self.fail(engine, space, message, &code, &why).await,
         }
     }
 
