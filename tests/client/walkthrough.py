@@ -24,7 +24,7 @@ from space_api_client.models import (
     Error,
     KeyCreate,
     KeyCreated,
-    KeyCreateScope,
+    Scope,
     Task,
     TaskCreate,
     TaskList,
@@ -77,7 +77,7 @@ check("UNAUTHENTICATED", isinstance(unauthenticated.parsed, Error) and unauthent
 # A key without the scope: 403 naming it. Mint a read-only key with the account key.
 reader = expect(
     keys_create.sync_detailed(
-        space_id, client=account, body=KeyCreate(name="reader", scopes=[KeyCreateScope("contacts:read")])
+        space_id, client=account, body=KeyCreate(name="reader", scopes=[Scope("contacts:read")])
     ),
     201,
     KeyCreated,

@@ -58,7 +58,7 @@ pub fn request_schema() -> Value {
             "scopes": {
                 "type": "array",
                 "minItems": 1,
-                "items": {"type": "string", "enum": ScopeSet::all().iter().map(|s| s.to_string()).collect::<Vec<_>>()}
+                "items": scope_schema()
             },
             "expires_at": {"type": ["string", "null"], "format": "date-time"},
             "rate_limit_per_minute": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_RATE_LIMIT},
@@ -79,8 +79,13 @@ pub fn approval_schema() -> Value {
     json!({
         "type": ["array", "null"],
         "description": "Scopes of this key whose live actions (publish, send, reply, run) wait for the Space owner's approval: such a call answers 202 with a pending approval and runs once the owner approves it. The key's other operations run as usual.",
-        "items": {"type": "string", "enum": ScopeSet::all().iter().map(|s| s.to_string()).collect::<Vec<_>>()}
+        "items": scope_schema()
     })
+}
+
+/// One scope of the catalogue, named `Scope` wherever a schema takes one.
+fn scope_schema() -> Value {
+    json!({"type": "string", "title": "Scope", "enum": ScopeSet::all().iter().map(|s| s.to_string()).collect::<Vec<_>>()})
 }
 
 /// A key's caps on live actions: per cap name, how many uses per UTC day.

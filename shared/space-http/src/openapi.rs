@@ -377,7 +377,13 @@ impl Components {
             return json!({"$ref": format!("#/components/schemas/{name}")});
         }
         let (mut site, core) = split_annotations(schema);
-        let hint = if is_free_form(&core) { "JsonObject" } else { hint };
+        // A schema that names itself (`title`, e.g. `Scope`) is that type wherever it is met.
+        let hint = match site.get("title").and_then(Value::as_str) {
+            Some(title) => pascal(title),
+            None if is_free_form(&core) => "JsonObject".to_owned(),
+            None => hint.to_owned(),
+        };
+        let hint = hint.as_str();
         let core = self.inner(&core, hint);
         let key = canonical(&core);
         let name = match self.by_core.get(&key) {
