@@ -177,7 +177,13 @@ impl TestApp {
         let clock = test_clock();
         let table = format!("space-test-{}", space_http::ids::new_id("t").replace('_', "-"));
         let store = DynamoStore::from_env(table).await.with_clock(clock.clone());
-        store.create_table().await.expect("moto creates the table");
+        // moto serves every DynamoDB test of the run: under a burst of another test it may
+        // answer late, so creating the table is tried a few times.
+        let mut tries = 0;
+        while let Err(error) = store.create_table().await {
+            tries += 1;
+            assert!(tries < 4, "moto creates the table: {error:?}");
+        }
         TestApp::serve(
             Arc::new(store),
             clock,

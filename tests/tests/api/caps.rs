@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
-use space_tests::{SPACE_API, TestApp, on_both_backends};
+use space_tests::{Backend, SPACE_API, TestApp, on_both_backends};
 
 use crate::phone::{connect, send};
 
@@ -119,8 +119,14 @@ async fn three_hundred_concurrent_sms_on_a_cap_of_fifty_let_exactly_fifty_throug
         json!({"phone.sms": {"per_day": 50}}),
     )
     .await;
+    // In process, 300 at once; on moto, which serves one request at a time on the CI's two
+    // cores beside the other tests, 120 (still 70 more than the cap, all racing for it).
+    let total = match app.backend {
+        Backend::Embedded => 300,
+        Backend::Dynamodb => 120,
+    };
     let started = std::time::Instant::now();
-    let sends = (0..300).map(|n| {
+    let sends = (0..total).map(|n| {
         let (app, key, number) = (&app, key.clone(), number.clone());
         async move { send_with(app, &key, &number, &format!("+1201555{:04}", 1000 + n)).await }
     });
@@ -138,15 +144,15 @@ async fn three_hundred_concurrent_sms_on_a_cap_of_fifty_let_exactly_fifty_throug
         .map(|r| format!("{} {}", r.status, r.text))
         .collect();
     assert!(others.is_empty(), "every other request is refused: {others:?}");
-    assert_eq!(capped.len() + unavailable, 250);
-    assert!(unavailable <= 25, "{unavailable} answered 503");
+    assert_eq!(capped.len() + unavailable, total - 50);
+    assert!(unavailable <= 10, "{unavailable} answered 503");
     for response in &capped {
         assert_capped(response, "phone.sms", 50);
     }
     assert_eq!(all_sms(&app).await.len(), 50, "exactly 50 messages recorded");
     let types = app.event_types().await;
     assert_eq!(types.iter().filter(|t| *t == "sms.queued").count(), 50);
-    eprintln!("300 concurrent capped SMS sends on {:?}: {elapsed:?}", app.backend);
+    eprintln!("{total} concurrent capped SMS sends on {:?}: {elapsed:?}", app.backend);
 
     // Still refused later the same day; the next UTC day allows again.
     assert_capped(&send_with(&app, &key, &number, "+12015550123").await, "phone.sms", 50);
