@@ -84,6 +84,10 @@ impl Store for CountingStore {
         self.around(self.inner.delete_many(keys)).await
     }
 
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        self.around(self.inner.put_many(items)).await
+    }
+
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
         self.around(self.inner.increment(pk, sk, by, expires_at)).await
     }

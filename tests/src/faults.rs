@@ -26,6 +26,8 @@ pub enum Kind {
     Scan,
     /// A bulk removal (a Space purge).
     DeleteMany,
+    /// A bulk write of index entries (an import's words).
+    PutMany,
 }
 
 impl Kind {
@@ -326,6 +328,13 @@ impl Store for FaultyStore {
         let noted: Vec<(&str, &str)> = keys.iter().map(|(pk, sk)| (pk.as_str(), sk.as_str())).collect();
         self.note(&noted).await?;
         self.inner.delete_many(keys).await
+    }
+
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        self.enter(Kind::PutMany).await?;
+        let noted: Vec<(&str, &str)> = items.iter().map(|item| (item.pk.as_str(), item.sk.as_str())).collect();
+        self.note(&noted).await?;
+        self.inner.put_many(items).await
     }
 
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {

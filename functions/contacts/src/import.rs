@@ -1,24 +1,38 @@
 //! `POST /contacts/import`: up to 1,000 contacts in one call. Every row is validated
-//! first; good rows are written with their events and index entries in transactions of
-//! up to 50 rows, each row atomic with its own writes, so a row is either fully imported
-//! or not at all. A row whose email another contact (or an earlier row) already has is
-//! reported as a duplicate naming that contact, and the rest of its batch is still written.
+//! first; good rows are written with their events and lookup entries (the email claim) in
+//! transactions of up to 50 rows, each row atomic with its own writes, so a row is either
+//! fully imported or not at all. A row whose email another contact (or an earlier row)
+//! already has is reported as a duplicate naming that contact, and the rest of its batch is
+//! still written.
+//!
+//! The rows' search words are not in those transactions: each transaction also enqueues a
+//! [`SEARCH_WORDS`] job for its rows, which writes their words after the answer. An
+//! imported contact is found by `?email=` and `?phone=` the moment the import answers, and
+//! by `?q=` once the job ran (the next worker pass, usually within a second). Word entries
+//! are most of an indexed row's writes: an import with them inline wrote five times as
+//! much in the request (docs/benchmarks.md).
 
 use std::collections::{BTreeMap, HashMap};
 
+use async_trait::async_trait;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
+use space_http::Engine;
 use space_http::operation::{Access, Call, Effect, Reply, handler};
+use space_http::resource::{Filter, Resource};
 use space_http::{ApiError, Operation, Schema};
 use space_store::{StoreError, Write, pack_transactions};
+use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
 use crate::contacts;
 
 pub const MAX_ROWS: usize = 1000;
 /// Rows per store transaction at most; a batch also stays within the store's limit of
-/// writes (a row is its contact, its event and its index entries).
+/// writes (a row is its contact, its event and its lookup entries; the batch adds its job).
 const ROWS_PER_TRANSACTION: usize = 50;
+/// The job that writes the search words of imported contacts.
+pub const SEARCH_WORDS: &str = "contacts.search_words";
 
 pub fn operation() -> Operation {
     operation_for(contacts)
@@ -26,7 +40,7 @@ pub fn operation() -> Operation {
 
 /// The import of rows of `resource` (the contacts as declared; a benchmark passes them
 /// without their indexes to measure what the indexes cost).
-pub fn operation_for(resource: fn() -> space_http::resource::Resource) -> Operation {
+pub fn operation_for(resource: fn() -> Resource) -> Operation {
     Operation {
         name: "contacts_import".into(),
         method: Method::POST,
@@ -34,7 +48,9 @@ pub fn operation_for(resource: fn() -> space_http::resource::Resource) -> Operat
         access: Access::Space(Scope::new(Domain::Contacts, Action::Write)),
         effect: Effect::Create,
         summary: format!("Import up to {MAX_ROWS} contacts; bad rows are reported, good rows created"),
-        description: None,
+        description: Some(
+            "Imported contacts are found by `email` and `phone` at once, and by `q` (word search) within about a second: their words are indexed after the answer.".into(),
+        ),
         params: Vec::new(),
         body: Some(Schema::lazy(|| {
             // Any row is taken, and reported on: a bad row is no reason to refuse the rest.
@@ -83,7 +99,7 @@ pub fn operation_for(resource: fn() -> space_http::resource::Resource) -> Operat
     }
 }
 
-async fn import(call: &Call, resource: space_http::resource::Resource) -> Result<Reply, ApiError> {
+async fn import(call: &Call, resource: Resource) -> Result<Reply, ApiError> {
     let rows = match &call.body {
         Value::Object(object) => match object.get("contacts") {
             Some(Value::Array(rows)) if object.len() == 1 => rows,
@@ -108,6 +124,7 @@ async fn import(call: &Call, resource: space_http::resource::Resource) -> Result
     for (index, row) in rows.iter().enumerate() {
         match resource.prepare_create(call, row) {
             Ok((item, writes)) => {
+                let writes = resource.without_search_words(call, writes)?;
                 let email = item.body.get("email").and_then(Value::as_str).map(str::to_owned);
                 if let Some(first) = email.and_then(|email| emails.insert(email, index)) {
                     let message = format!("row {first} has the same email");
@@ -128,11 +145,21 @@ async fn import(call: &Call, resource: space_http::resource::Resource) -> Result
             }
         }
     }
-    for mut batch in batches(ready) {
+    let searched = resource
+        .filters
+        .iter()
+        .any(|filter| matches!(filter, Filter::IndexedSearch { .. }));
+    let space = call.space_id()?;
+    for mut batch in batches(ready, usize::from(searched)) {
         // A batch refused because one row's email is taken drops that row and goes again:
         // each round settles at least one row.
         while !batch.is_empty() {
-            let writes: Vec<Write> = batch.iter().flat_map(|row| row.writes.iter().cloned()).collect();
+            let mut writes: Vec<Write> = batch.iter().flat_map(|row| row.writes.iter().cloned()).collect();
+            if searched {
+                let ids: Vec<&str> = batch.iter().map(|row| row.id.as_str()).collect();
+                let payload = json!({"space": space, "ids": ids});
+                writes.push(NewJob::new(SEARCH_WORDS, payload, call.engine.now()).write());
+            }
             match call.engine.store().transact(writes.clone()).await {
                 Ok(()) => {
                     for row in batch.drain(..) {
@@ -183,9 +210,26 @@ struct Row {
 }
 
 /// Rows grouped into transactions of at most [`ROWS_PER_TRANSACTION`] rows and
-/// [`space_store::MAX_TRANSACTION_WRITES`] writes.
-fn batches(rows: Vec<Row>) -> Vec<Vec<Row>> {
-    pack_transactions(rows, |row| row.writes.len(), ROWS_PER_TRANSACTION, 0)
+/// [`space_store::MAX_TRANSACTION_WRITES`] writes, less `reserve` (the batch's job).
+fn batches(rows: Vec<Row>, reserve: usize) -> Vec<Vec<Row>> {
+    pack_transactions(rows, |row| row.writes.len(), ROWS_PER_TRANSACTION, reserve)
+}
+
+/// Writes the search words of the contacts an import transaction created (payload
+/// `{"space", "ids"}`), as each contact is now.
+pub struct SearchWords;
+
+#[async_trait]
+impl Handler for SearchWords {
+    async fn run(&self, engine: &Engine, job: &Job) -> Result<Outcome, JobError> {
+        let space = job.payload["space"]
+            .as_str()
+            .ok_or_else(|| JobError::Fail("the job names no Space".into()))?;
+        let ids: Vec<String> = serde_json::from_value(job.payload["ids"].clone())
+            .map_err(|error| JobError::Fail(format!("the job's ids do not parse: {error}")))?;
+        contacts().write_search_words(engine, space, &ids).await?;
+        Ok(Outcome::Done)
+    }
 }
 
 /// The position in `batch` of the row whose writes include the transaction's write `at`.

@@ -62,6 +62,7 @@ pub fn worker(engine: Engine) -> Worker {
             account_api::approvals::Perform::new(space_catalogue::operations),
         )
         .handle(messaging::knowledge::INDEX, messaging::knowledge::IndexWords)
+        .handle(contacts::import::SEARCH_WORDS, contacts::import::SearchWords)
         .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }
 

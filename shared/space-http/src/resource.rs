@@ -6,11 +6,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::{StreamExt as _, TryStreamExt as _};
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Scope};
 use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
 
+use crate::Engine;
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{event_write, update_event_write};
 use crate::fields::{
@@ -239,6 +241,13 @@ fn searchable_words(item: &Map<String, Value>, fields: &[&str]) -> Vec<String> {
             .iter()
             .filter_map(|field| item.get(*field).and_then(Value::as_str)),
     )
+}
+
+/// An index entry pointing at the item `id`.
+fn entry_item(key: ItemKey, id: &str) -> Item {
+    let mut body = Map::new();
+    body.insert("id".into(), json!(id));
+    Item::new(key.pk, key.sk, body)
 }
 
 /// A boolean query parameter (`true` / `false`).
@@ -857,14 +866,95 @@ impl Resource {
             writes.push(Write::delete(key.pk.clone(), key.sk.clone(), Condition::None));
         }
         if let Some(item) = after {
-            for (key, unique) in new.iter().filter(|entry| !old.contains(entry)) {
-                let mut body = Map::new();
-                body.insert("id".into(), json!(item.sk));
-                let condition = if *unique { Condition::NotExists } else { Condition::None };
-                writes.push(Write::put(Item::new(key.pk.clone(), key.sk.clone(), body), condition));
+            for (key, unique) in new.into_iter().filter(|entry| !old.contains(entry)) {
+                let condition = if unique { Condition::NotExists } else { Condition::None };
+                writes.push(Write::put(entry_item(key, &item.sk), condition));
             }
         }
         Ok(writes)
+    }
+
+    /// `writes` (of [`Resource::prepare_create`]) without the item's search-word entries,
+    /// for a bulk write that leaves them to [`Resource::write_search_words`] afterwards:
+    /// a row then costs its item, its event and its lookups, not one write per word.
+    pub fn without_search_words(&self, call: &Call, writes: Vec<Write>) -> Result<Vec<Write>, ApiError> {
+        let words = keys::search_partition(call.space_id()?, &self.index_scope(call)?);
+        Ok(writes.into_iter().filter(|write| write.key().0 != words).collect())
+    }
+
+    /// Writes the search-word entries of the items `ids` of `space` (a top-level resource)
+    /// as each item is now, in bulk ([`Store::put_many`]: one store write for many
+    /// entries, no transaction); an item gone is skipped. Then it reads each item again: an
+    /// item changed meanwhile loses the entries of the version read that its new version
+    /// lacks, and goes round again with its new words (the entries an update left out, as
+    /// an update writes only the words it adds); an item deleted meanwhile loses them all.
+    /// Entries are put whole, so a second run changes nothing. Answers how many items
+    /// have their words.
+    ///
+    /// [`Store::put_many`]: space_store::Store::put_many
+    pub async fn write_search_words(&self, engine: &Engine, space: &str, ids: &[String]) -> Result<usize, StoreError> {
+        let Some(fields) = self.filters.iter().find_map(|filter| match filter {
+            Filter::IndexedSearch { fields, .. } => Some(*fields),
+            _ => None,
+        }) else {
+            return Ok(0);
+        };
+        if self.parent.is_some() {
+            return Err(StoreError::Rejected(format!(
+                "{} is a child resource: its words are written with each item",
+                self.collection
+            )));
+        }
+        let partition = keys::collection_partition(space, self.collection);
+        let scope = keys::index_scope(self.collection, None);
+        let entries = |item: &Item| -> Vec<ItemKey> {
+            searchable_words(&item.body, fields)
+                .iter()
+                .map(|word| keys::search_entry(space, &scope, word, &item.sk))
+                .collect()
+        };
+        let read = |ids: Vec<String>| {
+            let partition = partition.clone();
+            futures::stream::iter(ids)
+                .map(move |id| {
+                    let (store, partition) = (engine.store_arc(), partition.clone());
+                    async move { store.get(&partition, &id).await }
+                })
+                .buffered(16)
+                .try_collect::<Vec<Option<Item>>>()
+        };
+        let mut pending = ids.to_vec();
+        let mut written = 0;
+        for _ in 0..WRITE_RETRIES {
+            let items: Vec<Item> = read(pending).await?.into_iter().flatten().collect();
+            let puts = items
+                .iter()
+                .flat_map(|item| entries(item).into_iter().map(|key| entry_item(key, &item.sk)))
+                .collect();
+            engine.store().put_many(puts).await?;
+            let now = read(items.iter().map(|item| item.sk.clone()).collect()).await?;
+            let mut stale = Vec::new();
+            pending = Vec::new();
+            for (before, after) in items.iter().zip(now) {
+                match after {
+                    Some(after) if after.version == before.version => written += 1,
+                    Some(after) => {
+                        let keep = entries(&after);
+                        stale.extend(entries(before).into_iter().filter(|key| !keep.contains(key)));
+                        pending.push(after.sk);
+                    }
+                    None => stale.extend(entries(before)),
+                }
+            }
+            engine
+                .store()
+                .delete_many(stale.into_iter().map(|key| (key.pk, key.sk)).collect())
+                .await?;
+            if pending.is_empty() {
+                return Ok(written);
+            }
+        }
+        Err(StoreError::Contention)
     }
 
     /// The 409 for a transaction refused at `write`, when that write claims a unique value

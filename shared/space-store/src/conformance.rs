@@ -33,6 +33,7 @@ pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     increments(&store, &clock).await;
     counts(&store, &clock).await;
     scans_and_bulk_deletes(&store, &clock).await;
+    bulk_puts(&store, &clock).await;
     keys_no_backend_holds(&store, &clock).await;
 }
 
@@ -1139,6 +1140,49 @@ pub async fn scans_and_bulk_deletes(store: &Arc<dyn Store>, clock: &ManualClock)
     for (pk, sk) in &beside {
         assert!(get(store, pk, sk).await.is_some(), "{pk}/{sk} is not under {prefix}");
     }
+}
+
+/// A bulk put writes every item whatever was there (more than one batch of DynamoDB's),
+/// the later of two with one key, and repeating it changes no body.
+pub async fn bulk_puts(store: &Arc<dyn Store>, _clock: &ManualClock) {
+    let pk = partition("bulk-put");
+    store.put_many(Vec::new()).await.expect("an empty bulk put is nothing");
+    put_ok(
+        store,
+        Item::new(pk.clone(), "007", body(json!({"old": true}))),
+        Condition::None,
+        "bulk put setup",
+    )
+    .await;
+    let mut items: Vec<Item> = (0..60)
+        .map(|n| Item::new(pk.clone(), format!("{n:03}"), body(json!({"n": n}))))
+        .collect();
+    items.push(Item::new(pk.clone(), "010", body(json!({"n": "later"}))));
+    for round in 0..2 {
+        store.put_many(items.clone()).await.expect("bulk put");
+        assert_eq!(
+            walk(store, Query::partition(pk.clone()).limit(100)).await.len(),
+            60,
+            "round {round}: one item per key"
+        );
+        let replaced = get(store, &pk, "007").await.expect("007 is there");
+        assert_eq!(
+            Value::Object(replaced.body),
+            json!({"n": 7}),
+            "round {round}: put whole"
+        );
+        let later = get(store, &pk, "010").await.expect("010 is there");
+        assert_eq!(
+            Value::Object(later.body),
+            json!({"n": "later"}),
+            "round {round}: the later wins"
+        );
+    }
+    let bad = Item::new(pk.clone(), "", Map::new());
+    assert!(
+        store.put_many(vec![bad]).await.is_err(),
+        "a key no backend holds is refused"
+    );
 }
 
 /// A key no backend can hold (empty, with a NUL, past DynamoDB's sizes) reads as absent, so

@@ -108,6 +108,10 @@ impl<S: Store + ?Sized> Store for Deferred<S> {
         Deferred::get(self).await?.delete_many(keys).await
     }
 
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        Deferred::get(self).await?.put_many(items).await
+    }
+
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
         Deferred::get(self).await?.increment(pk, sk, by, expires_at).await
     }

@@ -21,8 +21,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, KeySchemaElement, KeyType,
-    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus, TransactWriteItem, Update, WriteRequest,
+    Put, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update, WriteRequest,
 };
 use serde_json::{Map, Number, Value};
 
@@ -79,6 +79,44 @@ impl std::fmt::Debug for DynamoStore {
 pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl DynamoStore {
+    /// Writes `requests` through BatchWriteItem, 25 a call, sending again what DynamoDB
+    /// leaves unprocessed (with a growing pause) until all are written.
+    async fn batch_write(&self, requests: Vec<WriteRequest>, what: &str) -> Result<(), StoreError> {
+        for chunk in requests.chunks(BATCH_WRITES) {
+            let mut pending = chunk.to_vec();
+            for round in 0..BATCH_ROUNDS {
+                let written = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table.as_ref(), pending)
+                    .send()
+                    .await;
+                let output = match written {
+                    Ok(output) => output,
+                    Err(error) => {
+                        let error = service_error("BatchWriteItem", error)?;
+                        return Err(self.unexpected("BatchWriteItem", &error));
+                    }
+                };
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut tables| tables.remove(self.table.as_ref()))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if round + 1 == BATCH_ROUNDS {
+                    return Err(StoreError::unavailable(format!(
+                        "BatchWriteItem left {} {what} unprocessed after {BATCH_ROUNDS} rounds",
+                        pending.len()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(25 << round)).await;
+            }
+        }
+        Ok(())
+    }
+
     /// A store on `table`, through a client the caller configured.
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
         DynamoStore {
@@ -594,39 +632,27 @@ impl Store for DynamoStore {
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<_, StoreError>>()?;
-        for chunk in requests.chunks(BATCH_WRITES) {
-            let mut pending = chunk.to_vec();
-            for round in 0..BATCH_ROUNDS {
-                let written = self
-                    .client
-                    .batch_write_item()
-                    .request_items(self.table.as_ref(), pending)
-                    .send()
-                    .await;
-                let output = match written {
-                    Ok(output) => output,
-                    Err(error) => {
-                        let error = service_error("BatchWriteItem", error)?;
-                        return Err(self.unexpected("BatchWriteItem", &error));
-                    }
-                };
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut tables| tables.remove(self.table.as_ref()))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                if round + 1 == BATCH_ROUNDS {
-                    return Err(StoreError::unavailable(format!(
-                        "BatchWriteItem left {} deletes unprocessed after {BATCH_ROUNDS} rounds",
-                        pending.len()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(25 << round)).await;
-            }
+        self.batch_write(requests, "deletes").await
+    }
+
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        // One request may not name a key twice: the later item of a key wins.
+        let mut latest = std::collections::HashMap::with_capacity(items.len());
+        for item in items {
+            validate_item(&item)?;
+            latest.insert((item.pk.clone(), item.sk.clone()), item);
         }
-        Ok(())
+        let requests: Vec<WriteRequest> = latest
+            .into_values()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item_attributes(&item)))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        self.batch_write(requests, "puts").await
     }
 
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {

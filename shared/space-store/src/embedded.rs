@@ -473,6 +473,22 @@ impl Store for EmbeddedStore {
         self.write(writes, false).await
     }
 
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let mut latest = std::collections::HashMap::with_capacity(items.len());
+        for item in items {
+            validate_item(&item)?;
+            latest.insert((item.pk.clone(), item.sk.clone()), item);
+        }
+        if latest.is_empty() {
+            return Ok(());
+        }
+        let writes = latest
+            .into_values()
+            .map(|item| Write::put(item, Condition::None))
+            .collect();
+        self.write(writes, false).await
+    }
+
     async fn increment(&self, pk: &str, sk: &str, by: u64, expires_at: i64) -> Result<u64, StoreError> {
         let now = self.now();
         let mut counters = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -60,6 +60,11 @@ pub trait Store: Send + Sync + 'static {
     /// may stop part-way and be repeated (removing what is gone is not an error).
     async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), StoreError>;
 
+    /// Puts every listed item, each on its own and unconditionally (of two with one key,
+    /// the later): a bulk write of items that stand alone, such as index entries, which
+    /// may stop part-way and be repeated.
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError>;
+
     /// Makes sure the backend is reachable (opens connections) before the first request.
     async fn warm_up(&self) -> Result<(), StoreError> {
         Ok(())

@@ -126,6 +126,21 @@ async fn import_reports_bad_rows_and_writes_good_ones_whole(app: TestApp) {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["Good One", "Good Two"]);
+    // An imported contact is found by its email at once, by its words once their job ran.
+    let by_email = app
+        .space(Method::GET, "/contacts?email=one@example.com")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(by_email.body["data"][0]["name"], "Good One");
+    app.worker_pass().await;
+    let by_word = app.space(Method::GET, "/contacts?q=good").send().await.expect(200);
+    assert_eq!(
+        by_word.body["data"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        by_word.text
+    );
     // Every created row has its event.
     assert_eq!(
         app.event_types()
