@@ -136,7 +136,8 @@ resource "aws_iam_role_policy" "scheduler" {
 
 # The realtime stream and analytics' exports: API Gateway's HTTP APIs buffer a response
 # until it ends, so these functions have a function URL that streams instead. Each checks
-# the key itself.
+# the key itself. The owner's console (served by the API, another origin) follows the
+# realtime stream from the browser with the key in a header: CORS allows the API's origin.
 resource "aws_lambda_function_url" "streaming" {
   #checkov:skip=CKV_AWS_258:The URL serves API clients holding a Space API key, which the function checks (scopes, revocation) on every stream, as API Gateway's routes do.
   for_each = local.streaming_urls
@@ -144,6 +145,28 @@ resource "aws_lambda_function_url" "streaming" {
   function_name      = aws_lambda_function.function[each.key].function_name
   authorization_type = "NONE"
   invoke_mode        = "RESPONSE_STREAM"
+
+  cors {
+    allow_origins = [aws_apigatewayv2_api.main.api_endpoint]
+    allow_methods = ["GET"]
+    allow_headers = ["authorization", "accept", "last-event-id"]
+    max_age       = 3600
+  }
+}
+
+# Where the console finds the realtime stream: the function URL exists only once the
+# functions do, so it cannot be in their environment; the account API reads it from this
+# item of the table (without it, as `spacectl serve` runs, the stream is beside the API).
+resource "aws_dynamodb_table_item" "realtime_url" {
+  table_name = aws_dynamodb_table.main.name
+  hash_key   = aws_dynamodb_table.main.hash_key
+  range_key  = aws_dynamodb_table.main.range_key
+  item = jsonencode({
+    pk   = { S = "PLATFORM" }
+    sk   = { S = "REALTIME_URL" }
+    v    = { N = "1" }
+    body = { M = { url = { S = "${trimsuffix(aws_lambda_function_url.streaming["realtime"].function_url, "/")}/functions/v1/space-realtime" } } }
+  })
 }
 
 resource "aws_lambda_permission" "streaming_url" {

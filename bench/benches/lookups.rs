@@ -29,10 +29,10 @@ async fn call(app: &Router, auth: &str, method: &str, path: &str, body: Option<V
 /// An app over an in-memory store holding `contacts` contacts; the first (the oldest) is
 /// "Needle Haystack", tagged `rare`.
 async fn fixture(contacts: usize) -> (Router, String) {
-    let (app, key) = space_bench::bench_app(Arc::new(EmbeddedStore::in_memory()))
+    let space = space_bench::bench_space(Arc::new(EmbeddedStore::in_memory()))
         .await
         .expect("bench app");
-    let auth = format!("Bearer {key}");
+    let (app, auth) = (space.app, format!("Bearer {}", space.keys.space_key));
     let row = |n: usize| match n {
         0 => json!({"name": "Needle Haystack", "email": "needle@example.com", "tags": ["rare"]}),
         n => json!({"name": format!("Person {n}"), "email": format!("p{n}@example.com"), "company": "Acme"}),
@@ -43,6 +43,8 @@ async fn fixture(contacts: usize) -> (Router, String) {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["failed"], 0, "import failed rows");
     }
+    // The imported contacts' search words.
+    space_bench::drain_jobs(&space.engine).await.expect("the jobs run");
     (app, auth)
 }
 

@@ -56,6 +56,14 @@ pub async fn bench_space(store: Arc<dyn Store>) -> anyhow::Result<BenchSpace> {
     })
 }
 
+/// Runs the worker `spacectl serve` runs over `engine` until a pass finds nothing due:
+/// what a write left for later (an import's search words) is then done.
+pub async fn drain_jobs(engine: &Engine) -> anyhow::Result<()> {
+    let worker = spacectl::worker(engine.clone());
+    while worker.run_due().await?.done > 0 {}
+    Ok(())
+}
+
 /// One request through `app` (`path` under `base`): its status and JSON body.
 pub async fn call(
     app: &Router,

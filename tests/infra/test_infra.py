@@ -338,6 +338,18 @@ class Worker(unittest.TestCase):
         function = resource("aws_lambda_function", "function")
         self.assertIn('contains(each.value.triggers,"streaming_url") ? 900', one(function["timeout"]).replace(", ", ","))
 
+    def test_the_console_reaches_the_realtime_url_from_the_apis_origin(self):
+        cors = one(resource("aws_lambda_function_url", "streaming")["cors"])
+        self.assertEqual(one(cors["allow_origins"]), "${aws_apigatewayv2_api.main.api_endpoint}")
+        self.assertEqual(one(cors["allow_methods"]), "GET")
+        self.assertIn("authorization", one(cors["allow_headers"]))
+        # The account API reads the stream's URL from the table (console/mod.rs, REALTIME_URL).
+        item = one(resource("aws_dynamodb_table_item", "realtime_url")["item"])
+        self.assertIn("'PLATFORM'", item)
+        self.assertIn("'REALTIME_URL'", item)
+        self.assertIn("aws_lambda_function_url.streaming", item)
+        self.assertIn("/functions/v1/space-realtime", item)
+
 
 class Resources(unittest.TestCase):
     def test_the_table(self):

@@ -17,6 +17,7 @@ on_both_backends!(
     the_mcp_lines_are_the_clis,
     an_account_key_watches_its_own_space_live,
     an_account_key_cannot_watch_another_accounts_space,
+    the_live_view_follows_the_realtime_url_the_table_records,
 );
 
 const REALTIME: &str = "/functions/v1/space-realtime";
@@ -210,7 +211,45 @@ async fn the_mcp_lines_are_the_clis(app: TestApp) {
         config["connections"]["ad_networks"],
         json!(space_connections::AD_NETWORKS)
     );
-    assert_eq!(config["realtime_path"], REALTIME);
+    assert_eq!(config["realtime_url"], format!("{}{REALTIME}", app.base));
+    assert_eq!(account_api::console::REALTIME_PATH, realtime::PATH);
+}
+
+/// In AWS the stream is a function URL, another origin, which Terraform records in the
+/// table: the console is told it, and its page may reach that origin (and no other).
+async fn the_live_view_follows_the_realtime_url_the_table_records(app: TestApp) {
+    let (pk, sk) = account_api::console::REALTIME_URL_ITEM;
+    let terraform = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/worker.tf"))
+        .expect("infra/worker.tf reads");
+    for key in [pk, sk] {
+        assert!(
+            terraform.contains(&format!("{{ S = \"{key}\" }}")),
+            "Terraform writes {key}"
+        );
+    }
+    let stream = "https://abc123.lambda-url.eu-west-1.on.aws/functions/v1/space-realtime";
+    let mut body = serde_json::Map::new();
+    body.insert("url".into(), json!(stream));
+    app.engine
+        .store()
+        .put(space_store::Item::new(pk, sk, body), space_store::Condition::None)
+        .await
+        .expect("the item is written");
+    let config = app
+        .request(Method::GET, "/console/config.json")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(config.body["realtime_url"], stream);
+    let page = app.request(Method::GET, "/console").send().await.expect(200);
+    let policy = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("connect-src 'self' https://abc123.lambda-url.eu-west-1.on.aws;"),
+        "{policy}"
+    );
+    // Only the page: the other answers keep the policy without it.
+    let script = app.request(Method::GET, "/console/console.js").send().await.expect(200);
+    assert_secured(&script, "/console/console.js");
 }
 
 /// A stream's raw text until `wanted` shows up in it, or `None` when `wait` passes first.

@@ -661,7 +661,7 @@
     live.controller = controller;
     $('live-toggle').textContent = 'Pause';
     $('live-toggle').setAttribute('aria-pressed', 'true');
-    const url = `${state.config.realtime_path}?space=${encodeURIComponent(state.space)}`;
+    const url = `${state.config.realtime_url}?space=${encodeURIComponent(state.space)}`;
     while (!controller.signal.aborted) {
       liveState('Connecting…');
       try {

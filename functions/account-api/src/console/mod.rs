@@ -5,7 +5,9 @@
 //!
 //! Every answer under `/console` carries a Content-Security-Policy that allows only this
 //! origin's script, style and API (no inline code, no third party, no framing), so an
-//! injected string can neither run nor send the key anywhere.
+//! injected string can neither run nor send the key anywhere. The one other origin it may
+//! reach is the realtime stream's, when that is not beside the API (in AWS, a function
+//! URL: [`realtime_url`]).
 
 use axum::Router;
 use axum::response::Response;
@@ -21,9 +23,49 @@ use crate::mcp_setup;
 /// Requests per minute a client address may make to `/console…` (a page load is four).
 pub const PER_MINUTE: u32 = 120;
 
-/// The policy on every console answer.
+/// The policy on every console answer; the page's also lets scripts reach the realtime
+/// stream's origin when that is another ([`page_policy`]).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Where the realtime stream is served beside the API (`spacectl serve`).
+pub const REALTIME_PATH: &str = "/functions/v1/space-realtime";
+
+/// The item that records the realtime stream's URL where it is not beside the API: in AWS
+/// it is the realtime function's own URL, made after the functions (so it cannot be in
+/// their environment), which Terraform writes here (`infra/worker.tf`).
+pub const REALTIME_URL_ITEM: (&str, &str) = ("PLATFORM", "REALTIME_URL");
+
+/// The realtime stream's URL: the one the table records, else beside the API.
+pub async fn realtime_url(engine: &Engine) -> Result<String, ApiError> {
+    let (pk, sk) = REALTIME_URL_ITEM;
+    let recorded = engine.store().get(pk, sk).await?;
+    Ok(
+        match recorded
+            .as_ref()
+            .and_then(|item| item.body.get("url"))
+            .and_then(Value::as_str)
+        {
+            Some(url) => url.to_owned(),
+            None => format!("{}{REALTIME_PATH}", engine.public_url()),
+        },
+    )
+}
+
+/// The console page's policy: [`CONTENT_SECURITY_POLICY`], with the realtime stream's
+/// origin added to `connect-src` when it is not the API's.
+pub fn page_policy(public_url: &str, realtime_url: &str) -> String {
+    let origin = |url: &str| {
+        let uri: http::Uri = url.parse().ok()?;
+        Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?))
+    };
+    match origin(realtime_url) {
+        Some(realtime) if Some(&realtime) != origin(public_url).as_ref() => {
+            CONTENT_SECURITY_POLICY.replace("connect-src 'self'", &format!("connect-src 'self' {realtime}"))
+        }
+        _ => CONTENT_SECURITY_POLICY.to_owned(),
+    }
+}
 
 const PAGE: &str = include_str!("index.html");
 const STYLE: &str = include_str!("console.css");
@@ -36,8 +78,9 @@ pub const TOKEN_SLOT: &str = "{TOKEN}";
 pub const FILES: &[&str] = &["console.css", "console.js"];
 
 /// What the console needs to know that the server decides: the MCP lines to paste (with
-/// [`TOKEN_SLOT`] for the token) and the kinds of connection an owner can make.
-pub fn config(origin: &str) -> Value {
+/// [`TOKEN_SLOT`] for the token), the kinds of connection an owner can make, and where the
+/// realtime stream is.
+pub fn config(origin: &str, realtime_url: &str) -> Value {
     json!({
         "mcp": {
             "claude_code": mcp_setup::claude_code_command(origin, TOKEN_SLOT),
@@ -51,7 +94,7 @@ pub fn config(origin: &str) -> Value {
             "channels": Channel::NAMES,
             "capabilities": CAPABILITIES,
         },
-        "realtime_path": "/functions/v1/space-realtime",
+        "realtime_url": realtime_url,
     })
 }
 
@@ -60,7 +103,7 @@ fn config_schema() -> Value {
     let names = |names: &[&str]| json!({"type": "array", "items": {"type": "string", "enum": names}});
     json!({
         "type": "object",
-        "required": ["mcp", "connections", "realtime_path"],
+        "required": ["mcp", "connections", "realtime_url"],
         "properties": {
             "mcp": {
                 "type": "object",
@@ -79,13 +122,16 @@ fn config_schema() -> Value {
                     "capabilities": names(CAPABILITIES)
                 }
             },
-            "realtime_path": text
+            "realtime_url": {"type": "string", "format": "uri", "description": "The realtime stream (Server-Sent Events) the live view follows."}
         }
     })
 }
 
 fn page_handler() -> Handler {
-    handler(|_call: Call| async move { Ok(Reply::raw(StatusCode::OK, "text/html; charset=utf-8", PAGE)) })
+    handler(|call: Call| async move {
+        let policy = page_policy(call.engine.public_url(), &realtime_url(&call.engine).await?);
+        Ok(Reply::raw(StatusCode::OK, "text/html; charset=utf-8", PAGE).with_header("content-security-policy", policy))
+    })
 }
 
 fn file_handler() -> Handler {
@@ -120,7 +166,10 @@ pub fn operations() -> Vec<Operation> {
             access,
             Effect::Read,
             "The console's settings: the MCP lines to paste with a new key, the kinds of connection, where the live stream is",
-            handler(|call: Call| async move { Ok(Reply::ok(config(call.engine.public_url()))) }),
+            handler(|call: Call| async move {
+                let realtime = realtime_url(&call.engine).await?;
+                Ok(Reply::ok(config(call.engine.public_url(), &realtime)))
+            }),
         )
         .answers(StatusCode::OK, config_schema),
         Operation::new(
@@ -163,10 +212,10 @@ pub fn router() -> Router<Engine> {
 
 async fn secured(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    // The page sets its own (the same, or with the realtime stream's origin).
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
