@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use futures::{StreamExt as _, TryStreamExt as _};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
@@ -31,6 +32,8 @@ pub const MAX_ROWS: usize = 1000;
 /// Rows per store transaction at most; a batch also stays within the store's limit of
 /// writes (a row is its contact, its event and its lookup entries; the batch adds its job).
 const ROWS_PER_TRANSACTION: usize = 50;
+/// Batches written at once.
+const CONCURRENT_BATCHES: usize = 4;
 /// The job that writes the search words of imported contacts.
 pub const SEARCH_WORDS: &str = "contacts.search_words";
 
@@ -149,57 +152,73 @@ async fn import(call: &Call, resource: Resource) -> Result<Reply, ApiError> {
         .filters
         .iter()
         .any(|filter| matches!(filter, Filter::IndexedSearch { .. }));
-    let space = call.space_id()?;
-    for mut batch in batches(ready, usize::from(searched)) {
-        // A batch refused because one row's email is taken drops that row and goes again:
-        // each round settles at least one row.
-        while !batch.is_empty() {
-            let mut writes: Vec<Write> = batch.iter().flat_map(|row| row.writes.iter().cloned()).collect();
-            if searched {
-                let ids: Vec<&str> = batch.iter().map(|row| row.id.as_str()).collect();
-                let payload = json!({"space": space, "ids": ids});
-                writes.push(NewJob::new(SEARCH_WORDS, payload, call.engine.now()).write());
-            }
-            match call.engine.store().transact(writes.clone()).await {
-                Ok(()) => {
-                    for row in batch.drain(..) {
-                        results.insert(
-                            row.index,
-                            json!({"index": row.index, "status": "created", "id": row.id}),
-                        );
-                    }
-                }
-                Err(StoreError::TransactionConflict { index: at }) => {
-                    let owner = owner_of(&batch, at);
-                    let row = batch.remove(owner);
-                    let result = match resource.duplicate(call, writes.get(at)).await? {
-                        Some(ApiError::Duplicate {
-                            message,
-                            field,
-                            existing_id,
-                        }) => json!({"index": row.index, "status": "duplicate", "existing_id": existing_id,
-                                     "errors": {field: [message]}}),
-                        _ => json!({"index": row.index, "status": "not_written",
-                                    "errors": {"store": ["another write changed what this row needs; retry it"]}}),
-                    };
-                    results.insert(row.index, result);
-                }
-                Err(error) => {
-                    for row in batch.drain(..) {
-                        let result = json!({"index": row.index, "status": "not_written",
-                                            "errors": {"store": [error.to_string()]}});
-                        results.insert(row.index, result);
-                    }
-                }
-            }
-        }
-    }
+    // Batches are independent (a row's email is checked against the others' up front):
+    // a few at a time, so their commits overlap (DynamoDB) or share a sync (the file store).
+    let settled: Vec<Vec<(usize, Value)>> = futures::stream::iter(batches(ready, usize::from(searched)))
+        .map(|batch| settle(call, &resource, batch, searched))
+        .buffer_unordered(CONCURRENT_BATCHES)
+        .try_collect()
+        .await?;
+    results.extend(settled.into_iter().flatten());
     let created = results.values().filter(|r| r["status"] == "created").count();
     Ok(Reply::ok(json!({
         "created": created,
         "failed": rows.len() - created,
         "results": results.into_values().collect::<Vec<_>>(),
     })))
+}
+
+/// Writes one batch of rows, with the job that indexes their words when `searched`. A
+/// batch refused because one row's email is taken drops that row and goes again: each
+/// round settles at least one row. Answers each row's result.
+async fn settle(
+    call: &Call,
+    resource: &Resource,
+    mut batch: Vec<Row>,
+    searched: bool,
+) -> Result<Vec<(usize, Value)>, ApiError> {
+    let space = call.space_id()?;
+    let mut results = Vec::with_capacity(batch.len());
+    while !batch.is_empty() {
+        let mut writes: Vec<Write> = batch.iter().flat_map(|row| row.writes.iter().cloned()).collect();
+        if searched {
+            let ids: Vec<&str> = batch.iter().map(|row| row.id.as_str()).collect();
+            let payload = json!({"space": space, "ids": ids});
+            writes.push(NewJob::new(SEARCH_WORDS, payload, call.engine.now()).write());
+        }
+        match call.engine.store().transact(writes.clone()).await {
+            Ok(()) => {
+                for row in batch.drain(..) {
+                    results.push((
+                        row.index,
+                        json!({"index": row.index, "status": "created", "id": row.id}),
+                    ));
+                }
+            }
+            Err(StoreError::TransactionConflict { index: at }) => {
+                let row = batch.remove(owner_of(&batch, at));
+                let result = match resource.duplicate(call, writes.get(at)).await? {
+                    Some(ApiError::Duplicate {
+                        message,
+                        field,
+                        existing_id,
+                    }) => json!({"index": row.index, "status": "duplicate", "existing_id": existing_id,
+                                 "errors": {field: [message]}}),
+                    _ => json!({"index": row.index, "status": "not_written",
+                                "errors": {"store": ["another write changed what this row needs; retry it"]}}),
+                };
+                results.push((row.index, result));
+            }
+            Err(error) => {
+                for row in batch.drain(..) {
+                    let result = json!({"index": row.index, "status": "not_written",
+                                        "errors": {"store": [error.to_string()]}});
+                    results.push((row.index, result));
+                }
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// A valid row and the writes that create it.
