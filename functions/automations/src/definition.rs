@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use space_http::error::FieldErrors;
-use space_http::fields::TIME_ZONE_PATTERN;
+use space_http::fields::{TIME_ZONE_PATTERN, label, label_schema};
 
 use crate::schedule::Schedule;
 
@@ -123,10 +123,17 @@ impl Definition {
                 add(name, "is not a field of an automation".into());
             }
         }
-        let name = match object.get("name").and_then(Value::as_str).map(str::trim) {
-            Some(name) if !name.is_empty() && name.chars().count() <= MAX_NAME_CHARS => name.to_owned(),
+        let name = match object
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|name| label(name, MAX_NAME_CHARS))
+        {
+            Some(name) => name.to_owned(),
             _ => {
-                add("name", format!("is required: 1 to {MAX_NAME_CHARS} characters"));
+                add(
+                    "name",
+                    format!("is required: 1 to {MAX_NAME_CHARS} printable characters, not only spaces"),
+                );
                 String::new()
             }
         };
@@ -266,12 +273,30 @@ fn parse_trigger(value: &Value) -> Result<Trigger, FieldError> {
     }
 }
 
-/// A string field of a step: present, non-blank, at most `max` characters.
+/// A string field of a step: present, not only white space, at most `max` characters.
 fn text(object: &Map<String, Value>, name: &str, max: usize) -> Result<String, FieldError> {
     match object.get(name).and_then(Value::as_str) {
         Some(value) if !value.trim().is_empty() && value.chars().count() <= max => Ok(value.to_owned()),
-        _ => Err((format!(".{name}"), format!("is required: 1 to {max} characters"))),
+        _ => Err((
+            format!(".{name}"),
+            format!("is required: 1 to {max} characters, not only spaces"),
+        )),
     }
+}
+
+/// A one-line label field of a step (a task's title).
+fn one_label(object: &Map<String, Value>, name: &str, max: usize) -> Result<String, FieldError> {
+    object
+        .get(name)
+        .and_then(Value::as_str)
+        .and_then(|value| label(value, max))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            (
+                format!(".{name}"),
+                format!("is required: 1 to {max} printable characters, not only spaces"),
+            )
+        })
 }
 
 fn parse_step(value: &Value) -> Result<Value, FieldError> {
@@ -292,7 +317,7 @@ fn parse_step(value: &Value) -> Result<Value, FieldError> {
         return Err((format!(".{extra}"), format!("is not a field of a `{kind}` step")));
     }
     let step = match kind {
-        "create_task" => json!({"type": kind, "title": text(object, "title", MAX_SHORT_CHARS)?}),
+        "create_task" => json!({"type": kind, "title": one_label(object, "title", MAX_SHORT_CHARS)?}),
         "add_tag" => {
             let tag = object.get("tag").cloned().unwrap_or(Value::Null);
             let tag = space_http::fields::normalize_tag(&tag).map_err(|message| (".tag".into(), message))?;
@@ -355,13 +380,13 @@ pub fn request_schema(partial: bool) -> Value {
         "required": ["type"],
         "properties": {
             "type": {"type": "string", "enum": STEP_TYPES},
-            "title": {"type": "string", "minLength": 1, "maxLength": MAX_SHORT_CHARS},
-            "tag": {"type": "string", "minLength": 1, "maxLength": 50},
-            "from_sender_id": {"type": "string", "minLength": 1, "maxLength": MAX_SHORT_CHARS},
-            "from_number_id": {"type": "string", "minLength": 1, "maxLength": MAX_SHORT_CHARS},
-            "to": {"description": "An email address or a list of them (send_mail), a phone number (send_sms)."},
-            "subject": {"type": "string", "minLength": 1, "maxLength": MAX_SHORT_CHARS},
-            "text": {"type": "string", "minLength": 1},
+            "title": label_schema(MAX_SHORT_CHARS),
+            "tag": label_schema(64),
+            "from_sender_id": {"type": "string", "minLength": 1, "maxLength": MAX_SHORT_CHARS, "pattern": "\\S"},
+            "from_number_id": {"type": "string", "minLength": 1, "maxLength": MAX_SHORT_CHARS, "pattern": "\\S"},
+            "to": {"description": "An email address or a list of 1 to 50 (send_mail), a phone number (send_sms)."},
+            "subject": {"type": "string", "minLength": 1, "maxLength": MAX_SHORT_CHARS, "pattern": "\\S"},
+            "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS * 10, "pattern": "\\S", "description": "At most 1,600 characters for send_sms, 16,000 for send_mail."},
             "url": {"type": "string", "format": "uri", "maxLength": MAX_URL_CHARS},
             "seconds": {"type": "integer", "minimum": 1, "maximum": MAX_WAIT_SECONDS}
         }
@@ -369,11 +394,11 @@ pub fn request_schema(partial: bool) -> Value {
     let mut schema = json!({
         "type": "object",
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+            "name": label_schema(MAX_NAME_CHARS),
             "enabled": {"type": "boolean", "default": true},
             "trigger": trigger_schema(),
             "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": step},
-            "run_as_key_id": {"type": ["string", "null"], "description": "The space key event and schedule runs act as (required for those triggers): each step is authorized, capped and approval-checked as that key."}
+            "run_as_key_id": {"type": ["string", "null"], "pattern": "^key_[0-9A-Za-z]{26}$", "description": "The space key event and schedule runs act as (required for those triggers): each step is authorized, capped and approval-checked as that key."}
         },
         "additionalProperties": false
     });

@@ -19,6 +19,7 @@ on_both_backends!(
     a_new_contact_starts_its_automation_once,
     a_schedule_fires_at_nine_local_time_across_the_dst_change,
     a_sending_step_counts_under_the_keys_cap,
+    a_key_that_needs_approval_gets_a_pending_approval_from_its_step,
 );
 
 fn automations_path(app: &TestApp) -> String {
@@ -555,4 +556,40 @@ async fn a_sending_step_counts_under_the_keys_cap(app: TestApp) {
     assert_eq!(capped["steps"][0]["error"]["code"], "LIVE_ACTION_CAP");
     let sent = app.space(Method::GET, "/phone/sms").send().await.expect(200);
     assert_eq!(sent.body["data"].as_array().map(Vec::len), Some(1));
+}
+
+async fn a_key_that_needs_approval_gets_a_pending_approval_from_its_step(app: TestApp) {
+    let number = connect(&app, "+12015550100", &["sms"]).await;
+    let automation = id(&define(
+        &app,
+        json!({"name": "Text", "trigger": {"type": "manual"}, "steps": [
+            {"type": "send_sms", "from_number_id": number, "to": "+12015550123", "text": "Your order shipped"}
+        ]}),
+    )
+    .await);
+    let minted = app
+        .account(Method::POST, &format!("/spaces/{}/keys", app.demo.space_id))
+        .json(json!({"name": "supervised", "scopes": ["automations:run", "phone:run"], "approval_required": ["phone:run"]}))
+        .send()
+        .await
+        .expect(201);
+    let key = minted.body["token"].as_str().expect("a token").to_owned();
+    let run_id = id(&run(&app, &key, &automation, json!({})).await.expect(202).body);
+    app.worker_pass().await;
+    app.worker_pass().await;
+    let done = get_run(&app, &automation, &run_id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["steps"][0]["output"]["status"], "pending");
+    assert!(
+        done["steps"][0]["output"]["approval_id"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("apr_"))
+    );
+    let sent = app.space(Method::GET, "/phone/sms").send().await.expect(200);
+    assert_eq!(
+        sent.body["data"],
+        json!([]),
+        "nothing is sent before the owner approves"
+    );
+    assert_eq!(count(&app.event_types().await, "approval.requested"), 1);
 }
