@@ -29,6 +29,11 @@ use crate::steps::secret_name;
 use crate::triggers::{cancel_tick, registration, stored_fields, tick_job};
 use crate::{ID_PREFIX, automations_partition};
 
+/// When the automation's trigger last changed or it was last enabled, in milliseconds on
+/// the clock event ids are minted with (kept inside, never shown): events from before then
+/// do not start it, however far behind the trigger's place in the feed is.
+pub const ARMED_AT: &str = "_armed_ms";
+
 /// An automation as shown.
 pub fn view(item: &Item) -> Value {
     space_http::resource::Resource::render(item)
@@ -109,6 +114,7 @@ pub async fn create(engine: &Engine, owner: &Principal, space: &str, body: &Valu
     fields.insert("id".into(), json!(id));
     fields.insert("next_run_at".into(), json!(next.map(format_datetime)));
     fields.insert("created_at".into(), stamp.clone());
+    fields.insert(ARMED_AT.into(), json!(space_http::ids::id_clock_now()));
     fields.insert("updated_at".into(), stamp);
     let item = Item::new(automations_partition(space), id.clone(), fields);
     let shown = view(&item);
@@ -152,6 +158,12 @@ pub async fn update(
     let now = engine.now();
     let next = definition.next_run(now);
     let mut body = before.body.clone();
+    let was_enabled = before.body.get("enabled") != Some(&Value::Bool(false));
+    let rearmed =
+        Trigger::of(&before.body).as_ref() != Some(&definition.trigger) || (definition.enabled && !was_enabled);
+    if rearmed {
+        body.insert(ARMED_AT.into(), json!(space_http::ids::id_clock_now()));
+    }
     body.extend(definition.fields());
     body.insert("next_run_at".into(), json!(next.map(format_datetime)));
     body.insert("updated_at".into(), json!(format_datetime(now)));

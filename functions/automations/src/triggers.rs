@@ -144,8 +144,13 @@ async fn follow(engine: &Engine, space: &str) -> Result<usize, JobError> {
     for event in &events {
         let kind = event.body.get("type").and_then(Value::as_str).unwrap_or_default();
         for (automation, wanted) in &watching {
-            // What happened before the automation existed does not start it.
-            if kind != wanted || ulid_of(&event.sk) < ulid_of(&automation.sk) {
+            // What happened before the automation watched for it does not start it.
+            let armed = automation.body.get(crate::owner::ARMED_AT).and_then(Value::as_u64);
+            let minted = space_http::ids::minted_at(&event.sk).unwrap_or(0);
+            if kind != wanted
+                || ulid_of(&event.sk) < ulid_of(&automation.sk)
+                || armed.is_some_and(|armed| minted < armed)
+            {
                 continue;
             }
             let Some(key_id) = automation.body.get("run_as_key_id").and_then(Value::as_str) else {

@@ -460,6 +460,26 @@ async fn a_new_contact_starts_its_automation_once(app: TestApp) {
     app.worker_pass().await;
     assert_eq!(runs(&app, &automation).await.len(), 1);
     assert_eq!(count(&app.event_types().await, "automation.run.started"), 1);
+
+    // Contacts created while it is disabled never start it, not even once it is enabled again.
+    let path = format!("{}/{automation}", automations_path(&app));
+    app.account(Method::PATCH, &path)
+        .json(json!({"enabled": false}))
+        .send()
+        .await
+        .expect(200);
+    app.contact(json!({"name": "Margaret Hamilton"})).await;
+    app.worker_pass().await;
+    app.account(Method::PATCH, &path)
+        .json(json!({"enabled": true}))
+        .send()
+        .await
+        .expect(200);
+    app.worker_pass().await;
+    assert_eq!(runs(&app, &automation).await.len(), 1);
+    app.contact(json!({"name": "Katherine Johnson"})).await;
+    app.worker_pass().await;
+    assert_eq!(runs(&app, &automation).await.len(), 2);
 }
 
 fn at(text: &str) -> DateTime<Utc> {
