@@ -254,3 +254,18 @@ pub fn stored_fields(item: &Item) -> serde_json::Map<String, Value> {
         .filter(|(_, value)| !value.is_null())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_id_is_fixed_by_its_automation_and_event() {
+        let event = "evt_01jd0000000000000000000000";
+        let one = derived_run_id("aut_a", 1_700_000_000_000, event);
+        assert_eq!(one, derived_run_id("aut_a", 1_700_000_000_000, event));
+        assert_ne!(one, derived_run_id("aut_b", 1_700_000_000_000, event));
+        assert!(space_http::ids::has_shape(&one, RUN_PREFIX));
+        assert_eq!(space_http::ids::minted_at(&one), Some(1_700_000_000_000));
+    }
+}
