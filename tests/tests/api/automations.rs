@@ -20,6 +20,7 @@ on_both_backends!(
     a_schedule_fires_at_nine_local_time_across_the_dst_change,
     a_sending_step_counts_under_the_keys_cap,
     a_key_that_needs_approval_gets_a_pending_approval_from_its_step,
+    an_mcp_client_runs_an_automation_with_the_run_tool,
 );
 
 fn automations_path(app: &TestApp) -> String {
@@ -612,4 +613,34 @@ async fn a_key_that_needs_approval_gets_a_pending_approval_from_its_step(app: Te
         "nothing is sent before the owner approves"
     );
     assert_eq!(count(&app.event_types().await, "approval.requested"), 1);
+}
+
+async fn an_mcp_client_runs_an_automation_with_the_run_tool(app: TestApp) {
+    let automation = id(&define(
+        &app,
+        json!({"name": "Follow up", "trigger": {"type": "manual"}, "steps": [{"type": "create_task", "title": "Call back"}]}),
+    )
+    .await);
+    let (key, _) = mint(
+        &app,
+        &["automations:run", "automations:read", "tasks:write"],
+        Value::Null,
+    )
+    .await;
+    let called = app
+        .mcp(
+            &key,
+            "",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "run_automations",
+                   "arguments": {"operation": "automations_run", "arguments": {"id": automation, "input": {"ticket": 42}}}}}),
+        )
+        .send()
+        .await
+        .expect(200);
+    let result = &called.body["result"];
+    assert_ne!(result["isError"], json!(true), "{result}");
+    assert_eq!(result["structuredContent"]["status"], "queued", "{result}");
+    assert_eq!(result["structuredContent"]["input"]["ticket"], 42);
+    app.worker_pass().await;
+    assert_eq!(tasks(&app).await.len(), 1);
 }
