@@ -32,6 +32,12 @@ pub const RUNS: &str = "automation_runs";
 pub const RUN_STATUSES: [&str; 5] = ["queued", "running", "waiting", "succeeded", "failed"];
 /// The statuses of a step.
 pub const STEP_STATUSES: [&str; 5] = ["pending", "running", "succeeded", "failed", "skipped"];
+/// Which job carries out the running step, until when (kept inside, never shown): a copy
+/// of the job (a redelivery, an expired worker lease) waits for it instead of calling the
+/// step's operation beside it.
+const LEASE: &str = "_step_lease";
+/// How long a job holds the step it runs: as long as the worker's own lease on a job.
+const STEP_LEASE: TimeDelta = TimeDelta::seconds(60);
 /// The id prefix of runs.
 pub const RUN_PREFIX: &str = "arun";
 
@@ -232,11 +238,13 @@ impl Handler for Step {
         };
         let now = engine.now();
         let is_wait = step["type"] == "wait";
+        let lease = json!({"job": job.id, "until": format_datetime(now + STEP_LEASE)});
         match step["status"].as_str() {
             Some("pending") => {
                 let run_status = if is_wait { "waiting" } else { "running" };
                 run = advance(engine, &run, |body| {
                     body.insert("status".into(), json!(run_status));
+                    body.insert(LEASE.into(), lease);
                     set_step(
                         body,
                         index,
@@ -248,7 +256,28 @@ impl Handler for Step {
                 })
                 .await?;
             }
-            Some("running") => {}
+            // A wait does nothing but wait: whichever job finds it over settles it.
+            Some("running") if is_wait => {}
+            Some("running") => {
+                let held = run.body.get(LEASE);
+                let holder = held.and_then(|lease| lease.get("job")).and_then(Value::as_str);
+                let until = held
+                    .and_then(|lease| lease.get("until"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_datetime);
+                match until {
+                    // Another copy of this job is carrying the step out: look again once
+                    // its lease is over, by which time it has settled the step or died.
+                    Some(until) if holder != Some(job.id.as_str()) && until > now => return Ok(Outcome::Later(until)),
+                    Some(_) if holder == Some(job.id.as_str()) => {}
+                    _ => {
+                        run = advance(engine, &run, |body| {
+                            body.insert(LEASE.into(), lease);
+                        })
+                        .await?;
+                    }
+                }
+            }
             // Settled by an earlier run of this job.
             _ => return Ok(Outcome::Done),
         }

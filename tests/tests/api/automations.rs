@@ -21,6 +21,7 @@ on_both_backends!(
     a_sending_step_counts_under_the_keys_cap,
     a_key_that_needs_approval_gets_a_pending_approval_from_its_step,
     an_mcp_client_runs_an_automation_with_the_run_tool,
+    a_step_job_that_runs_twice_acts_once,
 );
 
 fn automations_path(app: &TestApp) -> String {
@@ -643,4 +644,39 @@ async fn an_mcp_client_runs_an_automation_with_the_run_tool(app: TestApp) {
     assert_eq!(result["structuredContent"]["input"]["ticket"], 42);
     app.worker_pass().await;
     assert_eq!(tasks(&app).await.len(), 1);
+}
+
+async fn a_step_job_that_runs_twice_acts_once(app: TestApp) {
+    let contact = id(&app.contact(json!({"name": "Ada Lovelace"})).await);
+    let automation = id(&define(
+        &app,
+        json!({"name": "Twice", "trigger": {"type": "manual"}, "steps": [
+            {"type": "create_task", "title": "Once only"},
+            {"type": "add_tag", "tag": "once"}
+        ]}),
+    )
+    .await);
+    let run_id = id(&run(&app, app.key(), &automation, json!({"contact_id": contact}))
+        .await
+        .expect(202)
+        .body);
+    // Copies of the first step's job, as a redelivered message or an expired lease would
+    // leave them: they run beside the original, in the same pass and in the next.
+    let payload = json!({"space_id": app.demo.space_id, "automation_id": automation, "run_id": run_id, "index": 0});
+    let now = app.engine.now();
+    let copies = (0..3)
+        .map(|_| space_worker::NewJob::new("automations.step", payload.clone(), now).write())
+        .collect();
+    app.engine.store().transact(copies).await.expect("copies enqueued");
+    app.worker_pass().await;
+    let late = space_worker::NewJob::new("automations.step", payload, now).write();
+    app.engine.store().transact(vec![late]).await.expect("a late copy");
+    app.worker_pass().await;
+    app.worker_pass().await;
+    let done = get_run(&app, &automation, &run_id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(tasks(&app).await.len(), 1, "one task however often the step ran");
+    let types = app.event_types().await;
+    assert_eq!(count(&types, "task.created"), 1);
+    assert_eq!(count(&types, "automation.run.succeeded"), 1);
 }
