@@ -4,7 +4,8 @@
 //! transaction. Each step is one job ([`STEP`], named by run and step, so enqueuing it twice
 //! is harmless). A job moves its step `pending → running → succeeded | failed` and the run
 //! on, each move a write conditional on the run's version, so a job that runs twice finds
-//! its step settled and does nothing. Steps that call an operation pass `<run id>.<step>`
+//! its step settled and does nothing; while a step runs it is leased to its job, so a copy
+//! running at the same time waits for it. Steps that call an operation pass `<run id>.<step>`
 //! as the idempotency key: a job that dies between the call and its record calls again and
 //! gets the first answer back, and the side effect happens once. A failed step fails the run
 //! and skips the steps after it; `wait` moves its job later ([`Outcome::Later`]).
