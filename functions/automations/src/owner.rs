@@ -169,10 +169,13 @@ pub async fn update(
     body.insert("updated_at".into(), json!(format_datetime(now)));
     let after = Item::new(before.pk.clone(), before.sk.clone(), body).with_version(before.version + 1);
     let mut writes = vec![Write::put(after.clone(), Condition::Version(before.version))];
-    if let Some(previous) = scheduled_at(&before) {
+    let previous = scheduled_at(&before);
+    // The job due at the same time stays as it is (a transaction touches an item once).
+    let moved = previous != next;
+    if let Some(previous) = previous.filter(|_| moved) {
         writes.push(cancel_tick(id, previous));
     }
-    writes.extend(trigger_writes(space, id, &definition, next));
+    writes.extend(trigger_writes(space, id, &definition, next.filter(|_| moved)));
     let (before_view, after_view) = (view(&before), view(&after));
     writes.push(update_event_write(
         space,

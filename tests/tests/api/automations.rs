@@ -533,8 +533,18 @@ async fn a_schedule_fires_at_nine_local_time_across_the_dst_change(app: TestApp)
     assert!(fired.iter().all(|r| r["status"] == "succeeded"), "{fired:?}");
     assert_eq!(tasks(&app).await.len(), 2);
 
-    // Disabled, it stops; deleted, its job is gone.
+    // Renamed, it keeps its time; disabled, it stops.
     let path = format!("{}/{automation}", automations_path(&app));
+    let renamed = app
+        .account(Method::PATCH, &path)
+        .json(json!({"name": "Every morning"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(renamed.body["next_run_at"], "2027-03-29T07:00:00.000Z");
+    app.clock.advance(at("2027-03-29T07:00:00Z") - app.engine.now());
+    app.worker_pass().await;
+    assert_eq!(runs(&app, &automation).await.len(), 3);
     let paused = app
         .account(Method::PATCH, &path)
         .json(json!({"enabled": false}))
@@ -544,7 +554,7 @@ async fn a_schedule_fires_at_nine_local_time_across_the_dst_change(app: TestApp)
     assert_eq!(paused.body["next_run_at"], Value::Null);
     app.clock.advance(TimeDelta::days(2));
     app.worker_pass().await;
-    assert_eq!(runs(&app, &automation).await.len(), 2);
+    assert_eq!(runs(&app, &automation).await.len(), 3);
 }
 
 async fn a_sending_step_counts_under_the_keys_cap(app: TestApp) {
