@@ -309,6 +309,42 @@ async def mail():
         check(refused.is_error and envelope(refused)["code"] == "RECIPIENT_SUPPRESSED", f"suppressed: {refused}")
 
 
+async def automations():
+    """The owner defines an automation; a key runs it through its run tool and reads the run
+    move on the worker until its step created the task."""
+    status, automation = http(
+        "POST",
+        f"/functions/v1/account-api/spaces/{SPACE_ID}/automations",
+        ACCOUNT_KEY,
+        {"name": "Follow up", "trigger": {"type": "manual"}, "steps": [{"type": "create_task", "title": "Call back"}]},
+    )
+    check(status == 201, f"the owner defines an automation: {status} {automation}")
+    key = mint(["automations:read", "automations:run", "tasks:write"])
+    async with client(key) as session:
+        tools = (await session.list_tools()).tools
+        names = {tool.name for tool in tools}
+        check({"read_automations", "run_automations"} <= names, f"automation tools: {names}")
+        run_tool = next(tool for tool in tools if tool.name == "run_automations")
+        check(run_tool.annotations.open_world_hint is True, "running an automation reaches the world")
+        started = await session.call_tool(
+            "run_automations",
+            {"operation": "automations_run", "arguments": {"id": automation["id"], "input": {"ticket": 7}}},
+        )
+        check(not started.is_error and started.structured_content["status"] == "queued", f"a queued run: {started}")
+        run_id = started.structured_content["id"]
+        status = None
+        for _ in range(300):
+            shown = await session.call_tool(
+                "read_automations",
+                {"operation": "automations_runs_get", "arguments": {"id": automation["id"], "run_id": run_id}},
+            )
+            status = shown.structured_content["status"]
+            if status in ("succeeded", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        check(status == "succeeded", f"the worker ran its step: {status}")
+
+
 async def main():
     async with httpx2.AsyncClient() as raw:
         response = await raw.post(MCP, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
@@ -319,6 +355,7 @@ async def main():
     await social()
     await inbox()
     await mail()
+    await automations()
     print(f"python sdk: {CHECKS} checks passed")
 
 

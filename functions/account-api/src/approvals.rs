@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use space_auth::{KeyRecord, Principal, PrincipalKind, TokenHash};
+use space_auth::Principal;
 use space_http::approvals;
 use space_http::events::event_write;
 use space_http::execute::execute_approved;
@@ -218,28 +218,6 @@ async fn decide(
     }
 }
 
-/// The space key `key_id` of `space` as a principal, read afresh: why not, if it was
-/// revoked, expired or deleted.
-async fn key_principal(engine: &Engine, space: &str, key_id: &str) -> Result<Principal, ApiError> {
-    let gone = || ApiError::Forbidden("The key that asked for it was revoked or has expired.".into());
-    let listed = keys::space_key(space, key_id);
-    let Some(item) = engine.store().get(&listed.pk, &listed.sk).await? else {
-        return Err(gone());
-    };
-    let hash = item
-        .body
-        .get("token_hash")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::Internal("key list item without a token hash".into()))?;
-    let lookup = keys::key_lookup(&TokenHash::from_stored(hash.to_owned()));
-    let record = engine.store().get(&lookup.pk, &lookup.sk).await?.ok_or_else(gone)?;
-    let record: KeyRecord = serde_json::from_value(Value::Object(record.body))
-        .map_err(|error| ApiError::Internal(format!("a key record does not read: {error}")))?;
-    record
-        .authenticate(PrincipalKind::Space, engine.now())
-        .map_err(|_| gone())
-}
-
 /// Runs an approved call once and records its answer.
 #[derive(Clone)]
 pub struct Perform {
@@ -288,7 +266,10 @@ impl space_worker::Handler for Perform {
         }
         let name = item.body.get("operation").and_then(Value::as_str).unwrap_or_default();
         let key_id = item.body.get("key_id").and_then(Value::as_str).unwrap_or_default();
-        let outcome = match (self.operation(name), key_principal(engine, space, key_id).await) {
+        let outcome = match (
+            self.operation(name),
+            approvals::key_principal(engine, space, key_id).await,
+        ) {
             (Some(operation), Ok(principal)) => {
                 let call = approvals::replay(&item.body, engine.clone(), principal);
                 execute_approved(operation, call, id).await

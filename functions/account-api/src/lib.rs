@@ -6,6 +6,7 @@
 //! them as routes. The owner's web console ([`console`]) is served from here too.
 
 pub mod approvals;
+pub mod automations;
 pub mod catalogue;
 pub mod connections;
 pub mod console;
@@ -33,6 +34,7 @@ fn operation(name: &str, method: Method, path: &str, effect: Effect, summary: &s
             "key" => Param::path("key", "The key's id."),
             "connection" => Param::path("connection", "The connection's id."),
             "approval" => Param::path("approval", "The approval's id."),
+            "automation" => Param::path("automation", "The automation's id."),
             "address" => Param::path("address", "The email address (URL-encoded)."),
             _ => Param {
                 schema: json!({"type": "string", "pattern": secrets::NAME_PATTERN}),
@@ -111,7 +113,68 @@ fn api_operations() -> Vec<Operation> {
         "Only approvals in this status (`pending`: what waits for you).",
     ));
     list_approvals.params.extend(page_params());
-    vec![
+    let mut list_automations = operation(
+        "automations_owner_list",
+        Method::GET,
+        "/spaces/{space}/automations",
+        Effect::Read,
+        "List a Space's automations, newest first",
+        automations::list_handler(),
+    );
+    list_automations.params.extend(page_params());
+    let mut operations = vec![
+        list_automations.answers(StatusCode::OK, || list_schema(::automations::definition::schema())),
+        operation(
+            "automations_owner_create",
+            Method::POST,
+            "/spaces/{space}/automations",
+            Effect::Create,
+            "Define an automation: a trigger (manual, event, schedule) and its steps",
+            automations::create_handler(),
+        )
+        .with_description(::automations::owner::RULES)
+        .with_body(Schema::lazy(|| ::automations::definition::request_schema(false)).named("AutomationCreate"))
+        .answers(
+            StatusCode::CREATED,
+            Schema::lazy(::automations::definition::schema).named("Automation"),
+        ),
+        operation(
+            "automations_owner_get",
+            Method::GET,
+            "/spaces/{space}/automations/{automation}",
+            Effect::Read,
+            "Get an automation",
+            automations::get_handler(),
+        )
+        .answers(
+            StatusCode::OK,
+            Schema::lazy(::automations::definition::schema).named("Automation"),
+        ),
+        operation(
+            "automations_owner_update",
+            Method::PATCH,
+            "/spaces/{space}/automations/{automation}",
+            Effect::Update,
+            "Change an automation (any of its fields; `enabled: false` pauses its triggers)",
+            automations::update_handler(),
+        )
+        .with_description(::automations::owner::RULES)
+        .with_body(Schema::lazy(|| ::automations::definition::request_schema(true)).named("AutomationUpdate"))
+        .answers(
+            StatusCode::OK,
+            Schema::lazy(::automations::definition::schema).named("Automation"),
+        ),
+        operation(
+            "automations_owner_delete",
+            Method::DELETE,
+            "/spaces/{space}/automations/{automation}",
+            Effect::Delete,
+            "Delete an automation: its triggers stop, and it and its runs are no longer shown",
+            automations::delete_handler(),
+        )
+        .answers_no_content(),
+    ];
+    operations.extend(vec![
         list_approvals.answers(StatusCode::OK, || list_schema(approvals::schema())),
         operation(
             "approvals_get",
@@ -354,7 +417,8 @@ fn api_operations() -> Vec<Operation> {
             secrets::delete_handler(),
         )
         .answers_no_content(),
-    ]
+    ]);
+    operations
 }
 
 /// What this family's Lambda binary carries beyond the table (IAM follows from it).

@@ -45,6 +45,7 @@ const CONCURRENCY: usize = 10;
 pub fn worker(engine: Engine) -> Worker {
     Worker::new(engine)
         .source(webhooks::Fanout)
+        .source(automations::Triggers)
         .handle(webhooks::DELIVER, webhooks::Deliver)
         .handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
         .handle(social::PUBLISH, social::Publish)
@@ -57,6 +58,8 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(mail::RECEIPT, mail::Receipt)
         .handle(mail::IDENTITY, mail::Identity)
         .handle(messaging::REVIEW, messaging::Review)
+        .handle(automations::STEP, automations::Step::new(space_catalogue::operations))
+        .handle(automations::TICK, automations::Tick)
         .handle(
             account_api::approvals::PERFORM,
             account_api::approvals::Perform::new(space_catalogue::operations),

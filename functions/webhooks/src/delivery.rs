@@ -1,7 +1,7 @@
 //! From the events feed to the endpoints: the fan-out source and the delivery job.
 //!
 //! Events are the outbox: every change commits its event with it. The fan-out follows each
-//! Space's feed with a [`FeedTail`] whose position it keeps (locally it polls every Space
+//! Space's feed with a [`SavedTail`] whose position it keeps (locally it polls every Space
 //! with endpoints; in AWS the table's stream names the Spaces whose feeds moved) and, for each
 //! event an enabled endpoint wants, writes a delivery record and its job in one transaction,
 //! the record on the condition that it does not exist yet, so an event seen twice is
@@ -17,7 +17,7 @@ use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
 use space_http::Engine;
-use space_http::events::{FeedTail, TAIL_OVERLAP_MS, event_write, render};
+use space_http::events::{SavedTail, event_write, render};
 use space_http::fields::{format_datetime, parse_datetime};
 use space_http::keys;
 use space_store::{Condition, Item, Query, StoreError, Write};
@@ -107,6 +107,7 @@ fn millis_of(id: &str) -> Option<u64> {
     space_http::ids::minted_at(id)
 }
 
+#[cfg(test)]
 fn first_id_at(millis: u64) -> String {
     space_http::ids::first_at(space_http::events::EVENT_ID_PREFIX, millis)
 }
@@ -164,34 +165,19 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
         return Ok(0);
     }
     let now = engine.now();
-    let state_key = keys::resource(&keys::collection_partition(space, "webhook_state"), "FANOUT");
-    let state = engine.store().get(&state_key.pk, &state_key.sk).await?;
-    let saved = state.as_ref().and_then(|state| {
-        let checkpoint = state.body.get("checkpoint").and_then(Value::as_str)?;
-        let recent = state.body.get("recent").and_then(Value::as_array).map(|ids| {
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        });
-        Some((checkpoint.to_owned(), recent.unwrap_or_default()))
-    });
     // The first poll starts where the oldest endpoint was added (ids carry the time they
     // were minted at); later ones where the last left off.
-    let mut tail = match saved {
-        Some((checkpoint, recent)) => FeedTail::resume(space, checkpoint, recent),
-        None => {
-            let oldest = endpoints
-                .iter()
-                .map(|endpoint| endpoint.id.as_str())
-                .min_by_key(|id| ulid_of(id))
-                .and_then(millis_of)
-                .unwrap_or(0);
-            FeedTail::after(space, first_id_at(oldest.saturating_sub(TAIL_OVERLAP_MS)))
-        }
-    };
-    let events = tail.read(engine.store(), EVENTS_PER_POLL).await?;
-    if events.is_empty() && state.is_some() {
+    let mut saved = SavedTail::load(engine.store(), space, "webhook_state", || {
+        endpoints
+            .iter()
+            .map(|endpoint| endpoint.id.as_str())
+            .min_by_key(|id| ulid_of(id))
+            .and_then(millis_of)
+            .unwrap_or(0)
+    })
+    .await?;
+    let events = saved.tail.read(engine.store(), EVENTS_PER_POLL).await?;
+    if events.is_empty() && saved.resumed {
         return Ok(0);
     }
     let mut deliveries = Vec::new();
@@ -222,14 +208,7 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
             Err(error) => return Err(error.into()),
         }
     }
-    let (checkpoint, recent) = tail.position();
-    let mut body = Map::new();
-    body.insert("checkpoint".into(), json!(checkpoint));
-    body.insert("recent".into(), json!(recent.collect::<Vec<_>>()));
-    engine
-        .store()
-        .put(Item::new(state_key.pk, state_key.sk, body), Condition::None)
-        .await?;
+    saved.save(engine.store()).await?;
     Ok(enqueued)
 }
 

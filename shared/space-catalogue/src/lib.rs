@@ -215,6 +215,13 @@ pub fn families() -> Vec<Family> {
             streaming: false,
         },
         Family {
+            name: "automations",
+            operations: automations::operations,
+            router: automations::router,
+            backends: automations::BACKENDS,
+            streaming: false,
+        },
+        Family {
             name: "messaging",
             operations: messaging::operations,
             router: messaging::router,

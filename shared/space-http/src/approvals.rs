@@ -127,6 +127,34 @@ pub fn replay(approval: &Map<String, Value>, engine: crate::Engine, principal: s
     call
 }
 
+/// The space key `key_id` of `space` as a principal, read afresh: a call made later as the
+/// key (an approved call, an automation's step) fails if it was revoked, expired or deleted
+/// meanwhile.
+pub async fn key_principal(
+    engine: &crate::Engine,
+    space: &str,
+    key_id: &str,
+) -> Result<space_auth::Principal, ApiError> {
+    use space_auth::{KeyRecord, PrincipalKind, TokenHash};
+    let gone = || ApiError::Forbidden("The key was revoked or has expired.".into());
+    let listed = keys::space_key(space, key_id);
+    let Some(item) = engine.store().get(&listed.pk, &listed.sk).await? else {
+        return Err(gone());
+    };
+    let hash = item
+        .body
+        .get("token_hash")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::Internal("key list item without a token hash".into()))?;
+    let lookup = keys::key_lookup(&TokenHash::from_stored(hash.to_owned()));
+    let record = engine.store().get(&lookup.pk, &lookup.sk).await?.ok_or_else(gone)?;
+    let record: KeyRecord = serde_json::from_value(Value::Object(record.body))
+        .map_err(|error| ApiError::Internal(format!("a key record does not read: {error}")))?;
+    record
+        .authenticate(PrincipalKind::Space, engine.now())
+        .map_err(|_| gone())
+}
+
 /// The output an approvable operation's MCP tool declares: its own answer, or a pending
 /// approval.
 pub fn or_pending(response: &Map<String, Value>) -> Map<String, Value> {

@@ -230,6 +230,63 @@ impl FeedTail {
     }
 }
 
+/// A [`FeedTail`] whose position is kept in the store, one per Space and follower (the
+/// webhook fan-out, automation triggers): each poll resumes where the last one saved.
+#[derive(Debug, Clone)]
+pub struct SavedTail {
+    key: keys::ItemKey,
+    pub tail: FeedTail,
+    /// Whether a position was saved before (the first poll has none).
+    pub resumed: bool,
+}
+
+impl SavedTail {
+    /// The tail of `space` that `follower` saved, or one starting just before `start_millis()`
+    /// (when the follower began to care: its oldest subscription) on the first poll.
+    pub async fn load(
+        store: &dyn Store,
+        space: &str,
+        follower: &str,
+        start_millis: impl FnOnce() -> u64,
+    ) -> Result<SavedTail, StoreError> {
+        let key = keys::resource(&keys::collection_partition(space, follower), "FANOUT");
+        let state = store.get(&key.pk, &key.sk).await?;
+        let saved = state.as_ref().and_then(|state| {
+            let checkpoint = state.body.get("checkpoint").and_then(Value::as_str)?;
+            let recent = state.body.get("recent").and_then(Value::as_array).map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            });
+            Some((checkpoint.to_owned(), recent.unwrap_or_default()))
+        });
+        let resumed = saved.is_some();
+        let tail = match saved {
+            Some((checkpoint, recent)) => FeedTail::resume(space, checkpoint, recent),
+            None => FeedTail::after(
+                space,
+                first_at(EVENT_ID_PREFIX, start_millis().saturating_sub(TAIL_OVERLAP_MS)),
+            ),
+        };
+        Ok(SavedTail { key, tail, resumed })
+    }
+
+    /// Keeps the tail's position for the next poll: call it once what was read is acted on.
+    pub async fn save(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let (checkpoint, recent) = self.tail.position();
+        let mut body = Map::new();
+        body.insert("checkpoint".into(), json!(checkpoint));
+        body.insert("recent".into(), json!(recent.collect::<Vec<_>>()));
+        store
+            .put(
+                Item::new(self.key.pk.clone(), self.key.sk.clone(), body),
+                Condition::None,
+            )
+            .await
+    }
+}
+
 /// The resource type of an event type: everything before the last `.`
 /// (`calendar_event.updated` is about a `calendar_event`).
 pub fn resource_type(kind: &str) -> &str {

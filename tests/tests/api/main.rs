@@ -8,6 +8,7 @@ mod analytics;
 mod approvals;
 mod apps;
 mod assets;
+mod automations;
 mod booking;
 mod calendar;
 mod caps;

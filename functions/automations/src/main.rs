@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), space_http::lambda::BoxError> {
+    space_http::lambda::run(automations::router(), automations::BACKENDS).await
+}
