@@ -57,6 +57,9 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(mail::RECEIPT, mail::Receipt)
         .handle(mail::IDENTITY, mail::Identity)
         .handle(messaging::REVIEW, messaging::Review)
+        .handle(messaging::campaigns::EXPAND, messaging::CampaignExpand)
+        .handle(messaging::campaigns::SEND, messaging::CampaignSend)
+        .handle(messaging::campaigns::RECEIPT, messaging::CampaignReceipt)
         .handle(
             account_api::approvals::PERFORM,
             account_api::approvals::Perform::new(space_catalogue::operations),

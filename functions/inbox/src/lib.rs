@@ -12,7 +12,8 @@ pub mod channels;
 pub mod delivery;
 pub mod inbound;
 pub mod messages;
-pub mod provider;
+/// The channels' providers live in `space-connections`, shared with messaging campaigns.
+pub use space_connections::messaging as provider;
 pub mod threads;
 
 use axum::Router;

@@ -10,6 +10,7 @@ mod apps;
 mod assets;
 mod booking;
 mod calendar;
+mod campaigns;
 mod caps;
 mod cli;
 mod console;
