@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::collections::HashSet;
+
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
@@ -184,8 +186,40 @@ struct Row {
 
 /// Rows grouped into transactions of at most [`ROWS_PER_TRANSACTION`] rows and
 /// [`space_store::MAX_TRANSACTION_WRITES`] writes.
+/// Rows touching an item another row of the batch touches (a tag's usage counter) start
+/// a transaction of their own: a transaction writes each item once.
 fn batches(rows: Vec<Row>) -> Vec<Vec<Row>> {
-    pack_transactions(rows, |row| row.writes.len(), ROWS_PER_TRANSACTION, 0)
+    let mut batches = Vec::new();
+    let mut current: Vec<Row> = Vec::new();
+    let mut keys: HashSet<(String, String)> = HashSet::new();
+    for row in rows {
+        let row_keys: Vec<(String, String)> = row
+            .writes
+            .iter()
+            .map(|write| {
+                let (pk, sk) = write.key();
+                (pk.to_owned(), sk.to_owned())
+            })
+            .collect();
+        if row_keys.iter().any(|key| keys.contains(key)) {
+            batches.extend(pack_transactions(
+                std::mem::take(&mut current),
+                |row: &Row| row.writes.len(),
+                ROWS_PER_TRANSACTION,
+                0,
+            ));
+            keys.clear();
+        }
+        keys.extend(row_keys);
+        current.push(row);
+    }
+    batches.extend(pack_transactions(
+        current,
+        |row: &Row| row.writes.len(),
+        ROWS_PER_TRANSACTION,
+        0,
+    ));
+    batches
 }
 
 /// The position in `batch` of the row whose writes include the transaction's write `at`.

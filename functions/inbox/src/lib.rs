@@ -104,6 +104,18 @@ pub fn operations() -> Vec<Operation> {
         .with_no_input()
         .answers(StatusCode::OK, threads::schema),
         Operation::new(
+            "inbox_threads_tags_add",
+            Method::POST,
+            "/inbox/threads/{id}/tags",
+            write,
+            Effect::Update,
+            "Add tags to a thread (the Space's tags, as on contacts; existing tags are kept)",
+            handler(threads::add_tags),
+        )
+        .with_params(thread_param())
+        .with_body(threads::tags_schema)
+        .answers(StatusCode::OK, threads::schema),
+        Operation::new(
             "inbox_threads_messages",
             Method::GET,
             "/inbox/threads/{id}/messages",

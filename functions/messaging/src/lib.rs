@@ -2,11 +2,12 @@
 //! channel's free-form window — written as drafts (`messaging:write`), submitted for the
 //! provider's review, and approved or rejected on the worker; its broadcast
 //! [`campaigns`], launched with `messaging:run` and sent on the worker exactly once per
-//! recipient; and its knowledge base
+//! recipient; the Space's [`tags`], shared by contacts and threads; and its knowledge base
 //! ([`knowledge`]), the articles an agent answers from, found by a ranked word search.
 
 pub mod campaigns;
 pub mod knowledge;
+pub mod tags;
 pub mod templates;
 
 use axum::Router;
@@ -18,6 +19,7 @@ use space_http::resource::list_schema;
 use space_http::{Engine, Operation, Schema};
 
 pub use campaigns::{Expand as CampaignExpand, Receipt as CampaignReceipt, SendBatch as CampaignSend};
+pub use tags::Retag;
 pub use templates::Review;
 
 /// The job that reviews a submitted template.
@@ -62,6 +64,7 @@ pub fn operations() -> Vec<Operation> {
         operations.push(operation);
     }
     operations.extend(campaigns::operations());
+    operations.extend(tags::operations());
     operations.extend(knowledge_operations());
     operations.push(
         Operation::new(

@@ -43,6 +43,7 @@ mod realtime;
 mod seed;
 mod social;
 mod tables;
+mod tags;
 mod team;
 mod usage;
 mod webhooks;
