@@ -4,7 +4,8 @@
 //! `messaging:run`; everything after the launch happens on the worker:
 //!
 //! - [`Expand`] turns the audience into one recipient item per contact (keyed by the
-//!   contact's id, put only if absent), a page of contacts per run, its place kept on the
+//!   contact's id, put only if absent), a page of contacts per run (read from the
+//!   contacts' tag index for a tag audience), its place kept on the
 //!   campaign (`expand_after`) and each next page a new job written with that checkpoint.
 //! - [`SendBatch`] claims up to [`BATCH`] recipients (`queued → sending`, conditional) and
 //!   sends each through the channel's provider, the one the inbox's replies use. The
@@ -833,32 +834,22 @@ async fn expand_page(
         let finished = ids.len() < EXPAND_PAGE;
         (found, ids.last().map(|id| (*id).to_owned()), finished)
     } else {
-        let tags: Vec<&Value> = audience
+        let tags: Vec<&str> = audience
             .get("tags")
             .and_then(Value::as_array)
-            .map(|tags| tags.iter().collect())
+            .map(|tags| tags.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let page = engine
-            .store()
-            .query(
-                Query::partition(contacts_partition)
-                    .after(from.map(str::to_owned))
-                    .limit(EXPAND_PAGE),
-            )
-            .await?;
-        let finished = page.last_sk.is_none() || page.items.len() < EXPAND_PAGE;
-        let last = page.items.last().map(|item| item.sk.clone());
-        let chosen = page
-            .items
-            .into_iter()
-            .filter(|contact| {
-                contact
-                    .body
-                    .get("tags")
-                    .and_then(Value::as_array)
-                    .is_some_and(|carried| carried.iter().any(|tag| tags.contains(&tag)))
-            })
-            .collect();
+        let (entries, finished) = tag_entries(engine, space, &tags, from).await?;
+        let last = entries.last().cloned().or_else(|| from.map(str::to_owned));
+        let mut chosen = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let Some((_, id)) = entry.split_once('#') else {
+                continue;
+            };
+            if let Some(contact) = engine.store().get(&contacts_partition, id).await? {
+                chosen.push(contact);
+            }
+        }
         (chosen, last, finished)
     };
     let channel = campaign_channel(engine, space, campaign).await?;
@@ -893,6 +884,42 @@ async fn expand_page(
         }
     }
     Ok((next_after, finished))
+}
+
+/// The next page of the audience tags' index entries (`<tag>#<contact id>`, the tags in
+/// order) after the entry `from`; whether none are left. The contacts' tag index is read,
+/// never the contacts; a contact carrying two of the tags comes twice and is written once.
+async fn tag_entries(
+    engine: &Engine,
+    space: &str,
+    tags: &[&str],
+    from: Option<&str>,
+) -> Result<(Vec<String>, bool), StoreError> {
+    let index = keys::lookup_partition(space, &keys::index_scope("contacts", None), "tags");
+    // In the order of the entries, which is not quite the tags' own ("a b#" < "a#").
+    let mut prefixes: Vec<String> = tags.iter().map(|tag| format!("{tag}#")).collect();
+    prefixes.sort();
+    for prefix in prefixes {
+        let after = match from {
+            Some(from) if from.starts_with(&prefix) => Some(from.to_owned()),
+            // Past this tag's entries already.
+            Some(from) if from > prefix.as_str() => continue,
+            _ => None,
+        };
+        let page = engine
+            .store()
+            .query(
+                Query::partition(index.clone())
+                    .range(SortRange::BeginsWith(prefix))
+                    .after(after)
+                    .limit(EXPAND_PAGE),
+            )
+            .await?;
+        if !page.items.is_empty() {
+            return Ok((page.items.into_iter().map(|entry| entry.sk).collect(), false));
+        }
+    }
+    Ok((Vec::new(), true))
 }
 
 async fn campaign_channel(engine: &Engine, space: &str, campaign: &Item) -> Result<Option<Channel>, StoreError> {
