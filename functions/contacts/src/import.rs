@@ -6,8 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use std::collections::HashSet;
-
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
@@ -110,6 +108,9 @@ async fn import(call: &Call, resource: space_http::resource::Resource) -> Result
     for (index, row) in rows.iter().enumerate() {
         match resource.prepare_create(call, row) {
             Ok((item, writes)) => {
+                let (counts, writes): (Vec<Write>, Vec<Write>) = writes
+                    .into_iter()
+                    .partition(|write| matches!(write, Write::Count { .. }));
                 let email = item.body.get("email").and_then(Value::as_str).map(str::to_owned);
                 if let Some(first) = email.and_then(|email| emails.insert(email, index)) {
                     let message = format!("row {first} has the same email");
@@ -123,6 +124,7 @@ async fn import(call: &Call, resource: space_http::resource::Resource) -> Result
                     index,
                     id: item.sk,
                     writes,
+                    counts,
                 });
             }
             Err(errors) => {
@@ -134,7 +136,9 @@ async fn import(call: &Call, resource: space_http::resource::Resource) -> Result
         // A batch refused because one row's email is taken drops that row and goes again:
         // each round settles at least one row.
         while !batch.is_empty() {
-            let writes: Vec<Write> = batch.iter().flat_map(|row| row.writes.iter().cloned()).collect();
+            // Each row's writes in order (a refusal's index names its row), the counters after.
+            let mut writes: Vec<Write> = batch.iter().flat_map(|row| row.writes.iter().cloned()).collect();
+            writes.extend(merged_counts(&batch));
             match call.engine.store().transact(writes.clone()).await {
                 Ok(()) => {
                     for row in batch.drain(..) {
@@ -182,44 +186,33 @@ struct Row {
     index: usize,
     id: String,
     writes: Vec<Write>,
+    /// Its tags' usage counters, written once per batch ([`merged_counts`]).
+    counts: Vec<Write>,
 }
 
 /// Rows grouped into transactions of at most [`ROWS_PER_TRANSACTION`] rows and
 /// [`space_store::MAX_TRANSACTION_WRITES`] writes.
-/// Rows touching an item another row of the batch touches (a tag's usage counter) start
-/// a transaction of their own: a transaction writes each item once.
 fn batches(rows: Vec<Row>) -> Vec<Vec<Row>> {
-    let mut batches = Vec::new();
-    let mut current: Vec<Row> = Vec::new();
-    let mut keys: HashSet<(String, String)> = HashSet::new();
-    for row in rows {
-        let row_keys: Vec<(String, String)> = row
-            .writes
-            .iter()
-            .map(|write| {
-                let (pk, sk) = write.key();
-                (pk.to_owned(), sk.to_owned())
-            })
-            .collect();
-        if row_keys.iter().any(|key| keys.contains(key)) {
-            batches.extend(pack_transactions(
-                std::mem::take(&mut current),
-                |row: &Row| row.writes.len(),
-                ROWS_PER_TRANSACTION,
-                0,
-            ));
-            keys.clear();
+    pack_transactions(rows, |row| row.writes.len() + row.counts.len(), ROWS_PER_TRANSACTION, 0)
+}
+
+/// The rows' counter writes as one write per counter, each adding what the rows add: a
+/// transaction touches an item once, and the rows of a batch share their tags' counters.
+fn merged_counts(batch: &[Row]) -> Vec<Write> {
+    let mut merged: Vec<Write> = Vec::new();
+    for count in batch.iter().flat_map(|row| row.counts.iter()) {
+        let Write::Count { pk, sk, by, .. } = count else {
+            continue;
+        };
+        match merged
+            .iter_mut()
+            .find(|write| write.key() == (pk.as_str(), sk.as_str()))
+        {
+            Some(Write::Count { by: total, .. }) => *total += by,
+            _ => merged.push(count.clone()),
         }
-        keys.extend(row_keys);
-        current.push(row);
     }
-    batches.extend(pack_transactions(
-        current,
-        |row: &Row| row.writes.len(),
-        ROWS_PER_TRANSACTION,
-        0,
-    ));
-    batches
+    merged
 }
 
 /// The position in `batch` of the row whose writes include the transaction's write `at`.

@@ -297,6 +297,7 @@ fn counted(space: &str, campaign: &str, from: Option<&str>, to: &str) -> Vec<Wri
         sk,
         limit: u64::MAX,
         expires_at: NEVER,
+        by: 1,
     };
     let mut writes: Vec<Write> = from.into_iter().map(|from| count(format!("out#{from}"))).collect();
     writes.push(count(format!("in#{to}")));

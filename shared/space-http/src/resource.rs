@@ -264,6 +264,7 @@ fn tag_count_writes(space: &str, scope: &str, field: &str, old: &[String], new: 
             sk: key.sk,
             limit: u64::MAX,
             expires_at: NEVER,
+            by: 1,
         }
     };
     let lost = old.iter().filter(|tag| !new.contains(tag)).map(|tag| count(tag, "out"));
