@@ -119,7 +119,8 @@ const AUDIENCE: FieldKind = FieldKind::Custom(CustomKind {
             },
             "additionalProperties": false,
             "minProperties": 1,
-            "maxProperties": 1
+            "maxProperties": 1,
+            "examples": [{"tags": ["vip"]}]
         })
     },
     check: check_audience,

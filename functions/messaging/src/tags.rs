@@ -48,7 +48,7 @@ pub fn schema() -> Value {
         "properties": {
             "id": {"type": "string", "description": "The tag itself."},
             "name": {"type": "string"},
-            "color": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$"},
+            "color": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$", "examples": ["#ff8800"]},
             "contacts": {"type": "integer", "minimum": 0, "description": "Contacts carrying it."},
             "threads": {"type": "integer", "minimum": 0, "description": "Inbox threads carrying it."},
             "status": {"type": "string", "enum": ["active", "renaming", "deleting"]},
@@ -63,8 +63,8 @@ fn body_schema(create: bool) -> Value {
     let mut schema = json!({
         "type": "object",
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 64},
-            "color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$", "description": "Like #ff8800."}
+            "name": {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["vip"]},
+            "color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$", "description": "Like #ff8800.", "examples": ["#ff8800"]}
         },
         "additionalProperties": false
     });
