@@ -114,7 +114,7 @@ const AUDIENCE: FieldKind = FieldKind::Custom(CustomKind {
             "type": "object",
             "description": "Exactly one of `tags` (contacts carrying any of them) or `contact_ids`.",
             "properties": {
-                "tags": {"type": "array", "minItems": 1, "maxItems": MAX_AUDIENCE_TAGS, "items": {"type": "string", "minLength": 1}},
+                "tags": {"type": "array", "minItems": 1, "maxItems": MAX_AUDIENCE_TAGS, "items": space_http::fields::label_schema(64)},
                 "contact_ids": {"type": "array", "minItems": 1, "maxItems": MAX_AUDIENCE_CONTACTS, "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}}
             },
             "additionalProperties": false,

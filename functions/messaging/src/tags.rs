@@ -20,7 +20,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain, Principal, Scope};
 use space_http::events::{event_write, update_event_write};
-use space_http::fields::{format_datetime, normalize_tag};
+use space_http::fields::{format_datetime, label_schema, normalize_tag};
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
 use space_http::resource::{Resource, tag_counts, tag_index_writes, tags_of};
@@ -35,6 +35,8 @@ pub const RETAG: &str = "messaging.retag";
 /// The collections whose items carry the Space's tags, with their event prefixes.
 pub const CARRIERS: &[(&str, &str)] = &[("contacts", "contact"), ("inbox_threads", "thread")];
 const FIELD: &str = "tags";
+/// The longest tag, as contacts and threads take them.
+const MAX_TAG_NAME: usize = 64;
 /// Items one retag run rewrites.
 pub const RETAG_PAGE: usize = 50;
 
@@ -60,10 +62,12 @@ pub fn schema() -> Value {
 }
 
 fn body_schema(create: bool) -> Value {
+    let mut name = label_schema(MAX_TAG_NAME);
+    name["examples"] = json!(["vip"]);
     let mut schema = json!({
         "type": "object",
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["vip"]},
+            "name": name,
             "color": {"type": ["string", "null"], "pattern": "^#[0-9a-fA-F]{6}$", "description": "Like #ff8800.", "examples": ["#ff8800"]}
         },
         "additionalProperties": false
