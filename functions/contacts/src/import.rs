@@ -15,7 +15,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use futures::{StreamExt as _, TryStreamExt as _};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
@@ -32,8 +31,6 @@ pub const MAX_ROWS: usize = 1000;
 /// Rows per store transaction at most; a batch also stays within the store's limit of
 /// writes (a row is its contact, its event and its lookup entries; the batch adds its job).
 const ROWS_PER_TRANSACTION: usize = 50;
-/// Batches written at once.
-const CONCURRENT_BATCHES: usize = 4;
 /// The job that writes the search words of imported contacts.
 pub const SEARCH_WORDS: &str = "contacts.search_words";
 
@@ -128,6 +125,9 @@ async fn import(call: &Call, resource: Resource) -> Result<Reply, ApiError> {
         match resource.prepare_create(call, row) {
             Ok((item, writes)) => {
                 let writes = resource.without_search_words(call, writes)?;
+                let (counts, writes): (Vec<Write>, Vec<Write>) = writes
+                    .into_iter()
+                    .partition(|write| matches!(write, Write::Count { .. }));
                 let email = item.body.get("email").and_then(Value::as_str).map(str::to_owned);
                 if let Some(first) = email.and_then(|email| emails.insert(email, index)) {
                     let message = format!("row {first} has the same email");
@@ -141,6 +141,7 @@ async fn import(call: &Call, resource: Resource) -> Result<Reply, ApiError> {
                     index,
                     id: item.sk,
                     writes,
+                    counts,
                 });
             }
             Err(errors) => {
@@ -152,14 +153,10 @@ async fn import(call: &Call, resource: Resource) -> Result<Reply, ApiError> {
         .filters
         .iter()
         .any(|filter| matches!(filter, Filter::IndexedSearch { .. }));
-    // Batches are independent (a row's email is checked against the others' up front):
-    // a few at a time, so their commits overlap (DynamoDB) or share a sync (the file store).
-    let settled: Vec<Vec<(usize, Value)>> = futures::stream::iter(batches(ready, usize::from(searched)))
-        .map(|batch| settle(call, &resource, batch, searched))
-        .buffer_unordered(CONCURRENT_BATCHES)
-        .try_collect()
-        .await?;
-    results.extend(settled.into_iter().flatten());
+    // One batch after the other: the batches share their tags' counters.
+    for batch in batches(ready, usize::from(searched)) {
+        results.extend(settle(call, &resource, batch, searched).await?);
+    }
     let created = results.values().filter(|r| r["status"] == "created").count();
     Ok(Reply::ok(json!({
         "created": created,
@@ -168,7 +165,8 @@ async fn import(call: &Call, resource: Resource) -> Result<Reply, ApiError> {
     })))
 }
 
-/// Writes one batch of rows, with the job that indexes their words when `searched`. A
+/// Writes one batch of rows, with their tags' counters and, when `searched`, the job that
+/// indexes their words. A
 /// batch refused because one row's email is taken drops that row and goes again: each
 /// round settles at least one row. Answers each row's result.
 async fn settle(
@@ -180,7 +178,9 @@ async fn settle(
     let space = call.space_id()?;
     let mut results = Vec::with_capacity(batch.len());
     while !batch.is_empty() {
+        // Each row's writes in order (a refusal's index names its row), then the counters and the job.
         let mut writes: Vec<Write> = batch.iter().flat_map(|row| row.writes.iter().cloned()).collect();
+        writes.extend(merged_counts(&batch));
         if searched {
             let ids: Vec<&str> = batch.iter().map(|row| row.id.as_str()).collect();
             let payload = json!({"space": space, "ids": ids});
@@ -226,12 +226,38 @@ struct Row {
     index: usize,
     id: String,
     writes: Vec<Write>,
+    /// Its tags' usage counters, written once per batch ([`merged_counts`]).
+    counts: Vec<Write>,
 }
 
 /// Rows grouped into transactions of at most [`ROWS_PER_TRANSACTION`] rows and
 /// [`space_store::MAX_TRANSACTION_WRITES`] writes, less `reserve` (the batch's job).
 fn batches(rows: Vec<Row>, reserve: usize) -> Vec<Vec<Row>> {
-    pack_transactions(rows, |row| row.writes.len(), ROWS_PER_TRANSACTION, reserve)
+    pack_transactions(
+        rows,
+        |row| row.writes.len() + row.counts.len(),
+        ROWS_PER_TRANSACTION,
+        reserve,
+    )
+}
+
+/// The rows' counter writes as one write per counter, each adding what the rows add: a
+/// transaction touches an item once, and the rows of a batch share their tags' counters.
+fn merged_counts(batch: &[Row]) -> Vec<Write> {
+    let mut merged: Vec<Write> = Vec::new();
+    for count in batch.iter().flat_map(|row| row.counts.iter()) {
+        let Write::Count { pk, sk, by, .. } = count else {
+            continue;
+        };
+        match merged
+            .iter_mut()
+            .find(|write| write.key() == (pk.as_str(), sk.as_str()))
+        {
+            Some(Write::Count { by: total, .. }) => *total += by,
+            _ => merged.push(count.clone()),
+        }
+    }
+    merged
 }
 
 /// Writes the search words of the contacts an import transaction created (payload

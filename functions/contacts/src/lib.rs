@@ -56,7 +56,7 @@ pub fn contacts() -> Resource {
                 kind: FieldKind::Phone,
                 unique: false,
             },
-            Filter::HasTag {
+            Filter::IndexedTag {
                 param: "tag",
                 field: "tags",
             },

@@ -60,6 +60,10 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(messaging::REVIEW, messaging::Review)
         .handle(automations::STEP, automations::Step::new(space_catalogue::operations))
         .handle(automations::TICK, automations::Tick)
+        .handle(messaging::campaigns::EXPAND, messaging::CampaignExpand)
+        .handle(messaging::campaigns::SEND, messaging::CampaignSend)
+        .handle(messaging::campaigns::RECEIPT, messaging::CampaignReceipt)
+        .handle(messaging::tags::RETAG, messaging::Retag)
         .handle(
             account_api::approvals::PERFORM,
             account_api::approvals::Perform::new(space_catalogue::operations),

@@ -25,7 +25,7 @@ use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Param, RawBody, Reply, handler};
 use space_http::resource::Resource;
 use space_http::rest::parse_json;
-use space_http::{ApiError, Engine, FieldErrors, Operation};
+use space_http::{ApiError, FieldErrors, Operation};
 use space_store::{Condition, Item, StoreError, Write};
 
 use crate::messages::{self, MESSAGES};
@@ -54,7 +54,7 @@ pub const OPT_OUT: &[&str] = &[
 ];
 pub const OPT_IN: &[&str] = &["START", "YES", "UNSTOP"];
 /// Where a contact's consent per channel is kept, `<contact id>#<channel>`.
-const CONSENT: &str = "inbox_consent";
+pub use space_connections::messaging::{consent_key, opted_out};
 /// Where a sender on a channel without phone or email (Instagram, Messenger) is mapped to
 /// its contact, `<connection id>#<handle>`.
 const SENDERS: &str = "inbox_senders";
@@ -140,13 +140,6 @@ pub fn consent_keyword(text: &str) -> Option<bool> {
     }
 }
 
-fn consent_key(space: &str, contact_id: &str, channel: &str) -> keys::ItemKey {
-    keys::resource(
-        &keys::collection_partition(space, CONSENT),
-        &format!("{contact_id}#{channel}"),
-    )
-}
-
 /// Whether a contact holding phone number `number` (E.164) opted out of `channel`: what
 /// a message to a number, not to a thread, is checked against (the phone family's SMS).
 pub async fn number_opted_out(call: &Call, number: &str, channel: Channel) -> Result<bool, ApiError> {
@@ -164,17 +157,6 @@ pub async fn number_opted_out(call: &Call, number: &str, channel: Channel) -> Re
 
 /// The most contacts sharing one number that an opt-out check reads.
 const NUMBER_HOLDERS: usize = 20;
-
-/// Whether the contact opted out of the channel.
-pub async fn opted_out(engine: &Engine, space: &str, contact_id: &str, channel: &str) -> Result<bool, StoreError> {
-    let key = consent_key(space, contact_id, channel);
-    Ok(engine
-        .store()
-        .get(&key.pk, &key.sk)
-        .await?
-        .and_then(|item| item.body.get("opted_out").and_then(Value::as_bool))
-        .unwrap_or(false))
-}
 
 pub fn received_schema() -> Value {
     json!({

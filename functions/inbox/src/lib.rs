@@ -12,7 +12,8 @@ pub mod channels;
 pub mod delivery;
 pub mod inbound;
 pub mod messages;
-pub mod provider;
+/// The channels' providers live in `space-connections`, shared with messaging campaigns.
+pub use space_connections::messaging as provider;
 pub mod threads;
 
 use axum::Router;
@@ -101,6 +102,18 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(thread_param())
         .with_no_input()
+        .answers(StatusCode::OK, threads::schema),
+        Operation::new(
+            "inbox_threads_tags_add",
+            Method::POST,
+            "/inbox/threads/{id}/tags",
+            write,
+            Effect::Update,
+            "Add tags to a thread (the Space's tags, as on contacts; existing tags are kept)",
+            handler(threads::add_tags),
+        )
+        .with_params(thread_param())
+        .with_body(threads::tags_schema)
         .answers(StatusCode::OK, threads::schema),
         Operation::new(
             "inbox_threads_messages",

@@ -13,7 +13,7 @@ use space_http::fields::{Field, FieldKind, WriteMode, format_datetime, parse_dat
 use space_http::ids::new_id;
 use space_http::keys::{self, ItemKey};
 use space_http::operation::{Call, IfMatch, Reply};
-use space_http::resource::{Filter, Parent, Resource};
+use space_http::resource::{Filter, Parent, Resource, tags_of};
 use space_http::{ApiError, Engine};
 use space_store::{Condition, Item, StoreError, Write};
 use space_worker::NewJob;
@@ -72,7 +72,7 @@ pub fn resource() -> Resource {
                 field: "assignee_id",
                 kind: FieldKind::Text { max: MAX_ID_CHARS },
             },
-            Filter::HasTag {
+            Filter::IndexedTag {
                 param: "tag",
                 field: "tags",
             },
@@ -197,6 +197,18 @@ pub async fn load(call: &Call, id: &str) -> Result<Item, ApiError> {
         .ok_or_else(|| ApiError::not_found("thread", id))
 }
 
+/// The tag index writes of a thread whose tags move from `before`'s to `after`'s.
+pub fn tag_writes(space: &str, before: &Item, after: &Item) -> Vec<Write> {
+    space_http::resource::tag_index_writes(
+        space,
+        &keys::index_scope(THREADS, None),
+        "tags",
+        &before.sk,
+        &tags_of(&before.body, "tags"),
+        &tags_of(&after.body, "tags"),
+    )
+}
+
 /// What a change makes of a thread: the event it records, and writes beside the thread's.
 pub struct Change {
     pub kind: &'static str,
@@ -231,7 +243,11 @@ where
         }
         let now = engine.now();
         let mut next = current.clone();
-        let Change { kind, writes: extra } = change(&current, &mut next)?;
+        let Change {
+            kind,
+            writes: mut extra,
+        } = change(&current, &mut next)?;
+        extra.extend(tag_writes(space, &current, &next));
         next.version = current.version + 1;
         next.body.insert("updated_at".into(), json!(format_datetime(now)));
         let mut writes = vec![
@@ -478,4 +494,63 @@ pub async fn summary(call: Call) -> Result<Reply, ApiError> {
         "opted_out": opted_out,
         "open_tasks": open_tasks,
     })))
+}
+
+pub fn tags_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"tags": FieldKind::Tags.schema()},
+        "required": ["tags"],
+        "additionalProperties": false
+    })
+}
+
+/// `POST /inbox/threads/{id}/tags`: adds tags (the Space's tags, shared with contacts),
+/// keeping those it has.
+pub async fn add_tags(call: Call) -> Result<Reply, ApiError> {
+    let Some(object) = call.body.as_object() else {
+        return Err(ApiError::invalid_field("tags", "send {\"tags\": [\"vip\"]}"));
+    };
+    if let Some(extra) = object.keys().find(|key| *key != "tags") {
+        return Err(ApiError::invalid_field(extra, "is not accepted here; send only `tags`"));
+    }
+    let wanted = FieldKind::Tags
+        .check(object.get("tags").unwrap_or(&Value::Null))
+        .map_err(|why| ApiError::invalid_field("tags", why))?;
+    let wanted = wanted.as_array().cloned().unwrap_or_default();
+    let space = call.space_id()?.to_owned();
+    let id = call.path_param("id")?.to_owned();
+    let thread = transition(
+        &call.engine,
+        &space,
+        &call.principal,
+        &id,
+        call.if_match,
+        |current, next| {
+            let mut tags = current
+                .body
+                .get("tags")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for tag in &wanted {
+                if !tags.contains(tag) {
+                    tags.push(tag.clone());
+                }
+            }
+            if tags.len() > space_http::fields::MAX_TAGS {
+                return Err(ApiError::invalid_field(
+                    "tags",
+                    format!("a thread has at most {} tags", space_http::fields::MAX_TAGS),
+                ));
+            }
+            next.body.insert("tags".into(), Value::Array(tags));
+            Ok(Change {
+                kind: "thread.updated",
+                writes: Vec::new(),
+            })
+        },
+    )
+    .await?;
+    Ok(Reply::ok(Resource::render(&thread)).with_etag(thread.version))
 }

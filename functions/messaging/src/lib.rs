@@ -1,9 +1,13 @@
 //! Messaging: the Space's message templates — what a business may send outside a
 //! channel's free-form window — written as drafts (`messaging:write`), submitted for the
-//! provider's review, and approved or rejected on the worker; and its knowledge base
+//! provider's review, and approved or rejected on the worker; its broadcast
+//! [`campaigns`], launched with `messaging:run` and sent on the worker exactly once per
+//! recipient; the Space's [`tags`], shared by contacts and threads; and its knowledge base
 //! ([`knowledge`]), the articles an agent answers from, found by a ranked word search.
 
+pub mod campaigns;
 pub mod knowledge;
+pub mod tags;
 pub mod templates;
 
 use axum::Router;
@@ -14,6 +18,8 @@ use space_http::operation::{Access, Answer, Effect, Param, handler};
 use space_http::resource::list_schema;
 use space_http::{Engine, Operation, Schema};
 
+pub use campaigns::{Expand as CampaignExpand, Receipt as CampaignReceipt, SendBatch as CampaignSend};
+pub use tags::Retag;
 pub use templates::Review;
 
 /// The job that reviews a submitted template.
@@ -57,6 +63,8 @@ pub fn operations() -> Vec<Operation> {
         }
         operations.push(operation);
     }
+    operations.extend(campaigns::operations());
+    operations.extend(tags::operations());
     operations.extend(knowledge_operations());
     operations.push(
         Operation::new(

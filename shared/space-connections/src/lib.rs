@@ -6,6 +6,7 @@
 //! shape so the account API that writes it and the families that read it agree, and the
 //! rules of the traffic more than one family sends ([`segments`]: SMS length).
 
+pub mod messaging;
 pub mod outbound;
 pub mod segments;
 

@@ -139,6 +139,16 @@ pub fn lookup_entry(space: &str, scope: &str, field: &str, value: &str, id: &str
     ItemKey::new(lookup_partition(space, scope, field), format!("{value}#{id}"))
 }
 
+/// The usage counters of a tags field: `<tag>#in` and `<tag>#out`, each an item whose
+/// version is its count.
+pub fn tag_counter_partition(space: &str, scope: &str, field: &str) -> String {
+    format!("SPACE#{space}#TAGCOUNT#{scope}#{field}")
+}
+
+pub fn tag_counter(space: &str, scope: &str, field: &str, tag: &str, side: &str) -> ItemKey {
+    ItemKey::new(tag_counter_partition(space, scope, field), format!("{tag}#{side}"))
+}
+
 /// The search words of a resource's items, `<word>#<id>`.
 pub fn search_partition(space: &str, scope: &str) -> String {
     format!("SPACE#{space}#SEARCH#{scope}")

@@ -82,6 +82,12 @@ pub enum Filter {
     After { param: &'static str, field: &'static str },
     /// `?tag=vip`: a tags field contains the value.
     HasTag { param: &'static str, field: &'static str },
+    /// [`Filter::HasTag`] read from an index of `<tag>#<id>` entries kept with the items,
+    /// with a count of the items carrying each tag kept in the same transactions
+    /// ([`tag_counts`]): the Space's tags and their usage are read without a scan. A
+    /// resource declaring it writes its items through this module, or adds
+    /// [`tag_index_writes`] to its own transactions where the tags change.
+    IndexedTag { param: &'static str, field: &'static str },
     /// Anything else, e.g. `?overdue=true`.
     Custom(CustomFilter),
 }
@@ -105,7 +111,8 @@ impl Filter {
             | Filter::IndexedSearch { param, .. }
             | Filter::Before { param, .. }
             | Filter::After { param, .. }
-            | Filter::HasTag { param, .. } => param,
+            | Filter::HasTag { param, .. }
+            | Filter::IndexedTag { param, .. } => param,
             Filter::Custom(custom) => custom.param,
         }
     }
@@ -151,7 +158,7 @@ impl Filter {
                 FieldKind::DateTime.schema(),
                 format!("Only items whose {field} is after this time."),
             ),
-            Filter::HasTag { field, .. } => (
+            Filter::HasTag { field, .. } | Filter::IndexedTag { field, .. } => (
                 json!({"type": "string"}),
                 format!("Only items whose {field} include this tag."),
             ),
@@ -174,7 +181,7 @@ impl Filter {
             Filter::Before { .. } | Filter::After { .. } => parse_datetime_strict(raw)
                 .map(|at| json!(at.timestamp_millis()))
                 .ok_or_else(|| "must be an RFC 3339 date-time, like 2026-11-22T17:00:00Z".into()),
-            Filter::HasTag { .. } => Ok(Value::String(raw.trim().to_owned())),
+            Filter::HasTag { .. } | Filter::IndexedTag { .. } => Ok(Value::String(raw.trim().to_owned())),
             Filter::Lookup { kind, .. } => kind.check(&Value::String(raw.to_owned())),
             Filter::IndexedSearch { .. } => {
                 if raw.chars().count() > 200 {
@@ -206,7 +213,7 @@ impl Filter {
             }
             Filter::Before { field, .. } => millis(field).zip(wanted.as_i64()).is_some_and(|(at, bound)| at < bound),
             Filter::After { field, .. } => millis(field).zip(wanted.as_i64()).is_some_and(|(at, bound)| at > bound),
-            Filter::HasTag { field, .. } => item
+            Filter::HasTag { field, .. } | Filter::IndexedTag { field, .. } => item
                 .get(*field)
                 .and_then(Value::as_array)
                 .is_some_and(|tags| tags.iter().any(|tag| tag == wanted)),
@@ -223,8 +230,104 @@ impl Filter {
 
     /// Whether the filter reads an index rather than the items in order.
     fn is_indexed(&self) -> bool {
-        matches!(self, Filter::Lookup { .. } | Filter::IndexedSearch { .. })
+        matches!(
+            self,
+            Filter::Lookup { .. } | Filter::IndexedSearch { .. } | Filter::IndexedTag { .. }
+        )
     }
+}
+
+/// The distinct tags an item's tags `field` holds.
+pub fn tags_of(item: &Map<String, Value>, field: &str) -> Vec<String> {
+    let mut tags: Vec<String> = item
+        .get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// Counters never expire.
+const NEVER: i64 = 253_402_300_799;
+
+/// The usage counters of the tags an item gains and loses: one entry counted for each
+/// gained tag, one exit for each lost one (counters only grow, so a write that fails
+/// counts nothing and a total never drifts).
+fn tag_count_writes(space: &str, scope: &str, field: &str, old: &[String], new: &[String]) -> Vec<Write> {
+    let count = |tag: &str, side: &str| {
+        let key = keys::tag_counter(space, scope, field, tag, side);
+        Write::Count {
+            pk: key.pk,
+            sk: key.sk,
+            limit: u64::MAX,
+            expires_at: NEVER,
+            by: 1,
+        }
+    };
+    let lost = old.iter().filter(|tag| !new.contains(tag)).map(|tag| count(tag, "out"));
+    let gained = new.iter().filter(|tag| !old.contains(tag)).map(|tag| count(tag, "in"));
+    lost.chain(gained).collect()
+}
+
+/// The index writes (entries and counters) of an item of scope `scope` whose tags
+/// `field` move from `old` to `new`: for writes made outside [`Resource`].
+pub fn tag_index_writes(space: &str, scope: &str, field: &str, id: &str, old: &[String], new: &[String]) -> Vec<Write> {
+    let mut writes: Vec<Write> = old
+        .iter()
+        .filter(|tag| !new.contains(tag))
+        .map(|tag| {
+            let key = keys::lookup_entry(space, scope, field, tag, id);
+            Write::delete(key.pk, key.sk, Condition::None)
+        })
+        .collect();
+    for tag in new.iter().filter(|tag| !old.contains(tag)) {
+        let key = keys::lookup_entry(space, scope, field, tag, id);
+        let mut body = Map::new();
+        body.insert("id".into(), json!(id));
+        writes.push(Write::put(Item::new(key.pk, key.sk, body), Condition::None));
+    }
+    writes.extend(tag_count_writes(space, scope, field, old, new));
+    writes
+}
+
+/// How many items of scope `scope` carry each tag in `field`, from the counters (two
+/// small items per tag ever used).
+pub async fn tag_counts(
+    store: &dyn space_store::Store,
+    space: &str,
+    scope: &str,
+    field: &str,
+) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+    let partition = keys::tag_counter_partition(space, scope, field);
+    let mut sides: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .query(space_store::Query::partition(partition.clone()).after(after).limit(500))
+            .await?;
+        for item in &page.items {
+            if let Some((tag, side)) = item.sk.rsplit_once('#') {
+                let entry = sides.entry(tag.to_owned()).or_default();
+                match side {
+                    "in" => entry.0 = item.version,
+                    _ => entry.1 = item.version,
+                }
+            }
+        }
+        if page.last_sk.is_none() {
+            break;
+        }
+        after = page.last_sk;
+    }
+    Ok(sides
+        .into_iter()
+        .map(|(tag, (gained, lost))| (tag, gained.saturating_sub(lost)))
+        .collect())
 }
 
 /// The value a lookup indexes: the stored text of the field, when it has one.
@@ -626,6 +729,7 @@ impl Resource {
                 Filter::Lookup { field, unique, .. } if *unique == unique_wanted => {
                     value.as_str().map(|value| (*field, value))
                 }
+                Filter::IndexedTag { field, .. } if !unique_wanted => value.as_str().map(|value| (*field, value)),
                 _ => None,
             })
         };
@@ -835,6 +939,11 @@ impl Resource {
                         entries.push((keys::search_entry(space, scope, &word, &item.sk), false));
                     }
                 }
+                Filter::IndexedTag { field, .. } => {
+                    for tag in tags_of(&item.body, field) {
+                        entries.push((keys::lookup_entry(space, scope, field, &tag, &item.sk), false));
+                    }
+                }
                 _ => {}
             }
         }
@@ -855,11 +964,16 @@ impl Resource {
         }
         let space = call.space_id()?;
         let scope = self.index_scope(call)?;
+        Ok(self.index_writes_in(space, &scope, before, after))
+    }
+
+    /// [`Resource::index_writes`] in a Space and index scope named outright (a job).
+    pub fn index_writes_in(&self, space: &str, scope: &str, before: Option<&Item>, after: Option<&Item>) -> Vec<Write> {
         let old = before
-            .map(|item| self.index_entries(space, &scope, item))
+            .map(|item| self.index_entries(space, scope, item))
             .unwrap_or_default();
         let new = after
-            .map(|item| self.index_entries(space, &scope, item))
+            .map(|item| self.index_entries(space, scope, item))
             .unwrap_or_default();
         let mut writes = Vec::new();
         for (key, _) in old.iter().filter(|entry| !new.contains(entry)) {
@@ -871,7 +985,13 @@ impl Resource {
                 writes.push(Write::put(entry_item(key, &item.sk), condition));
             }
         }
-        Ok(writes)
+        for filter in &self.filters {
+            if let Filter::IndexedTag { field, .. } = filter {
+                let tags = |item: Option<&Item>| item.map(|item| tags_of(&item.body, field)).unwrap_or_default();
+                writes.extend(tag_count_writes(space, scope, field, &tags(before), &tags(after)));
+            }
+        }
+        writes
     }
 
     /// `writes` (of [`Resource::prepare_create`]) without the item's search-word entries,

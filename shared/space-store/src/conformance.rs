@@ -1018,6 +1018,26 @@ pub async fn counts(store: &Arc<dyn Store>, _clock: &ManualClock) {
         .expect("the counter reads back as an item");
     assert_eq!(counter.version, 2, "the version is the count");
 
+    // Several units at once (a batch's usage of one tag), within the limit or not at all.
+    let several = |by: u64| Write::Count {
+        pk: pk.clone(),
+        sk: "usage".into(),
+        limit: 10,
+        expires_at,
+        by,
+    };
+    store.transact(vec![action(4), several(7)]).await.expect("seven units");
+    match store.transact(vec![action(5), several(4)]).await {
+        Err(StoreError::TransactionConflict { index: 1 }) => {}
+        other => panic!("eleven is past ten, got {other:?}"),
+    }
+    store
+        .transact(vec![action(6), several(3)])
+        .await
+        .expect("exactly the limit");
+    let usage = get(store, &pk, "usage").await.expect("the usage counter");
+    assert_eq!(usage.version, 10);
+
     let racing = partition("counts-race");
     let mut attempts = tokio::task::JoinSet::new();
     for n in 0..24 {

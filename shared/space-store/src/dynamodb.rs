@@ -768,6 +768,7 @@ impl DynamoStore {
                 sk,
                 limit,
                 expires_at,
+                by,
             } => {
                 // The version is the count, and the body an empty map, so the counter reads
                 // back as an item like any other (a Space's purge walks it).
@@ -775,13 +776,17 @@ impl DynamoStore {
                     .table_name(self.table.as_ref())
                     .set_key(Some(key(pk, sk)))
                     .update_expression("ADD #v :one SET #ttl = :ttl, #body = if_not_exists(#body, :empty)")
-                    .condition_expression("attribute_not_exists(#v) OR #v < :limit")
+                    .condition_expression("attribute_not_exists(#v) OR #v <= :most")
                     .set_expression_attribute_names(Some(names(&[("#v", VERSION), ("#ttl", TTL), ("#body", BODY)])))
                     .set_expression_attribute_values(Some(HashMap::from([
-                        (":one".to_owned(), AttributeValue::N("1".to_owned())),
+                        (":one".to_owned(), AttributeValue::N(by.to_string())),
                         (":ttl".to_owned(), number(*expires_at)),
                         (":empty".to_owned(), AttributeValue::M(HashMap::new())),
-                        (":limit".to_owned(), AttributeValue::N(limit.to_string())),
+                        // Past `limit` once `by` is added: refused.
+                        (
+                            ":most".to_owned(),
+                            AttributeValue::N(limit.saturating_sub(*by).to_string()),
+                        ),
                     ])))
                     .build()
                     .map_err(build_error)?;

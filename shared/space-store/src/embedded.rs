@@ -270,9 +270,9 @@ fn commit_group(db: &Database, group: &[Pending], now: i64) -> Result<Vec<Result
             let mut failed = None;
             for (index, write) in pending.writes.iter().enumerate() {
                 let (pk, sk) = write.key();
-                if let Write::Count { limit, .. } = write {
+                if let Write::Count { limit, by, .. } = write {
                     let used = read_live(&table, pk, sk, now)?.map_or(0, |counter| counter.version);
-                    if used >= *limit {
+                    if used.saturating_add(*by) > *limit {
                         failed = Some(if pending.single {
                             StoreError::ConditionFailed
                         } else {
@@ -317,10 +317,12 @@ fn apply(table: &mut redb::Table<&'static str, &'static [u8]>, write: &Write, no
             table.remove(key.as_str()).map_err(internal)?;
         }
         Write::Check { .. } => {}
-        Write::Count { pk, sk, expires_at, .. } => {
+        Write::Count {
+            pk, sk, expires_at, by, ..
+        } => {
             let used = read_live(&*table, pk, sk, now)?.map_or(0, |counter| counter.version);
             let counter = Item::new(pk.clone(), sk.clone(), Map::new())
-                .with_version(used + 1)
+                .with_version(used.saturating_add(*by))
                 .expiring_at(*expires_at);
             let key = composite(pk, sk)?;
             table

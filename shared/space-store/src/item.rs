@@ -91,8 +91,8 @@ pub enum Write {
         sk: String,
         condition: Condition,
     },
-    /// Adds one to a counter unless it already holds `limit`, failing the transaction
-    /// then: a quota taken in the same transaction as the action it allows, so an action
+    /// Adds `by` (one for a quota) to a counter unless that would take it past `limit`,
+    /// failing the transaction then: a quota taken in the same transaction as the action it allows, so an action
     /// that fails takes nothing and two racing for the last unit cannot both have it. The
     /// counter is an item whose version is its count; its window belongs in its key (a day
     /// in the sort key), and `expires_at` (unix seconds, after the window) only lets the
@@ -102,6 +102,9 @@ pub enum Write {
         sk: String,
         limit: u64,
         expires_at: i64,
+        /// How much to add: one unit of a quota, or several items' worth of a usage count
+        /// written in one transaction (which touches each counter once).
+        by: u64,
     },
 }
 
@@ -133,6 +136,7 @@ impl Write {
             sk: sk.into(),
             limit,
             expires_at,
+            by: 1,
         }
     }
 

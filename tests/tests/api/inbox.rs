@@ -644,6 +644,7 @@ async fn scopes_split_and_other_spaces_see_nothing(app: TestApp) {
     let bodies: HashMap<&str, Value> = HashMap::from([
         ("inbox_threads_update", json!({"tags": ["x"]})),
         ("inbox_threads_reply", json!({"text": "Hello"})),
+        ("inbox_threads_tags_add", json!({"tags": ["billing"]})),
         ("inbox_threads_notes_create", json!({"body": "n"})),
         ("inbox_threads_notes_update", json!({"body": "n"})),
         ("inbox_threads_notes_replace", json!({"body": "n"})),

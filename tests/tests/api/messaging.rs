@@ -243,12 +243,18 @@ async fn every_template_route_needs_its_scope_and_the_right_space(app: TestApp) 
         .await
         .expect(403);
     assert!(refused.text.contains("messaging:read"), "{}", refused.text);
-    let ids = [("id", template.as_str())];
+    let ids = [("id", template.as_str()), ("name", "ours")];
     let valid = json!({"name": "hello", "language": "en", "category": "utility", "body": "Hello there, friend."});
     let bodies: HashMap<&str, Value> = HashMap::from([
         ("messaging_templates_create", valid.clone()),
         ("messaging_templates_update", json!({"footer": "Acme"})),
         ("messaging_templates_replace", valid),
+        ("messaging_tags_create", json!({"name": "theirs"})),
+        ("messaging_tags_update", json!({"color": "#ff0000"})),
+        (
+            "messaging_campaigns_create",
+            json!({"name": "Sale", "connection_id": "conn_x", "template_id": template, "audience": {"tags": ["vip"]}}),
+        ),
         (
             "messaging_knowledge_create",
             json!({"title": "Returns", "body": "Within 30 days."}),

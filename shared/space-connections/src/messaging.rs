@@ -1,12 +1,13 @@
-//! Who carries messages out. One implementation per provider; `sandbox` (the default
+//! Who carries messaging channels' messages out, shared by every family that sends on a
+//! channel (the inbox's replies, messaging campaigns). One implementation per provider; `sandbox` (the default
 //! locally and in tests) records what it sent, one record per message, reports delivery
 //! and reading later as a real channel's receipts would, and fails every message to the
 //! recipients the owner names (`POST …/connections/{id}/sandbox`, `fail_recipients`).
 
+use crate::SANDBOX;
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
-use space_connections::SANDBOX;
 use space_http::Engine;
 use space_http::fields::format_datetime;
 use space_http::keys;
@@ -21,10 +22,11 @@ pub struct Sent {
     pub receipts: Vec<(&'static str, TimeDelta)>,
 }
 
-pub use space_connections::outbound::SendError;
+pub use crate::outbound::SendError;
 
 /// Sends messages through one kind of provider. Asked twice for the same message (a run
-/// that died after the provider answered), it must not send twice.
+/// that died after the provider answered), it must not send twice: the message's sort key
+/// is its idempotency key (a real provider's `Idempotency-Key` / client reference).
 #[async_trait]
 pub trait MessagingProvider: Send + Sync {
     async fn send(&self, engine: &Engine, space: &str, connection: &Item, message: &Item) -> Result<Sent, SendError>;
@@ -110,4 +112,26 @@ fn sent(record: &Item) -> Sent {
             .to_owned(),
         receipts: receipts(),
     }
+}
+
+/// Where contacts' consent per channel is kept (`STOP` / `START`).
+pub const CONSENT: &str = "inbox_consent";
+
+/// The consent item of `contact_id` on `channel`.
+pub fn consent_key(space: &str, contact_id: &str, channel: &str) -> keys::ItemKey {
+    keys::resource(
+        &keys::collection_partition(space, CONSENT),
+        &format!("{contact_id}#{channel}"),
+    )
+}
+
+/// Whether a contact opted out of `channel`: checked before anything is sent to them.
+pub async fn opted_out(engine: &Engine, space: &str, contact_id: &str, channel: &str) -> Result<bool, StoreError> {
+    let key = consent_key(space, contact_id, channel);
+    Ok(engine
+        .store()
+        .get(&key.pk, &key.sk)
+        .await?
+        .and_then(|item| item.body.get("opted_out").and_then(Value::as_bool))
+        .unwrap_or(false))
 }
