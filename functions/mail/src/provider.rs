@@ -12,7 +12,7 @@ use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
-use space_connections::SANDBOX;
+use space_connections::sandbox_lists;
 use space_http::Engine;
 use space_http::fields::format_datetime;
 use space_http::keys;
@@ -138,22 +138,13 @@ pub const SENT: &str = "sandbox_mail";
 pub const REPORT_AFTER: TimeDelta = TimeDelta::seconds(2);
 
 /// Whether the owner listed `address` under `list` of the sandbox's orders.
-fn listed(sender: &Item, list: &str, address: &str) -> bool {
-    sender
-        .body
-        .get(SANDBOX)
-        .and_then(|orders| orders.get(list))
-        .and_then(Value::as_array)
-        .is_some_and(|addresses| addresses.iter().any(|listed| listed.as_str() == Some(address)))
-}
-
 fn sandbox_sent(sender: &Item, record: &Item, mail: &Outgoing<'_>) -> Sent {
     let fates = mail
         .recipients()
         .map(|address| {
-            let fate = if listed(sender, "complain_recipients", address) {
+            let fate = if sandbox_lists(sender, "complain_recipients", address) {
                 Fate::Complained
-            } else if listed(sender, "bounce_recipients", address) {
+            } else if sandbox_lists(sender, "bounce_recipients", address) {
                 Fate::Bounced
             } else {
                 Fate::Delivered
@@ -180,7 +171,10 @@ impl MailProvider for Sandbox {
         if let Some(done) = engine.store().get(&key.pk, &key.sk).await? {
             return Ok(sandbox_sent(sender, &done, mail));
         }
-        if let Some(refused) = mail.recipients().find(|to| listed(sender, "fail_recipients", to)) {
+        if let Some(refused) = mail
+            .recipients()
+            .find(|to| sandbox_lists(sender, "fail_recipients", to))
+        {
             return Err(SendError::Permanent {
                 code: "RECIPIENT_UNREACHABLE".into(),
                 message: format!(

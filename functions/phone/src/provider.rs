@@ -12,7 +12,7 @@ use aws_sdk_pinpointsmsvoicev2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_pinpointsmsvoicev2::types::MessageType;
 use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
-use space_connections::SANDBOX;
+use space_connections::sandbox_lists;
 use space_http::Engine;
 use space_http::fields::format_datetime;
 use space_http::keys;
@@ -93,17 +93,8 @@ pub const SENT: &str = "sandbox_sms";
 pub const RECEIPT_AFTER: TimeDelta = TimeDelta::seconds(2);
 
 /// Whether the owner listed `to` under `list` of the sandbox's orders.
-fn listed(connection: &Item, list: &str, to: &str) -> bool {
-    connection
-        .body
-        .get(SANDBOX)
-        .and_then(|orders| orders.get(list))
-        .and_then(Value::as_array)
-        .is_some_and(|numbers| numbers.iter().any(|number| number.as_str() == Some(to)))
-}
-
 fn sandbox_sent(connection: &Item, record: &Item, to: &str) -> Sent {
-    let receipt = if listed(connection, "undelivered_recipients", to) {
+    let receipt = if sandbox_lists(connection, "undelivered_recipients", to) {
         "undelivered"
     } else {
         "delivered"
@@ -133,7 +124,7 @@ impl SmsProvider for Sandbox {
         if let Some(done) = engine.store().get(&key.pk, &key.sk).await? {
             return Ok(sandbox_sent(connection, &done, sms.to));
         }
-        if listed(connection, "fail_recipients", sms.to) {
+        if sandbox_lists(connection, "fail_recipients", sms.to) {
             return Err(SendError::Permanent {
                 code: "RECIPIENT_UNREACHABLE".into(),
                 message: format!(

@@ -268,6 +268,17 @@ pub fn render(item: &Item) -> Value {
 /// The field holding the sandbox provider's instructions (`fail_next`, `failure`).
 pub const SANDBOX: &str = "sandbox";
 
+/// Whether the owner's orders to the sandbox list `address` under `list`
+/// (`fail_recipients`, `bounce_recipients`, …) on `connection`.
+pub fn sandbox_lists(connection: &Item, list: &str, address: &str) -> bool {
+    connection
+        .body
+        .get(SANDBOX)
+        .and_then(|orders| orders.get(list))
+        .and_then(Value::as_array)
+        .is_some_and(|listed| listed.iter().any(|entry| entry.as_str() == Some(address)))
+}
+
 /// Connection `id` of the Space, if there is one.
 pub async fn get(engine: &Engine, space: &str, id: &str) -> Result<Option<Item>, StoreError> {
     // Not an id this API issued (a NUL, say, which no store key may hold): no such connection.

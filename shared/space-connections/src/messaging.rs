@@ -4,7 +4,7 @@
 //! and reading later as a real channel's receipts would, and fails every message to the
 //! recipients the owner names (`POST …/connections/{id}/sandbox`, `fail_recipients`).
 
-use crate::SANDBOX;
+use crate::sandbox_lists;
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
@@ -56,12 +56,7 @@ fn receipts() -> Vec<(&'static str, TimeDelta)> {
 
 /// Whether the owner told the sandbox to fail messages to `to`.
 fn told_to_fail(connection: &Item, to: &str) -> bool {
-    connection
-        .body
-        .get(SANDBOX)
-        .and_then(|orders| orders.get("fail_recipients"))
-        .and_then(Value::as_array)
-        .is_some_and(|list| list.iter().any(|address| address.as_str() == Some(to)))
+    sandbox_lists(connection, "fail_recipients", to)
 }
 
 #[async_trait]
