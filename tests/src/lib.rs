@@ -150,6 +150,30 @@ impl Request<'_> {
     }
 }
 
+/// A store on `table` at the next of the moto servers `scripts/with-moto.sh` started
+/// (`MOTO_DYNAMODB_ENDPOINTS`): each answers one request at a time, so the tests' tables
+/// are dealt out among them and one test's burst holds up only those beside it.
+async fn dynamodb_store(table: String) -> DynamoStore {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let endpoints: Vec<String> = std::env::var("MOTO_DYNAMODB_ENDPOINTS")
+        .map(|list| {
+            list.split(',')
+                .filter(|url| !url.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if endpoints.is_empty() {
+        return DynamoStore::from_env(table).await;
+    }
+    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoints[next % endpoints.len()])
+        .load()
+        .await;
+    DynamoStore::from_config(&config, table)
+}
+
 impl TestApp {
     pub async fn start(backend: Backend) -> TestApp {
         match backend {
@@ -176,8 +200,8 @@ impl TestApp {
         );
         let clock = test_clock();
         let table = format!("space-test-{}", space_http::ids::new_id("t").replace('_', "-"));
-        let store = DynamoStore::from_env(table).await.with_clock(clock.clone());
-        // moto serves every DynamoDB test of the run: under a burst of another test it may
+        let store = dynamodb_store(table).await.with_clock(clock.clone());
+        // moto serves many DynamoDB tests of the run: under a burst of another test it may
         // answer late, so creating the table is tried a few times.
         let mut tries = 0;
         while let Err(error) = store.create_table().await {
