@@ -83,7 +83,7 @@ fn partition(space: &str) -> String {
 }
 
 pub fn operations() -> Vec<Operation> {
-    let name = || vec![Param::path("name", "The tag.")];
+    let tag = || vec![Param::path("tag", "The tag's name.")];
     vec![
         Operation::new(
             "messaging_tags_list",
@@ -111,7 +111,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::new(
             "messaging_tags_update",
             Method::PATCH,
-            "/tags/{name}",
+            "/tags/{tag}",
             access(Action::Write),
             Effect::Update,
             "Recolour or rename a tag (a rename reaches every contact and thread, on the worker)",
@@ -122,13 +122,13 @@ pub fn operations() -> Vec<Operation> {
              carrying it, then under its new name. Renaming to a tag that exists is 409, and so is changing a \
              tag being renamed or deleted.",
         )
-        .with_params(name())
+        .with_params(tag())
         .with_body(|| body_schema(false))
         .answers(StatusCode::OK, schema),
         Operation::new(
             "messaging_tags_delete",
             Method::DELETE,
-            "/tags/{name}",
+            "/tags/{tag}",
             access(Action::Write),
             Effect::Delete,
             "Delete a tag from the Space: removed from every contact and thread, on the worker",
@@ -137,7 +137,7 @@ pub fn operations() -> Vec<Operation> {
         .with_description(
             "Answers 202 with `status: deleting`; the tag disappears once no contact or thread carries it.",
         )
-        .with_params(name())
+        .with_params(tag())
         .answers(StatusCode::ACCEPTED, schema),
     ]
 }
@@ -353,7 +353,7 @@ async fn write_tag(
 async fn update(call: Call) -> Result<Reply, ApiError> {
     let input = parse(&call.body)?;
     let space = call.space_id()?.to_owned();
-    let name = call.path_param("name")?.to_owned();
+    let name = call.path_param("tag")?.to_owned();
     let (stored, usage) = current(&call, &space, &name).await?;
     let now = call.engine.now();
     let mut next = stored
@@ -393,7 +393,7 @@ async fn usage_of(engine: &Engine, space: &str, name: &str) -> Result<(u64, u64)
 
 async fn delete(call: Call) -> Result<Reply, ApiError> {
     let space = call.space_id()?.to_owned();
-    let name = call.path_param("name")?.to_owned();
+    let name = call.path_param("tag")?.to_owned();
     let (stored, usage) = current(&call, &space, &name).await?;
     let now = call.engine.now();
     let mut next = stored
