@@ -112,6 +112,10 @@ pub fn operations() -> Vec<Operation> {
             "Add tags to a thread (the Space's tags, as on contacts; existing tags are kept)",
             handler(threads::add_tags),
         )
+        .with_description(format!(
+            "A thread holds at most {} tags, counting those it has already: tags that would take it past that are 422.",
+            space_http::fields::MAX_TAGS
+        ))
         .with_params(thread_param())
         .with_body(threads::tags_schema)
         .answers(StatusCode::OK, threads::schema),
