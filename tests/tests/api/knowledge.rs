@@ -455,7 +455,7 @@ async fn scopes_split_and_other_spaces_see_nothing(app: TestApp) {
         ("messaging_templates_create", template.clone()),
         ("messaging_templates_replace", template),
     ]);
-    let ids = [("id", id.as_str()), ("name", "ours")];
+    let ids = [("id", id.as_str()), ("tag", "ours")];
     crate::family_checks::scopes_are_enforced(&app, "messaging", &ids, &bodies).await;
     crate::family_checks::other_spaces_get_404(&app, "messaging", &ids, &bodies).await;
 

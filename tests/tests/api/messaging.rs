@@ -243,7 +243,7 @@ async fn every_template_route_needs_its_scope_and_the_right_space(app: TestApp) 
         .await
         .expect(403);
     assert!(refused.text.contains("messaging:read"), "{}", refused.text);
-    let ids = [("id", template.as_str()), ("name", "ours")];
+    let ids = [("id", template.as_str()), ("tag", "ours")];
     let valid = json!({"name": "hello", "language": "en", "category": "utility", "body": "Hello there, friend."});
     let bodies: HashMap<&str, Value> = HashMap::from([
         ("messaging_templates_create", valid.clone()),
