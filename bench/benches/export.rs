@@ -29,16 +29,7 @@ const BASE: &str = "/functions/v1/space-api";
 
 /// Resident memory of this process, in KiB (Linux).
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
+    space_bench::serve::rss_kib("self").unwrap_or(0)
 }
 
 /// Writes `count` contacts into `space` as the contacts family stores them.

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use serde_json::Value;
 
 /// A running `spacectl serve --store embedded` and where it listens.
 pub struct Server {
@@ -77,4 +78,41 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// One request: its JSON body, or the status and body as the error.
+pub async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    let answer = request.send().await?;
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    Ok(body)
+}
+
+/// Every page of a list (`url` may carry its own query).
+pub async fn all(client: &reqwest::Client, url: &str, key: &str) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = client.get(url).bearer_auth(key).query(&[("limit", "200")]);
+        if let Some(cursor) = &cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        let page = send(request).await?;
+        items.extend(page["data"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// The resident memory of `process` (a pid, or `self`) in KiB, from Linux's `/proc`;
+/// `None` elsewhere.
+pub fn rss_kib(process: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

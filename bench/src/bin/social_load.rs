@@ -15,11 +15,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser;
 use serde_json::{Value, json};
-use space_bench::serve::{Server, free_port, percentile, wait_ready};
+use space_bench::serve::{Server, all, free_port, percentile, send, wait_ready};
 
 #[derive(Parser)]
 struct Args {
@@ -42,34 +42,6 @@ struct Args {
 
 const LEAD_SECONDS: i64 = 20;
 const GRACE_SECONDS: i64 = 60;
-
-async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let answer = request.send().await?;
-    let status = answer.status();
-    let body: Value = answer.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{status}: {body}");
-    }
-    Ok(body)
-}
-
-/// Every page of a list.
-async fn all(client: &reqwest::Client, url: &str, key: &str) -> anyhow::Result<Vec<Value>> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut request = client.get(url).bearer_auth(key).query(&[("limit", "200")]);
-        if let Some(cursor) = &cursor {
-            request = request.query(&[("cursor", cursor)]);
-        }
-        let page = send(request).await?;
-        items.extend(page["data"].as_array().cloned().unwrap_or_default());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(items),
-        }
-    }
-}
 
 fn time(value: &Value) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(value.as_str()?)

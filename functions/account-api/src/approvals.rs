@@ -7,9 +7,6 @@
 //! key revoked meanwhile fails it), with the approval's id as its idempotency key, so a
 //! job that runs twice performs once and records the same answer.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
-
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use space_auth::Principal;
@@ -17,6 +14,7 @@ use space_http::approvals;
 use space_http::events::event_write;
 use space_http::execute::execute_approved;
 use space_http::fields::format_datetime;
+use space_http::operation::OperationTable;
 use space_http::operation::{Call, Handler, Reply, handler};
 use space_http::resource::{PageRequest, list_partition};
 use space_http::{ApiError, Engine, Operation, keys};
@@ -221,29 +219,20 @@ async fn decide(
 /// Runs an approved call once and records its answer.
 #[derive(Clone)]
 pub struct Perform {
-    operations: fn() -> Vec<Operation>,
-    by_name: Arc<OnceLock<HashMap<String, Operation>>>,
+    operations: OperationTable,
 }
 
 impl Perform {
     /// `operations`: every operation a space key can call (the catalogue), read on the
-    /// first approved call only.
+    /// first call of one.
     pub fn new(operations: fn() -> Vec<Operation>) -> Perform {
         Perform {
-            operations,
-            by_name: Arc::default(),
+            operations: OperationTable::new(operations),
         }
     }
 
     fn operation(&self, name: &str) -> Option<&Operation> {
-        self.by_name
-            .get_or_init(|| {
-                (self.operations)()
-                    .into_iter()
-                    .map(|operation| (operation.name.clone(), operation))
-                    .collect()
-            })
-            .get(name)
+        self.operations.get(name)
     }
 }
 

@@ -50,6 +50,14 @@ fn fields() -> Vec<Field> {
             "Kind `messaging` (required): the Space's own address on the channel, an E.164 number for whatsapp and sms, an email address for email. Kind `mail` (required): the address mail goes out from (agent@example.com) or a whole domain (example.com).",
         ),
         Field::new(
+            "languages",
+            FieldKind::Custom(CustomKind {
+                schema: connections::languages_schema,
+                check: connections::check_languages,
+            }),
+            "Kind `messaging`: the languages its approved templates are in (BCP 47, e.g. [\"en\", \"de\"]); a template in another language is refused on it. Absent: any.",
+        ),
+        Field::new(
             "number",
             FieldKind::Phone,
             "Kind `phone` (required): the Space's phone number, valid in its country's numbering plan; stored as E.164.",
@@ -270,17 +278,20 @@ fn check_kind(set: &mut Map<String, Value>) -> Result<(), ApiError> {
         ),
         PHONE => (
             &["number", "capabilities"],
-            &["network", "handle", "channel", "address"],
+            &["network", "handle", "channel", "address", "languages"],
         ),
         MAIL => (
             &["address"],
-            &["network", "handle", "channel", "number", "capabilities"],
+            &["network", "handle", "channel", "number", "capabilities", "languages"],
         ),
         ADS => (
             &["network"],
-            &["handle", "channel", "address", "number", "capabilities"],
+            &["handle", "channel", "address", "number", "capabilities", "languages"],
         ),
-        _ => (&["network"], &["channel", "address", "number", "capabilities"]),
+        _ => (
+            &["network"],
+            &["channel", "address", "number", "capabilities", "languages"],
+        ),
     };
     let networks: Option<(&[&str], &str)> = match kind.as_str() {
         ADS => Some((AD_NETWORKS, "an ad network")),

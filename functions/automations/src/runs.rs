@@ -10,15 +10,13 @@
 //! gets the first answer back, and the side effect happens once. A failed step fails the run
 //! and skips the steps after it; `wait` moves its job later ([`Outcome::Later`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
-
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
 use space_http::events::event_write;
 use space_http::fields::{format_datetime, parse_datetime};
+use space_http::operation::OperationTable;
 use space_http::{Engine, Operation, keys};
 use space_store::{Condition, Item, StoreError, Write};
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
@@ -175,29 +173,20 @@ pub enum StepResult {
 /// Carries out the steps of runs.
 #[derive(Clone)]
 pub struct Step {
-    operations: fn() -> Vec<Operation>,
-    by_name: Arc<OnceLock<HashMap<String, Operation>>>,
+    operations: OperationTable,
 }
 
 impl Step {
     /// `operations`: every operation a space key can call (the catalogue), read on the
-    /// first step that calls one.
+    /// first call of one.
     pub fn new(operations: fn() -> Vec<Operation>) -> Step {
         Step {
-            operations,
-            by_name: Arc::default(),
+            operations: OperationTable::new(operations),
         }
     }
 
     pub(crate) fn operation(&self, name: &str) -> Option<&Operation> {
-        self.by_name
-            .get_or_init(|| {
-                (self.operations)()
-                    .into_iter()
-                    .map(|operation| (operation.name.clone(), operation))
-                    .collect()
-            })
-            .get(name)
+        self.operations.get(name)
     }
 }
 

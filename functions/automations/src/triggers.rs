@@ -16,11 +16,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use space_auth::Principal;
+use space_http::Engine;
 use space_http::events::{SavedTail, resource_type};
 use space_http::fields::{format_datetime, parse_datetime};
-use space_http::{Engine, keys};
 use space_store::{Condition, Item, Query, StoreError, Write};
-use space_worker::{Handler, Job, JobError, NewJob, Outcome, Source};
+use space_worker::{FeedFollower, Handler, Job, JobError, NewJob, Outcome};
 
 use crate::automations_partition;
 use crate::definition::{Definition, Trigger};
@@ -75,33 +75,16 @@ fn tick_name(automation: &str) -> String {
     format!("automation-schedule-{automation}")
 }
 
-/// Starts runs for new events of the Spaces with event-triggered automations.
+/// Starts runs for new events of the Spaces with event-triggered automations (the worker's
+/// source is `FeedSource(Triggers)`).
 pub struct Triggers;
 
 #[async_trait]
-impl Source for Triggers {
-    async fn poll(&self, engine: &Engine) -> Result<usize, JobError> {
-        let spaces = engine.store().query(Query::partition(REGISTRY).limit(1000)).await?;
-        let mut started = 0;
-        for space in spaces.items {
-            started += follow(engine, &space.sk).await?;
-        }
-        Ok(started)
-    }
+impl FeedFollower for Triggers {
+    const REGISTRY: &'static str = REGISTRY;
 
-    /// Visits only the Spaces whose feeds gained events.
-    async fn changed(&self, engine: &Engine, items: &[Item]) -> Result<usize, JobError> {
-        let mut spaces: Vec<&str> = items
-            .iter()
-            .filter_map(|item| keys::events_partition_space(&item.pk))
-            .collect();
-        spaces.sort_unstable();
-        spaces.dedup();
-        let mut started = 0;
-        for space in spaces {
-            started += follow(engine, space).await?;
-        }
-        Ok(started)
+    async fn follow(&self, engine: &Engine, space: &str) -> Result<usize, JobError> {
+        follow(engine, space).await
     }
 }
 

@@ -44,8 +44,8 @@ const CONCURRENCY: usize = 10;
 /// API enqueues: the one list, used by `spacectl serve` and by the dispatcher.
 pub fn worker(engine: Engine) -> Worker {
     Worker::new(engine)
-        .source(webhooks::Fanout)
-        .source(automations::Triggers)
+        .source(space_worker::FeedSource(webhooks::Fanout))
+        .source(space_worker::FeedSource(automations::Triggers))
         .handle(webhooks::DELIVER, webhooks::Deliver)
         .handle(account_api::jobs::KEY_EXPIRING, account_api::jobs::KeyExpiring)
         .handle(social::PUBLISH, social::Publish)

@@ -17,6 +17,7 @@ pub fn schema() -> Value {
             "name": {"type": "string"},
             "address": {"type": "string", "description": "The Space's own address on the channel."},
             "provider": {"type": "string"},
+            "languages": {"type": "array", "items": {"type": "string"}, "description": "The languages its templates are sent in; absent: any."},
             "active": {"type": "boolean"},
             "created_at": {"type": "string", "format": "date-time"},
             "version": {"type": "integer"}

@@ -347,12 +347,14 @@ async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inb
     thread.body.insert("last_inbound_at".into(), json!(at));
     thread.body.insert("last_message_at".into(), json!(at));
     thread.body.insert("updated_at".into(), json!(at));
+    threads::set_preview(&mut thread, &inbound.text);
     if threads::status(&thread) == "snoozed" {
         // A contact who writes again wakes the thread; the snooze's job finds it moved.
         thread.body.insert("status".into(), json!("open"));
         thread.body.remove("snooze");
         thread.body.remove("snoozed_until");
     }
+    writes.extend(threads::index_writes(&space, current.as_ref(), &thread));
     match &current {
         Some(current) => {
             thread.version = current.version + 1;

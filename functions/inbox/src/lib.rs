@@ -154,7 +154,7 @@ pub fn operations() -> Vec<Operation> {
         .with_description(
             "Send exactly one of `text` or `template_id` (422 otherwise). A closed thread is 409. A contact who opted out of the channel is 422 `RECIPIENT_OPTED_OUT`. On WhatsApp \
              free-form text goes only within 24 hours of the contact's last message, else 422 \
-             `REPLY_WINDOW_CLOSED`; an approved template (`template_id`, exactly its `parameters`) goes any time, \
+             `REPLY_WINDOW_CLOSED`; an approved template (`template_id`, exactly its `parameters`, in one of the channel's `languages` when it lists them) goes any time, \
              and one not approved is 422 `TEMPLATE_NOT_APPROVED`. SMS text is counted in segments (GSM-7 160, \
              153 per part; UCS-2 70, 67 per part), at most 10, and the answer carries `segments`. The message \
              moves `queued` → `sent` → `delivered` → `read` (or `failed`) with `message.*` events.",

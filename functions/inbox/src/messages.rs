@@ -328,7 +328,8 @@ async fn plan_reply(
             (text.clone(), None)
         }
         Content::Template { id, parameters } => {
-            let (template, text) = messaging::templates::render(&call.engine, space, id, parameters).await?;
+            let (template, text) =
+                messaging::templates::render(&call.engine, space, &connection, id, parameters).await?;
             (text, Some((template.sk, parameters.clone())))
         }
     };
@@ -392,8 +393,9 @@ async fn plan_reply(
     next.body.insert("last_outbound_at".into(), json!(at));
     next.body.insert("last_message_at".into(), json!(at));
     next.body.insert("updated_at".into(), json!(at));
+    threads::set_preview(&mut next, &content);
     next.version = thread.version + 1;
-    let writes = vec![
+    let mut writes = vec![
         Write::put(next.clone(), Condition::Version(thread.version)),
         update_event_write(
             space,
@@ -420,5 +422,6 @@ async fn plan_reply(
         )
         .write(),
     ];
+    writes.extend(threads::index_writes(space, Some(thread), &next));
     Ok((writes, message))
 }

@@ -13,7 +13,7 @@ use space_http::fields::{Field, FieldKind, WriteMode, format_datetime, parse_dat
 use space_http::ids::new_id;
 use space_http::keys::{self, ItemKey};
 use space_http::operation::{Call, IfMatch, Reply};
-use space_http::resource::{Filter, Parent, Resource, tags_of};
+use space_http::resource::{Filter, Parent, Resource};
 use space_http::{ApiError, Engine};
 use space_store::{Condition, Item, StoreError, Write};
 use space_worker::NewJob;
@@ -81,9 +81,31 @@ pub fn resource() -> Resource {
                 field: "contact_id",
                 kind: FieldKind::Text { max: MAX_ID_CHARS },
             },
+            Filter::IndexedSearch {
+                param: "q",
+                fields: &["address", "preview"],
+            },
         ],
         rules: None,
     }
+}
+
+/// How much of the latest message a thread shows (and searches): short enough that a new
+/// message's words and the last one's fit one transaction with the message.
+pub const PREVIEW_CHARS: usize = 60;
+
+/// Shows `text`, the thread's latest message, as its `preview`: its first
+/// [`PREVIEW_CHARS`] characters, cut at a word.
+pub fn set_preview(thread: &mut Item, text: &str) {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let preview = if text.chars().count() <= PREVIEW_CHARS {
+        text
+    } else {
+        let cut: String = text.chars().take(PREVIEW_CHARS).collect();
+        let whole = cut.rsplit_once(' ').map_or(cut.as_str(), |(words, _)| words);
+        format!("{whole}…")
+    };
+    thread.body.insert("preview".into(), json!(preview));
 }
 
 /// Internal notes on a thread: never sent to the contact.
@@ -130,6 +152,7 @@ pub fn schema() -> Value {
     properties["last_outbound_at"] = json!({"type": "string", "format": "date-time"});
     properties["last_message_at"] = json!({"type": "string", "format": "date-time"});
     properties["closed_at"] = json!({"type": "string", "format": "date-time"});
+    properties["preview"] = json!({"type": "string", "maxLength": PREVIEW_CHARS + 1, "description": "The latest message's first words; `?q=` searches them and the address."});
     if let Some(required) = schema["required"].as_array_mut() {
         for field in [
             "status",
@@ -197,16 +220,10 @@ pub async fn load(call: &Call, id: &str) -> Result<Item, ApiError> {
         .ok_or_else(|| ApiError::not_found("thread", id))
 }
 
-/// The tag index writes of a thread whose tags move from `before`'s to `after`'s.
-pub fn tag_writes(space: &str, before: &Item, after: &Item) -> Vec<Write> {
-    space_http::resource::tag_index_writes(
-        space,
-        &keys::index_scope(THREADS, None),
-        "tags",
-        &before.sk,
-        &tags_of(&before.body, "tags"),
-        &tags_of(&after.body, "tags"),
-    )
+/// The index writes of a thread moving from `before` (`None`: new) to `after`: its tags
+/// (entries and counts) and the words `?q=` finds it by.
+pub fn index_writes(space: &str, before: Option<&Item>, after: &Item) -> Vec<Write> {
+    resource().index_writes_in(space, &keys::index_scope(THREADS, None), before, Some(after))
 }
 
 /// What a change makes of a thread: the event it records, and writes beside the thread's.
@@ -247,7 +264,7 @@ where
             kind,
             writes: mut extra,
         } = change(&current, &mut next)?;
-        extra.extend(tag_writes(space, &current, &next));
+        extra.extend(index_writes(space, Some(&current), &next));
         next.version = current.version + 1;
         next.body.insert("updated_at".into(), json!(format_datetime(now)));
         let mut writes = vec![

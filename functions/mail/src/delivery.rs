@@ -24,7 +24,7 @@ use crate::suppressions::{suppress, suppressed};
 pub const RETRY_DELAYS: &[i64] = &[30, 120, 600];
 
 /// How this family's messages move: events `mail.<status>`.
-const OUT: Outbound = Outbound { events: "mail" };
+pub(crate) const OUT: Outbound = Outbound { events: "mail" };
 
 fn payload<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
     job.payload

@@ -8,16 +8,15 @@ use serde_json::{Map, Value, json};
 use space_auth::Domain;
 use space_connections::{self as connections, MAIL};
 use space_http::email::Email;
-use space_http::events::event_write;
 use space_http::fields::{Field, FieldKind, format_datetime};
 use space_http::ids::new_id;
 use space_http::keys;
 use space_http::operation::{Call, Reply};
 use space_http::resource::{Filter, Resource};
 use space_http::{ApiError, FieldErrors};
-use space_store::{Condition, Item, Write};
-use space_worker::NewJob;
+use space_store::Item;
 
+use crate::delivery::OUT;
 use crate::senders::{is_verified, may_send_as};
 use crate::suppressions::suppressed;
 use crate::{SEND, html};
@@ -443,12 +442,6 @@ pub async fn send(call: Call) -> Result<Reply, ApiError> {
     body.insert("created_at".into(), json!(at));
     body.insert("updated_at".into(), json!(at));
     let message = Item::new(keys::collection_partition(&space, MESSAGES), id.clone(), body);
-    let shown = Resource::render(&message);
-    let writes = vec![
-        Write::put(message, Condition::NotExists),
-        event_write(&space, "mail.queued", &id, shown.clone(), &call.principal, now),
-        NewJob::new(SEND, json!({"space_id": space, "message_id": id}), now).write(),
-    ];
-    call.engine.store().transact(writes).await?;
+    let shown = OUT.queue(&call.engine, &space, message, SEND, &call.principal).await?;
     Ok(Reply::accepted(shown))
 }

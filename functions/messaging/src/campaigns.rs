@@ -340,23 +340,22 @@ async fn rendered(engine: &Engine, space: &str, campaign: &Item) -> Result<Value
 /// the template is approved and takes exactly the parameters; the rendered text.
 async fn check_sendable(engine: &Engine, space: &str, body: &Map<String, Value>) -> Result<String, ApiError> {
     let connection_id = body.get("connection_id").and_then(Value::as_str).unwrap_or_default();
-    let connection = connections::get(engine, space, connection_id).await?;
-    let is_channel = connection
-        .as_ref()
-        .is_some_and(|c| text(c, "kind") == Some(MESSAGING) && connections::channel(c).is_some());
-    if !is_channel {
-        return Err(ApiError::invalid_field(
-            "connection_id",
-            format!("there is no messaging channel `{connection_id}` in this Space (GET /inbox/channels)"),
-        ));
-    }
+    let connection = connections::get(engine, space, connection_id)
+        .await?
+        .filter(|c| text(c, "kind") == Some(MESSAGING) && connections::channel(c).is_some())
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "connection_id",
+                format!("there is no messaging channel `{connection_id}` in this Space (GET /inbox/channels)"),
+            )
+        })?;
     let template_id = body.get("template_id").and_then(Value::as_str).unwrap_or_default();
     let parameters: Vec<String> = body
         .get("parameters")
         .and_then(Value::as_array)
         .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
-    let (_, text) = templates::render(engine, space, template_id, &parameters).await?;
+    let (_, text) = templates::render(engine, space, &connection, template_id, &parameters).await?;
     Ok(text)
 }
 
@@ -480,7 +479,8 @@ pub fn operations() -> Vec<Operation> {
 }
 
 const DRAFT_RULE: &str = "`connection_id` must be a messaging channel of the Space and `template_id` an approved \
-                          template taking exactly `parameters` (422 otherwise).";
+                          template taking exactly `parameters`, in one of the channel's `languages` when it lists \
+                          them (422 otherwise).";
 
 /// Runs `plain` for a campaign still a draft (409 naming its status otherwise).
 fn drafts_only(plain: CallHandler) -> CallHandler {

@@ -350,11 +350,21 @@ async fn write_tag(
     }
 }
 
-async fn update(call: Call) -> Result<Reply, ApiError> {
-    let input = parse(&call.body)?;
+/// A change to the tag the path names: its registry item as stored (none for a tag only in
+/// use), its usage, and the next version to edit (`updated_at` set).
+struct Edit {
+    space: String,
+    name: String,
+    stored: Option<Item>,
+    usage: (u64, u64),
+    next: Item,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+async fn edit(call: &Call) -> Result<Edit, ApiError> {
     let space = call.space_id()?.to_owned();
     let name = call.path_param("tag")?.to_owned();
-    let (stored, usage) = current(&call, &space, &name).await?;
+    let (stored, usage) = current(call, &space, &name).await?;
     let now = call.engine.now();
     let mut next = stored
         .clone()
@@ -363,6 +373,26 @@ async fn update(call: Call) -> Result<Reply, ApiError> {
         next.version += 1;
     }
     next.body.insert("updated_at".into(), json!(format_datetime(now)));
+    Ok(Edit {
+        space,
+        name,
+        stored,
+        usage,
+        next,
+        now,
+    })
+}
+
+async fn update(call: Call) -> Result<Reply, ApiError> {
+    let input = parse(&call.body)?;
+    let Edit {
+        space,
+        name,
+        stored,
+        usage,
+        mut next,
+        now,
+    } = edit(&call).await?;
     if let Some(color) = input.color {
         next.body.insert("color".into(), color);
     }
@@ -392,18 +422,15 @@ async fn usage_of(engine: &Engine, space: &str, name: &str) -> Result<(u64, u64)
 }
 
 async fn delete(call: Call) -> Result<Reply, ApiError> {
-    let space = call.space_id()?.to_owned();
-    let name = call.path_param("tag")?.to_owned();
-    let (stored, usage) = current(&call, &space, &name).await?;
-    let now = call.engine.now();
-    let mut next = stored
-        .clone()
-        .unwrap_or_else(|| registered(&space, &name, Value::Null, now));
-    if stored.is_some() {
-        next.version += 1;
-    }
+    let Edit {
+        space,
+        name,
+        stored,
+        usage,
+        mut next,
+        now,
+    } = edit(&call).await?;
     next.body.insert("status".into(), json!("deleting"));
-    next.body.insert("updated_at".into(), json!(format_datetime(now)));
     let job = NewJob::new(RETAG, json!({"space_id": space, "tag": name}), now).write();
     write_tag(&call, &space, stored.as_ref(), next.clone(), "tag.deleting", vec![job]).await?;
     Ok(Reply::ok(view(&name, Some(&next), usage)).with_status(StatusCode::ACCEPTED))

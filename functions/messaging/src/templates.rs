@@ -46,24 +46,6 @@ const NAME: FieldKind = FieldKind::Custom(CustomKind {
     },
 });
 
-const LANGUAGE: FieldKind = FieldKind::Custom(CustomKind {
-    schema: || json!({"type": "string", "maxLength": 35, "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "examples": ["en", "en-US", "pt-BR"]}),
-    check: |value| {
-        let text = value.as_str().ok_or("must be a string")?;
-        let mut parts = text.split('-');
-        let primary = parts.next().unwrap_or_default();
-        let valid = text.len() <= 35
-            && (2..=3).contains(&primary.len())
-            && primary.bytes().all(|b| b.is_ascii_alphabetic())
-            && parts.all(|part| (2..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric()));
-        if valid {
-            Ok(json!(text))
-        } else {
-            Err("must be a BCP 47 language tag, like en or en-US".into())
-        }
-    },
-});
-
 /// The three kinds of button, each an object of exactly its fields.
 const QUICK_REPLY: &[Field] = &[
     Field::new("type", FieldKind::Enum(&["quick_reply"]), "A reply the customer taps.").required(),
@@ -137,7 +119,12 @@ pub fn templates() -> Resource {
         parent: None,
         fields: vec![
             Field::new("name", NAME, "Lowercase letters, digits and underscores.").required(),
-            Field::new("language", LANGUAGE, "The language of its text (BCP 47).").required(),
+            Field::new(
+                "language",
+                space_connections::LANGUAGE,
+                "The language of its text (BCP 47).",
+            )
+            .required(),
             Field::new(
                 "category",
                 FieldKind::Enum(CATEGORIES),
@@ -168,7 +155,7 @@ pub fn templates() -> Resource {
             Filter::Equals {
                 param: "language",
                 field: "language",
-                kind: LANGUAGE,
+                kind: space_connections::LANGUAGE,
             },
         ],
         rules: Some(rules),
@@ -410,7 +397,15 @@ impl Handler for Review {
 }
 
 /// An approved template of the Space, rendered with `parameters`: its text, or why not.
-pub async fn render(engine: &Engine, space: &str, id: &str, parameters: &[String]) -> Result<(Item, String), ApiError> {
+/// `connection` is the channel it goes out on: a channel that lists its `languages` sends
+/// templates in those only.
+pub async fn render(
+    engine: &Engine,
+    space: &str,
+    connection: &Item,
+    id: &str,
+    parameters: &[String],
+) -> Result<(Item, String), ApiError> {
     let partition = keys::collection_partition(space, COLLECTION);
     let template =
         engine.store().get(&partition, id).await?.ok_or_else(|| {
@@ -424,6 +419,20 @@ pub async fn render(engine: &Engine, space: &str, id: &str, parameters: &[String
                 status(&template)
             ),
         });
+    }
+    let language = template
+        .body
+        .get("language")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !space_connections::sends_language(connection, language) {
+        return Err(ApiError::invalid_field(
+            "template_id",
+            format!(
+                "template `{id}` is in `{language}`; this channel sends templates in {} only (its connection's `languages`)",
+                space_connections::languages(connection).join(", ")
+            ),
+        ));
     }
     let body = template.body.get("body").and_then(Value::as_str).unwrap_or_default();
     let count = parameter_count(body).unwrap_or(0);

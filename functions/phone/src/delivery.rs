@@ -35,7 +35,7 @@ fn status(message: &Item) -> &str {
 }
 
 /// How this family's messages move: events `sms.<status>`.
-const OUT: Outbound = Outbound { events: "sms" };
+pub(crate) const OUT: Outbound = Outbound { events: "sms" };
 
 async fn load_message(engine: &Engine, job: &Job) -> Result<Option<(String, Item)>, JobError> {
     let space = payload(job, "space_id")?;

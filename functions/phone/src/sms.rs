@@ -7,17 +7,16 @@ use serde_json::{Map, Value, json};
 use space_auth::Domain;
 use space_connections::segments::{self, MAX_SEGMENTS};
 use space_connections::{self as connections, Channel, PHONE};
-use space_http::events::event_write;
 use space_http::fields::{Field, FieldKind, format_datetime, normalize_phone};
 use space_http::ids::new_id;
 use space_http::keys;
 use space_http::operation::{Call, Reply};
 use space_http::resource::{Filter, Resource};
 use space_http::{ApiError, FieldErrors};
-use space_store::{Condition, Item, Write};
-use space_worker::NewJob;
+use space_store::Item;
 
 use crate::SEND;
+use crate::delivery::OUT;
 
 pub const MESSAGES: &str = "phone_sms";
 pub const STATUSES: &[&str] = &["queued", "sent", "delivered", "undelivered", "failed"];
@@ -241,12 +240,6 @@ pub async fn send(call: Call) -> Result<Reply, ApiError> {
     body.insert("created_at".into(), json!(at));
     body.insert("updated_at".into(), json!(at));
     let message = Item::new(keys::collection_partition(&space, MESSAGES), id.clone(), body);
-    let shown = Resource::render(&message);
-    let writes = vec![
-        Write::put(message, Condition::NotExists),
-        event_write(&space, "sms.queued", &id, shown.clone(), &call.principal, now),
-        NewJob::new(SEND, json!({"space_id": space, "message_id": id}), now).write(),
-    ];
-    call.engine.store().transact(writes).await?;
+    let shown = OUT.queue(&call.engine, &space, message, SEND, &call.principal).await?;
     Ok(Reply::created(shown))
 }

@@ -21,7 +21,7 @@ use space_http::events::{SavedTail, event_write, render};
 use space_http::fields::{format_datetime, parse_datetime};
 use space_http::keys;
 use space_store::{Condition, Item, Query, StoreError, Write};
-use space_worker::{DEFAULT_RETRY_DELAYS, Handler, Job, JobError, NewJob, Outcome, Source};
+use space_worker::{DEFAULT_RETRY_DELAYS, FeedFollower, Handler, Job, JobError, NewJob, Outcome};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{guard, secret_name, signing, wants};
@@ -112,33 +112,16 @@ fn first_id_at(millis: u64) -> String {
     space_http::ids::first_at(space_http::events::EVENT_ID_PREFIX, millis)
 }
 
-/// The fan-out: visits every registered Space and enqueues what its endpoints want.
+/// The fan-out: enqueues what each registered Space's endpoints want of its new events
+/// (the worker's source is `FeedSource(Fanout)`).
 pub struct Fanout;
 
 #[async_trait]
-impl Source for Fanout {
-    async fn poll(&self, engine: &Engine) -> Result<usize, JobError> {
-        let spaces = engine.store().query(Query::partition(REGISTRY).limit(1000)).await?;
-        let mut enqueued = 0;
-        for space in spaces.items {
-            enqueued += fan_out(engine, &space.sk).await?;
-        }
-        Ok(enqueued)
-    }
+impl FeedFollower for Fanout {
+    const REGISTRY: &'static str = REGISTRY;
 
-    /// Visits only the Spaces whose feeds gained events.
-    async fn changed(&self, engine: &Engine, items: &[Item]) -> Result<usize, JobError> {
-        let mut spaces: Vec<&str> = items
-            .iter()
-            .filter_map(|item| keys::events_partition_space(&item.pk))
-            .collect();
-        spaces.sort_unstable();
-        spaces.dedup();
-        let mut enqueued = 0;
-        for space in spaces {
-            enqueued += fan_out(engine, space).await?;
-        }
-        Ok(enqueued)
+    async fn follow(&self, engine: &Engine, space: &str) -> Result<usize, JobError> {
+        fan_out(engine, space).await
     }
 }
 

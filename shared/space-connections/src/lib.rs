@@ -12,7 +12,7 @@ pub mod segments;
 
 use serde_json::{Map, Value, json};
 use space_http::Engine;
-use space_http::fields::FieldKind;
+use space_http::fields::{CustomKind, FieldKind};
 use space_http::keys;
 use space_store::{Item, Query, StoreError};
 
@@ -61,6 +61,85 @@ pub const PROVIDERS: &[&str] = &["sandbox", "aws", "ses"];
 pub const SANDBOX_PROVIDER: &str = "sandbox";
 /// What a phone number can do.
 pub const CAPABILITIES: &[&str] = &["sms", "voice"];
+
+/// A BCP 47 language tag (`en`, `en-US`, `pt-BR`): a template's language, and each of the
+/// languages a messaging channel sends templates in.
+pub const LANGUAGE: FieldKind = FieldKind::Custom(CustomKind {
+    schema: language_schema,
+    check: check_language,
+});
+
+fn language_schema() -> Value {
+    json!({"type": "string", "maxLength": 35, "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "examples": ["en", "en-US", "pt-BR"]})
+}
+
+/// A language tag as the schema's pattern says: a primary language of 2 or 3 letters,
+/// then subtags of 2 to 8 letters or digits.
+fn check_language(value: &Value) -> Result<Value, String> {
+    let text = value.as_str().ok_or("must be a string")?;
+    let mut parts = text.split('-');
+    let primary = parts.next().unwrap_or_default();
+    let valid = text.len() <= 35
+        && (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|part| (2..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if valid {
+        Ok(json!(text))
+    } else {
+        Err("must be a BCP 47 language tag, like en or en-US".into())
+    }
+}
+
+/// At most this many languages per messaging channel.
+pub const MAX_LANGUAGES: usize = 20;
+
+/// A messaging channel's `languages`: 1 to [`MAX_LANGUAGES`] distinct [`LANGUAGE`] tags,
+/// in the order given (matched to a template's language without case).
+pub fn check_languages(value: &Value) -> Result<Value, String> {
+    let list = value
+        .as_array()
+        .ok_or("must be a list of language tags, like [\"en\", \"de\"]")?;
+    if list.is_empty() || list.len() > MAX_LANGUAGES {
+        return Err(format!("must list 1 to {MAX_LANGUAGES} languages"));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for tag in list {
+        let tag = check_language(tag)?;
+        let tag = tag.as_str().unwrap_or_default().to_owned();
+        if seen.contains(&tag) {
+            return Err(format!("lists `{tag}` twice"));
+        }
+        seen.push(tag);
+    }
+    Ok(json!(seen))
+}
+
+pub fn languages_schema() -> Value {
+    json!({
+        "type": "array",
+        "items": language_schema(),
+        "minItems": 1,
+        "maxItems": MAX_LANGUAGES,
+        "uniqueItems": true,
+        "examples": [["en", "de"]]
+    })
+}
+
+/// The languages a messaging channel sends templates in; empty when it names none.
+pub fn languages(connection: &Item) -> Vec<&str> {
+    connection
+        .body
+        .get("languages")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Whether a channel sends a template in `language`: any, unless it lists its languages.
+pub fn sends_language(connection: &Item, language: &str) -> bool {
+    let listed = languages(connection);
+    listed.is_empty() || listed.iter().any(|tag| tag.eq_ignore_ascii_case(language))
+}
 
 /// The capabilities of a phone connection: a non-empty list of [`CAPABILITIES`], each
 /// once, in the order given.

@@ -5,14 +5,14 @@
 //! nothing.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 use space_auth::Principal;
 use space_http::Engine;
-use space_http::events::update_event_write;
+use space_http::events::{event_write, update_event_write};
 use space_http::fields::format_datetime;
 use space_http::resource::Resource;
 use space_store::{Condition, Item, StoreError, Write};
-use space_worker::{JobError, Outcome};
+use space_worker::{JobError, NewJob, Outcome};
 
 /// Why a provider did not send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +50,36 @@ pub fn moved(message: &Item, status: &str, now: DateTime<Utc>) -> Item {
 }
 
 impl Outbound {
+    /// Stores a new `queued` message with its `<events>.queued` event and the `send_job`
+    /// that sends it (`{"space_id", "message_id"}`), in one transaction; the message as
+    /// answered.
+    pub async fn queue(
+        self,
+        engine: &Engine,
+        space: &str,
+        message: Item,
+        send_job: &str,
+        principal: &Principal,
+    ) -> Result<Value, StoreError> {
+        let now = engine.now();
+        let id = message.sk.clone();
+        let shown = Resource::render(&message);
+        let writes = vec![
+            Write::put(message, Condition::NotExists),
+            event_write(
+                space,
+                &format!("{}.queued", self.events),
+                &id,
+                shown.clone(),
+                principal,
+                now,
+            ),
+            NewJob::new(send_job, json!({"space_id": space, "message_id": id}), now).write(),
+        ];
+        engine.store().transact(writes).await?;
+        Ok(shown)
+    }
+
     /// Writes `next` over `message` with its event and `extra`; `false` when the message
     /// moved meanwhile.
     pub async fn record(

@@ -4,7 +4,7 @@
 //! the same handler whichever way it arrives.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
 use http::{Method, StatusCode};
@@ -605,5 +605,35 @@ impl std::fmt::Debug for Operation {
             .field("path", &self.path)
             .field("access", &self.access)
             .finish_non_exhaustive()
+    }
+}
+
+/// The catalogue's operations by name, for a job that calls one as a key would (an
+/// automation's step, an approved call). Built on the first lookup: a worker that never
+/// calls an operation never builds the catalogue.
+#[derive(Clone)]
+pub struct OperationTable {
+    operations: fn() -> Vec<Operation>,
+    by_name: Arc<OnceLock<HashMap<String, Operation>>>,
+}
+
+impl OperationTable {
+    /// `operations`: every operation a space key can call (the catalogue).
+    pub fn new(operations: fn() -> Vec<Operation>) -> OperationTable {
+        OperationTable {
+            operations,
+            by_name: Arc::default(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Operation> {
+        self.by_name
+            .get_or_init(|| {
+                (self.operations)()
+                    .into_iter()
+                    .map(|operation| (operation.name.clone(), operation))
+                    .collect()
+            })
+            .get(name)
     }
 }

@@ -183,6 +183,54 @@ pub trait Source: Send + Sync + 'static {
     }
 }
 
+/// What follows the event feeds of some Spaces (the webhook fan-out, automations' event
+/// triggers): the Spaces are listed in one registry partition, one item per Space keyed by
+/// its id, and each is followed on its own.
+#[async_trait]
+pub trait FeedFollower: Send + Sync + 'static {
+    /// The partition listing the Spaces to follow.
+    const REGISTRY: &'static str;
+
+    /// Reads `space`'s new events and enqueues what they call for; returns how many.
+    async fn follow(&self, engine: &Engine, space: &str) -> Result<usize, JobError>;
+}
+
+/// The [`Source`] of a [`FeedFollower`]: a poll visits every registered Space; a batch of
+/// changed items visits only the Spaces whose feeds gained events.
+pub struct FeedSource<F>(pub F);
+
+/// At most this many Spaces per registry: a poll reads them in one query.
+const FEED_SPACES: usize = 1000;
+
+#[async_trait]
+impl<F: FeedFollower> Source for FeedSource<F> {
+    async fn poll(&self, engine: &Engine) -> Result<usize, JobError> {
+        let spaces = engine
+            .store()
+            .query(space_store::Query::partition(F::REGISTRY).limit(FEED_SPACES))
+            .await?;
+        let mut enqueued = 0;
+        for space in spaces.items {
+            enqueued += self.0.follow(engine, &space.sk).await?;
+        }
+        Ok(enqueued)
+    }
+
+    async fn changed(&self, engine: &Engine, items: &[Item]) -> Result<usize, JobError> {
+        let mut spaces: Vec<&str> = items
+            .iter()
+            .filter_map(|item| space_http::keys::events_partition_space(&item.pk))
+            .collect();
+        spaces.sort_unstable();
+        spaces.dedup();
+        let mut enqueued = 0;
+        for space in spaces {
+            enqueued += self.0.follow(engine, space).await?;
+        }
+        Ok(enqueued)
+    }
+}
+
 /// Where a job item is and when it is due: what the AWS dispatcher needs to wake it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobRef {

@@ -21,6 +21,7 @@ on_both_backends!(
     replies_move_through_the_provider_with_events,
     the_signed_hook_takes_good_signatures_only,
     threads_are_assigned_snoozed_noted_and_summarized,
+    threads_are_found_by_their_address_and_latest_words,
     scopes_split_and_other_spaces_see_nothing,
 );
 
@@ -664,4 +665,74 @@ async fn scopes_split_and_other_spaces_see_nothing(app: TestApp) {
         .send()
         .await
         .expect(404);
+}
+
+async fn threads_are_found_by_their_address_and_latest_words(app: TestApp) {
+    let (sms, _) = connect(&app, "sms", "+12015550100").await;
+    let refund = inject(&app, &sms, "+12015550123", "Where is my refund?").await;
+    let booking = inject(&app, &sms, "+12015550177", "Can I change my booking?").await;
+    let (refund, booking) = (id(&refund["thread"]), id(&booking["thread"]));
+    let found = |q: &'static str| {
+        let app = &app;
+        async move {
+            let page = app
+                .space(Method::GET, &format!("/inbox/threads?q={q}"))
+                .send()
+                .await
+                .expect(200);
+            let mut ids: Vec<String> = page.body["data"].as_array().into_iter().flatten().map(id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut both = vec![refund.clone(), booking.clone()];
+    both.sort();
+    assert_eq!(
+        found("REFUND").await,
+        vec![refund.clone()],
+        "a word of the latest message, any case"
+    );
+    assert_eq!(found("ref").await, vec![refund.clone()], "a word's start");
+    assert_eq!(found("5550177").await, vec![booking.clone()], "the tail of the address");
+    assert_eq!(found("my").await, both);
+    assert_eq!(found("my%20booking").await, vec![booking.clone()], "every word");
+
+    inject(&app, &sms, "+12015550123", "Thanks, all sorted now").await;
+    assert_eq!(found("refund").await, Vec::<String>::new(), "the preview moved on");
+    assert_eq!(found("sorted").await, vec![refund.clone()]);
+    let long = "Your booking moved to Friday at ten, and the room is on the second floor by the lift";
+    reply(&app, &booking, long).await.expect(201);
+    let thread = app
+        .space(Method::GET, &format!("/inbox/threads/{booking}"))
+        .send()
+        .await
+        .expect(200);
+    let preview = thread.body["preview"].as_str().unwrap_or_default();
+    assert!(
+        long.starts_with(preview.trim_end_matches('…')) && preview.ends_with('…'),
+        "{preview}"
+    );
+    assert!(
+        preview.chars().count() <= inbox::threads::PREVIEW_CHARS + 1,
+        "{preview}"
+    );
+    assert_eq!(found("friday").await, vec![booking.clone()], "a reply's words too");
+    assert_eq!(found("change").await, Vec::<String>::new());
+
+    let tagged = app
+        .space(Method::POST, &format!("/inbox/threads/{booking}/tags"))
+        .json(json!({"tags": ["vip"]}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(tagged.body["preview"], thread.body["preview"]);
+    assert_eq!(
+        found("friday").await,
+        vec![booking],
+        "a change that keeps the words keeps the entries"
+    );
+    app.space(Method::GET, &format!("/inbox/threads?q={}", "x".repeat(201)))
+        .send()
+        .await
+        .expect(422);
 }

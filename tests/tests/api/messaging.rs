@@ -171,10 +171,11 @@ async fn approved_templates_reply_outside_the_window(app: TestApp) {
     let space = app.demo.space_id.clone();
     let connection = app
         .account(Method::POST, &format!("/spaces/{space}/connections"))
-        .json(json!({"kind": "messaging", "channel": "whatsapp", "name": "Acme", "address": "+12015550100"}))
+        .json(json!({"kind": "messaging", "channel": "whatsapp", "name": "Acme", "address": "+12015550100", "languages": ["EN-us", "de"]}))
         .send()
         .await
         .expect(201);
+    assert_eq!(connection.body["languages"], json!(["EN-us", "de"]));
     let connection = id(&connection.body);
     let inbound = app
         .account(
@@ -214,6 +215,41 @@ async fn approved_templates_reply_outside_the_window(app: TestApp) {
         "{}",
         missing.text
     );
+
+    let french = app
+        .space(Method::POST, "/templates")
+        .json(json!({"name": "order_update", "language": "fr", "category": "utility", "body": "Bonjour {{1}}, votre commande {{2}} est partie."}))
+        .send()
+        .await
+        .expect(201);
+    let french = id(&french.body);
+    submit(&app, &french).await;
+    app.worker_pass().await;
+    let foreign = reply(json!({"template_id": french, "parameters": ["Ada", "#42"]}))
+        .await
+        .expect(422);
+    let why = foreign.body["error"]["fields"]["template_id"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("`fr`") && why.contains("EN-us, de"), "{}", foreign.text);
+    for (languages, field) in [
+        (json!([]), "languages"),
+        (json!(["en", "en"]), "languages"),
+        (json!(["english!"]), "languages"),
+    ] {
+        let refused = app
+            .account(Method::POST, &format!("/spaces/{space}/connections"))
+            .json(json!({"kind": "messaging", "channel": "sms", "name": "Acme SMS", "address": "+12015550101", "languages": languages}))
+            .send()
+            .await
+            .expect(422);
+        assert!(refused.body["error"]["fields"][field].is_array(), "{}", refused.text);
+    }
+    app.account(Method::POST, &format!("/spaces/{space}/connections"))
+        .json(json!({"kind": "phone", "number": "+12015550102", "capabilities": ["sms"], "languages": ["en"]}))
+        .send()
+        .await
+        .expect(422);
 
     let sent = reply(json!({"template_id": good, "parameters": ["Ada", "#42"]}))
         .await
