@@ -12,7 +12,7 @@ use space_http::events::update_event_write;
 use space_http::fields::{CURRENCY, Field, FieldKind, WriteMode, body_schema, format_datetime, validate};
 use space_http::keys;
 use space_http::operation::{Access, Call, Effect, Reply, handler};
-use space_http::owned::{for_the_owner, owner_kept};
+use space_http::owned::{for_the_owner, owner_kept, owners_copy};
 use space_http::resource::{Filter, Resource};
 use space_http::{ApiError, Engine, Operation, Schema};
 use space_store::{Condition, Item, StoreError, Write};
@@ -172,17 +172,19 @@ pub fn transactions() -> Resource {
 
 pub fn operations() -> Vec<Operation> {
     let read = Access::Space(Scope::new(Domain::Wallet, Action::Read));
+    let balance = Operation::new(
+        "wallet_get",
+        Method::GET,
+        "/wallet",
+        read,
+        Effect::Read,
+        "Get the wallet's balance (minor units) and currency",
+        handler(get),
+    )
+    .answers(StatusCode::OK, Schema::lazy(wallet_schema).named("Wallet"));
     let mut operations = vec![
-        Operation::new(
-            "wallet_get",
-            Method::GET,
-            "/wallet",
-            read,
-            Effect::Read,
-            "Get the wallet's balance (minor units) and currency",
-            handler(get),
-        )
-        .answers(StatusCode::OK, Schema::lazy(wallet_schema).named("Wallet")),
+        owners_copy(&balance),
+        balance,
         for_the_owner(
             Operation::new(
                 "wallet_set",

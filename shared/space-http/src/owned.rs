@@ -14,17 +14,34 @@ use crate::resource::Resource;
 /// The path parameter naming the owner's Space.
 const SPACE_PARAM: &str = "space";
 
-/// The resource's list and get for space keys, and its create, update, replace and delete
-/// for the owner's account key at `/spaces/{space}` + the resource's path.
+/// The resource's list and get for space keys, and all of its operations for the owner's
+/// account key at `/spaces/{space}` + the resource's path: create, update, replace and
+/// delete, and the same list and get (named `<resource>_owner_<verb>`), so the owner's
+/// console and scripts read what they keep without minting a key.
 pub fn owner_kept(resource: Resource) -> Vec<Operation> {
-    resource
-        .operations()
-        .into_iter()
-        .map(|operation| match operation.effect {
-            Effect::Read => operation,
-            _ => for_the_owner(operation),
-        })
-        .collect()
+    let mut operations = Vec::new();
+    for operation in resource.operations() {
+        match operation.effect {
+            Effect::Read => {
+                let owner = owners_copy(&operation);
+                operations.push(operation);
+                operations.push(owner);
+            }
+            _ => operations.push(for_the_owner(operation)),
+        }
+    }
+    operations
+}
+
+/// A space key's read served to the owner as well: the same operation at the owner's path,
+/// named `<resource>_owner_<verb>`.
+pub fn owners_copy(operation: &Operation) -> Operation {
+    let mut owner = operation.clone();
+    owner.name = match operation.name.rsplit_once('_') {
+        Some((resource, verb)) => format!("{resource}_owner_{verb}"),
+        None => format!("{}_owner", operation.name),
+    };
+    for_the_owner(owner)
 }
 
 /// `operation` served to the owner alone, at `/spaces/{space}` + its path on the account API,

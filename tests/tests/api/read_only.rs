@@ -97,6 +97,15 @@ async fn the_owner_records_the_wallet_and_keys_read_it(app: TestApp) {
     .await;
     assert_eq!(early["data"][0]["id"], top_up["id"]);
     assert_eq!(early["data"].as_array().map(Vec::len), Some(1));
+    // The owner reads what they recorded without a key: the same answers.
+    for path in ["/wallet", "/wallet/transactions?kind=charge"] {
+        let owners = app
+            .account(Method::GET, &owner_path(&app, path))
+            .send()
+            .await
+            .expect(200);
+        assert_eq!(owners.body, read(&app, &reader, path, 200).await, "{path}");
+    }
     let types = app.event_types().await;
     assert!(types.iter().any(|t| t == "wallet.updated"), "{types:?}");
     // wallet:read reaches nothing else.
@@ -216,6 +225,15 @@ async fn every_other_method_is_405_and_strangers_find_nothing(app: TestApp) {
         .await
         .expect(404);
     assert_eq!(refused.error_code(), "NOT_FOUND");
+    for path in ["/wallet".to_owned(), format!("/finance/invoices/{}", id(&invoice))] {
+        let refused = app
+            .request(Method::GET, &format!("{ACCOUNT_API}{}", owner_path(&app, &path)))
+            .key(&stranger.account_key)
+            .send()
+            .await
+            .expect(404);
+        assert_eq!(refused.error_code(), "NOT_FOUND", "{path}");
+    }
     let refused = app
         .request(
             Method::DELETE,

@@ -83,6 +83,19 @@ async fn the_owner_keeps_members_and_keys_read_them(app: TestApp) {
         .expect(200);
     assert_eq!(admins.body["data"][0]["id"], ada["id"]);
     assert_eq!(admins.body["data"].as_array().map(Vec::len), Some(1));
+    // The owner reads them too, with the same filters, without a key.
+    let owners = app
+        .account(Method::GET, &format!("{}?role=admin", members(&app)))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(owners.body["data"], admins.body["data"]);
+    let owners_grace = app
+        .account(Method::GET, &format!("{}/{}", members(&app), id(&grace)))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(owners_grace.body["email"], "grace@example.com");
 
     // The owner promotes, then removes; keys see each change.
     let promoted = app
@@ -165,6 +178,8 @@ async fn another_accounts_owner_cannot_reach_the_members(app: TestApp) {
         .expect("a second account");
     let theirs = format!("{ACCOUNT_API}{}", members(&app));
     for (method, path) in [
+        (Method::GET, theirs.clone()),
+        (Method::GET, format!("{theirs}/{}", id(&grace))),
         (Method::POST, theirs.clone()),
         (Method::PATCH, format!("{theirs}/{}", id(&grace))),
         (Method::DELETE, format!("{theirs}/{}", id(&grace))),
