@@ -15,6 +15,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
+use space_http::owned::owners_copy;
 use space_http::resource::{PageRequest, list_partition, list_schema, page_params};
 use space_http::{ApiError, Engine, Operation, Schema, keys};
 use space_store::SortRange;
@@ -123,7 +124,7 @@ pub fn operations() -> Vec<Operation> {
         "Only runs in this status.",
     ));
     runs_list.params.extend(page_params());
-    vec![
+    let mut operations = vec![
         list.answers(StatusCode::OK, || list_schema(definition::schema())),
         Operation::new(
             "automations_get",
@@ -179,7 +180,15 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(vec![id_param(), Param::path("run_id", "The run's id.")])
         .answers(StatusCode::OK, Schema::lazy(runs::schema).named("AutomationRunStatus")),
-    ]
+    ];
+    // The owner follows the runs of what they defined, without a key.
+    let owners: Vec<Operation> = operations
+        .iter()
+        .filter(|operation| operation.name.starts_with("automations_runs_"))
+        .map(owners_copy)
+        .collect();
+    operations.extend(owners);
+    operations
 }
 
 /// Starts a manual run as the calling key.

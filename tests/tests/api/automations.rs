@@ -326,6 +326,24 @@ async fn a_manual_run_creates_a_task_and_tags_a_contact_step_by_step(app: TestAp
         .await
         .expect(200);
     assert_eq!(filtered.body["data"], json!([]));
+    // The owner follows the same runs without a key.
+    let space = &app.demo.space_id;
+    let owners = app
+        .account(Method::GET, &format!("/spaces/{space}/automations/{automation}/runs"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(owners.body["data"], json!(listed));
+    let run_id = id(&listed[0]);
+    let owners_run = app
+        .account(
+            Method::GET,
+            &format!("/spaces/{space}/automations/{automation}/runs/{run_id}"),
+        )
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(owners_run.body, get_run(&app, &automation, &run_id).await);
 }
 
 async fn a_wait_step_holds_the_run_until_the_clock_passes_it(app: TestApp) {
