@@ -24,11 +24,9 @@ say() { echo "bench-calendar: $*" >&2; }
 mkdir -p "$out"
 command -v wrk >/dev/null 2>&1 || { say "wrk is required (apt-get install wrk; scripts/bench.sh installs it)"; exit 1; }
 say "building spacectl and seed (release)"
-cargo build --release -p spacectl -p space-bench --bin spacectl --bin seed --message-format=json-render-diagnostics >"$out/calendar-build.jsonl"
-artifact() {
-    jq -r --arg name "$1" 'select(.reason == "compiler-artifact" and .target.name == $name and .executable != null) | .executable' \
-        "$out/calendar-build.jsonl" | tail -n1
-}
+# shellcheck source=scripts/bench-build.sh
+source "$root/scripts/bench-build.sh"
+release_bins calendar spacectl seed
 spacectl="$(artifact spacectl)"
 seed_bin="$(artifact seed)"
 

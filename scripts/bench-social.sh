@@ -22,12 +22,9 @@ say() { echo "bench-social: $*" >&2; }
 
 mkdir -p "$out"
 say "building spacectl, seed and social-load (release)"
-cargo build --release -p spacectl -p space-bench --bin spacectl --bin seed --bin social-load \
-    --message-format=json-render-diagnostics >"$out/social-build.jsonl"
-artifact() {
-    jq -r --arg name "$1" 'select(.reason == "compiler-artifact" and .target.name == $name and .executable != null) | .executable' \
-        "$out/social-build.jsonl" | tail -n1
-}
+# shellcheck source=scripts/bench-build.sh
+source "$root/scripts/bench-build.sh"
+release_bins social spacectl seed social-load
 spacectl="$(artifact spacectl)"
 seed_bin="$(artifact seed)"
 load_bin="$(artifact social-load)"

@@ -25,12 +25,9 @@ say() { echo "bench-webhooks: $*" >&2; }
 
 mkdir -p "$out"
 say "building spacectl, seed and webhook-load (release)"
-cargo build --release -p spacectl -p space-bench --bin spacectl --bin seed --bin webhook-load \
-    --message-format=json-render-diagnostics >"$out/webhooks-build.jsonl"
-artifact() {
-    jq -r --arg name "$1" 'select(.reason == "compiler-artifact" and .target.name == $name and .executable != null) | .executable' \
-        "$out/webhooks-build.jsonl" | tail -n1
-}
+# shellcheck source=scripts/bench-build.sh
+source "$root/scripts/bench-build.sh"
+release_bins webhooks spacectl seed webhook-load
 spacectl="$(artifact spacectl)"
 seed_bin="$(artifact seed)"
 load_bin="$(artifact webhook-load)"

@@ -1,7 +1,7 @@
 //! Driving a real `spacectl serve` from a load generator: start it on a data folder, wait
 //! until it answers, kill it (SIGKILL) and start it again; and the percentile the figures use.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -48,6 +48,50 @@ impl Server {
         self.child.kill()?;
         self.child.wait()?;
         Ok(())
+    }
+}
+
+/// Where a load driver finds its server: the `spacectl` binary, the data folder the `seed`
+/// binary prepared, and the seed's JSON answer.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Seeded {
+    #[arg(long)]
+    pub spacectl: PathBuf,
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The seed's JSON (account key, space id, space key).
+    #[arg(long)]
+    pub seed: PathBuf,
+}
+
+/// The keys and Space the seed made.
+pub struct SeedKeys {
+    /// The owner's account key.
+    pub owner: String,
+    pub space: String,
+    /// A full-scope key of the Space, without a reachable rate limit.
+    pub key: String,
+}
+
+impl Seeded {
+    pub fn keys(&self) -> anyhow::Result<SeedKeys> {
+        let seed: Value = serde_json::from_slice(&std::fs::read(&self.seed)?)?;
+        let field = |name: &str| {
+            seed[name]
+                .as_str()
+                .map(String::from)
+                .with_context(|| format!("the seed's `{name}`"))
+        };
+        Ok(SeedKeys {
+            owner: field("account_key")?,
+            space: field("space_id")?,
+            key: field("space_key")?,
+        })
+    }
+
+    /// Starts `spacectl serve` on the data folder at `port`.
+    pub fn start(&self, port: u16) -> anyhow::Result<Server> {
+        Server::start(&self.spacectl, &self.data, port)
     }
 }
 

@@ -17,14 +17,13 @@
 //! Prints one JSON object. Driven by scripts/bench-messaging.sh.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
-use space_bench::serve::{Server, all, free_port, percentile, rss_kib, send, wait_ready};
+use space_bench::serve::{SeedKeys, Seeded, Server, all, free_port, percentile, rss_kib, send, wait_ready};
 use space_store::embedded::EmbeddedStore;
 use space_store::{Query, Store};
 
@@ -36,13 +35,8 @@ enum Scenario {
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long)]
-    spacectl: PathBuf,
-    #[arg(long)]
-    data: PathBuf,
-    /// The seed's JSON (account key, space id, space key).
-    #[arg(long)]
-    seed: PathBuf,
+    #[command(flatten)]
+    server: Seeded,
     #[arg(long, value_enum)]
     scenario: Scenario,
     /// `campaign`: the audience's size.
@@ -104,16 +98,15 @@ fn phone(n: usize) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let seed: Value = serde_json::from_slice(&std::fs::read(&args.seed)?)?;
-    let field = |name: &str| seed[name].as_str().map(String::from).context("seed field");
+    let SeedKeys { owner, space, key } = args.server.keys()?;
     let target = Target {
         client: reqwest::Client::new(),
-        owner: field("account_key")?,
-        space: field("space_id")?,
-        key: field("space_key")?,
+        owner,
+        space,
+        key,
     };
     let port = free_port()?;
-    let mut server = Server::start(&args.spacectl, &args.data, port)?;
+    let mut server = args.server.start(port)?;
     wait_ready(&target.client, &server.base).await?;
     let result = match args.scenario {
         Scenario::Campaign => campaign(&args, &target, &mut server, port).await,
@@ -122,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = server.kill();
     let mut result = result?;
     if args.scenario == Scenario::Campaign {
-        let store = EmbeddedStore::open(&args.data.join("space.redb"))?;
+        let store = EmbeddedStore::open(&args.server.data.join("space.redb"))?;
         let sent = sent_by_address(&store, &target.space).await?;
         result["sandbox_records"] = json!(sent.values().sum::<usize>());
         result["addresses_sent_twice"] = json!(sent.values().filter(|n| **n > 1).count());
@@ -229,7 +222,7 @@ async fn campaign(args: &Args, target: &Target, server: &mut Server, port: u16) 
         if args.kill && killed_at_sent.is_none() && sent as usize >= args.recipients / 2 {
             server.kill()?;
             killed_at_sent = Some(sent);
-            *server = Server::start(&args.spacectl, &args.data, port)?;
+            *server = args.server.start(port)?;
             wait_ready(client, &server.base).await?;
         }
         let done = now["status"] == "completed";

@@ -12,24 +12,18 @@
 //! same data. Prints one JSON object. Driven by scripts/bench-social.sh.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser;
 use serde_json::{Value, json};
-use space_bench::serve::{Server, all, free_port, percentile, send, wait_ready};
+use space_bench::serve::{SeedKeys, Seeded, all, free_port, percentile, send, wait_ready};
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long)]
-    spacectl: PathBuf,
-    #[arg(long)]
-    data: PathBuf,
-    /// The seed's JSON (account key, space id, space key).
-    #[arg(long)]
-    seed: PathBuf,
+    #[command(flatten)]
+    server: Seeded,
     #[arg(long, default_value_t = 1000)]
     posts: usize,
     #[arg(long, default_value_t = 20)]
@@ -52,12 +46,10 @@ fn time(value: &Value) -> Option<DateTime<Utc>> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let seed: Value = serde_json::from_slice(&std::fs::read(&args.seed)?)?;
-    let field = |name: &str| seed[name].as_str().map(String::from).context("seed field");
-    let (owner, space, key) = (field("account_key")?, field("space_id")?, field("space_key")?);
+    let SeedKeys { owner, space, key } = args.server.keys()?;
     let client = reqwest::Client::new();
     let port = free_port()?;
-    let mut server = Server::start(&args.spacectl, &args.data, port)?;
+    let mut server = args.server.start(port)?;
     wait_ready(&client, &server.base).await?;
     let api = format!("{}/functions/v1/space-api", server.base);
 
@@ -109,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep((half - Utc::now()).to_std().unwrap_or_default()).await;
         server.kill()?;
         killed_at = Some(Utc::now());
-        server = Server::start(&args.spacectl, &args.data, port)?;
+        server = args.server.start(port)?;
         wait_ready(&client, &server.base).await?;
     }
     let deadline = end + TimeDelta::seconds(GRACE_SECONDS);

@@ -383,38 +383,46 @@ async fn edit(call: &Call) -> Result<Edit, ApiError> {
     })
 }
 
+impl Edit {
+    /// Writes the next version with its `kind` event and `extra`.
+    async fn write(&self, call: &Call, kind: &str, extra: Vec<Write>) -> Result<(), ApiError> {
+        write_tag(call, &self.space, self.stored.as_ref(), self.next.clone(), kind, extra).await
+    }
+
+    fn view(&self) -> Value {
+        view(&self.name, Some(&self.next), self.usage)
+    }
+}
+
 async fn update(call: Call) -> Result<Reply, ApiError> {
     let input = parse(&call.body)?;
-    let Edit {
-        space,
-        name,
-        stored,
-        usage,
-        mut next,
-        now,
-    } = edit(&call).await?;
+    let mut edit = edit(&call).await?;
     if let Some(color) = input.color {
-        next.body.insert("color".into(), color);
+        edit.next.body.insert("color".into(), color);
     }
-    let renamed = input.name.filter(|to| *to != name);
-    let Some(to) = renamed else {
-        write_tag(&call, &space, stored.as_ref(), next.clone(), "tag.updated", Vec::new()).await?;
-        return Ok(Reply::ok(view(&name, Some(&next), usage)).with_etag(next.version));
+    let Some(to) = input.name.filter(|to| *to != edit.name) else {
+        edit.write(&call, "tag.updated", Vec::new()).await?;
+        return Ok(Reply::ok(edit.view()).with_etag(edit.next.version));
     };
-    let taken = call.engine.store().get(&partition(&space), &to).await?.is_some()
-        || usage_of(&call.engine, &space, &to).await? != (0, 0);
+    let taken = call.engine.store().get(&partition(&edit.space), &to).await?.is_some()
+        || usage_of(&call.engine, &edit.space, &to).await? != (0, 0);
     if taken {
         return Err(ApiError::Conflict(format!(
             "The tag {to} exists: rename to a tag no contact or thread carries."
         )));
     }
-    next.body.insert("status".into(), json!("renaming"));
-    next.body.insert("rename_to".into(), json!(to));
-    let job = NewJob::new(RETAG, json!({"space_id": space, "tag": name, "to": to}), now).write();
-    write_tag(&call, &space, stored.as_ref(), next.clone(), "tag.renaming", vec![job]).await?;
-    Ok(Reply::ok(view(&name, Some(&next), usage))
+    edit.next.body.insert("status".into(), json!("renaming"));
+    edit.next.body.insert("rename_to".into(), json!(to));
+    let job = NewJob::new(
+        RETAG,
+        json!({"space_id": edit.space, "tag": edit.name, "to": to}),
+        edit.now,
+    )
+    .write();
+    edit.write(&call, "tag.renaming", vec![job]).await?;
+    Ok(Reply::ok(edit.view())
         .with_status(StatusCode::ACCEPTED)
-        .with_etag(next.version))
+        .with_etag(edit.next.version))
 }
 
 async fn usage_of(engine: &Engine, space: &str, name: &str) -> Result<(u64, u64), StoreError> {
@@ -422,18 +430,11 @@ async fn usage_of(engine: &Engine, space: &str, name: &str) -> Result<(u64, u64)
 }
 
 async fn delete(call: Call) -> Result<Reply, ApiError> {
-    let Edit {
-        space,
-        name,
-        stored,
-        usage,
-        mut next,
-        now,
-    } = edit(&call).await?;
-    next.body.insert("status".into(), json!("deleting"));
-    let job = NewJob::new(RETAG, json!({"space_id": space, "tag": name}), now).write();
-    write_tag(&call, &space, stored.as_ref(), next.clone(), "tag.deleting", vec![job]).await?;
-    Ok(Reply::ok(view(&name, Some(&next), usage)).with_status(StatusCode::ACCEPTED))
+    let mut edit = edit(&call).await?;
+    edit.next.body.insert("status".into(), json!("deleting"));
+    let job = NewJob::new(RETAG, json!({"space_id": edit.space, "tag": edit.name}), edit.now).write();
+    edit.write(&call, "tag.deleting", vec![job]).await?;
+    Ok(Reply::ok(edit.view()).with_status(StatusCode::ACCEPTED))
 }
 
 /// Renames (payload `to`) or deletes a tag on every contact and thread, a page per run.
