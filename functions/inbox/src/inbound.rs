@@ -509,7 +509,7 @@ async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
 /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` keyed with `secret`,
 /// compared in constant time.
 pub fn verify(secret: &str, body: &[u8], header: &str) -> bool {
-    let Some(sent) = header.trim().strip_prefix("sha256=").and_then(decode_hex) else {
+    let Some(sent) = header.trim().strip_prefix("sha256=").and_then(|sent| hex::decode(sent).ok()) else {
         return false;
     };
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
@@ -525,19 +525,7 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
         return String::new();
     };
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]

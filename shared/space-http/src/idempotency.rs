@@ -251,9 +251,8 @@ fn fingerprint(op: &Operation, call: &Call) -> String {
         let digest = Sha256::digest(&raw.bytes);
         parts.push(json!([
             raw.content_type,
-            digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            hex::encode(digest)
         ]));
     }
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
