@@ -175,8 +175,38 @@ pub fn overall(fates: &[Fate]) -> Fate {
     }
 }
 
+/// The fate each recipient of `message` has been reported with so far.
+fn reported_fates(message: &Item) -> Vec<Fate> {
+    message
+        .body
+        .get("recipients")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|recipient| recipient.get("status").and_then(Value::as_str).and_then(Fate::parse))
+        .collect()
+}
+
+/// The status of a recipient of `message` (`None` if it is not one).
+fn recipient_status<'a>(message: &'a Item, address: &str) -> Option<&'a str> {
+    message
+        .body
+        .get("recipients")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|recipient| recipient.get("address").and_then(Value::as_str) == Some(address))
+        .and_then(|recipient| recipient.get("status").and_then(Value::as_str))
+}
+
 /// A provider's report on a sent message: each recipient's fate, the message's status,
 /// and the addresses that hard-bounced or complained on the Space's suppression list.
+///
+/// The sandbox reports every recipient at once; SES reports each event apart (a delivery
+/// to one recipient, a bounce from another, later). So a report takes the recipients it
+/// names that are still `sent`, and the message's status follows from every fate known so
+/// far ([`overall`]): a message already `delivered` to one recipient becomes `bounced`
+/// when another bounces. A report whose recipients all moved already (a second run, or the
+/// same event delivered twice) changes nothing.
 pub struct Receipt;
 
 #[async_trait]
@@ -198,19 +228,23 @@ impl Handler for Receipt {
         let Some((space, message)) = load_message(engine, job).await? else {
             return Ok(Outcome::Done);
         };
-        // Only a sent message takes a report; a second run finds it moved.
-        if status(&message) != "sent" {
+        // Only a sent message, or one reported on in part, takes a report, and only for
+        // recipients still waiting for theirs.
+        let reportable = matches!(status(&message), "sent" | "delivered" | "bounced" | "complained");
+        fates.retain(|(address, _)| recipient_status(&message, address) == Some("sent"));
+        if !reportable || fates.is_empty() {
             return Ok(Outcome::Done);
         }
         let now = engine.now();
-        let all: Vec<Fate> = fates.iter().map(|(_, fate)| *fate).collect();
-        let mut next = moved(&message, overall(&all).as_str(), now);
+        let mut next = message.clone();
         with_recipients(&mut next, |address| {
             fates
                 .iter()
                 .find(|(reported, _)| reported == address)
                 .map(|(_, fate)| fate.as_str())
         });
+        let status = overall(&reported_fates(&next));
+        next = moved(&next, status.as_str(), now);
         let suppressions = fates
             .iter()
             .filter_map(|(address, fate)| match fate {

@@ -9,6 +9,7 @@
 pub mod delivery;
 pub mod html;
 pub mod messages;
+pub mod notifications;
 pub mod provider;
 pub mod senders;
 pub mod suppressions;
@@ -21,7 +22,7 @@ use space_http::resource::list_schema;
 use space_http::{Engine, Operation, Schema};
 
 pub use delivery::{Receipt, Send};
-pub use senders::Identity;
+pub use senders::{Identity, IdentityDelete};
 
 /// The job that sends a queued message.
 pub const SEND: &str = "mail.send";
@@ -29,6 +30,8 @@ pub const SEND: &str = "mail.send";
 pub const RECEIPT: &str = "mail.receipt";
 /// The job that registers an SES sender and reads its verification.
 pub const IDENTITY: &str = "mail.identity";
+/// The job that removes a disconnected SES sender's identity.
+pub const IDENTITY_DELETE: &str = "mail.identity_delete";
 
 /// The family's one scope: mail offers `write` only, which both sends and reads back what
 /// was sent.

@@ -5,6 +5,7 @@
 
 pub mod calls;
 pub mod delivery;
+pub mod notifications;
 pub mod numbers;
 pub mod provider;
 pub mod sms;
