@@ -2,7 +2,9 @@
 //! (an address or a domain), connected by the owner (account API,
 //! `/spaces/{space}/connections`) and verified by their provider ([`senders`]); a key with
 //! `mail:write` sends from a verified one and reads what it sent, each message leaving
-//! through the sender's provider on the worker ([`delivery`]). Addresses that hard-bounce
+//! through the sender's provider on the worker ([`delivery`]). What became of each
+//! recipient comes back from the provider: the sandbox reports it itself, SES through its
+//! events ([`notifications`], read by the `receipts` function). Addresses that hard-bounce
 //! or complain go on the Space's suppression list ([`suppressions`]), which later sends
 //! respect.
 

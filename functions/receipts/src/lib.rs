@@ -136,8 +136,9 @@ impl Receipts {
     /// Enqueues the receipt job one queue message asks for, if any.
     pub async fn take(&self, body: &str) -> Result<(), ReceiptError> {
         let event = event_of(body)?;
-        if let Some(job) = job_of(&event, self.engine.now())? {
-            self.engine.store().transact(vec![job.write()]).await?;
+        match job_of(&event, self.engine.now())? {
+            Some(job) => self.engine.store().transact(vec![job.write()]).await?,
+            None => tracing::debug!(event = ?event.get("eventType"), "an event that moves no message"),
         }
         Ok(())
     }
