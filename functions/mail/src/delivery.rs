@@ -23,6 +23,10 @@ use crate::suppressions::{suppress, suppressed};
 /// Waits after a provider's transient failures; after the last one the message fails.
 pub const RETRY_DELAYS: &[i64] = &[30, 120, 600];
 
+/// How long a report that came before its message was recorded `sent` waits, each time:
+/// the send's own retries ([`RETRY_DELAYS`]) end with the message sent or failed.
+const REPORT_EARLY_WAIT: i64 = 60;
+
 /// How this family's messages move: events `mail.<status>`.
 const OUT: Outbound = Outbound { events: "mail" };
 
@@ -228,6 +232,13 @@ impl Handler for Receipt {
         let Some((space, message)) = load_message(engine, job).await? else {
             return Ok(Outcome::Done);
         };
+        // A provider's event may overtake the record of its send (a run that died between
+        // SES's answer and `sent`, retried): wait for it.
+        if status(&message) == "queued" {
+            return Ok(Outcome::Later(
+                engine.now() + chrono::TimeDelta::seconds(REPORT_EARLY_WAIT),
+            ));
+        }
         // Only a sent message, or one reported on in part, takes a report, and only for
         // recipients still waiting for theirs.
         let reportable = matches!(status(&message), "sent" | "delivered" | "bounced" | "complained");

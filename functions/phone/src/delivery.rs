@@ -23,6 +23,10 @@ use crate::sms::MESSAGES;
 /// Waits after a provider's transient failures; after the last one the message fails.
 pub const RETRY_DELAYS: &[i64] = &[30, 120, 600];
 
+/// How long a receipt that came before its message was recorded `sent` waits, each time:
+/// the send's own retries ([`RETRY_DELAYS`]) end with the message sent or failed.
+const RECEIPT_EARLY_WAIT: i64 = 60;
+
 fn payload<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
     job.payload
         .get(name)
@@ -155,6 +159,13 @@ impl Handler for Receipt {
         let Some((space, message)) = load_message(engine, job).await? else {
             return Ok(Outcome::Done);
         };
+        // A carrier's receipt may overtake the record of its send (a run that died between
+        // AWS's answer and `sent`, retried): wait for it.
+        if status(&message) == "queued" {
+            return Ok(Outcome::Later(
+                engine.now() + chrono::TimeDelta::seconds(RECEIPT_EARLY_WAIT),
+            ));
+        }
         // Only a sent message takes a receipt; a second run finds it moved.
         if status(&message) != "sent" {
             return Ok(Outcome::Done);

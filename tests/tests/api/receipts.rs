@@ -362,6 +362,29 @@ async fn ses_events_move_mail_and_suppress_hard_bounces(app: TestApp) {
         .send()
         .await
         .expect(422);
+
+    // An event that overtakes the record of its send (here: taken before the worker sent
+    // the message) waits for it rather than being lost.
+    let third = app
+        .space(Method::POST, "/mail/messages")
+        .json(json!({"from_sender_id": sender, "to": ["early@example.com"], "subject": "Hi", "text": "Hi"}))
+        .send()
+        .await
+        .expect(202);
+    let third_id = id(&third.body);
+    let early = ses_event(
+        "Bounce",
+        "bounce",
+        json!({"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "early@example.com"}],
+               "timestamp": "2026-03-02T09:59:02.669Z", "feedbackId": "0100018e-early-000000"}),
+        &space,
+        &third_id,
+        &["early@example.com"],
+    );
+    report(&app, &topic, &early).await;
+    app.clock.advance(chrono::TimeDelta::seconds(60));
+    app.worker_pass().await;
+    assert_eq!(mail_message(&app, &third_id).await["status"], "bounced");
 }
 
 fn sms_event(kind: &str, space: &str, message_id: &str, to: &str) -> Value {
