@@ -26,6 +26,9 @@ pub const RETRY_DELAYS: &[i64] = &[30, 120, 600];
 /// How long a report that came before its message was recorded `sent` waits, each time:
 /// the send's own retries ([`RETRY_DELAYS`]) end with the message sent or failed.
 const REPORT_EARLY_WAIT: i64 = 60;
+/// How many such waits before the report is given up (kept with the dead jobs): the
+/// send's retries are over long before.
+const EARLY_WAITS: u64 = 30;
 
 /// How this family's messages move: events `mail.<status>`.
 const OUT: Outbound = Outbound { events: "mail" };
@@ -235,6 +238,11 @@ impl Handler for Receipt {
         // A provider's event may overtake the record of its send (a run that died between
         // SES's answer and `sent`, retried): wait for it.
         if status(&message) == "queued" {
+            if job.attempts > EARLY_WAITS {
+                return Err(JobError::Fail(format!(
+                    "the message was still queued after {EARLY_WAITS} waits for its send"
+                )));
+            }
             return Ok(Outcome::Later(
                 engine.now() + chrono::TimeDelta::seconds(REPORT_EARLY_WAIT),
             ));
