@@ -133,6 +133,8 @@ resource "aws_lambda_event_source_mapping" "receipts" {
 resource "aws_sesv2_configuration_set" "mail" {
   configuration_set_name = "${local.name}-mail"
 
+  # Mail leaves over TLS only: SES does not deliver to a receiving server that offers none
+  # rather than fall back to sending in the clear.
   delivery_options {
     tls_policy = "REQUIRE"
   }
