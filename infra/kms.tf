@@ -1,5 +1,6 @@
 # One customer managed key per stage encrypts the table (and its stream and backups), the
-# media bucket, the log groups, the alarm topic and the functions' environment.
+# media bucket, the log groups, the alarm and receipts topics, the queues and the functions'
+# environment.
 resource "aws_kms_key" "main" {
   description             = "${local.name}: table, media, logs, alarms, function environment"
   enable_key_rotation     = true
@@ -27,6 +28,18 @@ resource "aws_kms_key" "main" {
           ArnLike = {
             "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:*${local.name}*"
           }
+        }
+      },
+      {
+        # SES and End User Messaging publish events to the receipts topic, which SNS
+        # delivers to the receipts queue: both encrypted with this key.
+        Sid       = "ProvidersPublishReceiptsToTheEncryptedTopicAndQueue"
+        Effect    = "Allow"
+        Principal = { Service = ["ses.amazonaws.com", "sms-voice.amazonaws.com", "sns.amazonaws.com"] }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
         }
       },
       {

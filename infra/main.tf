@@ -39,8 +39,14 @@ locals {
     scheduler_role  = [aws_iam_role.scheduler.arn]
     # The phone numbers SMS go out from (End User Messaging's origination identities).
     sms_numbers = ["arn:${local.partition}:sms-voice:${var.region}:${local.account_id}:phone-number/*"]
+    # The SMS configuration set every send names (its events are the receipts).
+    sms_configuration_set = [aws_pinpointsmsvoicev2_configuration_set.sms.arn]
     # The SES identities (addresses and domains) mail goes out from.
     mail_identities = ["arn:${local.partition}:ses:${var.region}:${local.account_id}:identity/*"]
+    # The SES configuration set every send names (its events are the receipts).
+    mail_configuration_set = ["arn:${local.partition}:ses:${var.region}:${local.account_id}:configuration-set/${aws_sesv2_configuration_set.mail.configuration_set_name}"]
+    # Where the providers' events arrive, through SNS.
+    receipts_queue = [aws_sqs_queue.receipts.arn]
   }
 
   # Resources encrypted with the stage key, and the service that uses it on a caller's behalf.
@@ -51,6 +57,7 @@ locals {
     table_stream    = "dynamodb"
     jobs_queue      = "sqs"
     stream_failures = "sqs"
+    receipts_queue  = "sqs"
   }
 
   # The value of every environment variable a manifest entry may ask for.
@@ -65,6 +72,9 @@ locals {
     JOBS_QUEUE_ARN      = aws_sqs_queue.jobs.arn
     SCHEDULE_GROUP      = aws_scheduler_schedule_group.jobs.name
     SCHEDULER_ROLE_ARN  = aws_iam_role.scheduler.arn
+    # The configuration sets sends name, so that the providers report back (receipts.tf).
+    MAIL_CONFIGURATION_SET = aws_sesv2_configuration_set.mail.configuration_set_name
+    SMS_CONFIGURATION_SET  = aws_pinpointsmsvoicev2_configuration_set.sms.name
     # The origin of the absolute links the API hands out (feeds, published and booking
     # pages, uploads): the API's own endpoint, whose one stage (`$default`) is its root.
     PUBLIC_URL = aws_apigatewayv2_api.main.api_endpoint

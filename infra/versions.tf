@@ -3,8 +3,10 @@ terraform {
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.29" # invoked_via_function_url (the realtime URL)
+      source = "hashicorp/aws"
+      # invoked_via_function_url (the realtime URL): 6.29; aws_pinpointsmsvoicev2_event_destination
+      # (SMS receipts): 6.48.
+      version = "~> 6.48"
     }
     random = {
       source  = "hashicorp/random"

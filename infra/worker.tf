@@ -198,6 +198,7 @@ resource "aws_cloudwatch_metric_alarm" "jobs_dead" {
   for_each = {
     jobs_dead       = aws_sqs_queue.jobs_dead.name
     stream_failures = aws_sqs_queue.stream_failures.name
+    receipts_dead   = aws_sqs_queue.receipts_dead.name
   }
 
   alarm_name          = "${local.name}-${replace(each.key, "_", "-")}"

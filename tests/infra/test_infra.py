@@ -251,7 +251,10 @@ class LeastPrivilege(unittest.TestCase):
             "job_schedules": "scheduler:",
             "scheduler_role": "iam:PassRole",
             "sms_numbers": "sms-voice:SendTextMessage",
+            "sms_configuration_set": "sms-voice:SendTextMessage",
             "mail_identities": "ses:",
+            "mail_configuration_set": "ses:SendEmail",
+            "receipts_queue": "sqs:",
         }
         for function in MANIFEST["functions"]:
             for permission in function["permissions"]:
@@ -349,6 +352,89 @@ class Worker(unittest.TestCase):
         self.assertIn("'REALTIME_URL'", item)
         self.assertIn("aws_lambda_function_url.streaming", item)
         self.assertIn("/functions/v1/space-realtime", item)
+
+
+class Receipts(unittest.TestCase):
+    """The providers' events: configuration sets -> SNS topic -> receipts queue -> function."""
+
+    def test_the_receipts_function_alone_reads_the_receipts_queue(self):
+        consumers = {f["name"] for f in MANIFEST["functions"] if "receipts_queue" in f["triggers"]}
+        self.assertEqual(consumers, {"receipts"})
+        self.assertIn('contains(function.triggers,"receipts_queue")', one(LOCALS["receipts_consumers"]).replace(", ", ","))
+        receipts = FUNCTIONS["receipts"]
+        self.assertEqual(receipts["routes"], [])
+        by_resource = {p["resource"]: sorted(p["actions"]) for p in receipts["permissions"]}
+        self.assertEqual(set(by_resource), {"table", "receipts_queue"})
+        self.assertEqual(by_resource["receipts_queue"], ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"])
+        for function in MANIFEST["functions"]:
+            uses = {p["resource"] for p in function["permissions"]}
+            self.assertEqual("receipts_queue" in uses, function["name"] == "receipts", function["name"])
+        self.assertEqual(one(one(LOCALS["resource_arns"])["receipts_queue"]), "${aws_sqs_queue.receipts.arn}")
+        self.assertEqual(one(LOCALS["kms_services"])["receipts_queue"], "sqs")
+
+    def test_the_mapping_reports_partial_failures_and_the_queue_dead_letters(self):
+        mapping = resource("aws_lambda_event_source_mapping", "receipts")
+        self.assertEqual(one(mapping["for_each"]), "${local.receipts_consumers}")
+        self.assertEqual(one(mapping["event_source_arn"]), "${aws_sqs_queue.receipts.arn}")
+        self.assertEqual(one(mapping["function_response_types"]), "ReportBatchItemFailures")
+        self.assertLessEqual(one(mapping["batch_size"]), 10)
+        queue = resource("aws_sqs_queue", "receipts")
+        self.assertIn("aws_sqs_queue.receipts_dead.arn", one(queue["redrive_policy"]))
+        for name in ("receipts", "receipts_dead"):
+            self.assertEqual(one(resource("aws_sqs_queue", name)["kms_master_key_id"]), "${aws_kms_key.main.id}", name)
+        self.assertEqual(one(resource("aws_sns_topic", "receipts")["kms_master_key_id"]), "${aws_kms_key.main.id}")
+        alarmed = one(resource("aws_cloudwatch_metric_alarm", "jobs_dead")["for_each"])
+        self.assertEqual(alarmed["receipts_dead"], "${aws_sqs_queue.receipts_dead.name}")
+
+    def test_the_topic_delivers_raw_events_to_the_queue_and_nothing_else_sends_there(self):
+        subscription = resource("aws_sns_topic_subscription", "receipts")
+        self.assertEqual(one(subscription["protocol"]), "sqs")
+        self.assertEqual(one(subscription["endpoint"]), "${aws_sqs_queue.receipts.arn}")
+        self.assertEqual(one(subscription["topic_arn"]), "${aws_sns_topic.receipts.arn}")
+        # The function reads raw events and envelopes alike; raw is what is deployed.
+        self.assertTrue(one(subscription["raw_message_delivery"]))
+        queue_policy = DATA["aws_iam_policy_document"]["receipts_queue"]
+        statement = one(queue_policy["statement"])
+        self.assertEqual(statement_actions(statement), ["sqs:SendMessage"])
+        self.assertEqual(one(one(statement["principals"])["identifiers"]), "sns.amazonaws.com")
+        self.assertEqual(one(one(statement["condition"])["values"]), "${aws_sns_topic.receipts.arn}")
+        topic_policy = DATA["aws_iam_policy_document"]["receipts_topic"]
+        publishers = {one(one(s["principals"])["identifiers"]) for s in topic_policy["statement"]}
+        self.assertEqual(publishers, {"ses.amazonaws.com", "sms-voice.amazonaws.com"})
+        for statement in topic_policy["statement"]:
+            self.assertEqual(statement_actions(statement), ["sns:Publish"])
+            self.assertIn("aws:SourceAccount", json.dumps(statement["condition"]))
+
+    def test_both_configuration_sets_publish_what_moves_a_message_to_the_topic(self):
+        ses = one(resource("aws_sesv2_configuration_set_event_destination", "mail")["event_destination"])
+        self.assertTrue(one(ses["enabled"]))
+        self.assertEqual(one(one(ses["sns_destination"])["topic_arn"]), "${aws_sns_topic.receipts.arn}")
+        self.assertLessEqual({"BOUNCE", "COMPLAINT", "DELIVERY"}, set(one(ses["matching_event_types"])))
+        sms = resource("aws_pinpointsmsvoicev2_event_destination", "sms")
+        self.assertEqual(one(sms["configuration_set_name"]), "${aws_pinpointsmsvoicev2_configuration_set.sms.name}")
+        self.assertEqual(one(one(sms["sns_destination"])["topic_arn"]), "${aws_sns_topic.receipts.arn}")
+        self.assertLessEqual(
+            {"TEXT_DELIVERED", "TEXT_SUCCESSFUL", "TEXT_CARRIER_UNREACHABLE", "TEXT_BLOCKED", "TEXT_TTL_EXPIRED"},
+            set(one(sms["matching_event_types"])),
+        )
+
+    def test_sends_name_the_configuration_sets_and_may_delete_identities(self):
+        env_values = one(LOCALS["env_values"])
+        self.assertEqual(env_values["MAIL_CONFIGURATION_SET"], "${aws_sesv2_configuration_set.mail.configuration_set_name}")
+        self.assertEqual(env_values["SMS_CONFIGURATION_SET"], "${aws_pinpointsmsvoicev2_configuration_set.sms.name}")
+        dispatcher = FUNCTIONS["dispatcher"]
+        self.assertLessEqual({"MAIL_CONFIGURATION_SET", "SMS_CONFIGURATION_SET"}, set(dispatcher["env"]))
+        by_resource = {p["resource"]: sorted(p["actions"]) for p in dispatcher["permissions"]}
+        self.assertEqual(by_resource["mail_configuration_set"], ["ses:SendEmail"])
+        self.assertEqual(by_resource["sms_configuration_set"], ["sms-voice:SendTextMessage"])
+        self.assertIn("ses:DeleteEmailIdentity", by_resource["mail_identities"])
+        arns = one(LOCALS["resource_arns"])
+        self.assertIn("configuration-set/${aws_sesv2_configuration_set.mail.configuration_set_name}", one(arns["mail_configuration_set"]))
+        self.assertEqual(one(arns["sms_configuration_set"]), "${aws_pinpointsmsvoicev2_configuration_set.sms.arn}")
+        for function in MANIFEST["functions"]:
+            actions = {a for p in function["permissions"] for a in p["actions"]}
+            for action in ("ses:SendEmail", "ses:DeleteEmailIdentity", "sms-voice:SendTextMessage"):
+                self.assertEqual(action in actions, function["name"] == "dispatcher", (function["name"], action))
 
 
 class Resources(unittest.TestCase):

@@ -44,7 +44,9 @@ pub struct Permission {
     /// (`space-api/<stage>-signing/*`), `secret_names` (`*`: listing secrets has no
     /// resource-level permission), `media_bucket`, `media_objects`, `table_stream`,
     /// `jobs_queue`, `job_schedules` (the schedule group's schedules), `scheduler_role`
-    /// (the role schedules send with) or `stream_failures` (the stream's on-failure queue).
+    /// (the role schedules send with), `stream_failures` (the stream's on-failure queue),
+    /// `sms_numbers`, `sms_configuration_set`, `mail_identities`, `mail_configuration_set`
+    /// or `receipts_queue` (where the providers' events arrive).
     pub resource: &'static str,
     pub actions: Vec<&'static str>,
 }
@@ -95,6 +97,10 @@ const JOBS_QUEUE_ACTIONS: &[&str] = &[
     "sqs:ReceiveMessage",
     "sqs:SendMessage",
 ];
+
+/// What Lambda's event source mapping does on the receipts queue with the function's role:
+/// read batches and delete what was handled. Nothing sends to it but SNS.
+const RECEIPTS_QUEUE_ACTIONS: &[&str] = &["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"];
 
 /// What a Space's purge adds on the table: a Scan walks every partition of the Space (the
 /// table lists partitions no other way), BatchWriteItem removes 25 items a call.
@@ -206,15 +212,37 @@ fn entry(function: &Function) -> FunctionEntry {
                 });
             }
             AwsAccess::SmsSend => {
+                env.push("SMS_CONFIGURATION_SET");
                 permissions.push(Permission {
                     resource: "sms_numbers",
                     actions: vec!["sms-voice:SendTextMessage"],
                 });
+                // A send naming a configuration set is authorized on the set too.
+                permissions.push(Permission {
+                    resource: "sms_configuration_set",
+                    actions: vec!["sms-voice:SendTextMessage"],
+                });
             }
             AwsAccess::MailSend => {
+                env.push("MAIL_CONFIGURATION_SET");
                 permissions.push(Permission {
                     resource: "mail_identities",
-                    actions: vec!["ses:SendEmail", "ses:CreateEmailIdentity", "ses:GetEmailIdentity"],
+                    actions: vec![
+                        "ses:CreateEmailIdentity",
+                        "ses:DeleteEmailIdentity",
+                        "ses:GetEmailIdentity",
+                        "ses:SendEmail",
+                    ],
+                });
+                permissions.push(Permission {
+                    resource: "mail_configuration_set",
+                    actions: vec!["ses:SendEmail"],
+                });
+            }
+            AwsAccess::ReceiptsQueue => {
+                permissions.push(Permission {
+                    resource: "receipts_queue",
+                    actions: RECEIPTS_QUEUE_ACTIONS.to_vec(),
                 });
             }
             AwsAccess::SpacePurge => {
@@ -291,6 +319,8 @@ pub fn router(function: &str) -> Option<Router<Engine>> {
         space_catalogue::REALTIME_FUNCTION => return Some(realtime::router()),
         // Invoked by its stream and queue, never by a route.
         space_catalogue::DISPATCHER_FUNCTION => return Some(Router::new()),
+        // Invoked by the receipts queue only.
+        space_catalogue::RECEIPTS_FUNCTION => return Some(Router::new()),
         _ => {}
     }
     space_catalogue::families()

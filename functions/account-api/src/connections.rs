@@ -418,6 +418,8 @@ pub fn delete_handler() -> Handler {
             Write::delete(item.pk.clone(), item.sk.clone(), Condition::Version(item.version)),
             event,
         ];
+        // An SES sender's identity goes with it, on the worker.
+        writes.extend(mail::senders::on_disconnect(&space, &item, call.engine.now()));
         let messaging = connections::channel(&item).is_some();
         if messaging {
             writes.extend(references::delete(

@@ -57,6 +57,7 @@ pub fn worker(engine: Engine) -> Worker {
         .handle(mail::SEND, mail::Send)
         .handle(mail::RECEIPT, mail::Receipt)
         .handle(mail::IDENTITY, mail::Identity)
+        .handle(mail::IDENTITY_DELETE, mail::IdentityDelete)
         .handle(messaging::REVIEW, messaging::Review)
         .handle(automations::STEP, automations::Step::new(space_catalogue::operations))
         .handle(automations::TICK, automations::Tick)

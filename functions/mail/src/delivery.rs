@@ -23,6 +23,13 @@ use crate::suppressions::{suppress, suppressed};
 /// Waits after a provider's transient failures; after the last one the message fails.
 pub const RETRY_DELAYS: &[i64] = &[30, 120, 600];
 
+/// How long a report that came before its message was recorded `sent` waits, each time:
+/// the send's own retries ([`RETRY_DELAYS`]) end with the message sent or failed.
+const REPORT_EARLY_WAIT: i64 = 60;
+/// How many such waits before the report is given up (kept with the dead jobs): the
+/// send's retries are over long before.
+const EARLY_WAITS: u64 = 30;
+
 /// How this family's messages move: events `mail.<status>`.
 pub(crate) const OUT: Outbound = Outbound { events: "mail" };
 
@@ -175,8 +182,38 @@ pub fn overall(fates: &[Fate]) -> Fate {
     }
 }
 
+/// The fate each recipient of `message` has been reported with so far.
+fn reported_fates(message: &Item) -> Vec<Fate> {
+    message
+        .body
+        .get("recipients")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|recipient| recipient.get("status").and_then(Value::as_str).and_then(Fate::parse))
+        .collect()
+}
+
+/// The status of a recipient of `message` (`None` if it is not one).
+fn recipient_status<'a>(message: &'a Item, address: &str) -> Option<&'a str> {
+    message
+        .body
+        .get("recipients")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|recipient| recipient.get("address").and_then(Value::as_str) == Some(address))
+        .and_then(|recipient| recipient.get("status").and_then(Value::as_str))
+}
+
 /// A provider's report on a sent message: each recipient's fate, the message's status,
 /// and the addresses that hard-bounced or complained on the Space's suppression list.
+///
+/// The sandbox reports every recipient at once; SES reports each event apart (a delivery
+/// to one recipient, a bounce from another, later). So a report takes the recipients it
+/// names that are still `sent`, and the message's status follows from every fate known so
+/// far ([`overall`]): a message already `delivered` to one recipient becomes `bounced`
+/// when another bounces. A report whose recipients all moved already (a second run, or the
+/// same event delivered twice) changes nothing.
 pub struct Receipt;
 
 #[async_trait]
@@ -198,19 +235,35 @@ impl Handler for Receipt {
         let Some((space, message)) = load_message(engine, job).await? else {
             return Ok(Outcome::Done);
         };
-        // Only a sent message takes a report; a second run finds it moved.
-        if status(&message) != "sent" {
+        // A provider's event may overtake the record of its send (a run that died between
+        // SES's answer and `sent`, retried): wait for it.
+        if status(&message) == "queued" {
+            if job.attempts > EARLY_WAITS {
+                return Err(JobError::Fail(format!(
+                    "the message was still queued after {EARLY_WAITS} waits for its send"
+                )));
+            }
+            return Ok(Outcome::Later(
+                engine.now() + chrono::TimeDelta::seconds(REPORT_EARLY_WAIT),
+            ));
+        }
+        // Only a sent message, or one reported on in part, takes a report, and only for
+        // recipients still waiting for theirs.
+        let reportable = matches!(status(&message), "sent" | "delivered" | "bounced" | "complained");
+        fates.retain(|(address, _)| recipient_status(&message, address) == Some("sent"));
+        if !reportable || fates.is_empty() {
             return Ok(Outcome::Done);
         }
         let now = engine.now();
-        let all: Vec<Fate> = fates.iter().map(|(_, fate)| *fate).collect();
-        let mut next = moved(&message, overall(&all).as_str(), now);
+        let mut next = message.clone();
         with_recipients(&mut next, |address| {
             fates
                 .iter()
                 .find(|(reported, _)| reported == address)
                 .map(|(_, fate)| fate.as_str())
         });
+        let status = overall(&reported_fates(&next));
+        next = moved(&next, status.as_str(), now);
         let suppressions = fates
             .iter()
             .filter_map(|(address, fate)| match fate {

@@ -2,13 +2,16 @@
 //! (an address or a domain), connected by the owner (account API,
 //! `/spaces/{space}/connections`) and verified by their provider ([`senders`]); a key with
 //! `mail:write` sends from a verified one and reads what it sent, each message leaving
-//! through the sender's provider on the worker ([`delivery`]). Addresses that hard-bounce
+//! through the sender's provider on the worker ([`delivery`]). What became of each
+//! recipient comes back from the provider: the sandbox reports it itself, SES through its
+//! events ([`notifications`], read by the `receipts` function). Addresses that hard-bounce
 //! or complain go on the Space's suppression list ([`suppressions`]), which later sends
 //! respect.
 
 pub mod delivery;
 pub mod html;
 pub mod messages;
+pub mod notifications;
 pub mod provider;
 pub mod senders;
 pub mod suppressions;
@@ -21,7 +24,7 @@ use space_http::resource::list_schema;
 use space_http::{Engine, Operation, Schema};
 
 pub use delivery::{Receipt, Send};
-pub use senders::Identity;
+pub use senders::{Identity, IdentityDelete};
 
 /// The job that sends a queued message.
 pub const SEND: &str = "mail.send";
@@ -29,6 +32,8 @@ pub const SEND: &str = "mail.send";
 pub const RECEIPT: &str = "mail.receipt";
 /// The job that registers an SES sender and reads its verification.
 pub const IDENTITY: &str = "mail.identity";
+/// The job that removes a disconnected SES sender's identity.
+pub const IDENTITY_DELETE: &str = "mail.identity_delete";
 
 /// The family's one scope: mail offers `write` only, which both sends and reads back what
 /// was sent.

@@ -3,13 +3,14 @@
 //! fate later as a provider's notifications would, and obeys the owner's orders
 //! (`POST …/connections/{id}/sandbox`: `fail_recipients` fail the message at once,
 //! `bounce_recipients` and `complain_recipients` are sent and then reported as a hard
-//! bounce or a spam complaint); `ses` sends through Amazon SES (v2 `SendEmail`).
+//! bounce or a spam complaint); `ses` sends through Amazon SES (v2 `SendEmail`), whose
+//! reports come back through its event destination ([`crate::notifications`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
 use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
 use space_connections::sandbox_lists;
@@ -111,7 +112,7 @@ pub trait MailProvider: Send + Sync {
 /// The provider of a mail sender.
 pub async fn provider_for(sender: &Item) -> Arc<dyn MailProvider> {
     match sender.body.get("provider").and_then(Value::as_str) {
-        Some("ses") => Arc::new(Ses::new(ses_client().await)),
+        Some("ses") => Arc::new(Ses::new(ses_client().await).with_configuration_set(configuration_set())),
         _ => Arc::new(Sandbox),
     }
 }
@@ -127,6 +128,18 @@ pub async fn ses_client() -> aws_sdk_sesv2::Client {
         })
         .await
         .clone()
+}
+
+/// Where Terraform names the SES configuration set whose event destination reports
+/// bounces, complaints and deliveries.
+pub const CONFIGURATION_SET_ENV: &str = "MAIL_CONFIGURATION_SET";
+
+/// The configuration set of this process's sends: `None` (unset or empty) sends without
+/// one, and then nothing reports back (locally, or an account without the destination).
+fn configuration_set() -> Option<String> {
+    std::env::var(CONFIGURATION_SET_ENV)
+        .ok()
+        .filter(|name| !name.is_empty())
 }
 
 /// Records messages in the Space instead of reaching anyone.
@@ -208,12 +221,19 @@ impl MailProvider for Sandbox {
 }
 
 /// Amazon SES (v2 `SendEmail`, simple content: the subject, the text and the sanitized
-/// html). Bounces and complaints arrive through SES's event destinations, which are not
-/// wired here, so a message it took stays `sent`. The API has no idempotency token: a run
-/// that dies between its answer and the recorded `sent` sends again on the retry (at
-/// least once, never silently lost).
+/// html). Each send names the configuration set (when one is configured) and tags the
+/// message with its Space and its id ([`notifications::SPACE_TAG`],
+/// [`notifications::MESSAGE_TAG`]): SES's events for it (bounces, complaints, deliveries)
+/// go through the set's event destination to the `receipts` function and carry the tags
+/// back, which name the message without an index from SES's ids to ours. The API has no
+/// idempotency token: a run that dies between its answer and the recorded `sent` sends
+/// again on the retry (at least once, never silently lost).
+///
+/// [`notifications::SPACE_TAG`]: crate::notifications::SPACE_TAG
+/// [`notifications::MESSAGE_TAG`]: crate::notifications::MESSAGE_TAG
 pub struct Ses {
     client: aws_sdk_sesv2::Client,
+    configuration_set: Option<String>,
 }
 
 /// Error codes of `SendEmail` worth another try.
@@ -226,8 +246,28 @@ const SES_TRANSIENT: &[&str] = &[
 
 impl Ses {
     pub fn new(client: aws_sdk_sesv2::Client) -> Ses {
-        Ses { client }
+        Ses {
+            client,
+            configuration_set: None,
+        }
     }
+
+    /// Sends through the configuration set `name` (`None`: through none).
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Ses {
+        self.configuration_set = name;
+        self
+    }
+}
+
+fn tag(name: &str, value: &str) -> Result<MessageTag, SendError> {
+    MessageTag::builder()
+        .name(name)
+        .value(value)
+        .build()
+        .map_err(|error| SendError::Permanent {
+            code: "PROVIDER_REFUSED".into(),
+            message: error.to_string(),
+        })
 }
 
 fn content(data: &str) -> Result<Content, SendError> {
@@ -246,10 +286,11 @@ impl MailProvider for Ses {
     async fn send(
         &self,
         _engine: &Engine,
-        _space: &str,
+        space: &str,
         _sender: &Item,
         mail: &Outgoing<'_>,
     ) -> Result<Sent, SendError> {
+        use crate::notifications::{MESSAGE_TAG, SPACE_TAG};
         let owned = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
         let destination = Destination::builder()
             .set_to_addresses(Some(owned(&mail.to)))
@@ -274,6 +315,9 @@ impl MailProvider for Ses {
             .destination(destination)
             .set_reply_to_addresses(mail.reply_to.map(|to| vec![to.to_owned()]))
             .content(EmailContent::builder().simple(message).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .email_tags(tag(SPACE_TAG, space)?)
+            .email_tags(tag(MESSAGE_TAG, mail.id)?)
             .send()
             .await;
         match answer {

@@ -2,7 +2,8 @@
 //! sender is one address (`agent@example.com`) or a whole domain (`example.com`, any
 //! address at it). A sandbox sender is verified at once; an SES sender becomes an SES
 //! identity (`CreateEmailIdentity`) on the worker, which then reads its verification
-//! (`GetEmailIdentity`) until SES reports it verified, for a while.
+//! (`GetEmailIdentity`) until SES reports it verified, for a while. A disconnected SES
+//! sender's identity is deleted on the worker (`DeleteEmailIdentity`).
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
@@ -15,8 +16,8 @@ use space_http::{ApiError, Engine};
 use space_store::{Condition, Item, StoreError, Write};
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
-use crate::IDENTITY;
 use crate::provider::ses_client;
+use crate::{IDENTITY, IDENTITY_DELETE};
 
 /// The longest domain name (RFC 1035, without its final dot).
 const MAX_DOMAIN: usize = 253;
@@ -102,6 +103,22 @@ pub fn prepare(
         json!(if ses { "pending" } else { "success" }),
     );
     Ok(ses.then(|| NewJob::new(IDENTITY, json!({"space_id": space, "connection_id": id}), now).write()))
+}
+
+/// The job that deletes the SES identity of `sender` (a mail connection being deleted),
+/// to go into the deletion's transaction; `None` for a sender SES does not hold.
+pub fn on_disconnect(space: &str, sender: &Item, now: chrono::DateTime<chrono::Utc>) -> Option<Write> {
+    let ses = sender.body.get("kind").and_then(Value::as_str) == Some(MAIL)
+        && sender.body.get("provider").and_then(Value::as_str) == Some("ses");
+    let identity = sender.body.get("address").and_then(Value::as_str)?;
+    ses.then(|| {
+        NewJob::new(
+            IDENTITY_DELETE,
+            json!({"space_id": space, "connection_id": sender.sk, "identity": identity}),
+            now,
+        )
+        .write()
+    })
 }
 
 /// A sender as a space key sees it.
@@ -221,6 +238,50 @@ impl Handler for Identity {
         match usize::try_from(checks).ok().and_then(|n| VERIFICATION_CHECKS.get(n)) {
             Some(wait) if !verified => Ok(Outcome::Later(engine.now() + chrono::TimeDelta::seconds(*wait))),
             _ => Ok(Outcome::Done),
+        }
+    }
+}
+
+/// Deletes a disconnected SES sender's identity, unless another SES sender of the Space
+/// (the same address connected again) still uses it. An identity already gone is done.
+/// SES identities are the account's, not a Space's: two Spaces connecting one address
+/// share one identity, and a deletion removes it for both (the other's sends are refused
+/// by SES until its owner connects the address again).
+pub struct IdentityDelete;
+
+#[async_trait]
+impl Handler for IdentityDelete {
+    async fn run(&self, engine: &Engine, job: &Job) -> Result<Outcome, JobError> {
+        let field = |name: &str| {
+            job.payload
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| JobError::Fail(format!("payload without `{name}`")))
+        };
+        let space = field("space_id")?;
+        let identity = field("identity")?;
+        let still_used = connections::list(engine, space, MAIL).await?.iter().any(|sender| {
+            sender.body.get("provider").and_then(Value::as_str) == Some("ses")
+                && sender.body.get("address").and_then(Value::as_str) == Some(identity)
+        });
+        if still_used {
+            return Ok(Outcome::Done);
+        }
+        match ses_client()
+            .await
+            .delete_email_identity()
+            .email_identity(identity)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Outcome::Done),
+            Err(SdkError::ServiceError(failure)) if failure.err().code() == Some("NotFoundException") => {
+                Ok(Outcome::Done)
+            }
+            Err(error) => Err(JobError::Retry(format!(
+                "DeleteEmailIdentity: {}",
+                aws_sdk_sesv2::error::DisplayErrorContext(&error)
+            ))),
         }
     }
 }

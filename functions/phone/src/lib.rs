@@ -1,10 +1,13 @@
 //! Phone: the Space's numbers, their call log, and SMS. Numbers are connections of kind
 //! `phone`, connected by the owner (account API, `/spaces/{space}/connections`); a key
 //! lists them and the calls on them (`phone:read`) and sends SMS from them (`phone:run`),
-//! each message leaving through its number's provider on the worker ([`delivery`]).
+//! each message leaving through its number's provider on the worker ([`delivery`]). The
+//! carrier's receipts come back from the provider: the sandbox reports them itself, AWS End
+//! User Messaging through its events ([`notifications`], read by the `receipts` function).
 
 pub mod calls;
 pub mod delivery;
+pub mod notifications;
 pub mod numbers;
 pub mod provider;
 pub mod sms;

@@ -3,7 +3,8 @@
 //! carrier's receipt would, and fails every message to the recipients the owner names
 //! (`POST …/connections/{id}/sandbox`: `fail_recipients` fail at once,
 //! `undelivered_recipients` are sent and reported undelivered); `aws` sends through AWS End
-//! User Messaging SMS.
+//! User Messaging SMS, whose receipts come back through its event destination
+//! ([`crate::notifications`]).
 
 use std::sync::Arc;
 
@@ -78,10 +79,25 @@ async fn aws_from_environment() -> Arc<dyn SmsProvider> {
     CLIENT
         .get_or_init(|| async {
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            Arc::new(AwsSms::new(aws_sdk_pinpointsmsvoicev2::Client::new(&config)))
+            Arc::new(
+                AwsSms::new(aws_sdk_pinpointsmsvoicev2::Client::new(&config))
+                    .with_configuration_set(configuration_set()),
+            )
         })
         .await
         .clone()
+}
+
+/// Where Terraform names the End User Messaging configuration set whose event destination
+/// reports delivery receipts.
+pub const CONFIGURATION_SET_ENV: &str = "SMS_CONFIGURATION_SET";
+
+/// The configuration set of this process's sends: `None` (unset or empty) sends without
+/// one, and then no receipt comes back (locally, or an account without the destination).
+fn configuration_set() -> Option<String> {
+    std::env::var(CONFIGURATION_SET_ENV)
+        .ok()
+        .filter(|name| !name.is_empty())
 }
 
 /// Records messages in the Space instead of reaching a carrier.
@@ -159,12 +175,19 @@ impl SmsProvider for Sandbox {
 }
 
 /// AWS End User Messaging SMS (`SendTextMessage`): the number is the origination identity,
-/// every message transactional. Its delivery receipts arrive through the account's event
-/// destinations, which are not wired here, so a message it took stays `sent`. The API has
-/// no idempotency token: a run that dies between its answer and the recorded `sent` sends
+/// every message transactional. Each send names the configuration set (when one is
+/// configured) and carries its Space and its id as the message's `Context`
+/// ([`notifications::SPACE_KEY`], [`notifications::MESSAGE_KEY`]): the carrier's receipts
+/// go through the set's event destination to the `receipts` function with the context
+/// echoed, which names the message without an index from AWS's ids to ours. The API has no
+/// idempotency token: a run that dies between its answer and the recorded `sent` sends
 /// again on the retry (at least once, never silently lost).
+///
+/// [`notifications::SPACE_KEY`]: crate::notifications::SPACE_KEY
+/// [`notifications::MESSAGE_KEY`]: crate::notifications::MESSAGE_KEY
 pub struct AwsSms {
     client: aws_sdk_pinpointsmsvoicev2::Client,
+    configuration_set: Option<String>,
 }
 
 /// Error codes of `SendTextMessage` worth another try.
@@ -172,7 +195,16 @@ const AWS_TRANSIENT: &[&str] = &["ThrottlingException", "InternalServerException
 
 impl AwsSms {
     pub fn new(client: aws_sdk_pinpointsmsvoicev2::Client) -> AwsSms {
-        AwsSms { client }
+        AwsSms {
+            client,
+            configuration_set: None,
+        }
+    }
+
+    /// Sends through the configuration set `name` (`None`: through none).
+    pub fn with_configuration_set(mut self, name: Option<String>) -> AwsSms {
+        self.configuration_set = name;
+        self
     }
 }
 
@@ -181,10 +213,11 @@ impl SmsProvider for AwsSms {
     async fn send(
         &self,
         _engine: &Engine,
-        _space: &str,
+        space: &str,
         _connection: &Item,
         sms: Outgoing<'_>,
     ) -> Result<Sent, SendError> {
+        use crate::notifications::{MESSAGE_KEY, SPACE_KEY};
         let answer = self
             .client
             .send_text_message()
@@ -192,6 +225,9 @@ impl SmsProvider for AwsSms {
             .destination_phone_number(sms.to)
             .message_body(sms.text)
             .message_type(MessageType::Transactional)
+            .set_configuration_set_name(self.configuration_set.clone())
+            .context(SPACE_KEY, space)
+            .context(MESSAGE_KEY, sms.id)
             .send()
             .await;
         match answer {

@@ -28,13 +28,18 @@ pub enum AwsAccess {
     /// Send to and read the jobs queue, create job schedules that send to it, and pass
     /// their role (the dispatcher).
     JobQueue,
-    /// Send SMS from the account's End User Messaging phone numbers (the dispatcher, whose
+    /// Send SMS from the account's End User Messaging phone numbers through the SMS
+    /// configuration set, whose event destination reports receipts (the dispatcher, whose
     /// jobs send the phone family's messages).
     SmsSend,
-    /// Send mail from the account's SES identities, create them and read their
-    /// verification (the dispatcher, whose jobs register the mail family's senders and send
-    /// its messages).
+    /// Send mail from the account's SES identities through the mail configuration set,
+    /// whose event destination reports bounces, complaints and deliveries; create the
+    /// identities, read their verification, and delete them (the dispatcher, whose jobs
+    /// register and remove the mail family's senders and send its messages).
     MailSend,
+    /// Read and delete messages of the receipts queue, where the providers' events arrive
+    /// (the receipts function's trigger).
+    ReceiptsQueue,
     /// Remove a deleted Space's data: walk and bulk-delete table items, list and delete its
     /// secret values and signing keys (never read them), list and delete every version of
     /// its media objects (the dispatcher, which runs the purge).
@@ -50,6 +55,8 @@ pub enum Trigger {
     JobsQueue,
     /// A function URL that streams its response (API Gateway's HTTP APIs buffer one).
     StreamingUrl,
+    /// The receipts queue: SES and End User Messaging SMS events, through SNS.
+    ReceiptsQueue,
 }
 
 impl Trigger {
@@ -59,6 +66,7 @@ impl Trigger {
             Trigger::TableStream => "table_stream",
             Trigger::JobsQueue => "jobs_queue",
             Trigger::StreamingUrl => "streaming_url",
+            Trigger::ReceiptsQueue => "receipts_queue",
         }
     }
 }
@@ -351,12 +359,15 @@ pub const PUBLIC_URL_ENV: &str = space_http::lambda::PUBLIC_URL_ENV;
 
 /// The function that runs later work in AWS (`functions/dispatcher`).
 pub const DISPATCHER_FUNCTION: &str = "dispatcher";
+/// The function that turns the providers' events into receipt jobs in AWS
+/// (`functions/receipts`).
+pub const RECEIPTS_FUNCTION: &str = "receipts";
 /// The function that serves the realtime stream in AWS (`functions/realtime`), behind a
 /// streaming function URL.
 pub const REALTIME_FUNCTION: &str = "realtime";
 
-/// Every function to deploy: one per family, the dispatcher, the realtime stream, then the
-/// MCP server.
+/// Every function to deploy: one per family, the dispatcher, the receipts consumer, the
+/// realtime stream, then the MCP server.
 pub fn functions() -> Vec<Function> {
     let families = families();
     let mut functions: Vec<Function> = families
@@ -396,6 +407,13 @@ pub fn functions() -> Vec<Function> {
         ],
         env: &[],
         triggers: &[Trigger::TableStream, Trigger::JobsQueue],
+    });
+    functions.push(Function {
+        name: RECEIPTS_FUNCTION,
+        routes: Vec::new(),
+        aws: vec![AwsAccess::Table, AwsAccess::ReceiptsQueue],
+        env: &[],
+        triggers: &[Trigger::ReceiptsQueue],
     });
     functions.push(Function {
         name: REALTIME_FUNCTION,

@@ -72,6 +72,26 @@ impl NewJob {
         self
     }
 
+    /// The kind of job (its handler's name).
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// What the handler is given.
+    pub fn payload(&self) -> &Value {
+        &self.payload
+    }
+
+    /// When it is due.
+    pub fn due(&self) -> DateTime<Utc> {
+        self.due
+    }
+
+    /// Its name, when it is named ([`NewJob::named`]).
+    pub fn name(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
     /// The write that enqueues the job.
     pub fn write(self) -> Write {
         let named = self.id.is_some();

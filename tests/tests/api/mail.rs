@@ -727,7 +727,7 @@ async fn ses_senders_are_verified_and_send_through_ses(app: TestApp) {
         body.contains("<em>shipped</em>") && !body.contains("script"),
         "the sanitized html: {body}"
     );
-    // SES reports bounces through its own notifications: the message stays sent.
+    // Nothing but SES's own events moves it on (tests/tests/api/receipts.rs).
     app.clock.advance(TimeDelta::minutes(5));
     app.worker_pass().await;
     assert_eq!(message(&app, &message_id).await["status"], "sent");

@@ -41,6 +41,7 @@ mod properties;
 mod purge;
 mod read_only;
 mod realtime;
+mod receipts;
 mod seed;
 mod social;
 mod tables;

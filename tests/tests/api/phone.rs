@@ -390,15 +390,15 @@ async fn calls_are_logged_by_the_provider_and_filtered(app: TestApp) {
     assert!(app.event_types().await.iter().any(|t| t == "call.created"));
 }
 
-/// What the local stand-in for AWS End User Messaging received.
+/// What the local stand-in for an AWS API received.
 #[derive(Default, Clone)]
-struct Received {
-    requests: Arc<Mutex<Vec<(String, Value)>>>,
+pub(crate) struct Received {
+    pub(crate) requests: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
-/// A local server speaking `SendTextMessage` (awsJson1_0): answers `answer` with `status`
-/// and keeps each request's target header and body.
-async fn stand_in(status: u16, answer: Value) -> (String, Received) {
+/// A local server speaking `SendTextMessage` (awsJson1_0), or any AWS JSON API: answers
+/// `answer` with `status` and keeps each request's target header and body.
+pub(crate) async fn stand_in(status: u16, answer: Value) -> (String, Received) {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, StatusCode};
     let received = Received::default();
