@@ -367,8 +367,7 @@ fn check_kind(set: &mut Map<String, Value>) -> Result<(), ApiError> {
 /// 32 random bytes, hex: what a provider keys its HMAC with.
 fn new_signing_secret() -> String {
     let bytes: [u8; 32] = rand::rng().random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("mss_{hex}")
+    format!("mss_{}", hex::encode(bytes))
 }
 
 fn signing_keys(call: &Call) -> Result<&dyn space_store::secrets::SigningKeys, ApiError> {

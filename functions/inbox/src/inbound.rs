@@ -509,7 +509,11 @@ async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
 /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` keyed with `secret`,
 /// compared in constant time.
 pub fn verify(secret: &str, body: &[u8], header: &str) -> bool {
-    let Some(sent) = header.trim().strip_prefix("sha256=").and_then(|sent| hex::decode(sent).ok()) else {
+    let Some(sent) = header
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|sent| hex::decode(sent).ok())
+    else {
         return false;
     };
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {

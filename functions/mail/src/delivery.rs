@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
-use space_connections::outbound::{Outbound, moved};
+use space_connections::outbound::{Outbound, moved, wait_for_send};
 use space_connections::{self as connections};
 use space_http::Engine;
 use space_http::keys;
@@ -22,13 +22,6 @@ use crate::suppressions::{suppress, suppressed};
 
 /// Waits after a provider's transient failures; after the last one the message fails.
 pub const RETRY_DELAYS: &[i64] = &[30, 120, 600];
-
-/// How long a report that came before its message was recorded `sent` waits, each time:
-/// the send's own retries ([`RETRY_DELAYS`]) end with the message sent or failed.
-const REPORT_EARLY_WAIT: i64 = 60;
-/// How many such waits before the report is given up (kept with the dead jobs): the
-/// send's retries are over long before.
-const EARLY_WAITS: u64 = 30;
 
 /// How this family's messages move: events `mail.<status>`.
 pub(crate) const OUT: Outbound = Outbound { events: "mail" };
@@ -216,9 +209,28 @@ fn recipient_status<'a>(message: &'a Item, address: &str) -> Option<&'a str> {
 /// same event delivered twice) changes nothing.
 pub struct Receipt;
 
+/// A provider's refusal of a message it took (SES's `Reject`): the sent message `failed`
+/// with the provider's reason; one still queued waits for its send, as a report does.
+async fn rejected(engine: &Engine, job: &Job, reason: &str) -> Result<Outcome, JobError> {
+    let Some((space, message)) = load_message(engine, job).await? else {
+        return Ok(Outcome::Done);
+    };
+    match status(&message) {
+        "queued" => wait_for_send(engine, job),
+        "sent" => {
+            let why = format!("The provider refused to send the message: {reason}.");
+            OUT.fail(engine, &space, &message, "PROVIDER_REJECTED", &why).await
+        }
+        _ => Ok(Outcome::Done),
+    }
+}
+
 #[async_trait]
 impl Handler for Receipt {
     async fn run(&self, engine: &Engine, job: &Job) -> Result<Outcome, JobError> {
+        if let Some(reason) = job.payload.get("rejected").and_then(Value::as_str) {
+            return rejected(engine, job, reason).await;
+        }
         let reported = job
             .payload
             .get("fates")
@@ -235,17 +247,8 @@ impl Handler for Receipt {
         let Some((space, message)) = load_message(engine, job).await? else {
             return Ok(Outcome::Done);
         };
-        // A provider's event may overtake the record of its send (a run that died between
-        // SES's answer and `sent`, retried): wait for it.
         if status(&message) == "queued" {
-            if job.attempts > EARLY_WAITS {
-                return Err(JobError::Fail(format!(
-                    "the message was still queued after {EARLY_WAITS} waits for its send"
-                )));
-            }
-            return Ok(Outcome::Later(
-                engine.now() + chrono::TimeDelta::seconds(REPORT_EARLY_WAIT),
-            ));
+            return wait_for_send(engine, job);
         }
         // Only a sent message, or one reported on in part, takes a report, and only for
         // recipients still waiting for theirs.

@@ -13,15 +13,15 @@
 //!   address may take mail later, so it is neither suppressed nor the message moved.
 //! - `Complaint`: each complaining recipient `complained` (and suppressed).
 //! - `Delivery`: each recipient delivered to `delivered`.
-//! - Anything else (`Send`, `Reject`, `DeliveryDelay`, `Open`, `Click`, …) is no receipt.
-//!   A `Reject` comes before any recipient was tried (SES found a virus): no fate exists
-//!   for it, and the message keeps its `sent`.
+//! - `Reject`: SES took the message but refused to send it (it found a virus), before any
+//!   recipient was tried: the message `failed` (`PROVIDER_REJECTED`, with SES's reason);
+//!   nobody is suppressed.
+//! - Anything else (`Send`, `DeliveryDelay`, `Open`, `Click`, …) is no receipt.
 //!
 //! [`Receipt`]: crate::delivery::Receipt
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use space_worker::NewJob;
 
 use crate::RECEIPT;
@@ -77,13 +77,6 @@ fn happened(event: &Value, kind: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(at).ok().map(|at| at.with_timezone(&Utc))
 }
 
-/// A name for the job that is the same for the same event delivered twice.
-fn job_name(event: &Value) -> String {
-    let digest = Sha256::digest(event.to_string().as_bytes());
-    let hex: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
-    format!("mail-receipt-{hex}")
-}
-
 /// The receipt job an SES sending event (the event itself, not its SNS envelope) asks
 /// for: `Ok(None)` for an event that moves nothing, [`NotificationError::NotMail`] for
 /// anything that is not an SES event. Due when the event happened (at most `now`) and
@@ -96,6 +89,21 @@ pub fn receipt(event: &Value, now: DateTime<Utc>) -> Result<Option<NewJob>, Noti
     };
     if !event.get("mail").is_some_and(Value::is_object) {
         return Err(NotificationError::NotMail);
+    }
+    if kind == "Reject" {
+        let space = tag(event, SPACE_TAG)?;
+        let message = tag(event, MESSAGE_TAG)?;
+        let reason = text(event, "/reject/reason").unwrap_or("Amazon SES rejected the message");
+        let due = happened(event, "reject").map_or(now, |at| at.min(now));
+        return Ok(Some(
+            NewJob::new(
+                RECEIPT,
+                json!({"space_id": space, "message_id": message, "rejected": reason}),
+                now,
+            )
+            .at(due)
+            .named(space_connections::receipt_job_name("mail", event)),
+        ));
     }
     let (fate, field, listed) = match kind {
         "Bounce" => match text(event, "/bounce/bounceType") {
@@ -127,7 +135,7 @@ pub fn receipt(event: &Value, now: DateTime<Utc>) -> Result<Option<NewJob>, Noti
             now,
         )
         .at(due)
-        .named(job_name(event)),
+        .named(space_connections::receipt_job_name("mail", event)),
     ))
 }
 
@@ -256,8 +264,16 @@ mod tests {
     }
 
     #[test]
+    fn a_reject_fails_the_message_with_the_reason() {
+        let event =
+            json!({"eventType": "Reject", "mail": mail(&["ada@example.com"]), "reject": {"reason": "Bad content"}});
+        assert_eq!(job(&event).payload()["rejected"], "Bad content");
+        assert!(job(&event).payload().get("fates").is_none());
+    }
+
+    #[test]
     fn other_events_move_nothing() {
-        for kind in ["Send", "Reject", "DeliveryDelay", "Open", "Click", "Rendering Failure"] {
+        for kind in ["Send", "DeliveryDelay", "Open", "Click", "Rendering Failure"] {
             let event =
                 json!({"eventType": kind, "mail": mail(&["ada@example.com"]), "reject": {"reason": "Bad content"}});
             assert!(receipt(&event, now()).expect("parses").is_none(), "{kind}");

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use space_auth::Principal;
-use space_connections::outbound::{Outbound, moved};
+use space_connections::outbound::{Outbound, moved, wait_for_send};
 use space_connections::{self as connections, Channel};
 use space_http::Engine;
 use space_http::keys;
@@ -22,13 +22,6 @@ use crate::sms::MESSAGES;
 
 /// Waits after a provider's transient failures; after the last one the message fails.
 pub const RETRY_DELAYS: &[i64] = &[30, 120, 600];
-
-/// How long a receipt that came before its message was recorded `sent` waits, each time:
-/// the send's own retries ([`RETRY_DELAYS`]) end with the message sent or failed.
-const RECEIPT_EARLY_WAIT: i64 = 60;
-/// How many such waits before the receipt is given up (kept with the dead jobs): the
-/// send's retries are over long before.
-const EARLY_WAITS: u64 = 30;
 
 fn payload<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
     job.payload
@@ -165,14 +158,7 @@ impl Handler for Receipt {
         // A carrier's receipt may overtake the record of its send (a run that died between
         // AWS's answer and `sent`, retried): wait for it.
         if status(&message) == "queued" {
-            if job.attempts > EARLY_WAITS {
-                return Err(JobError::Fail(format!(
-                    "the message was still queued after {EARLY_WAITS} waits for its send"
-                )));
-            }
-            return Ok(Outcome::Later(
-                engine.now() + chrono::TimeDelta::seconds(RECEIPT_EARLY_WAIT),
-            ));
+            return wait_for_send(engine, job);
         }
         // Only a sent message takes a receipt; a second run finds it moved.
         if status(&message) != "sent" {

@@ -21,7 +21,6 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use space_worker::NewJob;
 
 use crate::RECEIPT;
@@ -69,13 +68,6 @@ fn context<'a>(event: &'a Value, key: &str) -> Result<&'a str, NotificationError
         })
 }
 
-/// A name for the job that is the same for the same event delivered twice.
-fn job_name(event: &Value) -> String {
-    let digest = Sha256::digest(event.to_string().as_bytes());
-    let hex: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
-    format!("sms-receipt-{hex}")
-}
-
 /// The receipt job an SMS event (the event itself, not its SNS envelope) asks for:
 /// `Ok(None)` for an event that moves nothing, [`NotificationError::NotSms`] for anything
 /// that is not an SMS event. Due when the event happened (at most `now`) and named after
@@ -103,7 +95,7 @@ pub fn receipt(event: &Value, now: DateTime<Utc>) -> Result<Option<NewJob>, Noti
             now,
         )
         .at(due)
-        .named(job_name(event)),
+        .named(space_connections::receipt_job_name("sms", event)),
     ))
 }
 

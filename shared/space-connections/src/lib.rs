@@ -11,6 +11,7 @@ pub mod outbound;
 pub mod segments;
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use space_http::Engine;
 use space_http::fields::{CustomKind, FieldKind};
 use space_http::keys;
@@ -139,6 +140,13 @@ pub fn languages(connection: &Item) -> Vec<&str> {
 pub fn sends_language(connection: &Item, language: &str) -> bool {
     let listed = languages(connection);
     listed.is_empty() || listed.iter().any(|tag| tag.eq_ignore_ascii_case(language))
+}
+
+/// The name of the receipt job a provider's `event` asks for (`<family>-receipt-<digest>`):
+/// the same event delivered twice names the same job, so it is enqueued once.
+pub fn receipt_job_name(family: &str, event: &Value) -> String {
+    let digest = Sha256::digest(event.to_string().as_bytes());
+    format!("{family}-receipt-{}", hex::encode(&digest[..16]))
 }
 
 /// The capabilities of a phone connection: a non-empty list of [`CAPABILITIES`], each

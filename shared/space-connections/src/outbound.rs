@@ -12,7 +12,7 @@ use space_http::events::{event_write, update_event_write};
 use space_http::fields::format_datetime;
 use space_http::resource::Resource;
 use space_store::{Condition, Item, StoreError, Write};
-use space_worker::{JobError, NewJob, Outcome};
+use space_worker::{Job, JobError, NewJob, Outcome};
 
 /// Why a provider did not send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,27 @@ impl From<StoreError> for SendError {
     fn from(error: StoreError) -> SendError {
         SendError::Transient(error.to_string())
     }
+}
+
+/// How long a receipt that came before its message was recorded `sent` waits, each time:
+/// a send's own retries end with the message sent or failed within minutes.
+const EARLY_RECEIPT_WAIT: i64 = 60;
+/// How many such waits before the receipt is given up (kept with the dead jobs): the
+/// send's retries are over long before.
+const EARLY_RECEIPT_WAITS: u64 = 30;
+
+/// What a receipt job does with a message still `queued`: the provider's event overtook
+/// the record of its send (a run that died between the provider's answer and `sent`,
+/// retried), so the job waits for it, [`EARLY_RECEIPT_WAITS`] times at most.
+pub fn wait_for_send(engine: &Engine, job: &Job) -> Result<Outcome, JobError> {
+    if job.attempts > EARLY_RECEIPT_WAITS {
+        return Err(JobError::Fail(format!(
+            "the message was still queued after {EARLY_RECEIPT_WAITS} waits for its send"
+        )));
+    }
+    Ok(Outcome::Later(
+        engine.now() + chrono::TimeDelta::seconds(EARLY_RECEIPT_WAIT),
+    ))
 }
 
 /// The messages of one family: their events are `<events>.<status>`.

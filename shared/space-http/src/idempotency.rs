@@ -249,10 +249,7 @@ fn fingerprint(op: &Operation, call: &Call) -> String {
     // An upload's bytes are part of the request too.
     if let (Some(raw), Some(parts)) = (&call.raw, canonical.as_array_mut()) {
         let digest = Sha256::digest(&raw.bytes);
-        parts.push(json!([
-            raw.content_type,
-            hex::encode(digest)
-        ]));
+        parts.push(json!([raw.content_type, hex::encode(digest)]));
     }
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }

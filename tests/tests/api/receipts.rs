@@ -385,6 +385,40 @@ async fn ses_events_move_mail_and_suppress_hard_bounces(app: TestApp) {
     app.clock.advance(chrono::TimeDelta::seconds(60));
     app.worker_pass().await;
     assert_eq!(mail_message(&app, &third_id).await["status"], "bounced");
+
+    // SES refusing a message it took fails it with SES's reason and suppresses nobody.
+    let fourth = app
+        .space(Method::POST, "/mail/messages")
+        .json(json!({"from_sender_id": sender, "to": ["virus@example.com"], "subject": "Hi", "text": "Hi"}))
+        .send()
+        .await
+        .expect(202);
+    let fourth_id = id(&fourth.body);
+    app.worker_pass().await;
+    let reject = ses_event(
+        "Reject",
+        "reject",
+        json!({"reason": "Bad content"}),
+        &space,
+        &fourth_id,
+        &["virus@example.com"],
+    );
+    report(&app, &topic, &reject).await;
+    let failed = mail_message(&app, &fourth_id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "PROVIDER_REJECTED", "{failed}");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Bad content"),
+        "{failed}"
+    );
+    app.space(Method::POST, "/mail/messages")
+        .json(json!({"from_sender_id": sender, "to": ["virus@example.com"], "subject": "Clean", "text": "Hi"}))
+        .send()
+        .await
+        .expect(202);
 }
 
 fn sms_event(kind: &str, space: &str, message_id: &str, to: &str) -> Value {
