@@ -26,12 +26,9 @@ say() { echo "bench-messaging: $*" >&2; }
 
 mkdir -p "$out"
 say "building spacectl, seed and messaging-load (release)"
-cargo build --release -p spacectl -p space-bench --bin spacectl --bin seed --bin messaging-load \
-    --message-format=json-render-diagnostics >"$out/messaging-build.jsonl"
-artifact() {
-    jq -r --arg name "$1" 'select(.reason == "compiler-artifact" and .target.name == $name and .executable != null) | .executable' \
-        "$out/messaging-build.jsonl" | tail -n1
-}
+# shellcheck source=scripts/bench-build.sh
+source "$root/scripts/bench-build.sh"
+release_bins messaging spacectl seed messaging-load
 spacectl="$(artifact spacectl)"
 seed_bin="$(artifact seed)"
 load_bin="$(artifact messaging-load)"
