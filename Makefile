@@ -57,7 +57,8 @@ deploy: build
 
 ## Criterion in-process benchmarks, wrk against `spacectl serve` (REST and MCP, next to a bare
 ## axum handler and the official Python SDK's MCP server), recurrence expansion under attack,
-## the purge of a deleted Space, contact lookups and what the indexes cost an import (in
+## the purge of a deleted Space, campaigns and inbound messages under load (a kill included),
+## contact lookups and what the indexes cost an import (in
 ## process), then Lambda cold starts, memory and zip sizes; figures go into docs/benchmarks.md.
 bench:
 	scripts/bench.sh
@@ -65,6 +66,7 @@ bench:
 	scripts/bench-calendar.sh
 	scripts/bench-webhooks.sh
 	scripts/bench-social.sh
+	scripts/bench-messaging.sh
 	scripts/bench-purge.sh
 	scripts/bench-coldstart.sh
 
