@@ -30,6 +30,7 @@ const WRITE_RETRIES: usize = 3;
 pub fn schema() -> Value {
     json!({
         "type": "object",
+        "title": "InboxMessage",
         "properties": {
             "id": {"type": "string", "description": "Starts with `msg_`."},
             "thread_id": {"type": "string"},

@@ -446,6 +446,7 @@ pub fn reply_window(thread: &Item, now: chrono::DateTime<Utc>) -> (bool, Option<
 pub fn summary_schema() -> Value {
     json!({
         "type": "object",
+        "title": "ThreadSummary",
         "description": "Computed from the thread, its contact and the contact's tasks; nothing is generated.",
         "properties": {
             "thread_id": {"type": "string"},

@@ -98,6 +98,7 @@ fn email_schema(description: &str) -> Value {
 pub fn schema() -> Value {
     json!({
         "type": "object",
+        "title": "MailMessage",
         "properties": {
             "id": {"type": "string", "description": "Starts with `mail_`."},
             "from_sender_id": {"type": "string"},

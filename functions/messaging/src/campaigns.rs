@@ -247,6 +247,7 @@ pub fn schema() -> Value {
 pub fn recipient_schema() -> Value {
     json!({
         "type": "object",
+        "title": "CampaignRecipient",
         "properties": {
             "id": {"type": "string", "description": "The contact's id."},
             "contact_id": {"type": "string"},

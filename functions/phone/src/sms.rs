@@ -67,6 +67,7 @@ pub fn resource() -> Resource {
 pub fn schema() -> Value {
     json!({
         "type": "object",
+        "title": "SmsMessage",
         "properties": {
             "id": {"type": "string", "description": "Starts with `sms_`."},
             "from_number_id": {"type": "string"},

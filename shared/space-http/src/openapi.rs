@@ -332,6 +332,19 @@ impl Components {
         if !is_structured(schema) {
             return self.inner(schema, schema.name().unwrap_or(name));
         }
+        // A schema that names itself (`title`) is that type here too: the same component
+        // as where it is met nested, its title the name rather than an annotation.
+        if schema.name().is_none()
+            && let Some(title) = schema.get("title").and_then(Value::as_str)
+        {
+            let hint = pascal(title);
+            let mut core = (**schema).clone();
+            if let Some(object) = core.as_object_mut() {
+                object.remove("title");
+            }
+            let named = self.inner(&core, &hint);
+            return json!({"$ref": self.register(named, &hint)});
+        }
         let hint = match schema.name() {
             Some(given) => {
                 page_name(schema, given, self);

@@ -413,9 +413,14 @@ impl Resource {
     }
 
     /// The name of the item's schema in OpenAPI (`Task`); its bodies are `TaskCreate` (a
-    /// create or a replace) and `TaskUpdate`, its pages `TaskList`.
+    /// create or a replace) and `TaskUpdate`, its pages `TaskList`. A child resource's name
+    /// starts with its parent's (`ContactNote`, `ThreadNote`): two families' notes are two
+    /// types a client tells apart by name.
     pub fn type_name(&self) -> String {
-        crate::openapi::pascal(self.singular)
+        match self.parent {
+            Some(parent) => crate::openapi::pascal(&format!("{} {}", parent.singular, self.singular)),
+            None => crate::openapi::pascal(self.singular),
+        }
     }
 
     /// The JSON Schema of one item as the API returns it.
