@@ -91,6 +91,11 @@ impl Target {
     }
 }
 
+/// `value` rounded to a tenth.
+fn tenths(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
 fn phone(n: usize) -> String {
     format!("+1201{:07}", 5_560_000 + n)
 }
@@ -234,7 +239,7 @@ async fn campaign(args: &Args, target: &Target, server: &mut Server, port: u16) 
     }
     let totals = &last["totals"];
     let handled = args.recipients as u64 - totals["queued"].as_u64().unwrap_or(args.recipients as u64);
-    let mib = |kib: Option<u64>| kib.map(|kib| (kib as f64 / 1024.0 * 10.0).round() / 10.0);
+    let mib = |kib: Option<u64>| kib.map(|kib| tenths(kib as f64 / 1024.0));
     Ok(json!({
         "scenario": "campaign",
         "recipients": args.recipients,
@@ -243,7 +248,7 @@ async fn campaign(args: &Args, target: &Target, server: &mut Server, port: u16) 
         "status": last["status"],
         "handled": handled,
         "totals": totals,
-        "seconds_to_completed": completed.map(|at| (at.as_secs_f64() * 10.0).round() / 10.0),
+        "seconds_to_completed": completed.map(|at| tenths(at.as_secs_f64())),
         "recipients_per_second": completed.map(|at| (args.recipients as f64 / at.as_secs_f64()).round()),
         "rss_mib_at_launch": mib(rss_before),
         "rss_mib_peak": mib(Some(rss_peak)),
@@ -266,7 +271,8 @@ async fn inbound(args: &Args, target: &Target, server: &Server) -> anyhow::Resul
     for n in 0..total {
         ticks.tick().await;
         let due = started + every.mul_f64(n as f64);
-        let from = phone(n as usize % args.senders.max(1));
+        let sender = n as usize % args.senders.max(1);
+        let from = phone(sender);
         let (client, hook, secret) = (client.clone(), hook.clone(), secret.clone());
         tasks.push(tokio::spawn(async move {
             let body = json!({"from": from, "text": format!("Message {n}")}).to_string();
@@ -278,17 +284,22 @@ async fn inbound(args: &Args, target: &Target, server: &Server) -> anyhow::Resul
                 .body(body)
                 .send()
                 .await;
-            let ok = answer.is_ok_and(|answer| answer.status().is_success());
-            (ok, due.elapsed().as_secs_f64() * 1000.0)
+            let status = answer.map_or(0, |answer| answer.status().as_u16());
+            (sender, status, due.elapsed().as_secs_f64() * 1000.0)
         }));
     }
     let sent_in = started.elapsed();
     let mut latencies = Vec::with_capacity(tasks.len());
-    let mut refused = 0;
+    let mut accepted_per_sender = vec![0u64; args.senders.max(1)];
+    let mut refused: HashMap<u16, u64> = HashMap::new();
     for task in tasks {
         match task.await {
-            Ok((true, ms)) => latencies.push(ms),
-            _ => refused += 1,
+            Ok((sender, status, ms)) if (200..300).contains(&status) => {
+                latencies.push(ms);
+                accepted_per_sender[sender] += 1;
+            }
+            Ok((_, status, _)) => *refused.entry(status).or_default() += 1,
+            Err(_) => *refused.entry(0).or_default() += 1,
         }
     }
     let rss_after = rss_kib(&server.child.id().to_string());
@@ -304,15 +315,16 @@ async fn inbound(args: &Args, target: &Target, server: &Server) -> anyhow::Resul
         entry.0 += 1;
         entry.1 += thread["inbound_count"].as_u64().unwrap_or(0);
     }
-    let expected_per_sender = |sender: usize| {
-        let senders = args.senders.max(1) as u64;
-        total / senders + u64::from((sender as u64) < total % senders)
-    };
+    // Each sender's accepted messages on one thread, no more and no fewer.
     let misthreaded = (0..args.senders)
-        .filter(|sender| per_address.get(&phone(*sender)) != Some(&(1, expected_per_sender(*sender))))
+        .filter(|sender| {
+            let accepted = accepted_per_sender[*sender];
+            let found = per_address.get(&phone(*sender)).copied().unwrap_or_default();
+            found != if accepted == 0 { (0, 0) } else { (1, accepted) }
+        })
         .count();
     let events = all(client, &format!("{api}/events?types=message.received"), &target.key).await?;
-    let mib = |kib: Option<u64>| kib.map(|kib| (kib as f64 / 1024.0 * 10.0).round() / 10.0);
+    let mib = |kib: Option<u64>| kib.map(|kib| tenths(kib as f64 / 1024.0));
     Ok(json!({
         "scenario": "inbound",
         "rate": args.rate,
@@ -320,14 +332,14 @@ async fn inbound(args: &Args, target: &Target, server: &Server) -> anyhow::Resul
         "senders": args.senders,
         "callbacks": total,
         "accepted": latencies.len(),
-        "refused": refused,
+        "refused_by_status": refused,
         "offered_per_second": (total as f64 / sent_in.as_secs_f64()).round(),
         "threads": threads.len(),
         "senders_misthreaded": misthreaded,
         "message_received_events": events.len(),
-        "p50_ms": percentile(&latencies, 50.0),
-        "p99_ms": percentile(&latencies, 99.0),
-        "max_ms": latencies.last().copied().unwrap_or(f64::NAN),
+        "p50_ms": tenths(percentile(&latencies, 50.0)),
+        "p99_ms": tenths(percentile(&latencies, 99.0)),
+        "max_ms": tenths(latencies.last().copied().unwrap_or(f64::NAN)),
         "rss_mib_before": mib(rss_before),
         "rss_mib_after": mib(rss_after),
     }))
