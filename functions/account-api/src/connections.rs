@@ -217,12 +217,16 @@ pub fn create_handler() -> Handler {
         }
         let id = new_id(connections::ID_PREFIX);
         let mut body = validated.set;
-        let identity_job = if body.get("kind").and_then(Value::as_str) == Some(MAIL) {
-            mail::senders::prepare(&space, &id, &mut body, call.engine.now())
-                .map_err(|error| ApiError::invalid_field("address", error.to_string()))?
-        } else {
-            None
-        };
+        let mut identity_writes = Vec::new();
+        if body.get("kind").and_then(Value::as_str) == Some(MAIL) {
+            let job = mail::senders::prepare(&space, &id, &mut body, call.engine.now())
+                .map_err(|error| ApiError::invalid_field("address", error.to_string()))?;
+            if let Some(job) = job {
+                let address = body.get("address").and_then(Value::as_str).unwrap_or_default();
+                identity_writes = mail::senders::claim_ses_domain(&call.engine, &space, address).await?;
+                identity_writes.push(job);
+            }
+        }
         body.insert("id".into(), json!(id));
         body.insert("active".into(), json!(true));
         body.insert("created_at".into(), json!(format_datetime(call.engine.now())));
@@ -238,7 +242,7 @@ pub fn create_handler() -> Handler {
         );
         let mut shown = owner_view(&item);
         let mut writes = vec![Write::put(item.clone(), Condition::NotExists), event];
-        writes.extend(identity_job);
+        writes.extend(identity_writes);
         if connections::channel(&item).is_some() {
             let secret = new_signing_secret();
             let keys = signing_keys(&call)?;

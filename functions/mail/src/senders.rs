@@ -80,6 +80,36 @@ pub fn is_verified(sender: &Item) -> bool {
     sender.body.get("verified").and_then(Value::as_bool) == Some(true)
 }
 
+/// Where the claims on SES domains live: one item per domain, naming the Space whose
+/// senders use it. SES identities are the AWS account's, shared by every Space: without a
+/// claim, a Space connecting an address or domain another Space verified would find it
+/// verified and send as it.
+const SES_DOMAINS: &str = "SES_DOMAINS";
+
+/// The domain of a sender's address (the address itself for a domain sender).
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or(address, |(_, domain)| domain)
+}
+
+/// The writes that claim `address`'s domain with SES for `space` (none when it holds the
+/// claim already), or a 409 when another Space's senders use it. The claim goes into the
+/// connection's transaction, on the condition that nobody holds it, so two Spaces racing
+/// for one domain get one claim. A purge of the Space removes its claims.
+pub async fn claim_ses_domain(engine: &Engine, space: &str, address: &str) -> Result<Vec<Write>, ApiError> {
+    let domain = domain_of(address);
+    match engine.store().get(SES_DOMAINS, domain).await? {
+        Some(claim) if claim.body.get("space_id").and_then(Value::as_str) == Some(space) => Ok(Vec::new()),
+        Some(_) => Err(ApiError::Conflict(format!(
+            "{domain} is connected with Amazon SES by another Space: a domain's identities belong to one Space."
+        ))),
+        None => {
+            let mut body = Map::new();
+            body.insert("space_id".into(), json!(space));
+            Ok(space_http::references::put(space, Item::new(SES_DOMAINS, domain, body), Condition::NotExists).to_vec())
+        }
+    }
+}
+
 /// What a new mail connection holds beyond the common fields: its address normalized,
 /// `verified` (a sandbox sender at once), and the job that registers an SES sender.
 pub fn prepare(
@@ -243,10 +273,10 @@ impl Handler for Identity {
 }
 
 /// Deletes a disconnected SES sender's identity, unless another SES sender of the Space
-/// (the same address connected again) still uses it. An identity already gone is done.
-/// SES identities are the account's, not a Space's: two Spaces connecting one address
-/// share one identity, and a deletion removes it for both (the other's sends are refused
-/// by SES until its owner connects the address again).
+/// (the same address connected again) still uses it, and lets go of the Space's claim on
+/// the domain once none of its SES senders is at it. An identity already gone is done.
+/// No other Space uses the identity: a domain's identities are one Space's
+/// ([`claim_ses_domain`]).
 pub struct IdentityDelete;
 
 #[async_trait]
@@ -260,11 +290,34 @@ impl Handler for IdentityDelete {
         };
         let space = field("space_id")?;
         let identity = field("identity")?;
-        let still_used = connections::list(engine, space, MAIL).await?.iter().any(|sender| {
-            sender.body.get("provider").and_then(Value::as_str) == Some("ses")
-                && sender.body.get("address").and_then(Value::as_str) == Some(identity)
-        });
-        if still_used {
+        let ses_senders: Vec<Item> = connections::list(engine, space, MAIL)
+            .await?
+            .into_iter()
+            .filter(|sender| sender.body.get("provider").and_then(Value::as_str) == Some("ses"))
+            .collect();
+        let address = |sender: &Item| sender.body.get("address").and_then(Value::as_str).map(str::to_owned);
+        let domain = domain_of(identity);
+        // The Space lets go of the domain once none of its SES senders is at it.
+        if !ses_senders
+            .iter()
+            .any(|sender| address(sender).is_some_and(|a| domain_of(&a) == domain))
+        {
+            let claim = engine.store().get(SES_DOMAINS, domain).await?;
+            if claim.is_some_and(|claim| claim.body.get("space_id").and_then(Value::as_str) == Some(space)) {
+                let target = space_http::keys::ItemKey {
+                    pk: SES_DOMAINS.into(),
+                    sk: domain.into(),
+                };
+                engine
+                    .store()
+                    .transact(space_http::references::delete(space, &target).to_vec())
+                    .await?;
+            }
+        }
+        if ses_senders
+            .iter()
+            .any(|sender| address(sender).as_deref() == Some(identity))
+        {
             return Ok(Outcome::Done);
         }
         match ses_client()

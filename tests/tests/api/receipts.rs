@@ -18,6 +18,7 @@ on_both_backends!(
     ses_sends_name_the_configuration_set_and_tag_the_message,
     sms_sends_name_the_configuration_set_and_carry_the_message_in_their_context,
     disconnecting_an_ses_sender_deletes_its_identity,
+    an_ses_domain_belongs_to_one_space,
     what_is_not_a_receipt_is_dropped_not_retried,
 );
 
@@ -678,6 +679,48 @@ async fn disconnecting_an_ses_sender_deletes_its_identity(app: TestApp) {
             "{left:?}"
         );
     }
+}
+
+async fn an_ses_domain_belongs_to_one_space(app: TestApp) {
+    moto();
+    let space = app.demo.space_id.clone();
+    let domain = format!("{}.example.com", unique("d"));
+    let sender = connect_ses_sender(&app, &format!("agent@{domain}")).await;
+    // The same Space connects more of its domain.
+    let second = connect_ses_sender(&app, &domain).await;
+
+    let stranger = spacectl::bootstrap::create_demo(&app.engine, "Stranger", None)
+        .await
+        .expect("a second account");
+    let connect = |address: String, provider: &'static str| {
+        let app = &app;
+        let stranger = &stranger;
+        async move {
+            app.request(
+                Method::POST,
+                &format!("{}/spaces/{}/connections", space_tests::ACCOUNT_API, stranger.space_id),
+            )
+            .key(&stranger.account_key)
+            .json(json!({"kind": "mail", "address": address, "provider": provider}))
+            .send()
+            .await
+        }
+    };
+    for address in [format!("ceo@{domain}"), format!("agent@{domain}"), domain.clone()] {
+        let refused = connect(address.clone(), "ses").await.expect(409);
+        assert!(refused.text.contains(&domain), "{address}: {}", refused.text);
+    }
+    connect(format!("ceo@{domain}"), "sandbox").await.expect(201);
+
+    // Once the Space has no SES sender at the domain, another Space may claim it.
+    for id in [&sender, &second] {
+        app.account(Method::DELETE, &format!("/spaces/{space}/connections/{id}"))
+            .send()
+            .await
+            .expect(204);
+    }
+    app.worker_pass().await;
+    connect(format!("ceo@{domain}"), "ses").await.expect(201);
 }
 
 async fn what_is_not_a_receipt_is_dropped_not_retried(app: TestApp) {
