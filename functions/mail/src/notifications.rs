@@ -22,6 +22,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use space_connections::receipt_job;
 use space_worker::NewJob;
 
 use crate::RECEIPT;
@@ -94,16 +95,15 @@ pub fn receipt(event: &Value, now: DateTime<Utc>) -> Result<Option<NewJob>, Noti
         let space = tag(event, SPACE_TAG)?;
         let message = tag(event, MESSAGE_TAG)?;
         let reason = text(event, "/reject/reason").unwrap_or("Amazon SES rejected the message");
-        let due = happened(event, "reject").map_or(now, |at| at.min(now));
-        return Ok(Some(
-            NewJob::new(
-                RECEIPT,
-                json!({"space_id": space, "message_id": message, "rejected": reason}),
-                now,
-            )
-            .at(due)
-            .named(space_connections::receipt_job_name("mail", event)),
-        ));
+        let payload = json!({"space_id": space, "message_id": message, "rejected": reason});
+        return Ok(Some(receipt_job(
+            RECEIPT,
+            "mail",
+            event,
+            payload,
+            happened(event, "reject"),
+            now,
+        )));
     }
     let (fate, field, listed) = match kind {
         "Bounce" => match text(event, "/bounce/bounceType") {
@@ -127,16 +127,15 @@ pub fn receipt(event: &Value, now: DateTime<Utc>) -> Result<Option<NewJob>, Noti
         .into_iter()
         .map(|address| (address, json!(fate.as_str())))
         .collect();
-    let due = happened(event, field).map_or(now, |at| at.min(now));
-    Ok(Some(
-        NewJob::new(
-            RECEIPT,
-            json!({"space_id": space, "message_id": message, "fates": fates}),
-            now,
-        )
-        .at(due)
-        .named(space_connections::receipt_job_name("mail", event)),
-    ))
+    let payload = json!({"space_id": space, "message_id": message, "fates": fates});
+    Ok(Some(receipt_job(
+        RECEIPT,
+        "mail",
+        event,
+        payload,
+        happened(event, field),
+        now,
+    )))
 }
 
 #[cfg(test)]

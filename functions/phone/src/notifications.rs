@@ -21,6 +21,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use space_connections::receipt_job;
 use space_worker::NewJob;
 
 use crate::RECEIPT;
@@ -83,20 +84,12 @@ pub fn receipt(event: &Value, now: DateTime<Utc>) -> Result<Option<NewJob>, Noti
     };
     let space = context(event, SPACE_KEY)?;
     let message = context(event, MESSAGE_KEY)?;
-    let due = event
+    let at = event
         .get("eventTimestamp")
         .and_then(Value::as_i64)
-        .and_then(DateTime::from_timestamp_millis)
-        .map_or(now, |at| at.min(now));
-    Ok(Some(
-        NewJob::new(
-            RECEIPT,
-            json!({"space_id": space, "message_id": message, "status": status}),
-            now,
-        )
-        .at(due)
-        .named(space_connections::receipt_job_name("sms", event)),
-    ))
+        .and_then(DateTime::from_timestamp_millis);
+    let payload = json!({"space_id": space, "message_id": message, "status": status});
+    Ok(Some(receipt_job(RECEIPT, "sms", event, payload, at, now)))
 }
 
 #[cfg(test)]

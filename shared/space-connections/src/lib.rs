@@ -10,12 +10,14 @@ pub mod messaging;
 pub mod outbound;
 pub mod segments;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use space_http::Engine;
 use space_http::fields::{CustomKind, FieldKind};
 use space_http::keys;
 use space_store::{Item, Query, StoreError};
+use space_worker::NewJob;
 
 /// The collection every connection of a Space lives in.
 pub const COLLECTION: &str = "connections";
@@ -142,11 +144,21 @@ pub fn sends_language(connection: &Item, language: &str) -> bool {
     listed.is_empty() || listed.iter().any(|tag| tag.eq_ignore_ascii_case(language))
 }
 
-/// The name of the receipt job a provider's `event` asks for (`<family>-receipt-<digest>`):
-/// the same event delivered twice names the same job, so it is enqueued once.
-pub fn receipt_job_name(family: &str, event: &Value) -> String {
+/// The receipt job (`kind`, with `payload`) a provider's `event` asks for: due when the
+/// event happened (`at`, never later than `now`), and named after the event
+/// (`<family>-receipt-<digest>`), so the same event delivered twice is one job.
+pub fn receipt_job(
+    kind: &str,
+    family: &str,
+    event: &Value,
+    payload: Value,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> NewJob {
     let digest = Sha256::digest(event.to_string().as_bytes());
-    format!("{family}-receipt-{}", hex::encode(&digest[..16]))
+    NewJob::new(kind, payload, now)
+        .at(at.map_or(now, |at| at.min(now)))
+        .named(format!("{family}-receipt-{}", hex::encode(&digest[..16])))
 }
 
 /// The capabilities of a phone connection: a non-empty list of [`CAPABILITIES`], each
