@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use space_http::error::FieldErrors;
 use space_http::fields::{TIME_ZONE_PATTERN, label, label_schema};
 
+use crate::placeholders;
 use crate::schedule::Schedule;
 
 /// Steps an automation holds at most.
@@ -280,6 +281,12 @@ fn text(object: &Map<String, Value>, name: &str, max: usize) -> Result<String, F
     }
 }
 
+/// `value` of the step field at `at`, its placeholders checked ([`placeholders`]).
+fn templated(at: &str, value: String) -> Result<String, FieldError> {
+    placeholders::check(&value).map_err(|message| (at.to_owned(), message))?;
+    Ok(value)
+}
+
 /// A one-line label field of a step (a task's title).
 fn one_label(object: &Map<String, Value>, name: &str, max: usize) -> Result<String, FieldError> {
     object
@@ -313,7 +320,9 @@ fn parse_step(value: &Value) -> Result<Value, FieldError> {
         return Err((format!(".{extra}"), format!("is not a field of a `{kind}` step")));
     }
     let step = match kind {
-        "create_task" => json!({"type": kind, "title": one_label(object, "title", MAX_SHORT_CHARS)?}),
+        "create_task" => {
+            json!({"type": kind, "title": templated(".title", one_label(object, "title", MAX_SHORT_CHARS)?)?})
+        }
         "add_tag" => {
             let tag = object.get("tag").cloned().unwrap_or(Value::Null);
             let tag = space_http::fields::normalize_tag(&tag).map_err(|message| (".tag".into(), message))?;
@@ -334,19 +343,22 @@ fn parse_step(value: &Value) -> Result<Value, FieldError> {
                     ));
                 }
             };
+            for address in &to {
+                placeholders::check(address).map_err(|message| (".to".to_owned(), message))?;
+            }
             json!({
                 "type": kind,
                 "from_sender_id": text(object, "from_sender_id", MAX_SHORT_CHARS)?,
                 "to": to,
-                "subject": text(object, "subject", MAX_SHORT_CHARS)?,
-                "text": text(object, "text", MAX_TEXT_CHARS * 10)?,
+                "subject": templated(".subject", text(object, "subject", MAX_SHORT_CHARS)?)?,
+                "text": templated(".text", text(object, "text", MAX_TEXT_CHARS * 10)?)?,
             })
         }
         "send_sms" => json!({
             "type": kind,
             "from_number_id": text(object, "from_number_id", MAX_SHORT_CHARS)?,
-            "to": text(object, "to", 40)?,
-            "text": text(object, "text", MAX_TEXT_CHARS)?,
+            "to": templated(".to", text(object, "to", 40)?)?,
+            "text": templated(".text", text(object, "text", MAX_TEXT_CHARS)?)?,
         }),
         "call_webhook" => {
             let url = text(object, "url", MAX_URL_CHARS)?;
@@ -372,7 +384,7 @@ fn parse_step(value: &Value) -> Result<Value, FieldError> {
 pub fn request_schema(partial: bool) -> Value {
     let step = json!({
         "type": "object",
-        "description": "One step: `create_task` {title}, `add_tag` {tag} (to the run's contact), `send_mail` {from_sender_id, to, subject, text}, `send_sms` {from_number_id, to, text}, `call_webhook` {url}, `wait` {seconds}.",
+        "description": "One step: `create_task` {title}, `add_tag` {tag} (to the run's contact), `send_mail` {from_sender_id, to, subject, text}, `send_sms` {from_number_id, to, text}, `call_webhook` {url}, `wait` {seconds}. A title, `to`, subject or text may hold `{{input.<name>}}` (a value of the run's input) and `{{contact.<field>}}` (name, email, phone, company or job_title of the run's contact, `input.contact_id`), filled in when the step runs; any other `{{…}}` is refused.",
         "required": ["type"],
         "properties": {
             "type": {"type": "string", "enum": STEP_TYPES},

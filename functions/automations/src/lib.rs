@@ -5,6 +5,7 @@
 
 pub mod definition;
 pub mod owner;
+pub mod placeholders;
 pub mod runs;
 pub mod schedule;
 pub mod steps;
@@ -56,7 +57,7 @@ fn run_body() -> Value {
         "properties": {
             "input": {
                 "type": "object",
-                "description": "What the run is about, passed to its steps and webhooks: `contact_id` names the contact `add_tag` tags.",
+                "description": "What the run is about, passed to its steps and webhooks: `contact_id` names the contact `add_tag` tags and `{{contact.<field>}}` reads; `{{input.<name>}}` in a step's text takes the value of `<name>`.",
                 "properties": {"contact_id": {"type": "string"}}
             }
         },

@@ -12,6 +12,7 @@ use space_http::{ApiError, Engine};
 use space_store::Item;
 use space_worker::JobError;
 
+use crate::placeholders;
 use crate::runs::{Step, StepResult};
 
 /// The name of the secret `call_webhook` steps of `automation` sign with.
@@ -24,6 +25,65 @@ fn failed(status: u16, code: &str, message: impl Into<String>) -> StepResult {
         output: Value::Null,
         error: json!({"status": status, "code": code, "message": message.into()}),
     }
+}
+
+/// The step's text fields with their placeholders filled from the run's input and, when
+/// one names it, the run's contact (`input.contact_id`); or why not (the step fails).
+async fn filled(
+    engine: &Engine,
+    space: &str,
+    definition: &Value,
+    input: &Value,
+) -> Result<Result<Value, String>, JobError> {
+    const TEMPLATED: &[&str] = &["title", "subject", "text", "to"];
+    let texts = |value: &Value| -> Vec<String> {
+        match value {
+            Value::String(text) => vec![text.clone()],
+            Value::Array(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let named = TEMPLATED
+        .iter()
+        .flat_map(|field| texts(&definition[*field]))
+        .any(|text| placeholders::names_contact(&text));
+    let contact = if named {
+        let Some(id) = input.get("contact_id").and_then(Value::as_str) else {
+            return Ok(Err(
+                "The step names the run's contact, and the run is about no contact (`input.contact_id`).".into(),
+            ));
+        };
+        let partition = space_http::keys::collection_partition(space, "contacts");
+        match engine.store().get(&partition, id).await? {
+            Some(contact) => Some(contact.body),
+            None => return Ok(Err(format!("The run's contact `{id}` does not exist."))),
+        }
+    } else {
+        None
+    };
+    let mut filled = definition.clone();
+    for field in TEMPLATED {
+        let fill = |text: &str| placeholders::fill(text, input, contact.as_ref());
+        let value = match &definition[*field] {
+            Value::String(text) => match fill(text) {
+                Ok(text) => Value::String(text),
+                Err(why) => return Ok(Err(why)),
+            },
+            Value::Array(list) => {
+                let mut each = Vec::with_capacity(list.len());
+                for text in list.iter().filter_map(Value::as_str) {
+                    match fill(text) {
+                        Ok(text) => each.push(Value::String(text)),
+                        Err(why) => return Ok(Err(why)),
+                    }
+                }
+                Value::Array(each)
+            }
+            _ => continue,
+        };
+        filled[*field] = value;
+    }
+    Ok(Ok(filled))
 }
 
 /// Runs step `index` of `run` once (its side effects keyed by run and step).
@@ -41,6 +101,11 @@ pub async fn perform(
         return call_webhook(engine, space, automation, run, index, definition).await;
     }
     let input = run.body.get("input").cloned().unwrap_or(Value::Null);
+    let definition = match filled(engine, space, definition, &input).await? {
+        Ok(filled) => filled,
+        Err(why) => return Ok(failed(422, "VALIDATION_FAILED", why)),
+    };
+    let definition = &definition;
     let (operation, path, body) = match kind {
         "create_task" => ("tasks_create", vec![], json!({"title": definition["title"]})),
         "add_tag" => {

@@ -17,6 +17,7 @@ on_both_backends!(
     a_failing_step_fails_the_run_and_skips_the_rest,
     a_webhook_answering_500_fails_its_step,
     a_new_contact_starts_its_automation_once,
+    steps_fill_in_the_runs_contact_and_input,
     a_schedule_fires_at_nine_local_time_across_the_dst_change,
     a_sending_step_counts_under_the_keys_cap,
     a_key_that_needs_approval_gets_a_pending_approval_from_its_step,
@@ -500,6 +501,67 @@ async fn a_new_contact_starts_its_automation_once(app: TestApp) {
     app.contact(json!({"name": "Katherine Johnson"})).await;
     app.worker_pass().await;
     assert_eq!(runs(&app, &automation).await.len(), 2);
+}
+
+async fn steps_fill_in_the_runs_contact_and_input(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let sender = app
+        .account(Method::POST, &format!("/spaces/{space}/connections"))
+        .json(json!({"kind": "mail", "address": "hello@example.com"}))
+        .send()
+        .await
+        .expect(201);
+    let sender = id(&sender.body);
+    let (_, key_id) = mint(&app, &["mail:write", "tasks:write"], Value::Null).await;
+    let automation = id(&define(
+        &app,
+        json!({"name": "Welcome", "trigger": {"type": "event", "event": "contact.created"}, "run_as_key_id": key_id, "steps": [
+            {"type": "send_mail", "from_sender_id": sender, "to": "{{ contact.email }}",
+             "subject": "Welcome, {{contact.name}}", "text": "Hello {{contact.name}}, glad you are here."},
+            {"type": "create_task", "title": "Call {{contact.name}} ({{contact.phone}})"}
+        ]}),
+    )
+    .await);
+    app.contact(json!({"name": "Grace Hopper", "email": "grace@example.com"}))
+        .await;
+    for _ in 0..4 {
+        app.worker_pass().await;
+    }
+    let mail = app.space(Method::GET, "/mail/messages").send().await.expect(200);
+    let sent = &mail.body["data"][0];
+    assert_eq!(sent["to"], json!(["grace@example.com"]), "{sent}");
+    assert_eq!(sent["subject"], "Welcome, Grace Hopper");
+    assert_eq!(sent["text"], "Hello Grace Hopper, glad you are here.");
+    // The contact has no phone: that step fails, naming the placeholder.
+    let welcome = &runs(&app, &automation).await[0];
+    assert_eq!(statuses(welcome), ["succeeded", "failed"], "{welcome}");
+    let why = welcome["steps"][1]["error"]["message"].as_str().unwrap_or_default();
+    assert!(why.contains("{{contact.phone}}"), "{welcome}");
+
+    // A manual run fills in its input; a placeholder the step cannot know is refused up front.
+    let manual = id(&define(
+        &app,
+        json!({"name": "Follow up", "trigger": {"type": "manual"}, "steps": [
+            {"type": "create_task", "title": "Follow up on order {{input.order_id}}"}
+        ]}),
+    )
+    .await);
+    let run_id = id(&run(&app, app.key(), &manual, json!({"order_id": 42}))
+        .await
+        .expect(202)
+        .body);
+    app.worker_pass().await;
+    let done = get_run(&app, &manual, &run_id).await;
+    assert_eq!(done["steps"][0]["output"]["title"], "Follow up on order 42", "{done}");
+    let refused = app
+        .account(Method::POST, &automations_path(&app))
+        .json(json!({"name": "Bad", "trigger": {"type": "manual"}, "steps": [
+            {"type": "create_task", "title": "Call {{contact.password}}"}
+        ]}))
+        .send()
+        .await
+        .expect(422);
+    assert!(refused.text.contains("contact.password"), "{}", refused.text);
 }
 
 fn at(text: &str) -> DateTime<Utc> {
