@@ -227,6 +227,9 @@ async fn no_server_or_cors_headers(app: TestApp) {
     assert!(seen > 100, "every route was tried");
 }
 
+/// How many requests of each public route's budget are really sent.
+const LAST_REQUESTS: u32 = 50;
+
 async fn public_routes_are_limited_per_client_address(app: TestApp) {
     let public: Vec<Operation> = space_catalogue::operations()
         .into_iter()
@@ -253,9 +256,21 @@ async fn public_routes_are_limited_per_client_address(app: TestApp) {
             }
             request.send()
         };
-        for n in 0..per_minute {
+        // All but the last requests of the budget are counted straight on the address's
+        // counter: a route allowing 120,000 a minute is not sent 120,000 requests.
+        let head = per_minute.saturating_sub(LAST_REQUESTS);
+        if head > 0 {
+            let window = space_auth::rate_limit::RateWindow::at(app.engine.now());
+            let counter = space_http::keys::visitor_counter(operation.public_family(), &client, window.start);
+            app.engine
+                .store()
+                .increment(&counter.pk, &counter.sk, u64::from(head), window.expires_at())
+                .await
+                .expect("counted");
+        }
+        for n in head..per_minute {
             // Entries before the last are the client's own claims: they change nothing.
-            let response = send(format!("10.{}.{}.1, {client}", n / 250, n % 250)).await;
+            let response = send(format!("10.{}.{}.1, {client}", n / 250 % 250, n % 250)).await;
             assert_ne!(response.status, 429, "{what}: request {n} of {per_minute} was limited");
         }
         let limited = send(format!("10.9.9.9, {client}")).await.expect(429);
