@@ -22,9 +22,9 @@ use space_auth::{Action, Domain, Principal, Scope};
 use space_http::events::{event_write, update_event_write};
 use space_http::fields::{format_datetime, label_schema, normalize_tag};
 use space_http::keys;
-use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
+use space_http::operation::{Access, Answer, Call, Effect, Param, Reply, handler};
 use space_http::resource::{Resource, tag_counts, tag_index_writes, tags_of};
-use space_http::{ApiError, Engine, FieldErrors, Operation};
+use space_http::{ApiError, Engine, FieldErrors, Operation, Schema};
 use space_store::{Condition, Item, Query, SortRange, StoreError, Write};
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
 
@@ -124,7 +124,12 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(tag())
         .with_body(|| body_schema(false))
-        .answers(StatusCode::OK, schema),
+        .answers(StatusCode::OK, schema)
+        .with_answer(Answer {
+            status: StatusCode::ACCEPTED,
+            description: "A rename: the tag is `renaming` until every contact and thread carries the new name.".into(),
+            schema: Some(Schema::lazy(schema)),
+        }),
         Operation::new(
             "messaging_tags_delete",
             Method::DELETE,

@@ -519,6 +519,12 @@ impl Operation {
         self
     }
 
+    /// Documents another answer a client must tell apart from the success ([`Answer`]).
+    pub fn with_answer(mut self, answer: Answer) -> Operation {
+        self.answers.push(answer);
+        self
+    }
+
     /// Answers 204 with no body.
     pub fn answers_no_content(mut self) -> Operation {
         self.success = StatusCode::NO_CONTENT;
