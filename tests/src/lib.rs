@@ -369,6 +369,18 @@ impl TestApp {
             .expect("a worker pass");
     }
 
+    /// Worker passes until one finds nothing due (jobs a pass enqueues run in the next).
+    pub async fn worker_drain(&self) {
+        let worker = spacectl::worker(self.engine.clone());
+        for _ in 0..1_000 {
+            let pass = worker.run_due().await.expect("a worker pass");
+            if pass.done + pass.later + pass.dead == 0 {
+                return;
+            }
+        }
+        panic!("the worker never went idle");
+    }
+
     pub async fn event_types(&self) -> Vec<String> {
         let partition = space_http::keys::events_partition(&self.demo.space_id);
         let mut types = Vec::new();

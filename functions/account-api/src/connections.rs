@@ -223,8 +223,10 @@ pub fn create_handler() -> Handler {
                 .map_err(|error| ApiError::invalid_field("address", error.to_string()))?;
             if let Some(job) = job {
                 let address = body.get("address").and_then(Value::as_str).unwrap_or_default();
-                identity_writes = mail::senders::claim_ses_domain(&call.engine, &space, address).await?;
-                identity_writes.push(job);
+                identity_writes = vec![
+                    mail::senders::claim_ses_domain(&call.engine, &space, address).await?,
+                    job,
+                ];
             }
         }
         body.insert("id".into(), json!(id));

@@ -1,8 +1,9 @@
 //! Removing a deleted Space: the job `DELETE /spaces/{space}` enqueues in the transaction
-//! that marks the Space `deleting`. It removes, in bounded steps, the Space's keys, secret
-//! values, signing keys, media blobs, and every item under its partitions (resources,
-//! events, lookup and search entries, claims, and through their references the public
-//! pointers and registry entries it owns elsewhere), then the Space's own record.
+//! that marks the Space `deleting`. It removes, in bounded steps, the Space's keys, what
+//! providers hold for it (its SES identities, by jobs of their own), its secret values,
+//! signing keys, media blobs, and every item under its partitions (resources, events,
+//! lookup and search entries, claims, and through their references the public pointers
+//! and registry entries it owns elsewhere), then the Space's own record.
 //!
 //! Progress lives in the Space's tombstone, written after every step with a condition on
 //! its version: a process killed mid-run leaves the tombstone at the last finished step,
@@ -66,6 +67,9 @@ pub enum Phase {
     /// Revoke every key again: one minted between the deletion's read and its write.
     #[default]
     Keys,
+    /// Enqueue the deletion of what providers hold for the Space (its SES identities),
+    /// while its connections still say what that is.
+    Providers,
     SecretValues,
     SigningKeys,
     Blobs,
@@ -194,6 +198,12 @@ impl Purge {
                 crate::keys::revoke_all(engine, space)
                     .await
                     .map_err(|error| JobError::Retry(error.to_string()))?;
+                progress.phase = Phase::Providers;
+            }
+            Phase::Providers => {
+                for jobs in mail::senders::on_purge(engine, space).await?.chunks(25) {
+                    engine.store().transact(jobs.to_vec()).await?;
+                }
                 progress.phase = Phase::SecretValues;
             }
             Phase::SecretValues => {

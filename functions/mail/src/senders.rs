@@ -81,9 +81,11 @@ pub fn is_verified(sender: &Item) -> bool {
 }
 
 /// Where the claims on SES domains live: one item per domain, naming the Space whose
-/// senders use it. SES identities are the AWS account's, shared by every Space: without a
-/// claim, a Space connecting an address or domain another Space verified would find it
-/// verified and send as it.
+/// senders use it and the identities its SES senders made at it. SES identities are the AWS
+/// account's, shared by every Space: without a claim, a Space connecting an address or
+/// domain another Space verified would find it verified and send as it. A claim outlives
+/// its Space's senders until SES has deleted every identity it lists, so it is not one of
+/// the Space's references (a purge lets go of it through [`IdentityDelete`], not the walk).
 const SES_DOMAINS: &str = "SES_DOMAINS";
 
 /// The domain of a sender's address (the address itself for a domain sender).
@@ -91,23 +93,50 @@ fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or(address, |(_, domain)| domain)
 }
 
-/// The writes that claim `address`'s domain with SES for `space` (none when it holds the
-/// claim already), or a 409 when another Space's senders use it. The claim goes into the
-/// connection's transaction, on the condition that nobody holds it, so two Spaces racing
-/// for one domain get one claim. A purge of the Space removes its claims.
-pub async fn claim_ses_domain(engine: &Engine, space: &str, address: &str) -> Result<Vec<Write>, ApiError> {
-    let domain = domain_of(address);
-    match engine.store().get(SES_DOMAINS, domain).await? {
-        Some(claim) if claim.body.get("space_id").and_then(Value::as_str) == Some(space) => Ok(Vec::new()),
-        Some(_) => Err(ApiError::Conflict(format!(
-            "{domain} is connected with Amazon SES by another Space: a domain's identities belong to one Space."
-        ))),
-        None => {
-            let mut body = Map::new();
-            body.insert("space_id".into(), json!(space));
-            Ok(space_http::references::put(space, Item::new(SES_DOMAINS, domain, body), Condition::NotExists).to_vec())
-        }
+/// The identities a claim lists.
+fn claimed_identities(claim: &Item) -> Vec<String> {
+    claim
+        .body
+        .get("identities")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// The claim `space` makes on `domain` listing `identities`, replacing `current`.
+fn claim_write(space: &str, domain: &str, identities: &[String], current: Option<&Item>) -> Write {
+    let mut body = Map::new();
+    body.insert("space_id".into(), json!(space));
+    body.insert("identities".into(), json!(identities));
+    let item = Item::new(SES_DOMAINS, domain, body);
+    match current {
+        Some(current) => Write::put(
+            item.with_version(current.version + 1),
+            Condition::Version(current.version),
+        ),
+        None => Write::put(item, Condition::NotExists),
     }
+}
+
+/// The write that claims `address`'s domain with SES for `space` and lists `address` among
+/// its identities, or a 409 when another Space's senders use it. It goes into the
+/// connection's transaction, conditioned on the claim as read, so two Spaces racing for
+/// one domain get one claim and a release racing a new sender loses.
+pub async fn claim_ses_domain(engine: &Engine, space: &str, address: &str) -> Result<Write, ApiError> {
+    let domain = domain_of(address);
+    let claim = engine.store().get(SES_DOMAINS, domain).await?;
+    if let Some(claim) = &claim
+        && claim.body.get("space_id").and_then(Value::as_str) != Some(space)
+    {
+        return Err(ApiError::Conflict(format!(
+            "{domain} is connected with Amazon SES by another Space: a domain's identities belong to one Space."
+        )));
+    }
+    let mut identities = claim.as_ref().map(claimed_identities).unwrap_or_default();
+    if !identities.iter().any(|identity| identity == address) {
+        identities.push(address.to_owned());
+    }
+    Ok(claim_write(space, domain, &identities, claim.as_ref()))
 }
 
 /// What a new mail connection holds beyond the common fields: its address normalized,
@@ -138,16 +167,41 @@ pub fn prepare(
 /// The job that deletes the SES identity of `sender` (a mail connection being deleted),
 /// to go into the deletion's transaction; `None` for a sender SES does not hold.
 pub fn on_disconnect(space: &str, sender: &Item, now: chrono::DateTime<chrono::Utc>) -> Option<Write> {
+    identity_delete(space, sender, false, now)
+}
+
+/// The jobs that delete the SES identities of a deleted Space's senders, enqueued by its
+/// purge before the walk removes the senders. Named after the sender, so a purge step run
+/// twice enqueues each once.
+pub async fn on_purge(engine: &Engine, space: &str) -> Result<Vec<Write>, StoreError> {
+    let now = engine.now();
+    Ok(connections::list(engine, space, MAIL)
+        .await?
+        .iter()
+        .filter_map(|sender| identity_delete(space, sender, true, now))
+        .collect())
+}
+
+fn identity_delete(
+    space: &str,
+    sender: &Item,
+    space_deleted: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Write> {
     let ses = sender.body.get("kind").and_then(Value::as_str) == Some(MAIL)
         && sender.body.get("provider").and_then(Value::as_str) == Some("ses");
     let identity = sender.body.get("address").and_then(Value::as_str)?;
     ses.then(|| {
-        NewJob::new(
+        let job = NewJob::new(
             IDENTITY_DELETE,
-            json!({"space_id": space, "connection_id": sender.sk, "identity": identity}),
+            json!({"space_id": space, "connection_id": sender.sk, "identity": identity, "space_deleted": space_deleted}),
             now,
-        )
-        .write()
+        );
+        if space_deleted {
+            job.named(format!("ses-identity-delete-{space}-{}", sender.sk)).write()
+        } else {
+            job.write()
+        }
     })
 }
 
@@ -273,11 +327,16 @@ impl Handler for Identity {
 }
 
 /// Deletes a disconnected SES sender's identity, unless another SES sender of the Space
-/// (the same address connected again) still uses it, and lets go of the Space's claim on
-/// the domain once none of its SES senders is at it. An identity already gone is done.
-/// No other Space uses the identity: a domain's identities are one Space's
-/// ([`claim_ses_domain`]).
+/// (the same address connected again) still uses it, then takes it off the Space's claim
+/// on the domain, letting go of the claim once it lists no identity: in that order, so no
+/// other Space can claim a domain while an identity of it is still verified in SES. An
+/// identity already gone is done. A deleted Space's senders are all going (the purge
+/// enqueues these jobs before it removes them), so theirs are deleted whatever the
+/// senders still say.
 pub struct IdentityDelete;
+
+/// Reads and writes of a claim one [`IdentityDelete`] run tries before it comes back later.
+const CLAIM_ATTEMPTS: usize = 5;
 
 #[async_trait]
 impl Handler for IdentityDelete {
@@ -290,34 +349,29 @@ impl Handler for IdentityDelete {
         };
         let space = field("space_id")?;
         let identity = field("identity")?;
-        let ses_senders: Vec<Item> = connections::list(engine, space, MAIL)
-            .await?
-            .into_iter()
-            .filter(|sender| sender.body.get("provider").and_then(Value::as_str) == Some("ses"))
-            .collect();
-        let address = |sender: &Item| sender.body.get("address").and_then(Value::as_str).map(str::to_owned);
+        let space_deleted = job.payload.get("space_deleted").and_then(Value::as_bool) == Some(true);
         let domain = domain_of(identity);
-        // The Space lets go of the domain once none of its SES senders is at it.
-        if !ses_senders
-            .iter()
-            .any(|sender| address(sender).is_some_and(|a| domain_of(&a) == domain))
+        let ours = |claim: &Item| claim.body.get("space_id").and_then(Value::as_str) == Some(space);
+        if engine
+            .store()
+            .get(SES_DOMAINS, domain)
+            .await?
+            .is_some_and(|claim| !ours(&claim))
         {
-            let claim = engine.store().get(SES_DOMAINS, domain).await?;
-            if claim.is_some_and(|claim| claim.body.get("space_id").and_then(Value::as_str) == Some(space)) {
-                let target = space_http::keys::ItemKey {
-                    pk: SES_DOMAINS.into(),
-                    sk: domain.into(),
-                };
-                engine
-                    .store()
-                    .transact(space_http::references::delete(space, &target).to_vec())
-                    .await?;
-            }
+            // Another Space holds the domain now: the identity is its own.
+            return Ok(Outcome::Done);
         }
-        if ses_senders
-            .iter()
-            .any(|sender| address(sender).as_deref() == Some(identity))
-        {
+        let ses_senders: Vec<String> = if space_deleted {
+            Vec::new()
+        } else {
+            connections::list(engine, space, MAIL)
+                .await?
+                .iter()
+                .filter(|sender| sender.body.get("provider").and_then(Value::as_str) == Some("ses"))
+                .filter_map(|sender| sender.body.get("address").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        };
+        if ses_senders.iter().any(|address| address == identity) {
             return Ok(Outcome::Done);
         }
         match ses_client()
@@ -327,15 +381,41 @@ impl Handler for IdentityDelete {
             .send()
             .await
         {
-            Ok(_) => Ok(Outcome::Done),
-            Err(SdkError::ServiceError(failure)) if failure.err().code() == Some("NotFoundException") => {
-                Ok(Outcome::Done)
+            Ok(_) => {}
+            Err(SdkError::ServiceError(failure)) if failure.err().code() == Some("NotFoundException") => {}
+            Err(error) => {
+                return Err(JobError::Retry(format!(
+                    "DeleteEmailIdentity: {}",
+                    aws_sdk_sesv2::error::DisplayErrorContext(&error)
+                )));
             }
-            Err(error) => Err(JobError::Retry(format!(
-                "DeleteEmailIdentity: {}",
-                aws_sdk_sesv2::error::DisplayErrorContext(&error)
-            ))),
         }
+        // Sibling jobs (a Space's senders at one domain, going together) race for the claim:
+        // each takes its identity off and tries again on a conflict.
+        for _ in 0..CLAIM_ATTEMPTS {
+            let Some(claim) = engine.store().get(SES_DOMAINS, domain).await?.filter(ours) else {
+                return Ok(Outcome::Done);
+            };
+            let left: Vec<String> = claimed_identities(&claim)
+                .into_iter()
+                .filter(|listed| listed != identity)
+                .collect();
+            // A claim written before claims listed identities is let go of once no SES
+            // sender of the Space is at the domain.
+            let write = if left.is_empty() && !ses_senders.iter().any(|address| domain_of(address) == domain) {
+                Write::delete(SES_DOMAINS, domain, Condition::Version(claim.version))
+            } else {
+                claim_write(space, domain, &left, Some(&claim))
+            };
+            match engine.store().transact(vec![write]).await {
+                Ok(()) => return Ok(Outcome::Done),
+                Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(JobError::Retry(
+            "the domain's claim kept changing while the identity was taken off it".into(),
+        ))
     }
 }
 

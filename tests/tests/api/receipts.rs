@@ -19,6 +19,7 @@ on_both_backends!(
     sms_sends_name_the_configuration_set_and_carry_the_message_in_their_context,
     disconnecting_an_ses_sender_deletes_its_identity,
     an_ses_domain_belongs_to_one_space,
+    a_deleted_spaces_ses_identities_go_before_its_domains,
     what_is_not_a_receipt_is_dropped_not_retried,
 );
 
@@ -721,6 +722,39 @@ async fn an_ses_domain_belongs_to_one_space(app: TestApp) {
     }
     app.worker_pass().await;
     connect(format!("ceo@{domain}"), "ses").await.expect(201);
+}
+
+async fn a_deleted_spaces_ses_identities_go_before_its_domains(app: TestApp) {
+    moto();
+    let space = app.demo.space_id.clone();
+    let domain = format!("{}.example.com", unique("d"));
+    let address = format!("agent@{domain}");
+    connect_ses_sender(&app, &address).await;
+    connect_ses_sender(&app, &domain).await;
+    assert_eq!(ses_identity(&address).await, Ok(()));
+
+    let stranger = spacectl::bootstrap::create_demo(&app.engine, "Stranger", None)
+        .await
+        .expect("a second account");
+    let connect = || {
+        app.request(
+            Method::POST,
+            &format!("{}/spaces/{}/connections", space_tests::ACCOUNT_API, stranger.space_id),
+        )
+        .key(&stranger.account_key)
+        .json(json!({"kind": "mail", "address": format!("ceo@{domain}"), "provider": "ses"}))
+        .send()
+    };
+    app.account(Method::DELETE, &format!("/spaces/{space}"))
+        .send()
+        .await
+        .expect(204);
+    // Deleting: the Space's claim stands until SES has let go of its identities.
+    assert!(connect().await.expect(409).text.contains(&domain));
+    app.worker_drain().await;
+    assert_eq!(ses_identity(&address).await, Err("NotFoundException".into()));
+    assert_eq!(ses_identity(&domain).await, Err("NotFoundException".into()));
+    connect().await.expect(201);
 }
 
 async fn what_is_not_a_receipt_is_dropped_not_retried(app: TestApp) {
