@@ -24,12 +24,13 @@ pub struct Bootstrap {
 const MARKER_PK: &str = "SYSTEM";
 const MARKER_SK: &str = "BOOTSTRAP";
 
-/// Creates the demo account, space and keys unless the store has them already.
-pub async fn bootstrap_if_empty(engine: &Engine) -> Result<Option<Bootstrap>, ApiError> {
+/// Creates the demo account, space and keys unless the store has them already; the owner
+/// key allows `owner_rate_limit` requests a minute (the default limit when `None`).
+pub async fn bootstrap_if_empty(engine: &Engine, owner_rate_limit: Option<u32>) -> Result<Option<Bootstrap>, ApiError> {
     if engine.store().get(MARKER_PK, MARKER_SK).await?.is_some() {
         return Ok(None);
     }
-    let created = create_demo(engine, "Demo", None).await?;
+    let created = create_owned_demo(engine, "Demo", None, owner_rate_limit).await?;
     let marker = Map::from_iter([("space_id".to_owned(), json!(created.space_id))]);
     engine
         .store()
@@ -43,6 +44,15 @@ pub async fn create_demo(
     engine: &Engine,
     space_name: &str,
     space_key: Option<KeyRequest>,
+) -> Result<Bootstrap, ApiError> {
+    create_owned_demo(engine, space_name, space_key, None).await
+}
+
+async fn create_owned_demo(
+    engine: &Engine,
+    space_name: &str,
+    space_key: Option<KeyRequest>,
+    owner_rate_limit: Option<u32>,
 ) -> Result<Bootstrap, ApiError> {
     let account_id = create_account(engine, "Owner").await?;
     let owner = Principal {
@@ -64,7 +74,7 @@ pub async fn create_demo(
             name: "Owner key".into(),
             scopes: ScopeSet::default(),
             expires_at: None,
-            rate_limit_per_minute: None,
+            rate_limit_per_minute: owner_rate_limit,
             toolsets: None,
             read_only: false,
             limits: Vec::new(),

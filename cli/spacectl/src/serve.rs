@@ -55,6 +55,10 @@ pub struct ServeOptions {
     /// only `https` to public addresses is delivered to.
     #[arg(long)]
     pub allow_local_webhooks: bool,
+    /// The per-minute request limit of the owner key a first start mints (100 by default,
+    /// as every key; up to 100,000): a busy local console or a test run may want more.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub owner_rate_limit: Option<u32>,
 }
 
 fn parse_public_url(text: &str) -> Result<String, space_http::engine::BadPublicUrl> {
@@ -171,7 +175,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;
     let engine = engine(&options, public_url(&options, local)).await?;
-    if let Some(created) = bootstrap_if_empty(&engine)
+    if let Some(created) = bootstrap_if_empty(&engine, options.owner_rate_limit)
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?
     {

@@ -45,6 +45,7 @@ pub fn default_availability() -> Value {
 
 pub fn availability_schema() -> Value {
     let window = json!({
+        "title": "AvailabilityWindow",
         "type": "object",
         "properties": {
             "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][05]$", "examples": ["09:00"]},

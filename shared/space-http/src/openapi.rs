@@ -132,6 +132,24 @@ pub fn spec(operations: &[&Operation], title: &str, version: &str) -> Value {
             components.top(body, name);
         }
     }
+    // Then every answer and body under the operation's names, before any parameter: a
+    // filter's enum (`?status=`) is the one of what it filters (`InboxThreadStatus`).
+    for operation in operations {
+        let base = pascal(&operation.name);
+        if let Some(schema) = &operation.response {
+            components.top(schema, &format!("{base}Response"));
+        }
+        for answer in &operation.answers {
+            if let Some(schema) = &answer.schema {
+                components.top(schema, &format!("{base}Response{}", answer.status.as_u16()));
+            }
+        }
+    }
+    for operation in operations {
+        if let Some(body) = &operation.body {
+            components.top(body, &format!("{}Request", pascal(&operation.name)));
+        }
+    }
     let mut paths: Map<String, Value> = Map::new();
     for operation in operations {
         let entry = components.operation(operation);
@@ -186,7 +204,15 @@ impl Components {
         let base = pascal(&operation.name);
         let mut parameters = Vec::new();
         for param in &operation.params {
-            let hint = pascal(param.name);
+            let mut hint = pascal(param.name);
+            // A parameter's new shape under a name another holds is the operation's
+            // (`InvoicesOwnerCreateUpsert`), not a numbered one.
+            if self.schemas.contains_key(&hint) && is_structured(&param.schema) {
+                let (_, core) = split_annotations(&param.schema);
+                if !self.by_core.contains_key(&canonical(&core)) {
+                    hint = format!("{base}{hint}");
+                }
+            }
             let mut parameter = json!({
                 "name": param.name,
                 "in": match param.location { ParamIn::Path => "path", ParamIn::Query => "query" },
@@ -384,19 +410,20 @@ impl Components {
         if !is_structured(schema) {
             return self.inner(schema, hint);
         }
-        // The whole of something an operation sends or answers (a page's items): that.
-        let whole = self.inner(schema, hint);
-        if let Some(name) = self.by_content.get(&canonical(&whole)) {
-            return json!({"$ref": format!("#/components/schemas/{name}")});
-        }
         let (mut site, core) = split_annotations(schema);
-        // A schema that names itself (`title`, e.g. `Scope`) is that type wherever it is met.
+        // A schema that names itself (`title`, e.g. `Scope`) is that type wherever it is met,
+        // and its parts are named after it.
         let hint = match site.get("title").and_then(Value::as_str) {
             Some(title) => pascal(title),
             None if is_free_form(&core) => "JsonObject".to_owned(),
             None => hint.to_owned(),
         };
         let hint = hint.as_str();
+        // The whole of something an operation sends or answers (a page's items): that.
+        let whole = self.inner(schema, hint);
+        if let Some(name) = self.by_content.get(&canonical(&whole)) {
+            return json!({"$ref": format!("#/components/schemas/{name}")});
+        }
         let core = self.inner(&core, hint);
         let key = canonical(&core);
         let name = match self.by_core.get(&key) {
@@ -436,12 +463,32 @@ impl Components {
         }
         for keyword in ["anyOf", "oneOf", "allOf", "prefixItems"] {
             if let Some(Value::Array(variants)) = object.get(keyword) {
-                let named: Vec<Value> = variants.iter().map(|variant| self.nested(variant, hint)).collect();
+                let named: Vec<Value> = variants
+                    .iter()
+                    .map(|variant| {
+                        let hint = match tag_of(variant) {
+                            Some(tag) => format!("{hint}{}", pascal(tag)),
+                            None => hint.to_owned(),
+                        };
+                        self.nested(variant, &hint)
+                    })
+                    .collect();
                 out.insert(keyword.into(), Value::Array(named));
             }
         }
         Value::Object(out)
     }
+}
+
+/// The value that tells a variant of a union apart: the one value a property of it allows
+/// (`"type": {"enum": ["url"]}` → `url`), so that its component is `ButtonUrl`, not `Button2`.
+fn tag_of(variant: &Value) -> Option<&str> {
+    variant.get("properties")?.as_object()?.values().find_map(|property| {
+        match property.get("enum").and_then(Value::as_array).map(Vec::as_slice) {
+            Some([Value::String(only)]) => Some(only.as_str()),
+            _ => property.get("const").and_then(Value::as_str),
+        }
+    })
 }
 
 /// A schema's annotations (which describe one use of it) and the rest, its content;
@@ -519,7 +566,24 @@ fn canonical(schema: &Value) -> String {
             other => other.clone(),
         }
     }
-    sorted(schema).to_string()
+    // The values an enum allows are a set: `[asc, desc]` is `[desc, asc]`.
+    fn sets(value: &mut Value) {
+        match value {
+            Value::Object(object) => {
+                for (key, inner) in object.iter_mut() {
+                    match inner {
+                        Value::Array(options) if key == "enum" => options.sort_by_key(Value::to_string),
+                        _ => sets(inner),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(sets),
+            _ => {}
+        }
+    }
+    let mut value = sorted(schema);
+    sets(&mut value);
+    value.to_string()
 }
 
 /// `booking_appointment_types` or `appointment type` → `BookingAppointmentTypes` /
