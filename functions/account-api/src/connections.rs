@@ -217,13 +217,13 @@ pub fn create_handler() -> Handler {
         }
         let id = new_id(connections::ID_PREFIX);
         let mut body = validated.set;
-        let mut identity_writes = Vec::new();
+        let mut provider_writes = Vec::new();
         if body.get("kind").and_then(Value::as_str) == Some(MAIL) {
             let job = mail::senders::prepare(&space, &id, &mut body, call.engine.now())
                 .map_err(|error| ApiError::invalid_field("address", error.to_string()))?;
             if let Some(job) = job {
                 let address = body.get("address").and_then(Value::as_str).unwrap_or_default();
-                identity_writes = vec![
+                provider_writes = vec![
                     mail::senders::claim_ses_domain(&call.engine, &space, address).await?,
                     job,
                 ];
@@ -231,9 +231,11 @@ pub fn create_handler() -> Handler {
         }
         body.insert("id".into(), json!(id));
         body.insert("active".into(), json!(true));
+
         body.insert("created_at".into(), json!(format_datetime(call.engine.now())));
         let key = connections::key(&space, &id);
         let item = Item::new(key.pk, key.sk, body);
+        provider_writes.extend(phone::numbers::claim_aws_number(&call.engine, &space, &item).await?);
         let event = event_write(
             &space,
             "connection.created",
@@ -244,7 +246,7 @@ pub fn create_handler() -> Handler {
         );
         let mut shown = owner_view(&item);
         let mut writes = vec![Write::put(item.clone(), Condition::NotExists), event];
-        writes.extend(identity_writes);
+        writes.extend(provider_writes);
         if connections::channel(&item).is_some() {
             let secret = new_signing_secret();
             let keys = signing_keys(&call)?;
@@ -425,6 +427,7 @@ pub fn delete_handler() -> Handler {
         ];
         // An SES sender's identity goes with it, on the worker.
         writes.extend(mail::senders::on_disconnect(&space, &item, call.engine.now()));
+        writes.extend(phone::numbers::release_aws_number(&space, &item).into_iter().flatten());
         let messaging = connections::channel(&item).is_some();
         if messaging {
             writes.extend(references::delete(

@@ -109,6 +109,36 @@ async fn numbers_are_connected_by_the_owner_and_listed(app: TestApp) {
         .await
         .expect(201);
     assert_eq!(aws.body["provider"], "aws");
+    // An AWS number sends for one connection of one Space; a sandbox number is anyone's.
+    let aws_number = json!({"kind": "phone", "number": "+1 201 555 0101", "capabilities": ["sms"], "name": "Again", "provider": "aws"});
+    let again = app
+        .account(Method::POST, &format!("/spaces/{space}/connections"))
+        .json(aws_number.clone())
+        .send()
+        .await
+        .expect(409);
+    assert!(
+        again.text.contains(aws.body["id"].as_str().expect("an id")),
+        "{}",
+        again.text
+    );
+    let stranger = spacectl::bootstrap::create_demo(&app.engine, "Stranger", None)
+        .await
+        .expect("a second account");
+    let stranger_connects = |body: Value| {
+        app.request(
+            Method::POST,
+            &format!("{}/spaces/{}/connections", space_tests::ACCOUNT_API, stranger.space_id),
+        )
+        .key(&stranger.account_key)
+        .json(body)
+        .send()
+    };
+    let refused = stranger_connects(aws_number.clone()).await.expect(409);
+    assert!(refused.text.contains("another Space"), "{}", refused.text);
+    stranger_connects(json!({"kind": "phone", "number": "+12015550100", "capabilities": ["sms"], "name": "Sandbox"}))
+        .await
+        .expect(201);
     let listed = app.space(Method::GET, "/phone/numbers").send().await.expect(200);
     let data = listed.body["data"].as_array().expect("a list");
     assert_eq!(data.len(), 2, "{}", listed.text);
@@ -116,6 +146,18 @@ async fn numbers_are_connected_by_the_owner_and_listed(app: TestApp) {
     assert_eq!(data[0]["number"], "+12015550100");
     assert_eq!(data[0]["capabilities"], json!(["sms", "voice"]));
     assert!(data[0].get("kind").is_none() && data[0].get("sandbox").is_none());
+    // Disconnected, the number is free for another Space.
+    app.account(
+        Method::DELETE,
+        &format!(
+            "/spaces/{space}/connections/{}",
+            aws.body["id"].as_str().expect("an id")
+        ),
+    )
+    .send()
+    .await
+    .expect(204);
+    stranger_connects(aws_number).await.expect(201);
 }
 
 async fn sms_is_checked_counted_and_queued(app: TestApp) {
