@@ -323,8 +323,10 @@ fn api_operations() -> Vec<Operation> {
              `whatsapp` and `sms`, an email address for `email`, a handle for `instagram` and `messenger`); a \
              `phone` one takes `number` (valid in its country's numbering plan) and `capabilities`; an `ads` one \
              takes an ad `network` (`meta`, `google` or `linkedin`; a `social` one a social network). Only a \
-             `phone` connection may use the `aws` provider. A field of another kind, a network of another kind, \
-             or an address that is not of its channel, is 422.",
+             `phone` connection may use the `aws` provider, only a `mail` one `ses`. A field of another kind, a \
+             network of another kind, or an address that is not of its channel, is 422. An `aws` number, and an \
+             `ses` sender's domain, belong to one Space: 409 while another Space (or, for a number, another \
+             connection) holds it; a domain is free again once SES has deleted its identities.",
         )
         .with_body(connections::request_schema)
         .answers(StatusCode::CREATED, connections::schema),
