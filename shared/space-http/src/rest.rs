@@ -148,22 +148,53 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
     response
 }
 
+/// What a refused body may still bring, read and dropped before the 413 goes out, and for
+/// how long: a client still sending then reads the answer instead of a reset connection
+/// (closing a socket with unread data resets it). Beyond either the connection is cut.
+const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Reads a body whole with its content type; 413 over the limit.
 pub async fn read_raw(headers: &HeaderMap, body: Body, limit: usize) -> Result<RawBody, ApiError> {
+    use futures::StreamExt as _;
+
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut too_big = declared.is_some_and(|length| length > limit);
+    while !too_big {
+        match stream.next().await {
+            None => break,
+            Some(Ok(chunk)) if kept.len() + chunk.len() <= limit => kept.extend_from_slice(&chunk),
+            Some(Ok(_)) => too_big = true,
+            Some(Err(_)) => return Err(ApiError::BadRequest("The body could not be read whole.".into())),
+        }
+    }
+    if too_big {
+        let mut drained = 0;
+        let drain = async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                drained += chunk.len();
+                if drained > DRAIN_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
         return Err(too_large(limit));
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    Ok(RawBody { content_type, bytes })
+    Ok(RawBody {
+        content_type,
+        bytes: kept.into(),
+    })
 }
 
 /// Reads a JSON body: 415 for another content type, 413 over the limit, 400 when malformed.
