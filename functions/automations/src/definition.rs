@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use space_http::error::FieldErrors;
+use space_http::event_types;
 use space_http::fields::{TIME_ZONE_PATTERN, label, label_schema};
 
 use crate::placeholders;
@@ -26,38 +27,6 @@ pub const STEP_TYPES: [&str; 6] = [
     "send_sms",
     "call_webhook",
     "wait",
-];
-
-/// The event types an automation can be triggered by. Changes the automations family makes
-/// itself (`automation.*`) are left out, so that no automation can set off another in a loop.
-pub const TRIGGER_EVENTS: &[&str] = &[
-    "appointment.created",
-    "appointment.updated",
-    "appointment.deleted",
-    "calendar_event.created",
-    "calendar_event.updated",
-    "calendar_event.deleted",
-    "call.created",
-    "contact.created",
-    "contact.updated",
-    "contact.deleted",
-    "contact.note.created",
-    "document.created",
-    "document.updated",
-    "form.submission.created",
-    "mail.queued",
-    "message.received",
-    "page.published",
-    "sms.queued",
-    "social_post.published",
-    "social_post.failed",
-    "table.record.created",
-    "table.record.updated",
-    "task.created",
-    "task.updated",
-    "task.deleted",
-    "thread.created",
-    "thread.closed",
 ];
 
 /// What starts a run.
@@ -249,10 +218,15 @@ fn parse_trigger(value: &Value) -> Result<Trigger, FieldError> {
     }
     match object.get("type").and_then(Value::as_str) {
         Some("event") => match object.get("event").and_then(Value::as_str) {
-            Some(event) if TRIGGER_EVENTS.contains(&event) => Ok(Trigger::Event(event.to_owned())),
+            Some(event) if event_types::automation_triggers().any(|known| known == event) => {
+                Ok(Trigger::Event(event.to_owned()))
+            }
             _ => Err(error(
                 ".event",
-                format!("must be one of the event types: {}", TRIGGER_EVENTS.join(", ")),
+                format!(
+                    "must be one of the event types: {}",
+                    event_types::automation_triggers().collect::<Vec<_>>().join(", ")
+                ),
             )),
         },
         Some("schedule") => {
@@ -423,7 +397,7 @@ fn trigger_schema() -> Value {
         "required": ["type"],
         "properties": {
             "type": {"type": "string", "enum": ["manual", "event", "schedule"]},
-            "event": {"type": "string", "enum": TRIGGER_EVENTS},
+            "event": {"type": "string", "enum": event_types::automation_triggers().collect::<Vec<_>>()},
             "cron": {"type": "string", "examples": ["0 9 * * MON"]},
             "time_zone": space_http::fields::time_zone_schema()
         },

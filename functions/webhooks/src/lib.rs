@@ -17,6 +17,7 @@ use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Action, Domain, Scope};
+use space_http::event_types;
 use space_http::events::{MAX_PATTERNS, TypePattern};
 use space_http::fields::{CustomKind, Field, FieldKind, WriteMode, validate};
 use space_http::operation::{Access, Call, Effect, Param, Reply, handler};
@@ -38,7 +39,7 @@ const PATTERNS: FieldKind = FieldKind::Custom(CustomKind {
     schema: || {
         json!({
             "type": "array",
-            "items": {"type": "string", "pattern": TypePattern::SCHEMA_PATTERN, "maxLength": 100, "example": "contact.created"},
+            "items": {"title": "EventPattern", "type": "string", "enum": event_types::patterns(), "description": "An event type (`contact.created`), every type under a prefix (`contact.*`), or `*`: the types are listed in the API's event catalogue (llms-full.txt, docs/events.md)."},
             "minItems": 1,
             "maxItems": MAX_PATTERNS,
             "uniqueItems": true,
@@ -59,6 +60,11 @@ fn check_patterns(value: &Value) -> Result<Value, String> {
     for item in list {
         let pattern = item.as_str().ok_or("must be strings")?;
         TypePattern::parse(pattern).map_err(|error| error.to_string())?;
+        if !event_types::selects_any(pattern) {
+            return Err(format!(
+                "`{pattern}` selects no event type the API writes (a type like `contact.created`, a prefix like `contact.*`, or `*`)"
+            ));
+        }
         if seen.contains(&pattern) {
             return Err(format!("lists `{pattern}` twice"));
         }

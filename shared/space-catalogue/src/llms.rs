@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 use space_auth::{Action, Domain};
-use space_http::Operation;
 use space_http::operation::{Access, ParamIn};
+use space_http::{Operation, event_types};
 
 use crate::{MCP_PATH, operations};
 
@@ -20,6 +20,9 @@ const SUMMARY: &str = "> One scoped, revocable API key lets an AI agent act insi
 lists and inspects, `write` creates and edits drafts, `run` performs live actions (publish, send, \
 post, reply, run). It can never reach another Space, members, money or secret values.";
 
+/// An enum longer than this is summed up (its count and first values), not listed.
+const LONG_ENUM: usize = 12;
+
 /// Where the full document lives, for the links of the short one.
 const FULL_PATH: &str = "/functions/v1/space-api/llms-full.txt";
 
@@ -27,6 +30,12 @@ const FULL_PATH: &str = "/functions/v1/space-api/llms-full.txt";
 /// per operation.
 pub fn llms_txt() -> String {
     let mut text = preamble();
+    let _ = writeln!(
+        text,
+        "\n## Events\n\n- [Event types]({FULL_PATH}#event-types): the {} types the feed (`GET /events`), webhooks \
+         and realtime carry, and which can start an automation",
+        event_types::ALL.len()
+    );
     for (group, operations) in grouped() {
         let _ = writeln!(text, "\n## {}\n", heading(group));
         for operation in operations {
@@ -45,14 +54,39 @@ pub fn llms_txt() -> String {
     text
 }
 
-/// The full document: the short one's preamble, then every operation in detail.
+/// The full document: the short one's preamble, the event types, then every operation in
+/// detail.
 pub fn llms_full_txt() -> String {
     let mut text = preamble();
+    text.push_str("\n## Event types\n\n");
+    text.push_str(&event_types_table());
     for (group, operations) in grouped() {
         let _ = writeln!(text, "\n## {}", heading(group));
         for operation in operations {
             describe(&mut text, &operation);
         }
+    }
+    text
+}
+
+/// Every event type in a Markdown table: its name, what it means, whether an automation
+/// may start on it. Also `docs/events.md`, under a heading of its own.
+pub fn event_types_table() -> String {
+    let mut text = String::from(
+        "Every change writes one event, in the same transaction: `GET /events` lists them (`?types=contact.*`), \
+         webhooks post them (`events`: a type, a prefix with `.*`, or `*`), realtime streams them. Each \
+         carries `id`, `type`, `created_at`, `actor`, `resource` and `data.object` (the resource as the API \
+         shows it; an update adds `data.previous`, the earlier value of each changed field).\n\n\
+         | type | what happened | starts an automation |\n|---|---|---|\n",
+    );
+    for event in event_types::ALL {
+        let _ = writeln!(
+            text,
+            "| `{}` | {} | {} |",
+            event.name,
+            event.about,
+            if event.starts_automations { "yes" } else { "—" }
+        );
     }
     text
 }
@@ -269,6 +303,10 @@ fn type_of(schema: &Value) -> String {
             .iter()
             .map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned))
             .collect();
+        if names.len() > LONG_ENUM {
+            let kind = schema.get("title").and_then(Value::as_str).unwrap_or("value");
+            return format!("one of {} {kind}s, e.g. {}, …", names.len(), names[..3].join(" | "));
+        }
         return format!("one of {}", names.join(" | "));
     }
     let kind = match schema.get("type") {

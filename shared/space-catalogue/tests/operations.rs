@@ -35,3 +35,22 @@ fn every_listed_name_is_one_operation() {
             .all(|name| !name.is_empty() && !name.contains(char::is_whitespace))
     );
 }
+
+/// `docs/events.md` is the catalogue's table of event types.
+#[test]
+fn the_committed_event_types_are_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/events.md");
+    let generated = format!(
+        "# Event types\n\n<!-- Generated from the event catalogue (space-http's event_types): \
+         UPDATE_EVENTS=1 cargo test -p space-catalogue --test operations -->\n\n{}",
+        space_catalogue::llms::event_types_table()
+    );
+    if std::env::var_os("UPDATE_EVENTS").is_some() {
+        std::fs::write(&path, &generated).expect("docs/events.md is writable");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/events.md is stale: run `UPDATE_EVENTS=1 cargo test -p space-catalogue --test operations` and commit it"
+    );
+}

@@ -125,6 +125,10 @@ fn change_write(
     principal: &Principal,
     now: DateTime<Utc>,
 ) -> Write {
+    debug_assert!(
+        crate::event_types::is_known(kind),
+        "`{kind}` is not in event_types::ALL: add it there"
+    );
     let id = new_id(EVENT_ID_PREFIX);
     let key = keys::event(space, &id);
     let mut body = Map::new();

@@ -14,6 +14,7 @@ pub mod cursor;
 pub mod email;
 pub mod engine;
 pub mod error;
+pub mod event_types;
 pub mod events;
 pub mod execute;
 pub mod fields;

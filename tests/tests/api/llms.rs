@@ -46,7 +46,18 @@ async fn both_documents_list_every_operation_once_in_the_llmstxt_shape() {
             line.split_once("](/functions/v1/space-api/llms-full.txt#")
                 .map(|(name, _)| name)
         })
+        .filter(|name| *name != "Event types")
         .collect();
+    // The event catalogue: linked from the short document, every type in the full one.
+    assert!(short.contains("- [Event types](/functions/v1/space-api/llms-full.txt#event-types)"));
+    assert!(full.contains("\n## Event types\n"));
+    for event in space_http::event_types::ALL {
+        assert!(
+            full.contains(&format!("| `{}` | {} |", event.name, event.about)),
+            "{}",
+            event.name
+        );
+    }
     let grouped = space_catalogue::llms::grouped();
     let names: Vec<&str> = grouped
         .iter()

@@ -351,6 +351,22 @@ async fn targets_must_be_public_https(app: TestApp) {
             "{url}: {refused:?}"
         );
     }
+    // A well-formed type the API never writes is a typo, not a silent subscription to nothing.
+    for typo in ["contcat.created", "contact.note", "contact.created.*"] {
+        let refused = app
+            .space(Method::POST, "/webhooks")
+            .json(json!({"url": "https://example.com/hook", "events": ["page.*", typo]}))
+            .send()
+            .await
+            .expect(422);
+        let message = refused.body["error"]["fields"]["events"][0]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            message.contains(typo) && message.contains("selects no event type"),
+            "{refused:?}"
+        );
+    }
     let page = app.space(Method::GET, "/webhooks").send().await.expect(200);
     assert_eq!(page.body["data"], json!([]), "nothing was saved");
 }
