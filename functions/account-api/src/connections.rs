@@ -15,7 +15,7 @@ use space_connections::{
     self as connections, AD_NETWORKS, ADS, Channel, KINDS, MAIL, MAX_PER_SPACE, MESSAGING, NETWORKS, Network, PHONE,
     PROVIDERS, SANDBOX, SANDBOX_PROVIDER,
 };
-use space_http::events::event_write;
+use space_http::events::{event_write, update_event_write};
 use space_http::fields::{
     CustomKind, Field, FieldKind, WriteMode, body_schema, format_datetime, normalize_phone, validate,
 };
@@ -91,6 +91,37 @@ fn fields() -> Vec<Field> {
 
 pub fn request_schema() -> Value {
     body_schema(&fields(), WriteMode::Create)
+}
+
+/// What a PATCH may change: how the Space calls it, whether it takes new work, and its
+/// kind's settings. What it is (kind, network, channel, address, number, provider) stays:
+/// another account is another connection.
+const UPDATABLE: &[&str] = &["name", "active", "handle", "languages", "capabilities"];
+
+fn update_fields() -> Vec<Field> {
+    let mut fields: Vec<Field> = fields()
+        .into_iter()
+        .filter(|field| UPDATABLE.contains(&field.name))
+        .map(|field| match field.name {
+            "name" | "capabilities" => field.required(),
+            _ => field,
+        })
+        .collect();
+    fields.push(
+        Field::new(
+            "active",
+            FieldKind::Boolean,
+            "Whether it takes new work: an inactive connection publishes, sends and replies nothing new.",
+        )
+        .required(),
+    );
+    fields
+}
+
+pub fn update_schema() -> Value {
+    let mut schema = body_schema(&update_fields(), WriteMode::Patch);
+    schema["minProperties"] = json!(1);
+    schema
 }
 
 /// At most this many recipients a sandbox connection is told to fail.
@@ -406,6 +437,70 @@ pub fn get_handler() -> Handler {
     handler(|call: Call| async move {
         let (_, item) = owned(&call).await?;
         Ok(Reply::ok(owner_view(&item)))
+    })
+}
+
+/// The fields of `kind` a PATCH may set beyond `name` and `active`.
+fn settings_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        MESSAGING => &["languages"],
+        PHONE => &["capabilities"],
+        MAIL => &[],
+        _ => &["handle"],
+    }
+}
+
+pub fn update_handler() -> Handler {
+    handler(|call: Call| async move {
+        let validated = validate(&update_fields(), &call.body, WriteMode::Patch).map_err(ApiError::validation)?;
+        if validated.set.is_empty() && validated.clear.is_empty() {
+            return Err(ApiError::invalid_field(
+                "body",
+                format!("send at least one of {} to change", UPDATABLE.join(", ")),
+            ));
+        }
+        let (space, item) = owned(&call).await?;
+        call.check_if_match(item.version)?;
+        let kind = item
+            .body
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut errors = FieldErrors::new();
+        for name in validated
+            .set
+            .keys()
+            .map(String::as_str)
+            .chain(validated.clear.iter().copied())
+        {
+            if !matches!(name, "name" | "active") && !settings_of(&kind).contains(&name) {
+                errors.insert(name.into(), vec![format!("is not part of a {kind} connection")]);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        let mut updated = item.clone();
+        validated.apply(&mut updated.body, WriteMode::Patch, &[]);
+        updated.version += 1;
+        let event = update_event_write(
+            &space,
+            "connection.updated",
+            &item.sk,
+            &connections::render(&item),
+            connections::render(&updated),
+            &call.principal,
+            call.engine.now(),
+        );
+        call.engine
+            .store()
+            .transact(vec![
+                Write::put(updated.clone(), Condition::Version(item.version)),
+                event,
+            ])
+            .await?;
+        Ok(Reply::ok(owner_view(&updated)))
     })
 }
 

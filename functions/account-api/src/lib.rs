@@ -340,6 +340,23 @@ fn api_operations() -> Vec<Operation> {
         )
         .answers(StatusCode::OK, connections::schema),
         operation(
+            "connections_update",
+            Method::PATCH,
+            "/spaces/{space}/connections/{connection}",
+            Effect::Update,
+            "Rename a connection, pause or resume it, or change its kind's settings",
+            connections::update_handler(),
+        )
+        .with_description(
+            "Changes `name`, `active` (an inactive connection publishes, sends and replies nothing new), and the \
+             settings of its kind: `languages` for `messaging` (null: any), `capabilities` for `phone`, `handle` for \
+             `social` and `ads`. A setting of another kind is 422: which kind a connection is depends on the stored \
+             connection. What it is (kind, network, channel, address, number, provider) does not change: connect \
+             the other account instead.",
+        )
+        .with_body(connections::update_schema)
+        .answers(StatusCode::OK, connections::schema),
+        operation(
             "connections_delete",
             Method::DELETE,
             "/spaces/{space}/connections/{connection}",

@@ -207,10 +207,16 @@ pub async fn send(call: Call) -> Result<Reply, ApiError> {
                 ),
             )
         })?;
-    if !connections::has_capability(&number, "sms") || !connections::is_active(&number) {
+    if !connections::has_capability(&number, "sms") {
         return Err(ApiError::invalid_field(
             "from_number_id",
             "this number does not send SMS (its capabilities lack `sms`)",
+        ));
+    }
+    if !connections::is_active(&number) {
+        return Err(ApiError::invalid_field(
+            "from_number_id",
+            "this number is paused by the Space's owner (its connection is not active)",
         ));
     }
     if inbox::inbound::number_opted_out(&call, &input.to, Channel::Sms).await? {

@@ -94,6 +94,7 @@ pub const ALL: &[EventType] = &[
     EventType::new("character.updated", "A character was changed."),
     EventType::new("connection.created", "A connection was created."),
     EventType::new("connection.deleted", "A connection was deleted."),
+    EventType::new("connection.updated", "A connection was changed."),
     EventType::new("contact.created", "A contact was created.").starts_automations(),
     EventType::new("contact.deleted", "A contact was deleted.").starts_automations(),
     EventType::new("contact.note.created", "A note was added to a contact.").starts_automations(),

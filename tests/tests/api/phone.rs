@@ -14,6 +14,7 @@ use crate::family_checks;
 
 on_both_backends!(
     numbers_are_connected_by_the_owner_and_listed,
+    the_owner_renames_pauses_and_resets_a_number,
     sms_is_checked_counted_and_queued,
     opted_out_recipients_are_refused,
     sms_moves_through_the_provider_with_events,
@@ -158,6 +159,56 @@ async fn numbers_are_connected_by_the_owner_and_listed(app: TestApp) {
     .await
     .expect(204);
     stranger_connects(aws_number).await.expect(201);
+}
+
+async fn the_owner_renames_pauses_and_resets_a_number(app: TestApp) {
+    let space = &app.demo.space_id;
+    let number = connect(&app, "+12015550100", &["sms"]).await;
+    let at = format!("/spaces/{space}/connections/{number}");
+    let patch = |body: Value| app.account(Method::PATCH, &at).json(body).send();
+    let changed = patch(json!({"name": "Support line", "capabilities": ["sms", "voice"]}))
+        .await
+        .expect(200);
+    assert_eq!(changed.body["name"], "Support line");
+    assert_eq!(changed.body["capabilities"], json!(["sms", "voice"]));
+    assert_eq!(changed.body["number"], "+12015550100", "what it is stays");
+    assert_eq!(changed.body["version"], 2);
+
+    // Paused, it sends nothing new; resumed, it does.
+    patch(json!({"active": false})).await.expect(200);
+    let refused = send(&app, &number, "+12015550123", "Hi").await.expect(422);
+    assert!(refused.text.contains("paused"), "{}", refused.text);
+    patch(json!({"active": true})).await.expect(200);
+    send(&app, &number, "+12015550123", "Hi").await.expect(201);
+
+    // What it is does not change; another kind's settings are refused; nothing is written.
+    for (body, field) in [
+        (json!({"number": "+12015550101"}), "number"),
+        (json!({"provider": "aws"}), "provider"),
+        (json!({"languages": ["en"]}), "languages"),
+        (json!({"handle": "@front"}), "handle"),
+        (json!({"name": null}), "name"),
+        (json!({"capabilities": ["fax"]}), "capabilities"),
+    ] {
+        let refused = patch(body).await.expect(422);
+        assert!(
+            refused.body["error"]["fields"][field].is_array(),
+            "{field}: {}",
+            refused.text
+        );
+    }
+    patch(json!({})).await.expect(422);
+    // A stale If-Match is 412.
+    app.account(Method::PATCH, &at)
+        .header("if-match", "\"1\"")
+        .json(json!({"name": "Stale"}))
+        .send()
+        .await
+        .expect(412);
+    let shown = app.account(Method::GET, &at).send().await.expect(200);
+    assert_eq!(shown.body["name"], "Support line");
+    assert_eq!(shown.body["version"], 4);
+    assert_eq!(count(&app.event_types().await, "connection.updated"), 3);
 }
 
 async fn sms_is_checked_counted_and_queued(app: TestApp) {
