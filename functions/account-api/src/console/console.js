@@ -660,11 +660,11 @@
 
   /** What each status means to the owner. */
   const APPROVAL_STATUS = {
-    pending: 'waiting for you',
-    approved: 'approved, about to run',
-    performed: 'approved and done',
-    failed: 'approved, but the call failed',
-    rejected: 'rejected: never run',
+    pending: 'Pending: waits for you',
+    approved: 'Approved: about to run',
+    performed: 'Performed: approved, and it ran',
+    failed: 'Failed: approved, but the call failed',
+    rejected: 'Rejected: never runs',
   };
 
   /** Reloads the list; a reload asked for while one runs (events in a burst) runs once after it. */
@@ -733,7 +733,7 @@
 
   function approvalCard(approval) {
     const pairs = [
-      ['Status', `${approval.status}: ${APPROVAL_STATUS[approval.status] || approval.status}`],
+      ['Status', APPROVAL_STATUS[approval.status] || approval.status],
       ['Call', code(`${approval.method} ${approval.path}`)],
       ['Key', keyName(approval.key_id)],
       ['Scope', approval.scope],
