@@ -3,8 +3,9 @@
 // pages:write on the scope grid, copy its token (shown once) and use it over REST (a draft
 // page: yes; publishing: 403), see it counted in the list, set and delete a secret, connect a
 // sandbox account and a messaging channel (its signing secret shown once), disconnect, see a
-// page created with the key arrive in Live within a second, revoke the key (the next call is
-// 401) and delete the Space by typing its name. Along the way: nothing overflows at 375 px,
+// page created with the key arrive in Live within a second, mint a key whose pages:run waits
+// for approval, approve one publish (the page goes live) and reject another with a reason,
+// revoke the key (the next call is 401) and delete the Space by typing its name. Along the way: nothing overflows at 375 px,
 // the focus is visible, every control has a label, and no console error, failed request or
 // CSP violation happens.
 // Run by scripts/test-browser.sh: BASE_URL, ACCOUNT_KEY and CHROMIUM come from the
@@ -271,6 +272,92 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   await checkWidths("07-live");
   t.diagnostic(`event shown in Live ${seenAfter} ms after the REST write returned`);
 
+  // Approvals: a key that must ask before publishing, minted in the console.
+  await open("API keys");
+  await tab.locator("#keys-list li").first().waitFor();
+  await tab.locator("#key-name").fill("careful agent");
+  const asks = tab.locator("#key-approval-scopes");
+  assert.equal(await asks.locator("input").count(), 0, "no run scope ticked, nothing to approve");
+  await tab.getByLabel("pages:write", { exact: true }).check();
+  await tab.getByLabel("pages:run (live action)", { exact: true }).check();
+  assert.deepEqual(await asks.locator("input").evaluateAll((boxes) => boxes.map((box) => box.value)), ["pages:run"]);
+  await asks.getByLabel("pages:run", { exact: true }).check();
+  await tab.getByRole("button", { name: "Create key" }).click();
+  await tab.locator("#minted").waitFor();
+  const careful = await tab.locator("#minted-token").inputValue();
+  assert.match(careful, /^wks_live_/);
+  await tab.getByRole("button", { name: "Done: hide the token" }).click();
+  const carefulCard = tab.locator("#keys-list li", { hasText: "careful agent" });
+  await carefulCard.waitFor();
+  assert.equal(await fact(carefulCard, "Scopes"), "pages:write pages:run");
+  assert.equal(await fact(carefulCard, "Approval required"), "pages:run");
+
+  await open("Approvals");
+  await tab.locator("#approvals-state", { hasText: "Watching" }).waitFor();
+  await tab.locator("#approvals-pending li.empty").waitFor();
+  const account = async (method, path, body) => {
+    const response = await fetch(`${base}/functions/v1/account-api/spaces/${spaceId}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${accountKey}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: await response.json() };
+  };
+  const publicPage = (slug) => fetch(`${base}/p/${spaceId}/${slug}`);
+  /** Asks to publish a new page: 202, nothing published, the approval on the console. */
+  async function askToPublish(slug, title) {
+    const created = await rest(careful, "POST", "/pages", { title, slug, layout_html: `<h1>${title}</h1>` });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const asked = await rest(careful, "POST", `/pages/${created.body.id}/publish`, {});
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    assert.equal(asked.body.status, "pending");
+    assert.equal(asked.body.operation, "pages_publish");
+    assert.equal((await publicPage(slug)).status, 404, "not published while it waits");
+    // The approval.requested event brings it in, no refresh needed.
+    const card = tab.locator(`#approvals-pending li[data-approval="${asked.body.approval_id}"]`);
+    await card.waitFor({ timeout: 5000 });
+    assert.match(await card.textContent(), new RegExp(`POST /functions/v1/space-api/pages/${created.body.id}/publish`));
+    assert.match(await fact(card, "Key"), /^careful agent \(wks_live_/);
+    assert.equal(await fact(card, "Scope"), "pages:run");
+    return { id: asked.body.approval_id, page: created.body.id, card };
+  }
+
+  const launch = await askToPublish("launch-day", "Launch day");
+  await checkWidths("08-approval-pending");
+  await launch.card.getByRole("button", { name: "Approve" }).click();
+  await tab.locator("#status", { hasText: "Approved pages_publish" }).waitFor();
+  // The worker runs it; approval.performed moves it in the history.
+  const performed = tab.locator(`#approvals-history li[data-approval="${launch.id}"][data-status="performed"]`);
+  await performed.waitFor({ timeout: 15000 });
+  assert.equal(await tab.locator(`#approvals-pending li[data-approval="${launch.id}"]`).count(), 0);
+  assert.equal(await fact(performed, "Answered"), "200");
+  const launched = await account("GET", `/approvals/${launch.id}`);
+  assert.equal(launched.body.status, "performed");
+  assert.equal(launched.body.result.status, 200);
+  assert.equal(launched.body.result.body.status, "published");
+  const live = await publicPage("launch-day");
+  assert.equal(live.status, 200, "published once approved");
+  assert.match(await live.text(), /Launch day/);
+
+  const teaser = await askToPublish("teaser", "Teaser");
+  await teaser.card.getByRole("button", { name: "Reject" }).click();
+  await teaser.card.getByLabel("Reason (optional, kept with the approval)").fill("Not before the launch");
+  await teaser.card.getByRole("button", { name: "Reject this call" }).click();
+  const rejected = tab.locator(`#approvals-history li[data-approval="${teaser.id}"][data-status="rejected"]`);
+  await rejected.waitFor();
+  assert.equal(await fact(rejected, "Reason"), "Not before the launch");
+  await tab.locator("#approvals-pending li.empty").waitFor();
+  const refused = await account("GET", `/approvals/${teaser.id}`);
+  assert.equal(refused.body.status, "rejected");
+  assert.equal(refused.body.reason, "Not before the launch");
+  assert.equal((await publicPage("teaser")).status, 404, "a rejected call never runs");
+  // The history filters by outcome.
+  await tab.locator("#approvals-status").selectOption("rejected");
+  assert.deepEqual(await tab.locator("#approvals-history li").evaluateAll((cards) => cards.map((card) => card.dataset.approval)), [teaser.id]);
+  await tab.locator("#approvals-status").selectOption("");
+  assert.equal(await tab.locator("#approvals-history li[data-approval]").count(), 2);
+  await checkWidths("09-approvals");
+
   // Revoke: the next call is 401.
   await open("API keys");
   const revoking = tab.locator(`#keys-list li[data-key="${keyId}"]`);
@@ -305,7 +392,7 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
     headers: { Authorization: `Bearer ${accountKey}` },
   });
   assert.ok(gone.status === 404 || (await gone.json()).status === "deleting", `the Space answers ${gone.status}`);
-  await checkWidths("08-deleted");
+  await checkWidths("10-deleted");
 
   const elsewhere = requested.filter((url) => !url.startsWith(base));
   assert.deepEqual(elsewhere, [], "no request leaves the API's origin");

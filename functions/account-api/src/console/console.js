@@ -187,12 +187,16 @@
 
   function signOut() {
     stopLive();
+    stopApprovalWatch();
     state.key = null;
     state.spaces = [];
     state.space = null;
     state.keys = [];
     forgetEvents();
-    for (const id of ['spaces-list', 'keys-list', 'secrets-list', 'connections-list']) $(id).replaceChildren();
+    for (const id of ['spaces-list', 'keys-list', 'secrets-list', 'connections-list', 'approvals-pending', 'approvals-history']) {
+      $(id).replaceChildren();
+    }
+    approvals.list = [];
     hideSecretPanels();
     document.querySelectorAll('.tab').forEach((tab) => { tab.hidden = true; });
     $('tabs').hidden = true;
@@ -211,12 +215,18 @@
       else item.removeAttribute('aria-current');
     });
     if (tab !== 'live') stopLive();
+    if (tab !== 'approvals') stopApprovalWatch();
     try {
       if (tab === 'spaces') await loadSpaces();
       else if (!state.space) say('Create a Space first.', true);
       else if (tab === 'keys') await loadKeys();
       else if (tab === 'secrets') await loadSecrets();
       else if (tab === 'connections') await loadConnections();
+      else if (tab === 'approvals') {
+        await loadKeys();
+        await reloadApprovals();
+        startApprovalWatch();
+      }
       else if (tab === 'live') {
         await loadKeys();
         startLive();
@@ -230,6 +240,7 @@
     state.space = space;
     state.keys = [];
     forgetEvents();
+    approvals.list = [];
     hideSecretPanels();
     renderSpaceChoice();
     if (state.tab !== 'spaces') await show(state.tab);
@@ -343,7 +354,7 @@
         if (domain.actions.includes(action.name)) {
           const scope = `${domain.name}:${action.name}`;
           const id = `scope-${domain.name}-${action.name}`;
-          cell.append(el('input', { type: 'checkbox', id, name: 'scope', value: scope }),
+          cell.append(el('input', { type: 'checkbox', id, name: 'scope', value: scope, 'data-live': action.live }),
             el('label', { for: id, class: 'visually-hidden' }, scope + (action.live ? ' (live action)' : '')));
         } else {
           cell.append(el('span', { class: 'none', 'aria-hidden': 'true' }, '—'));
@@ -352,11 +363,27 @@
       })));
     $('scope-grid').replaceChildren(el('thead', {}, head), el('tbody', {}, rows));
     $('key-toolsets').replaceChildren(...toolsets.map((name) => el('option', { value: name }, name)));
+    renderApprovalChoices();
     const legend = $('key-caps').querySelector('legend');
     $('key-caps').replaceChildren(legend, ...state.catalogue.caps.map((cap) => {
       const input = el('input', { type: 'number', id: `key-cap-${cap.name}`, min: 1, max: 1000000, step: 1, inputmode: 'numeric', 'data-cap': cap.name });
       return el('div', {}, el('label', { for: input.id }, `${cap.name} (needs ${cap.domain}:run)`), input);
     }));
+  }
+
+  /** The live scopes ticked on the grid, each offered as needing approval: the API takes
+   * only scopes of the key itself. */
+  function renderApprovalChoices() {
+    const holder = $('key-approval-scopes');
+    const kept = new Set([...holder.querySelectorAll('input:checked')].map((box) => box.value));
+    const live = [...document.querySelectorAll('#scope-grid input[data-live]:checked')].map((box) => box.value);
+    holder.replaceChildren(...(live.length
+      ? live.map((scope) => {
+        const box = el('input', { type: 'checkbox', id: `approval-${scope.replace(':', '-')}`, value: scope });
+        box.checked = kept.has(scope);
+        return el('div', { class: 'check' }, box, el('label', { for: box.id }, scope));
+      })
+      : [el('p', { class: 'hint' }, 'No run scope ticked: nothing to approve.')]));
   }
 
   async function loadKeys() {
@@ -380,6 +407,7 @@
       ];
       if (key.toolsets) pairs.push(['Toolsets', key.toolsets.join(' ')]);
       if (key.read_only) pairs.push(['Read-only', 'yes']);
+      if (key.approval_required && key.approval_required.length) pairs.push(['Approval required', key.approval_required.join(' ')]);
       const caps = Object.entries(key.limits || {});
       if (caps.length) pairs.push(['Caps', caps.map(([name, limit]) => `${name} ${limit.per_day}/day`).join(', ')]);
       list.append(el('li', { class: 'card', 'data-key': key.id }, el('h3', {}, key.name), facts(pairs), usageDetails(key),
@@ -440,8 +468,11 @@
         if (input.value.trim()) limits[input.dataset.cap] = { per_day: Number(input.value) };
       }
       if (Object.keys(limits).length) body.limits = limits;
+      const approval = [...$('key-approval-scopes').querySelectorAll('input:checked')].map((box) => box.value);
+      if (approval.length) body.approval_required = approval;
       const minted = await api('POST', spacePath('/keys'), body);
       event.target.reset();
+      renderApprovalChoices();
       $('key-expiry-date-row').hidden = true;
       $('key-expiry-date').required = false;
       showMinted(minted.token);
@@ -623,6 +654,162 @@
     });
   }
 
+  // ---- Approvals ---------------------------------------------------------------------
+
+  const approvals = { controller: null, lastId: null, list: [], loading: null, again: false };
+
+  /** What each status means to the owner. */
+  const APPROVAL_STATUS = {
+    pending: 'Pending: waits for you',
+    approved: 'Approved: about to run',
+    performed: 'Performed: approved, and it ran',
+    failed: 'Failed: approved, but the call failed',
+    rejected: 'Rejected: never runs',
+  };
+
+  /** Reloads the list; a reload asked for while one runs (events in a burst) runs once after it. */
+  function reloadApprovals() {
+    if (approvals.loading) {
+      approvals.again = true;
+      return approvals.loading;
+    }
+    approvals.loading = (async () => {
+      try {
+        do {
+          approvals.again = false;
+          approvals.list = await listAll(spacePath('/approvals'));
+          renderApprovals();
+        } while (approvals.again);
+      } finally {
+        approvals.loading = null;
+      }
+    })();
+    return approvals.loading;
+  }
+
+  function approvalState(text, error = false) {
+    const node = $('approvals-state');
+    node.textContent = text;
+    node.classList.toggle('error', error);
+  }
+
+  function stopApprovalWatch() {
+    if (approvals.controller) approvals.controller.abort();
+    approvals.controller = null;
+  }
+
+  /** Keeps the lists current from the Space's `approval.*` events while the section is open. */
+  function startApprovalWatch() {
+    stopApprovalWatch();
+    if (!state.space) return;
+    const controller = new AbortController();
+    approvals.controller = controller;
+    approvals.lastId = null;
+    const refresh = () => { if (approvals.controller === controller) reloadApprovals().catch(fail); };
+    watch(controller, approvals, {
+      types: 'approval.*',
+      report: (phase, message) => {
+        if (phase === 'connecting') approvalState('Connecting to the Space’s events…');
+        else if (phase === 'reconnecting') approvalState('Reconnecting…');
+        else if (phase === 'failed') approvalState(`${message} Use Refresh to see new approvals.`, true);
+        else {
+          approvalState('Watching: new requests and decisions show here as they happen.');
+          // A fresh stream starts now: read again what changed since the list was read.
+          if (message === 'fresh') refresh();
+        }
+      },
+      onEvent: refresh,
+    });
+  }
+
+  function keyName(id) {
+    const key = state.keys.find((item) => item.id === id);
+    return key ? `${key.name} (${key.prefix})` : id;
+  }
+
+  function json(value) {
+    return el('pre', {}, JSON.stringify(value, null, 2));
+  }
+
+  function approvalCard(approval) {
+    const pairs = [
+      ['Status', APPROVAL_STATUS[approval.status] || approval.status],
+      ['Call', code(`${approval.method} ${approval.path}`)],
+      ['Key', keyName(approval.key_id)],
+      ['Scope', approval.scope],
+      ['Asked', when(approval.created_at)],
+    ];
+    if (approval.decided_at) pairs.push(['Decided', when(approval.decided_at)]);
+    if (approval.reason) pairs.push(['Reason', approval.reason]);
+    if (approval.result) pairs.push(['Answered', String(approval.result.status)]);
+    pairs.push(['Id', code(approval.id)]);
+    const pending = approval.status === 'pending';
+    const card = el('li', { class: 'card', 'data-approval': approval.id, 'data-status': approval.status },
+      el('h3', {}, approval.operation), facts(pairs),
+      el('details', { class: 'usage', open: pending }, el('summary', {}, 'What the key sent'), json(approval.request)));
+    if (approval.result) {
+      card.append(el('details', { class: 'usage' }, el('summary', {}, 'What the call answered'), json(approval.result.body)));
+    }
+    if (pending) {
+      card.append(el('div', { class: 'actions' },
+        button('Approve', (event) => decideApproval(event.currentTarget, approval, 'approve')),
+        button('Reject', () => rejectForm(card, approval), 'danger')));
+    }
+    return card;
+  }
+
+  function renderApprovals() {
+    const pending = approvals.list.filter((approval) => approval.status === 'pending');
+    const chosen = $('approvals-status').value;
+    // Newest decision first; the waiting ones stay in the order they came.
+    const decided = approvals.list
+      .filter((approval) => approval.status !== 'pending' && (!chosen || approval.status === chosen))
+      .sort((a, b) => (b.decided_at || b.created_at).localeCompare(a.decided_at || a.created_at));
+    // A reject form being filled in survives a refresh that leaves its approval pending.
+    const open = $('approvals-pending').querySelector('li .inline');
+    $('approvals-pending').replaceChildren(...(pending.length
+      ? pending.map((approval) => {
+        const card = approvalCard(approval);
+        if (open && open.closest('li').dataset.approval === approval.id) card.append(open);
+        return card;
+      })
+      : [el('li', { class: 'card empty' }, 'Nothing waits for you.')]));
+    $('approvals-history').replaceChildren(...(decided.length
+      ? decided.map(approvalCard)
+      : [el('li', { class: 'card empty' }, chosen ? `No ${chosen} approval.` : 'No decision yet.')]));
+  }
+
+  async function decideApproval(trigger, approval, verb, body) {
+    trigger.disabled = true;
+    try {
+      const decided = await api('POST', spacePath(`/approvals/${encodeURIComponent(approval.id)}/${verb}`), body);
+      say(verb === 'approve'
+        ? `Approved ${decided.operation}: it runs once, as ${keyName(decided.key_id)}.`
+        : `Rejected ${decided.operation}: it will not run.`);
+    } catch (error) {
+      fail(error);
+    } finally {
+      if (trigger.isConnected) trigger.disabled = false;
+    }
+    await reloadApprovals().catch(fail);
+  }
+
+  function rejectForm(card, approval) {
+    inlineForm(card, (form, close) => {
+      const reason = el('textarea', { id: `reject-reason-${approval.id}`, rows: 2, maxlength: 500 });
+      form.append(el('label', { for: reason.id }, 'Reason (optional, kept with the approval)'), reason,
+        el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'danger' }, 'Reject this call'),
+          button('Cancel', close, 'secondary')));
+      form.addEventListener('submit', (event) => {
+        event.preventDefault();
+        const text = reason.value.trim();
+        decideApproval(event.submitter || form.querySelector('button[type="submit"]'), approval, 'reject',
+          text ? { reason: text } : undefined);
+      });
+    });
+    card.querySelector('textarea').focus();
+  }
+
   // ---- Live --------------------------------------------------------------------------
 
   const live = { controller: null, lastId: null, events: [] };
@@ -652,8 +839,39 @@
     signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
   });
 
-  /** Follows the realtime stream with fetch (the key goes in a header, never the URL),
-   * resuming after a drop from the last event seen. */
+  /** Follows the Space's realtime stream with fetch (the key goes in a header, never the
+   * URL) until `controller` aborts or the stream refuses for good, resuming after a drop
+   * from `cursor.lastId`. `types` narrows the stream (`approval.*`); `report(phase, message)`
+   * says how it goes: connecting, watching, reconnecting or failed. */
+  async function watch(controller, cursor, { types, report, onEvent }) {
+    let url = `${state.config.realtime_url}?space=${encodeURIComponent(state.space)}`;
+    if (types) url += `&types=${encodeURIComponent(types)}`;
+    while (!controller.signal.aborted) {
+      report('connecting');
+      try {
+        const headers = { Authorization: `Bearer ${state.key}`, Accept: 'text/event-stream' };
+        if (cursor.lastId) headers['Last-Event-ID'] = cursor.lastId;
+        const response = await fetch(url, { headers, signal: controller.signal, cache: 'no-store' });
+        if (!response.ok) {
+          const data = await response.json().catch(() => null);
+          const message = data && data.error ? data.error.message : `The stream answered ${response.status}.`;
+          report('failed', message);
+          if (response.status < 500 && response.status !== 429) return;
+        } else {
+          report('watching', cursor.lastId ? 'resumed' : 'fresh');
+          await follow(response.body, (id, event) => {
+            if (id) cursor.lastId = id;
+            onEvent(event);
+          });
+        }
+      } catch {
+        if (controller.signal.aborted) return;
+      }
+      if (!controller.signal.aborted) report('reconnecting');
+      await pause(1000, controller.signal);
+    }
+  }
+
   async function startLive() {
     stopLive();
     if (!state.space) return;
@@ -661,34 +879,24 @@
     live.controller = controller;
     $('live-toggle').textContent = 'Pause';
     $('live-toggle').setAttribute('aria-pressed', 'true');
-    const url = `${state.config.realtime_url}?space=${encodeURIComponent(state.space)}`;
-    while (!controller.signal.aborted) {
-      liveState('Connecting…');
-      try {
-        const headers = { Authorization: `Bearer ${state.key}`, Accept: 'text/event-stream' };
-        if (live.lastId) headers['Last-Event-ID'] = live.lastId;
-        const response = await fetch(url, { headers, signal: controller.signal, cache: 'no-store' });
-        if (!response.ok) {
-          const data = await response.json().catch(() => null);
-          const message = data && data.error ? data.error.message : `The stream answered ${response.status}.`;
-          liveState(message, true);
-          if (response.status < 500 && response.status !== 429) {
-            stopLive();
-            return;
-          }
-        } else {
-          liveState('Watching: events appear here as they happen.');
-          await follow(response.body);
-        }
-      } catch {
-        if (controller.signal.aborted) return;
-      }
-      if (!controller.signal.aborted) liveState('Reconnecting…');
-      await pause(1000, controller.signal);
-    }
+    await watch(controller, live, {
+      report: (phase, message) => {
+        if (phase === 'connecting') liveState('Connecting…');
+        else if (phase === 'watching') liveState('Watching: events appear here as they happen.');
+        else if (phase === 'reconnecting') liveState('Reconnecting…');
+        else liveState(message, true);
+      },
+      onEvent: (event) => {
+        live.events.unshift(event);
+        live.events.length = Math.min(live.events.length, LIVE_KEPT);
+        renderEvents();
+      },
+    });
+    // Refused for good (not aborted): show the toggle as paused.
+    if (live.controller === controller) stopLive();
   }
 
-  async function follow(body) {
+  async function follow(body, onEvent) {
     const reader = body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     for (;;) {
@@ -699,14 +907,15 @@
       while (end >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        received(block);
+        const parsed = parse(block);
+        if (parsed) onEvent(parsed.id, parsed.event);
         end = buffer.indexOf('\n\n');
       }
     }
   }
 
   /** One Server-Sent Events block: comments (keep-alives) and empty blocks are skipped. */
-  function received(block) {
+  function parse(block) {
     let id = null;
     const data = [];
     for (const line of block.split('\n')) {
@@ -718,17 +927,12 @@
       if (field === 'id') id = value;
       else if (field === 'data') data.push(value);
     }
-    if (!data.length) return;
-    let event;
+    if (!data.length) return null;
     try {
-      event = JSON.parse(data.join('\n'));
+      return { id, event: JSON.parse(data.join('\n')) };
     } catch {
-      return;
+      return null;
     }
-    if (id) live.lastId = id;
-    live.events.unshift(event);
-    live.events.length = Math.min(live.events.length, LIVE_KEPT);
-    renderEvents();
   }
 
   /** Who wrote an event, by the kind its actor records. */
@@ -801,6 +1005,9 @@
     $('secret-set').addEventListener('submit', setSecret);
     $('connection-kind').addEventListener('change', showKindFields);
     $('connection-create').addEventListener('submit', connect);
+    $('approvals-refresh').addEventListener('click', () => reloadApprovals().catch(fail));
+    $('approvals-status').addEventListener('change', renderApprovals);
+    $('scope-grid').addEventListener('change', renderApprovalChoices);
     $('live-toggle').addEventListener('click', () => (live.controller ? stopLive() : startLive()));
     $('live-type').addEventListener('input', renderEvents);
     $('live-key').addEventListener('change', renderEvents);
