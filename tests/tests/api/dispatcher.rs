@@ -118,28 +118,7 @@ async fn aws() -> Aws {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let scheduler = aws_sdk_scheduler::Client::new(&config);
     let name = space_http::ids::new_id("jobs").replace('_', "-");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&name)
-        .send()
-        .await
-        .expect("moto creates the queue")
-        .queue_url
-        .expect("a queue URL");
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("the queue's attributes")
-        .attributes
-        .and_then(|attributes| {
-            attributes
-                .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("the queue's ARN");
+    let (queue_url, queue_arn) = crate::moto::queue(&sqs, &name).await;
     scheduler
         .create_schedule_group()
         .name(&name)

@@ -34,6 +34,7 @@ mod matrix;
 mod mcp_tools;
 mod meet;
 mod messaging;
+mod moto;
 mod openapi;
 mod pages;
 mod phone;

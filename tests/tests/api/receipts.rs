@@ -87,28 +87,7 @@ impl Topic {
         );
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let sqs = aws_sdk_sqs::Client::new(&config);
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .expect("moto creates the queue")
-            .queue_url
-            .expect("a queue URL");
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("the queue's attributes")
-            .attributes
-            .and_then(|attributes| {
-                attributes
-                    .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("the queue's ARN");
+        let (queue_url, queue_arn) = crate::moto::queue(&sqs, &name).await;
         Topic::sns(
             &endpoint,
             &[
