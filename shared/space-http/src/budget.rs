@@ -10,18 +10,69 @@ use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::keys::ItemKey;
 
-/// Counts one use of `counter` in `window` and judges it against `limit`.
+/// The most one counter item is given per window: DynamoDB writes one item about 1,000
+/// times a second, so a budget above this (a provider's callbacks, 120,000 a minute) is
+/// split over several items ([`shards`]).
+pub const SHARD_LIMIT: u32 = 30_000;
+
+/// The counters `limit` is split over, each with its share (the shares add up to `limit`):
+/// `counter` itself when one is enough, else `counter#0`, `counter#1`, ….
+pub fn shards(counter: &ItemKey, limit: u32) -> Vec<(ItemKey, u32)> {
+    let count = limit.div_ceil(SHARD_LIMIT).max(1);
+    if count == 1 {
+        return vec![(counter.clone(), limit)];
+    }
+    (0..count)
+        .map(|shard| {
+            let share = limit / count + u32::from(shard < limit % count);
+            let key = ItemKey {
+                pk: counter.pk.clone(),
+                sk: format!("{}#{shard}", counter.sk),
+            };
+            (key, share)
+        })
+        .collect()
+}
+
+/// Counts one use of `counter` in `window` and judges it against `limit`. A sharded budget
+/// starts at a random shard and moves on while the shard it counted on is full, so it stays
+/// exact: a use is refused only once every shard gave all of its share.
 pub async fn spend(
     engine: &Engine,
     counter: &ItemKey,
     window: &RateWindow,
     limit: u32,
 ) -> Result<RateDecision, StoreError> {
-    let count = engine
-        .store()
-        .increment(&counter.pk, &counter.sk, 1, window.expires_at())
-        .await?;
-    Ok(window.decide(count, limit))
+    let shards = shards(counter, limit);
+    let first = if shards.len() > 1 {
+        rand::random_range(0..shards.len())
+    } else {
+        0
+    };
+    let mut last = None;
+    for step in 0..shards.len() {
+        let (key, share) = &shards[(first + step) % shards.len()];
+        let count = engine
+            .store()
+            .increment(&key.pk, &key.sk, 1, window.expires_at())
+            .await?;
+        let decision = window.decide(count, *share);
+        if decision.allowed {
+            // What is left of the whole budget, judged from this shard.
+            let left = decision.remaining.saturating_mul(shards.len() as u64);
+            return Ok(RateDecision {
+                limit: u64::from(limit),
+                remaining: left.min(u64::from(limit)),
+                ..decision
+            });
+        }
+        last = Some(decision);
+    }
+    Ok(RateDecision {
+        limit: u64::from(limit),
+        remaining: 0,
+        ..last.unwrap_or_else(|| window.decide(1, 0))
+    })
 }
 
 /// The 429 for a spent budget; `why` says which budget and when it refills.
@@ -29,5 +80,25 @@ pub fn refusal(decision: &RateDecision, why: impl Into<String>) -> ApiError {
     ApiError::RateLimited {
         message: why.into(),
         retry_after: decision.resets_in.max(1) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_is_split_into_shares_that_add_up() {
+        let counter = ItemKey {
+            pk: "RATE#hook".into(),
+            sk: "203.0.113.1#2026-12-06T04:00".into(),
+        };
+        assert_eq!(shards(&counter, 600), vec![(counter.clone(), 600)]);
+        assert_eq!(shards(&counter, SHARD_LIMIT).len(), 1);
+        let split = shards(&counter, 120_001);
+        assert_eq!(split.len(), 5);
+        assert_eq!(split.iter().map(|(_, share)| share).sum::<u32>(), 120_001);
+        assert!(split.iter().all(|(_, share)| *share <= SHARD_LIMIT));
+        assert_eq!(split[4].0.sk, format!("{}#4", counter.sk));
     }
 }

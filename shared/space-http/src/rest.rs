@@ -149,10 +149,13 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
 }
 
 /// What a refused body may still bring, read and dropped before the 413 goes out, and for
-/// how long: a client still sending then reads the answer instead of a reset connection
-/// (closing a socket with unread data resets it). Beyond either the connection is cut.
+/// how long, as long as it keeps coming: a client still sending then reads the answer
+/// instead of a reset connection (closing a socket with unread data resets it). Beyond
+/// any of these the connection is cut. A client that asked to be told first
+/// (`Expect: 100-continue`) is answered at once and sends nothing.
 const DRAIN_BYTES: usize = 8 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Reads a body whole with its content type; 413 over the limit.
 pub async fn read_raw(headers: &HeaderMap, body: Body, limit: usize) -> Result<RawBody, ApiError> {
@@ -174,16 +177,22 @@ pub async fn read_raw(headers: &HeaderMap, body: Body, limit: usize) -> Result<R
         }
     }
     if too_big {
-        let mut drained = 0;
-        let drain = async {
-            while let Some(Ok(chunk)) = stream.next().await {
-                drained += chunk.len();
-                if drained > DRAIN_BYTES {
-                    break;
+        let waits_for_continue = headers
+            .get(header::EXPECT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        if !waits_for_continue {
+            let mut drained = 0;
+            let drain = async {
+                while let Ok(Some(Ok(chunk))) = tokio::time::timeout(DRAIN_IDLE, stream.next()).await {
+                    drained += chunk.len();
+                    if drained > DRAIN_BYTES {
+                        break;
+                    }
                 }
-            }
-        };
-        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+        }
         return Err(too_large(limit));
     }
     let content_type = headers

@@ -106,11 +106,11 @@
   }
 
   /** Every item of a paginated list. */
-  async function listAll(path) {
+  async function listAll(path, query = '') {
     const items = [];
     let cursor = null;
     do {
-      const page = await api('GET', `${path}?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const page = await api('GET', `${path}?limit=200${query ? `&${query}` : ''}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
       items.push(...page.data);
       cursor = page.next_cursor;
     } while (cursor);
@@ -658,6 +658,9 @@
 
   const approvals = { controller: null, lastId: null, list: [], loading: null, again: false };
 
+  /** How many decided approvals the history shows, newest first. */
+  const APPROVAL_HISTORY = 50;
+
   /** What each status means to the owner. */
   const APPROVAL_STATUS = {
     pending: 'Pending: waits for you',
@@ -677,7 +680,13 @@
       try {
         do {
           approvals.again = false;
-          approvals.list = await listAll(spacePath('/approvals'));
+          // Every pending one, and the latest page of the history (the server filters it).
+          const chosen = $('approvals-status').value;
+          const [pending, history] = await Promise.all([
+            listAll(spacePath('/approvals'), 'status=pending'),
+            api('GET', `${spacePath('/approvals')}?order=desc&limit=${APPROVAL_HISTORY}${chosen ? `&status=${encodeURIComponent(chosen)}` : ''}`),
+          ]);
+          approvals.list = [...pending, ...history.data.filter((approval) => approval.status !== 'pending')];
           renderApprovals();
         } while (approvals.again);
       } finally {
@@ -1006,7 +1015,7 @@
     $('connection-kind').addEventListener('change', showKindFields);
     $('connection-create').addEventListener('submit', connect);
     $('approvals-refresh').addEventListener('click', () => reloadApprovals().catch(fail));
-    $('approvals-status').addEventListener('change', renderApprovals);
+    $('approvals-status').addEventListener('change', () => reloadApprovals().catch(fail));
     $('scope-grid').addEventListener('change', renderApprovalChoices);
     $('live-toggle').addEventListener('click', () => (live.controller ? stopLive() : startLive()));
     $('live-type').addEventListener('input', renderEvents);
