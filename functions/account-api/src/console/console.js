@@ -696,11 +696,14 @@
     return approvals.loading;
   }
 
-  function approvalState(text, error = false) {
-    const node = $('approvals-state');
+  /** A section's line saying how its stream goes. */
+  function streamState(id, text, error = false) {
+    const node = $(id);
     node.textContent = text;
     node.classList.toggle('error', error);
   }
+
+  const approvalState = (text, error = false) => streamState('approvals-state', text, error);
 
   function stopApprovalWatch() {
     if (approvals.controller) approvals.controller.abort();
@@ -830,11 +833,7 @@
     $('live-events').replaceChildren();
   }
 
-  function liveState(text, error = false) {
-    const node = $('live-state');
-    node.textContent = text;
-    node.classList.toggle('error', error);
-  }
+  const liveState = (text, error = false) => streamState('live-state', text, error);
 
   function stopLive() {
     if (live.controller) live.controller.abort();
