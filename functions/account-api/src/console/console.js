@@ -658,7 +658,7 @@
 
   const approvals = { controller: null, lastId: null, list: [], loading: null, again: false };
 
-  /** How many decided approvals the history shows, newest first. */
+  /** How many of the latest approvals the history is drawn from, newest first. */
   const APPROVAL_HISTORY = 50;
 
   /** What each status means to the owner. */
@@ -680,11 +680,10 @@
       try {
         do {
           approvals.again = false;
-          // Every pending one, and the latest page of the history (the server filters it).
-          const chosen = $('approvals-status').value;
+          // Every pending one, and the latest page of the history (filtered here, at once).
           const [pending, history] = await Promise.all([
             listAll(spacePath('/approvals'), 'status=pending'),
-            api('GET', `${spacePath('/approvals')}?order=desc&limit=${APPROVAL_HISTORY}${chosen ? `&status=${encodeURIComponent(chosen)}` : ''}`),
+            api('GET', `${spacePath('/approvals')}?order=desc&limit=${APPROVAL_HISTORY}`),
           ]);
           approvals.list = [...pending, ...history.data.filter((approval) => approval.status !== 'pending')];
           renderApprovals();
@@ -1014,7 +1013,7 @@
     $('connection-kind').addEventListener('change', showKindFields);
     $('connection-create').addEventListener('submit', connect);
     $('approvals-refresh').addEventListener('click', () => reloadApprovals().catch(fail));
-    $('approvals-status').addEventListener('change', () => reloadApprovals().catch(fail));
+    $('approvals-status').addEventListener('change', renderApprovals);
     $('scope-grid').addEventListener('change', renderApprovalChoices);
     $('live-toggle').addEventListener('click', () => (live.controller ? stopLive() : startLive()));
     $('live-type').addEventListener('input', renderEvents);
