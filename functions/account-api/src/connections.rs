@@ -111,7 +111,7 @@ fn update_fields() -> Vec<Field> {
         Field::new(
             "active",
             FieldKind::Boolean,
-            "Whether it takes new work: an inactive connection publishes, sends and replies nothing new.",
+            "Whether it takes new work: an inactive connection takes no new post, send, reply or campaign launch.",
         )
         .required(),
     );

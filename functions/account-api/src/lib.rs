@@ -348,7 +348,7 @@ fn api_operations() -> Vec<Operation> {
             connections::update_handler(),
         )
         .with_description(
-            "Changes `name`, `active` (an inactive connection publishes, sends and replies nothing new), and the \
+            "Changes `name`, `active` (an inactive connection takes no new post, send, reply or campaign launch), and the \
              settings of its kind: `languages` for `messaging` (null: any), `capabilities` for `phone`, `handle` for \
              `social` and `ads`. A setting of another kind is 422: which kind a connection is depends on the stored \
              connection. What it is (kind, network, channel, address, number, provider) does not change: connect \

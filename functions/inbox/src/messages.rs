@@ -309,6 +309,11 @@ async fn plan_reply(
         })?;
     let channel = connections::channel(&connection)
         .ok_or_else(|| ApiError::Conflict("The thread's connection is not a messaging channel.".into()))?;
+    if !connections::is_active(&connection) {
+        return Err(ApiError::Conflict(
+            "The thread's channel is paused by the Space's owner: it takes no replies until it is resumed.".into(),
+        ));
+    }
     let contact_id = text(thread, "contact_id").unwrap_or_default();
     if opted_out(&call.engine, space, contact_id, channel.as_str()).await? {
         return Err(ApiError::Refused {

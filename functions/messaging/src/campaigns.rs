@@ -337,9 +337,15 @@ async fn rendered(engine: &Engine, space: &str, campaign: &Item) -> Result<Value
     Ok(view)
 }
 
-/// What a launch sends, checked: the connection is a messaging channel of the Space and
-/// the template is approved and takes exactly the parameters; the rendered text.
-async fn check_sendable(engine: &Engine, space: &str, body: &Map<String, Value>) -> Result<String, ApiError> {
+/// What a launch sends, checked: the connection is a messaging channel of the Space (not
+/// paused, when `launching`) and the template is approved and takes exactly the
+/// parameters; the rendered text.
+async fn check_sendable(
+    engine: &Engine,
+    space: &str,
+    body: &Map<String, Value>,
+    launching: bool,
+) -> Result<String, ApiError> {
     let connection_id = body.get("connection_id").and_then(Value::as_str).unwrap_or_default();
     let connection = connections::get(engine, space, connection_id)
         .await?
@@ -350,6 +356,11 @@ async fn check_sendable(engine: &Engine, space: &str, body: &Map<String, Value>)
                 format!("there is no messaging channel `{connection_id}` in this Space (GET /inbox/channels)"),
             )
         })?;
+    if launching && !connections::is_active(&connection) {
+        return Err(ApiError::Conflict(format!(
+            "The channel `{connection_id}` is paused by the Space's owner: resume it before launching."
+        )));
+    }
     let template_id = body.get("template_id").and_then(Value::as_str).unwrap_or_default();
     let parameters: Vec<String> = body
         .get("parameters")
@@ -524,7 +535,7 @@ fn checked_draft(plain: CallHandler, edit: bool) -> CallHandler {
                 .iter()
                 .all(|field| merged.get(*field).is_some_and(Value::is_string));
             if ids_given && merged.get("parameters").is_none_or(|p| PARAMETERS.check(p).is_ok()) {
-                check_sendable(&call.engine, &space, &merged).await?;
+                check_sendable(&call.engine, &space, &merged, false).await?;
             }
             plain(call).await
         }
@@ -598,7 +609,7 @@ async fn act(call: Call, act: Act) -> Result<Reply, ApiError> {
     let mut jobs = Vec::new();
     let kind = match (act, status(&current)) {
         (Act::Launch, "draft") => {
-            let text = check_sendable(&call.engine, &space, &current.body).await?;
+            let text = check_sendable(&call.engine, &space, &current.body, true).await?;
             let start = text_at(&current, "scheduled_at").filter(|at| *at > now);
             next.body.insert("text".into(), json!(text));
             next.body.insert(

@@ -357,6 +357,19 @@ async fn paused_campaigns_send_nothing_until_resumed(app: TestApp) {
     // Most contacts carry both tags: each is one recipient.
     let audience = json!({"audience": {"tags": ["vip", "newsletter"]}});
     let campaign_id = id(&draft(&app, &channel, &template, audience).await);
+    // A channel its owner paused launches nothing; the draft waits.
+    let connection = format!("/spaces/{}/connections/{channel}", app.demo.space_id);
+    for active in [false, true] {
+        app.account(Method::PATCH, &connection)
+            .json(json!({"active": active}))
+            .send()
+            .await
+            .expect(200);
+        if !active {
+            let refused = act(&app, &campaign_id, "launch").await.expect(409);
+            assert!(refused.text.contains("paused"), "{}", refused.text);
+        }
+    }
     act(&app, &campaign_id, "launch").await.expect(200);
     act(&app, &campaign_id, "pause").await.expect(200);
     act(&app, &campaign_id, "pause").await.expect(409);

@@ -371,6 +371,21 @@ async fn closed_threads_conflict_and_reopen(app: TestApp) {
         .expect(200);
     assert_eq!(reopened.body["status"], "open");
     reply(&app, &thread, "Back here").await.expect(201);
+    // A channel the owner paused takes no replies (its inbound still lands); resumed, it does.
+    let connection = format!("/spaces/{}/connections/{sms}", app.demo.space_id);
+    app.account(Method::PATCH, &connection)
+        .json(json!({"active": false}))
+        .send()
+        .await
+        .expect(200);
+    let paused = reply(&app, &thread, "Still there?").await.expect(409);
+    assert!(paused.text.contains("paused"), "{}", paused.text);
+    app.account(Method::PATCH, &connection)
+        .json(json!({"active": true}))
+        .send()
+        .await
+        .expect(200);
+    reply(&app, &thread, "Still there?").await.expect(201);
     let again = inject(&app, &sms, "+12015550123", "Thanks").await;
     assert_eq!(id(&again["thread"]), thread, "the reopened thread takes messages again");
     let types = app.event_types().await;
