@@ -2,12 +2,12 @@
 // account key (by keyboard), create and rename a Space, mint a key by ticking pages:read and
 // pages:write on the scope grid, copy its token (shown once) and use it over REST (a draft
 // page: yes; publishing: 403), see it counted in the list, set and delete a secret, connect a
-// sandbox account and a messaging channel (its signing secret shown once), disconnect, see a
-// page created with the key arrive in Live within a second, mint a key whose pages:run waits
-// for approval, approve one publish (the page goes live) and reject another with a reason,
-// revoke the key (the next call is 401) and delete the Space by typing its name. Along the way: nothing overflows at 375 px,
-// the focus is visible, every control has a label, and no console error, failed request or
-// CSP violation happens.
+// sandbox account and a messaging channel (its signing secret shown once), pause and resume
+// a number, disconnect, see a page created with the key arrive in Live within a second, mint
+// a key whose pages:run waits for approval, approve one publish (the page goes live) and
+// reject another with a reason, revoke the key (the next call is 401) and delete the Space by
+// typing its name. Along the way: nothing overflows at 375 px, the focus is visible, every
+// control has a label, and no console error, failed request or CSP violation happens.
 // Run by scripts/test-browser.sh: BASE_URL, ACCOUNT_KEY and CHROMIUM come from the
 // environment. Screenshots go to target/console-screenshots/ (not committed).
 import assert from "node:assert/strict";
@@ -239,6 +239,13 @@ test("an owner mints, watches and revokes a key in the console", async (t) => {
   await phone.waitFor();
   assert.equal(await fact(phone, "Number"), "+12015550100");
   assert.equal(await fact(phone, "Capabilities"), "sms");
+  // Paused, it takes no new work; resumed, it does.
+  await phone.getByRole("button", { name: "Pause" }).click();
+  await tab.locator("#status", { hasText: "Paused Front desk" }).waitFor();
+  assert.equal(await fact(phone, "Active"), "no");
+  await phone.getByRole("button", { name: "Resume" }).click();
+  await tab.locator("#status", { hasText: "Resumed Front desk" }).waitFor();
+  assert.equal(await fact(phone, "Active"), "yes");
   // An ads account, on an ad network.
   await tab.locator("#connection-kind").selectOption("ads");
   await tab.locator("#connection-ad-network").selectOption("meta");

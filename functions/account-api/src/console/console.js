@@ -595,8 +595,23 @@
         card.append(button('Play a customer', () => inboundForm(card, connection), 'secondary'));
       }
       list.append(card);
+      const path = spacePath(`/connections/${encodeURIComponent(connection.id)}`);
+      card.append(button(connection.active ? 'Pause' : 'Resume', async (event) => {
+        const trigger = event.currentTarget;
+        trigger.disabled = true;
+        try {
+          await api('PATCH', path, { active: !connection.active });
+          await loadConnections();
+          say(connection.active
+            ? `Paused ${connection.name}: nothing new goes out through it until you resume it.`
+            : `Resumed ${connection.name}.`);
+        } catch (error) {
+          fail(error);
+          trigger.disabled = false;
+        }
+      }, 'secondary'));
       card.append(confirmButton('Disconnect', `Disconnect ${connection.name}? Work queued through it fails instead of going out.`, async () => {
-          await api('DELETE', spacePath(`/connections/${encodeURIComponent(connection.id)}`));
+          await api('DELETE', path);
           say(`Disconnected ${connection.name}.`);
           await loadConnections();
         }));
