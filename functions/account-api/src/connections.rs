@@ -262,7 +262,6 @@ pub fn create_handler() -> Handler {
         }
         body.insert("id".into(), json!(id));
         body.insert("active".into(), json!(true));
-
         body.insert("created_at".into(), json!(format_datetime(call.engine.now())));
         let key = connections::key(&space, &id);
         let item = Item::new(key.pk, key.sk, body);
@@ -452,6 +451,7 @@ fn settings_of(kind: &str) -> &'static [&'static str] {
 
 pub fn update_handler() -> Handler {
     handler(|call: Call| async move {
+        let (space, item) = owned(&call).await?;
         let validated = validate(&update_fields(), &call.body, WriteMode::Patch).map_err(ApiError::validation)?;
         if validated.set.is_empty() && validated.clear.is_empty() {
             return Err(ApiError::invalid_field(
@@ -459,7 +459,6 @@ pub fn update_handler() -> Handler {
                 format!("send at least one of {} to change", UPDATABLE.join(", ")),
             ));
         }
-        let (space, item) = owned(&call).await?;
         call.check_if_match(item.version)?;
         let kind = item
             .body
