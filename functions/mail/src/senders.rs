@@ -409,7 +409,7 @@ impl Handler for IdentityDelete {
             };
             match engine.store().transact(vec![write]).await {
                 Ok(()) => return Ok(Outcome::Done),
-                Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => {}
+                Err(error) if error.is_condition_failure() => {}
                 Err(error) => return Err(error.into()),
             }
         }
