@@ -14,7 +14,9 @@
 //!   finds the recipient `sending`, asks again with the same key and is answered with the
 //!   first send, so nobody receives a campaign twice. Its place is kept on the campaign
 //!   (`send_after`); a paused campaign writes no next batch, a cancelled one's batches mark
-//!   the unsent recipients `cancelled`.
+//!   the unsent recipients `cancelled`. A batch that finds its channel paused by the
+//!   Space's owner sends nothing and pauses the campaign where it stands (`campaign.paused`
+//!   by the system); it is resumed once the channel is.
 //! - [`Receipt`] moves a recipient to `delivered` or `read`.
 //!
 //! Every recipient is counted under exactly one status in `totals`: each move writes, in
@@ -356,10 +358,8 @@ async fn check_sendable(
                 format!("there is no messaging channel `{connection_id}` in this Space (GET /inbox/channels)"),
             )
         })?;
-    if launching && !connections::is_active(&connection) {
-        return Err(ApiError::Conflict(format!(
-            "The channel `{connection_id}` is paused by the Space's owner: resume it before launching."
-        )));
+    if launching {
+        refuse_paused(&connection, "launching")?;
     }
     let template_id = body.get("template_id").and_then(Value::as_str).unwrap_or_default();
     let parameters: Vec<String> = body
@@ -369,6 +369,17 @@ async fn check_sendable(
         .unwrap_or_default();
     let (_, text) = templates::render(engine, space, &connection, template_id, &parameters).await?;
     Ok(text)
+}
+
+/// 409 when the Space's owner paused the channel: nothing goes out on it until resumed.
+fn refuse_paused(connection: &Item, doing: &str) -> Result<(), ApiError> {
+    if connections::is_active(connection) {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "The channel `{}` is paused by the Space's owner: resume it before {doing}.",
+        connection.sk
+    )))
 }
 
 fn access(action: Action) -> Access {
@@ -437,14 +448,14 @@ pub fn operations() -> Vec<Operation> {
         action(
             "pause",
             "Pause a sending campaign (no new batch starts)",
-            "Only a `sending` campaign is paused (409 otherwise).",
+            "Only a `sending` campaign is paused (409 otherwise). A campaign whose channel the Space's owner pauses is paused by its next batch (`campaign.paused`, actor `system`).",
             Effect::Update,
             handler(|call| async move { act(call, Act::Pause).await }),
         ),
         action(
             "resume",
             "Resume a paused campaign",
-            "Only a `paused` campaign is resumed (409 otherwise).",
+            "Only a `paused` campaign is resumed (409 otherwise), and not while its channel is paused by the Space's owner (409).",
             Effect::Update,
             handler(|call| async move { act(call, Act::Resume).await }),
         ),
@@ -633,6 +644,10 @@ async fn act(call: Call, act: Act) -> Result<Reply, ApiError> {
             "campaign.paused"
         }
         (Act::Resume, "paused") => {
+            let connection_id = text(&current, "connection_id").unwrap_or_default();
+            if let Some(connection) = connections::get(&call.engine, &space, connection_id).await? {
+                refuse_paused(&connection, "resuming the campaign")?;
+            }
             next.body.insert("status".into(), json!("sending"));
             if expanded {
                 jobs.push(carry_on());
@@ -998,6 +1013,9 @@ impl Handler for SendBatch {
         let finished = page.last_sk.is_none() || page.items.len() < BATCH;
         let next_after = page.items.last().map(|item| item.sk.clone()).or(from.clone());
         let connection = connections::get(engine, space, text(&campaign, "connection_id").unwrap_or_default()).await?;
+        if mode == Mode::Send && connection.as_ref().is_some_and(|c| !connections::is_active(c)) {
+            return pause_for_channel(engine, space, campaign).await;
+        }
         let batch = Batch {
             engine,
             space,
@@ -1051,6 +1069,33 @@ impl Handler for SendBatch {
         }
         Err(JobError::Retry("the campaign kept moving".into()))
     }
+}
+
+/// Pauses a sending campaign whose channel the Space's owner paused, its checkpoint kept
+/// so that a resume starts again with the batch that found the channel paused.
+async fn pause_for_channel(engine: &Engine, space: &str, mut campaign: Item) -> Result<Outcome, JobError> {
+    for _ in 0..CHECKPOINT_TRIES {
+        let now = engine.now();
+        let next = advanced(&campaign, now, |body| {
+            body.insert("status".into(), json!("paused"));
+        });
+        let writes = vec![
+            Write::put(next.clone(), Condition::Version(campaign.version)),
+            system_move(space, "campaign.paused", &campaign, &next, now),
+        ];
+        match engine.store().transact(writes).await {
+            Ok(()) => return Ok(Outcome::Done),
+            Err(error) if is_conflict(&error) => {
+                match load_campaign(engine, space, &campaign.sk).await? {
+                    // Paused, cancelled or resumed meanwhile: that move decides what follows.
+                    Some(now_campaign) if status(&now_campaign) == "sending" => campaign = now_campaign,
+                    _ => return Ok(Outcome::Done),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(JobError::Retry("the campaign kept moving".into()))
 }
 
 /// What one batch works with.

@@ -381,11 +381,42 @@ async fn paused_campaigns_send_nothing_until_resumed(app: TestApp) {
         paused["totals"]
     );
     assert!(sent_by_address(&app).await.is_empty());
+    // Pausing the channel mid-send pauses the campaign at its next batch: the first batch
+    // went out, the rest waits, and the campaign is not resumed before the channel.
+    act(&app, &campaign_id, "resume").await.expect(200);
+    app.worker_pass().await;
+    let pause_channel = |active: bool| {
+        app.account(Method::PATCH, &connection)
+            .json(json!({"active": active}))
+            .send()
+    };
+    pause_channel(false).await.expect(200);
+    let held = settle(&app, &campaign_id).await;
+    assert_eq!(held["status"], "paused", "{held}");
+    let sent = sent_by_address(&app).await.values().sum::<usize>();
+    assert!(sent > 0, "the first batch went out before the channel was paused");
+    assert_eq!(held["totals"]["sent"], sent, "{}", held["totals"]);
+    assert_eq!(held["totals"]["queued"], 54 - sent, "{}", held["totals"]);
+    let refused = act(&app, &campaign_id, "resume").await.expect(409);
+    assert!(refused.text.contains("paused by the Space's owner"), "{}", refused.text);
+    pause_channel(true).await.expect(200);
     act(&app, &campaign_id, "resume").await.expect(200);
     let done = settle(&app, &campaign_id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(sent_by_address(&app).await.values().sum::<usize>(), 54);
     act(&app, &campaign_id, "resume").await.expect(409);
+    let paused_by_system = app
+        .space(Method::GET, "/events?types=campaign.paused")
+        .send()
+        .await
+        .expect(200);
+    let actors: Vec<&Value> = paused_by_system.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|event| &event["actor"]["kind"])
+        .collect();
+    assert!(actors.contains(&&json!("system")), "{actors:?}");
 }
 
 async fn cancelled_campaigns_leave_unsent_recipients_cancelled(app: TestApp) {
