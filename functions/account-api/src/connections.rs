@@ -482,6 +482,15 @@ pub fn update_handler() -> Handler {
         }
         let mut updated = item.clone();
         validated.apply(&mut updated.body, WriteMode::Patch, &[]);
+        match validated.set.get("active").and_then(Value::as_bool) {
+            Some(false) => {
+                updated.body.insert(connections::OWNER_PAUSED.into(), json!(true));
+            }
+            Some(true) => {
+                updated.body.remove(connections::OWNER_PAUSED);
+            }
+            None => {}
+        }
         updated.version += 1;
         let event = update_event_write(
             &space,

@@ -4,6 +4,7 @@
 //! event id, so a client that reconnects with `Last-Event-ID` resumes from the feed with
 //! nothing missed or repeated. A comment every 15 s keeps proxies from closing an idle
 //! stream, and the key is checked every second: a revoked or expired key ends the stream.
+//! A key holds at most [`slots::STREAMS_PER_KEY`] streams open at once.
 //!
 //! The stream follows the feed with a [`FeedTail`], as the webhook fan-out does.
 
@@ -21,6 +22,8 @@ use space_http::events::{EVENT_ID_PREFIX, FeedTail, TypePattern, parse_types, re
 use space_http::ids::{first_at, has_shape, id_clock_now};
 use space_http::operation::Effect;
 use space_http::{ApiError, Engine};
+
+mod slots;
 
 /// Where the stream is served.
 pub const PATH: &str = "/functions/v1/space-realtime";
@@ -108,7 +111,10 @@ async fn open(engine: Engine, request: Request) -> Result<Tail, ApiError> {
         None => first_id_at(id_clock_now()),
     };
     let watched_by_owner = (kind == PrincipalKind::Account).then(|| (principal.account_id.clone(), space.clone()));
+    let slot = slots::claim(&engine, &principal.key_id).await?;
     Ok(Tail {
+        slot: Some(slot),
+        renewed: Instant::now(),
         engine,
         authorization: authorization.unwrap_or_default(),
         kind,
@@ -172,6 +178,19 @@ struct Tail {
     pending: VecDeque<Event>,
     checked: Instant,
     opened: Instant,
+    /// The key's stream slot this stream holds, given back when it ends.
+    slot: Option<slots::Slot>,
+    renewed: Instant,
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        // Dropped when the client goes away as when the stream ends: the slot goes back
+        // at once rather than when its lease runs out.
+        if let (Some(slot), Ok(runtime)) = (self.slot.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(slot.release());
+        }
+    }
 }
 
 impl Tail {
@@ -227,6 +246,16 @@ fn events(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
                     return None;
                 }
                 tail.checked = Instant::now();
+            }
+            if tail.renewed.elapsed() >= slots::RENEW_EVERY {
+                let kept = match tail.slot.as_mut() {
+                    Some(slot) => slot.renew().await,
+                    None => true,
+                };
+                if !kept {
+                    return None;
+                }
+                tail.renewed = Instant::now();
             }
             if let Err(error) = tail.read().await {
                 tracing::warn!(%error, "realtime stream could not read the feed; retrying");

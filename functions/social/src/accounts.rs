@@ -122,6 +122,12 @@ pub async fn activate(call: Call) -> Result<Reply, ApiError> {
     }
     let current = load(&call, call.path_param("id")?).await?;
     call.check_if_match(current.version)?;
+    if active && connections::owner_paused(&current) {
+        return Err(ApiError::Conflict(format!(
+            "Account `{}` is paused by the Space's owner: only the owner resumes it.",
+            current.sk
+        )));
+    }
     let mut next = current.clone();
     next.body.insert("active".into(), json!(active));
     next.version += 1;

@@ -78,6 +78,10 @@ pub fn operations() -> Vec<Operation> {
             "Pause or resume an account: a paused one takes no new posts and its scheduled posts wait",
             handler(accounts::activate),
         )
+        .with_description(
+            "An account the Space's owner paused (through the account API) is resumed only by the owner: \
+             `active: true` answers 409 until then.",
+        )
         .with_params(id_param("account"))
         .with_body(accounts::activate_schema)
         .answers(StatusCode::OK, accounts::schema),
@@ -250,7 +254,10 @@ pub fn operations() -> Vec<Operation> {
             )
             .with_params(id_param(what));
             let operation = match verb {
-                publish::Verb::Schedule => operation.with_body(publish::schedule_schema),
+                // A scheduled post goes live without another call: it is counted now.
+                publish::Verb::Schedule => operation
+                    .with_body(publish::schedule_schema)
+                    .capped(space_auth::Cap::SocialPublish),
                 publish::Verb::Publish => operation.with_no_input().capped(space_auth::Cap::SocialPublish),
                 publish::Verb::Unschedule => operation.with_no_input(),
             };
@@ -263,6 +270,12 @@ pub fn operations() -> Vec<Operation> {
         "Each account must be a social account of the Space (and active, for a new post); each post must keep its \
          network's rules for text length, title, board and media (a 422 names `variants.<account id>.<field>`); \
          media must be ready media of the Space. A scheduled post's time moves only through `schedule`.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &["social_clusters_schedule", "social_clusters_publish"],
+        "A cluster's call is one use of the key's `social.publish` cap per post it schedules or publishes; \
+         a post taken back with `unschedule` does not give its use back.",
     );
     space_http::operation::describe(
         &mut operations,

@@ -219,6 +219,8 @@ async fn on_cluster(call: Call, action: Action) -> Result<Reply, ApiError> {
             Action::Unschedule => "No post of this cluster is scheduled.".into(),
         }));
     }
+    // Each post that goes live is one use of a capped key's `social.publish`.
+    call.cap_units.set(moves.len() as u64);
     let mut next = cluster.clone();
     if let Action::Schedule(When::At(at)) = action {
         next.body.insert("scheduled_at".into(), json!(format_datetime(at)));

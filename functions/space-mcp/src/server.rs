@@ -269,6 +269,7 @@ impl SpaceMcp {
             raw: None,
             client: None,
             signature: None,
+            cap_units: Default::default(),
         };
         let outcome = request_id::scope(
             caller.request_id.clone(),

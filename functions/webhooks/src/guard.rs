@@ -3,7 +3,7 @@
 //! connects, so a name that points at 127.0.0.1, a private network or the cloud metadata
 //! service is refused when it matters, not only when it was saved.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -77,17 +77,41 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (a == 198 && (18..20).contains(&b))
                 || a >= 240)
         }
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+        IpAddr::V6(ip) => match embedded_ipv4(ip) {
             Some(v4) => is_public(IpAddr::V4(v4)),
             None => {
+                let [first, second, ..] = ip.segments();
                 !(ip.is_loopback()
                     || ip.is_unspecified()
                     || ip.is_multicast()
                     || ip.is_unique_local()
                     || ip.is_unicast_link_local()
-                    || ip.segments()[0] == 0x2001 && ip.segments()[1] == 0x0db8)
+                    // Documentation, Teredo (an IPv4 address in disguise), local-use NAT64,
+                    // discard-only, the deprecated site-local range, IPv4-compatible.
+                    || (first == 0x2001 && (second == 0x0db8 || second == 0))
+                    || (first == 0x0064 && second == 0xff9b)
+                    || (first == 0x0100 && ip.segments()[1..4] == [0, 0, 0])
+                    || (first & 0xffc0) == 0xfec0
+                    || ip.segments()[..6] == [0; 6])
             }
         },
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for, where it says one: IPv4-mapped
+/// (`::ffff:a.b.c.d`), well-known NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`). A
+/// network that routes these reaches the IPv4 address, so it is what must be public.
+fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let segments = ip.segments();
+    let octets = ip.octets();
+    let last = Ipv4Addr::new(octets[12], octets[13], octets[14], octets[15]);
+    match segments {
+        [0x0064, 0xff9b, 0, 0, 0, 0, _, _] => Some(last),
+        [0x2002, ..] => Some(Ipv4Addr::new(octets[2], octets[3], octets[4], octets[5])),
+        _ => None,
     }
 }
 
@@ -145,6 +169,10 @@ mod tests {
     #[test]
     fn only_public_https_targets_are_accepted() {
         assert!(parse_target("https://example.com/hook", false).is_ok());
+        // A public IPv4 address behind NAT64 or 6to4 is public.
+        assert!(parse_target("https://[64:ff9b::808:808]/", false).is_ok());
+        assert!(parse_target("https://[2002:808:808::]/", false).is_ok());
+        assert!(parse_target("https://[2606:4700::1111]/", false).is_ok());
         for refused in [
             "http://example.com/hook",
             "ftp://example.com/",
@@ -156,6 +184,13 @@ mod tests {
             "https://[::ffff:127.0.0.1]/",
             "https://localhost/",
             "https://100.64.0.1/",
+            // IPv6 forms of private IPv4 addresses: NAT64, 6to4, IPv4-compatible, Teredo.
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[64:ff9b:1::a00:1]/",
+            "https://[2002:a00:1::]/",
+            "https://[::10.0.0.1]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "https://[fec0::1]/",
             "not a url",
         ] {
             assert!(parse_target(refused, false).is_err(), "{refused}");

@@ -360,8 +360,19 @@ pub fn key(space: &str, id: &str) -> keys::ItemKey {
 pub fn render(item: &Item) -> Value {
     let mut body: Map<String, Value> = item.body.clone();
     body.remove(SANDBOX);
+    body.remove(OWNER_PAUSED);
     body.insert("version".into(), json!(item.version));
     Value::Object(body)
+}
+
+/// Set while the Space's owner holds the connection paused (`active: false` through the
+/// account API): a space key may pause a social account, never resume one the owner
+/// paused.
+pub const OWNER_PAUSED: &str = "owner_paused";
+
+/// Whether the Space's owner paused `item` (see [`OWNER_PAUSED`]).
+pub fn owner_paused(item: &Item) -> bool {
+    item.body.get(OWNER_PAUSED).and_then(Value::as_bool) == Some(true)
 }
 
 /// The field holding the sandbox provider's instructions (`fail_next`, `failure`).

@@ -3,7 +3,7 @@
 //! lookups are limited per client address, and an address over that budget is refused
 //! before the key store is asked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -87,17 +87,19 @@ pub async fn authenticate(
     let window = RateWindow::at(now);
     let lookup_key = keys::key_lookup(&hash);
     let counter_key = keys::rate_counter(&hash, window.start);
-    let store = engine.store();
-    let increment = || store.increment(&counter_key.pk, &counter_key.sk, 1, window.expires_at());
+    let spend = |limit| budget::spend(engine, &counter_key, &window, limit);
     // A token this process has seen authenticate is counted alongside its lookup, one round
-    // trip. Any other is looked up first, so that a token that turns out unknown leaves no
-    // counter behind: a stream of made-up tokens costs one counter per address, not each.
-    let known = memory.knows(hash.as_str());
-    let (record, counted) = if known {
-        let (record, count) = tokio::join!(lookup(engine, &lookup_key), increment());
-        (record, Some(count))
-    } else {
-        (lookup(engine, &lookup_key).await, None)
+    // trip, against the limit it had then (a busy key's count is spread over several
+    // counters, [`budget::shards`]). Any other is looked up first, so that a token that
+    // turns out unknown leaves no counter behind: a stream of made-up tokens costs one
+    // counter per address, not each.
+    let known = memory.known_limit(hash.as_str());
+    let (record, counted) = match known {
+        Some(limit) => {
+            let (record, decision) = tokio::join!(lookup(engine, &lookup_key), spend(limit));
+            (record, Some(decision))
+        }
+        None => (lookup(engine, &lookup_key).await, None),
     };
     let principal = match record {
         Ok(Some(record)) => record.authenticate(kind, now).map_err(ApiError::from),
@@ -112,18 +114,19 @@ pub async fn authenticate(
     let principal = match principal {
         Ok(principal) => principal,
         Err(error) => {
-            if known {
+            if known.is_some() {
                 memory.forget(hash.as_str());
             }
             return failed(engine, origin, &window, error).await;
         }
     };
-    let count = match counted {
-        Some(count) => count,
-        None => increment().await,
+    // A limit changed since this process remembered it is judged with the old one once.
+    let decision = match counted {
+        Some(decision) => decision,
+        None => spend(principal.rate_limit).await,
     };
-    let decision = match count {
-        Ok(count) => window.decide(count, principal.rate_limit),
+    let decision = match decision {
+        Ok(decision) => decision,
         Err(error) => {
             return Authenticated {
                 principal: Err(error.into()),
@@ -131,8 +134,8 @@ pub async fn authenticate(
             };
         }
     };
-    if !known {
-        memory.remember(hash.as_str());
+    if known != Some(principal.rate_limit) {
+        memory.remember(hash.as_str(), principal.rate_limit);
     }
     if !decision.allowed {
         return Authenticated {
@@ -250,28 +253,29 @@ impl<'a> Origin<'a> {
 const MEMORY_ENTRIES: usize = 10_000;
 
 /// What a process remembers between requests so that failed authentication stays cheap
-/// for us: the tokens that authenticated here (see [`authenticate`]), and the client
+/// for us: the tokens that authenticated here and their rate limits (see [`authenticate`]), and the client
 /// addresses that spent their failed-lookup budget, until when. Losing it (a new process,
 /// a full map) only costs one lookup more; the store's counters stay the truth.
 #[derive(Default)]
 pub struct AuthMemory {
-    known: Mutex<HashSet<String>>,
+    known: Mutex<HashMap<String, u32>>,
     refused: Mutex<HashMap<String, i64>>,
     /// The latest end of any refusal: while it is past, no request looks at `refused`.
     refused_until: AtomicI64,
 }
 
 impl AuthMemory {
-    fn knows(&self, hash: &str) -> bool {
-        lock(&self.known).contains(hash)
+    /// The rate limit of a token that authenticated here.
+    fn known_limit(&self, hash: &str) -> Option<u32> {
+        lock(&self.known).get(hash).copied()
     }
 
-    fn remember(&self, hash: &str) {
+    fn remember(&self, hash: &str, rate_limit: u32) {
         let mut known = lock(&self.known);
         if known.len() >= MEMORY_ENTRIES {
             known.clear();
         }
-        known.insert(hash.to_owned());
+        known.insert(hash.to_owned(), rate_limit);
     }
 
     fn forget(&self, hash: &str) {

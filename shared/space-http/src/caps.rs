@@ -5,9 +5,14 @@
 //! as a count that fails the transaction at the limit. So a refused or failed action takes
 //! nothing, two racing for the last unit cannot both have it, and past the cap the action
 //! is not done at all: the caller gets 429 `LIVE_ACTION_CAP` until the next UTC day.
+//!
+//! A call is one use unless its handler says it is more ([`CapUnits`]: a cluster's
+//! publish is one use per post). A handler whose first transaction has no room for the
+//! count spends it in a transaction of its own just before: the action may then fail with
+//! its use spent, never happen without it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,10 +56,26 @@ pub fn reached(cap: Cap, limit: u32, now: DateTime<Utc>) -> ApiError {
     }
 }
 
+/// How many uses of its cap a call's action is: one, unless the handler sets more before
+/// its first transaction. Shared between the call and the store that counts it.
+#[derive(Debug, Clone, Default)]
+pub struct CapUnits(Arc<AtomicU64>);
+
+impl CapUnits {
+    pub fn set(&self, units: u64) {
+        self.0.store(units, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst).max(1)
+    }
+}
+
 /// The hook of the store a capped call runs over ([`CapStore`]).
 pub struct CapCount {
     counter: keys::ItemKey,
     limit: u64,
+    units: CapUnits,
     expires_at: i64,
     /// Whether a transaction already carried the count (later ones go through as they are).
     counted: AtomicBool,
@@ -65,24 +86,36 @@ pub struct CapCount {
 /// The store a capped call runs over.
 pub type CapStore = Hooked<CapCount>;
 
-/// `inner`, counting the call's action against `key_id`'s `limit` on `cap` for the day.
-pub fn cap_store(
-    inner: Arc<dyn Store>,
-    space: &str,
-    key_id: &str,
-    cap: Cap,
-    limit: u32,
-    now: DateTime<Utc>,
-) -> CapStore {
-    Hooked::new(inner, CapCount::new(space, key_id, cap, limit, now))
+/// What a capped call counts: `units` of `key_id`'s `limit` on `cap` for the day of `now`.
+pub struct Counted<'a> {
+    pub space: &'a str,
+    pub key_id: &'a str,
+    pub cap: Cap,
+    pub limit: u32,
+    pub units: CapUnits,
+    pub now: DateTime<Utc>,
+}
+
+/// `inner`, counting the call's action as `counted` says.
+pub fn cap_store(inner: Arc<dyn Store>, counted: Counted<'_>) -> CapStore {
+    Hooked::new(inner, CapCount::new(counted))
 }
 
 impl CapCount {
-    fn new(space: &str, key_id: &str, cap: Cap, limit: u32, now: DateTime<Utc>) -> CapCount {
+    fn new(counted: Counted<'_>) -> CapCount {
+        let Counted {
+            space,
+            key_id,
+            cap,
+            limit,
+            units,
+            now,
+        } = counted;
         let day = now.format("%Y-%m-%d").to_string();
         CapCount {
             counter: keys::cap_counter(space, key_id, cap.as_str(), &day),
             limit: u64::from(limit),
+            units,
             expires_at: (resets_at(now) + KEPT_AFTER).timestamp(),
             counted: AtomicBool::new(false),
             refused: AtomicBool::new(false),
@@ -97,17 +130,35 @@ impl CapCount {
 
 #[async_trait]
 impl WriteHook for CapCount {
-    async fn write(&self, inner: &dyn Store, mut writes: Vec<Write>, _single: bool) -> Result<(), StoreError> {
-        if self.counted.load(Ordering::SeqCst) || writes.len() >= space_store::MAX_TRANSACTION_WRITES {
+    async fn write(&self, inner: &dyn Store, writes: Vec<Write>, _single: bool) -> Result<(), StoreError> {
+        if self.counted.load(Ordering::SeqCst) {
             return inner.transact(writes).await;
         }
+        if writes.len() >= space_store::MAX_TRANSACTION_WRITES {
+            self.count(inner, Vec::new()).await?;
+            return inner.transact(writes).await;
+        }
+        self.count(inner, writes).await
+    }
+
+    /// A single put or delete is bookkeeping around the action (an idempotency claim, its
+    /// release), never the action: it goes through uncounted.
+    fn hooks_single_writes(&self) -> bool {
+        false
+    }
+}
+
+impl CapCount {
+    /// Writes `writes` with the call's units added to the day's counter, all or nothing.
+    async fn count(&self, inner: &dyn Store, mut writes: Vec<Write>) -> Result<(), StoreError> {
         let at = writes.len();
-        writes.push(Write::count(
-            self.counter.pk.clone(),
-            self.counter.sk.clone(),
-            self.limit,
-            self.expires_at,
-        ));
+        writes.push(Write::Count {
+            pk: self.counter.pk.clone(),
+            sk: self.counter.sk.clone(),
+            limit: self.limit,
+            expires_at: self.expires_at,
+            by: self.units.get(),
+        });
         let mut round = 0;
         loop {
             match inner.transact(writes.clone()).await {
@@ -130,12 +181,6 @@ impl WriteHook for CapCount {
                 Err(error) => return Err(error),
             }
         }
-    }
-
-    /// A single put or delete is bookkeeping around the action (an idempotency claim, its
-    /// release), never the action: it goes through uncounted.
-    fn hooks_single_writes(&self) -> bool {
-        false
     }
 }
 

@@ -105,11 +105,14 @@ where
     let now = call.engine.now();
     let counting: Arc<CapStore> = Arc::new(caps::cap_store(
         call.engine.store_arc(),
-        &space,
-        &call.principal.key_id,
-        cap,
-        limit,
-        now,
+        caps::Counted {
+            space: &space,
+            key_id: &call.principal.key_id,
+            cap,
+            limit,
+            units: call.cap_units.clone(),
+            now,
+        },
     ));
     call.engine = call.engine.with_store(counting.clone());
     match perform(op, call).await {

@@ -180,6 +180,12 @@ pub fn event(space: &str, id: &str) -> ItemKey {
     ItemKey::new(events_partition(space), id)
 }
 
+/// The slots of a key's open realtime streams (`STREAMS#<key_id>`, one item a slot, each
+/// leased: they expire on their own).
+pub fn stream_slots(key_id: &str) -> String {
+    format!("STREAMS#{key_id}")
+}
+
 /// A key's request counter for one rate window, keyed by the token hash so that it can
 /// be counted in parallel with the key lookup.
 pub fn rate_counter(hash: &TokenHash, window_start: i64) -> ItemKey {

@@ -9,7 +9,10 @@
 //!   [`SCAN_BUDGET`] candidates per call. When the budget runs out with matches in hand,
 //!   the page answers them with a cursor (a short page means "more may follow", never
 //!   "this is all"); with none, the list's [`WhenNothingFound`] decides: a resource list
-//!   refuses with a 422 that names its indexed filters, a feed reads on.
+//!   refuses with a 422 that names its indexed filters, a feed reads on — up to
+//!   [`FEED_SCAN_LIMIT`] candidates, after which it answers the one page that is empty and
+//!   still has a cursor: a feed must not skip, and one call must not read a whole
+//!   partition.
 
 use std::collections::HashMap;
 
@@ -26,6 +29,9 @@ use crate::resource::{MAX_LIMIT, PageRequest};
 /// them, before it answers what it found.
 pub const SCAN_BUDGET: usize = 10_000;
 
+/// Candidates a feed's call examines at most while nothing matched.
+pub const FEED_SCAN_LIMIT: usize = 10 * SCAN_BUDGET;
+
 /// The largest read of one round trip while scanning.
 const MAX_CHUNK: usize = 1000;
 
@@ -34,7 +40,8 @@ const FETCH_CONCURRENCY: usize = 16;
 
 /// What a list does when [`SCAN_BUDGET`] runs out before anything matched.
 pub enum WhenNothingFound<'a> {
-    /// Read on to the first match or the end: a feed polled "since" must not skip.
+    /// Read on to the first match or the end, [`FEED_SCAN_LIMIT`] at most: a feed polled
+    /// "since" must not skip.
     ReadOn,
     /// Answer this error instead of an empty page.
     Refuse(&'a (dyn Fn() -> ApiError + Send + Sync)),
@@ -213,6 +220,9 @@ pub async fn list_page(
             match (&when_nothing_found, data.is_empty(), after.clone()) {
                 (_, false, Some(position)) => return Ok(answer(data, seal(position))),
                 (WhenNothingFound::Refuse(refusal), true, _) => return Err(refusal()),
+                (WhenNothingFound::ReadOn, true, Some(position)) if examined >= FEED_SCAN_LIMIT => {
+                    return Ok(answer(data, seal(position)));
+                }
                 _ => {}
             }
         }

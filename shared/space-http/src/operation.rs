@@ -11,6 +11,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use space_auth::{Domain, Principal, PrincipalKind, Scope};
 
+use crate::caps::CapUnits;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::schema::Schema;
@@ -139,6 +140,8 @@ pub struct Call {
     /// The [`SIGNATURE_HEADER`] of a public route's request: a provider's signed callback
     /// proves itself with it, since it has no key. `None` elsewhere.
     pub signature: Option<String>,
+    /// How many uses of the operation's cap the action is, when it is more than one.
+    pub cap_units: CapUnits,
 }
 
 /// Where a provider's callback to a public route carries its signature of the body.
@@ -200,6 +203,7 @@ impl Call {
             raw: None,
             client: None,
             signature: None,
+            cap_units: CapUnits::default(),
         }
     }
 

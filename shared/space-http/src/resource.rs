@@ -1442,7 +1442,7 @@ pub fn list_schema(item: Value) -> Value {
         "type": "object",
         "properties": {
             "data": {"type": "array", "items": item},
-            "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last page."}
+            "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last page (a filtered page may be short, even empty, and have one)."}
         },
         "required": ["data", "next_cursor"]
     })

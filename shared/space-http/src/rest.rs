@@ -134,6 +134,7 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
             raw,
             client,
             signature,
+            cap_units: Default::default(),
         };
         execute(operation, call, idempotency_key.as_deref()).await
     }

@@ -14,7 +14,7 @@ on_both_backends!(
     limits_take_known_cap_names_only_and_show_on_the_key,
     three_hundred_concurrent_sms_on_a_cap_of_fifty_let_exactly_fifty_through,
     refused_actions_take_nothing_and_caps_are_per_key_and_per_action,
-    social_publish_now_is_capped_and_scheduling_is_not,
+    social_publish_counts_every_post_that_goes_live,
     mcp_answers_the_same_refusal,
 );
 
@@ -235,47 +235,82 @@ async fn refused_actions_take_nothing_and_caps_are_per_key_and_per_action(app: T
     assert_capped(&reply("Anything else?").await, "inbox.reply", 1);
 }
 
-async fn social_publish_now_is_capped_and_scheduling_is_not(app: TestApp) {
-    let account = crate::social::connect(&app, "linkedin", "Acme").await;
+async fn social_publish_counts_every_post_that_goes_live(app: TestApp) {
+    let mut accounts = Vec::new();
+    for (network, name) in [("linkedin", "Acme"), ("x", "Acme on X"), ("facebook", "Acme on Facebook")] {
+        accounts.push(crate::social::connect(&app, network, name).await);
+    }
     let key = mint(
+        &app,
+        &["social:run", "social:write"],
+        json!({"social.publish": {"per_day": 3}}),
+    )
+    .await;
+    // A draft on `accounts`: its cluster's id and its posts' ids.
+    let draft = |accounts: Vec<String>| async move {
+        let created = app
+            .space(Method::POST, "/social/posts")
+            .json(json!({"content": "Hello", "account_ids": accounts}))
+            .send()
+            .await
+            .expect(201);
+        let posts: Vec<String> = created.body["posts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|post| post["id"].as_str().map(str::to_owned))
+            .collect();
+        (created.body["id"].as_str().unwrap_or_default().to_owned(), posts)
+    };
+    let live = |path: String, key: String, body: Value| {
+        let app = &app;
+        async move {
+            app.request(Method::POST, &format!("{SPACE_API}{path}"))
+                .key(&key)
+                .json(body)
+                .send()
+                .await
+        }
+    };
+    let later = json!({"scheduled_at": "2099-01-01T10:00:00Z"});
+    // One now, two scheduled for later in one cluster: the three uses of the day.
+    let (_, first) = draft(vec![accounts[0].clone()]).await;
+    live(format!("/social/posts/{}/publish", first[0]), key.clone(), json!({}))
+        .await
+        .expect(200);
+    let (pair, _) = draft(accounts[1..].to_vec()).await;
+    live(format!("/social/clusters/{pair}/schedule"), key.clone(), later.clone())
+        .await
+        .expect(200);
+    // Scheduling is going live later: past the cap it is refused like publishing now.
+    let (_, fourth) = draft(vec![accounts[0].clone()]).await;
+    let refused = live(format!("/social/posts/{}/schedule", fourth[0]), key.clone(), later.clone()).await;
+    assert_capped(&refused, "social.publish", 3);
+    let post = app
+        .space(Method::GET, &format!("/social/posts/{}", fourth[0]))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(post.body["status"], "draft", "nothing was scheduled");
+    // A cluster is one use per post: two posts do not fit in one use left, and none goes.
+    let one_left = mint(
         &app,
         &["social:run", "social:write"],
         json!({"social.publish": {"per_day": 1}}),
     )
     .await;
-    let mut posts = Vec::new();
-    for content in ["First", "Second"] {
-        let created = app
-            .space(Method::POST, "/social/posts")
-            .json(json!({"content": content, "account_ids": [account]}))
+    let (cluster, posts) = draft(accounts.clone()).await;
+    let refused = live(format!("/social/clusters/{cluster}/publish"), one_left.clone(), json!({})).await;
+    assert_capped(&refused, "social.publish", 1);
+    for post in &posts {
+        let post = app
+            .space(Method::GET, &format!("/social/posts/{post}"))
             .send()
             .await
-            .expect(201);
-        posts.push(created.body["posts"][0]["id"].as_str().unwrap_or_default().to_owned());
+            .expect(200);
+        assert_eq!(post.body["status"], "draft");
     }
-    let publish = |post: String| {
-        let (app, key) = (&app, key.clone());
-        async move {
-            app.request(Method::POST, &format!("{SPACE_API}/social/posts/{post}/publish"))
-                .key(&key)
-                .json(json!({}))
-                .send()
-                .await
-        }
-    };
-    publish(posts[0].clone()).await.expect(200);
-    assert_capped(&publish(posts[1].clone()).await, "social.publish", 1);
-    let second = app
-        .space(Method::GET, &format!("/social/posts/{}", posts[1]))
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(second.body["status"], "draft", "nothing was scheduled");
-    // Scheduling for later is not publishing now: the cap does not count it.
-    app.request(Method::POST, &format!("{SPACE_API}/social/posts/{}/schedule", posts[1]))
-        .key(&key)
-        .json(json!({"scheduled_at": "2099-01-01T10:00:00Z"}))
-        .send()
+    live(format!("/social/posts/{}/publish", posts[0]), one_left, json!({}))
         .await
         .expect(200);
 }

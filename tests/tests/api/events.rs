@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use space_auth::Principal;
 use space_http::events::event_write;
+use space_http::listing::FEED_SCAN_LIMIT;
 use space_http::resource::MAX_SCANNED_PER_PAGE;
 use space_tests::{SPACE_API, TestApp, on_both_backends};
 
@@ -62,6 +63,14 @@ mod scan_budget {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn a_rare_type_past_the_scan_budget_still_fills_the_page() {
             super::super::a_rare_type_past_the_scan_budget_still_fills_the_page(
+                TestApp::start(Backend::Embedded).await,
+            )
+            .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_feed_call_stops_reading_at_its_limit_and_hands_out_a_cursor() {
+            super::super::a_feed_call_stops_reading_at_its_limit_and_hands_out_a_cursor(
                 TestApp::start(Backend::Embedded).await,
             )
             .await;
@@ -593,4 +602,31 @@ async fn a_rare_type_past_the_scan_budget_still_fills_the_page(app: TestApp) {
         feed(&app, &format!("?after={newest}&types=page.published&limit=200")).await,
         json!({"data": [], "next_cursor": null})
     );
+}
+
+/// A filter that matches nothing in a very long feed does not read the whole feed in one
+/// call: past [`FEED_SCAN_LIMIT`] items it answers an empty page with a cursor, and the
+/// cursor goes on to the match.
+async fn a_feed_call_stops_reading_at_its_limit_and_hands_out_a_cursor(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let visitor = Principal::visitor().in_space(&space);
+    let now = space_store::Clock::now(app.clock.as_ref());
+    let write = |kind: &str, n: usize| event_write(&space, kind, &format!("con_{n}"), json!({}), &visitor, now);
+    let store = app.engine.store();
+    store
+        .transact(vec![write("page.published", 0)])
+        .await
+        .expect("the rare event");
+    let newer: Vec<_> = (1..=FEED_SCAN_LIMIT + 50)
+        .map(|n| write("contact.updated", n))
+        .collect();
+    for batch in newer.chunks(100) {
+        store.transact(batch.to_vec()).await.expect("a batch of events");
+    }
+    let first = feed(&app, "?types=page.published&limit=10").await;
+    assert_eq!(first["data"], json!([]));
+    let cursor = first["next_cursor"].as_str().expect("a cursor to go on with");
+    let rest = feed(&app, &format!("?types=page.published&limit=10&cursor={cursor}")).await;
+    assert_eq!(types(&rest), ["page.published"]);
+    assert_eq!(rest["next_cursor"], Value::Null);
 }

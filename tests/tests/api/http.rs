@@ -12,6 +12,7 @@ on_both_backends!(
     a_missing_scope_is_403_naming_it_and_changes_nothing,
     another_spaces_ids_are_not_found,
     exactly_the_limit_gets_through_under_concurrency,
+    a_busy_keys_count_is_spread_and_still_exact,
     idempotency_keys_replay_and_refuse_duplicates,
     stale_if_match_is_412,
     pagination_walks_every_page_and_refuses_tampered_cursors,
@@ -297,6 +298,37 @@ async fn exactly_the_limit_gets_through_under_concurrency(app: TestApp) {
     // The next window lets the key through again.
     app.clock.advance(chrono::TimeDelta::seconds(60));
     app.request(Method::GET, &path).key(&key).send().await.expect(200);
+}
+
+async fn a_busy_keys_count_is_spread_and_still_exact(app: TestApp) {
+    // 100,000 a minute is four counters of 25,000 (one item takes ~1,000 writes a second).
+    let per_minute = 100_000;
+    let key = app.mint(&["contacts:read"], Some(per_minute)).await;
+    let path = format!("{SPACE_API}/contacts?limit=1");
+    app.request(Method::GET, &path).key(&key).send().await.expect(200);
+    // All but the last 40 uses of the window are counted straight on the counters, spread
+    // unevenly: a request that lands on a full one moves on to the next.
+    let window = space_auth::RateWindow::at(app.engine.now());
+    let hash = space_auth::Token::parse(&key).expect("a token").hash();
+    let counter = space_http::keys::rate_counter(&hash, window.start);
+    let shards = space_http::budget::shards(&counter, per_minute);
+    assert_eq!(shards.len(), 4);
+    let mut left = 40;
+    for (index, (shard, share)) in shards.iter().enumerate() {
+        let store = app.engine.store();
+        let used = store.increment(&shard.pk, &shard.sk, 0, window.expires_at()).await.expect("read");
+        let keep = if index == 0 { left } else { 40 - left };
+        left = 0;
+        let fill = u64::from(*share) - used - keep;
+        store
+            .increment(&shard.pk, &shard.sk, fill, window.expires_at())
+            .await
+            .expect("counted");
+    }
+    let responses = join_all((0..60).map(|_| app.request(Method::GET, &path).key(&key).send())).await;
+    let ok = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 40, "exactly what is left of the budget passes");
+    assert!(responses.iter().all(|r| r.status == 200 || r.status == 429));
 }
 
 async fn idempotency_keys_replay_and_refuse_duplicates(app: TestApp) {

@@ -1,7 +1,7 @@
 //! The realtime stream on both backends: changes arrive as Server-Sent Events with the
 //! event id as the SSE id, filtered by type; `Last-Event-ID` resumes with nothing missed or
 //! repeated; the stream ends within a couple of seconds of the key's revocation; it needs a
-//! key with `events:read`.
+//! key with `events:read`; a key holds at most five open at once.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ on_both_backends!(
     last_event_id_resumes_without_gaps_or_repeats,
     a_revoked_key_ends_its_stream,
     the_stream_needs_events_read,
+    a_key_holds_five_streams_at_once,
 );
 
 const PATH: &str = "/functions/v1/space-realtime";
@@ -193,4 +194,37 @@ async fn the_stream_needs_events_read(app: TestApp) {
         .await
         .expect("an answer");
     assert_eq!(bad.status(), 422);
+}
+
+async fn a_key_holds_five_streams_at_once(app: TestApp) {
+    let key = app.mint(&["events:read"], None).await;
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(Stream::open(&app, &key, "", None).await);
+    }
+    let sixth = || {
+        app.client
+            .get(format!("{}{PATH}", app.base))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+    };
+    let refused = sixth().await.expect("an answer");
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.expect("the error envelope");
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("5 realtime streams"));
+    // Another key is not held back by this one.
+    let other = app.mint(&["events:read"], None).await;
+    let _watching = Stream::open(&app, &other, "", None).await;
+    // A slot whose stream stopped renewing it (its process died) is free once its lease
+    // has run out.
+    app.clock.advance(chrono::TimeDelta::seconds(61));
+    let _again = Stream::open(&app, &key, "", None).await;
+    // The streams held all along still work.
+    app.contact(json!({"name": "Seen by all"})).await;
+    for stream in &mut open {
+        let event = stream.next(Duration::from_secs(5)).await.expect("an event");
+        assert_eq!(event.kind, "contact.created");
+    }
 }

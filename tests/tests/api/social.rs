@@ -163,6 +163,27 @@ async fn accounts_are_connected_by_the_owner_and_used_by_keys(app: TestApp) {
         .await
         .expect(422);
     assert!(refused.text.contains("inactive"), "{}", refused.text);
+    // The key resumes what it paused; what the owner paused, only the owner resumes.
+    let activate = |active: bool| {
+        app.space(Method::PATCH, &format!("/social/accounts/{linkedin}/activate"))
+            .json(json!({"active": active}))
+            .send()
+    };
+    activate(true).await.expect(200);
+    let owners = format!("/spaces/{space}/connections/{linkedin}");
+    let owner_sets = |active: bool| app.account(Method::PATCH, &owners).json(json!({"active": active})).send();
+    owner_sets(false).await.expect(200);
+    let held = activate(true).await.expect(409);
+    assert!(held.text.contains("paused by the Space's owner"), "{}", held.text);
+    let shown = app
+        .space(Method::GET, &format!("/social/accounts/{linkedin}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(shown.body["active"], false);
+    assert!(shown.body.get("owner_paused").is_none(), "{}", shown.body);
+    owner_sets(true).await.expect(200);
+    activate(false).await.expect(200);
 
     // Disconnected by the owner, it is gone for the key.
     app.account(Method::DELETE, &format!("/spaces/{space}/connections/{linkedin}"))
