@@ -59,9 +59,7 @@ pub async fn claim(engine: &Engine, key_id: &str) -> Result<Slot, ApiError> {
 
 fn leased(engine: &Engine, pk: &str, sk: &str, version: u64) -> Item {
     let until = engine.now().timestamp() + LEASE.as_secs() as i64;
-    Item::new(pk, sk, Map::new())
-        .with_version(version)
-        .expiring_at(until)
+    Item::new(pk, sk, Map::new()).with_version(version).expiring_at(until)
 }
 
 impl Slot {

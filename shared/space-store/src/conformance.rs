@@ -1037,6 +1037,19 @@ pub async fn counts(store: &Arc<dyn Store>, _clock: &ManualClock) {
         .expect("exactly the limit");
     let usage = get(store, &pk, "usage").await.expect("the usage counter");
     assert_eq!(usage.version, 10);
+    // More units than the limit at once are refused even by a counter not yet written.
+    let too_many = Write::Count {
+        pk: pk.clone(),
+        sk: "fresh".into(),
+        limit: 2,
+        expires_at,
+        by: 3,
+    };
+    match store.transact(vec![action(7), too_many]).await {
+        Err(StoreError::TransactionConflict { index: 1 }) => {}
+        other => panic!("three is past two on a fresh counter too, got {other:?}"),
+    }
+    assert!(get(store, &pk, "fresh").await.is_none());
 
     let racing = partition("counts-race");
     let mut attempts = tokio::task::JoinSet::new();

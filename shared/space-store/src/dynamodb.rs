@@ -776,7 +776,12 @@ impl DynamoStore {
                     .table_name(self.table.as_ref())
                     .set_key(Some(key(pk, sk)))
                     .update_expression("ADD #v :one SET #ttl = :ttl, #body = if_not_exists(#body, :empty)")
-                    .condition_expression("attribute_not_exists(#v) OR #v <= :most")
+                    // More than the limit at once fits no counter, a fresh one included.
+                    .condition_expression(if by > limit {
+                        "attribute_exists(#v) AND attribute_not_exists(#v)"
+                    } else {
+                        "attribute_not_exists(#v) OR #v <= :most"
+                    })
                     .set_expression_attribute_names(Some(names(&[("#v", VERSION), ("#ttl", TTL), ("#body", BODY)])))
                     .set_expression_attribute_values(Some(HashMap::from([
                         (":one".to_owned(), AttributeValue::N(by.to_string())),

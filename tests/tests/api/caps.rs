@@ -237,7 +237,11 @@ async fn refused_actions_take_nothing_and_caps_are_per_key_and_per_action(app: T
 
 async fn social_publish_counts_every_post_that_goes_live(app: TestApp) {
     let mut accounts = Vec::new();
-    for (network, name) in [("linkedin", "Acme"), ("x", "Acme on X"), ("facebook", "Acme on Facebook")] {
+    for (network, name) in [
+        ("linkedin", "Acme"),
+        ("x", "Acme on X"),
+        ("facebook", "Acme on Facebook"),
+    ] {
         accounts.push(crate::social::connect(&app, network, name).await);
     }
     let key = mint(
@@ -247,20 +251,23 @@ async fn social_publish_counts_every_post_that_goes_live(app: TestApp) {
     )
     .await;
     // A draft on `accounts`: its cluster's id and its posts' ids.
-    let draft = |accounts: Vec<String>| async move {
-        let created = app
-            .space(Method::POST, "/social/posts")
-            .json(json!({"content": "Hello", "account_ids": accounts}))
-            .send()
-            .await
-            .expect(201);
-        let posts: Vec<String> = created.body["posts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|post| post["id"].as_str().map(str::to_owned))
-            .collect();
-        (created.body["id"].as_str().unwrap_or_default().to_owned(), posts)
+    let draft = |accounts: Vec<String>| {
+        let app = &app;
+        async move {
+            let created = app
+                .space(Method::POST, "/social/posts")
+                .json(json!({"content": "Hello", "account_ids": accounts}))
+                .send()
+                .await
+                .expect(201);
+            let posts: Vec<String> = created.body["posts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|post| post["id"].as_str().map(str::to_owned))
+                .collect();
+            (created.body["id"].as_str().unwrap_or_default().to_owned(), posts)
+        }
     };
     let live = |path: String, key: String, body: Value| {
         let app = &app;
@@ -284,7 +291,12 @@ async fn social_publish_counts_every_post_that_goes_live(app: TestApp) {
         .expect(200);
     // Scheduling is going live later: past the cap it is refused like publishing now.
     let (_, fourth) = draft(vec![accounts[0].clone()]).await;
-    let refused = live(format!("/social/posts/{}/schedule", fourth[0]), key.clone(), later.clone()).await;
+    let refused = live(
+        format!("/social/posts/{}/schedule", fourth[0]),
+        key.clone(),
+        later.clone(),
+    )
+    .await;
     assert_capped(&refused, "social.publish", 3);
     let post = app
         .space(Method::GET, &format!("/social/posts/{}", fourth[0]))
@@ -300,7 +312,12 @@ async fn social_publish_counts_every_post_that_goes_live(app: TestApp) {
     )
     .await;
     let (cluster, posts) = draft(accounts.clone()).await;
-    let refused = live(format!("/social/clusters/{cluster}/publish"), one_left.clone(), json!({})).await;
+    let refused = live(
+        format!("/social/clusters/{cluster}/publish"),
+        one_left.clone(),
+        json!({}),
+    )
+    .await;
     assert_capped(&refused, "social.publish", 1);
     for post in &posts {
         let post = app

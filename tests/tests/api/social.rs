@@ -171,7 +171,11 @@ async fn accounts_are_connected_by_the_owner_and_used_by_keys(app: TestApp) {
     };
     activate(true).await.expect(200);
     let owners = format!("/spaces/{space}/connections/{linkedin}");
-    let owner_sets = |active: bool| app.account(Method::PATCH, &owners).json(json!({"active": active})).send();
+    let owner_sets = |active: bool| {
+        app.account(Method::PATCH, &owners)
+            .json(json!({"active": active}))
+            .send()
+    };
     owner_sets(false).await.expect(200);
     let held = activate(true).await.expect(409);
     assert!(held.text.contains("paused by the Space's owner"), "{}", held.text);
