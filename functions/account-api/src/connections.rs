@@ -217,6 +217,8 @@ pub fn schema() -> Value {
 
 fn owner_view(item: &Item) -> Value {
     let mut body = item.body.clone();
+    // The owner reads its pause as `active: false`.
+    body.remove(connections::OWNER_PAUSED);
     body.insert("version".into(), json!(item.version));
     Value::Object(body)
 }

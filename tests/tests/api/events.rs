@@ -572,7 +572,9 @@ async fn the_feed_is_a_read_only_mcp_tool(app: TestApp) {
 /// A filter that matches only events older than one page's scan budget still answers them
 /// on the first page: a page is never empty with a cursor, which a client would take for
 /// the end of the feed.
-async fn a_rare_type_past_the_scan_budget_still_fills_the_page(app: TestApp) {
+/// One `page.published` event, then `newer` `contact.updated` ones, written straight to the
+/// store.
+async fn a_rare_event_under(app: &TestApp, newer: usize) {
     let space = app.demo.space_id.clone();
     let visitor = Principal::visitor().in_space(&space);
     let now = space_store::Clock::now(app.clock.as_ref());
@@ -582,13 +584,15 @@ async fn a_rare_type_past_the_scan_budget_still_fills_the_page(app: TestApp) {
         .transact(vec![write("page.published", 0)])
         .await
         .expect("the rare event");
-    // Written straight to the store: a page of the feed scans this many before it stops.
-    let newer: Vec<_> = (1..=MAX_SCANNED_PER_PAGE + 50)
-        .map(|n| write("contact.updated", n))
-        .collect();
+    let newer: Vec<_> = (1..=newer).map(|n| write("contact.updated", n)).collect();
     for batch in newer.chunks(100) {
         store.transact(batch.to_vec()).await.expect("a batch of events");
     }
+}
+
+async fn a_rare_type_past_the_scan_budget_still_fills_the_page(app: TestApp) {
+    // A page of the feed scans this many before it stops.
+    a_rare_event_under(&app, MAX_SCANNED_PER_PAGE + 50).await;
 
     let rare = feed(&app, "?types=page.published&limit=200").await;
     assert_eq!(types(&rare), ["page.published"]);
@@ -608,21 +612,7 @@ async fn a_rare_type_past_the_scan_budget_still_fills_the_page(app: TestApp) {
 /// call: past [`FEED_SCAN_LIMIT`] items it answers an empty page with a cursor, and the
 /// cursor goes on to the match.
 async fn a_feed_call_stops_reading_at_its_limit_and_hands_out_a_cursor(app: TestApp) {
-    let space = app.demo.space_id.clone();
-    let visitor = Principal::visitor().in_space(&space);
-    let now = space_store::Clock::now(app.clock.as_ref());
-    let write = |kind: &str, n: usize| event_write(&space, kind, &format!("con_{n}"), json!({}), &visitor, now);
-    let store = app.engine.store();
-    store
-        .transact(vec![write("page.published", 0)])
-        .await
-        .expect("the rare event");
-    let newer: Vec<_> = (1..=FEED_SCAN_LIMIT + 50)
-        .map(|n| write("contact.updated", n))
-        .collect();
-    for batch in newer.chunks(100) {
-        store.transact(batch.to_vec()).await.expect("a batch of events");
-    }
+    a_rare_event_under(&app, FEED_SCAN_LIMIT + 50).await;
     let first = feed(&app, "?types=page.published&limit=10").await;
     assert_eq!(first["data"], json!([]));
     let cursor = first["next_cursor"].as_str().expect("a cursor to go on with");

@@ -176,7 +176,9 @@ async fn accounts_are_connected_by_the_owner_and_used_by_keys(app: TestApp) {
             .json(json!({"active": active}))
             .send()
     };
-    owner_sets(false).await.expect(200);
+    let owner_paused = owner_sets(false).await.expect(200);
+    assert_eq!(owner_paused.body["active"], false);
+    assert!(owner_paused.body.get("owner_paused").is_none(), "{}", owner_paused.body);
     let held = activate(true).await.expect(409);
     assert!(held.text.contains("paused by the Space's owner"), "{}", held.text);
     let shown = app
