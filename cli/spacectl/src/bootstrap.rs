@@ -65,6 +65,7 @@ async fn create_owned_demo(
         read_only: false,
         limits: Vec::new(),
         approval_required: space_auth::ScopeSet::default(),
+        cause: None,
     };
     let account_key = mint(
         engine,

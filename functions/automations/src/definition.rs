@@ -393,7 +393,7 @@ pub fn request_schema(partial: bool) -> Value {
 fn trigger_schema() -> Value {
     json!({
         "type": "object",
-        "description": "`manual` (a key runs it), `event` (each new event of that type), or `schedule` (a cron expression, minute hour day month weekday, in `time_zone`).",
+        "description": "`manual` (a key runs it), `event` (each new event of that type, except those the automation's own runs caused; a chain of automations starting one another stops after 5), or `schedule` (a cron expression, minute hour day month weekday, in `time_zone`).",
         "required": ["type"],
         "properties": {
             "type": {"type": "string", "enum": ["manual", "event", "schedule"]},

@@ -235,6 +235,7 @@ async fn run(call: Call) -> Result<Reply, ApiError> {
         trigger: json!({"type": "manual"}),
         key_id: call.principal.key_id.clone(),
         input,
+        depth: 1,
     };
     let (shown, writes) = runs::start_writes(&space, &automation, start, &call.principal, now);
     call.engine.store().transact(writes).await?;

@@ -89,7 +89,12 @@ pub struct Start {
     pub trigger: Value,
     pub key_id: String,
     pub input: Value,
+    /// Where the run stands in a chain of automations ([`space_auth::Cause::depth`]).
+    pub depth: u32,
 }
+
+/// Where a run keeps its [`Start::depth`].
+pub const DEPTH: &str = "_depth";
 
 /// The writes that create a run of `automation` and enqueue its first step: the run only if
 /// no run has its id (an event or an occurrence starts one run, however often it is seen).
@@ -129,6 +134,7 @@ pub fn start_writes(
     body.insert("trigger".into(), start.trigger);
     body.insert("key_id".into(), json!(start.key_id));
     body.insert("input".into(), start.input);
+    body.insert(DEPTH.into(), json!(start.depth));
     body.insert("steps".into(), Value::Array(steps));
     // The steps as they were when the run started: a later change to the automation does
     // not change a run under way.

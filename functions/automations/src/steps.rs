@@ -153,10 +153,20 @@ pub async fn perform(
         ));
     };
     let key_id = run.body.get("key_id").and_then(Value::as_str).unwrap_or_default();
-    let principal = match space_http::approvals::key_principal(engine, space, key_id).await {
+    let mut principal = match space_http::approvals::key_principal(engine, space, key_id).await {
         Ok(principal) => principal,
         Err(error) => return refused(error),
     };
+    // What the step does names this automation in its events (see `triggers`).
+    principal.cause = Some(space_auth::Cause {
+        automation_id: automation.to_owned(),
+        depth: run
+            .body
+            .get(crate::runs::DEPTH)
+            .and_then(Value::as_u64)
+            .and_then(|depth| u32::try_from(depth).ok())
+            .unwrap_or(1),
+    });
     let mut call = Call::new(engine.clone(), principal);
     call.path = path.into_iter().map(|(name, value)| (name.to_owned(), value)).collect();
     call.body = body;

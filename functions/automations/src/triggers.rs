@@ -3,7 +3,10 @@
 //! Events: [`Triggers`] follows the feed of each Space with event-triggered automations
 //! (a [`SavedTail`], as the webhook fan-out does) and starts one run per automation and
 //! event. The run's id is derived from both, and the run is written on the condition that
-//! it does not exist, so an event seen twice starts one run.
+//! it does not exist, so an event seen twice starts one run. An event a step of an
+//! automation's run wrote names that automation ([`space_auth::Cause`]): it never starts
+//! the same automation again, and a chain of automations starting one another stops after
+//! [`MAX_CHAIN`] of them.
 //!
 //! Schedules: each enabled scheduled automation has one job ([`TICK`], named by the
 //! automation) due at its `next_run_at`. The job starts the run of that occurrence (its id
@@ -28,6 +31,9 @@ use crate::runs::{RUN_PREFIX, Start, start_writes};
 
 /// The job that starts a scheduled automation's run.
 pub const TICK: &str = "automations.schedule";
+
+/// The most automations a chain of event triggers runs, one starting the next.
+pub const MAX_CHAIN: u32 = 5;
 /// The partition that lists the Spaces with event-triggered automations.
 const REGISTRY: &str = "AUTOMATION_SPACES";
 /// Where the trigger keeps its place in each Space's feed.
@@ -126,6 +132,7 @@ async fn follow(engine: &Engine, space: &str) -> Result<usize, JobError> {
     let mut started = 0;
     for event in &events {
         let kind = event.body.get("type").and_then(Value::as_str).unwrap_or_default();
+        let cause = space_http::events::cause_of(&event.body);
         for (automation, wanted) in &watching {
             // What happened before the automation watched for it does not start it.
             let armed = automation.body.get(crate::owner::ARMED_AT).and_then(Value::as_u64);
@@ -134,6 +141,17 @@ async fn follow(engine: &Engine, space: &str) -> Result<usize, JobError> {
                 || ulid_of(&event.sk) < ulid_of(&automation.sk)
                 || armed.is_some_and(|armed| minted < armed)
             {
+                continue;
+            }
+            // What the automation's own runs did does not start it again, and a chain of
+            // automations starting one another stops at MAX_CHAIN.
+            if let Some(cause) = &cause
+                && (cause.automation_id == automation.sk || cause.depth >= MAX_CHAIN)
+            {
+                tracing::info!(
+                    automation = %automation.sk, event = %event.sk, caused_by = %cause.automation_id,
+                    depth = cause.depth, "an automation's event does not start this automation"
+                );
                 continue;
             }
             let Some(key_id) = automation.body.get("run_as_key_id").and_then(Value::as_str) else {
@@ -150,6 +168,7 @@ async fn follow(engine: &Engine, space: &str) -> Result<usize, JobError> {
                 trigger: json!({"type": "event", "event_id": event.sk}),
                 key_id: key_id.to_owned(),
                 input,
+                depth: cause.as_ref().map_or(1, |cause| cause.depth + 1),
             };
             let (_, writes) = start_writes(space, automation, start, &Principal::system().in_space(space), now);
             match engine.store().transact(writes).await {
@@ -207,6 +226,7 @@ impl Handler for Tick {
                 trigger: json!({"type": "schedule", "scheduled_for": format_datetime(at)}),
                 key_id: key_id.to_owned(),
                 input: json!({}),
+                depth: 1,
             };
             let (_, started) = start_writes(space, &automation, start, &Principal::system().in_space(space), now);
             writes.extend(started);

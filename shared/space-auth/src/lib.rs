@@ -15,7 +15,7 @@ pub mod scope;
 pub mod token;
 
 pub use caps::{Cap, CapLimit, StoredLimits};
-pub use principal::{KeyRecord, KeyStatus, MissingScope, Principal, PrincipalKind};
+pub use principal::{Cause, KeyRecord, KeyStatus, MissingScope, Principal, PrincipalKind};
 pub use rate_limit::{DEFAULT_RATE_LIMIT_PER_MINUTE, FAILED_AUTH_PER_MINUTE, RateDecision, RateWindow};
 pub use scope::{Action, Domain, Scope, ScopeError, ScopeSet};
 pub use token::{Token, TokenError, TokenHash, TokenKind};

@@ -159,6 +159,7 @@ impl KeyRecord {
             read_only: self.read_only,
             limits: crate::caps::known(&self.limits),
             approval_required: self.approval_required,
+            cause: None,
         })
     }
 }
@@ -179,6 +180,19 @@ pub struct Principal {
     pub limits: Vec<(Cap, u32)>,
     /// Scopes whose live actions wait for the owner's approval.
     pub approval_required: ScopeSet,
+    /// The automation run this call is a step of, if any.
+    pub cause: Option<Cause>,
+}
+
+/// The automation run a call is a step of. The events the call writes carry it, so that an
+/// automation is never started again by what its own runs did, and a chain of automations
+/// starting one another ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub automation_id: String,
+    /// 1 for a run started by anything but an automation's event; one more for each
+    /// automation before it in a chain.
+    pub depth: u32,
 }
 
 /// The scope a call needed and the key did not have.
@@ -199,6 +213,7 @@ impl Principal {
             read_only: true,
             limits: Vec::new(),
             approval_required: ScopeSet::default(),
+            cause: None,
         }
     }
 

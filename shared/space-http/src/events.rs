@@ -141,6 +141,12 @@ fn change_write(
     }
     body.insert("key_id".into(), json!(principal.key_id));
     body.insert("actor".into(), json!(ActorKind::of(principal).as_str()));
+    if let Some(cause) = &principal.cause {
+        body.insert(
+            CAUSE.into(),
+            json!({"automation_id": cause.automation_id, "depth": cause.depth}),
+        );
+    }
     body.insert("created_at".into(), json!(format_datetime(now)));
     let expires = now.timestamp() + EVENT_RETENTION_DAYS * 24 * 3600;
     Write::put(
@@ -297,8 +303,21 @@ pub fn resource_type(kind: &str) -> &str {
     kind.rsplit_once('.').map_or(kind, |(resource, _)| resource)
 }
 
+/// Where a stored event keeps the automation run that wrote it ([`space_auth::Cause`]).
+const CAUSE: &str = "caused_by";
+
+/// The automation run that wrote a stored event, if one did.
+pub fn cause_of(stored: &Map<String, Value>) -> Option<space_auth::Cause> {
+    let cause = stored.get(CAUSE)?;
+    Some(space_auth::Cause {
+        automation_id: cause.get("automation_id")?.as_str()?.to_owned(),
+        depth: u32::try_from(cause.get("depth")?.as_u64()?).ok()?,
+    })
+}
+
 /// A stored event as the API shows it (see [`schema`]).
 pub fn render(mut stored: Map<String, Value>) -> Value {
+    let automation = cause_of(&stored).map(|cause| cause.automation_id);
     let actor = ActorKind::of_stored(&stored);
     let mut take = |name: &str| stored.remove(name).unwrap_or(Value::Null);
     let id = take("id");
@@ -312,11 +331,15 @@ pub fn render(mut stored: Map<String, Value>) -> Value {
         ActorKind::Key | ActorKind::Owner => take("key_id"),
     };
     let resource = kind.as_str().map(resource_type).unwrap_or_default();
+    let mut by = json!({"kind": actor.as_str(), "key_id": key_id});
+    if let Some(automation) = automation {
+        by["automation_id"] = json!(automation);
+    }
     json!({
         "id": id,
         "type": kind,
         "created_at": created_at,
-        "actor": {"kind": actor.as_str(), "key_id": key_id},
+        "actor": by,
         "resource": {"type": resource, "id": subject},
         "data": if previous.is_null() {
             json!({"object": object})
@@ -354,6 +377,10 @@ pub fn schema() -> Value {
                     "key_id": {
                         "type": ["string", "null"],
                         "description": "The id of the key that made the change; null for `system`."
+                    },
+                    "automation_id": {
+                        "type": "string",
+                        "description": "Present when a step of this automation's run made the change (with the key the automation runs as)."
                     }
                 }
             },
@@ -481,6 +508,7 @@ mod tests {
             read_only: false,
             limits: Vec::new(),
             approval_required: ScopeSet::default(),
+            cause: None,
         }
     }
 

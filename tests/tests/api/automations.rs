@@ -17,6 +17,7 @@ on_both_backends!(
     a_failing_step_fails_the_run_and_skips_the_rest,
     a_webhook_answering_500_fails_its_step,
     a_new_contact_starts_its_automation_once,
+    automations_are_not_started_by_their_own_runs_and_chains_end,
     steps_fill_in_the_runs_contact_and_input,
     a_schedule_fires_at_nine_local_time_across_the_dst_change,
     a_sending_step_counts_under_the_keys_cap,
@@ -769,4 +770,59 @@ async fn a_step_job_that_runs_twice_acts_once(app: TestApp) {
     let types = app.event_types().await;
     assert_eq!(count(&types, "task.created"), 1);
     assert_eq!(count(&types, "automation.run.succeeded"), 1);
+}
+
+async fn automations_are_not_started_by_their_own_runs_and_chains_end(app: TestApp) {
+    let (_, key_id) = mint(&app, &["tasks:write"], Value::Null).await;
+    let on_new_task = |name: &str| {
+        json!({"name": name, "trigger": {"type": "event", "event": "task.created"}, "run_as_key_id": key_id, "steps": [
+            {"type": "create_task", "title": format!("From {name}")}
+        ]})
+    };
+    let settle = || async {
+        for _ in 0..30 {
+            app.worker_pass().await;
+        }
+    };
+    // An automation whose step makes the very event it waits for runs once per task.
+    let echo = id(&define(&app, on_new_task("echo")).await);
+    app.space(Method::POST, "/tasks")
+        .json(json!({"title": "Seed"}))
+        .send()
+        .await
+        .expect(201);
+    settle().await;
+    assert_eq!(runs(&app, &echo).await.len(), 1);
+    assert_eq!(tasks(&app).await.len(), 2);
+    let events = app
+        .space(Method::GET, "/events?types=task.created")
+        .send()
+        .await
+        .expect(200);
+    let by_echo: Vec<&Value> = events.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|event| event["actor"]["automation_id"] == echo.as_str())
+        .collect();
+    assert_eq!(by_echo.len(), 1, "{}", events.body);
+    assert_eq!(by_echo[0]["actor"]["key_id"], key_id.as_str());
+
+    // Two that start each other stop after a chain of five.
+    app.account(Method::PATCH, &format!("{}/{echo}", automations_path(&app)))
+        .json(json!({"enabled": false}))
+        .send()
+        .await
+        .expect(200);
+    let ping = id(&define(&app, on_new_task("ping")).await);
+    let pong = id(&define(&app, on_new_task("pong")).await);
+    app.space(Method::POST, "/tasks")
+        .json(json!({"title": "Serve"}))
+        .send()
+        .await
+        .expect(201);
+    settle().await;
+    assert_eq!(runs(&app, &ping).await.len(), 5);
+    assert_eq!(runs(&app, &pong).await.len(), 5);
+    assert_eq!(tasks(&app).await.len(), 2 + 1 + 10);
 }
