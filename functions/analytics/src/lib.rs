@@ -24,6 +24,10 @@ use space_http::{ApiError, Engine, FieldErrors, Operation, Schema};
 /// What this family's Lambda binary carries beyond the table (IAM follows from it).
 pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends::TABLE;
 
+/// Summaries and exports a Space may ask for a minute: each reads up to weeks of events or
+/// a whole dataset.
+pub const READS_PER_MINUTE: u32 = 10;
+
 /// The period a summary covers when the caller names none.
 const DEFAULT_DAYS: i64 = 7;
 
@@ -148,6 +152,7 @@ pub fn operations() -> Vec<Operation> {
             "Counted from the Space's events, which are kept {EVENT_RETENTION_DAYS} days: `from` earlier than \
              that is 422, and so is a `from` that is not before `to`."
         ))
+        .budgeted(READS_PER_MINUTE)
         .answers(StatusCode::OK, Schema::lazy(summary::schema).named("AnalyticsSummary")),
         Operation::new(
             "analytics_export",
@@ -163,6 +168,7 @@ pub fn operations() -> Vec<Operation> {
             "The file is sent as it is read, oldest rows first within each partition, so it may be of any size; \
              `from` not before `to` is 422. CSV cells hold text as it is; lists and objects are written as JSON.",
         )
+        .budgeted(READS_PER_MINUTE)
         .answers_as(StatusCode::OK, &[export::CSV, export::JSON_LINES]),
     ]
 }

@@ -95,6 +95,7 @@ pub fn operation_for(resource: fn() -> Resource) -> Operation {
         media_types: &[],
         answers: Vec::new(),
         cap: None,
+        space_budget: None,
         handler: handler(move |call| async move { import(&call, resource()).await }),
     }
 }

@@ -51,6 +51,7 @@ pub fn operations() -> Vec<Operation> {
             media_types: &[],
             answers: Vec::new(),
             cap: None,
+            space_budget: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&list_resource);
                 async move {
@@ -85,6 +86,7 @@ pub fn operations() -> Vec<Operation> {
             media_types: &[],
             answers: Vec::new(),
             cap: None,
+            space_budget: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&add_resource);
                 async move {
@@ -131,6 +133,7 @@ pub fn operations() -> Vec<Operation> {
             media_types: &[],
             answers: Vec::new(),
             cap: None,
+            space_budget: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&remove_resource);
                 async move {

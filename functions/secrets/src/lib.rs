@@ -47,6 +47,7 @@ pub fn operations() -> Vec<Operation> {
             media_types: &[],
             answers: Vec::new(),
             cap: None,
+            space_budget: None,
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
@@ -74,6 +75,7 @@ pub fn operations() -> Vec<Operation> {
             media_types: &[],
             answers: Vec::new(),
             cap: None,
+            space_budget: None,
             handler: handler(|call| async move {
                 let key = keys::secret(call.space_id()?, call.path_param("name")?);
                 let item = call

@@ -54,7 +54,36 @@ pub async fn execute(op: &Operation, mut call: Call, idempotency_key: Option<&st
             return ask_approval(op, call, idempotency_key, scope.to_string()).await;
         }
     }
+    spend_space_budget(op, &call).await?;
     counted(op, call, |op, call| run(op, call, idempotency_key)).await
+}
+
+/// Counts a call of a budgeted operation against its Space ([`Operation::space_budget`]).
+async fn spend_space_budget(op: &Operation, call: &Call) -> Result<(), ApiError> {
+    let (Some(per_minute), Some(space)) = (op.space_budget, &call.principal.space_id) else {
+        return Ok(());
+    };
+    let window = space_auth::RateWindow::at(call.engine.now());
+    let counter = crate::keys::operation_counter(space, &op.name, window.start);
+    let decision = crate::budget::spend(&call.engine, &counter, &window, per_minute).await?;
+    if decision.allowed {
+        return Ok(());
+    }
+    Err(crate::budget::refusal(
+        &decision,
+        format!(
+            "`{}` may be called {per_minute} times a minute per Space; retry in {} s.",
+            op.name, decision.resets_in
+        ),
+    ))
+}
+
+/// What a budgeted operation's description says of its budget.
+pub fn budget_rule(per_minute: u32) -> String {
+    format!(
+        "Reads much per call: a Space may call it {per_minute} times a minute (all its keys together); past that \
+         it answers 429 `RATE_LIMITED` with `Retry-After`."
+    )
 }
 
 /// Runs a call the owner approved ([`crate::approvals`]): authorized again (the key is read

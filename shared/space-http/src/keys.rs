@@ -203,6 +203,11 @@ pub fn key_usage(space: &str, key_id: &str, day: &str) -> ItemKey {
     ItemKey::new(format!("SPACE#{space}#USAGE"), format!("{key_id}#{day}"))
 }
 
+/// A Space's calls of one budgeted operation in one window.
+pub fn operation_counter(space: &str, operation: &str, window_start: i64) -> ItemKey {
+    ItemKey::new(format!("RL#op#{space}#{operation}"), window_start.to_string())
+}
+
 /// A client address's request counter on one family of public routes.
 pub fn visitor_counter(family: &str, client: &str, window_start: i64) -> ItemKey {
     ItemKey::new(format!("RL#visitor#{family}#{client}"), window_start.to_string())

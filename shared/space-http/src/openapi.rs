@@ -329,6 +329,12 @@ impl Components {
             }
             description.push_str(&crate::caps::rule(cap));
         }
+        if let Some(per_minute) = operation.space_budget {
+            if !description.is_empty() {
+                description.push_str("\n\n");
+            }
+            description.push_str(&crate::execute::budget_rule(per_minute));
+        }
         if let Some(scope) = operation.approvable() {
             if !description.is_empty() {
                 description.push_str("\n\n");

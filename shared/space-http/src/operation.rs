@@ -421,6 +421,10 @@ pub struct Operation {
     pub answers: Vec<Answer>,
     /// The cap a live action counts against ([`crate::caps`]), for keys that limit it.
     pub cap: Option<space_auth::Cap>,
+    /// Calls a Space may make a minute, whatever its keys' limits: for an operation that
+    /// reads much per call (a summary over weeks of events), so that one Space's calls
+    /// cannot take the store from the others.
+    pub space_budget: Option<u32>,
     pub handler: Handler,
 }
 
@@ -475,8 +479,15 @@ impl Operation {
             media_types: &[],
             answers: Vec::new(),
             cap: None,
+            space_budget: None,
             handler,
         }
+    }
+
+    /// At most `per_minute` calls a minute per Space ([`Operation::space_budget`]).
+    pub fn budgeted(mut self, per_minute: u32) -> Operation {
+        self.space_budget = Some(per_minute);
+        self
     }
 
     /// A live action that counts against `cap` for keys with a limit on it.

@@ -625,6 +625,7 @@ impl Resource {
             media_types: &[],
             answers: Vec::new(),
             cap: None,
+            space_budget: None,
             handler: run,
         }
     }

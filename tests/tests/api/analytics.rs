@@ -14,6 +14,7 @@ on_both_backends!(
     contacts_export_as_csv_and_json_lines_row_for_row,
     nested_datasets_and_periods_export,
     exports_need_analytics_read_and_mcp_gets_the_text,
+    summaries_and_exports_are_budgeted_per_space,
 );
 
 async fn summary(app: &TestApp, query: &str) -> Value {
@@ -268,4 +269,32 @@ async fn exports_need_analytics_read_and_mcp_gets_the_text(app: TestApp) {
     let rows = csv_rows(text);
     assert_eq!(rows[0][0], "id");
     assert!(rows.iter().any(|row| row[2] == "ada@example.com"), "{text}");
+}
+
+async fn summaries_and_exports_are_budgeted_per_space(app: TestApp) {
+    let per_minute = analytics::READS_PER_MINUTE;
+    for _ in 0..per_minute {
+        summary(&app, "").await;
+    }
+    // Every key of the Space shares the budget; an export has one of its own.
+    let other_key = app.mint(&["analytics:read"], None).await;
+    let refused = app
+        .request(Method::GET, &format!("{}/analytics/summary", space_tests::SPACE_API))
+        .key(&other_key)
+        .send()
+        .await
+        .expect(429);
+    assert_eq!(refused.error_code(), "RATE_LIMITED");
+    assert!(refused.text.contains("per Space"), "{}", refused.text);
+    assert!(refused.header("retry-after").is_some());
+    export(&app, "?dataset=contacts&format=csv").await.expect(200);
+    // Another Space is not held back.
+    let (_, elsewhere) = app.other_space().await;
+    app.request(Method::GET, &format!("{}/analytics/summary", space_tests::SPACE_API))
+        .key(&elsewhere)
+        .send()
+        .await
+        .expect(200);
+    app.clock.advance(chrono::TimeDelta::seconds(60));
+    summary(&app, "").await;
 }
