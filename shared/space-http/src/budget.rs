@@ -43,6 +43,14 @@ pub async fn spend(
     window: &RateWindow,
     limit: u32,
 ) -> Result<RateDecision, StoreError> {
+    // One counter (every key at its usual limits): no shard list to build per request.
+    if limit <= SHARD_LIMIT {
+        let count = engine
+            .store()
+            .increment(&counter.pk, &counter.sk, 1, window.expires_at())
+            .await?;
+        return Ok(window.decide(count, limit));
+    }
     let shards = shards(counter, limit);
     let first = if shards.len() > 1 {
         rand::random_range(0..shards.len())
