@@ -15,23 +15,34 @@ use crate::keys::ItemKey;
 /// split over several items ([`shards`]).
 pub const SHARD_LIMIT: u32 = 30_000;
 
+/// The most counters one budget is split over: a limit far above any request rate (a
+/// bench key's `u32::MAX`) gets bigger shares, not more counters.
+pub const MAX_SHARDS: u32 = 16;
+
+/// How many counters `limit` is split over.
+fn shard_count(limit: u32) -> u32 {
+    limit.div_ceil(SHARD_LIMIT).clamp(1, MAX_SHARDS)
+}
+
+/// Counter `shard` of `count` for `counter`, with its share of `limit` (the shares add up
+/// to `limit`).
+fn shard(counter: &ItemKey, limit: u32, count: u32, shard: u32) -> (ItemKey, u32) {
+    let share = limit / count + u32::from(shard < limit % count);
+    let key = ItemKey {
+        pk: counter.pk.clone(),
+        sk: format!("{}#{shard}", counter.sk),
+    };
+    (key, share)
+}
+
 /// The counters `limit` is split over, each with its share (the shares add up to `limit`):
 /// `counter` itself when one is enough, else `counter#0`, `counter#1`, ….
 pub fn shards(counter: &ItemKey, limit: u32) -> Vec<(ItemKey, u32)> {
-    let count = limit.div_ceil(SHARD_LIMIT).max(1);
+    let count = shard_count(limit);
     if count == 1 {
         return vec![(counter.clone(), limit)];
     }
-    (0..count)
-        .map(|shard| {
-            let share = limit / count + u32::from(shard < limit % count);
-            let key = ItemKey {
-                pk: counter.pk.clone(),
-                sk: format!("{}#{shard}", counter.sk),
-            };
-            (key, share)
-        })
-        .collect()
+    (0..count).map(|n| shard(counter, limit, count, n)).collect()
 }
 
 /// Counts one use of `counter` in `window` and judges it against `limit`. A sharded budget
@@ -43,31 +54,27 @@ pub async fn spend(
     window: &RateWindow,
     limit: u32,
 ) -> Result<RateDecision, StoreError> {
-    // One counter (every key at its usual limits): no shard list to build per request.
-    if limit <= SHARD_LIMIT {
-        let count = engine
+    let count = shard_count(limit);
+    // One counter (every key at its usual limits): counted as it is.
+    if count == 1 {
+        let used = engine
             .store()
             .increment(&counter.pk, &counter.sk, 1, window.expires_at())
             .await?;
-        return Ok(window.decide(count, limit));
+        return Ok(window.decide(used, limit));
     }
-    let shards = shards(counter, limit);
-    let first = if shards.len() > 1 {
-        rand::random_range(0..shards.len())
-    } else {
-        0
-    };
+    let first = rand::random_range(0..count);
     let mut last = None;
-    for step in 0..shards.len() {
-        let (key, share) = &shards[(first + step) % shards.len()];
-        let count = engine
+    for step in 0..count {
+        let (key, share) = shard(counter, limit, count, (first + step) % count);
+        let used = engine
             .store()
             .increment(&key.pk, &key.sk, 1, window.expires_at())
             .await?;
-        let decision = window.decide(count, *share);
+        let decision = window.decide(used, share);
         if decision.allowed {
             // What is left of the whole budget, judged from this shard.
-            let left = decision.remaining.saturating_mul(shards.len() as u64);
+            let left = decision.remaining.saturating_mul(u64::from(count));
             return Ok(RateDecision {
                 limit: u64::from(limit),
                 remaining: left.min(u64::from(limit)),
@@ -105,6 +112,13 @@ mod tests {
         assert_eq!(shards(&counter, SHARD_LIMIT).len(), 1);
         let split = shards(&counter, 120_001);
         assert_eq!(split.len(), 5);
+        // A limit far above any rate gets bigger shares, not more counters.
+        let huge = shards(&counter, u32::MAX);
+        assert_eq!(huge.len(), MAX_SHARDS as usize);
+        assert_eq!(
+            huge.iter().map(|(_, share)| u64::from(*share)).sum::<u64>(),
+            u64::from(u32::MAX)
+        );
         assert_eq!(split.iter().map(|(_, share)| share).sum::<u32>(), 120_001);
         assert!(split.iter().all(|(_, share)| *share <= SHARD_LIMIT));
         assert_eq!(split[4].0.sk, format!("{}#4", counter.sk));
