@@ -749,13 +749,6 @@ fn system_move(space: &str, kind: &str, current: &Item, next: &Item, now: chrono
     )
 }
 
-fn is_conflict(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::ConditionFailed | StoreError::TransactionConflict { .. }
-    )
-}
-
 /// Turns a launched campaign's audience into recipients, one page of contacts per run.
 pub struct Expand;
 
@@ -788,7 +781,7 @@ impl Handler for Expand {
             ];
             match engine.store().transact(writes).await {
                 Ok(()) => campaign = next,
-                Err(error) if is_conflict(&error) => return Err(JobError::Retry("the campaign moved".into())),
+                Err(error) if error.is_condition_failure() => return Err(JobError::Retry("the campaign moved".into())),
                 Err(error) => return Err(error.into()),
             }
         }
@@ -820,7 +813,7 @@ impl Handler for Expand {
             }
             match engine.store().transact(writes).await {
                 Ok(()) => return Ok(Outcome::Done),
-                Err(error) if is_conflict(&error) => {
+                Err(error) if error.is_condition_failure() => {
                     let Some(now_campaign) = load_campaign(engine, space, id).await? else {
                         return Ok(Outcome::Done);
                     };
@@ -908,7 +901,7 @@ async fn expand_page(
         match engine.store().transact(writes).await {
             // Already a recipient: an earlier run of this page wrote (and counted) it.
             Ok(()) => {}
-            Err(error) if is_conflict(&error) => {}
+            Err(error) if error.is_condition_failure() => {}
             Err(error) => return Err(error.into()),
         }
     }
@@ -1002,6 +995,10 @@ impl Handler for SendBatch {
             "cancelled" => Mode::Cancel,
             _ => return Ok(Outcome::Done),
         };
+        let connection = connections::get(engine, space, text(&campaign, "connection_id").unwrap_or_default()).await?;
+        if mode == Mode::Send && connection.as_ref().is_some_and(|c| !connections::is_active(c)) {
+            return pause_for_channel(engine, space, campaign).await;
+        }
         let page = engine
             .store()
             .query(
@@ -1012,10 +1009,6 @@ impl Handler for SendBatch {
             .await?;
         let finished = page.last_sk.is_none() || page.items.len() < BATCH;
         let next_after = page.items.last().map(|item| item.sk.clone()).or(from.clone());
-        let connection = connections::get(engine, space, text(&campaign, "connection_id").unwrap_or_default()).await?;
-        if mode == Mode::Send && connection.as_ref().is_some_and(|c| !connections::is_active(c)) {
-            return pause_for_channel(engine, space, campaign).await;
-        }
         let batch = Batch {
             engine,
             space,
@@ -1050,7 +1043,7 @@ impl Handler for SendBatch {
             }
             match engine.store().transact(writes).await {
                 Ok(()) => return Ok(Outcome::Done),
-                Err(error) if is_conflict(&error) => {
+                Err(error) if error.is_condition_failure() => {
                     let Some(now_campaign) = load_campaign(engine, space, id).await? else {
                         return Ok(Outcome::Done);
                     };
@@ -1085,7 +1078,7 @@ async fn pause_for_channel(engine: &Engine, space: &str, mut campaign: Item) -> 
         ];
         match engine.store().transact(writes).await {
             Ok(()) => return Ok(Outcome::Done),
-            Err(error) if is_conflict(&error) => {
+            Err(error) if error.is_condition_failure() => {
                 match load_campaign(engine, space, &campaign.sk).await? {
                     // Paused, cancelled or resumed meanwhile: that move decides what follows.
                     Some(now_campaign) if status(&now_campaign) == "sending" => campaign = now_campaign,
@@ -1136,7 +1129,7 @@ impl Batch<'_> {
         for _ in 0..CHECKPOINT_TRIES {
             match self.engine.store().transact(writes.clone()).await {
                 Ok(()) => return Ok(Some(next)),
-                Err(error) if is_conflict(&error) => {
+                Err(error) if error.is_condition_failure() => {
                     // Another move of the recipient wins; a race on a shared counter is
                     // tried again, the recipient's condition still guarding it.
                     let stored = self.engine.store().get(&recipient.pk, &recipient.sk).await?;

@@ -80,7 +80,8 @@ pub fn is_public(ip: IpAddr) -> bool {
         IpAddr::V6(ip) => match embedded_ipv4(ip) {
             Some(v4) => is_public(IpAddr::V4(v4)),
             None => {
-                let [first, second, ..] = ip.segments();
+                let segments = ip.segments();
+                let [first, second, ..] = segments;
                 !(ip.is_loopback()
                     || ip.is_unspecified()
                     || ip.is_multicast()
@@ -90,9 +91,9 @@ pub fn is_public(ip: IpAddr) -> bool {
                     // discard-only, the deprecated site-local range, IPv4-compatible.
                     || (first == 0x2001 && (second == 0x0db8 || second == 0))
                     || (first == 0x0064 && second == 0xff9b)
-                    || (first == 0x0100 && ip.segments()[1..4] == [0, 0, 0])
+                    || (first == 0x0100 && segments[1..4] == [0, 0, 0])
                     || (first & 0xffc0) == 0xfec0
-                    || ip.segments()[..6] == [0; 6])
+                    || segments[..6] == [0; 6])
             }
         },
     }

@@ -317,7 +317,7 @@ pub fn cause_of(stored: &Map<String, Value>) -> Option<space_auth::Cause> {
 
 /// A stored event as the API shows it (see [`schema`]).
 pub fn render(mut stored: Map<String, Value>) -> Value {
-    let automation = cause_of(&stored).map(|cause| cause.automation_id);
+    let automation = stored.get(CAUSE).and_then(|cause| cause.get("automation_id")).cloned();
     let actor = ActorKind::of_stored(&stored);
     let mut take = |name: &str| stored.remove(name).unwrap_or(Value::Null);
     let id = take("id");
@@ -333,7 +333,7 @@ pub fn render(mut stored: Map<String, Value>) -> Value {
     let resource = kind.as_str().map(resource_type).unwrap_or_default();
     let mut by = json!({"kind": actor.as_str(), "key_id": key_id});
     if let Some(automation) = automation {
-        by["automation_id"] = json!(automation);
+        by["automation_id"] = automation;
     }
     json!({
         "id": id,
