@@ -1,7 +1,8 @@
 //! The inbox's jobs on the worker. Each may run twice, so each moves state only with a
 //! write conditional on the version it read: a second run finds the move made.
 //!
-//! - [`Send`]: a `queued` reply goes to its provider; `sent` (with the provider's receipts
+//! - [`Send`]: a `queued` reply is claimed `sending` and goes to its provider
+//!   ([`space_connections::outbound`]); `sent` (with the provider's receipts
 //!   enqueued as [`Receipt`] jobs) or `failed`.
 //! - [`Receipt`]: a provider's later word on a message (`delivered`, `read`); statuses
 //!   only move forward.
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use space_auth::Principal;
 use space_connections as connections;
-use space_connections::outbound::{Outbound, moved};
+use space_connections::outbound::{Attempt, Outbound, moved};
 use space_http::{ApiError, Engine};
 use space_store::Item;
 use space_worker::{Handler, Job, JobError, NewJob, Outcome};
@@ -35,7 +36,7 @@ fn payload<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
 /// How far along a status is: a receipt never moves a message back.
 fn rank(status: &str) -> u8 {
     match status {
-        "queued" => 0,
+        "queued" | "sending" => 0,
         "sent" => 1,
         "delivered" => 2,
         "read" => 3,
@@ -66,8 +67,9 @@ impl Handler for Send {
         let Some((space, message)) = load_message(engine, job).await? else {
             return Ok(Outcome::Done);
         };
-        if text(&message, "status") != Some("queued") {
-            return Ok(Outcome::Done);
+        // A messaging provider recognises a message asked for twice (its idempotency key).
+        if let Some(outcome) = OUT.pending(engine, &space, &message, true).await? {
+            return Ok(outcome);
         }
         let channel_id = text(&message, "channel_id").unwrap_or_default();
         let Some(connection) = connections::get(engine, &space, channel_id).await? else {
@@ -94,13 +96,14 @@ impl Handler for Send {
                 )
                 .await;
         }
+        let claimed = OUT.claim(engine, &message).await?;
         let now = engine.now();
         match provider_for(&connection)
-            .send(engine, &space, &connection, &message)
+            .send(engine, &space, &connection, &claimed)
             .await
         {
             Ok(sent) => {
-                let mut next = moved(&message, "sent", now);
+                let mut next = moved(&claimed, "sent", now);
                 next.body
                     .insert("provider_message_id".into(), json!(sent.provider_message_id));
                 let receipts = sent
@@ -121,19 +124,16 @@ impl Handler for Send {
                         .write()
                     })
                     .collect();
-                OUT.record(engine, &space, &message, next, receipts).await?;
+                OUT.record(engine, &space, &claimed, next, receipts).await?;
                 Ok(Outcome::Done)
             }
             Err(error) => {
-                OUT.not_sent(
-                    engine,
-                    &space,
-                    &message,
-                    error,
-                    job.failures as usize,
-                    RETRY_DELAYS.len(),
-                )
-                .await
+                let attempt = Attempt {
+                    failures: job.failures as usize,
+                    retries: RETRY_DELAYS.len(),
+                    repeatable: true,
+                };
+                OUT.not_sent(engine, &space, &claimed, error, attempt).await
             }
         }
     }
@@ -152,6 +152,7 @@ impl Handler for Receipt {
         let Some((space, message)) = load_message(engine, job).await? else {
             return Ok(Outcome::Done);
         };
+        let message = OUT.confirmed(engine, &space, message, |_| {}).await?;
         let current = text(&message, "status").unwrap_or_default();
         if rank(current) >= rank(status) {
             return Ok(Outcome::Done);

@@ -157,7 +157,8 @@ pub fn operations() -> Vec<Operation> {
              `REPLY_WINDOW_CLOSED`; an approved template (`template_id`, exactly its `parameters`, in one of the channel's `languages` when it lists them) goes any time, \
              and one not approved is 422 `TEMPLATE_NOT_APPROVED`. SMS text is counted in segments (GSM-7 160, \
              153 per part; UCS-2 70, 67 per part), at most 10, and the answer carries `segments`. The message \
-             moves `queued` → `sent` → `delivered` → `read` (or `failed`) with `message.*` events.",
+             moves `queued` → `sent` → `delivered` → `read` (or `failed`) with `message.*` events, passing \
+             `sending` while the provider has it.",
         )
         .with_params(thread_param())
         .with_body(messages::reply_schema)

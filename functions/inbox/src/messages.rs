@@ -20,7 +20,7 @@ use crate::inbound::opted_out;
 use crate::threads::{self, text};
 
 pub const MESSAGES: &str = "inbox_messages";
-pub const STATUSES: &[&str] = &["received", "queued", "sent", "delivered", "read", "failed"];
+pub const STATUSES: &[&str] = &["received", "queued", "sending", "sent", "delivered", "read", "failed"];
 /// The longest reply.
 pub const MAX_REPLY: usize = 4_096;
 pub const MAX_MEDIA: usize = 10;
@@ -38,7 +38,7 @@ pub fn schema() -> Value {
             "channel_id": {"type": "string"},
             "channel": {"type": "string", "enum": Channel::NAMES},
             "direction": {"type": "string", "enum": ["inbound", "outbound"]},
-            "status": {"type": "string", "enum": STATUSES, "description": "Inbound: `received`. Outbound: `queued` → `sent` → `delivered` → `read`, or `failed`."},
+            "status": {"type": "string", "enum": STATUSES, "description": "Inbound: `received`. Outbound: `queued` → `sending` (handed to the provider) → `sent` → `delivered` → `read`, or `failed`."},
             "from": {"type": "string"},
             "to": {"type": "string"},
             "text": {"type": "string"},

@@ -1,14 +1,15 @@
 //! The mail family's jobs on the worker. Each may run twice, so each moves a message only
 //! with a write conditional on the version it read: a second run finds the move made.
 //!
-//! - [`Send`]: a `queued` message goes to its sender's provider; `sent` (with the
+//! - [`Send`]: a `queued` message is claimed `sending` and goes to its sender's provider,
+//!   once ([`space_connections::outbound`]); `sent` (with the
 //!   provider's report enqueued as a [`Receipt`] job) or `failed`.
 //! - [`Receipt`]: what became of each recipient: the message `delivered`, `bounced` or
 //!   `complained`, and every address that hard-bounced or complained suppressed.
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
-use space_connections::outbound::{Outbound, moved, wait_for_send};
+use space_connections::outbound::{Attempt, Outbound, moved, wait_for_send};
 use space_connections::{self as connections};
 use space_http::Engine;
 use space_http::keys;
@@ -60,6 +61,11 @@ fn with_recipients(message: &mut Item, fate_of: impl Fn(&str) -> Option<&'static
     }
 }
 
+/// `message` as sent: every recipient `sent`.
+fn sent_to_all(message: &mut Item) {
+    with_recipients(message, |_| Some("sent"));
+}
+
 /// Sends one queued message through `provider` (its sender's, or another for a test), and
 /// records the outcome. `failures` is how many earlier attempts failed transiently.
 pub async fn deliver(
@@ -69,7 +75,7 @@ pub async fn deliver(
     provider: Option<&dyn MailProvider>,
     failures: usize,
 ) -> Result<Outcome, JobError> {
-    if status(message) != "queued" {
+    if !matches!(status(message), "queued" | "sending") {
         return Ok(Outcome::Done);
     }
     let sender_id = message
@@ -78,6 +84,10 @@ pub async fn deliver(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let Some(sender) = connections::get(engine, space, sender_id).await? else {
+        // One that may have gone is settled as any other whose provider cannot be asked.
+        if let Some(outcome) = OUT.pending(engine, space, message, false).await? {
+            return Ok(outcome);
+        }
         return OUT
             .fail(
                 engine,
@@ -88,8 +98,18 @@ pub async fn deliver(
             )
             .await;
     };
-    let mail = Outgoing::of(message);
-    let recipients: Vec<&str> = mail.recipients().collect();
+    let own;
+    let provider = match provider {
+        Some(provider) => provider,
+        None => {
+            own = provider_for(&sender).await;
+            own.as_ref()
+        }
+    };
+    if let Some(outcome) = OUT.pending(engine, space, message, provider.repeatable()).await? {
+        return Ok(outcome);
+    }
+    let recipients: Vec<&str> = Outgoing::of(message).recipients().collect();
     let refused = suppressed(engine, space, &recipients).await?;
     if !refused.is_empty() {
         return OUT
@@ -105,21 +125,14 @@ pub async fn deliver(
             )
             .await;
     }
-    let own;
-    let provider = match provider {
-        Some(provider) => provider,
-        None => {
-            own = provider_for(&sender).await;
-            own.as_ref()
-        }
-    };
+    let claimed = OUT.claim(engine, message).await?;
     let now = engine.now();
-    match provider.send(engine, space, &sender, &mail).await {
+    match provider.send(engine, space, &sender, &Outgoing::of(&claimed)).await {
         Ok(sent) => {
-            let mut next = moved(message, "sent", now);
+            let mut next = moved(&claimed, "sent", now);
             next.body
                 .insert("provider_message_id".into(), json!(sent.provider_message_id));
-            with_recipients(&mut next, |_| Some("sent"));
+            sent_to_all(&mut next);
             let mut extra = Vec::new();
             if let Some((fates, after)) = sent.report {
                 let fates: Map<String, Value> = fates
@@ -136,12 +149,16 @@ pub async fn deliver(
                     .write(),
                 );
             }
-            OUT.record(engine, space, message, next, extra).await?;
+            OUT.record(engine, space, &claimed, next, extra).await?;
             Ok(Outcome::Done)
         }
         Err(error) => {
-            OUT.not_sent(engine, space, message, error, failures, RETRY_DELAYS.len())
-                .await
+            let attempt = Attempt {
+                failures,
+                retries: RETRY_DELAYS.len(),
+                repeatable: provider.repeatable(),
+            };
+            OUT.not_sent(engine, space, &claimed, error, attempt).await
         }
     }
 }
@@ -215,8 +232,11 @@ async fn rejected(engine: &Engine, job: &Job, reason: &str) -> Result<Outcome, J
     let Some((space, message)) = load_message(engine, job).await? else {
         return Ok(Outcome::Done);
     };
+    if status(&message) == "queued" {
+        return wait_for_send(engine, job);
+    }
+    let message = OUT.confirmed(engine, &space, message, sent_to_all).await?;
     match status(&message) {
-        "queued" => wait_for_send(engine, job),
         "sent" => {
             let why = format!("The provider refused to send the message: {reason}.");
             OUT.fail(engine, &space, &message, "PROVIDER_REJECTED", &why).await
@@ -250,6 +270,7 @@ impl Handler for Receipt {
         if status(&message) == "queued" {
             return wait_for_send(engine, job);
         }
+        let message = OUT.confirmed(engine, &space, message, sent_to_all).await?;
         // Only a sent message, or one reported on in part, takes a report, and only for
         // recipients still waiting for theirs.
         let reportable = matches!(status(&message), "sent" | "delivered" | "bounced" | "complained");

@@ -22,7 +22,15 @@ use crate::suppressions::suppressed;
 use crate::{SEND, html};
 
 pub const MESSAGES: &str = "mail_messages";
-pub const STATUSES: &[&str] = &["queued", "sent", "delivered", "bounced", "complained", "failed"];
+pub const STATUSES: &[&str] = &[
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "bounced",
+    "complained",
+    "failed",
+];
 /// What a recipient's own status can be.
 pub const RECIPIENT_STATUSES: &[&str] = &["queued", "sent", "delivered", "bounced", "complained", "failed"];
 /// At most this many recipients (`to`, `cc` and `bcc` together), as the providers take.
@@ -55,7 +63,8 @@ pub const SEND_RULES: &str = "`from_sender_id` must be a mail sender of this Spa
      tags removed) before it is stored and sent: the message shows what was kept. A recipient on the Space's \
      suppression list (a hard bounce or a spam complaint) is 422 `RECIPIENT_SUPPRESSED` naming them, and nothing is \
      sent. The message moves `queued` → `sent` → `delivered`, `bounced` or `complained` (or `failed`), with `mail.*` \
-     events; each recipient has its own status.";
+     events; each recipient has its own status. It is sent once: between `queued` and `sent` it is `sending` \
+     (handed to the provider).";
 
 pub fn resource() -> Resource {
     Resource {
@@ -123,7 +132,7 @@ pub fn schema() -> Value {
                 },
                 "description": "Each recipient and what the provider reported of them."
             },
-            "status": {"type": "string", "enum": STATUSES, "description": "`queued` → `sent` → `delivered` (every recipient delivered), `bounced` or `complained` (some recipient bounced or complained: complained wins), or `failed`."},
+            "status": {"type": "string", "enum": STATUSES, "description": "`queued` → `sending` (handed to the provider) → `sent` → `delivered` (every recipient delivered), `bounced` or `complained` (some recipient bounced or complained: complained wins), or `failed` (`error.code` `OUTCOME_UNKNOWN`: the provider never answered and the message was not sent again; it may have arrived)."},
             "provider": {"type": "string"},
             "provider_message_id": {"type": "string"},
             "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},

@@ -9,7 +9,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::config::Config;
+use aws_sdk_sesv2::config::retry::RetryConfig;
+use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
 use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
@@ -106,6 +108,10 @@ impl<'a> Outgoing<'a> {
 /// Sends mail through one kind of provider.
 #[async_trait]
 pub trait MailProvider: Send + Sync {
+    /// Whether asking again for a message it may have sent is safe (it answers with the
+    /// first send): a provider without an idempotency key is asked once.
+    fn repeatable(&self) -> bool;
+
     async fn send(&self, engine: &Engine, space: &str, sender: &Item, mail: &Outgoing<'_>) -> Result<Sent, SendError>;
 }
 
@@ -178,6 +184,10 @@ fn sandbox_sent(sender: &Item, record: &Item, mail: &Outgoing<'_>) -> Sent {
 
 #[async_trait]
 impl MailProvider for Sandbox {
+    fn repeatable(&self) -> bool {
+        true
+    }
+
     /// Asked twice for one message (a run that died after sending), it sends once.
     async fn send(&self, engine: &Engine, space: &str, sender: &Item, mail: &Outgoing<'_>) -> Result<Sent, SendError> {
         let key = keys::resource(&keys::collection_partition(space, SENT), mail.id);
@@ -226,8 +236,8 @@ impl MailProvider for Sandbox {
 /// [`notifications::MESSAGE_TAG`]): SES's events for it (bounces, complaints, deliveries)
 /// go through the set's event destination to the `receipts` function and carry the tags
 /// back, which name the message without an index from SES's ids to ours. The API has no
-/// idempotency token: a run that dies between its answer and the recorded `sent` sends
-/// again on the retry (at least once, never silently lost).
+/// idempotency token, so a message is asked for once ([`MailProvider::repeatable`]), with
+/// the SDK's own retries off: an ask whose answer is lost waits for SES's events.
 ///
 /// [`notifications::SPACE_TAG`]: crate::notifications::SPACE_TAG
 /// [`notifications::MESSAGE_TAG`]: crate::notifications::MESSAGE_TAG
@@ -236,13 +246,10 @@ pub struct Ses {
     configuration_set: Option<String>,
 }
 
-/// Error codes of `SendEmail` worth another try.
-const SES_TRANSIENT: &[&str] = &[
-    "TooManyRequestsException",
-    "ThrottlingException",
-    "InternalFailure",
-    "ServiceUnavailable",
-];
+/// Error codes of `SendEmail` refused before sending, worth another try.
+const SES_TRANSIENT: &[&str] = &["TooManyRequestsException", "ThrottlingException", "ServiceUnavailable"];
+/// Error codes of `SendEmail` after which the message may have gone.
+const SES_UNKNOWN: &[&str] = &["InternalFailure"];
 
 impl Ses {
     pub fn new(client: aws_sdk_sesv2::Client) -> Ses {
@@ -283,6 +290,10 @@ fn content(data: &str) -> Result<Content, SendError> {
 
 #[async_trait]
 impl MailProvider for Ses {
+    fn repeatable(&self) -> bool {
+        false
+    }
+
     async fn send(
         &self,
         _engine: &Engine,
@@ -318,6 +329,8 @@ impl MailProvider for Ses {
             .set_configuration_set_name(self.configuration_set.clone())
             .email_tags(tag(SPACE_TAG, space)?)
             .email_tags(tag(MESSAGE_TAG, mail.id)?)
+            .customize()
+            .config_override(Config::builder().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         match answer {
@@ -326,26 +339,20 @@ impl MailProvider for Ses {
                     provider_message_id: id.to_owned(),
                     report: None,
                 }),
-                _ => Err(SendError::Transient("SendEmail answered without a MessageId".into())),
+                _ => Err(SendError::Unknown("SendEmail answered without a MessageId".into())),
             },
-            Err(SdkError::ServiceError(failure)) => {
-                let error = failure.err();
-                let code = error.code().unwrap_or("Unknown").to_owned();
-                let message = error.message().unwrap_or("refused").to_owned();
-                if SES_TRANSIENT.contains(&code.as_str()) {
-                    Err(SendError::Transient(format!("{code}: {message}")))
-                } else {
-                    Err(SendError::Permanent {
-                        code: "PROVIDER_REFUSED".into(),
-                        message: format!("Amazon SES refused the message ({code}: {message})."),
-                    })
-                }
+            Err(failure) => {
+                let service = failure.as_service_error();
+                let answer =
+                    service.map(|error| (error.code().unwrap_or("Unknown"), error.message().unwrap_or("refused")));
+                Err(SendError::from_failure(
+                    "Amazon SES",
+                    answer,
+                    format!("SendEmail: {}", DisplayErrorContext(&failure)),
+                    SES_TRANSIENT,
+                    SES_UNKNOWN,
+                ))
             }
-            // Timeouts, connection failures, unreadable answers: try again later.
-            Err(other) => Err(SendError::Transient(format!(
-                "SendEmail: {}",
-                aws_sdk_sesv2::error::DisplayErrorContext(&other)
-            ))),
         }
     }
 }

@@ -1230,7 +1230,8 @@ impl Batch<'_> {
                 .await?;
                 Ok(())
             }
-            Err(SendError::Transient(why)) => Err(JobError::Retry(why)),
+            // A messaging provider recognises the idempotency key: asking again is safe.
+            Err(SendError::Transient(why) | SendError::Unknown(why)) => Err(JobError::Retry(why)),
             Err(SendError::Permanent { code, message }) => {
                 self.move_to(
                     &recipient,

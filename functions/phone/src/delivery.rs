@@ -1,14 +1,15 @@
 //! The phone family's jobs on the worker. Each may run twice, so each moves a message only
 //! with a write conditional on the version it read: a second run finds the move made.
 //!
-//! - [`Send`]: a `queued` SMS goes to its number's provider; `sent` (with the provider's
-//!   receipts enqueued as [`Receipt`] jobs) or `failed`.
+//! - [`Send`]: a `queued` SMS is claimed `sending` and goes to its number's provider, once
+//!   ([`space_connections::outbound`]); `sent` (with the provider's receipts enqueued as
+//!   [`Receipt`] jobs) or `failed`.
 //! - [`Receipt`]: the carrier's word on a sent message, `delivered` or `undelivered`.
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use space_auth::Principal;
-use space_connections::outbound::{Outbound, moved, wait_for_send};
+use space_connections::outbound::{Attempt, Outbound, moved, wait_for_send};
 use space_connections::{self as connections, Channel};
 use space_http::Engine;
 use space_http::keys;
@@ -53,7 +54,7 @@ pub async fn deliver(
     provider: Option<&dyn SmsProvider>,
     failures: usize,
 ) -> Result<Outcome, JobError> {
-    if status(message) != "queued" {
+    if !matches!(status(message), "queued" | "sending") {
         return Ok(Outcome::Done);
     }
     let number_id = message
@@ -62,6 +63,10 @@ pub async fn deliver(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let Some(connection) = connections::get(engine, space, number_id).await? else {
+        // One that may have gone is settled as any other whose provider cannot be asked.
+        if let Some(outcome) = OUT.pending(engine, space, message, false).await? {
+            return Ok(outcome);
+        }
         return OUT
             .fail(
                 engine,
@@ -72,6 +77,17 @@ pub async fn deliver(
             )
             .await;
     };
+    let own;
+    let provider = match provider {
+        Some(provider) => provider,
+        None => {
+            own = provider_for(&connection).await;
+            own.as_ref()
+        }
+    };
+    if let Some(outcome) = OUT.pending(engine, space, message, provider.repeatable()).await? {
+        return Ok(outcome);
+    }
     let to = message.body.get("to").and_then(Value::as_str).unwrap_or_default();
     let inside = Call::new(engine.clone(), Principal::system().in_space(space));
     let opted_out = inbox::inbound::number_opted_out(&inside, to, Channel::Sms)
@@ -88,18 +104,11 @@ pub async fn deliver(
             )
             .await;
     }
-    let own;
-    let provider = match provider {
-        Some(provider) => provider,
-        None => {
-            own = provider_for(&connection).await;
-            own.as_ref()
-        }
-    };
+    let claimed = OUT.claim(engine, message).await?;
     let now = engine.now();
-    match provider.send(engine, space, &connection, Outgoing::of(message)).await {
+    match provider.send(engine, space, &connection, Outgoing::of(&claimed)).await {
         Ok(sent) => {
-            let mut next = moved(message, "sent", now);
+            let mut next = moved(&claimed, "sent", now);
             next.body
                 .insert("provider_message_id".into(), json!(sent.provider_message_id));
             let receipts = sent
@@ -115,12 +124,16 @@ pub async fn deliver(
                     .write()
                 })
                 .collect();
-            OUT.record(engine, space, message, next, receipts).await?;
+            OUT.record(engine, space, &claimed, next, receipts).await?;
             Ok(Outcome::Done)
         }
         Err(error) => {
-            OUT.not_sent(engine, space, message, error, failures, RETRY_DELAYS.len())
-                .await
+            let attempt = Attempt {
+                failures,
+                retries: RETRY_DELAYS.len(),
+                repeatable: provider.repeatable(),
+            };
+            OUT.not_sent(engine, space, &claimed, error, attempt).await
         }
     }
 }
@@ -155,11 +168,12 @@ impl Handler for Receipt {
         let Some((space, message)) = load_message(engine, job).await? else {
             return Ok(Outcome::Done);
         };
-        // A carrier's receipt may overtake the record of its send (a run that died between
-        // AWS's answer and `sent`, retried): wait for it.
+        // A carrier's receipt may overtake the record of its send: wait for a message still
+        // queued; one `sending` (its answer lost) went.
         if status(&message) == "queued" {
             return wait_for_send(engine, job);
         }
+        let message = OUT.confirmed(engine, &space, message, |_| {}).await?;
         // Only a sent message takes a receipt; a second run finds it moved.
         if status(&message) != "sent" {
             return Ok(Outcome::Done);

@@ -9,7 +9,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_pinpointsmsvoicev2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_pinpointsmsvoicev2::config::Config;
+use aws_sdk_pinpointsmsvoicev2::config::retry::RetryConfig;
+use aws_sdk_pinpointsmsvoicev2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_pinpointsmsvoicev2::types::MessageType;
 use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
@@ -60,6 +62,10 @@ impl<'a> Outgoing<'a> {
 /// Sends SMS through one kind of provider.
 #[async_trait]
 pub trait SmsProvider: Send + Sync {
+    /// Whether asking again for a message it may have sent is safe (it answers with the
+    /// first send): a provider without an idempotency key is asked once.
+    fn repeatable(&self) -> bool;
+
     async fn send(&self, engine: &Engine, space: &str, connection: &Item, sms: Outgoing<'_>)
     -> Result<Sent, SendError>;
 }
@@ -128,6 +134,10 @@ fn sandbox_sent(connection: &Item, record: &Item, to: &str) -> Sent {
 
 #[async_trait]
 impl SmsProvider for Sandbox {
+    fn repeatable(&self) -> bool {
+        true
+    }
+
     /// Asked twice for one message (a run that died after sending), it sends once.
     async fn send(
         &self,
@@ -180,8 +190,8 @@ impl SmsProvider for Sandbox {
 /// ([`notifications::SPACE_KEY`], [`notifications::MESSAGE_KEY`]): the carrier's receipts
 /// go through the set's event destination to the `receipts` function with the context
 /// echoed, which names the message without an index from AWS's ids to ours. The API has no
-/// idempotency token: a run that dies between its answer and the recorded `sent` sends
-/// again on the retry (at least once, never silently lost).
+/// idempotency token, so a message is asked for once ([`SmsProvider::repeatable`]), with the
+/// SDK's own retries off: an ask whose answer is lost waits for the carrier's receipt.
 ///
 /// [`notifications::SPACE_KEY`]: crate::notifications::SPACE_KEY
 /// [`notifications::MESSAGE_KEY`]: crate::notifications::MESSAGE_KEY
@@ -190,8 +200,10 @@ pub struct AwsSms {
     configuration_set: Option<String>,
 }
 
-/// Error codes of `SendTextMessage` worth another try.
-const AWS_TRANSIENT: &[&str] = &["ThrottlingException", "InternalServerException", "ServiceUnavailable"];
+/// Error codes of `SendTextMessage` refused before sending, worth another try.
+const AWS_TRANSIENT: &[&str] = &["ThrottlingException", "ServiceUnavailable"];
+/// Error codes of `SendTextMessage` after which the message may have gone.
+const AWS_UNKNOWN: &[&str] = &["InternalServerException"];
 
 impl AwsSms {
     pub fn new(client: aws_sdk_pinpointsmsvoicev2::Client) -> AwsSms {
@@ -210,6 +222,10 @@ impl AwsSms {
 
 #[async_trait]
 impl SmsProvider for AwsSms {
+    fn repeatable(&self) -> bool {
+        false
+    }
+
     async fn send(
         &self,
         _engine: &Engine,
@@ -228,6 +244,8 @@ impl SmsProvider for AwsSms {
             .set_configuration_set_name(self.configuration_set.clone())
             .context(SPACE_KEY, space)
             .context(MESSAGE_KEY, sms.id)
+            .customize()
+            .config_override(Config::builder().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         match answer {
@@ -236,28 +254,22 @@ impl SmsProvider for AwsSms {
                     provider_message_id: id.to_owned(),
                     receipts: Vec::new(),
                 }),
-                _ => Err(SendError::Transient(
+                _ => Err(SendError::Unknown(
                     "SendTextMessage answered without a MessageId".into(),
                 )),
             },
-            Err(SdkError::ServiceError(failure)) => {
-                let error = failure.err();
-                let code = error.code().unwrap_or("Unknown").to_owned();
-                let message = error.message().unwrap_or("refused").to_owned();
-                if AWS_TRANSIENT.contains(&code.as_str()) {
-                    Err(SendError::Transient(format!("{code}: {message}")))
-                } else {
-                    Err(SendError::Permanent {
-                        code: "PROVIDER_REFUSED".into(),
-                        message: format!("AWS End User Messaging refused the message ({code}: {message})."),
-                    })
-                }
+            Err(failure) => {
+                let service = failure.as_service_error();
+                let answer =
+                    service.map(|error| (error.code().unwrap_or("Unknown"), error.message().unwrap_or("refused")));
+                Err(SendError::from_failure(
+                    "AWS End User Messaging",
+                    answer,
+                    format!("SendTextMessage: {}", DisplayErrorContext(&failure)),
+                    AWS_TRANSIENT,
+                    AWS_UNKNOWN,
+                ))
             }
-            // Timeouts, connection failures, unreadable answers: try again later.
-            Err(other) => Err(SendError::Transient(format!(
-                "SendTextMessage: {}",
-                aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&other)
-            ))),
         }
     }
 }

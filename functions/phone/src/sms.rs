@@ -19,7 +19,7 @@ use crate::SEND;
 use crate::delivery::OUT;
 
 pub const MESSAGES: &str = "phone_sms";
-pub const STATUSES: &[&str] = &["queued", "sent", "delivered", "undelivered", "failed"];
+pub const STATUSES: &[&str] = &["queued", "sending", "sent", "delivered", "undelivered", "failed"];
 /// The longest text taken (Twilio's limit); its segments are the rule that counts.
 pub const MAX_TEXT: usize = 1_600;
 const MAX_ID_CHARS: usize = 100;
@@ -30,7 +30,8 @@ pub const SEND_RULES: &str = "`from_number_id` must be one of the Space's number
      otherwise 422. The text is counted in SMS segments (GSM-7: 160 in one message, 153 per part; anything \
      outside GSM-7 goes as UCS-2: 70, 67 per part), at most 10, else 422; the answer carries `segments` and \
      `encoding`. A recipient who opted out of SMS (they sent STOP to the Space) is 422 `RECIPIENT_OPTED_OUT`. \
-     The message moves `queued` → `sent` → `delivered` or `undelivered` (or `failed`) with `sms.*` events.";
+     The message moves `queued` → `sent` → `delivered` or `undelivered` (or `failed`) with `sms.*` events, and is \
+     sent once: between `queued` and `sent` it is `sending` (handed to the provider).";
 
 pub fn resource() -> Resource {
     Resource {
@@ -76,7 +77,7 @@ pub fn schema() -> Value {
             "text": {"type": "string"},
             "segments": {"type": "integer", "minimum": 1, "maximum": MAX_SEGMENTS},
             "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]},
-            "status": {"type": "string", "enum": STATUSES, "description": "`queued` → `sent` → `delivered` or `undelivered`, or `failed`."},
+            "status": {"type": "string", "enum": STATUSES, "description": "`queued` → `sending` (handed to the provider) → `sent` → `delivered` or `undelivered`, or `failed` (`error.code` `OUTCOME_UNKNOWN`: the provider never answered and the message was not sent again; it may have arrived)."},
             "provider": {"type": "string"},
             "provider_message_id": {"type": "string"},
             "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::TimeDelta;
+use phone::provider::SmsProvider;
 use reqwest::Method;
 use serde_json::{Value, json};
 use space_tests::{Response, TestApp, on_both_backends};
@@ -18,6 +19,7 @@ on_both_backends!(
     sms_is_checked_counted_and_queued,
     opted_out_recipients_are_refused,
     sms_moves_through_the_provider_with_events,
+    a_send_whose_run_died_is_asked_again_of_a_provider_that_recognises_it,
     calls_are_logged_by_the_provider_and_filtered,
     the_aws_adapter_sends_through_send_text_message,
     scopes_split_and_other_spaces_see_nothing,
@@ -386,6 +388,49 @@ async fn sms_moves_through_the_provider_with_events(app: TestApp) {
     ] {
         assert_eq!(count(&types, kind), times, "{kind} in {types:?}");
     }
+}
+
+async fn a_send_whose_run_died_is_asked_again_of_a_provider_that_recognises_it(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let number = connect(&app, "+12015550100", &["sms"]).await;
+    let message_id = id(&send(&app, &number, "+12015550123", "Hello").await.expect(201).body);
+    // A run claims the message and the sandbox sends it; the run dies before `sent`.
+    let out = space_connections::outbound::Outbound { events: "sms" };
+    let claimed = out
+        .claim(&app.engine, &stored(&app, &message_id).await)
+        .await
+        .expect("claimed");
+    let connection = space_connections::get(&app.engine, &space, &number)
+        .await
+        .expect("a read")
+        .expect("the number");
+    let first = phone::provider::Sandbox
+        .send(
+            &app.engine,
+            &space,
+            &connection,
+            phone::provider::Outgoing::of(&claimed),
+        )
+        .await
+        .expect("sent");
+    assert_eq!(sms(&app, &message_id).await["status"], "sending");
+
+    // The job runs again: the sandbox answers with its first send, and nothing goes twice.
+    app.worker_pass().await;
+    let sent = sms(&app, &message_id).await;
+    assert_eq!(sent["status"], "sent", "{sent}");
+    assert_eq!(sent["provider_message_id"], first.provider_message_id.as_str());
+    let records = app
+        .engine
+        .store()
+        .query(space_store::Query::partition(space_http::keys::collection_partition(
+            &space,
+            phone::provider::SENT,
+        )))
+        .await
+        .expect("a read");
+    assert_eq!(records.items.len(), 1, "the sandbox sent once");
+    assert_eq!(count(&app.event_types().await, "sms.sent"), 1);
 }
 
 async fn calls_are_logged_by_the_provider_and_filtered(app: TestApp) {

@@ -15,6 +15,8 @@ use crate::phone::stand_in;
 on_both_backends!(
     ses_events_move_mail_and_suppress_hard_bounces,
     sms_events_move_sms,
+    an_sms_whose_answer_was_lost_is_never_sent_again,
+    an_ses_send_whose_answer_was_lost_is_never_sent_again,
     ses_sends_name_the_configuration_set_and_tag_the_message,
     sms_sends_name_the_configuration_set_and_carry_the_message_in_their_context,
     disconnecting_an_ses_sender_deletes_its_identity,
@@ -533,6 +535,136 @@ async fn sms_events_move_sms(app: TestApp) {
     let types = app.event_types().await;
     assert_eq!(types.iter().filter(|t| *t == "sms.delivered").count(), 1, "{types:?}");
     assert_eq!(types.iter().filter(|t| *t == "sms.undelivered").count(), 1, "{types:?}");
+}
+
+/// An SMS from the `aws` number to `to`, its send answered by AWS's internal error (it may
+/// have gone): the message's id, left `sending` after one request (the SDK does not retry).
+async fn lost_sms(app: &TestApp, to: &str) -> String {
+    let space = app.demo.space_id.clone();
+    let number = id(&app.space(Method::GET, "/phone/numbers").send().await.expect(200).body["data"][0]);
+    let message_id = id(&crate::phone::send(app, &number, to, "Your code is 123456")
+        .await
+        .expect(201)
+        .body);
+    let (endpoint, received) = stand_in(
+        500,
+        json!({"__type": "InternalServerException", "message": "Something went wrong"}),
+    )
+    .await;
+    let message = stored(app, phone::sms::MESSAGES, &message_id).await;
+    let outcome = phone::delivery::deliver(&app.engine, &space, &message, Some(&aws_sms(&endpoint, None)), 0).await;
+    let settle = app.engine.now() + space_connections::outbound::SETTLE_AFTER;
+    assert_eq!(outcome, Ok(space_worker::Outcome::Later(settle)));
+    assert_eq!(received.requests.lock().expect("not poisoned").len(), 1, "asked once");
+    assert_eq!(sms(app, &message_id).await["status"], "sending");
+    message_id
+}
+
+async fn an_sms_whose_answer_was_lost_is_never_sent_again(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    sent_sms(&app, "+12015550120", None).await;
+    let confirmed_id = lost_sms(&app, "+12015550123").await;
+
+    // Its job runs again (its run died, or the worker retries it): AWS is not asked again.
+    let (endpoint, received) = stand_in(200, json!({"MessageId": "aws-again"})).await;
+    let message = stored(&app, phone::sms::MESSAGES, &confirmed_id).await;
+    let outcome = phone::delivery::deliver(&app.engine, &space, &message, Some(&aws_sms(&endpoint, None)), 1).await;
+    assert!(matches!(outcome, Ok(space_worker::Outcome::Later(_))), "{outcome:?}");
+    app.worker_pass().await;
+    assert_eq!(sms(&app, &confirmed_id).await["status"], "sending");
+
+    // The carrier's receipt shows it went: sent, then delivered.
+    let topic = Topic::new().await;
+    report(
+        &app,
+        &topic,
+        &sms_event("TEXT_DELIVERED", &space, &confirmed_id, "+12015550123"),
+    )
+    .await;
+    assert_eq!(sms(&app, &confirmed_id).await["status"], "delivered");
+
+    // Without a receipt within the hour it fails, never sent again; a late receipt still
+    // tells that it went.
+    let unknown_id = lost_sms(&app, "+12015550124").await;
+    app.clock.advance(space_connections::outbound::SETTLE_AFTER);
+    let message = stored(&app, phone::sms::MESSAGES, &unknown_id).await;
+    let outcome = phone::delivery::deliver(&app.engine, &space, &message, Some(&aws_sms(&endpoint, None)), 1).await;
+    assert_eq!(outcome, Ok(space_worker::Outcome::Done));
+    app.worker_pass().await;
+    let failed = sms(&app, &unknown_id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "OUTCOME_UNKNOWN", "{failed}");
+    assert!(
+        received.requests.lock().expect("not poisoned").is_empty(),
+        "never asked twice"
+    );
+    report(
+        &app,
+        &topic,
+        &sms_event("TEXT_DELIVERED", &space, &unknown_id, "+12015550124"),
+    )
+    .await;
+    let delivered = sms(&app, &unknown_id).await;
+    assert_eq!(delivered["status"], "delivered", "{delivered}");
+    assert!(delivered.get("error").is_none_or(Value::is_null), "{delivered}");
+
+    let types = app.event_types().await;
+    assert_eq!(types.iter().filter(|t| *t == "sms.sent").count(), 3, "{types:?}");
+    assert_eq!(types.iter().filter(|t| *t == "sms.failed").count(), 1, "{types:?}");
+    assert_eq!(types.iter().filter(|t| *t == "sms.delivered").count(), 2, "{types:?}");
+}
+
+async fn an_ses_send_whose_answer_was_lost_is_never_sent_again(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let sender = id(&app
+        .account(Method::POST, &format!("/spaces/{space}/connections"))
+        .json(json!({"kind": "mail", "address": "agent@example.com", "provider": "sandbox"}))
+        .send()
+        .await
+        .expect(201)
+        .body);
+    let message_id = id(&app
+        .space(Method::POST, "/mail/messages")
+        .json(json!({"from_sender_id": sender, "to": ["ada@example.com"], "subject": "Hi", "text": "Hi"}))
+        .send()
+        .await
+        .expect(202)
+        .body);
+    let (endpoint, received) = stand_in(500, json!({"__type": "InternalFailure", "message": "Try later"})).await;
+    let ses = ses_at(&endpoint, None);
+    for run in 0..3 {
+        let message = stored(&app, mail::messages::MESSAGES, &message_id).await;
+        let outcome = mail::delivery::deliver(&app.engine, &space, &message, Some(&ses), run).await;
+        assert!(matches!(outcome, Ok(space_worker::Outcome::Later(_))), "{outcome:?}");
+    }
+    assert_eq!(received.requests.lock().expect("not poisoned").len(), 1, "asked once");
+    assert_eq!(mail_message(&app, &message_id).await["status"], "sending");
+
+    // Throttled is refused before sending: queued again, and the next run asks again.
+    let throttled_id = id(&app
+        .space(Method::POST, "/mail/messages")
+        .json(json!({"from_sender_id": sender, "to": ["bob@example.com"], "subject": "Hi", "text": "Hi"}))
+        .send()
+        .await
+        .expect(202)
+        .body);
+    let (endpoint, received) = stand_in(
+        400,
+        json!({"__type": "TooManyRequestsException", "message": "Slow down"}),
+    )
+    .await;
+    let message = stored(&app, mail::messages::MESSAGES, &throttled_id).await;
+    let outcome = mail::delivery::deliver(&app.engine, &space, &message, Some(&ses_at(&endpoint, None)), 0).await;
+    assert!(matches!(outcome, Err(space_worker::JobError::Retry(_))), "{outcome:?}");
+    assert_eq!(mail_message(&app, &throttled_id).await["status"], "queued");
+    assert_eq!(received.requests.lock().expect("not poisoned").len(), 1);
+    let (endpoint, received) = stand_in(200, json!({"MessageId": "ses-0002"})).await;
+    let message = stored(&app, mail::messages::MESSAGES, &throttled_id).await;
+    mail::delivery::deliver(&app.engine, &space, &message, Some(&ses_at(&endpoint, None)), 1)
+        .await
+        .expect("sent");
+    assert_eq!(received.requests.lock().expect("not poisoned").len(), 1);
+    assert_eq!(mail_message(&app, &throttled_id).await["status"], "sent");
 }
 
 async fn sms_sends_name_the_configuration_set_and_carry_the_message_in_their_context(app: TestApp) {
