@@ -132,6 +132,7 @@ fn api_operations() -> Vec<Operation> {
             "Define an automation: a trigger (manual, event, schedule) and its steps",
             automations::create_handler(),
         )
+        .showing_secret()
         .with_description(::automations::owner::RULES)
         .with_body(Schema::lazy(|| ::automations::definition::request_schema(false)).named("AutomationCreate"))
         .answers(
@@ -264,6 +265,7 @@ fn api_operations() -> Vec<Operation> {
             "Mint a space key; the token is in this response only",
             keys::create_handler(),
         )
+        .showing_secret()
         .with_description("`expires_at`, when given, lies in the future; otherwise 422.")
         .with_body(Schema::lazy(keys::request_schema).named("KeyCreate"))
         .answers(
@@ -317,6 +319,7 @@ fn api_operations() -> Vec<Operation> {
             "Connect an account to a Space; its keys may then use it, never connect or remove one",
             connections::create_handler(),
         )
+        .showing_secret()
         .with_description(
             "The fields depend on `kind`: a `social` connection takes `network` and `handle`; a `messaging` one \
              takes `channel` and an `address` on that channel (a phone number in international format for \

@@ -96,6 +96,7 @@ pub fn operation_for(resource: fn() -> Resource) -> Operation {
         answers: Vec::new(),
         cap: None,
         space_budget: None,
+        shows_secret: false,
         handler: handler(move |call| async move { import(&call, resource()).await }),
     }
 }

@@ -52,6 +52,7 @@ pub fn operations() -> Vec<Operation> {
             answers: Vec::new(),
             cap: None,
             space_budget: None,
+            shows_secret: false,
             handler: handler(move |call| {
                 let resource = Arc::clone(&list_resource);
                 async move {
@@ -87,6 +88,7 @@ pub fn operations() -> Vec<Operation> {
             answers: Vec::new(),
             cap: None,
             space_budget: None,
+            shows_secret: false,
             handler: handler(move |call| {
                 let resource = Arc::clone(&add_resource);
                 async move {
@@ -134,6 +136,7 @@ pub fn operations() -> Vec<Operation> {
             answers: Vec::new(),
             cap: None,
             space_budget: None,
+            shows_secret: false,
             handler: handler(move |call| {
                 let resource = Arc::clone(&remove_resource);
                 async move {

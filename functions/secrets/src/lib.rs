@@ -48,6 +48,7 @@ pub fn operations() -> Vec<Operation> {
             answers: Vec::new(),
             cap: None,
             space_budget: None,
+            shows_secret: false,
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
@@ -76,6 +77,7 @@ pub fn operations() -> Vec<Operation> {
             answers: Vec::new(),
             cap: None,
             space_budget: None,
+            shows_secret: false,
             handler: handler(|call| async move {
                 let key = keys::secret(call.space_id()?, call.path_param("name")?);
                 let item = call

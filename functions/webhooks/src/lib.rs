@@ -328,6 +328,7 @@ pub fn operations() -> Vec<Operation> {
                 operation.summary = "Add a webhook endpoint; the answer carries its signing secret, shown once".into();
                 operation.handler = handler(|call| async move { create(&call).await });
                 operation.response = Some(Schema::lazy(created_schema).named("WebhookCreated"));
+                operation.shows_secret = true;
             }
             "webhooks_update" => {
                 operation.handler = handler(|call| async move { write(&call, WriteMode::Patch).await })
@@ -363,6 +364,7 @@ pub fn operations() -> Vec<Operation> {
             "Replace a webhook's signing secret; deliveries carry both signatures for 24 hours",
             handler(|call| async move { rotate(&call).await }),
         )
+        .showing_secret()
         .with_params(vec![id()])
         .answers(
             StatusCode::OK,

@@ -7,6 +7,9 @@
 //! key's change is applied" to that transaction. So a crash between the change and the
 //! stored response cannot run the change twice: a retry finds the key applied and is told
 //! which item it made, instead of making another.
+//!
+//! An answer that shows a secret once (a key's token, a signing secret) is never kept: a
+//! retry of such a call is told what the first one made, and the secret stays shown once.
 
 use std::sync::{Arc, Mutex};
 
@@ -48,12 +51,11 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
     let fingerprint = fingerprint(op, &call);
     let now = engine.now().timestamp();
 
-    let claim = Item::new(
-        key.pk.clone(),
-        key.sk.clone(),
-        record("in_progress", &fingerprint, now + LOCK_SECONDS),
-    )
-    .expiring_at(now + RETENTION_SECONDS);
+    let mut claimed = record("in_progress", &fingerprint, now + LOCK_SECONDS);
+    if op.shows_secret {
+        claimed.insert("shows_secret".into(), json!(true));
+    }
+    let claim = Item::new(key.pk.clone(), key.sk.clone(), claimed).expiring_at(now + RETENTION_SECONDS);
     let claimed_version = match store.put(claim.clone(), Condition::NotExists).await {
         Ok(()) => 1,
         Err(StoreError::ConditionFailed) => {
@@ -112,6 +114,28 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
     // What the record is at now: the claim, or the claim marked applied by the change.
     let current = applied_version.unwrap_or(claimed_version);
     match &outcome {
+        // The answer shows a secret once and is not kept: the record stays applied (a
+        // retry is told what the call made), or is released when nothing was written.
+        Ok(reply) if op.shows_secret => {
+            let kept = match applied_version {
+                // What a retry is told: the id the answer named, never the answer.
+                Some(_) => {
+                    let mut body = record("applied", &fingerprint, 0);
+                    body.insert("shows_secret".into(), json!(true));
+                    if let Some(id) = reply.body.as_ref().and_then(|b| b.get("id")) {
+                        body.insert("applied_id".into(), id.clone());
+                    }
+                    let applied = Item::new(key.pk.clone(), key.sk.clone(), body)
+                        .with_version(current + 1)
+                        .expiring_at(now + RETENTION_SECONDS);
+                    store.put(applied, Condition::Version(current)).await
+                }
+                None => store.delete(&key.pk, &key.sk, Condition::Version(current)).await,
+            };
+            if let Err(error) = kept {
+                tracing::warn!(%error, "could not settle an idempotency record");
+            }
+        }
         Ok(reply) => {
             let mut body = record("completed", &fingerprint, 0);
             body.insert("status".into(), json!(reply.status.as_u16()));
@@ -145,6 +169,12 @@ fn applied(record: &Map<String, Value>) -> ApiError {
         .and_then(Value::as_str)
         .map(|id| format!(" (it wrote `{id}`)"))
         .unwrap_or_default();
+    if record.get("shows_secret").and_then(Value::as_bool) == Some(true) {
+        return ApiError::Conflict(format!(
+            "A request with this Idempotency-Key was already applied{made}; its answer showed a secret once and \
+             is not kept to be shown again."
+        ));
+    }
     ApiError::Conflict(format!(
         "A request with this Idempotency-Key was already applied{made}, but its response was not recorded; \
          read the result instead of retrying."

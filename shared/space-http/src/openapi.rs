@@ -236,11 +236,16 @@ impl Components {
             }));
         }
         if takes_idempotency_key(operation) {
+            let description = if operation.shows_secret {
+                "Makes a retry safe: a repeat with the same key within 24 hours does not act twice. The answer shows a secret once, so it is not kept: the repeat is 409 naming what the first call made. The same key with another request is refused with 422; one still running with 409. Empty is the same as none."
+            } else {
+                "Makes a retry safe: a repeat with the same key answers the first response for 24 hours instead of acting twice. The same key with another request is refused with 422; one still running with 409. Empty is the same as none."
+            };
             parameters.push(json!({
                 "name": IDEMPOTENCY_KEY_HEADER,
                 "in": "header",
                 "required": false,
-                "description": "Makes a retry safe: a repeat with the same key answers the first response for 24 hours instead of acting twice. The same key with another request is refused with 422; one still running with 409. Empty is the same as none.",
+                "description": description,
                 "schema": {"type": "string", "maxLength": crate::idempotency::MAX_KEY_LENGTH, "pattern": "^[!-~]*$"},
             }));
         }

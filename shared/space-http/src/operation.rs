@@ -425,6 +425,10 @@ pub struct Operation {
     /// reads much per call (a summary over weeks of events), so that one Space's calls
     /// cannot take the store from the others.
     pub space_budget: Option<u32>,
+    /// Its answer shows a secret once (a key's token, a signing secret): an
+    /// `Idempotency-Key` replay must not keep it, so a retry is told what the first call
+    /// made instead ([`crate::idempotency`]).
+    pub shows_secret: bool,
     pub handler: Handler,
 }
 
@@ -480,8 +484,15 @@ impl Operation {
             answers: Vec::new(),
             cap: None,
             space_budget: None,
+            shows_secret: false,
             handler,
         }
+    }
+
+    /// Its answer shows a secret once ([`Operation::shows_secret`]).
+    pub fn showing_secret(mut self) -> Operation {
+        self.shows_secret = true;
+        self
     }
 
     /// At most `per_minute` calls a minute per Space ([`Operation::space_budget`]).

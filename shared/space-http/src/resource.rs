@@ -606,28 +606,17 @@ impl Resource {
                 }
             }
         });
-        Operation {
-            name: format!("{}_{verb}", self.name),
+        let params = self.path_params(!matches!(verb, "list" | "create"));
+        Operation::new(
+            format!("{}_{verb}", self.name),
             method,
-            params: self.path_params(!matches!(verb, "list" | "create")),
             path,
-            access: self.scope(action),
+            self.scope(action),
             effect,
             summary,
-            description: None,
-            body: None,
-            optional_body: false,
-            no_input: false,
-            response: None,
-            success: StatusCode::OK,
-            raw_body: false,
-            max_body_bytes: None,
-            media_types: &[],
-            answers: Vec::new(),
-            cap: None,
-            space_budget: None,
-            handler: run,
-        }
+            run,
+        )
+        .with_params(params)
     }
 
     /// The partition this call's items live in.

@@ -14,6 +14,7 @@ on_both_backends!(
     exactly_the_limit_gets_through_under_concurrency,
     a_busy_keys_count_is_spread_and_still_exact,
     idempotency_keys_replay_and_refuse_duplicates,
+    secrets_shown_once_are_never_kept_for_a_replay,
     stale_if_match_is_412,
     pagination_walks_every_page_and_refuses_tampered_cursors,
     mutations_append_events,
@@ -394,6 +395,87 @@ async fn idempotency_keys_replay_and_refuse_duplicates(app: TestApp) {
         .await
         .expect(201);
     assert_ne!(fresh.body["id"], first.body["id"]);
+}
+
+async fn secrets_shown_once_are_never_kept_for_a_replay(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let minted = app
+        .account(Method::POST, &format!("/spaces/{space}/keys"))
+        .header("idempotency-key", "mint-1")
+        .json(json!({"name": "ci", "scopes": ["tasks:read"]}))
+        .send()
+        .await
+        .expect(201);
+    let token = minted.body["token"].as_str().expect("a token").to_owned();
+    let webhook = app
+        .space(Method::POST, "/webhooks")
+        .header("idempotency-key", "hook-1")
+        .json(json!({"url": "https://example.com/hook", "events": ["task.created"]}))
+        .send()
+        .await
+        .expect(201);
+    let secret = webhook.body["secret"].as_str().expect("a secret").to_owned();
+
+    // A retry acts once more never, and is told what the first call made, not its secret.
+    let again = app
+        .account(Method::POST, &format!("/spaces/{space}/keys"))
+        .header("idempotency-key", "mint-1")
+        .json(json!({"name": "ci", "scopes": ["tasks:read"]}))
+        .send()
+        .await
+        .expect(409);
+    assert!(
+        again.text.contains(minted.body["id"].as_str().expect("an id")),
+        "{}",
+        again.text
+    );
+    assert!(!again.text.contains(&token), "{}", again.text);
+    let again = app
+        .space(Method::POST, "/webhooks")
+        .header("idempotency-key", "hook-1")
+        .json(json!({"url": "https://example.com/hook", "events": ["task.created"]}))
+        .send()
+        .await
+        .expect(409);
+    assert!(!again.text.contains(&secret), "{}", again.text);
+    let keys = app
+        .account(Method::GET, &format!("/spaces/{space}/keys"))
+        .send()
+        .await
+        .expect(200);
+    let named_ci = keys.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|k| k["name"] == "ci")
+        .count();
+    assert_eq!(named_ci, 1, "minted once");
+
+    // No idempotency record holds either.
+    for owner in [
+        space_http::keys::account_partition(&app.demo.account_id),
+        space_http::keys::space_partition(&space),
+    ] {
+        let records = app
+            .engine
+            .store()
+            .query(space_store::Query::partition(format!("{owner}#IDEM")))
+            .await
+            .expect("a read");
+        assert!(!records.items.is_empty(), "{owner} has its record");
+        for record in records.items {
+            let stored = serde_json::to_string(&record.body).expect("JSON");
+            assert!(!stored.contains(&token) && !stored.contains(&secret), "{stored}");
+        }
+    }
+    // Other answers are still replayed.
+    let task = |key: &'static str| {
+        app.space(Method::POST, "/tasks")
+            .header("idempotency-key", key)
+            .json(json!({"title": "Once"}))
+            .send()
+    };
+    assert_eq!(task("t-1").await.expect(201).body, task("t-1").await.expect(201).body);
 }
 
 async fn stale_if_match_is_412(app: TestApp) {
