@@ -268,6 +268,9 @@ impl space_worker::Handler for Perform {
         };
         let (answered, body) = match outcome {
             Ok(reply) => (reply.status, reply.body.unwrap_or(Value::Null)),
+            // An earlier run did it and died before recording its answer: performed, and
+            // the result names what it made.
+            Err(ApiError::AlreadyApplied { applied_id, .. }) => (http::StatusCode::OK, json!({"id": applied_id})),
             // A fault of the platform is worth another run: the call's idempotency record
             // keeps a second run from doing it twice.
             Err(ApiError::Internal(message)) => return Err(JobError::Retry(message)),

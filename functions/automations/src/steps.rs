@@ -178,9 +178,12 @@ pub async fn perform(
 }
 
 /// A refused call as the step's failure; a fault of the platform is worth another run (the
-/// idempotency record keeps it from acting twice).
+/// idempotency record keeps it from acting twice), and a call an earlier run applied is
+/// the step's success.
 fn refused(error: ApiError) -> Result<StepResult, JobError> {
     match error {
+        // An earlier run of the step did it and died before recording its answer.
+        ApiError::AlreadyApplied { applied_id, .. } => Ok(StepResult::Succeeded(json!({"id": applied_id}))),
         ApiError::Internal(message) => Err(JobError::Retry(message)),
         ApiError::Unavailable { message, .. } => Err(JobError::Retry(message)),
         error => {

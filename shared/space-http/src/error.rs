@@ -36,6 +36,14 @@ pub enum ApiError {
         field: String,
         existing_id: String,
     },
+    /// A retry whose `Idempotency-Key` was already applied and whose answer is not kept
+    /// (409 `CONFLICT`): the call happened, so a caller acting for someone (an approval, an
+    /// automation step) counts it done. `applied_id` names what it made, when known.
+    #[error("{message}")]
+    AlreadyApplied {
+        message: String,
+        applied_id: Option<String>,
+    },
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
@@ -79,7 +87,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) | ApiError::Duplicate { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Duplicate { .. } | ApiError::AlreadyApplied { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -99,7 +109,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
-            ApiError::Conflict(_) | ApiError::Duplicate { .. } => "CONFLICT",
+            ApiError::Conflict(_) | ApiError::Duplicate { .. } | ApiError::AlreadyApplied { .. } => "CONFLICT",
             ApiError::PreconditionFailed(_) => "PRECONDITION_FAILED",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",

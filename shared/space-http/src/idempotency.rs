@@ -164,21 +164,23 @@ pub async fn run(op: &Operation, call: Call, idempotency_key: &str) -> Result<Re
 /// The answer to a retry whose first attempt changed something but did not record its
 /// response (it crashed in between): running it again would do it twice.
 fn applied(record: &Map<String, Value>) -> ApiError {
-    let made = record
-        .get("applied_id")
-        .and_then(Value::as_str)
+    let applied_id = record.get("applied_id").and_then(Value::as_str).map(str::to_owned);
+    let made = applied_id
+        .as_deref()
         .map(|id| format!(" (it wrote `{id}`)"))
         .unwrap_or_default();
-    if record.get("shows_secret").and_then(Value::as_bool) == Some(true) {
-        return ApiError::Conflict(format!(
+    let message = if record.get("shows_secret").and_then(Value::as_bool) == Some(true) {
+        format!(
             "A request with this Idempotency-Key was already applied{made}; its answer showed a secret once and \
              is not kept to be shown again."
-        ));
-    }
-    ApiError::Conflict(format!(
-        "A request with this Idempotency-Key was already applied{made}, but its response was not recorded; \
-         read the result instead of retrying."
-    ))
+        )
+    } else {
+        format!(
+            "A request with this Idempotency-Key was already applied{made}, but its response was not recorded; \
+             read the result instead of retrying."
+        )
+    };
+    ApiError::AlreadyApplied { message, applied_id }
 }
 
 /// The store a keyed handler runs over: its first write also marks the key applied, in the

@@ -12,6 +12,7 @@ use crate::phone::connect;
 
 on_both_backends!(
     an_approved_sms_is_sent_once_after_the_owner_approves,
+    an_approved_call_whose_run_died_after_acting_is_performed_once,
     a_rejected_action_never_runs_and_decisions_stand,
     approval_required_names_the_keys_own_scopes_and_holds_live_actions_only,
     an_approved_call_meets_the_keys_caps_and_a_revoked_key_fails_it,
@@ -111,6 +112,64 @@ async fn an_approved_sms_is_sent_once_after_the_owner_approves(app: TestApp) {
     assert_eq!(performed.body["data"].as_array().map(Vec::len), Some(1));
     let none = owner(&app, Method::GET, "?status=pending").await.expect(200);
     assert_eq!(none.body["data"], json!([]));
+}
+
+async fn an_approved_call_whose_run_died_after_acting_is_performed_once(app: TestApp) {
+    let space = app.demo.space_id.clone();
+    let number = connect(&app, "+12015550100", &["sms"]).await;
+    let (key, key_id) = mint(&app, &["phone:run", "phone:read"], &["phone:run"], Value::Null).await;
+    let id = approval_id(&send_with(&app, &key, &number, "+12015550123").await);
+    owner(&app, Method::POST, &format!("/{id}/approve")).await.expect(200);
+
+    // A run performs the call and dies before anything records its answer: the action's
+    // idempotency record is left applied, the approval approved.
+    let at = space_http::approvals::key(&space, &id);
+    let approval = app
+        .engine
+        .store()
+        .get(&at.pk, &at.sk)
+        .await
+        .expect("a read")
+        .expect("the approval");
+    let principal = space_http::approvals::key_principal(&app.engine, &space, &key_id)
+        .await
+        .expect("the key");
+    let call = space_http::approvals::replay(&approval.body, app.engine.clone(), principal);
+    let operations = space_catalogue::operations();
+    let operation = operations
+        .iter()
+        .find(|operation| operation.name == "phone_sms_send")
+        .expect("the operation");
+    space_http::execute::execute_approved(operation, call, &id)
+        .await
+        .expect("sent");
+    let record_key = space_http::keys::idempotency(&space_http::keys::space_partition(&space), &key_id, &id);
+    let mut record = app
+        .engine
+        .store()
+        .get(&record_key.pk, &record_key.sk)
+        .await
+        .expect("a read")
+        .expect("the record");
+    record.body.insert("state".into(), json!("applied"));
+    for answer in ["status", "body", "etag"] {
+        record.body.remove(answer);
+    }
+    record.version += 1;
+    app.engine
+        .store()
+        .put(record, space_store::Condition::None)
+        .await
+        .expect("written");
+
+    // The retry does not act again, and the approval is performed, not failed.
+    app.worker_pass().await;
+    assert_eq!(all_sms(&app).await.len(), 1, "sent exactly once");
+    let done = owner(&app, Method::GET, &format!("/{id}")).await.expect(200);
+    assert_eq!(done.body["status"], "performed", "{}", done.text);
+    let types = app.event_types().await;
+    assert_eq!(count(&types, "approval.performed"), 1, "{types:?}");
+    assert_eq!(count(&types, "approval.failed"), 0, "{types:?}");
 }
 
 async fn a_rejected_action_never_runs_and_decisions_stand(app: TestApp) {
