@@ -44,28 +44,39 @@ impl Handler for KeyExpiring {
         };
         let (space, key_id) = (field("space_id")?, field("key_id")?);
         let listed = keys::space_key(space, key_id);
-        let Some(key) = engine.store().get(&listed.pk, &listed.sk).await? else {
-            return Ok(Outcome::Done);
-        };
-        let now = engine.now();
-        let marker = keys::unique(space, "key-expiring", key_id);
-        let mut warned = Map::new();
-        warned.insert("at".into(), json!(format_datetime(now)));
-        let data = json!({
-            "id": key_id,
-            "name": key.body.get("name"),
-            "prefix": key.body.get("prefix"),
-            "expires_at": key.body.get("expires_at"),
-        });
-        let writes = vec![
-            Write::put(Item::new(marker.pk, marker.sk, warned), Condition::NotExists),
-            Write::check(listed.pk, listed.sk, Condition::Version(key.version)),
-            event_write(space, KEY_EXPIRING, key_id, data, &Principal::system(), now),
-        ];
-        match engine.store().transact(writes).await {
-            // Warned already, or the key changed (revoked) since it was read.
-            Ok(()) | Err(StoreError::TransactionConflict { .. }) => Ok(Outcome::Done),
-            Err(error) => Err(error.into()),
+        // The listing's version also moves with each use of the key (`last_used_at`): a
+        // key in use is read again, a few times, rather than taken for revoked.
+        for _ in 0..LISTING_READS {
+            let Some(key) = engine.store().get(&listed.pk, &listed.sk).await? else {
+                return Ok(Outcome::Done);
+            };
+            let now = engine.now();
+            let marker = keys::unique(space, "key-expiring", key_id);
+            let mut warned = Map::new();
+            warned.insert("at".into(), json!(format_datetime(now)));
+            let data = json!({
+                "id": key_id,
+                "name": key.body.get("name"),
+                "prefix": key.body.get("prefix"),
+                "expires_at": key.body.get("expires_at"),
+            });
+            let writes = vec![
+                Write::put(Item::new(marker.pk, marker.sk, warned), Condition::NotExists),
+                Write::check(listed.pk.clone(), listed.sk.clone(), Condition::Version(key.version)),
+                event_write(space, KEY_EXPIRING, key_id, data, &Principal::system(), now),
+            ];
+            match engine.store().transact(writes).await {
+                // Warned already.
+                Ok(()) | Err(StoreError::TransactionConflict { index: 0 }) => return Ok(Outcome::Done),
+                // The listing moved since it was read (used, or revoked): read it again.
+                Err(StoreError::TransactionConflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
         }
+        Err(JobError::Retry("the key's listing kept changing".into()))
     }
 }
+
+/// How many times the expiry warning reads a listing that moves under it before the job
+/// tries again later.
+const LISTING_READS: usize = 5;

@@ -26,6 +26,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{guard, secret_name, signing, wants};
 
+/// How many of a delivery's latest attempts its record keeps.
+pub const KEPT_ATTEMPTS: usize = 20;
+
 /// The job kind of one delivery.
 pub const DELIVER: &str = "webhooks.deliver";
 /// The partition that lists the Spaces with webhooks, for the fan-out to visit.
@@ -82,6 +85,7 @@ pub fn new_delivery(space: &str, webhook: &str, event_id: &str, event_type: &str
         ("event_type", json!(event_type)),
         ("status", json!("pending")),
         ("attempts", json!([])),
+        ("attempt_count", json!(0)),
         ("next_retry_at", Value::Null),
         ("created_at", stamp.clone()),
         ("updated_at", stamp),
@@ -400,6 +404,7 @@ impl Log<'_> {
         .await
     }
 
+    /// Records one attempt (see [`KEPT_ATTEMPTS`]) and where the delivery stands after it.
     async fn attempt(
         &self,
         status: Option<u16>,
@@ -411,12 +416,21 @@ impl Log<'_> {
         let at = format_datetime(self.engine.now());
         self.change(|body| {
             let attempt = json!({"at": at, "status": status, "duration_ms": took_ms, "error": error});
-            match body.get_mut("attempts").and_then(Value::as_array_mut) {
-                Some(attempts) => attempts.push(attempt),
-                None => {
-                    body.insert("attempts".into(), json!([attempt]));
-                }
-            }
+            let mut attempts = match body.remove("attempts") {
+                Some(Value::Array(attempts)) => attempts,
+                _ => Vec::new(),
+            };
+            let earlier = body
+                .get("attempt_count")
+                .and_then(Value::as_u64)
+                .unwrap_or(attempts.len() as u64);
+            attempts.push(attempt);
+            // Manual retries have no end: the record keeps the latest attempts only, so
+            // that it stays small, and counts them all.
+            let over = attempts.len().saturating_sub(KEPT_ATTEMPTS);
+            attempts.drain(..over);
+            body.insert("attempts".into(), Value::Array(attempts));
+            body.insert("attempt_count".into(), json!(earlier + 1));
             body.insert("status".into(), json!(state));
             body.insert("next_retry_at".into(), json!(next.map(format_datetime)));
         })

@@ -201,9 +201,37 @@ async fn write(call: &Call, mode: WriteMode) -> Result<Reply, ApiError> {
     Ok(Reply::ok(Resource::render(&item)).with_etag(item.version))
 }
 
+/// How long a rotation holds its webhook's secret before another may take it (a request
+/// that died mid-way leaves the hold to lapse).
+const ROTATION_HOLD_SECONDS: i64 = 60;
+
+/// Rotates under a hold on the webhook's secret: the vault has no compare-and-swap, so two
+/// rotations at once would each hand out a secret and keep only one; the second is 409.
 async fn rotate(call: &Call) -> Result<Reply, ApiError> {
     let id = call.path_param("id")?.to_owned();
     let space = call.space_id()?.to_owned();
+    let store = call.engine.store();
+    let hold = space_http::keys::unique(&space, "webhook-rotation", &id);
+    let held = space_store::Item::new(hold.pk.clone(), hold.sk.clone(), serde_json::Map::new())
+        .expiring_at(call.engine.now().timestamp() + ROTATION_HOLD_SECONDS);
+    match store.put(held, Condition::NotExists).await {
+        Ok(()) => {}
+        Err(error) if error.is_condition_failure() => {
+            return Err(ApiError::Conflict(
+                "Another request is rotating this webhook's secret; retry in a moment.".into(),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let rotated = rotate_held(call, &space, &id).await;
+    if let Err(error) = store.delete(&hold.pk, &hold.sk, Condition::None).await {
+        tracing::warn!(%error, "could not release a webhook's rotation hold");
+    }
+    rotated
+}
+
+async fn rotate_held(call: &Call, space: &str, id: &str) -> Result<Reply, ApiError> {
+    let (space, id) = (space.to_owned(), id.to_owned());
     let webhook = webhooks().load(call, &id).await?;
     let keys = signing_keys(call)?;
     let current = keys.get_key(&space, &secret_name(&id)).await?;
@@ -300,7 +328,8 @@ fn delivery_schema() -> Value {
             "id": {"type": "string", "description": "The event's id, sent as `webhook-id`."},
             "event_type": {"type": "string"},
             "status": {"type": "string", "enum": ["pending", "delivered", "retrying", "failed", "skipped"]},
-            "attempts": {"type": "array", "items": {
+            "attempt_count": {"type": "integer", "minimum": 0, "description": "Every attempt made, manual retries included."},
+            "attempts": {"type": "array", "description": "The latest 20 attempts, oldest first.", "items": {
                 "type": "object",
                 "properties": {
                     "at": {"type": "string", "format": "date-time"},

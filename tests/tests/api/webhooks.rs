@@ -16,6 +16,7 @@ on_both_backends!(
     deliveries_are_signed_sent_once_and_logged,
     failures_retry_on_schedule_and_410_turns_the_endpoint_off,
     a_rotated_secret_signs_beside_the_old_one_for_a_day,
+    rotations_at_once_lose_no_secret_they_hand_out,
     test_sends_and_manual_retries_reach_the_endpoint,
     an_endpoint_for_everything_hears_nothing_about_itself,
     targets_must_be_public_https,
@@ -259,6 +260,56 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_a_day(app: TestApp) {
     );
 }
 
+async fn rotations_at_once_lose_no_secret_they_hand_out(app: TestApp) {
+    let (webhook, original) = endpoint(&app, "https://example.com/hook", json!(["contact.created"])).await;
+    let path = format!("/webhooks/{webhook}/rotate-secret");
+    let answers =
+        futures::future::join_all((0..6).map(|_| app.space(Method::POST, &path).json(json!({})).send())).await;
+    let statuses: Vec<u16> = answers.iter().map(|answer| answer.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    let handed: Vec<String> = answers
+        .iter()
+        .filter(|answer| answer.status == 200)
+        .filter_map(|answer| answer.body["secret"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!handed.is_empty(), "{statuses:?}");
+    let stored = app
+        .engine
+        .signing_keys()
+        .expect("signing keys")
+        .get_key(&app.demo.space_id, &webhooks::secret_name(&webhook))
+        .await
+        .expect("a read")
+        .expect("the secret");
+    let stored: Value = serde_json::from_str(&stored).expect("JSON");
+    // The last rotation's secret signs, and the one before it (another of these, when
+    // several got through) signs beside it: none handed out was overwritten unseen.
+    assert!(
+        handed.iter().any(|secret| stored["current"] == secret.as_str()),
+        "{stored}"
+    );
+    let before: Vec<&str> = match handed.len() {
+        1 => vec![original.as_str()],
+        _ => handed.iter().map(String::as_str).collect(),
+    };
+    assert!(
+        before.iter().any(|secret| stored["previous"] == *secret),
+        "{stored} {handed:?}"
+    );
+    // A request that died holding the rotation holds it for a minute, not for good.
+    let hold = space_http::keys::unique(&app.demo.space_id, "webhook-rotation", &webhook);
+    let held =
+        space_store::Item::new(hold.pk, hold.sk, serde_json::Map::new()).expiring_at(app.engine.now().timestamp() + 60);
+    app.engine
+        .store()
+        .put(held, space_store::Condition::None)
+        .await
+        .expect("written");
+    app.space(Method::POST, &path).json(json!({})).send().await.expect(409);
+    app.clock.advance(TimeDelta::seconds(61));
+    app.space(Method::POST, &path).json(json!({})).send().await.expect(200);
+}
+
 async fn an_endpoint_for_everything_hears_nothing_about_itself(app: TestApp) {
     let receiver = Receiver::start();
     let (webhook, secret) = endpoint(&app, &receiver.hook(), json!(["*"])).await;
@@ -323,6 +374,23 @@ async fn test_sends_and_manual_retries_reach_the_endpoint(app: TestApp) {
         deliveries(&app, &webhook).await[0]["attempts"].as_array().map(Vec::len),
         Some(2)
     );
+    // Retried again and again, the record keeps the latest attempts and counts them all.
+    let kept = webhooks::delivery::KEPT_ATTEMPTS;
+    for _ in 0..kept {
+        app.space(
+            Method::POST,
+            &format!("/webhooks/{webhook}/deliveries/{delivery}/retry"),
+        )
+        .json(json!({}))
+        .send()
+        .await
+        .expect(202);
+        app.worker_pass().await;
+    }
+    assert_eq!(receiver.received().await.len(), kept + 2);
+    let record = &deliveries(&app, &webhook).await[0];
+    assert_eq!(record["attempts"].as_array().map(Vec::len), Some(kept), "{record}");
+    assert_eq!(record["attempt_count"], kept + 2, "{record}");
     app.space(Method::POST, &format!("/webhooks/{webhook}/deliveries/evt_nope/retry"))
         .json(json!({}))
         .send()
