@@ -232,6 +232,14 @@ impl From<StoreError> for ApiError {
             StoreError::ConditionFailed | StoreError::TransactionConflict { .. } => {
                 ApiError::Conflict("The item changed or already exists; read it again and retry.".into())
             }
+            StoreError::TooLarge { bytes, limit } => ApiError::invalid_field(
+                "body",
+                format!(
+                    "makes a record of {} KiB and one holds at most {} KiB: send less (shorter text, fewer elements)",
+                    bytes.div_ceil(1024),
+                    limit / 1024
+                ),
+            ),
             StoreError::Rejected(reason) => {
                 ApiError::BadRequest(format!("The request cannot be stored as it is: {reason}."))
             }

@@ -131,6 +131,8 @@ fn change_write(
     );
     let id = new_id(EVENT_ID_PREFIX);
     let key = keys::event(space, &id);
+    let (mut data, mut previous) = (data, previous);
+    let omitted = trim(&mut data, previous.as_mut());
     let mut body = Map::new();
     body.insert("id".into(), json!(id));
     body.insert("type".into(), json!(kind));
@@ -138,6 +140,9 @@ fn change_write(
     body.insert("data".into(), data);
     if let Some(previous) = previous {
         body.insert("previous".into(), Value::Object(previous));
+    }
+    if !omitted.is_empty() {
+        body.insert(OMITTED.into(), json!(omitted));
     }
     body.insert("key_id".into(), json!(principal.key_id));
     body.insert("actor".into(), json!(ActorKind::of(principal).as_str()));
@@ -153,6 +158,81 @@ fn change_write(
         Item::new(key.pk, key.sk, body).expiring_at(expires),
         Condition::NotExists,
     )
+}
+
+/// The most an event keeps of its resource and of the previous values, in JSON bytes: a
+/// change to a large document or whiteboard would otherwise make an event past what one
+/// stored item (DynamoDB: 400 KB) or one webhook delivery should carry.
+pub const MAX_EVENT_DATA_BYTES: usize = 64 * 1024;
+
+/// Where a stored event names the fields [`trim`] left out.
+const OMITTED: &str = "omitted_fields";
+
+/// Bytes of `value` as JSON, without building the text.
+fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// Leaves the largest fields out of `data` and `previous` (both, by name) until together
+/// they fit [`MAX_EVENT_DATA_BYTES`]; the names left out, sorted. The id, the version and
+/// the times always stay: a receiver reads the resource for what is missing.
+fn trim(data: &mut Value, mut previous: Option<&mut Map<String, Value>>) -> Vec<String> {
+    let previous_size = |previous: &Option<&mut Map<String, Value>>| {
+        previous
+            .as_ref()
+            .map_or(0, |fields| fields.values().map(json_size).sum::<usize>())
+    };
+    let mut total = json_size(data) + previous_size(&previous);
+    if total <= MAX_EVENT_DATA_BYTES {
+        return Vec::new();
+    }
+    let mut sizes: Vec<(usize, String)> = Vec::new();
+    let fields = data.as_object().into_iter().flat_map(|object| object.keys());
+    let earlier = previous.iter().flat_map(|fields| fields.keys());
+    for name in fields.chain(earlier) {
+        if matches!(name.as_str(), "id" | "version" | "created_at" | "updated_at")
+            || sizes.iter().any(|(_, n)| n == name)
+        {
+            continue;
+        }
+        let now = data.get(name).map_or(0, json_size);
+        let before = previous
+            .as_ref()
+            .and_then(|fields| fields.get(name))
+            .map_or(0, json_size);
+        sizes.push((now + before, name.clone()));
+    }
+    sizes.sort_by(|a, b| b.cmp(a));
+    let mut omitted = Vec::new();
+    for (size, name) in sizes {
+        if total <= MAX_EVENT_DATA_BYTES {
+            break;
+        }
+        if let Some(object) = data.as_object_mut() {
+            object.remove(&name);
+        }
+        if let Some(fields) = previous.as_deref_mut() {
+            fields.remove(&name);
+        }
+        total = total.saturating_sub(size);
+        omitted.push(name);
+    }
+    omitted.sort();
+    omitted
 }
 
 /// How far behind the newest event it returned a [`FeedTail`] reads again: an id is minted
@@ -326,6 +406,7 @@ pub fn render(mut stored: Map<String, Value>) -> Value {
     let subject = take("subject_id");
     let object = take("data");
     let previous = take("previous");
+    let omitted = take(OMITTED);
     let key_id = match actor {
         ActorKind::System => Value::Null,
         ActorKind::Key | ActorKind::Owner => take("key_id"),
@@ -335,17 +416,20 @@ pub fn render(mut stored: Map<String, Value>) -> Value {
     if let Some(automation) = automation {
         by["automation_id"] = automation;
     }
+    let mut data = json!({"object": object});
+    if !previous.is_null() {
+        data["previous"] = previous;
+    }
+    if !omitted.is_null() {
+        data[OMITTED] = omitted;
+    }
     json!({
         "id": id,
         "type": kind,
         "created_at": created_at,
         "actor": by,
         "resource": {"type": resource, "id": subject},
-        "data": if previous.is_null() {
-            json!({"object": object})
-        } else {
-            json!({"object": object, "previous": previous})
-        },
+        "data": data,
     })
 }
 
@@ -404,6 +488,11 @@ pub fn schema() -> Value {
                     "previous": {
                         "type": "object",
                         "description": "On `.updated` events: the value before the change of each field that changed (`null` if it had none). Fields that did not change are absent."
+                    },
+                    "omitted_fields": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Present when the resource is too large for one event (over 64 KiB of JSON with `previous`): the fields left out of `object` and `previous`, largest first until it fit. Read the resource for them."
                     }
                 }
             }

@@ -35,6 +35,7 @@ pub async fn run_all(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     scans_and_bulk_deletes(&store, &clock).await;
     bulk_puts(&store, &clock).await;
     keys_no_backend_holds(&store, &clock).await;
+    items_up_to_the_size_limit(&store, &clock).await;
 }
 
 /// A fresh, practically unique token (hex) for keys and table names.
@@ -1244,4 +1245,47 @@ pub async fn keys_no_backend_holds(store: &Arc<dyn Store>, _clock: &ManualClock)
         None,
         "a NUL in a partition reads as absent"
     );
+}
+
+/// An item of exactly [`MAX_ITEM_BYTES`] as [`item_size`] counts it (text, numbers, lists
+/// and maps, the sizes DynamoDB counts differently from JSON) is stored on every backend;
+/// one byte more is [`StoreError::TooLarge`] on every backend, alone or in a transaction.
+pub async fn items_up_to_the_size_limit(store: &Arc<dyn Store>, _clock: &ManualClock) {
+    let pk = partition("sizes");
+    let sized = |sk: &str, bytes: usize| {
+        let numbers: Vec<Value> = (0..5_000).map(|n| json!(n % 10)).collect();
+        let mut item = Item::new(
+            &pk,
+            sk,
+            body(json!({"numbers": numbers, "nested": {"flags": [true, null, 1.5]}, "text": ""})),
+        )
+        .expiring_at(4_102_444_800);
+        let short = bytes.saturating_sub(crate::item_size(&item));
+        item.body
+            .insert("text".into(), json!("é".repeat(short / 2) + &"x".repeat(short % 2)));
+        assert_eq!(crate::item_size(&item), bytes);
+        item
+    };
+    let largest = sized("largest", crate::MAX_ITEM_BYTES);
+    store
+        .put(largest.clone(), Condition::None)
+        .await
+        .expect("an item of the largest size is stored");
+    assert_eq!(get(store, &pk, "largest").await, Some(largest));
+    let over = sized("over", crate::MAX_ITEM_BYTES + 1);
+    assert!(
+        matches!(
+            store.put(over.clone(), Condition::None).await,
+            Err(StoreError::TooLarge { .. })
+        ),
+        "one byte more is refused"
+    );
+    assert!(
+        matches!(
+            store.transact(vec![Write::put(over, Condition::NotExists)]).await,
+            Err(StoreError::TooLarge { .. })
+        ),
+        "in a transaction too"
+    );
+    assert_eq!(get(store, &pk, "over").await, None);
 }

@@ -15,9 +15,13 @@ pub enum StoreError {
     /// The backend cannot serve right now (down, throttled, timed out).
     #[error("the store is unavailable: {reason}")]
     Unavailable { reason: String, retry_after: Duration },
-    /// The request itself is beyond what the store accepts (too many writes, too large).
+    /// The request itself is beyond what the store accepts (too many writes, a bad key).
     #[error("the store refused the request: {0}")]
     Rejected(String),
+    /// An item larger than any backend holds ([`crate::MAX_ITEM_BYTES`], as DynamoDB
+    /// counts): what the client sent makes too large a record.
+    #[error("an item of {bytes} bytes is over the {limit} a stored item may hold")]
+    TooLarge { bytes: usize, limit: usize },
     /// Stored data could not be decoded, or the backend answered something unexpected.
     #[error("store failure: {0}")]
     Internal(String),

@@ -10,6 +10,9 @@ pub const MAX_TRANSACTION_WRITES: usize = 100;
 /// honoured by every backend: the embedded store could write deeper items, but not read
 /// them back past `serde_json`'s own nesting limit.
 pub const MAX_NESTING: usize = 32;
+/// The largest item any backend holds: DynamoDB's limit, counted its way
+/// ([`item_size`]), refused alike by every backend.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// A DynamoDB-shaped key-value store. Every read is strongly consistent and skips
 /// expired items.
@@ -163,7 +166,49 @@ pub(crate) fn validate_item(item: &Item) -> Result<(), StoreError> {
             "an item nests maps and lists at most {MAX_NESTING} levels deep"
         )));
     }
+    let bytes = item_size(item);
+    if bytes > MAX_ITEM_BYTES {
+        return Err(StoreError::TooLarge {
+            bytes,
+            limit: MAX_ITEM_BYTES,
+        });
+    }
     Ok(())
+}
+
+/// An item's size as DynamoDB counts it (attribute names and values: a string its UTF-8
+/// bytes, a number about one byte per two digits plus one, a map or list three bytes plus
+/// one per element), over the attributes the DynamoDB backend writes.
+pub fn item_size(item: &Item) -> usize {
+    fn number(text: &str) -> usize {
+        let digits = text.bytes().filter(u8::is_ascii_digit).count();
+        digits.div_ceil(2) + 1
+    }
+    fn value(of: &serde_json::Value) -> usize {
+        match of {
+            serde_json::Value::Null | serde_json::Value::Bool(_) => 1,
+            serde_json::Value::Number(n) => number(&n.to_string()),
+            serde_json::Value::String(text) => text.len(),
+            serde_json::Value::Array(items) => 3 + items.iter().map(|item| 1 + value(item)).sum::<usize>(),
+            serde_json::Value::Object(map) => 3 + map.iter().map(|(name, v)| 1 + name.len() + value(v)).sum::<usize>(),
+        }
+    }
+    let body = 3 + item
+        .body
+        .iter()
+        .map(|(name, v)| 1 + name.len() + value(v))
+        .sum::<usize>();
+    // pk, sk, version, ttl and body, with their names.
+    "pk".len()
+        + item.pk.len()
+        + "sk".len()
+        + item.sk.len()
+        + "version".len()
+        + 21
+        + "ttl".len()
+        + 21
+        + "body".len()
+        + body
 }
 
 #[cfg(test)]

@@ -201,6 +201,25 @@ async fn elements_are_checked_and_size_limited(app: TestApp) {
         .send()
         .await
         .expect(422);
+    // A few more still fit: the board's event leaves its elements out (too large for one
+    // event) and says so, on DynamoDB too.
+    let few: Vec<Value> = (240..244)
+        .map(|n| json!({"id": format!("e{n}"), "text": "x".repeat(1000)}))
+        .collect();
+    app.space(Method::POST, &format!("{path}/elements"))
+        .json(json!({"elements": few}))
+        .send()
+        .await
+        .expect(200);
+    let events = app
+        .space(Method::GET, "/events?types=whiteboard.updated")
+        .send()
+        .await
+        .expect(200);
+    let updated = &events.body["data"][0];
+    assert_eq!(updated["data"]["omitted_fields"], json!(["elements"]), "{updated}");
+    assert!(updated["data"]["object"].get("elements").is_none());
+    assert_eq!(updated["data"]["object"]["name"], "Full");
     let listed = app.space(Method::GET, "/whiteboards").send().await.expect(200);
     assert_eq!(
         listed.body["data"].as_array().unwrap().len(),
