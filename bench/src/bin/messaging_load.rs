@@ -276,7 +276,7 @@ async fn inbound(args: &Args, target: &Target, server: &Server) -> anyhow::Resul
         let (client, hook, secret) = (client.clone(), hook.clone(), secret.clone());
         tasks.push(tokio::spawn(async move {
             let body = json!({"from": from, "text": format!("Message {n}")}).to_string();
-            let signature = inbox::inbound::sign(&secret, body.as_bytes());
+            let signature = inbox::inbound::sign(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
             let answer = client
                 .post(hook.as_str())
                 .header("content-type", "application/json")

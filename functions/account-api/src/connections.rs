@@ -206,7 +206,7 @@ pub fn schema() -> Value {
     );
     properties.insert(
         "signing_secret".into(),
-        json!({"type": "string", "readOnly": true, "description": "Messaging: the secret the provider signs its callbacks with (HMAC-SHA256 of the body, hex, in `X-Space-Signature: sha256=…`), shown only when the connection is created."}),
+        json!({"type": "string", "readOnly": true, "description": "Messaging: the secret the provider signs its callbacks with (HMAC-SHA256 of `<unix time>.<body>`, hex, in `X-Space-Signature: t=<unix time>,sha256=…`), shown only when the connection is created."}),
     );
     json!({
         "type": "object",

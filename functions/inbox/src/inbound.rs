@@ -62,10 +62,19 @@ const SENDERS: &str = "inbox_senders";
 
 /// What an inbound message says, checked.
 struct Inbound {
+    /// The provider's id for the message, when it sends one: a repeat is received once.
+    provider_id: Option<String>,
     from: String,
     text: String,
     media: Vec<Value>,
 }
+
+/// The longest provider's message id taken.
+pub const MAX_PROVIDER_ID: usize = 200;
+/// How long a provider's message id is remembered, to receive a repeat once.
+const RECEIVED_FOR_SECONDS: i64 = 7 * 24 * 3600;
+/// Where a received provider's message id names its message, `<connection id>#<id>`.
+const RECEIVED: &str = "inbox_received";
 
 fn parse(channel: Channel, body: &Value) -> Result<Inbound, ApiError> {
     let Some(object) = body.as_object() else {
@@ -77,10 +86,24 @@ fn parse(channel: Channel, body: &Value) -> Result<Inbound, ApiError> {
     let mut errors = FieldErrors::new();
     for extra in object
         .keys()
-        .filter(|k| !matches!(k.as_str(), "from" | "text" | "media"))
+        .filter(|k| !matches!(k.as_str(), "id" | "from" | "text" | "media"))
     {
-        errors.insert(extra.clone(), vec!["is not accepted; send from, text and media".into()]);
+        errors.insert(
+            extra.clone(),
+            vec!["is not accepted; send id, from, text and media".into()],
+        );
     }
+    let provider_id = match object.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.is_empty() && id.chars().count() <= MAX_PROVIDER_ID => Some(id.clone()),
+        Some(_) => {
+            errors.insert(
+                "id".into(),
+                vec![format!("must be a string of 1 to {MAX_PROVIDER_ID} characters")],
+            );
+            None
+        }
+    };
     let from = match object.get("from").and_then(Value::as_str) {
         Some(from) => match channel.address(from) {
             Ok(from) => from,
@@ -123,7 +146,12 @@ fn parse(channel: Channel, body: &Value) -> Result<Inbound, ApiError> {
         errors.insert("text".into(), vec!["A message needs text or media.".into()]);
     }
     if errors.is_empty() {
-        Ok(Inbound { from, text, media })
+        Ok(Inbound {
+            provider_id,
+            from,
+            text,
+            media,
+        })
     } else {
         Err(ApiError::validation(errors))
     }
@@ -275,6 +303,19 @@ async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inb
     let at = format_datetime(now);
     let channel_id = connection.sk.clone();
     let mut writes = Vec::new();
+    // The provider's id, remembered with the message it made (a repeat finds it).
+    let mut remembered = None;
+    if let Some(provider_id) = &inbound.provider_id {
+        let seen = keys::unique(&space, RECEIVED, &format!("{channel_id}#{provider_id}"));
+        let earlier = engine.store().get(&seen.pk, &seen.sk).await?;
+        if let Some(earlier) = &earlier
+            && let Some(answer) = received_before(engine, &space, earlier).await?
+        {
+            return Ok(answer);
+        }
+        let condition = earlier.map_or(Condition::NotExists, |earlier| Condition::Version(earlier.version));
+        remembered = Some((seen, condition));
+    }
     let claim = threads::open_claim(&space, &channel_id, &inbound.from);
     let claimed = engine.store().get(&claim.pk, &claim.sk).await?;
     let open = match claimed.as_ref().and_then(|claim| text(claim, "id")) {
@@ -335,6 +376,9 @@ async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inb
     );
     message.insert("text".into(), json!(inbound.text));
     message.insert("media".into(), json!(inbound.media));
+    if let Some(provider_id) = &inbound.provider_id {
+        message.insert("provider_message_id".into(), json!(provider_id));
+    }
     message.insert("created_at".into(), json!(at));
     message.insert("updated_at".into(), json!(at));
     let message = Item::new(
@@ -382,6 +426,13 @@ async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inb
             ));
         }
     }
+    if let Some((seen, condition)) = remembered {
+        let mut made = Map::new();
+        made.insert("message_id".into(), json!(message.sk));
+        made.insert("thread_id".into(), json!(thread.sk));
+        let item = Item::new(seen.pk, seen.sk, made).expiring_at(now.timestamp() + RECEIVED_FOR_SECONDS);
+        writes.push(Write::put(item, condition));
+    }
     writes.push(Write::put(message.clone(), Condition::NotExists));
     writes.push(event_write(
         &space,
@@ -425,6 +476,28 @@ async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inb
     }
 }
 
+/// The answer a repeated provider's message gets: the first one's, as its message and
+/// thread are now; `None` when they are gone (it is then received again).
+async fn received_before(engine: &space_http::Engine, space: &str, seen: &Item) -> Result<Option<Value>, ApiError> {
+    let (Some(message_id), Some(thread_id)) = (text(seen, "message_id"), text(seen, "thread_id")) else {
+        return Ok(None);
+    };
+    let partition = keys::child_partition(space, MESSAGES, thread_id);
+    let Some(message) = engine.store().get(&partition, message_id).await? else {
+        return Ok(None);
+    };
+    let Some(thread) = threads::get(engine, space, thread_id).await? else {
+        return Ok(None);
+    };
+    let consent = consent_keyword(text(&message, "text").unwrap_or_default());
+    Ok(Some(json!({
+        "message": Resource::render(&message),
+        "thread": Resource::render(&thread),
+        "contact_id": text(&thread, "contact_id"),
+        "opted_out": consent,
+    })))
+}
+
 /// `POST /hooks/messaging/{connection_id}`: a provider's callback.
 pub fn hook() -> Operation {
     Operation::new(
@@ -439,15 +512,18 @@ pub fn hook() -> Operation {
         handler(|call| async move { receive_hook(call).await }),
     )
     .with_description(
-        "`X-Space-Signature: sha256=<hex>` carries the HMAC-SHA256 of the raw body keyed with the connection's \
-         signing secret (shown once, when the owner created the connection). A missing or wrong signature is 401 \
-         and changes nothing.",
+        "`X-Space-Signature: t=<unix seconds>,sha256=<hex>` carries the HMAC-SHA256 of `<unix seconds>.<raw body>` \
+         keyed with the connection's signing secret (shown once, when the owner created the connection). A missing \
+         or wrong signature, or a time more than five minutes from the server's, is 401 and changes nothing. A \
+         callback repeated with the same `id` (the provider's retry) is answered with the first one's message and \
+         stores nothing again.",
     )
     .with_params(vec![Param::path("connection_id", "The messaging connection's id.")])
     .with_body(|| {
         json!({
             "type": "object",
             "properties": {
+                "id": {"type": "string", "minLength": 1, "maxLength": MAX_PROVIDER_ID, "description": "The provider's id for the message: a repeat with the same id within a week stores nothing again."},
                 "from": {"type": "string", "minLength": 1, "maxLength": 254},
                 "text": {"type": "string", "maxLength": MAX_TEXT},
                 "media": {"type": "array", "maxItems": MAX_MEDIA, "items": {"type": "object"}}
@@ -462,7 +538,8 @@ pub fn hook() -> Operation {
 
 fn unsigned() -> ApiError {
     ApiError::Unauthenticated(
-        "The callback's X-Space-Signature is missing or does not match its body: sign it with the connection's secret."
+        "The callback's X-Space-Signature is missing, does not match its body or is more than five minutes from now: \
+         sign `<unix time>.<body>` with the connection's secret and send `t=<unix time>,sha256=<hex>`."
             .into(),
     )
 }
@@ -495,10 +572,11 @@ async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
         content_type: String::new(),
         bytes: Default::default(),
     });
-    if !verify(&secret, &raw.bytes, &signature) {
+    let now = call.engine.now().timestamp();
+    if !verify(&secret, &raw.bytes, &signature, now) {
         // The remembered secret may predate a rotation served by another process.
         let fresh = keys.get_key_fresh(&space, &name).await?;
-        if fresh.is_none_or(|fresh| fresh == secret || !verify(&fresh, &raw.bytes, &signature)) {
+        if fresh.is_none_or(|fresh| fresh == secret || !verify(&fresh, &raw.bytes, &signature, now)) {
             return Err(unsigned());
         }
     }
@@ -507,30 +585,45 @@ async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
     Ok(Reply::ok(received))
 }
 
-/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` keyed with `secret`,
-/// compared in constant time.
-pub fn verify(secret: &str, body: &[u8], header: &str) -> bool {
-    let Some(sent) = header
-        .trim()
-        .strip_prefix("sha256=")
-        .and_then(|sent| hex::decode(sent).ok())
-    else {
+/// How far a callback's signed time may be from the server's: a body and signature
+/// captured in transit and sent again later is refused.
+pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
+
+/// Whether `header` (`t=<unix seconds>,sha256=<hex>`) is the HMAC-SHA256 of
+/// `<t>.<body>` keyed with `secret`, compared in constant time, with `t` within
+/// [`SIGNATURE_TOLERANCE_SECONDS`] of `now` (unix seconds).
+pub fn verify(secret: &str, body: &[u8], header: &str, now: i64) -> bool {
+    let mut timestamp = None;
+    let mut sent = None;
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
+            Some(("sha256", value)) => sent = hex::decode(value).ok(),
+            _ => {}
+        }
+    }
+    let (Some(timestamp), Some(sent)) = (timestamp, sent) else {
         return false;
     };
+    if (now - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+        return false;
+    }
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
         return false;
     };
+    mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
     mac.verify_slice(&sent).is_ok()
 }
 
-/// The `sha256=<hex>` header a provider sends for `body`.
-pub fn sign(secret: &str, body: &[u8]) -> String {
+/// The `t=<unix seconds>,sha256=<hex>` header a provider sends for `body` at `timestamp`.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
         return String::new();
     };
+    mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("t={timestamp},sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]
@@ -547,12 +640,31 @@ mod tests {
     }
 
     #[test]
-    fn a_signature_matches_its_body_and_secret_only() {
-        let header = sign("mss_secret", b"{\"from\":\"+12015550123\"}");
-        assert!(verify("mss_secret", b"{\"from\":\"+12015550123\"}", &header));
-        assert!(!verify("mss_other", b"{\"from\":\"+12015550123\"}", &header));
-        assert!(!verify("mss_secret", b"{\"from\":\"+12015550124\"}", &header));
-        assert!(!verify("mss_secret", b"{}", "sha256=zz"));
-        assert!(!verify("mss_secret", b"{}", ""));
+    fn a_signature_matches_its_body_secret_and_time_only() {
+        let body = b"{\"from\":\"+12015550123\"}";
+        let now = 1_765_000_000;
+        let header = sign("mss_secret", now, body);
+        assert!(verify("mss_secret", body, &header, now));
+        assert!(verify("mss_secret", body, &header, now + SIGNATURE_TOLERANCE_SECONDS));
+        assert!(!verify(
+            "mss_secret",
+            body,
+            &header,
+            now + SIGNATURE_TOLERANCE_SECONDS + 1
+        ));
+        assert!(!verify(
+            "mss_secret",
+            body,
+            &header,
+            now - SIGNATURE_TOLERANCE_SECONDS - 1
+        ));
+        assert!(!verify("mss_other", body, &header, now));
+        assert!(!verify("mss_secret", b"{\"from\":\"+12015550124\"}", &header, now));
+        let moved = header.replacen(&format!("t={now}"), &format!("t={}", now + 1), 1);
+        assert!(!verify("mss_secret", body, &moved, now), "the time is signed");
+        let bare = header.split_once(',').map(|(_, mac)| mac).unwrap_or_default();
+        assert!(!verify("mss_secret", body, bare, now), "a signature without its time");
+        assert!(!verify("mss_secret", b"{}", "t=1,sha256=zz", 1));
+        assert!(!verify("mss_secret", b"{}", "", now));
     }
 }

@@ -51,9 +51,9 @@ impl Visit {
     }
 
     /// A JSON body signed with a messaging connection's secret, as its provider sends it.
-    fn signed(mut self, body: Value, secret: &str) -> Visit {
+    fn signed(mut self, body: Value, secret: &str, now: i64) -> Visit {
         let bytes = body.to_string().into_bytes();
-        self.signature = Some(inbox::inbound::sign(secret, &bytes));
+        self.signature = Some(inbox::inbound::sign(secret, now, &bytes));
         self.body = Some(("application/json", bytes));
         self
     }
@@ -196,8 +196,11 @@ async fn deleting_a_space_takes_every_public_route_down(app: TestApp) {
                 link(&app, &space, &media, assets::Grant::Download),
             ),
             Visit::new("assets_media_upload_receive", Method::PUT, upload.to_owned()).raw("image/png", PNG),
-            Visit::new("inbox_hook", Method::POST, format!("/hooks/messaging/{channel}"))
-                .signed(json!({"from": "+12015550123", "text": email}), &secret),
+            Visit::new("inbox_hook", Method::POST, format!("/hooks/messaging/{channel}")).signed(
+                json!({"from": "+12015550123", "text": email}),
+                &secret,
+                app.engine.now().timestamp(),
+            ),
         ]
     };
     let before = visits(&upload_before, "2099-03-02T10:00:00Z", "before@example.com");

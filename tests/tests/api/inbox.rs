@@ -453,15 +453,26 @@ async fn the_signed_hook_takes_good_signatures_only(app: TestApp) {
     let (sms, secret) = connect(&app, "sms", "+12015550100").await;
     let hook = format!("/hooks/messaging/{sms}");
     let body = json!({"from": "+12015550123", "text": "Hi from the provider"}).to_string();
-    let signature = inbox::inbound::sign(&secret, body.as_bytes());
+    let now = app.engine.now().timestamp();
+    let signature = inbox::inbound::sign(&secret, now, body.as_bytes());
 
     let events = app.event_types().await.len();
     for bad in [
         None,
         Some("sha256=00".to_owned()),
-        Some(inbox::inbound::sign("mss_wrong", body.as_bytes())),
+        Some(inbox::inbound::sign("mss_wrong", now, body.as_bytes())),
+        // Signed without its time, as before timestamps; or signed too long ago.
+        inbox::inbound::sign(&secret, now, body.as_bytes())
+            .split_once(',')
+            .map(|(_, mac)| mac.to_owned()),
         Some(inbox::inbound::sign(
             &secret,
+            now - inbox::inbound::SIGNATURE_TOLERANCE_SECONDS - 1,
+            body.as_bytes(),
+        )),
+        Some(inbox::inbound::sign(
+            &secret,
+            now,
             b"{\"from\":\"+12015550123\",\"text\":\"other\"}",
         )),
     ] {
@@ -491,6 +502,43 @@ async fn the_signed_hook_takes_good_signatures_only(app: TestApp) {
     assert_eq!(accepted.body["thread"]["channel_id"], sms.as_str());
     let types = app.event_types().await;
     assert_eq!(count(&types, "message.received"), 1);
+
+    // A provider's retry (the same `id`) is received once, and a consent keyword sent again
+    // changes nothing: STOP, START, STOP, then START repeated leaves the contact out.
+    let post = |body: Value| {
+        let body = body.to_string();
+        let signature = inbox::inbound::sign(&secret, app.engine.now().timestamp(), body.as_bytes());
+        app.request(Method::POST, &hook)
+            .raw("application/json", body)
+            .header("x-space-signature", &signature)
+            .send()
+    };
+    let first = post(json!({"id": "prov-1", "from": "+12015550123", "text": "Again?"}))
+        .await
+        .expect(200);
+    let again = post(json!({"id": "prov-1", "from": "+12015550123", "text": "Again?"}))
+        .await
+        .expect(200);
+    assert_eq!(again.body["message"]["id"], first.body["message"]["id"]);
+    assert_eq!(first.body["message"]["provider_message_id"], "prov-1");
+    for (id, word) in [
+        ("prov-2", "STOP"),
+        ("prov-3", "START"),
+        ("prov-4", "STOP"),
+        ("prov-3", "START"),
+    ] {
+        post(json!({"id": id, "from": "+12015550123", "text": word}))
+            .await
+            .expect(200);
+    }
+    let contact = first.body["contact_id"].as_str().expect("a contact");
+    let out = space_connections::messaging::opted_out(&app.engine, &app.demo.space_id, contact, "sms")
+        .await
+        .expect("a read");
+    assert!(out, "the repeated START did not opt the contact back in");
+    let types = app.event_types().await;
+    assert_eq!(count(&types, "message.received"), 5, "{types:?}");
+    assert_eq!(count(&types, "contact.opted_in"), 1, "{types:?}");
 
     let unknown = "conn_01JZZZZZZZZZZZZZZZZZZZZZZZ";
     app.request(Method::POST, &format!("/hooks/messaging/{unknown}"))
