@@ -59,6 +59,7 @@ pub fn contacts() -> Resource {
             Filter::IndexedTag {
                 param: "tag",
                 field: "tags",
+                spill: tag_spill_job,
             },
         ],
         rules: Some(needs_a_handle),
@@ -156,4 +157,28 @@ pub const BACKENDS: space_http::lambda::Backends = space_http::lambda::Backends:
 /// The family's routes; the Lambda binary and `spacectl serve` both mount them.
 pub fn router() -> Router<Engine> {
     space_http::rest::routes(operations())
+}
+
+/// The job that finishes a tag change too large for its item's transaction (contacts and
+/// inbox threads alike): [`space_http::resource::apply_tag_spill`].
+pub const TAG_SPILL: &str = "tags.spill";
+
+/// The job write of a spilled tag change ([`space_http::resource::SpillJob`]).
+pub fn tag_spill_job(payload: serde_json::Value, now: chrono::DateTime<chrono::Utc>) -> space_store::Write {
+    space_worker::NewJob::new(TAG_SPILL, payload, now).write()
+}
+
+/// Runs [`TAG_SPILL`] jobs.
+pub struct TagSpill;
+
+#[async_trait::async_trait]
+impl space_worker::Handler for TagSpill {
+    async fn run(
+        &self,
+        engine: &space_http::Engine,
+        job: &space_worker::Job,
+    ) -> Result<space_worker::Outcome, space_worker::JobError> {
+        space_http::resource::apply_tag_spill(engine, &job.payload).await?;
+        Ok(space_worker::Outcome::Done)
+    }
 }

@@ -71,6 +71,7 @@ pub fn worker(engine: Engine) -> Worker {
         )
         .handle(messaging::knowledge::INDEX, messaging::knowledge::IndexWords)
         .handle(contacts::import::SEARCH_WORDS, contacts::import::SearchWords)
+        .handle(contacts::TAG_SPILL, contacts::TagSpill)
         .handle(account_api::purge::SPACE_PURGE, account_api::purge::Purge::default())
 }
 

@@ -75,6 +75,7 @@ pub fn resource() -> Resource {
             Filter::IndexedTag {
                 param: "tag",
                 field: "tags",
+                spill: contacts::tag_spill_job,
             },
             Filter::Equals {
                 param: "contact_id",
@@ -280,6 +281,18 @@ where
             ),
         ];
         writes.extend(extra);
+        if writes.len() > space_store::MAX_TRANSACTION_WRITES {
+            let scope = keys::index_scope(THREADS, None);
+            writes = space_http::resource::fitted(
+                &resource().filters,
+                space,
+                &scope,
+                writes,
+                Some(&current),
+                Some(&next),
+                now,
+            );
+        }
         match engine.store().transact(writes).await {
             Ok(()) => return Ok(next),
             Err(StoreError::TransactionConflict { index: 0 } | StoreError::Contention) if if_match.is_none() => {}

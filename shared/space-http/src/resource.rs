@@ -86,8 +86,14 @@ pub enum Filter {
     /// with a count of the items carrying each tag kept in the same transactions
     /// ([`tag_counts`]): the Space's tags and their usage are read without a scan. A
     /// resource declaring it writes its items through this module, or adds
-    /// [`tag_index_writes`] to its own transactions where the tags change.
-    IndexedTag { param: &'static str, field: &'static str },
+    /// [`tag_index_writes`] to its own transactions where the tags change. A change of
+    /// more tags than fit the item's transaction leaves its tag writes to the job `spill`
+    /// makes ([`apply_tag_spill`]).
+    IndexedTag {
+        param: &'static str,
+        field: &'static str,
+        spill: SpillJob,
+    },
     /// Anything else, e.g. `?overdue=true`.
     Custom(CustomFilter),
 }
@@ -293,6 +299,137 @@ pub fn tag_index_writes(space: &str, scope: &str, field: &str, id: &str, old: &[
     }
     writes.extend(tag_count_writes(space, scope, field, old, new));
     writes
+}
+
+/// Makes the job write that finishes a tag change too large for its item's transaction:
+/// `payload` for a job that calls [`apply_tag_spill`], due at the time given.
+pub type SpillJob = fn(payload: Value, now: DateTime<Utc>) -> Write;
+
+/// Where a spilled change's counts are marked applied, one marker per chunk.
+const SPILLED: &str = "tag-spill";
+/// How long a chunk's marker is kept: far longer than any retry of its job.
+const SPILL_MARK_SECONDS: i64 = 30 * 24 * 3600;
+
+/// `writes` (an item moving from `before` to `after`) as one transaction: when they are
+/// more than a transaction takes and the item's tags changed, its tag index writes and
+/// counts leave the transaction for a job ([`Filter::IndexedTag`]'s `spill`), enqueued in
+/// it: the item, its event and its other entries commit together, the tags follow on the
+/// worker, each count once.
+pub fn fitted(
+    filters: &[Filter],
+    space: &str,
+    scope: &str,
+    mut writes: Vec<Write>,
+    before: Option<&Item>,
+    after: Option<&Item>,
+    now: DateTime<Utc>,
+) -> Vec<Write> {
+    if writes.len() <= space_store::MAX_TRANSACTION_WRITES {
+        return writes;
+    }
+    let Some(item) = after.or(before) else {
+        return writes;
+    };
+    let tags = |item: Option<&Item>, field: &str| item.map(|item| tags_of(&item.body, field)).unwrap_or_default();
+    let mut changes = Vec::new();
+    let mut spill_job = None;
+    for filter in filters {
+        if let Filter::IndexedTag { field, spill, .. } = filter {
+            let (old, new) = (tags(before, field), tags(after, field));
+            if old == new {
+                continue;
+            }
+            let moved: Vec<(String, String)> = tag_index_writes(space, scope, field, &item.sk, &old, &new)
+                .iter()
+                .map(|write| {
+                    let (pk, sk) = write.key();
+                    (pk.to_owned(), sk.to_owned())
+                })
+                .collect();
+            writes.retain(|write| {
+                let (pk, sk) = write.key();
+                !moved.iter().any(|(p, s)| p == pk && s == sk)
+            });
+            changes.push(json!({"field": field, "old": old, "new": new}));
+            spill_job = Some(*spill);
+        }
+    }
+    if let Some(job) = spill_job {
+        let payload = json!({
+            "space_id": space,
+            "scope": scope,
+            "items": item.pk,
+            "id": item.sk,
+            "spill": new_id("spl"),
+            "changes": changes,
+        });
+        writes.push(job(payload, now));
+    }
+    writes
+}
+
+/// Applies a spilled tag change ([`fitted`]): the counts, in chunks each marked applied
+/// in its own transaction, so a second run counts nothing again; then the index entries as
+/// the item stands now (an entry for each gained tag it still carries, none for each lost
+/// tag it no longer does), which later changes of the item may have moved on.
+pub async fn apply_tag_spill(engine: &Engine, payload: &Value) -> Result<(), StoreError> {
+    let text = |name: &str| payload.get(name).and_then(Value::as_str).unwrap_or_default();
+    let (space, scope, id, spill) = (text("space_id"), text("scope"), text("id"), text("spill"));
+    let list = |change: &Value, name: &str| -> Vec<String> {
+        change
+            .get(name)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|tag| tag.as_str().map(str::to_owned))
+            .collect()
+    };
+    let changes = payload
+        .get("changes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let current = engine.store().get(text("items"), id).await?;
+    for (number, change) in changes.iter().enumerate() {
+        let field = change.get("field").and_then(Value::as_str).unwrap_or_default();
+        let (old, new) = (list(change, "old"), list(change, "new"));
+        let counts = tag_count_writes(space, scope, field, &old, &new);
+        let per_chunk = space_store::MAX_TRANSACTION_WRITES - 1;
+        for (chunk, counts) in counts.chunks(per_chunk).enumerate() {
+            let mark = keys::unique(space, SPILLED, &format!("{spill}#{number}#{chunk}"));
+            let mut writes = counts.to_vec();
+            let marked_at = writes.len();
+            let expires = engine.now().timestamp() + SPILL_MARK_SECONDS;
+            writes.push(Write::put(
+                Item::new(mark.pk, mark.sk, Map::new()).expiring_at(expires),
+                Condition::NotExists,
+            ));
+            match engine.store().transact(writes).await {
+                Ok(()) => {}
+                Err(StoreError::TransactionConflict { index }) if index == marked_at => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let carried = current
+            .as_ref()
+            .map(|item| tags_of(&item.body, field))
+            .unwrap_or_default();
+        let mut entries = Vec::new();
+        for tag in new.iter().filter(|tag| !old.contains(tag) && carried.contains(tag)) {
+            entries.push(Write::put(
+                entry_item(keys::lookup_entry(space, scope, field, tag, id), id),
+                Condition::None,
+            ));
+        }
+        for tag in old.iter().filter(|tag| !new.contains(tag) && !carried.contains(tag)) {
+            let key = keys::lookup_entry(space, scope, field, tag, id);
+            entries.push(Write::delete(key.pk, key.sk, Condition::None));
+        }
+        for chunk in entries.chunks(space_store::MAX_TRANSACTION_WRITES) {
+            engine.store().transact(chunk.to_vec()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// How many items of scope `scope` carry each tag in `field`, from the counters (two
@@ -1126,7 +1263,31 @@ impl Resource {
         writes.push(Write::put(item.clone(), Condition::NotExists));
         writes.push(self.event(call, "created", &item).map_err(internal)?);
         writes.extend(self.index_writes(call, None, Some(&item)).map_err(internal)?);
+        let writes = self.fit(call, writes, None, Some(&item)).map_err(internal)?;
         Ok((item, writes))
+    }
+
+    /// [`fitted`] for this resource's items in the call's Space.
+    fn fit(
+        &self,
+        call: &Call,
+        writes: Vec<Write>,
+        before: Option<&Item>,
+        after: Option<&Item>,
+    ) -> Result<Vec<Write>, ApiError> {
+        if writes.len() <= space_store::MAX_TRANSACTION_WRITES {
+            return Ok(writes);
+        }
+        let (space, scope) = (call.space_id()?, self.index_scope(call)?);
+        Ok(fitted(
+            &self.filters,
+            space,
+            &scope,
+            writes,
+            before,
+            after,
+            call.engine.now(),
+        ))
     }
 
     async fn create(&self, call: &Call) -> Result<Reply, ApiError> {
@@ -1290,6 +1451,7 @@ impl Resource {
             ];
             writes.extend(extra(&next)?);
             writes.extend(self.index_writes(call, Some(&current), Some(&next))?);
+            let writes = self.fit(call, writes, Some(&current), Some(&next))?;
             match call.engine.store().transact(writes.clone()).await {
                 Ok(()) => return Ok(next),
                 Err(StoreError::TransactionConflict { index: 0 }) => {
@@ -1327,6 +1489,7 @@ impl Resource {
             self.event(call, "deleted", &current)?,
         ];
         writes.extend(self.index_writes(call, Some(&current), None)?);
+        let writes = self.fit(call, writes, Some(&current), None)?;
         match call.engine.store().transact(writes).await {
             Ok(()) => Ok(Reply::no_content()),
             Err(StoreError::TransactionConflict { index: 0 }) => Err(ApiError::PreconditionFailed(

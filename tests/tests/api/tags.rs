@@ -12,6 +12,7 @@ on_both_backends!(
     tags_are_listed_with_colour_and_exact_usage,
     renames_reach_contacts_and_threads_a_page_at_a_time,
     deleted_tags_leave_every_contact_and_thread,
+    fifty_tags_fit_and_their_index_and_counts_follow_exactly,
 );
 
 async fn tags(app: &TestApp) -> Vec<Value> {
@@ -238,4 +239,65 @@ async fn deleted_tags_leave_every_contact_and_thread(app: TestApp) {
     app.space(Method::DELETE, "/tags/vip").send().await.expect(404);
     let events = app.event_types().await;
     assert!(events.iter().any(|t| t == "tag.deleted"), "{events:?}");
+}
+
+async fn fifty_tags_fit_and_their_index_and_counts_follow_exactly(app: TestApp) {
+    let max = space_http::fields::MAX_TAGS;
+    let named = |prefix: &str| -> Vec<String> { (0..max).map(|n| format!("{prefix}{n:02}")).collect() };
+    let (first, second) = (named("a"), named("b"));
+    let words = "Ada Lovelace Byron King Countess Analyst Engine Notes";
+    let created = app
+        .space(Method::POST, "/contacts")
+        .json(json!({"name": words, "tags": first}))
+        .send()
+        .await
+        .expect(201);
+    let id = created.body["id"].as_str().expect("an id").to_owned();
+    app.worker_pass().await;
+    assert_eq!(contacts_tagged(&app, "a07").await, 1);
+    assert_eq!(tag(&app, "a49").await["contacts"], 1);
+
+    // Every tag swapped for another, twice over, the last change before the worker ran:
+    // the index holds the item under its tags as they are, and each count is exact.
+    for tags in [&second, &first, &second] {
+        app.space(Method::PUT, &format!("/contacts/{id}"))
+            .json(json!({"name": format!("{words} again"), "tags": tags}))
+            .send()
+            .await
+            .expect(200);
+    }
+    app.worker_pass().await;
+    app.worker_pass().await;
+    assert_eq!(contacts_tagged(&app, "a07").await, 0);
+    assert_eq!(contacts_tagged(&app, "b07").await, 1);
+    // A tag nothing carries is not listed.
+    assert_eq!(tag(&app, "a49").await, Value::Null);
+    assert_eq!(tag(&app, "b49").await["contacts"], 1);
+    app.worker_pass().await;
+    assert_eq!(
+        tag(&app, "b00").await["contacts"],
+        1,
+        "a later pass counts nothing again"
+    );
+
+    // Deleted with all its tags: nothing is left tagged.
+    app.space(Method::DELETE, &format!("/contacts/{id}"))
+        .send()
+        .await
+        .expect(204);
+    app.worker_pass().await;
+    assert_eq!(contacts_tagged(&app, "b07").await, 0);
+    assert_eq!(tag(&app, "b07").await, Value::Null);
+
+    // A thread takes fifty tags too.
+    let (channel, _) = connect(&app, "sms", "+12015550100").await;
+    let received = inject(&app, &channel, "+12015550177", "Hello").await;
+    let thread = received["thread"]["id"].as_str().expect("a thread").to_owned();
+    app.space(Method::PATCH, &format!("/inbox/threads/{thread}"))
+        .json(json!({"tags": first}))
+        .send()
+        .await
+        .expect(200);
+    app.worker_pass().await;
+    assert_eq!(tag(&app, "a01").await["threads"], 1);
 }
