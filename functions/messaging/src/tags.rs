@@ -3,7 +3,8 @@
 //! A tag exists when it is registered (`POST /tags`, with a colour) or carried by a
 //! contact or thread: the list is the registry joined with the usage counts, which the
 //! contacts' and threads' tag indexes keep in the same transactions as the items
-//! (`Filter::IndexedTag`), so listing reads a few counters, never the items. A tag
+//! (`Filter::IndexedTag`; a change of more tags than fit one transaction leaves them to a
+//! job that counts each once), so listing reads a few counters, never the items. A tag
 //! used but never registered shows with no colour; registering it later keeps its usage.
 //!
 //! Renaming or deleting a tag changes every contact and thread carrying it, on the
