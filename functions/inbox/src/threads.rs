@@ -281,9 +281,10 @@ where
             ),
         ];
         writes.extend(extra);
+        let mut spill = None;
         if writes.len() > space_store::MAX_TRANSACTION_WRITES {
             let scope = keys::index_scope(THREADS, None);
-            writes = space_http::resource::fitted(
+            (writes, spill) = space_http::resource::fitted(
                 &resource().filters,
                 space,
                 &scope,
@@ -294,7 +295,10 @@ where
             );
         }
         match engine.store().transact(writes).await {
-            Ok(()) => return Ok(next),
+            Ok(()) => {
+                space_http::resource::finish_spill(engine, spill).await;
+                return Ok(next);
+            }
             Err(StoreError::TransactionConflict { index: 0 } | StoreError::Contention) if if_match.is_none() => {}
             Err(StoreError::TransactionConflict { index: 0 }) => {
                 return Err(ApiError::PreconditionFailed(

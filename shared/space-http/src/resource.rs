@@ -314,7 +314,9 @@ const SPILL_MARK_SECONDS: i64 = 30 * 24 * 3600;
 /// more than a transaction takes and the item's tags changed, its tag index writes and
 /// counts leave the transaction for a job ([`Filter::IndexedTag`]'s `spill`), enqueued in
 /// it: the item, its event and its other entries commit together, the tags follow on the
-/// worker, each count once.
+/// worker, each count once. With the writes, the job's payload when there is one: once the
+/// transaction commits, [`apply_tag_spill`] it at once, so that filters and counts need
+/// not wait for the worker (whose run then finds nothing left to do).
 pub fn fitted(
     filters: &[Filter],
     space: &str,
@@ -323,12 +325,12 @@ pub fn fitted(
     before: Option<&Item>,
     after: Option<&Item>,
     now: DateTime<Utc>,
-) -> Vec<Write> {
+) -> (Vec<Write>, Option<Value>) {
     if writes.len() <= space_store::MAX_TRANSACTION_WRITES {
-        return writes;
+        return (writes, None);
     }
     let Some(item) = after.or(before) else {
-        return writes;
+        return (writes, None);
     };
     let tags = |item: Option<&Item>, field: &str| item.map(|item| tags_of(&item.body, field)).unwrap_or_default();
     let mut changes = Vec::new();
@@ -354,18 +356,29 @@ pub fn fitted(
             spill_job = Some(*spill);
         }
     }
-    if let Some(job) = spill_job {
-        let payload = json!({
-            "space_id": space,
-            "scope": scope,
-            "items": item.pk,
-            "id": item.sk,
-            "spill": new_id("spl"),
-            "changes": changes,
-        });
-        writes.push(job(payload, now));
+    let Some(job) = spill_job else {
+        return (writes, None);
+    };
+    let payload = json!({
+        "space_id": space,
+        "scope": scope,
+        "items": item.pk,
+        "id": item.sk,
+        "spill": new_id("spl"),
+        "changes": changes,
+    });
+    writes.push(job(payload.clone(), now));
+    (writes, Some(payload))
+}
+
+/// [`apply_tag_spill`] right after the change committed, if it spilled: a failure here
+/// is left to the job, which the change enqueued.
+pub async fn finish_spill(engine: &Engine, spill: Option<Value>) {
+    if let Some(payload) = spill
+        && let Err(error) = apply_tag_spill(engine, &payload).await
+    {
+        tracing::warn!(%error, "a spilled tag change is left to its job");
     }
-    writes
 }
 
 /// Applies a spilled tag change ([`fitted`]): the counts, in chunks each marked applied
@@ -1240,8 +1253,14 @@ impl Resource {
         Ok(None)
     }
 
-    /// Validates a create body into the stored item and the writes that add it.
+    /// Validates a create body into the stored item and the writes that add it (a spilled
+    /// tag change is left to its job: see [`fitted`]).
     pub fn prepare_create(&self, call: &Call, body: &Value) -> Result<(Item, Vec<Write>), FieldErrors> {
+        self.prepare(call, body).map(|(item, writes, _)| (item, writes))
+    }
+
+    /// [`Resource::prepare_create`] with the spilled tag change, if any.
+    fn prepare(&self, call: &Call, body: &Value) -> Result<(Item, Vec<Write>, Option<Value>), FieldErrors> {
         let Validated { mut set, .. } = validate(&self.fields, body, WriteMode::Create)?;
         if let Some(rules) = self.rules {
             rules(&mut set)?;
@@ -1263,8 +1282,8 @@ impl Resource {
         writes.push(Write::put(item.clone(), Condition::NotExists));
         writes.push(self.event(call, "created", &item).map_err(internal)?);
         writes.extend(self.index_writes(call, None, Some(&item)).map_err(internal)?);
-        let writes = self.fit(call, writes, None, Some(&item)).map_err(internal)?;
-        Ok((item, writes))
+        let (writes, spill) = self.fit(call, writes, None, Some(&item)).map_err(internal)?;
+        Ok((item, writes, spill))
     }
 
     /// [`fitted`] for this resource's items in the call's Space.
@@ -1274,9 +1293,9 @@ impl Resource {
         writes: Vec<Write>,
         before: Option<&Item>,
         after: Option<&Item>,
-    ) -> Result<Vec<Write>, ApiError> {
+    ) -> Result<(Vec<Write>, Option<Value>), ApiError> {
         if writes.len() <= space_store::MAX_TRANSACTION_WRITES {
-            return Ok(writes);
+            return Ok((writes, None));
         }
         let (space, scope) = (call.space_id()?, self.index_scope(call)?);
         Ok(fitted(
@@ -1307,12 +1326,15 @@ impl Resource {
     /// One attempt at a create: done, refused because a unique value is taken, or caught
     /// in another transaction on the same items (worth another attempt).
     async fn try_create(&self, call: &Call) -> Result<Created, ApiError> {
-        let (item, writes) = self.prepare_create(call, &call.body).map_err(ApiError::validation)?;
+        let (item, writes, spill) = self.prepare(call, &call.body).map_err(ApiError::validation)?;
         let has_parent = self.parent.is_some();
         match call.engine.store().transact(writes.clone()).await {
-            Ok(()) => Ok(Created::Done(
-                Reply::created(Self::render(&item)).with_etag(item.version),
-            )),
+            Ok(()) => {
+                finish_spill(&call.engine, spill).await;
+                Ok(Created::Done(
+                    Reply::created(Self::render(&item)).with_etag(item.version),
+                ))
+            }
             Err(StoreError::TransactionConflict { index: 0 }) if has_parent => {
                 let parent = self.parent.map(|p| p.singular).unwrap_or("parent");
                 Err(ApiError::not_found(parent, call.path_param("id")?))
@@ -1451,9 +1473,12 @@ impl Resource {
             ];
             writes.extend(extra(&next)?);
             writes.extend(self.index_writes(call, Some(&current), Some(&next))?);
-            let writes = self.fit(call, writes, Some(&current), Some(&next))?;
+            let (writes, spill) = self.fit(call, writes, Some(&current), Some(&next))?;
             match call.engine.store().transact(writes.clone()).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    finish_spill(&call.engine, spill).await;
+                    return Ok(next);
+                }
                 Err(StoreError::TransactionConflict { index: 0 }) => {
                     if call.if_match.is_some() {
                         return Err(ApiError::PreconditionFailed(
@@ -1489,9 +1514,12 @@ impl Resource {
             self.event(call, "deleted", &current)?,
         ];
         writes.extend(self.index_writes(call, Some(&current), None)?);
-        let writes = self.fit(call, writes, Some(&current), None)?;
+        let (writes, spill) = self.fit(call, writes, Some(&current), None)?;
         match call.engine.store().transact(writes).await {
-            Ok(()) => Ok(Reply::no_content()),
+            Ok(()) => {
+                finish_spill(&call.engine, spill).await;
+                Ok(Reply::no_content())
+            }
             Err(StoreError::TransactionConflict { index: 0 }) => Err(ApiError::PreconditionFailed(
                 "The item changed while it was being deleted; read it again.".into(),
             )),
