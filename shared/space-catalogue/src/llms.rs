@@ -77,7 +77,7 @@ pub fn event_types_table() -> String {
          webhooks post them (`events`: a type, a prefix with `.*`, or `*`), realtime streams them. Each \
          carries `id`, `type`, `created_at`, `actor`, `resource` and `data.object` (the resource as the API \
          shows it; an update adds `data.previous`, the earlier value of each changed field). A resource too large \
-         for one event (over 64 KiB of JSON with `previous`, a long document) has its largest fields left out, \
+         for one event (over 64 KiB with `previous`, a long document) has its largest fields left out, \
          named in `data.omitted_fields`: read the resource for them.\n\n\
          | type | what happened | starts an automation |\n|---|---|---|\n",
     );

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use space_auth::Principal;
-use space_store::{Condition, Item, Query, Store, StoreError, Write};
+use space_store::{Condition, Item, Query, Store, StoreError, Write, value_size};
 
 use crate::fields::format_datetime;
 use crate::ids::{first_at, has_shape, minted_at, new_id};
@@ -160,32 +160,14 @@ fn change_write(
     )
 }
 
-/// The most an event keeps of its resource and of the previous values, in JSON bytes: a
-/// change to a large document or whiteboard would otherwise make an event past what one
-/// stored item (DynamoDB: 400 KB) or one webhook delivery should carry.
+/// The most an event keeps of its resource and of the previous values, in bytes as the
+/// store counts them ([`value_size`]): a change to a large document or whiteboard would
+/// otherwise make an event past what one stored item (DynamoDB: 400 KB) or one webhook
+/// delivery should carry.
 pub const MAX_EVENT_DATA_BYTES: usize = 64 * 1024;
 
 /// Where a stored event names the fields [`trim`] left out.
 const OMITTED: &str = "omitted_fields";
-
-/// Bytes of `value` as JSON, without building the text.
-fn json_size(value: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    match serde_json::to_writer(&mut count, value) {
-        Ok(()) => count.0,
-        Err(_) => usize::MAX,
-    }
-}
 
 /// Leaves the largest fields out of `data` and `previous` (both, by name) until together
 /// they fit [`MAX_EVENT_DATA_BYTES`]; the names left out, sorted. The id, the version and
@@ -194,9 +176,9 @@ fn trim(data: &mut Value, mut previous: Option<&mut Map<String, Value>>) -> Vec<
     let previous_size = |previous: &Option<&mut Map<String, Value>>| {
         previous
             .as_ref()
-            .map_or(0, |fields| fields.values().map(json_size).sum::<usize>())
+            .map_or(0, |fields| fields.values().map(value_size).sum::<usize>())
     };
-    let mut total = json_size(data) + previous_size(&previous);
+    let mut total = value_size(data) + previous_size(&previous);
     if total <= MAX_EVENT_DATA_BYTES {
         return Vec::new();
     }
@@ -209,11 +191,11 @@ fn trim(data: &mut Value, mut previous: Option<&mut Map<String, Value>>) -> Vec<
         {
             continue;
         }
-        let now = data.get(name).map_or(0, json_size);
+        let now = data.get(name).map_or(0, value_size);
         let before = previous
             .as_ref()
             .and_then(|fields| fields.get(name))
-            .map_or(0, json_size);
+            .map_or(0, value_size);
         sizes.push((now + before, name.clone()));
     }
     sizes.sort_by(|a, b| b.cmp(a));
@@ -492,7 +474,7 @@ pub fn schema() -> Value {
                     "omitted_fields": {
                         "type": "array",
                         "items": {"type": "string"},
-                        "description": "Present when the resource is too large for one event (over 64 KiB of JSON with `previous`): the fields left out of `object` and `previous`, largest first until it fit. Read the resource for them."
+                        "description": "Present when the resource is too large for one event (over 64 KiB with `previous`): the fields left out of `object` and `previous`, largest first until it fit. Read the resource for them."
                     }
                 }
             }

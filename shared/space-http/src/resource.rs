@@ -397,13 +397,9 @@ pub async fn apply_tag_spill(engine: &Engine, payload: &Value) -> Result<(), Sto
             .filter_map(|tag| tag.as_str().map(str::to_owned))
             .collect()
     };
-    let changes = payload
-        .get("changes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let changes = payload.get("changes").and_then(Value::as_array).into_iter().flatten();
     let current = engine.store().get(text("items"), id).await?;
-    for (number, change) in changes.iter().enumerate() {
+    for (number, change) in changes.enumerate() {
         let field = change.get("field").and_then(Value::as_str).unwrap_or_default();
         let (old, new) = (list(change, "old"), list(change, "new"));
         let counts = tag_count_writes(space, scope, field, &old, &new);

@@ -25,4 +25,4 @@ pub mod conformance;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
 pub use item::{Condition, Item, Page, Query, RawItem, Scan, ScanPage, SortRange, Write};
-pub use store::{MAX_ITEM_BYTES, MAX_NESTING, MAX_TRANSACTION_WRITES, Store, item_size, pack_transactions};
+pub use store::{MAX_ITEM_BYTES, MAX_NESTING, MAX_TRANSACTION_WRITES, Store, item_size, pack_transactions, value_size};

@@ -176,27 +176,13 @@ pub(crate) fn validate_item(item: &Item) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// An item's size as DynamoDB counts it (attribute names and values: a string its UTF-8
-/// bytes, a number about one byte per two digits plus one, a map or list three bytes plus
-/// one per element), over the attributes the DynamoDB backend writes.
+/// An item's size as DynamoDB counts it, over the attributes the DynamoDB backend writes
+/// (see [`value_size`]).
 pub fn item_size(item: &Item) -> usize {
-    fn number(text: &str) -> usize {
-        let digits = text.bytes().filter(u8::is_ascii_digit).count();
-        digits.div_ceil(2) + 1
-    }
-    fn value(of: &serde_json::Value) -> usize {
-        match of {
-            serde_json::Value::Null | serde_json::Value::Bool(_) => 1,
-            serde_json::Value::Number(n) => number(&n.to_string()),
-            serde_json::Value::String(text) => text.len(),
-            serde_json::Value::Array(items) => 3 + items.iter().map(|item| 1 + value(item)).sum::<usize>(),
-            serde_json::Value::Object(map) => 3 + map.iter().map(|(name, v)| 1 + name.len() + value(v)).sum::<usize>(),
-        }
-    }
     let body = 3 + item
         .body
         .iter()
-        .map(|(name, v)| 1 + name.len() + value(v))
+        .map(|(name, v)| 1 + name.len() + value_size(v))
         .sum::<usize>();
     // pk, sk, version, ttl and body, with their names.
     "pk".len()
@@ -209,6 +195,24 @@ pub fn item_size(item: &Item) -> usize {
         + 21
         + "body".len()
         + body
+}
+
+/// A JSON value's size as DynamoDB counts it: a string its UTF-8 bytes, a number about one
+/// byte per two digits plus one, a map or list three bytes plus one per element (and a
+/// map's names).
+pub fn value_size(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Null | serde_json::Value::Bool(_) => 1,
+        serde_json::Value::Number(n) => n.to_string().bytes().filter(u8::is_ascii_digit).count().div_ceil(2) + 1,
+        serde_json::Value::String(text) => text.len(),
+        serde_json::Value::Array(items) => 3 + items.iter().map(|item| 1 + value_size(item)).sum::<usize>(),
+        serde_json::Value::Object(map) => {
+            3 + map
+                .iter()
+                .map(|(name, v)| 1 + name.len() + value_size(v))
+                .sum::<usize>()
+        }
+    }
 }
 
 #[cfg(test)]
