@@ -45,11 +45,12 @@ pub fn schema() -> Value {
             "key_id": {"type": "string"},
             "request": {
                 "type": "object",
-                "description": "What the key sent: path parameters, query and JSON body.",
+                "description": "What the key sent: path parameters, query and JSON body, and the version of the item it acts on that the call is held to (the key's `If-Match`, or the version when it asked, for a publish, a schedule or a launch): an edit made since makes the approved call fail with 412.",
                 "properties": {
                     "path": {"type": "object", "additionalProperties": {"type": "string"}},
                     "query": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "body": {}
+                    "body": {},
+                    "if_match": {"type": "integer", "minimum": 0}
                 }
             },
             "created_at": {"type": "string", "format": "date-time"},

@@ -97,6 +97,7 @@ pub fn operation_for(resource: fn() -> Resource) -> Operation {
         cap: None,
         space_budget: None,
         shows_secret: false,
+        approves_version: None,
         handler: handler(move |call| async move { import(&call, resource()).await }),
     }
 }

@@ -53,6 +53,7 @@ pub fn operations() -> Vec<Operation> {
             cap: None,
             space_budget: None,
             shows_secret: false,
+            approves_version: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&list_resource);
                 async move {
@@ -89,6 +90,7 @@ pub fn operations() -> Vec<Operation> {
             cap: None,
             space_budget: None,
             shows_secret: false,
+            approves_version: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&add_resource);
                 async move {
@@ -137,6 +139,7 @@ pub fn operations() -> Vec<Operation> {
             cap: None,
             space_budget: None,
             shows_secret: false,
+            approves_version: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&remove_resource);
                 async move {

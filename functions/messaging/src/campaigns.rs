@@ -444,7 +444,8 @@ pub fn operations() -> Vec<Operation> {
              channel (`skipped_opted_out`) and those without an address on it (`skipped_no_address`).",
             Effect::Live,
             handler(|call| async move { act(call, Act::Launch).await }),
-        ),
+        )
+        .approving_version(|call: Call| async move { Ok(campaigns().load(&call, call.path_param("id")?).await?.version) }),
         action(
             "pause",
             "Pause a sending campaign (no new batch starts)",

@@ -157,6 +157,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(vec![Param::path("id", "The page's id.")])
         .with_no_input()
+        .approving_version(|call: Call| async move { Ok(pages().load(&call, call.path_param("id")?).await?.version) })
         .answers(StatusCode::OK, Schema::lazy(page_schema).named("Page")),
     );
     operations.push(

@@ -49,6 +49,7 @@ pub fn operations() -> Vec<Operation> {
             cap: None,
             space_budget: None,
             shows_secret: false,
+            approves_version: None,
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
@@ -78,6 +79,7 @@ pub fn operations() -> Vec<Operation> {
             cap: None,
             space_budget: None,
             shows_secret: false,
+            approves_version: None,
             handler: handler(|call| async move {
                 let key = keys::secret(call.space_id()?, call.path_param("name")?);
                 let item = call

@@ -17,7 +17,7 @@ pub mod rules;
 use axum::Router;
 use http::{Method, StatusCode};
 use space_auth::{Action, Domain, Scope};
-use space_http::operation::{Access, Effect, Param, handler};
+use space_http::operation::{Access, Call, Effect, Param, handler};
 use space_http::resource::list_schema;
 use space_http::{Engine, Operation, Schema};
 
@@ -101,7 +101,7 @@ pub fn operations() -> Vec<Operation> {
                 operation.response = Some(Schema::lazy(posts::cluster_schema));
             }
             "social_posts_update" => {
-                operation.summary = "Edit one account's post (not once published); the answer carries warnings".into();
+                operation.summary = "Edit one account's draft or failed post; the answer carries warnings".into();
                 operation.handler = handler(posts::update_post);
                 operation.response = Some(Schema::lazy(|| {
                     let mut schema = posts::post_schema();
@@ -111,7 +111,7 @@ pub fn operations() -> Vec<Operation> {
                 }));
             }
             "social_posts_delete" => {
-                operation.summary = "Delete one account's post (not once published)".into();
+                operation.summary = "Delete one account's draft or failed post".into();
                 operation.handler = handler(posts::delete_post);
             }
             // A post's accounts and network come from its cluster: PATCH edits it.
@@ -197,7 +197,7 @@ pub fn operations() -> Vec<Operation> {
             "/social/clusters/{id}",
             write,
             Effect::Replace,
-            "Edit every post of a cluster not yet live (variants not named are kept; scheduled posts keep their time)",
+            "Edit every draft or failed post of a cluster (variants not named are kept; published ones stay)",
             handler(posts::replace_cluster),
         )
         .with_params(id_param("cluster"))
@@ -209,7 +209,7 @@ pub fn operations() -> Vec<Operation> {
             "/social/clusters/{id}",
             write,
             Effect::Delete,
-            "Delete a cluster's posts not yet live (published ones stay)",
+            "Delete a cluster's draft and failed posts (published ones stay)",
             handler(posts::delete_cluster),
         )
         .with_params(id_param("cluster"))
@@ -253,12 +253,21 @@ pub fn operations() -> Vec<Operation> {
                 publish::live(target, verb),
             )
             .with_params(id_param(what));
+            let going_live = move |operation: Operation| {
+                operation
+                    .capped(space_auth::Cap::SocialPublish)
+                    .approving_version(move |call: Call| async move {
+                        let id = call.path_param("id")?;
+                        Ok(match target {
+                            publish::Target::Cluster => posts::load_cluster(&call, id).await?.version,
+                            publish::Target::Post => posts::load_post(&call, id).await?.version,
+                        })
+                    })
+            };
             let operation = match verb {
                 // A scheduled post goes live without another call: it is counted now.
-                publish::Verb::Schedule => operation
-                    .with_body(publish::schedule_schema)
-                    .capped(space_auth::Cap::SocialPublish),
-                publish::Verb::Publish => operation.with_no_input().capped(space_auth::Cap::SocialPublish),
+                publish::Verb::Schedule => going_live(operation.with_body(publish::schedule_schema)),
+                publish::Verb::Publish => going_live(operation.with_no_input()),
                 publish::Verb::Unschedule => operation.with_no_input(),
             };
             operations.push(operation.answers(StatusCode::OK, answer()));
@@ -269,7 +278,18 @@ pub fn operations() -> Vec<Operation> {
         &["social_posts_create", "social_clusters_replace", "social_posts_update"],
         "Each account must be a social account of the Space (and active, for a new post); each post must keep its \
          network's rules for text length, title, board and media (a 422 names `variants.<account id>.<field>`); \
-         media must be ready media of the Space. A scheduled post's time moves only through `schedule`.",
+         media must be ready media of the Space.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &[
+            "social_clusters_replace",
+            "social_clusters_delete",
+            "social_posts_update",
+            "social_posts_delete",
+        ],
+        "A scheduled post is 409 until `unschedule` (social:run) takes it back to a draft: what goes live is \
+         changed with the right that makes it go live.",
     );
     space_http::operation::describe(
         &mut operations,

@@ -36,8 +36,10 @@ pub const MAX_CONTENT: usize = 63_206;
 const WARNING_HORIZON: usize = 500;
 const DUPLICATE_DAYS: i64 = 30;
 const TOO_CLOSE_MINUTES: i64 = 60;
-/// What an edit may still change: a post on its way out or out is the network's now.
-const EDITABLE: &[&str] = &["draft", "scheduled", "failed"];
+/// What a write (`social:write`) may change or delete. A scheduled post goes live without
+/// another call, so it is taken back to a draft with `unschedule` (`social:run`) first; a
+/// post on its way out or out is the network's now.
+const EDITABLE: &[&str] = &["draft", "failed"];
 
 /// The post resource: its list and get come from the shared machinery; writes are this
 /// module's, since one create makes a cluster of posts.
@@ -706,20 +708,37 @@ pub async fn get_cluster(call: Call) -> Result<Reply, ApiError> {
 }
 
 fn not_editable(post: &Item) -> ApiError {
-    ApiError::Conflict(format!(
-        "Post `{}` is {}: what is published or publishing is the network's now.",
-        post.sk,
-        text(&post.body, "status").unwrap_or("published")
-    ))
+    match text(&post.body, "status") {
+        Some("scheduled") => ApiError::Conflict(format!(
+            "Post `{id}` is scheduled: take it back to a draft with POST /social/posts/{id}/unschedule \
+             (social:run) before changing or deleting it.",
+            id = post.sk
+        )),
+        status => ApiError::Conflict(format!(
+            "Post `{}` is {}: what is published or publishing is the network's now.",
+            post.sk,
+            status.unwrap_or("published")
+        )),
+    }
 }
 
-/// `PUT /social/clusters/{id}`: every post not yet live takes the new content, media and
-/// variants; variants not named are kept. A scheduled post keeps its time.
+/// A write to a whole cluster is refused, before anything changes, while one of its posts
+/// is scheduled; published ones stay as they are.
+fn none_scheduled(posts: &[Item]) -> Result<(), ApiError> {
+    match posts.iter().find(|p| text(&p.body, "status") == Some("scheduled")) {
+        Some(post) => Err(not_editable(post)),
+        None => Ok(()),
+    }
+}
+
+/// `PUT /social/clusters/{id}`: every draft or failed post takes the new content, media and
+/// variants; variants not named are kept.
 pub async fn replace_cluster(call: Call) -> Result<Reply, ApiError> {
     let input = parse_cluster(&call.body, false)?;
     let current = load_cluster(&call, call.path_param("id")?).await?;
     call.check_if_match(current.version)?;
     let posts = load_posts(&call, &current).await?;
+    none_scheduled(&posts)?;
     let mut variants: BTreeMap<String, Map<String, Value>> = current
         .body
         .get("variants")
@@ -770,11 +789,7 @@ pub async fn replace_cluster(call: Call) -> Result<Reply, ApiError> {
     let mut writes = Vec::new();
     let mut bodies = Vec::new();
     for (planned, post) in plans.iter().zip(&editable) {
-        let kept_time = match text(&post.body, "status") {
-            Some("scheduled") => text(&post.body, "scheduled_at").map(String::from),
-            _ => input.scheduled_at.clone(),
-        };
-        let mut body = post_body(planned, &current.sk, kept_time.as_deref());
+        let mut body = post_body(planned, &current.sk, input.scheduled_at.as_deref());
         for field in ["id", "status", "created_at", crate::publish::TOKEN, "error"] {
             if let Some(value) = post.body.get(field) {
                 body.insert(field.into(), value.clone());
@@ -817,6 +832,7 @@ pub async fn delete_cluster(call: Call) -> Result<Reply, ApiError> {
     let current = load_cluster(&call, call.path_param("id")?).await?;
     call.check_if_match(current.version)?;
     let posts = load_posts(&call, &current).await?;
+    none_scheduled(&posts)?;
     let space = call.space_id()?.to_owned();
     let mut writes = Vec::new();
     let mut kept = Vec::new();
@@ -865,8 +881,7 @@ pub async fn load_post(call: &Call, id: &str) -> Result<Item, ApiError> {
     resource().load(call, id).await
 }
 
-/// `PATCH /social/posts/{id}`: one account's post. A scheduled post's time moves only
-/// through `…/schedule` (social:run).
+/// `PATCH /social/posts/{id}`: one account's post, while a draft or failed.
 pub async fn update_post(call: Call) -> Result<Reply, ApiError> {
     let resource = resource();
     let validated = space_http::fields::validate(&resource.fields, &call.body, space_http::fields::WriteMode::Patch)
@@ -876,17 +891,6 @@ pub async fn update_post(call: Call) -> Result<Reply, ApiError> {
     let status = text(&current.body, "status").unwrap_or_default();
     if !EDITABLE.contains(&status) {
         return Err(not_editable(&current));
-    }
-    let moves_time = validated.clear.contains(&"scheduled_at")
-        || validated
-            .set
-            .get("scheduled_at")
-            .is_some_and(|at| Some(at) != current.body.get("scheduled_at"));
-    if status == "scheduled" && moves_time {
-        return Err(ApiError::invalid_field(
-            "scheduled_at",
-            "The post is scheduled: POST /social/posts/{id}/schedule moves it (social:run).",
-        ));
     }
     let mut next = current.clone();
     validated.apply(&mut next.body, space_http::fields::WriteMode::Patch, &[]);
@@ -932,10 +936,15 @@ pub async fn update_post(call: Call) -> Result<Reply, ApiError> {
     );
     let version = next.version;
     let mut shown = Resource::render(&next);
-    call.engine
-        .store()
-        .transact(vec![Write::put(next, Condition::Version(current.version)), event])
-        .await?;
+    let mut writes = vec![Write::put(next, Condition::Version(current.version)), event];
+    // The cluster shows its posts: an edit of one is a new version of it too, which a
+    // cluster's If-Match (and an approval of its schedule or publish) is held to.
+    if let Ok(cluster) = load_cluster(&call, text(&current.body, "cluster_id").unwrap_or_default()).await {
+        let mut touched = cluster.clone();
+        touched.version += 1;
+        writes.push(Write::put(touched, Condition::Version(cluster.version)));
+    }
+    call.engine.store().transact(writes).await?;
     if let Some(object) = shown.as_object_mut() {
         object.insert("warnings".into(), Value::Array(found));
     }

@@ -208,6 +208,7 @@ async fn move_post(call: &Call, space: &str, post: &Item, action: Action) -> Res
 
 async fn on_cluster(call: Call, action: Action) -> Result<Reply, ApiError> {
     let cluster = posts::load_cluster(&call, call.path_param("id")?).await?;
+    call.check_if_match(cluster.version)?;
     let space = call.space_id()?.to_owned();
     let mut moves = Vec::new();
     for post in posts::load_posts(&call, &cluster).await? {

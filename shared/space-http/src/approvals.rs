@@ -6,7 +6,9 @@
 //! approval records what it answered.
 //!
 //! The request is kept as REST or MCP handed it to the handler: path parameters, query and
-//! JSON body. Live actions take no raw body (a catalogue test holds them to it).
+//! JSON body. Live actions take no raw body (a catalogue test holds them to it). A live
+//! action whose item's content is what goes live is held to that item's version
+//! ([`Operation::approves_version`]): the owner approves what the key asked about.
 
 use serde_json::{Map, Value, json};
 use space_store::{Condition, Item, Write};
@@ -16,7 +18,7 @@ use crate::events::event_write;
 use crate::fields::format_datetime;
 use crate::ids::new_id;
 use crate::keys;
-use crate::operation::{Call, Operation, Reply};
+use crate::operation::{Call, IfMatch, Operation, Reply};
 
 /// The collection approvals are kept in, per Space.
 pub const COLLECTION: &str = "approvals";
@@ -70,11 +72,19 @@ pub async fn request(op: &Operation, call: Call, scope: &str) -> Result<Reply, A
     let id = new_id("apr");
     let now = call.engine.now();
     let created_at = format_datetime(now);
-    let request = json!({
+    let held_to = match (call.if_match, &op.approves_version) {
+        (Some(IfMatch::Version(version)), _) => Some(version),
+        (_, Some(read)) => Some(read(call.clone()).await?),
+        _ => None,
+    };
+    let mut request = json!({
         "path": call.path,
         "query": call.query,
         "body": call.body,
     });
+    if let Some(version) = held_to {
+        request["if_match"] = json!(version);
+    }
     let mut body = Map::new();
     body.insert("id".into(), json!(id));
     body.insert("status".into(), json!("pending"));
@@ -124,6 +134,10 @@ pub fn replay(approval: &Map<String, Value>, engine: crate::Engine, principal: s
     call.path = strings("path");
     call.query = strings("query");
     call.body = request.and_then(|r| r.get("body")).cloned().unwrap_or(Value::Null);
+    call.if_match = request
+        .and_then(|r| r.get("if_match"))
+        .and_then(Value::as_u64)
+        .map(IfMatch::Version);
     call
 }
 

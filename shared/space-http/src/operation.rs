@@ -429,8 +429,16 @@ pub struct Operation {
     /// `Idempotency-Key` replay must not keep it, so a retry is told what the first call
     /// made instead ([`crate::idempotency`]).
     pub shows_secret: bool,
+    /// For a live action on one item whose content is what goes live (publish, schedule,
+    /// launch): reads that item's version. An approval holds the call to it (the caller's
+    /// `If-Match`, else the version read when it was asked), so what runs is what the
+    /// owner was asked about: an edit in between makes the approved call fail with 412.
+    pub approves_version: Option<VersionOf>,
     pub handler: Handler,
 }
+
+/// Reads the version of the item a call acts on ([`Operation::approves_version`]).
+pub type VersionOf = Arc<dyn Fn(Call) -> BoxFuture<'static, Result<u64, ApiError>> + Send + Sync>;
 
 /// Adds `rule` to the description of each operation of `names`: what a client must know
 /// that no schema says (one field relative to another, a value that must exist).
@@ -485,8 +493,20 @@ impl Operation {
             cap: None,
             space_budget: None,
             shows_secret: false,
+            approves_version: None,
             handler,
         }
+    }
+
+    /// An approval of this live action holds it to its item's version as `read` finds it
+    /// ([`Operation::approves_version`]).
+    pub fn approving_version<F, Fut>(mut self, read: F) -> Operation
+    where
+        F: Fn(Call) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<u64, ApiError>> + Send + 'static,
+    {
+        self.approves_version = Some(Arc::new(move |call| Box::pin(read(call))));
+        self
     }
 
     /// Its answer shows a secret once ([`Operation::shows_secret`]).

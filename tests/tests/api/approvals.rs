@@ -17,6 +17,7 @@ on_both_backends!(
     approval_required_names_the_keys_own_scopes_and_holds_live_actions_only,
     an_approved_call_meets_the_keys_caps_and_a_revoked_key_fails_it,
     a_retry_with_its_idempotency_key_asks_once_and_mcp_answers_pending,
+    an_approval_holds_to_the_version_the_owner_was_asked_about,
 );
 
 /// Mints a key on the demo Space that must have `approval` approved.
@@ -397,4 +398,120 @@ async fn a_retry_with_its_idempotency_key_asks_once_and_mcp_answers_pending(app:
     let sent = all_sms(&app).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["to"], "+12015550124");
+}
+
+/// What goes live is what the owner was asked about: a publish, a schedule or a launch is
+/// held to its item's version when asked (or to the key's `If-Match`), and an edit made
+/// with `write` in between makes the approved call fail with 412, doing nothing.
+async fn an_approval_holds_to_the_version_the_owner_was_asked_about(app: TestApp) {
+    let (key, _) = mint(
+        &app,
+        &[
+            "pages:write",
+            "pages:read",
+            "pages:run",
+            "social:write",
+            "social:read",
+            "social:run",
+        ],
+        &["pages:run", "social:run"],
+        Value::Null,
+    )
+    .await;
+    let call = |method: Method, path: String, body: Value| {
+        let (app, key) = (&app, &key);
+        async move {
+            app.request(method, &format!("{SPACE_API}{path}"))
+                .key(key)
+                .json(body)
+                .send()
+                .await
+        }
+    };
+    let approve_and_run = |id: String| {
+        let app = &app;
+        async move {
+            owner(app, Method::POST, &format!("/{id}/approve")).await.expect(200);
+            app.worker_pass().await;
+            owner(app, Method::GET, &format!("/{id}")).await.expect(200).body
+        }
+    };
+    let created = call(
+        Method::POST,
+        "/pages".into(),
+        json!({"title": "Sale", "layout_html": "<h1>Reviewed</h1>"}),
+    )
+    .await
+    .expect(201);
+    let page = created.body["id"].as_str().expect("an id").to_owned();
+    let asked = approval_id(&call(Method::POST, format!("/pages/{page}/publish"), json!({})).await);
+    let shown = owner(&app, Method::GET, &format!("/{asked}")).await.expect(200);
+    assert_eq!(
+        shown.body["request"]["if_match"], created.body["version"],
+        "{}",
+        shown.text
+    );
+    call(
+        Method::PATCH,
+        format!("/pages/{page}"),
+        json!({"layout_html": "<h1>Swapped</h1>"}),
+    )
+    .await
+    .expect(200);
+    let done = approve_and_run(asked).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["result"]["status"], 412, "{done}");
+    let draft = call(Method::GET, format!("/pages/{page}"), Value::Null)
+        .await
+        .expect(200);
+    assert_ne!(draft.body["status"], "published", "the edited page is not published");
+
+    // Asked again about the page as it stands, it is published.
+    let asked = approval_id(&call(Method::POST, format!("/pages/{page}/publish"), json!({})).await);
+    assert_eq!(approve_and_run(asked).await["status"], "performed");
+    let live = call(Method::GET, format!("/pages/{page}"), Value::Null)
+        .await
+        .expect(200);
+    assert_eq!(live.body["status"], "published", "{}", live.text);
+
+    // A key's own If-Match is kept too, even one already stale.
+    let stale = app
+        .request(Method::POST, &format!("{SPACE_API}/pages/{page}/publish"))
+        .key(&key)
+        .header("If-Match", "\"1\"")
+        .json(json!({}))
+        .send()
+        .await;
+    let done = approve_and_run(approval_id(&stale)).await;
+    assert_eq!(done["request"]["if_match"], 1);
+    assert_eq!(done["result"]["status"], 412, "{done}");
+
+    // A cluster: an edit of one of its posts is a new version of the cluster.
+    let linkedin = crate::social::connect(&app, "linkedin", "Acme on LinkedIn").await;
+    let cluster = call(
+        Method::POST,
+        "/social/posts".into(),
+        json!({"content": "Reviewed words", "account_ids": [linkedin]}),
+    )
+    .await
+    .expect(201);
+    let (cluster, post) = (
+        cluster.body["id"].as_str().expect("an id").to_owned(),
+        cluster.body["posts"][0]["id"].as_str().expect("a post").to_owned(),
+    );
+    let asked = approval_id(&call(Method::POST, format!("/social/clusters/{cluster}/publish"), json!({})).await);
+    call(
+        Method::PATCH,
+        format!("/social/posts/{post}"),
+        json!({"content": "Swapped words"}),
+    )
+    .await
+    .expect(200);
+    let done = approve_and_run(asked).await;
+    assert_eq!(done["result"]["status"], 412, "{done}");
+    app.worker_pass().await;
+    let kept = call(Method::GET, format!("/social/posts/{post}"), Value::Null)
+        .await
+        .expect(200);
+    assert_eq!(kept.body["status"], "draft", "{}", kept.text);
 }

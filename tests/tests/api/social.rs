@@ -381,14 +381,42 @@ async fn going_live_needs_run_and_publishes_once_at_its_time(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(publish_jobs(&app).await, 1);
-    // An edit with write keeps the time; moving it needs run.
-    let moved = app
-        .space(Method::PATCH, &format!("/social/posts/{post_id}"))
-        .json(json!({"scheduled_at": (at + TimeDelta::hours(1)).to_rfc3339()}))
-        .send()
-        .await
-        .expect(422);
-    assert!(moved.text.contains("schedule"), "{}", moved.text);
+    // What goes live is changed with the right that makes it go live: a scheduled post is
+    // neither moved, edited nor deleted by a write, one post or its whole cluster.
+    let before = post(&app, &post_id).await;
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("/social/posts/{post_id}"),
+            Some(json!({"scheduled_at": (at + TimeDelta::hours(1)).to_rfc3339()})),
+        ),
+        (
+            Method::PATCH,
+            format!("/social/posts/{post_id}"),
+            Some(json!({"content": "Something else"})),
+        ),
+        (
+            Method::PUT,
+            format!("/social/clusters/{cluster}"),
+            Some(json!({"content": "Something else"})),
+        ),
+        (Method::DELETE, format!("/social/posts/{post_id}"), None),
+        (Method::DELETE, format!("/social/clusters/{cluster}"), None),
+    ] {
+        let request = app.space(method.clone(), &path);
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
+        let refused = request.send().await.expect(409);
+        assert!(
+            refused.text.contains("/unschedule"),
+            "{method} {path}: {}",
+            refused.text
+        );
+    }
+    assert_eq!(post(&app, &post_id).await, before, "nothing changed");
+    assert_eq!(publish_jobs(&app).await, 1);
 
     app.worker_pass().await;
     assert_eq!(post(&app, &post_id).await["status"], "scheduled", "not before its time");
