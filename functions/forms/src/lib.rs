@@ -1,6 +1,6 @@
 //! Forms. A form declares its fields; a visitor posts it without a key at `/f/{form_id}`
 //! (JSON or form-encoded), which stores a submission and creates the contact with the
-//! submitted email or fills its empty fields, all in one transaction.
+//! submitted email or fills its empty fields (never an address: email or phone), all in one transaction.
 //! `/forms/{id}/submissions` lists them. A published page shows the copy of a form it
 //! captured ([`capture`]), and posts from it are checked against that copy.
 

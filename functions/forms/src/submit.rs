@@ -43,7 +43,7 @@ pub fn operation() -> Operation {
         "/f/{form_id}",
         Access::Public { per_minute: PUBLIC_PER_MINUTE },
         Effect::Create,
-        "Submit a form without a key (JSON or form-encoded); creates the contact with the submitted email, or fills its empty fields",
+        "Submit a form without a key (JSON or form-encoded); creates the contact with the submitted email, or fills its empty fields (never its email or phone)",
         handler(|call| async move { submit(call).await }),
     )
     .with_params(vec![
@@ -299,6 +299,11 @@ fn contact_values(form: &Shown, data: &Map<String, Value>) -> Option<Map<String,
     checked.contains_key("email").then_some(checked)
 }
 
+/// What a known contact never takes from a visitor, even when it has none: an address the
+/// Space reaches it by or recognises it by (an inbound text is filed under the contact with
+/// its phone, and its STOP opts that contact out). The submission keeps it.
+const IDENTIFYING: &[&str] = &["email", "phone"];
+
 /// The writes that create the contact with `values["email"]`, or complete it.
 struct ContactPlan {
     contact_id: String,
@@ -307,7 +312,7 @@ struct ContactPlan {
 
 /// Finds the contact with the email (the contacts' email index, never a scan), and plans
 /// its creation, or for a known contact the filling of its empty fields: whoever knows an
-/// email may add to that contact, never overwrite it. The index's claim on the email makes
+/// email may add details to that contact, never overwrite it nor give it an address. The index's claim on the email makes
 /// two concurrent submissions for one new email create one contact: the second
 /// transaction fails on it, and its retry finds the first one's contact.
 async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<ContactPlan, ApiError> {
@@ -328,7 +333,7 @@ async fn plan_contact(call: &Call, values: Map<String, Value>) -> Result<Contact
             let mut next = contact.clone();
             let mut changed = false;
             for (name, value) in &values {
-                if is_empty(next.body.get(name)) {
+                if !IDENTIFYING.contains(&name.as_str()) && is_empty(next.body.get(name)) {
                     next.body.insert(name.clone(), value.clone());
                     changed = true;
                 }

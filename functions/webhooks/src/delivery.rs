@@ -33,10 +33,11 @@ pub const KEPT_ATTEMPTS: usize = 20;
 pub const DELIVER: &str = "webhooks.deliver";
 /// The partition that lists the Spaces with webhooks, for the fan-out to visit.
 const REGISTRY: &str = "WEBHOOK_SPACES";
-/// Attempts one process sends to one endpoint at once. An endpoint that answers slowly with
-/// a backlog of retries holds at most this many of the worker's slots, so deliveries to
-/// the others go on; its other jobs wait a moment without counting as an attempt.
-const IN_FLIGHT_PER_ENDPOINT: usize = 16;
+/// Attempts one process sends for one Space at once, whatever its endpoints. A Space whose
+/// endpoints answer slowly with a backlog of retries holds at most this many of the
+/// worker's slots, so other Spaces' jobs go on; its other jobs wait a moment without
+/// counting as an attempt.
+const IN_FLIGHT_PER_SPACE: usize = 16;
 /// How long a job waits in the worker for one of its endpoint's slots, and then, if none
 /// came free, how long it waits before it is tried again.
 const SLOT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -199,28 +200,28 @@ async fn fan_out(engine: &Engine, space: &str) -> Result<usize, JobError> {
     Ok(enqueued)
 }
 
-/// Attempts in flight, by endpoint.
+/// Attempts in flight, by Space.
 static IN_FLIGHT: LazyLock<Mutex<HashMap<String, Arc<Semaphore>>>> = LazyLock::new(Mutex::default);
 
-/// One of an endpoint's [`IN_FLIGHT_PER_ENDPOINT`] slots, given back when dropped.
+/// One of a Space's [`IN_FLIGHT_PER_SPACE`] slots, given back when dropped.
 struct Slot {
     _permit: OwnedSemaphorePermit,
 }
 
 impl Slot {
-    /// A slot of `endpoint`, waiting at most `patience` for one: an endpoint that answers
-    /// quickly frees one within milliseconds; a slow one keeps its jobs waiting elsewhere.
-    async fn take(endpoint: &str, patience: std::time::Duration) -> Option<Slot> {
+    /// A slot of `space`, waiting at most `patience` for one: endpoints that answer quickly
+    /// free one within milliseconds; slow ones keep their jobs waiting elsewhere.
+    async fn take(space: &str, patience: std::time::Duration) -> Option<Slot> {
         let slots = {
             let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if in_flight.len() > 10_000 {
-                // Endpoints with nothing in flight hold no state worth keeping.
-                in_flight.retain(|_, slots| slots.available_permits() < IN_FLIGHT_PER_ENDPOINT);
+                // Spaces with nothing in flight hold no state worth keeping.
+                in_flight.retain(|_, slots| slots.available_permits() < IN_FLIGHT_PER_SPACE);
             }
             Arc::clone(
                 in_flight
-                    .entry(endpoint.to_owned())
-                    .or_insert_with(|| Arc::new(Semaphore::new(IN_FLIGHT_PER_ENDPOINT))),
+                    .entry(space.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(IN_FLIGHT_PER_SPACE))),
             )
         };
         match tokio::time::timeout(patience, slots.acquire_owned()).await {
@@ -274,7 +275,7 @@ impl Handler for Deliver {
         if secrets.is_empty() {
             return Err(JobError::Retry("the endpoint has no signing secret".into()));
         }
-        let Some(_slot) = Slot::take(&webhook_id, SLOT_PATIENCE).await else {
+        let Some(_slot) = Slot::take(&space, SLOT_PATIENCE).await else {
             return Ok(Outcome::Later(now + SLOT_WAIT));
         };
         let url = webhook.body.get("url").and_then(Value::as_str).unwrap_or_default();
@@ -520,20 +521,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_endpoint_holds_a_bounded_number_of_slots() {
+    async fn a_space_holds_a_bounded_number_of_slots() {
         let now = std::time::Duration::ZERO;
         let mut held = Vec::new();
-        for _ in 0..IN_FLIGHT_PER_ENDPOINT {
-            held.push(Slot::take("whk_slow", now).await.expect("a free slot"));
+        for _ in 0..IN_FLIGHT_PER_SPACE {
+            held.push(Slot::take("spc_slow", now).await.expect("a free slot"));
         }
-        assert!(Slot::take("whk_slow", now).await.is_none(), "the slow endpoint is full");
+        assert!(Slot::take("spc_slow", now).await.is_none(), "the slow Space is full");
         assert!(
-            Slot::take("whk_fast", now).await.is_some(),
-            "another endpoint is not held up"
+            Slot::take("spc_other", now).await.is_some(),
+            "another Space is not held up"
         );
         // A slot that comes free while a job waits goes to it.
         let freed = held.pop();
-        let waiting = tokio::spawn(Slot::take("whk_slow", std::time::Duration::from_secs(5)));
+        let waiting = tokio::spawn(Slot::take("spc_slow", std::time::Duration::from_secs(5)));
         drop(freed);
         assert!(waiting.await.expect("the wait ends").is_some());
     }

@@ -136,6 +136,40 @@ fn signing_keys(call: &Call) -> Result<&dyn space_store::secrets::SigningKeys, A
 }
 
 /// Plain `http` and loopback targets only where the server allows them (local development).
+/// Endpoints a Space may have: each holds a signing secret in the vault and its deliveries
+/// a share of the worker.
+pub const MAX_PER_SPACE: usize = 25;
+
+/// A webhook delivers the Space's events feed, so a key that sets one up must be able to
+/// read that feed (`events:read`), as the feed and the realtime stream require.
+fn reads_the_feed(call: &Call) -> Result<(), ApiError> {
+    space_http::execute::authorize(&call.principal, Scope::new(Domain::Events, Action::Read), Effect::Read).map_err(
+        |_| {
+            ApiError::Forbidden(
+                "A webhook delivers the Space's events feed: the key needs `events:read` as well as \
+                 `webhooks:write`."
+                    .into(),
+            )
+        },
+    )
+}
+
+/// 409 once the Space has [`MAX_PER_SPACE`] endpoints.
+async fn room_for_one(call: &Call) -> Result<(), ApiError> {
+    let partition = webhooks().partition(call)?;
+    let page = call
+        .engine
+        .store()
+        .query(space_store::Query::partition(&partition).limit(MAX_PER_SPACE))
+        .await?;
+    if page.items.len() >= MAX_PER_SPACE {
+        return Err(ApiError::Conflict(format!(
+            "A Space has at most {MAX_PER_SPACE} webhook endpoints; delete one, or list more event types on one."
+        )));
+    }
+    Ok(())
+}
+
 fn check_target(call: &Call) -> Result<(), ApiError> {
     if let Some(url) = call.body.get("url").and_then(Value::as_str) {
         guard::parse_target(url, call.engine.allow_local_webhooks())
@@ -162,7 +196,9 @@ fn created_schema() -> Value {
 }
 
 async fn create(call: &Call) -> Result<Reply, ApiError> {
+    reads_the_feed(call)?;
     check_target(call)?;
+    room_for_one(call).await?;
     let resource = webhooks();
     let (item, mut writes) = resource
         .prepare_create(call, &call.body)
@@ -185,6 +221,7 @@ async fn create(call: &Call) -> Result<Reply, ApiError> {
 /// PATCH and PUT: the target is checked as on create, and turning an endpoint on again
 /// starts its failure streak afresh (a streak from before would switch it off at once).
 async fn write(call: &Call, mode: WriteMode) -> Result<Reply, ApiError> {
+    reads_the_feed(call)?;
     check_target(call)?;
     let validated = validate(&webhooks().fields, &call.body, mode).map_err(ApiError::validation)?;
     let id = call.path_param("id")?.to_owned();
@@ -379,7 +416,13 @@ pub fn operations() -> Vec<Operation> {
         &mut operations,
         &["webhooks_create", "webhooks_replace", "webhooks_update"],
         "The URL must reach a public address over https: no loopback, private network or metadata address \
-         (checked again after DNS when sending); otherwise 422.",
+         (checked again after DNS when sending); otherwise 422. The key needs `events:read` too (403 without): \
+         an endpoint receives the Space's events feed.",
+    );
+    space_http::operation::describe(
+        &mut operations,
+        &["webhooks_create"],
+        "A Space has at most 25 endpoints (409 past that).",
     );
     let write = || Access::Space(Scope::new(Domain::Webhooks, Action::Write));
     let id = || Param::path("id", "The webhook's id.");

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use space_tests::{SPACE_API, TestApp, on_both_backends};
 
 on_both_backends!(
+    endpoints_need_the_feed_and_are_bounded,
     deliveries_are_signed_sent_once_and_logged,
     failures_retry_on_schedule_and_410_turns_the_endpoint_off,
     a_rotated_secret_signs_beside_the_old_one_for_a_day,
@@ -437,4 +438,53 @@ async fn targets_must_be_public_https(app: TestApp) {
     }
     let page = app.space(Method::GET, "/webhooks").send().await.expect(200);
     assert_eq!(page.body["data"], json!([]), "nothing was saved");
+}
+
+/// An endpoint receives the events feed: a key that sets one up must be able to read the
+/// feed. And a Space has a bounded number of endpoints (each holds a vault secret and a
+/// share of the worker).
+async fn endpoints_need_the_feed_and_are_bounded(app: TestApp) {
+    let writer = app.mint(&["webhooks:write", "webhooks:read"], None).await;
+    let body = json!({"url": "https://example.com/hook", "events": ["*"]});
+    let refused = app
+        .request(Method::POST, &format!("{SPACE_API}/webhooks"))
+        .key(&writer)
+        .json(body.clone())
+        .send()
+        .await
+        .expect(403);
+    assert!(refused.text.contains("events:read"), "{}", refused.text);
+    let reader = app
+        .mint(&["webhooks:write", "webhooks:read", "events:read"], None)
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..webhooks::MAX_PER_SPACE {
+        let created = app
+            .request(Method::POST, &format!("{SPACE_API}/webhooks"))
+            .key(&reader)
+            .json(body.clone())
+            .send()
+            .await
+            .expect(201);
+        ids.push(created.body["id"].as_str().expect("an id").to_owned());
+    }
+    let full = app
+        .space(Method::POST, "/webhooks")
+        .json(body.clone())
+        .send()
+        .await
+        .expect(409);
+    assert!(full.text.contains("at most"), "{}", full.text);
+    // Nor may the key without the feed change an endpoint.
+    app.request(Method::PATCH, &format!("{SPACE_API}/webhooks/{}", ids[0]))
+        .key(&writer)
+        .json(json!({"events": ["contact.*"]}))
+        .send()
+        .await
+        .expect(403);
+    app.space(Method::DELETE, &format!("/webhooks/{}", ids[0]))
+        .send()
+        .await
+        .expect(204);
+    app.space(Method::POST, "/webhooks").json(body).send().await.expect(201);
 }
