@@ -124,7 +124,10 @@ async fn follow(engine: &Engine, space: &str) -> Result<usize, JobError> {
             .unwrap_or(0)
     })
     .await?;
-    let events = saved.tail.read(engine.store(), EVENTS_PER_POLL).await?;
+    let events = saved
+        .tail
+        .read(engine.store(), EVENTS_PER_POLL, space_http::ids::id_clock_now())
+        .await?;
     if events.is_empty() && saved.resumed {
         return Ok(0);
     }

@@ -210,7 +210,7 @@ impl Tail {
 
     /// Queues what the feed gained since the last read.
     async fn read(&mut self) -> Result<(), ApiError> {
-        for item in self.feed.read(self.engine.store(), BATCH).await? {
+        for item in self.feed.read(self.engine.store(), BATCH, id_clock_now()).await? {
             let kind = item
                 .body
                 .get("type")

@@ -222,6 +222,10 @@ fn trim(data: &mut Value, mut previous: Option<&mut Map<String, Value>>) -> Vec<
 pub const TAIL_OVERLAP_MS: u64 = 2_000;
 /// Events a tail reads per store query.
 const TAIL_PAGE: usize = 500;
+/// Ids a tail remembers within the overlap, at most: what its saved position holds (about
+/// 30 bytes each, far below an item's 400 KB). A burst denser than that is read on once it
+/// is older than the overlap, when no event of it can still commit.
+pub const MAX_RECENT: usize = 4_000;
 
 /// Follows a Space's feed, returning each event once, oldest first: what the webhook
 /// fan-out and the realtime stream both read. Each read starts [`TAIL_OVERLAP_MS`] behind
@@ -252,27 +256,29 @@ impl FeedTail {
     }
 
     /// A tail resumed from what [`FeedTail::position`] saved.
-    pub fn resume(space: &str, newest: String, recent: impl IntoIterator<Item = String>) -> FeedTail {
+    pub fn resume(space: &str, floor: String, newest: String, recent: impl IntoIterator<Item = String>) -> FeedTail {
         FeedTail {
             partition: keys::events_partition(space),
-            floor: String::new(),
+            floor,
             newest,
             recent: recent.into_iter().collect(),
         }
     }
 
-    /// The newest id returned, and the ids returned within the overlap behind it: what a
-    /// tail needs to resume without repeating itself.
-    pub fn position(&self) -> (&str, impl Iterator<Item = &String>) {
-        (&self.newest, self.recent.iter())
+    /// The floor, the newest id returned, and the ids returned within the overlap behind
+    /// it: what a tail needs to resume without repeating itself.
+    pub fn position(&self) -> (&str, &str, impl Iterator<Item = &String>) {
+        (&self.floor, &self.newest, self.recent.iter())
     }
 
-    /// The events stored since the last read, oldest first, at most about `limit`.
-    pub async fn read(&mut self, store: &dyn Store, limit: usize) -> Result<Vec<Item>, StoreError> {
+    /// The events stored since the last read, oldest first, at most about `limit`;
+    /// `now_millis` is the ids' clock ([`crate::ids::id_clock_now`]).
+    pub async fn read(&mut self, store: &dyn Store, limit: usize, now_millis: u64) -> Result<Vec<Item>, StoreError> {
+        self.settle(now_millis);
         let since = minted_at(&self.newest).unwrap_or(0).saturating_sub(TAIL_OVERLAP_MS);
         let mut from = first_at(EVENT_ID_PREFIX, since);
         let mut fresh = Vec::new();
-        loop {
+        'pages: loop {
             let page = store
                 .query(
                     Query::partition(self.partition.clone())
@@ -285,6 +291,9 @@ impl FeedTail {
                 if item.sk <= self.floor || self.recent.contains(&item.sk) {
                     continue;
                 }
+                if self.recent.len() >= MAX_RECENT {
+                    break 'pages;
+                }
                 self.recent.insert(item.sk.clone());
                 if item.sk > self.newest {
                     self.newest.clone_from(&item.sk);
@@ -296,9 +305,24 @@ impl FeedTail {
                 _ => break,
             }
         }
-        let horizon = minted_at(&self.newest).unwrap_or(0).saturating_sub(TAIL_OVERLAP_MS);
-        self.recent = self.recent.split_off(&first_at(EVENT_ID_PREFIX, horizon));
+        self.settle(now_millis);
         Ok(fresh)
+    }
+
+    /// Forgets the ids no later read can meet again. Once the newest is older than the
+    /// overlap (on the ids' clock, `now_millis`), everything minted up to it has committed
+    /// and was read: the floor moves up to it and nothing needs remembering.
+    fn settle(&mut self, now_millis: u64) {
+        let newest_millis = minted_at(&self.newest).unwrap_or(0);
+        if newest_millis.saturating_add(TAIL_OVERLAP_MS) <= now_millis {
+            if self.newest > self.floor {
+                self.floor.clone_from(&self.newest);
+            }
+            self.recent.clear();
+        } else {
+            let horizon = newest_millis.saturating_sub(TAIL_OVERLAP_MS);
+            self.recent = self.recent.split_off(&first_at(EVENT_ID_PREFIX, horizon));
+        }
     }
 }
 
@@ -325,17 +349,18 @@ impl SavedTail {
         let state = store.get(&key.pk, &key.sk).await?;
         let saved = state.as_ref().and_then(|state| {
             let checkpoint = state.body.get("checkpoint").and_then(Value::as_str)?;
+            let floor = state.body.get("floor").and_then(Value::as_str).unwrap_or_default();
             let recent = state.body.get("recent").and_then(Value::as_array).map(|ids| {
                 ids.iter()
                     .filter_map(Value::as_str)
                     .map(str::to_owned)
                     .collect::<Vec<_>>()
             });
-            Some((checkpoint.to_owned(), recent.unwrap_or_default()))
+            Some((floor.to_owned(), checkpoint.to_owned(), recent.unwrap_or_default()))
         });
         let resumed = saved.is_some();
         let tail = match saved {
-            Some((checkpoint, recent)) => FeedTail::resume(space, checkpoint, recent),
+            Some((floor, checkpoint, recent)) => FeedTail::resume(space, floor, checkpoint, recent),
             None => FeedTail::after(
                 space,
                 first_at(EVENT_ID_PREFIX, start_millis().saturating_sub(TAIL_OVERLAP_MS)),
@@ -346,8 +371,9 @@ impl SavedTail {
 
     /// Keeps the tail's position for the next poll: call it once what was read is acted on.
     pub async fn save(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let (checkpoint, recent) = self.tail.position();
+        let (floor, checkpoint, recent) = self.tail.position();
         let mut body = Map::new();
+        body.insert("floor".into(), json!(floor));
         body.insert("checkpoint".into(), json!(checkpoint));
         body.insert("recent".into(), json!(recent.collect::<Vec<_>>()));
         store
@@ -648,10 +674,11 @@ mod tests {
                 .await
                 .expect("events are written");
         }
+        let millis = now.timestamp_millis() as u64;
         let mut tail = FeedTail::after("spc_1", first_at(EVENT_ID_PREFIX, 0));
         let mut seen = BTreeSet::new();
         for _ in 0..3 {
-            for item in tail.read(&store, 10_000).await.expect("a read") {
+            for item in tail.read(&store, 10_000, millis).await.expect("a read") {
                 assert!(seen.insert(item.sk), "returned twice");
             }
         }
@@ -659,13 +686,55 @@ mod tests {
         // An event minted before the others that commits after them (within the overlap)
         // is returned.
         store.transact(vec![late]).await.expect("the late event");
-        let again = tail.read(&store, 10_000).await.expect("a read");
+        let again = tail.read(&store, 10_000, millis).await.expect("a read");
         assert_eq!(again.len(), 1);
-        let (newest, recent) = tail.position();
-        let mut resumed = FeedTail::resume("spc_1", newest.to_owned(), recent.cloned());
+        let (floor, newest, recent) = tail.position();
+        let mut resumed = FeedTail::resume("spc_1", floor.to_owned(), newest.to_owned(), recent.cloned());
         assert!(
-            resumed.read(&store, 10_000).await.expect("a read").is_empty(),
+            resumed.read(&store, 10_000, millis).await.expect("a read").is_empty(),
             "a resumed tail repeats nothing"
         );
+    }
+
+    /// A burst denser than a tail may remember (thousands of events within the overlap)
+    /// keeps its saved position bounded: the tail reads what it may remember, then the rest
+    /// once the burst is older than the overlap, each event once.
+    #[tokio::test]
+    async fn a_dense_burst_keeps_the_position_bounded_and_repeats_nothing() {
+        let store = space_store::embedded::EmbeddedStore::in_memory();
+        let writer = principal(KEY, Some("spc_1"));
+        let now = Utc::now();
+        let total = MAX_RECENT * 2 + 500;
+        let events: Vec<Write> = (0..total)
+            .map(|n| event_write("spc_1", "contact.created", &format!("con_{n}"), json!({}), &writer, now))
+            .collect();
+        for chunk in events.chunks(100) {
+            store.transact(chunk.to_vec()).await.expect("events are written");
+        }
+        let millis = now.timestamp_millis() as u64;
+        let mut tail = FeedTail::after("spc_1", first_at(EVENT_ID_PREFIX, 0));
+        let mut seen = BTreeSet::new();
+        let mut read = |tail: &mut FeedTail, fresh: Vec<Item>| {
+            for item in fresh {
+                assert!(seen.insert(item.sk), "returned twice");
+            }
+            assert!(tail.position().2.count() <= MAX_RECENT, "the position stays bounded");
+        };
+        let fresh = tail.read(&store, usize::MAX, millis).await.expect("a read");
+        assert_eq!(fresh.len(), MAX_RECENT, "what it may remember, no more");
+        read(&mut tail, fresh);
+        let fresh = tail.read(&store, usize::MAX, millis).await.expect("a read");
+        assert!(fresh.is_empty(), "inside the overlap it waits");
+        read(&mut tail, fresh);
+        // Saved and resumed once the burst is older than the overlap: the rest, once.
+        let later = crate::ids::id_clock_now() + TAIL_OVERLAP_MS;
+        for _ in 0..3 {
+            let (floor, newest, recent) = tail.position();
+            let mut resumed = FeedTail::resume("spc_1", floor.to_owned(), newest.to_owned(), recent.cloned());
+            let fresh = resumed.read(&store, usize::MAX, later).await.expect("a read");
+            read(&mut resumed, fresh);
+            tail = resumed;
+        }
+        assert_eq!(seen.len(), total);
     }
 }

@@ -219,21 +219,58 @@ pub trait FeedFollower: Send + Sync + 'static {
 /// changed items visits only the Spaces whose feeds gained events.
 pub struct FeedSource<F>(pub F);
 
-/// At most this many Spaces per registry: a poll reads them in one query.
+/// Registered Spaces a poll reads per query.
 const FEED_SPACES: usize = 1000;
+
+impl<F: FeedFollower> FeedSource<F> {
+    /// Follows each of `spaces`, one failing Space holding up none of the others: every
+    /// Space is visited, and the first failure is answered after (its Space is followed
+    /// again on the next poll or retried batch; the others saved their progress).
+    async fn follow_each<'a>(
+        &self,
+        engine: &Engine,
+        spaces: impl IntoIterator<Item = &'a str>,
+        enqueued: &mut usize,
+    ) -> Option<JobError> {
+        let mut failure = None;
+        for space in spaces {
+            match self.0.follow(engine, space).await {
+                Ok(count) => *enqueued += count,
+                Err(error) => {
+                    tracing::warn!(space, %error, registry = F::REGISTRY, "feed not followed");
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        failure
+    }
+}
 
 #[async_trait]
 impl<F: FeedFollower> Source for FeedSource<F> {
     async fn poll(&self, engine: &Engine) -> Result<usize, JobError> {
-        let spaces = engine
-            .store()
-            .query(space_store::Query::partition(F::REGISTRY).limit(FEED_SPACES))
-            .await?;
         let mut enqueued = 0;
-        for space in spaces.items {
-            enqueued += self.0.follow(engine, &space.sk).await?;
+        let mut failure = None;
+        let mut after = None;
+        loop {
+            let spaces = engine
+                .store()
+                .query(
+                    space_store::Query::partition(F::REGISTRY)
+                        .after(after)
+                        .limit(FEED_SPACES),
+                )
+                .await?;
+            let names: Vec<&str> = spaces.items.iter().map(|space| space.sk.as_str()).collect();
+            if let Some(error) = self.follow_each(engine, names, &mut enqueued).await {
+                failure.get_or_insert(error);
+            }
+            match spaces.last_sk {
+                Some(last) => after = Some(last),
+                None => break,
+            }
         }
-        Ok(enqueued)
+        failure.map_or(Ok(enqueued), Err)
     }
 
     async fn changed(&self, engine: &Engine, items: &[Item]) -> Result<usize, JobError> {
@@ -244,10 +281,10 @@ impl<F: FeedFollower> Source for FeedSource<F> {
         spaces.sort_unstable();
         spaces.dedup();
         let mut enqueued = 0;
-        for space in spaces {
-            enqueued += self.0.follow(engine, space).await?;
+        match self.follow_each(engine, spaces, &mut enqueued).await {
+            Some(error) => Err(error),
+            None => Ok(enqueued),
         }
-        Ok(enqueued)
     }
 }
 
