@@ -107,6 +107,8 @@ impl Wakeups for QueueAndSchedules {
                 .queue_url(&self.settings.queue_url)
                 .message_body(body)
                 .delay_seconds(i32::try_from(delay).unwrap_or(0))
+                // A fair queue's tenant: a Space with a backlog yields to quiet ones.
+                .set_message_group_id(job.space.clone())
                 .send()
                 .await
                 .map_err(|error| WakeError::Queue(aws_sdk_sqs::error::DisplayErrorContext(error).to_string()))?;
@@ -224,6 +226,7 @@ mod tests {
         JobRef {
             pk: "JOBS#1".into(),
             sk: sk.into(),
+            space: None,
         }
     }
 

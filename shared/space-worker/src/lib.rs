@@ -293,6 +293,10 @@ impl<F: FeedFollower> Source for FeedSource<F> {
 pub struct JobRef {
     pub pk: String,
     pub sk: String,
+    /// The Space the job works for, when its payload names one: the tenant of a fair
+    /// queue, so that one Space's backlog of wake-ups does not hold up the others'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
 }
 
 impl JobRef {
@@ -302,6 +306,12 @@ impl JobRef {
         (shard.parse::<u32>().is_ok() && due_of(&item.sk).is_some()).then(|| JobRef {
             pk: item.pk.clone(),
             sk: item.sk.clone(),
+            space: item
+                .body
+                .get("payload")
+                .and_then(|payload| payload.get("space_id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 
@@ -793,7 +803,8 @@ mod tests {
         assert_eq!(
             JobRef {
                 pk: keys[1].0.into(),
-                sk: keys[1].1.into()
+                sk: keys[1].1.into(),
+                space: None,
             }
             .due(),
             Some(due + TimeDelta::milliseconds(1))

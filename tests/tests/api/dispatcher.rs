@@ -140,6 +140,11 @@ async fn aws() -> Aws {
 impl Aws {
     /// Every message now visible on the queue, deleted from it.
     async fn drain(&self) -> Vec<String> {
+        self.drain_grouped().await.into_iter().map(|(body, _)| body).collect()
+    }
+
+    /// [`Aws::drain`], each body with its message group (a fair queue's tenant).
+    async fn drain_grouped(&self) -> Vec<(String, Option<String>)> {
         let mut bodies = Vec::new();
         loop {
             let received = self
@@ -147,6 +152,7 @@ impl Aws {
                 .receive_message()
                 .queue_url(&self.settings.queue_url)
                 .max_number_of_messages(10)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
                 .send()
                 .await
                 .expect("a receive");
@@ -155,6 +161,13 @@ impl Aws {
                 return bodies;
             }
             for message in messages {
+                let group = message
+                    .attributes
+                    .as_ref()
+                    .and_then(|attributes| {
+                        attributes.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                    })
+                    .cloned();
                 if let Some(handle) = message.receipt_handle {
                     self.sqs
                         .delete_message()
@@ -164,7 +177,7 @@ impl Aws {
                         .await
                         .expect("a delete");
                 }
-                bodies.extend(message.body);
+                bodies.extend(message.body.map(|body| (body, group)));
             }
         }
     }
@@ -226,9 +239,14 @@ async fn stream_and_queue_batches_deliver_a_webhook_once() {
     // The job item's INSERT sends it to the queue, due now; the message runs it.
     let answer = dispatcher.handle(stream_batch(&queued)).await.expect("a stream batch");
     assert_eq!(failures(&answer), Vec::<String>::new());
-    let messages = aws.drain().await;
+    let (messages, groups): (Vec<String>, Vec<Option<String>>) = aws.drain_grouped().await.into_iter().unzip();
     let job = JobRef::of(&queued[0]).expect("a job");
     assert_eq!(messages, vec![dispatcher::wake::message(&job)]);
+    assert_eq!(
+        groups,
+        vec![Some(app.demo.space_id.clone())],
+        "the Space is the message's group: a fair queue's tenant"
+    );
     // Delivered twice by the queue (at least once): run once.
     let answer = dispatcher
         .handle(queue_batch(&[messages[0].clone(), messages[0].clone()]))
