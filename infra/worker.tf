@@ -54,10 +54,14 @@ resource "aws_lambda_event_source_mapping" "stream" {
   maximum_record_age_in_seconds  = 6 * 3600
   function_response_types        = ["ReportBatchItemFailures"]
 
-  # Only new items matter: jobs, and events for the fan-out.
+  # New items (jobs, and events for the fan-out), and jobs withdrawn before their time,
+  # whose schedules go with them.
   filter_criteria {
     filter {
       pattern = jsonencode({ eventName = ["INSERT"] })
+    }
+    filter {
+      pattern = jsonencode({ eventName = ["REMOVE"], dynamodb = { Keys = { pk = { S = [{ prefix = "JOBS#" }] } } } })
     }
   }
 

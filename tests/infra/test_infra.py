@@ -306,7 +306,12 @@ class Worker(unittest.TestCase):
         self.assertGreater(one(mapping["maximum_retry_attempts"]), 0)
         failure = one(one(one(mapping["destination_config"])["on_failure"])["destination_arn"])
         self.assertEqual(failure, "${aws_sqs_queue.stream_failures.arn}")
-        self.assertIn("INSERT", json.dumps(mapping["filter_criteria"]))
+        criteria = json.dumps(mapping["filter_criteria"])
+        self.assertIn("INSERT", criteria)
+        # A job withdrawn before its time reaches the dispatcher, which drops its schedule;
+        # no other deletion does.
+        self.assertIn("REMOVE", criteria)
+        self.assertIn("JOBS#", criteria)
 
     def test_the_jobs_queue_mapping_reports_partial_failures_and_dead_letters(self):
         mapping = resource("aws_lambda_event_source_mapping", "jobs")

@@ -394,7 +394,8 @@ async fn receive(call: &Call, connection: &Item, channel: Channel, inbound: &Inb
     thread.body.insert("updated_at".into(), json!(at));
     threads::set_preview(&mut thread, &inbound.text);
     if threads::status(&thread) == "snoozed" {
-        // A contact who writes again wakes the thread; the snooze's job finds it moved.
+        // A contact who writes again wakes the thread; the snooze's job goes with it.
+        writes.extend(threads::withdraw_snooze(&thread));
         thread.body.insert("status".into(), json!("open"));
         thread.body.remove("snooze");
         thread.body.remove("snoozed_until");

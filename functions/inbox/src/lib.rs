@@ -68,7 +68,7 @@ pub fn operations() -> Vec<Operation> {
             "inbox_threads_update" => {
                 operation.summary = "Assign, tag or snooze a thread".into();
                 operation.description =
-                    Some("`snoozed_until` must be in the future (422 otherwise); null wakes the thread now.".into());
+                    Some("`snoozed_until` must be in the future and at most 366 days ahead (422 otherwise); null wakes the thread now.".into());
                 operation.handler = handler(threads::update);
                 operation.body = Some(Schema::lazy(threads::update_schema));
                 operation.response = Some(Schema::lazy(threads::schema));

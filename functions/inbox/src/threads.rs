@@ -329,6 +329,24 @@ where
     ))
 }
 
+/// How far ahead a thread may be snoozed: each snooze is a timer (in AWS, a schedule).
+pub const MAX_SNOOZE_DAYS: i64 = 366;
+
+/// The name of the job that ends snooze `token`: named, so it can be withdrawn.
+fn unsnooze_job(token: &str) -> String {
+    format!("unsnooze-{token}")
+}
+
+/// Withdraws the job of the thread's current snooze, if it has one: waking, closing or
+/// snoozing it again leaves no timer behind (in AWS, no schedule left to fire for nothing).
+/// A snooze from before jobs were named finds nothing to withdraw; its job, when it runs,
+/// finds the thread moved.
+pub fn withdraw_snooze(thread: &Item) -> Option<Write> {
+    let token = thread.body.get("snooze").and_then(Value::as_str)?;
+    let until = parse_datetime(thread.body.get("snoozed_until").and_then(Value::as_str)?)?;
+    Some(space_worker::cancel(&unsnooze_job(token), until))
+}
+
 /// The fields a PATCH may change, checked.
 pub async fn update(call: Call) -> Result<Reply, ApiError> {
     let fields = resource().fields;
@@ -336,11 +354,13 @@ pub async fn update(call: Call) -> Result<Reply, ApiError> {
     let now = call.engine.now();
     let snooze_until = match validated.set.get("snoozed_until").and_then(Value::as_str) {
         Some(at) => match parse_datetime(at) {
-            Some(at) if at > now => Some(at),
+            Some(at) if at > now && at <= now + TimeDelta::days(MAX_SNOOZE_DAYS) => Some(at),
             _ => {
                 return Err(ApiError::invalid_field(
                     "snoozed_until",
-                    "must be in the future; null (or POST …/reopen) wakes it now",
+                    format!(
+                        "must be in the future, within {MAX_SNOOZE_DAYS} days; null (or POST …/reopen) wakes it now"
+                    ),
                 ));
             }
         },
@@ -369,6 +389,7 @@ pub async fn update(call: Call) -> Result<Reply, ApiError> {
             next.body.insert("status".into(), json!("snoozed"));
             next.body.insert("snoozed_until".into(), json!(format_datetime(at)));
             next.body.insert("snooze".into(), json!(token));
+            writes.extend(withdraw_snooze(current));
             writes.push(
                 NewJob::new(
                     UNSNOOZE,
@@ -376,12 +397,14 @@ pub async fn update(call: Call) -> Result<Reply, ApiError> {
                     now,
                 )
                 .at(at)
+                .named(unsnooze_job(&token))
                 .write(),
             );
             kind = "thread.snoozed";
         } else if wake && status(current) == "snoozed" {
             next.body.insert("status".into(), json!("open"));
             next.body.remove("snooze");
+            writes.extend(withdraw_snooze(current));
             kind = "thread.reopened";
         }
         Ok(Change { kind, writes })
@@ -400,9 +423,11 @@ pub async fn close(call: Call) -> Result<Reply, ApiError> {
         next.body.insert("closed_at".into(), json!(now));
         next.body.remove("snooze");
         next.body.remove("snoozed_until");
+        let mut writes = vec![release_write(&space, current)];
+        writes.extend(withdraw_snooze(current));
         Ok(Change {
             kind: "thread.closed",
-            writes: vec![release_write(&space, current)],
+            writes,
         })
     })
     .await
@@ -411,11 +436,12 @@ pub async fn close(call: Call) -> Result<Reply, ApiError> {
 pub async fn reopen(call: Call) -> Result<Reply, ApiError> {
     let space = call.space_id()?.to_owned();
     respond(&call, |current, next| {
-        let writes = match status(current) {
+        let mut writes = match status(current) {
             "open" => return Err(ApiError::Conflict("The thread is already open.".into())),
             "closed" => vec![claim_write(&space, current)],
             _ => Vec::new(),
         };
+        writes.extend(withdraw_snooze(current));
         next.body.insert("status".into(), json!("open"));
         next.body.remove("closed_at");
         next.body.remove("snooze");

@@ -584,11 +584,31 @@ async fn threads_are_assigned_snoozed_noted_and_summarized(app: TestApp) {
     }
 
     let past = space_http::fields::format_datetime(app.engine.now() - TimeDelta::minutes(1));
+    let too_far = space_http::fields::format_datetime(app.engine.now() + TimeDelta::days(367));
+    for refused in [past, too_far] {
+        app.space(Method::PATCH, &path)
+            .json(json!({"snoozed_until": refused}))
+            .send()
+            .await
+            .expect(422);
+    }
+    // Each snooze is one timer: snoozing again, waking, closing or a contact's message
+    // withdraws the one before.
+    for hours in [5, 4, 3] {
+        let until = space_http::fields::format_datetime(app.engine.now() + TimeDelta::hours(hours));
+        app.space(Method::PATCH, &path)
+            .json(json!({"snoozed_until": until}))
+            .send()
+            .await
+            .expect(200);
+        assert_eq!(unsnooze_jobs(&app).await, 1, "one timer");
+    }
     app.space(Method::PATCH, &path)
-        .json(json!({"snoozed_until": past}))
+        .json(json!({"snoozed_until": null}))
         .send()
         .await
-        .expect(422);
+        .expect(200);
+    assert_eq!(unsnooze_jobs(&app).await, 0, "woken: no timer left");
     let until = space_http::fields::format_datetime(app.engine.now() + TimeDelta::hours(2));
     let snoozed = app
         .space(Method::PATCH, &path)
@@ -621,6 +641,7 @@ async fn threads_are_assigned_snoozed_noted_and_summarized(app: TestApp) {
         .expect(200);
     let woke = inject(&app, &whatsapp, "+12015550123", "Hello?").await;
     assert_eq!(woke["thread"]["status"], "open");
+    assert_eq!(unsnooze_jobs(&app).await, 0, "woken by the contact: no timer left");
     app.space(Method::POST, &format!("{path}/close"))
         .send()
         .await
@@ -798,4 +819,13 @@ async fn threads_are_found_by_their_address_and_latest_words(app: TestApp) {
         .send()
         .await
         .expect(422);
+}
+
+/// The timers waiting to end a thread's snooze.
+async fn unsnooze_jobs(app: &TestApp) -> usize {
+    crate::dispatcher::jobs(app)
+        .await
+        .iter()
+        .filter(|job| job.body.get("kind").and_then(Value::as_str) == Some(inbox::UNSNOOZE))
+        .count()
 }
