@@ -503,6 +503,24 @@ async fn retag_item(
         return Ok(());
     };
     let old = tags_of(&current.body, FIELD);
+    if !old.iter().any(|carried| carried == tag) {
+        // A stale entry (the item lost the tag and a late write left its entry): remove
+        // it, as long as the item is as read, so the walk ends instead of rewriting the
+        // item on every run.
+        let key = keys::lookup_entry(space, &scope, FIELD, tag, id);
+        let writes = vec![
+            Write::check(
+                current.pk.clone(),
+                current.sk.clone(),
+                Condition::Version(current.version),
+            ),
+            Write::delete(key.pk, key.sk, Condition::None),
+        ];
+        return match engine.store().transact(writes).await {
+            Ok(()) | Err(StoreError::ConditionFailed | StoreError::TransactionConflict { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        };
+    }
     let mut tags: Vec<Value> = Vec::new();
     for value in current.body.get(FIELD).and_then(Value::as_array).into_iter().flatten() {
         let value = match (value.as_str(), to) {

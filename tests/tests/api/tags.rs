@@ -222,11 +222,40 @@ async fn renames_reach_contacts_and_threads_a_page_at_a_time(app: TestApp) {
 
 async fn deleted_tags_leave_every_contact_and_thread(app: TestApp) {
     let thread = setup(&app, 8).await;
+    // An entry left behind for a contact that no longer carries the tag (a late write):
+    // the walk removes it and leaves the contact as it is, instead of rewriting it forever.
+    let untagged = app.contact(json!({"name": "Not a VIP"})).await;
+    let untagged = untagged["id"].as_str().expect("an id").to_owned();
+    let scope = space_http::keys::index_scope("contacts", None);
+    let stale = space_http::keys::lookup_entry(&app.demo.space_id, &scope, "tags", "vip", &untagged);
+    app.engine
+        .store()
+        .put(
+            space_store::Item::new(stale.pk.clone(), stale.sk.clone(), serde_json::Map::new()),
+            space_store::Condition::None,
+        )
+        .await
+        .expect("a stale entry");
     let deleting = app.space(Method::DELETE, "/tags/vip").send().await.expect(202);
     assert_eq!(deleting.body["status"], "deleting");
     for _ in 0..3 {
         next_run(&app).await;
     }
+    assert_eq!(
+        app.engine.store().get(&stale.pk, &stale.sk).await.expect("a read"),
+        None,
+        "the stale entry is gone"
+    );
+    let shown = app
+        .space(Method::GET, &format!("/contacts/{untagged}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        shown.body["version"], 1,
+        "the contact was not rewritten: {}",
+        shown.text
+    );
     assert_eq!(tag(&app, "vip").await, Value::Null);
     assert_eq!(contacts_tagged(&app, "vip").await, 0);
     assert_eq!(contacts_tagged(&app, "lead").await, 4);
