@@ -134,7 +134,11 @@ pub fn operations() -> Vec<Operation> {
             "pages_replace" => {
                 operation.handler = handler(|call| async move { update(&call, WriteMode::Replace).await })
             }
-            "pages_delete" => operation.handler = handler(|call| async move { delete(&call).await }),
+            "pages_delete" => {
+                operation.handler = handler(|call| async move { delete(&call).await });
+                operation.description =
+                    Some("A published page is 409: `unpublish` (pages:run) takes it down first.".into());
+            }
             _ => {}
         }
         if matches!(
@@ -310,6 +314,12 @@ async fn delete(call: &Call) -> Result<Reply, ApiError> {
     for _ in 0..ATTEMPTS {
         let current = resource.load(call, &id).await?;
         call.check_if_match(current.version)?;
+        // Taking a page down is a live action (`pages:run`): a write deletes drafts only.
+        if current.body.get("status").and_then(Value::as_str) == Some("published") {
+            return Err(ApiError::Conflict(
+                "The page is published: take it down first with POST /pages/{id}/unpublish (pages:run).".into(),
+            ));
+        }
         let extra = take_down(call, &id).await?;
         match commit(call, Some(&current), None, extra, "deleted").await? {
             Outcome::Done => return Ok(Reply::no_content()),

@@ -318,14 +318,23 @@ async fn a_published_page_is_a_snapshot(app: TestApp) {
         .await
         .expect(409);
 
-    // Deleting a published page takes it down and frees its slug.
+    // A published page is not deleted by a write (taking it down is `pages:run`); once
+    // unpublished, deleting it frees its slug.
     publish(&app, &id).await;
     live(&app, "about-us").await.expect(200);
+    let refused = app.space(Method::DELETE, &path).send().await.expect(409);
+    assert!(refused.text.contains("/unpublish"), "{}", refused.text);
+    live(&app, "about-us").await.expect(200);
+    app.space(Method::POST, &format!("/pages/{id}/unpublish"))
+        .json(json!({}))
+        .send()
+        .await
+        .expect(200);
     app.space(Method::DELETE, &path).send().await.expect(204);
     live(&app, "about-us").await.expect(404);
     create_page(&app, json!({"title": "Reuse", "slug": "about-us"})).await;
     let events = app.event_types().await;
-    assert_eq!(events.iter().filter(|e| *e == "page.unpublished").count(), 1);
+    assert_eq!(events.iter().filter(|e| *e == "page.unpublished").count(), 2);
     assert_eq!(events.iter().filter(|e| *e == "page.deleted").count(), 1);
 }
 
