@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt as _, stream};
 use http::StatusCode;
 use serde_json::Value;
+use space_auth::{Action, Domain, Scope};
 use space_http::fields::format_datetime;
 use space_http::keys;
-use space_http::operation::{Call, Chunks, Reply};
+use space_http::operation::{Call, Chunks, Effect, Reply};
 use space_http::{ApiError, Engine, Resource};
 use space_store::{Item, Query};
 
@@ -31,6 +32,9 @@ const PAGE: usize = 500;
 /// families' own (a test holds them to the families' constants).
 pub struct Dataset {
     pub name: &'static str,
+    /// The domain whose data it is: an export of it also needs that domain's `read`, so
+    /// that `analytics:read` is no way around a key's other scopes.
+    pub domain: Domain,
     pub columns: &'static [&'static str],
     pub source: Source,
 }
@@ -49,6 +53,7 @@ pub fn dataset(name: &str) -> Option<Dataset> {
     Some(match name {
         "contacts" => Dataset {
             name: "contacts",
+            domain: Domain::Contacts,
             columns: &[
                 "id",
                 "name",
@@ -64,6 +69,7 @@ pub fn dataset(name: &str) -> Option<Dataset> {
         },
         "messages" => Dataset {
             name: "messages",
+            domain: Domain::Inbox,
             columns: &[
                 "id",
                 "thread_id",
@@ -83,6 +89,7 @@ pub fn dataset(name: &str) -> Option<Dataset> {
         },
         "posts" => Dataset {
             name: "posts",
+            domain: Domain::Social,
             columns: &[
                 "id",
                 "cluster_id",
@@ -98,6 +105,7 @@ pub fn dataset(name: &str) -> Option<Dataset> {
         },
         "submissions" => Dataset {
             name: "submissions",
+            domain: Domain::Forms,
             columns: &["id", "form_id", "data", "created_at"],
             source: Source::Children {
                 parents: "forms",
@@ -123,6 +131,15 @@ pub async fn get(call: Call) -> Result<Reply, ApiError> {
         "json" => Format::JsonLines,
         _ => return Err(ApiError::invalid_field("format", "must be csv or json")),
     };
+    space_http::execute::authorize(&call.principal, Scope::new(dataset.domain, Action::Read), Effect::Read).map_err(
+        |_| {
+            ApiError::Forbidden(format!(
+                "Exporting {} also needs `{}`: the export is that domain's data.",
+                dataset.name,
+                Scope::new(dataset.domain, Action::Read)
+            ))
+        },
+    )?;
     let (from, to) = Period::parse(&call)?;
     let space = call.space_id()?.to_owned();
     let (content_type, extension) = match format {

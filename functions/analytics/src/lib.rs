@@ -166,7 +166,9 @@ pub fn operations() -> Vec<Operation> {
         .with_params(export_params)
         .with_description(
             "The file is sent as it is read, oldest rows first within each partition, so it may be of any size; \
-             `from` not before `to` is 422. CSV cells hold text as it is; lists and objects are written as JSON.",
+             `from` not before `to` is 422. CSV cells hold text as it is; lists and objects are written as JSON. \
+             A dataset is its domain's data: the key also needs `contacts:read`, `inbox:read`, `social:read` or \
+             `forms:read` for it (403 without).",
         )
         .budgeted(READS_PER_MINUTE)
         .answers_as(StatusCode::OK, &[export::CSV, export::JSON_LINES]),

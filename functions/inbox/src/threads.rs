@@ -495,7 +495,7 @@ pub fn summary_schema() -> Value {
             "thread_id": {"type": "string"},
             "status": {"type": "string", "enum": STATUSES},
             "channel": {"type": "string", "enum": Channel::NAMES},
-            "contact": {"type": ["object", "null"], "description": "The contact, as GET /contacts/{id} shows it (null once deleted)."},
+            "contact": {"type": ["object", "null"], "description": "The contact, as GET /contacts/{id} shows it (null once deleted, or for a key without `contacts:read`)."},
             "messages": {
                 "type": "object",
                 "properties": {"inbound": {"type": "integer"}, "outbound": {"type": "integer"}},
@@ -512,7 +512,7 @@ pub fn summary_schema() -> Value {
                 "required": ["allowed", "until"]
             },
             "opted_out": {"type": "boolean", "description": "The contact opted out of this channel (STOP): replies are refused."},
-            "open_tasks": {"type": "array", "items": {"type": "object"}, "description": "The contact's tasks not done (tasks with this `contact_id`)."}
+            "open_tasks": {"type": "array", "items": {"type": "object"}, "description": "The contact's tasks not done (tasks with this `contact_id`; empty for a key without `tasks:read`)."}
         },
         "required": ["thread_id", "status", "channel", "contact", "messages", "free_form_reply", "opted_out", "open_tasks"]
     })
@@ -526,21 +526,38 @@ pub async fn summary(call: Call) -> Result<Reply, ApiError> {
     let space = call.space_id()?;
     let contact_id = text(&thread, "contact_id").unwrap_or_default().to_owned();
     let channel = text(&thread, "channel").unwrap_or_default().to_owned();
-    let contacts_partition = keys::collection_partition(space, "contacts");
-    let contact = call.engine.store().get(&contacts_partition, &contact_id).await?;
+    // The contact and its tasks are other domains' data: shown to a key that may read them.
+    let reads = |domain| {
+        space_http::execute::authorize(
+            &call.principal,
+            space_auth::Scope::new(domain, space_auth::Action::Read),
+            space_http::operation::Effect::Read,
+        )
+        .is_ok()
+    };
+    let contact = if reads(Domain::Contacts) {
+        let contacts_partition = keys::collection_partition(space, "contacts");
+        call.engine.store().get(&contacts_partition, &contact_id).await?
+    } else {
+        None
+    };
     let opted_out = crate::inbound::opted_out(&call.engine, space, &contact_id, &channel).await?;
-    let task_ids = tasks::tasks()
-        .find_by_lookup(&call, "contact_id", &contact_id, SUMMARY_TASKS)
-        .await?;
-    let tasks_partition = keys::collection_partition(space, "tasks");
-    let reads = task_ids.iter().map(|id| call.engine.store().get(&tasks_partition, id));
-    let open_tasks: Vec<Value> = try_join_all(reads)
-        .await?
-        .into_iter()
-        .flatten()
-        .filter(|task| text(task, "status") != Some("done"))
-        .map(|task| Resource::render(&task))
-        .collect();
+    let open_tasks: Vec<Value> = if reads(Domain::Tasks) {
+        let task_ids = tasks::tasks()
+            .find_by_lookup(&call, "contact_id", &contact_id, SUMMARY_TASKS)
+            .await?;
+        let tasks_partition = keys::collection_partition(space, "tasks");
+        let reads = task_ids.iter().map(|id| call.engine.store().get(&tasks_partition, id));
+        try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .filter(|task| text(task, "status") != Some("done"))
+            .map(|task| Resource::render(&task))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (allowed, until) = reply_window(&thread, call.engine.now());
     let count = |field: &str| thread.body.get(field).and_then(Value::as_u64).unwrap_or(0);
     Ok(Reply::ok(json!({

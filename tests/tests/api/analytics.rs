@@ -13,7 +13,7 @@ on_both_backends!(
     the_summary_period_is_checked,
     contacts_export_as_csv_and_json_lines_row_for_row,
     nested_datasets_and_periods_export,
-    exports_need_analytics_read_and_mcp_gets_the_text,
+    exports_need_analytics_read_and_the_datasets_domain_and_mcp_gets_the_text,
     summaries_and_exports_are_budgeted_per_space,
 );
 
@@ -239,7 +239,7 @@ async fn nested_datasets_and_periods_export(app: TestApp) {
     assert_eq!(export(&app, &around).await.expect(200).text.lines().count(), 2);
 }
 
-async fn exports_need_analytics_read_and_mcp_gets_the_text(app: TestApp) {
+async fn exports_need_analytics_read_and_the_datasets_domain_and_mcp_gets_the_text(app: TestApp) {
     app.space(Method::POST, "/contacts")
         .json(json!({"name": "Ada", "email": "ada@example.com"}))
         .send()
@@ -252,7 +252,21 @@ async fn exports_need_analytics_read_and_mcp_gets_the_text(app: TestApp) {
         .send()
         .await;
     assert_eq!(refused.status, 403, "{}", refused.text);
-    let key = app.mint(&["analytics:read"], None).await;
+    // A dataset is its domain's data: analytics:read alone exports none of it.
+    let analytics_only = app.mint(&["analytics:read"], None).await;
+    for dataset in analytics::export::DATASETS {
+        let refused = app
+            .request(
+                Method::GET,
+                &format!("/functions/v1/space-api/analytics/export?dataset={dataset}"),
+            )
+            .key(&analytics_only)
+            .send()
+            .await
+            .expect(403);
+        assert!(refused.text.contains(":read"), "{dataset}: {}", refused.text);
+    }
+    let key = app.mint(&["analytics:read", "contacts:read"], None).await;
     let called = app
         .mcp(
             &key,

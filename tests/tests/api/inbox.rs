@@ -689,6 +689,17 @@ async fn threads_are_assigned_snoozed_noted_and_summarized(app: TestApp) {
         .collect();
     assert_eq!(tasks, ["Refund Ada"]);
     assert!(summary.body["free_form_reply"]["until"].is_string());
+    // The contact and its tasks are shown to a key that may read them, not to inbox:read alone.
+    let inbox_only = app.mint(&["inbox:read"], None).await;
+    let narrow = app
+        .request(Method::GET, &format!("{}{path}/summary", space_tests::SPACE_API))
+        .key(&inbox_only)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(narrow.body["contact"], Value::Null, "{}", narrow.text);
+    assert_eq!(narrow.body["open_tasks"], json!([]));
+    assert_eq!(narrow.body["messages"], summary.body["messages"]);
     let types = app.event_types().await;
     for kind in [
         "thread.updated",
