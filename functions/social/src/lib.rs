@@ -17,6 +17,7 @@ pub mod rules;
 use axum::Router;
 use http::{Method, StatusCode};
 use space_auth::{Action, Domain, Scope};
+use space_http::fields::WriteMode;
 use space_http::operation::{Access, Call, Effect, Param, handler};
 use space_http::resource::list_schema;
 use space_http::{Engine, Operation, Schema};
@@ -121,8 +122,14 @@ pub fn operations() -> Vec<Operation> {
         operations.push(operation);
     }
     for mut operation in queue::slots().operations() {
-        if operation.name == "social_slots_create" {
-            operation.handler = queue::guarded_create(operation.handler.clone());
+        let mode = match operation.name.as_str() {
+            "social_slots_create" => Some(WriteMode::Create),
+            "social_slots_update" => Some(WriteMode::Patch),
+            "social_slots_replace" => Some(WriteMode::Replace),
+            _ => None,
+        };
+        if let Some(mode) = mode {
+            operation.handler = queue::guarded(operation.handler.clone(), mode);
         }
         operations.push(operation);
     }

@@ -101,15 +101,13 @@ fn clock(text: &str) -> Option<u32> {
     (hours < 24 && minutes < 60).then_some(hours * 60 + minutes)
 }
 
-/// The slot create handler, refusing a slot for an account the Space does not have
-/// (beside whatever else is wrong with the body).
-pub fn guarded_create(create: Handler) -> Handler {
+/// A slot write handler (`mode`: create, PATCH or PUT), refusing a slot for an account the
+/// Space does not have (beside whatever else is wrong with the body).
+pub fn guarded(write: Handler, mode: WriteMode) -> Handler {
     handler(move |call: Call| {
-        let create = create.clone();
+        let write = write.clone();
         async move {
-            let mut errors = validate(&slots().fields, &call.body, WriteMode::Create)
-                .err()
-                .unwrap_or_default();
+            let mut errors = validate(&slots().fields, &call.body, mode).err().unwrap_or_default();
             if let Some(account) = call.body.get("account_id").and_then(Value::as_str)
                 && accounts::load(&call, account).await.is_err()
             {
@@ -121,7 +119,7 @@ pub fn guarded_create(create: Handler) -> Handler {
             if !errors.is_empty() {
                 return Err(ApiError::validation(errors));
             }
-            create(call).await
+            write(call).await
         }
     })
 }

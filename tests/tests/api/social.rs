@@ -653,11 +653,30 @@ async fn next_slot_fills_the_free_slots_in_order_and_the_queue_follows(app: Test
         .send()
         .await
         .expect(201);
-    app.space(Method::POST, "/social/slots")
+    let wednesday = app
+        .space(Method::POST, "/social/slots")
         .json(json!({"weekday": "wed", "time": "09:00", "time_zone": "UTC", "account_id": linkedin}))
         .send()
         .await
         .expect(201);
+    // A slot is moved to an account of the Space only, by PATCH or PUT alike.
+    let slot = format!("/social/slots/{}", wednesday.body["id"].as_str().unwrap_or_default());
+    for (method, body) in [
+        (Method::PATCH, json!({"account_id": "conn_nope"})),
+        (
+            Method::PUT,
+            json!({"weekday": "wed", "time": "09:00", "time_zone": "UTC", "account_id": "conn_nope"}),
+        ),
+    ] {
+        let refused = app.space(method, &slot).json(body).send().await.expect(422);
+        assert!(
+            refused.body["error"]["fields"]["account_id"].is_array(),
+            "{}",
+            refused.text
+        );
+    }
+    let kept = app.space(Method::GET, &slot).send().await.expect(200);
+    assert_eq!(kept.body["account_id"], linkedin.as_str());
     let refused = app
         .space(Method::POST, "/social/slots")
         .json(json!({"weekday": "fri", "time": "25:00", "time_zone": "Mars/Olympus", "account_id": "conn_nope"}))
