@@ -820,6 +820,11 @@ pub fn operations() -> Vec<Operation> {
         )
         .with_params(token())
         .with_raw_body(Some(upload_limit))
+        // A bad or expired link is refused before up to 100 MB of body is taken in.
+        .admitted_by(|engine, path| {
+            let token = path.get("token").map(String::as_str).unwrap_or_default();
+            Link::open(engine, token, Grant::Upload).map(|_| ())
+        })
         .answers(StatusCode::OK, schema),
     );
     operations.push(

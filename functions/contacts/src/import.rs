@@ -98,6 +98,7 @@ pub fn operation_for(resource: fn() -> Resource) -> Operation {
         space_budget: None,
         shows_secret: false,
         approves_version: None,
+        admits: None,
         handler: handler(move |call| async move { import(&call, resource()).await }),
     }
 }

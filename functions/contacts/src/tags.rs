@@ -54,6 +54,7 @@ pub fn operations() -> Vec<Operation> {
             space_budget: None,
             shows_secret: false,
             approves_version: None,
+            admits: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&list_resource);
                 async move {
@@ -91,6 +92,7 @@ pub fn operations() -> Vec<Operation> {
             space_budget: None,
             shows_secret: false,
             approves_version: None,
+            admits: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&add_resource);
                 async move {
@@ -140,6 +142,7 @@ pub fn operations() -> Vec<Operation> {
             space_budget: None,
             shows_secret: false,
             approves_version: None,
+            admits: None,
             handler: handler(move |call| {
                 let resource = Arc::clone(&remove_resource);
                 async move {

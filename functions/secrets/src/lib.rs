@@ -50,6 +50,7 @@ pub fn operations() -> Vec<Operation> {
             space_budget: None,
             shows_secret: false,
             approves_version: None,
+            admits: None,
             handler: handler(|call| async move {
                 let page = PageRequest::parse(&call)?;
                 let partition = keys::secrets_partition(call.space_id()?);
@@ -80,6 +81,7 @@ pub fn operations() -> Vec<Operation> {
             space_budget: None,
             shows_secret: false,
             approves_version: None,
+            admits: None,
             handler: handler(|call| async move {
                 let key = keys::secret(call.space_id()?, call.path_param("name")?);
                 let item = call

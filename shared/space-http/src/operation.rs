@@ -434,8 +434,14 @@ pub struct Operation {
     /// `If-Match`, else the version read when it was asked), so what runs is what the
     /// owner was asked about: an edit in between makes the approved call fail with 412.
     pub approves_version: Option<VersionOf>,
+    /// Checked on the path before a raw body is read (a signed link's signature and
+    /// expiry): a request that cannot succeed is refused before its body is taken in.
+    pub admits: Option<Admit>,
     pub handler: Handler,
 }
+
+/// A check of a request's path parameters ([`Operation::admits`]).
+pub type Admit = fn(&crate::Engine, &HashMap<String, String>) -> Result<(), ApiError>;
 
 /// Reads the version of the item a call acts on ([`Operation::approves_version`]).
 pub type VersionOf = Arc<dyn Fn(Call) -> BoxFuture<'static, Result<u64, ApiError>> + Send + Sync>;
@@ -494,8 +500,16 @@ impl Operation {
             space_budget: None,
             shows_secret: false,
             approves_version: None,
+            admits: None,
             handler,
         }
+    }
+
+    /// Refuses, before its body is read, a request whose path `admit` turns down
+    /// ([`Operation::admits`]).
+    pub fn admitted_by(mut self, admit: Admit) -> Operation {
+        self.admits = Some(admit);
+        self
     }
 
     /// An approval of this live action holds it to its item's version as `read` finds it

@@ -101,6 +101,9 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
         let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
             .map_err(|rejection| ApiError::BadRequest(format!("Invalid query string: {}.", rejection.body_text())))?
             .0;
+        if let Some(admit) = operation.admits {
+            admit(&engine, &path)?;
+        }
         let limit = operation.max_body_bytes.unwrap_or(engine.max_body_bytes());
         let (body, raw) = if operation.raw_body {
             (Value::Null, Some(read_raw(&parts.headers, body, limit).await?))

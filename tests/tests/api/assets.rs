@@ -363,6 +363,22 @@ async fn presigned_upload_then_download(app: TestApp) {
             .await
             .unwrap();
         assert_eq!(forged.status(), 404);
+        // A forged link is refused before its body is read: a client that declares 50 MB
+        // and sends a kilobyte gets its 404 without the server waiting for the rest.
+        let address = app.base.trim_start_matches("http://").to_owned();
+        let mut socket = tokio::net::TcpStream::connect(&address).await.expect("a connection");
+        let head = format!(
+            "PUT /u/xforged HTTP/1.1\r\nHost: {address}\r\nContent-Type: image/png\r\nContent-Length: 50000000\r\n\r\n"
+        );
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        socket.write_all(head.as_bytes()).await.expect("the head");
+        socket.write_all(&[0_u8; 1024]).await.expect("a first kilobyte");
+        let mut answer = [0_u8; 12];
+        tokio::time::timeout(std::time::Duration::from_secs(20), socket.read_exact(&mut answer))
+            .await
+            .expect("answered without the rest of the body")
+            .expect("an answer");
+        assert_eq!(&answer, b"HTTP/1.1 404");
     }
     let completed = app
         .space(Method::POST, &format!("/media/{id}/complete"))
