@@ -515,7 +515,8 @@ pub fn hook() -> Operation {
     .with_description(
         "`X-Space-Signature: t=<unix seconds>,sha256=<hex>` carries the HMAC-SHA256 of `<unix seconds>.<raw body>` \
          keyed with the connection's signing secret (shown once, when the owner created the connection). A missing \
-         or wrong signature, or a time more than five minutes from the server's, is 401 and changes nothing. A \
+         or wrong signature, or a time more than five minutes from the server's, is 401 and changes nothing; an \
+         address that sends 20 such in a minute is refused (429) until the minute ends. A \
          callback repeated with the same `id` (the provider's retry) is answered with the first one's message and \
          stores nothing again.",
     )
@@ -545,8 +546,21 @@ fn unsigned() -> ApiError {
     )
 }
 
+/// 401 for a bad signature, counted against the address's failed-authentication budget
+/// (429 once it is spent).
+async fn bad_signature(call: &Call) -> ApiError {
+    space_http::auth::failed_signature(&call.engine, call.client.as_deref(), unsigned()).await
+}
+
 async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
-    let signature = call.signature.clone().ok_or_else(unsigned)?;
+    // An address that keeps sending bad signatures is refused before any secret is read,
+    // as one that keeps sending bad keys is.
+    if let Some(refused) = space_http::auth::refused_address(&call.engine, call.client.as_deref()) {
+        return Err(refused);
+    }
+    let Some(signature) = call.signature.clone() else {
+        return Err(bad_signature(&call).await);
+    };
     let id = call.path_param("connection_id")?.to_owned();
     let missing = || ApiError::NotFound(format!("No messaging connection with id `{id}`."));
     if !has_shape(&id, connections::ID_PREFIX) {
@@ -568,7 +582,9 @@ async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
         retry_after: 60,
     })?;
     let name = connections::secret_name(&id);
-    let secret = keys.get_key(&space, &name).await?.ok_or_else(unsigned)?;
+    let Some(secret) = keys.get_key(&space, &name).await? else {
+        return Err(bad_signature(&call).await);
+    };
     let raw = call.raw.clone().unwrap_or(RawBody {
         content_type: String::new(),
         bytes: Default::default(),
@@ -578,7 +594,7 @@ async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
         // The remembered secret may predate a rotation served by another process.
         let fresh = keys.get_key_fresh(&space, &name).await?;
         if fresh.is_none_or(|fresh| fresh == secret || !verify(&fresh, &raw.bytes, &signature, now)) {
-            return Err(unsigned());
+            return Err(bad_signature(&call).await);
         }
     }
     let body = parse_json(&raw)?;

@@ -186,6 +186,35 @@ async fn lookup(engine: &Engine, key: &keys::ItemKey) -> Result<Option<KeyRecord
 /// window closes.
 async fn failed(engine: &Engine, origin: Origin<'_>, window: &RateWindow, error: ApiError) -> Authenticated {
     let client = origin.address().unwrap_or_else(|| UNKNOWN_CLIENT.to_owned());
+    failed_from(engine, client, window, error).await
+}
+
+/// A signed public route's failed signature (a provider's callback), counted against the
+/// client address's budget exactly as a failed key lookup is: the answer is `error`, or
+/// 429 once the budget is spent.
+pub async fn failed_signature(engine: &Engine, client: Option<&str>, error: ApiError) -> ApiError {
+    let client = client.unwrap_or(UNKNOWN_CLIENT).to_owned();
+    let window = RateWindow::at(engine.now());
+    match failed_from(engine, client, &window, error).await.principal {
+        Err(error) => error,
+        Ok(_) => ApiError::Internal("a failure counted as a success".into()),
+    }
+}
+
+/// The 429 for an address that spent its failed-authentication budget, while it lasts:
+/// checked by a signed public route before it reads any secret.
+pub fn refused_address(engine: &Engine, client: Option<&str>) -> Option<ApiError> {
+    let now = engine.now().timestamp();
+    engine
+        .auth_memory()
+        .refusal_of(client.unwrap_or(UNKNOWN_CLIENT), now)
+        .map(|refused| match refused.principal {
+            Err(error) => error,
+            Ok(_) => ApiError::Internal("a refusal without an error".into()),
+        })
+}
+
+async fn failed_from(engine: &Engine, client: String, window: &RateWindow, error: ApiError) -> Authenticated {
     let counter = keys::failed_auth_counter(&client, window.start);
     match budget::spend(engine, &counter, window, FAILED_AUTH_PER_MINUTE).await {
         Ok(decision) if decision.allowed => Authenticated {
@@ -300,7 +329,14 @@ impl AuthMemory {
             return None;
         }
         let client = origin.address().unwrap_or_else(|| UNKNOWN_CLIENT.to_owned());
-        let until = *lock(&self.refused).get(&client).filter(|until| **until > now)?;
+        self.refusal_of(&client, now)
+    }
+
+    fn refusal_of(&self, client: &str, now: i64) -> Option<Authenticated> {
+        if self.refused_until.load(Ordering::Relaxed) <= now {
+            return None;
+        }
+        let until = *lock(&self.refused).get(client).filter(|until| **until > now)?;
         let decision = RateDecision {
             allowed: false,
             limit: u64::from(FAILED_AUTH_PER_MINUTE),

@@ -491,6 +491,29 @@ async fn the_signed_hook_takes_good_signatures_only(app: TestApp) {
     let threads = app.space(Method::GET, "/inbox/threads").send().await.expect(200);
     assert_eq!(threads.body["data"], json!([]));
 
+    // An address that keeps failing spends its failed-authentication budget and is then
+    // refused before any secret is read, even with a good signature, until the minute ends.
+    let wrong = inbox::inbound::sign("mss_wrong", now, body.as_bytes());
+    let mut statuses = Vec::new();
+    for _ in 0..space_auth::FAILED_AUTH_PER_MINUTE {
+        let answer = app
+            .request(Method::POST, &hook)
+            .raw("application/json", body.clone())
+            .header("x-space-signature", &wrong)
+            .send()
+            .await;
+        statuses.push(answer.status);
+    }
+    assert_eq!(statuses.first(), Some(&401));
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    app.request(Method::POST, &hook)
+        .raw("application/json", body.clone())
+        .header("x-space-signature", &signature)
+        .send()
+        .await
+        .expect(429);
+    app.clock.advance(TimeDelta::seconds(60));
+
     let accepted = app
         .request(Method::POST, &hook)
         .raw("application/json", body.clone())
