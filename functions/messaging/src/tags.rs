@@ -38,6 +38,9 @@ pub const CARRIERS: &[(&str, &str)] = &[("contacts", "contact"), ("inbox_threads
 const FIELD: &str = "tags";
 /// The longest tag, as contacts and threads take them.
 const MAX_TAG_NAME: usize = 64;
+/// Lists of every tag a Space may ask for a minute, all keys together: each reads every
+/// tag's counters.
+pub const LISTS_PER_MINUTE: u32 = 60;
 /// Items one retag run rewrites.
 pub const RETAG_PAGE: usize = 50;
 
@@ -96,6 +99,7 @@ pub fn operations() -> Vec<Operation> {
             handler(list),
         )
         .with_description("Every tag in one page (`next_cursor` is null): registered ones and those only in use.")
+        .budgeted(LISTS_PER_MINUTE)
         .answers(StatusCode::OK, || space_http::resource::list_schema(schema())),
         Operation::new(
             "messaging_tags_create",
@@ -163,6 +167,16 @@ async fn usage(engine: &Engine, space: &str) -> Result<BTreeMap<String, (u64, u6
         }
     }
     Ok(usage)
+}
+
+/// Usage of one tag, `(contacts, threads)`: its counters read by key.
+async fn usage_of(engine: &Engine, space: &str, tag: &str) -> Result<(u64, u64), StoreError> {
+    let count = |collection: &str| {
+        let scope = keys::index_scope(collection, None);
+        async move { space_http::resource::tag_count(engine.store(), space, &scope, FIELD, tag).await }
+    };
+    let (contacts, threads) = (CARRIERS[0].0, CARRIERS[1].0);
+    tokio::try_join!(count(contacts), count(threads))
 }
 
 async fn registry(engine: &Engine, space: &str) -> Result<BTreeMap<String, Item>, StoreError> {
@@ -284,11 +298,7 @@ async fn create(call: Call) -> Result<Reply, ApiError> {
     let space = call.space_id()?.to_owned();
     let now = call.engine.now();
     let item = registered(&space, &name, input.color.unwrap_or(Value::Null), now);
-    let usage = usage(&call.engine, &space)
-        .await?
-        .get(&name)
-        .copied()
-        .unwrap_or_default();
+    let usage = usage_of(&call.engine, &space, &name).await?;
     let rendered = view(&name, Some(&item), usage);
     let writes = vec![
         Write::put(item.clone(), Condition::NotExists),
@@ -307,7 +317,7 @@ async fn create(call: Call) -> Result<Reply, ApiError> {
 /// 404 when the tag neither is registered nor carried by anything.
 async fn current(call: &Call, space: &str, name: &str) -> Result<(Option<Item>, (u64, u64)), ApiError> {
     let stored = call.engine.store().get(&partition(space), name).await?;
-    let usage = usage(&call.engine, space).await?.get(name).copied().unwrap_or_default();
+    let usage = usage_of(&call.engine, space, name).await?;
     if stored.is_none() && usage == (0, 0) {
         return Err(ApiError::not_found("tag", name));
     }
@@ -429,10 +439,6 @@ async fn update(call: Call) -> Result<Reply, ApiError> {
     Ok(Reply::ok(edit.view())
         .with_status(StatusCode::ACCEPTED)
         .with_etag(edit.next.version))
-}
-
-async fn usage_of(engine: &Engine, space: &str, name: &str) -> Result<(u64, u64), StoreError> {
-    Ok(usage(engine, space).await?.get(name).copied().unwrap_or_default())
 }
 
 async fn delete(call: Call) -> Result<Reply, ApiError> {

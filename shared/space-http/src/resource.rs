@@ -476,6 +476,23 @@ pub async fn tag_counts(
         .collect())
 }
 
+/// How many items of scope `scope` carry `tag` in `field`: its two counters, read by key.
+pub async fn tag_count(
+    store: &dyn space_store::Store,
+    space: &str,
+    scope: &str,
+    field: &str,
+    tag: &str,
+) -> Result<u64, StoreError> {
+    let (gained, lost) = (
+        keys::tag_counter(space, scope, field, tag, "in"),
+        keys::tag_counter(space, scope, field, tag, "out"),
+    );
+    let (gained, lost) = tokio::try_join!(store.get(&gained.pk, &gained.sk), store.get(&lost.pk, &lost.sk))?;
+    let version = |item: Option<Item>| item.map_or(0, |item| item.version);
+    Ok(version(gained).saturating_sub(version(lost)))
+}
+
 /// The value a lookup indexes: the stored text of the field, when it has one.
 fn lookup_value<'a>(item: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
     item.get(field)
