@@ -259,6 +259,14 @@ impl SpaceMcp {
             Ok(parts) => parts,
             Err(error) => return Ok(error_result(&error)),
         };
+        // The operation's own body limit, as over REST: MCP's larger request limit is for
+        // the operations that take base64 files.
+        let limit = entry.operation.max_body_bytes.unwrap_or(caller.engine.max_body_bytes());
+        if json_len(&parts.body) > limit {
+            return Ok(error_result(&ApiError::PayloadTooLarge(format!(
+                "The body is larger than the {limit} bytes `{name}` accepts."
+            ))));
+        }
         let call = Call {
             engine: caller.engine.clone(),
             principal: caller.principal.clone(),
@@ -403,5 +411,24 @@ impl ServerHandler for SpaceMcp {
             Self::run(&caller, name, arguments).await?
         };
         Ok(result.into())
+    }
+}
+
+/// The length of `value` written as JSON, without keeping the text.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
     }
 }

@@ -193,6 +193,19 @@ async fn scope_tools_run_their_own_operations_under_the_keys_scopes() {
     let tasks = app.space(reqwest::Method::GET, "/tasks").send().await.expect(200);
     assert_eq!(tasks.body["data"], json!([]), "nothing was created");
 
+    // An operation's body limit holds over MCP as over REST (MCP's own limit is larger,
+    // for base64 files): a 2 MiB contact is refused as too large, before any check of it.
+    let huge = call(
+        &app,
+        &key,
+        "write_contacts",
+        json!({"operation": "contacts_create", "arguments": {"name": "x".repeat(2 * 1024 * 1024)}}),
+    )
+    .await;
+    assert_eq!(huge["isError"], json!(true), "a refusal");
+    let text = huge["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("PAYLOAD_TOO_LARGE"), "{}", &text[..text.len().min(300)]);
+
     // Validation speaks the REST envelope's field messages.
     let invalid = call(
         &app,
