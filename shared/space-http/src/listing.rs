@@ -32,6 +32,11 @@ pub const SCAN_BUDGET: usize = 10_000;
 /// Candidates a feed's call examines at most while nothing matched.
 pub const FEED_SCAN_LIMIT: usize = 10 * SCAN_BUDGET;
 
+/// Bytes of items (as the store counts them) one call examines at most, whatever their
+/// number: a filter over large items (documents, whiteboards) stops as early as one over
+/// many small ones would.
+pub const SCAN_BYTES: usize = 32 * 1024 * 1024;
+
 /// The largest read of one round trip while scanning.
 const MAX_CHUNK: usize = 1000;
 
@@ -195,6 +200,7 @@ pub async fn list_page(
     let mut data = Vec::with_capacity(page.limit);
     let mut last_kept: Option<String> = None;
     let mut examined = 0usize;
+    let mut bytes = 0usize;
     // The first read is the page and one more (an unfiltered list needs no other); a
     // filter that rejects reads on in larger steps.
     let mut chunk = (page.limit + 1).min(MAX_LIMIT + 1);
@@ -202,6 +208,7 @@ pub async fn list_page(
         let (candidates, more) = source.read(call, after.clone(), chunk, page.descending).await?;
         for candidate in candidates {
             examined += 1;
+            bytes += candidate.item.as_ref().map_or(0, space_store::item_size);
             if let Some(item) = candidate.item.filter(|item| keep(&candidate.position, item)) {
                 if data.len() == page.limit {
                     // A match beyond the page: the cursor resumes right after the page.
@@ -216,21 +223,26 @@ pub async fn list_page(
         if !more {
             return Ok(answer(data, Value::Null));
         }
-        if examined >= SCAN_BUDGET {
+        if examined >= SCAN_BUDGET || bytes >= SCAN_BYTES {
+            let feed_spent = examined >= FEED_SCAN_LIMIT || bytes >= SCAN_BYTES;
             match (&when_nothing_found, data.is_empty(), after.clone()) {
                 (_, false, Some(position)) => return Ok(answer(data, seal(position))),
                 (WhenNothingFound::Refuse(refusal), true, _) => return Err(refusal()),
-                (WhenNothingFound::ReadOn, true, Some(position)) if examined >= FEED_SCAN_LIMIT => {
+                (WhenNothingFound::ReadOn, true, Some(position)) if feed_spent => {
                     return Ok(answer(data, seal(position)));
                 }
                 _ => {}
             }
         }
-        // Within the budget, never read past it: the budget is what a call examines.
+        // Within the budget, never read past it: the budget is what a call examines. Large
+        // items are read fewer at a time, so one read stays within the bytes left.
+        let average = bytes / examined.max(1);
+        let fit = SCAN_BYTES.saturating_sub(bytes) / average.max(1);
         chunk = match SCAN_BUDGET.checked_sub(examined) {
             Some(left) if left > 0 => (chunk * 2).min(MAX_CHUNK).min(left),
             _ => MAX_CHUNK,
-        };
+        }
+        .min(fit.max(1));
     }
 }
 

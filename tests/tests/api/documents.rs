@@ -16,6 +16,49 @@ on_both_backends!(
     every_route_needs_its_scope_and_the_right_space,
 );
 
+mod scan_bytes {
+    mod embedded {
+        use space_tests::{Backend, TestApp};
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_search_over_large_documents_stops_at_the_byte_budget() {
+            super::super::a_search_over_large_documents_stops_at_the_byte_budget(
+                TestApp::start(Backend::Embedded).await,
+            )
+            .await;
+        }
+    }
+}
+
+/// A search that matches nothing reads at most [`space_http::listing::SCAN_BYTES`] of items
+/// in one call, however few they are: 180 documents of 190,000 characters (34 MB) are far
+/// fewer than the scan's item budget, yet the call stops and says to narrow the search.
+async fn a_search_over_large_documents_stops_at_the_byte_budget(app: TestApp) {
+    let filler = "lorem ipsum ".repeat(190_000 / 12);
+    for n in 0..180 {
+        let content = if n == 0 {
+            format!("needle {filler}")
+        } else {
+            filler.clone()
+        };
+        document(&app, json!({"title": format!("Large {n}"), "content": content})).await;
+    }
+    let refused = app.space(Method::GET, "/documents?q=nowhere").send().await.expect(422);
+    assert!(refused.body["error"]["fields"]["q"].is_array(), "{}", refused.text);
+    // A match within the budget is found (the newest first: the oldest one is the needle).
+    let found = app
+        .space(Method::GET, "/documents?q=needle&order=asc")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        found.body["data"][0]["title"],
+        "Large 0",
+        "{}",
+        &found.text[..found.text.len().min(300)]
+    );
+}
+
 async fn document(app: &TestApp, body: Value) -> Value {
     app.space(Method::POST, "/documents")
         .json(body)
