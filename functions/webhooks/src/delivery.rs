@@ -42,6 +42,15 @@ const IN_FLIGHT_PER_SPACE: usize = 16;
 /// came free, how long it waits before it is tried again.
 const SLOT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
 const SLOT_WAIT: TimeDelta = TimeDelta::seconds(1);
+/// The longest wait for a slot: a backlog behind a slow Space is woken about once a
+/// minute per job, not every second.
+const MAX_SLOT_WAIT: TimeDelta = TimeDelta::seconds(60);
+
+/// How long a job that found no slot waits, doubling with each run it has had.
+fn slot_wait(attempts: u64) -> TimeDelta {
+    let doublings = u32::try_from(attempts.saturating_sub(1).min(6)).unwrap_or(6);
+    (SLOT_WAIT * 2_i32.pow(doublings)).min(MAX_SLOT_WAIT)
+}
 /// Delivery records a fan-out writes at once.
 const WRITES_AT_ONCE: usize = 64;
 /// Events one poll reads per Space.
@@ -279,7 +288,7 @@ impl Handler for Deliver {
             return Err(JobError::Retry("the endpoint has no signing secret".into()));
         }
         let Some(_slot) = Slot::take(&space, SLOT_PATIENCE).await else {
-            return Ok(Outcome::Later(now + SLOT_WAIT));
+            return Ok(Outcome::Later(now + slot_wait(job.attempts)));
         };
         let url = webhook.body.get("url").and_then(Value::as_str).unwrap_or_default();
         let allow_local = engine.allow_local_webhooks();
@@ -521,6 +530,12 @@ mod tests {
         assert!(first_id_at(millis) <= id);
         assert!(first_id_at(millis + 1) > id);
         assert!(ulid_of(&first_id_at(millis)) < ulid_of(&space_http::ids::new_id("whk")) || millis_of(&id).is_some());
+    }
+
+    #[test]
+    fn slot_waits_double_up_to_a_minute() {
+        let waits: Vec<i64> = (1..=9).map(|attempts| slot_wait(attempts).num_seconds()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 
     #[tokio::test]

@@ -32,9 +32,9 @@ pub const SCAN_BUDGET: usize = 10_000;
 /// Candidates a feed's call examines at most while nothing matched.
 pub const FEED_SCAN_LIMIT: usize = 10 * SCAN_BUDGET;
 
-/// Bytes of items (as the store counts them) one call examines at most, whatever their
-/// number: a filter over large items (documents, whiteboards) stops as early as one over
-/// many small ones would.
+/// Bytes of items (as the store counts them) a filter passes over in one call at most,
+/// whatever their number: a filter over large items (documents, whiteboards) stops as
+/// early as one over many small ones would.
 pub const SCAN_BYTES: usize = 32 * 1024 * 1024;
 
 /// The largest read of one round trip while scanning.
@@ -208,8 +208,17 @@ pub async fn list_page(
         let (candidates, more) = source.read(call, after.clone(), chunk, page.descending).await?;
         for candidate in candidates {
             examined += 1;
-            bytes += candidate.item.as_ref().map_or(0, space_store::item_size);
-            if let Some(item) = candidate.item.filter(|item| keep(&candidate.position, item)) {
+            let item = match candidate.item {
+                Some(item) if keep(&candidate.position, &item) => Some(item),
+                // What the filter passes over is what the budget counts: a page's own
+                // items are bounded by its limit, and an unfiltered list counts nothing.
+                Some(item) => {
+                    bytes += space_store::item_size(&item);
+                    None
+                }
+                None => None,
+            };
+            if let Some(item) = item {
                 if data.len() == page.limit {
                     // A match beyond the page: the cursor resumes right after the page.
                     let next = last_kept.map_or(Value::Null, seal);
