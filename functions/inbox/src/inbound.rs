@@ -516,7 +516,7 @@ pub fn hook() -> Operation {
         "`X-Space-Signature: t=<unix seconds>,sha256=<hex>` carries the HMAC-SHA256 of `<unix seconds>.<raw body>` \
          keyed with the connection's signing secret (shown once, when the owner created the connection). A missing \
          or wrong signature, or a time more than five minutes from the server's, is 401 and changes nothing; an \
-         address that sends 20 such in a minute is refused (429) until the minute ends. A \
+         address that sends 20 wrong ones in a minute is refused (429) until the minute ends. A \
          callback repeated with the same `id` (the provider's retry) is answered with the first one's message and \
          stores nothing again.",
     )
@@ -558,9 +558,9 @@ async fn receive_hook(call: Call) -> Result<Reply, ApiError> {
     if let Some(refused) = space_http::auth::refused_address(&call.engine, call.client.as_deref()) {
         return Err(refused);
     }
-    let Some(signature) = call.signature.clone() else {
-        return Err(bad_signature(&call).await);
-    };
+    // No signature costs nothing to refuse; a wrong one is counted (it may cost a fresh
+    // read of the secret).
+    let signature = call.signature.clone().ok_or_else(unsigned)?;
     let id = call.path_param("connection_id")?.to_owned();
     let missing = || ApiError::NotFound(format!("No messaging connection with id `{id}`."));
     if !has_shape(&id, connections::ID_PREFIX) {

@@ -101,10 +101,18 @@ async fn serve(engine: Engine, operation: &Operation, request: Request) -> Respo
         let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
             .map_err(|rejection| ApiError::BadRequest(format!("Invalid query string: {}.", rejection.body_text())))?
             .0;
-        if let Some(admit) = operation.admits {
+        let limit = operation.max_body_bytes.unwrap_or(engine.max_body_bytes());
+        // A body declared too large is refused as such (nothing of it is kept); any other
+        // is read only once the path is admitted.
+        let declared_too_large = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|length| length > limit);
+        if let Some(admit) = operation.admits.filter(|_| !declared_too_large) {
             admit(&engine, &path)?;
         }
-        let limit = operation.max_body_bytes.unwrap_or(engine.max_body_bytes());
         let (body, raw) = if operation.raw_body {
             (Value::Null, Some(read_raw(&parts.headers, body, limit).await?))
         } else if operation.takes_body() {
